@@ -1,0 +1,78 @@
+// Domain types shared by every layer. Imports nothing internal.
+
+/** IANA protocol numbers for the three names the contract accepts. */
+export const PROTO_NUMBERS = { icmp: 1, tcp: 6, udp: 17 } as const
+
+/**
+ * One outbound flow, as decoded from any input format. Times are epoch
+ * milliseconds of event time (flow start); `proto` is the IANA number.
+ */
+export interface EgressEvent {
+  readonly type: 'egress'
+  readonly ts: number
+  readonly deviceId: string
+  readonly srcIp: string | undefined
+  readonly dstIp: string
+  readonly dstPort: number
+  readonly proto: number
+  readonly bytesOut: number
+  readonly bytesIn: number | undefined
+  readonly packetsOut: number | undefined
+  readonly durationMs: number | undefined
+  /** DNS name, TLS SNI or MX host, when the collector knows it. */
+  readonly dstHost: string | undefined
+  readonly model: string | undefined
+  readonly firmware: string | undefined
+  /** Fixtures only: `benign` or an attack tag. Detectors never read it. */
+  readonly label: string | undefined
+}
+
+/** Device-reported counters; `metrics` is an open map of finite numbers. */
+export interface TelemetryEvent {
+  readonly type: 'telemetry'
+  readonly ts: number
+  readonly deviceId: string
+  readonly model: string | undefined
+  readonly firmware: string | undefined
+  readonly metrics: Readonly<Record<string, number>>
+  readonly label: string | undefined
+}
+
+export type DeviceEvent = EgressEvent | TelemetryEvent
+
+export type Severity = 'low' | 'medium' | 'high' | 'critical'
+export const SEVERITIES: readonly Severity[] = ['low', 'medium', 'high', 'critical']
+
+/** Detector-specific evidence: flat, JSON-serialisable, stable key order. */
+export type Evidence = Readonly<Record<string, string | number | boolean | readonly string[] | readonly number[] | null>>
+
+/** What a detector reports for one device at one window close. */
+export interface Finding {
+  readonly severity: Severity
+  /** In [0, 1]. */
+  readonly score: number
+  readonly summary: string
+  readonly evidence: Evidence
+  /** Destinations involved (host names or IPs), for suppression by destination. */
+  readonly destinations: readonly string[]
+}
+
+export type AlertStatus = 'firing' | 'resolved'
+
+/** The alert record of the contract (alerts topic, replay NDJSON, webhooks). */
+export interface Alert {
+  readonly id: string
+  readonly scope: 'device'
+  readonly deviceId: string
+  readonly detector: string
+  readonly status: AlertStatus
+  readonly severity: Severity
+  readonly score: number
+  /** ISO-8601, event time. */
+  readonly startsAt: string
+  /** ISO-8601, event time; set on resolved records. */
+  readonly endsAt: string | null
+  readonly summary: string
+  readonly model: string | null
+  readonly evidence: Evidence
+}
