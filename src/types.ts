@@ -72,6 +72,8 @@ export interface Alert {
   readonly startsAt: string
   /** ISO-8601, event time; set on resolved records. */
   readonly endsAt: string | null
+  /** ISO-8601, event time at which the alert fired (end of the window that confirmed it). */
+  readonly detectedAt: string
   readonly summary: string
   readonly model: string | null
   readonly evidence: Evidence

@@ -1,0 +1,164 @@
+/**
+ * new-destination — a device talking to destinations it never used before.
+ *
+ * IoT devices talk to a handful of vendor services. Each device learns its destinations for a
+ * while after it is first seen (a destination is the host name's last two labels when the
+ * collector knows the name, else the /24 or /48), then reports destinations outside that set,
+ * unless enough devices of the same model use them too: a fleet-wide firmware update that adds
+ * a host is a rollout, not an incident. Peers are counted after a delay, so the first devices
+ * of a rollout are judged once their peers caught up. The device's own rate of new destinations
+ * sets its threshold, so a laptop that browses is not a device that never changes.
+ *
+ * A single new destination that receives a large upload fires at once (exfiltration).
+ * Tuning: `minNovel` for devices with natural churn; `peerDevices` for small fleets.
+ */
+import { z } from 'zod'
+import { defineDetector } from '../src/engine/detector.ts'
+import type { Finding } from '../src/types.ts'
+import { windowOf } from '../src/engine/window.ts'
+import { ModelCounts, ratioScore } from '../src/engine/cohort.ts'
+import { destinationKey, isLocalAddress } from '../src/engine/net.ts'
+
+export const newDestinationConfig = z.strictObject({
+  /** Minutes after a device's first event during which its destinations are learned. */
+  learningMinutes: z.number().int().min(0).default(120),
+  /** Horizon over which new destinations are counted, in windows. */
+  windows: z.number().int().min(1).max(1440).default(60),
+  /** New destinations within the horizon needed to fire. */
+  minNovel: z.number().int().min(1).default(3),
+  /** Multiple of the device's own hourly rate of new destinations needed to fire. */
+  factor: z.number().positive().default(3),
+  /** Devices of the same model using a destination that make it normal for the model. */
+  peerDevices: z.number().int().min(1).default(3),
+  /** Windows a new destination waits for peers before it counts. */
+  peerDelayWindows: z.number().int().min(0).default(20),
+  /** Bytes sent to one new destination within the horizon that fire at once. */
+  uploadBytes: z.number().int().min(1).default(20_000_000),
+  /** Destinations learned per device at most; beyond it the oldest are forgotten. */
+  maxKnown: z.number().int().min(8).max(4096).default(256),
+  /** New destinations tracked per device at most. */
+  maxNovel: z.number().int().min(1).max(256).default(32),
+})
+export type NewDestinationConfig = z.infer<typeof newDestinationConfig>
+
+interface State {
+  known: string[]
+  /** Destinations first seen after learning: key, first window, bytes sent. */
+  novelKeys: string[]
+  novelWindow: number[]
+  novelBytes: number[]
+  /** New destinations per hour the device shows naturally (from the second half of learning, then EWMA). */
+  rate: number
+  lateLearned: number
+  rateWindow: number
+}
+
+export const newDestination = defineDetector<NewDestinationConfig, State>({
+  id: 'new-destination',
+  title: 'Destinations the device never used',
+  description:
+    'Destinations outside what the device learned, discounted when model peers use them. ' +
+    'Raise minNovel for devices with natural churn; lower peerDevices for small fleets.',
+  version: 1,
+  tags: ['maturity_stable', 'network', 'command_and_control', 'mitre_T1071'],
+  configSchema: newDestinationConfig,
+  create(cfg, { windowMs }) {
+    const peers = new ModelCounts<string>(20_000)
+    const learningMs = cfg.learningMinutes * 60_000
+    const hourWindows = Math.max(1, Math.round(3_600_000 / windowMs))
+    const remember = (state: State, model: string, key: string): void => {
+      if (state.known.length >= cfg.maxKnown) state.known.shift()
+      state.known.push(key)
+      peers.increment(model, key)
+    }
+    return {
+      init: () => ({ known: [], novelKeys: [], novelWindow: [], novelBytes: [], rate: 0, lateLearned: 0, rateWindow: -1 }),
+      observeEgress(state, e, device) {
+        if (isLocalAddress(e.dstIp)) return
+        const key = destinationKey(e.dstIp, e.dstHost)
+        const w = windowOf(e.ts, windowMs)
+        const i = state.novelKeys.indexOf(key)
+        if (i >= 0) {
+          if (w - state.novelWindow[i]! < cfg.windows) state.novelBytes[i]! += e.bytesOut
+          return
+        }
+        if (state.known.includes(key)) return
+        const age = e.ts - device.firstSeen
+        remember(state, device.model, key)
+        if (age < learningMs) {
+          if (age >= learningMs / 2) state.lateLearned++
+          return
+        }
+        if (state.novelKeys.length >= cfg.maxNovel) {
+          state.novelKeys.shift()
+          state.novelWindow.shift()
+          state.novelBytes.shift()
+        }
+        state.novelKeys.push(key)
+        state.novelWindow.push(w)
+        state.novelBytes.push(e.bytesOut)
+      },
+      evaluate(state, w, device): Finding | null {
+        if (state.rateWindow < 0) {
+          if ((w + 1) * windowMs - device.firstSeen < learningMs) return null
+          state.rate = learningMs > 0 ? (state.lateLearned * 7_200_000) / learningMs : 0
+          state.rateWindow = w
+        }
+        const threshold = Math.max(cfg.minNovel, cfg.factor * state.rate * (cfg.windows / hourWindows))
+        let counted = 0
+        let biggest = -1
+        const keys: string[] = []
+        for (let i = 0; i < state.novelKeys.length; i++) {
+          const first = state.novelWindow[i]!
+          if (first > w || first <= w - cfg.windows) continue
+          const key = state.novelKeys[i]!
+          // Peers count the device itself: a destination is normal when others use it too.
+          const shared = peers.get(device.model, key) > cfg.peerDevices
+          if (state.novelBytes[i]! >= cfg.uploadBytes && !shared) {
+            if (biggest < 0 || state.novelBytes[i]! > state.novelBytes[biggest]!) biggest = i
+          }
+          if (first > w - cfg.peerDelayWindows || shared) continue
+          counted++
+          keys.push(key)
+        }
+        if (w - state.rateWindow >= hourWindows) {
+          state.rate += 0.1 * (Math.min(counted, threshold) * (hourWindows / cfg.windows) - state.rate)
+          state.rateWindow = w
+        }
+        const hours = Math.round((cfg.windows * windowMs) / 360_000) / 10
+        if (biggest >= 0) {
+          const bytes = state.novelBytes[biggest]!
+          const key = state.novelKeys[biggest]!
+          return {
+            severity: 'high',
+            score: ratioScore(bytes, cfg.uploadBytes),
+            summary: `sent ${(bytes / 1e6).toFixed(1)} MB to ${key}, a destination it never used before`,
+            evidence: { rule: 'upload', destination: key, bytesOut: bytes, thresholdBytes: cfg.uploadBytes, newDestinations: keys.length },
+            destinations: [key],
+          }
+        }
+        if (counted < threshold) return null
+        const firmwareChanged = device.firmwareChangedAt > (w + 1) * windowMs - 2 * learningMs
+        return {
+          severity: firmwareChanged ? 'low' : 'medium',
+          score: (firmwareChanged ? 0.6 : 1) * ratioScore(counted, threshold),
+          summary: `${counted} destinations never used before in ${hours} h, none shared by ${cfg.peerDevices}+ ${device.model} peers (threshold ${Math.round(threshold)})`,
+          evidence: {
+            rule: 'novelty',
+            newDestinations: counted,
+            threshold: Math.round(threshold),
+            naturalRatePerHour: Math.round(state.rate * 100) / 100,
+            firmwareChangedRecently: firmwareChanged,
+            destinations: keys.slice(0, 10),
+          },
+          destinations: keys,
+        }
+      },
+      snapshot: (s) => ({ ...s, known: s.known.slice(), novelKeys: s.novelKeys.slice(), novelWindow: s.novelWindow.slice(), novelBytes: s.novelBytes.slice() }),
+      restore(data) {
+        const d = data as State
+        return { ...d, known: d.known.slice(), novelKeys: d.novelKeys.slice(), novelWindow: d.novelWindow.slice(), novelBytes: d.novelBytes.slice() }
+      },
+    }
+  },
+})

@@ -1,0 +1,106 @@
+/**
+ * smtp-burst — direct SMTP to many mail servers: the spambot signature of the 2014 fridges.
+ *
+ * Counts a device's connections to SMTP ports (25, 465, 587, 2525 by default) and the distinct
+ * mail servers it reaches, over a short horizon (bursts) and an hour (low-and-slow spam). A
+ * device that mails through its one configured relay (a NAS sending notifications) stays quiet:
+ * what marks a spambot is many distinct servers, not mail as such.
+ *
+ * The thresholds are the prior for a device with no history: an IoT device mailing many MX hosts
+ * directly is suspicious whether or not it always did (a model compromised before anyone
+ * watched). Tuning: raise `burstServers` / `slowServers` for fleets with devices that talk to
+ * several relays; lower `slowServers` to catch slower spam at the price of more false alarms.
+ */
+import { z } from 'zod'
+import { defineDetector } from '../src/engine/detector.ts'
+import { RecentDistinct, WindowRing, windowOf } from '../src/engine/window.ts'
+import { ratioScore } from '../src/engine/cohort.ts'
+
+export const smtpBurstConfig = z.strictObject({
+  /** Destination ports counted as SMTP submission or relay. */
+  ports: z.array(z.number().int().min(0).max(65535)).default([25, 465, 587, 2525]),
+  /** Horizon of the burst rule, in windows. */
+  burstWindows: z.number().int().min(1).max(60).default(10),
+  /** Distinct mail servers within the burst horizon that make a burst. */
+  burstServers: z.number().int().min(1).max(120).default(5),
+  /** SMTP connections within the burst horizon that make a burst. */
+  burstFlows: z.number().int().min(1).default(15),
+  /** Horizon of the slow-spam rule, in windows. */
+  slowWindows: z.number().int().min(1).max(60).default(60),
+  /** Distinct mail servers within the slow horizon that make slow spam. */
+  slowServers: z.number().int().min(1).max(120).default(6),
+  /** Distinct servers within the burst horizon that make the alert critical. */
+  criticalServers: z.number().int().min(1).max(120).default(50),
+})
+export type SmtpBurstConfig = z.infer<typeof smtpBurstConfig>
+
+const HISTORY = 60
+const SERVERS = 128
+
+/** Allocated on the first SMTP flow: devices that never mail carry two nulls. */
+interface State {
+  flows: WindowRing | null
+  servers: RecentDistinct | null
+}
+
+export const smtpBurst = defineDetector<SmtpBurstConfig, State>({
+  id: 'smtp-burst',
+  title: 'Direct SMTP to many mail servers',
+  description:
+    'SMTP connections and distinct mail servers per burst horizon (10 min) and per hour. ' +
+    'Raise burstServers/slowServers for devices that use several relays.',
+  version: 1,
+  tags: ['maturity_stable', 'network', 'spam', 'mitre_T1071.003'],
+  configSchema: smtpBurstConfig,
+  create(cfg, { windowMs }) {
+    const ports = new Set(cfg.ports)
+    return {
+      init: () => ({ flows: null, servers: null }),
+      observeEgress(state, e) {
+        if (e.proto !== 6 || !ports.has(e.dstPort)) return
+        const w = windowOf(e.ts, windowMs)
+        ;(state.flows ??= new WindowRing(HISTORY)).add(w, 1)
+        ;(state.servers ??= new RecentDistinct(SERVERS)).add(e.dstIp, w)
+      },
+      evaluate(state, w) {
+        const { flows, servers } = state
+        if (flows === null || servers === null || flows.head <= w - HISTORY) return null
+        const burstServers = servers.count(w, cfg.burstWindows)
+        const burstFlows = flows.sum(w, cfg.burstWindows)
+        const slowServers = servers.count(w, cfg.slowWindows)
+        const slowFlows = flows.sum(w, cfg.slowWindows)
+        const burst = burstServers >= cfg.burstServers && burstFlows >= cfg.burstFlows
+        if (!burst && slowServers < cfg.slowServers) return null
+        const minutes = Math.round((cfg.burstWindows * windowMs) / 60_000)
+        const hours = Math.round((cfg.slowWindows * windowMs) / 60_000)
+        const top = servers.top(w, burst ? cfg.burstWindows : cfg.slowWindows, 5)
+        return {
+          severity: burst ? (burstServers >= cfg.criticalServers ? 'critical' : 'high') : 'medium',
+          score: burst ? ratioScore(burstServers, cfg.burstServers) : 0.9 * ratioScore(slowServers, cfg.slowServers),
+          summary: burst
+            ? `${burstFlows} SMTP connections to ${burstServers} distinct mail servers in ${minutes} min (threshold ${cfg.burstServers} servers)`
+            : `${slowFlows} SMTP connections to ${slowServers} distinct mail servers in ${hours} min (threshold ${cfg.slowServers} servers)`,
+          evidence: {
+            rule: burst ? 'burst' : 'slow',
+            smtpFlowsBurst: burstFlows,
+            mailServersBurst: burstServers,
+            smtpFlowsSlow: slowFlows,
+            mailServersSlow: slowServers,
+            thresholdServersBurst: cfg.burstServers,
+            thresholdServersSlow: cfg.slowServers,
+            topServers: top,
+          },
+          destinations: top,
+        }
+      },
+      snapshot: (s) => ({ flows: s.flows?.toJSON() ?? null, servers: s.servers?.toJSON() ?? null }),
+      restore(data) {
+        const d = data as { flows: ReturnType<WindowRing['toJSON']> | null; servers: ReturnType<RecentDistinct['toJSON']> | null }
+        return {
+          flows: d.flows === null ? null : WindowRing.from(d.flows),
+          servers: d.servers === null ? null : RecentDistinct.from(d.servers),
+        }
+      },
+    }
+  },
+})

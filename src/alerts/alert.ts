@@ -1,0 +1,44 @@
+// Alert records: stable ids and the contract's field order.
+import { createHash } from 'node:crypto'
+import type { Alert, AlertStatus, Evidence, Severity } from '../types.ts'
+
+/**
+ * The same device, detector and start always give the same id, so a replay reproduces ids and a
+ * redelivered alert is recognisable as a duplicate.
+ */
+export const alertId = (deviceId: string, detector: string, startsAtMs: number): string =>
+  createHash('sha256').update(`${deviceId}\n${detector}\n${startsAtMs}`).digest('hex').slice(0, 32)
+
+export const isoTime = (ms: number): string => new Date(ms).toISOString()
+
+export interface AlertFields {
+  readonly id: string
+  readonly deviceId: string
+  readonly model: string
+  readonly detector: string
+  readonly status: AlertStatus
+  readonly severity: Severity
+  readonly score: number
+  readonly startsAtMs: number
+  readonly endsAtMs: number | null
+  readonly detectedAtMs: number
+  readonly summary: string
+  readonly evidence: Evidence
+}
+
+/** Builds the record with keys in the documented order (the NDJSON output is diffed byte for byte). */
+export const makeAlert = (f: AlertFields): Alert => ({
+  id: f.id,
+  scope: 'device',
+  deviceId: f.deviceId,
+  detector: f.detector,
+  status: f.status,
+  severity: f.severity,
+  score: Math.round(f.score * 1000) / 1000,
+  startsAt: isoTime(f.startsAtMs),
+  endsAt: f.endsAtMs === null ? null : isoTime(f.endsAtMs),
+  detectedAt: isoTime(f.detectedAtMs),
+  summary: f.summary,
+  model: f.model === 'unknown' ? null : f.model,
+  evidence: f.evidence,
+})

@@ -1,0 +1,149 @@
+// Alert lifecycle: hysteresis (N bad windows fire, M clean windows resolve), one open alert per device and detector.
+import type { Alert, Finding, Severity } from '../types.ts'
+import { SEVERITIES } from '../types.ts'
+import type { DeviceRecord } from '../engine/device.ts'
+import type { WindowSink } from '../engine/engine.ts'
+import { alertId, makeAlert } from './alert.ts'
+import type { Suppressions } from './suppression.ts'
+
+export interface LifecyclePolicy {
+  readonly detector: string
+  /** Consecutive windows with a finding before the alert fires. */
+  readonly fireAfter: number
+  /** Consecutive clean windows before a firing alert resolves. */
+  readonly resolveAfter: number
+}
+
+/** Per device and detector: the current streaks and the open alert, if any. */
+interface Slot {
+  bad: number
+  clean: number
+  /** Window of the first bad window of the current streak. */
+  startWindow: number
+  lastBadWindow: number
+  open: Alert | null
+  peak: Finding | null
+}
+
+export interface LifecycleCounters {
+  fired: number
+  resolved: number
+  suppressed: number
+}
+
+const rank = (s: Severity): number => SEVERITIES.indexOf(s)
+
+export class AlertLifecycle implements WindowSink {
+  readonly counters: LifecycleCounters = { fired: 0, resolved: 0, suppressed: 0 }
+
+  constructor(
+    private readonly policies: readonly LifecyclePolicy[],
+    private readonly suppressions: Suppressions,
+    private readonly windowMs: number,
+    private readonly emit: (alert: Alert) => void,
+  ) {}
+
+  onWindow(device: DeviceRecord, detector: number, window: number, finding: Finding | null): void {
+    if (finding === null) {
+      if (device.alerts !== null) this.clean(device, detector, window, 1)
+      return
+    }
+    const policy = this.policies[detector]!
+    const windowEnd = (window + 1) * this.windowMs
+    if (!this.suppressions.empty &&
+      this.suppressions.matches(device.info.id, policy.detector, finding.destinations, windowEnd)) {
+      this.counters.suppressed++
+      if (device.alerts !== null) this.clean(device, detector, window, 1)
+      return
+    }
+    const slot = this.slot(device, detector)
+    if (slot.bad === 0) slot.startWindow = window
+    slot.bad++
+    slot.clean = 0
+    slot.lastBadWindow = window
+    if (slot.peak === null || finding.score > slot.peak.score || rank(finding.severity) > rank(slot.peak.severity)) {
+      slot.peak = finding
+    }
+    if (slot.open === null && slot.bad >= policy.fireAfter) {
+      const startsAtMs = slot.startWindow * this.windowMs
+      slot.open = makeAlert({
+        id: alertId(device.info.id, policy.detector, startsAtMs),
+        deviceId: device.info.id,
+        model: device.info.model,
+        detector: policy.detector,
+        status: 'firing',
+        severity: finding.severity,
+        score: finding.score,
+        startsAtMs,
+        endsAtMs: null,
+        detectedAtMs: windowEnd,
+        summary: finding.summary,
+        evidence: finding.evidence,
+      })
+      this.counters.fired++
+      this.emit(slot.open)
+    }
+  }
+
+  onQuiet(device: DeviceRecord, count: number, lastWindow: number): void {
+    if (device.alerts === null) return
+    for (let i = 0; i < device.alerts.length; i++) this.clean(device, i, lastWindow, count)
+  }
+
+  /** A forgotten device resolves its open alerts: nobody would ever resolve them later. */
+  onEvict(device: DeviceRecord, lastWindow: number): void {
+    if (device.alerts === null) return
+    for (let i = 0; i < device.alerts.length; i++) {
+      const slot = device.alerts[i] as Slot | undefined
+      if (slot?.open) this.resolve(slot, Math.max(lastWindow, slot.lastBadWindow))
+    }
+  }
+
+  private clean(device: DeviceRecord, detector: number, window: number, count: number): void {
+    const slot = device.alerts![detector] as Slot | undefined
+    if (slot === undefined) return
+    slot.bad = 0
+    if (slot.open === null) {
+      slot.peak = null
+      return
+    }
+    slot.clean += count
+    if (slot.clean >= this.policies[detector]!.resolveAfter) this.resolve(slot, window)
+  }
+
+  private resolve(slot: Slot, _window: number): void {
+    const open = slot.open!
+    const peak = slot.peak!
+    // The behaviour ended with the last bad window; the clean windows only confirmed it.
+    const endsAtMs = (slot.lastBadWindow + 1) * this.windowMs
+    this.emit(makeAlert({
+      id: open.id,
+      deviceId: open.deviceId,
+      model: open.model ?? 'unknown',
+      detector: open.detector,
+      status: 'resolved',
+      severity: rank(peak.severity) > rank(open.severity) ? peak.severity : open.severity,
+      score: Math.max(peak.score, open.score),
+      startsAtMs: Date.parse(open.startsAt),
+      endsAtMs,
+      detectedAtMs: Date.parse(open.detectedAt),
+      summary: peak.summary,
+      evidence: peak.evidence,
+    }))
+    this.counters.resolved++
+    slot.open = null
+    slot.peak = null
+    slot.bad = 0
+    slot.clean = 0
+  }
+
+  private slot(device: DeviceRecord, detector: number): Slot {
+    const slots = (device.alerts ??= new Array<unknown>(this.policies.length).fill(undefined))
+    let slot = slots[detector] as Slot | undefined
+    if (slot === undefined) {
+      slot = { bad: 0, clean: 0, startWindow: 0, lastBadWindow: 0, open: null, peak: null }
+      slots[detector] = slot
+    }
+    return slot
+  }
+}

@@ -1,0 +1,80 @@
+// Suppression rules: allow-lists by device, detector, destination (CIDR or host) and expiry.
+import { cidrContains, parseCidr } from '../engine/net.ts'
+import type { Cidr } from '../engine/net.ts'
+
+export interface SuppressionRule {
+  /** Exact device id, or a prefix ending in `*`. */
+  readonly deviceId?: string | undefined
+  readonly detector?: string | undefined
+  /** A CIDR (`192.0.2.0/24`), an address, a host name, or `*.suffix` for a domain and its subdomains. */
+  readonly destination?: string | undefined
+  /** ISO-8601; the rule stops applying at this event time. */
+  readonly until?: string | undefined
+  /** Why it exists: kept with the rule for the next analyst. */
+  readonly reason?: string | undefined
+}
+
+interface CompiledRule {
+  readonly device: ((id: string) => boolean) | null
+  readonly detector: string | null
+  readonly destination: ((dst: string) => boolean) | null
+  readonly untilMs: number
+}
+
+const compileDestination = (text: string): ((dst: string) => boolean) => {
+  let cidr: Cidr | null = null
+  try {
+    cidr = parseCidr(text)
+  } catch {
+    cidr = null
+  }
+  if (cidr !== null) {
+    const c = cidr
+    return (dst) => cidrContains(c, dst)
+  }
+  const host = text.toLowerCase()
+  if (host.startsWith('*.')) {
+    const suffix = host.slice(1)
+    return (dst) => dst.toLowerCase().endsWith(suffix) || dst.toLowerCase() === host.slice(2)
+  }
+  return (dst) => dst.toLowerCase() === host
+}
+
+const compileDevice = (pattern: string): ((id: string) => boolean) =>
+  pattern.endsWith('*') ? (id) => id.startsWith(pattern.slice(0, -1)) : (id) => id === pattern
+
+/** Matches findings against the configured rules; built once from config. */
+export class Suppressions {
+  private readonly rules: readonly CompiledRule[]
+  /** Findings dropped by a rule, by detector id. */
+  readonly suppressed = new Map<string, number>()
+
+  constructor(rules: readonly SuppressionRule[]) {
+    this.rules = rules.map((r) => ({
+      device: r.deviceId === undefined ? null : compileDevice(r.deviceId),
+      detector: r.detector ?? null,
+      destination: r.destination === undefined ? null : compileDestination(r.destination),
+      untilMs: r.until === undefined ? Infinity : Date.parse(r.until),
+    }))
+  }
+
+  get empty(): boolean {
+    return this.rules.length === 0
+  }
+
+  /**
+   * True when a rule covers the finding at event time `at`. A destination rule covers a finding
+   * only when every destination it names matches, so one allowed relay cannot hide a spam run.
+   */
+  matches(deviceId: string, detector: string, destinations: readonly string[], at: number): boolean {
+    for (const r of this.rules) {
+      if (at >= r.untilMs) continue
+      if (r.detector !== null && r.detector !== detector) continue
+      if (r.device !== null && !r.device(deviceId)) continue
+      if (r.destination !== null && (destinations.length === 0 || !destinations.every(r.destination))) continue
+      this.suppressed.set(detector, (this.suppressed.get(detector) ?? 0) + 1)
+      return true
+    }
+    return false
+  }
+}

@@ -1,0 +1,48 @@
+// The `egress-sentinel` command: subcommands, help, and the mapping of errors to exit codes.
+import { Command, CommanderError } from 'commander'
+import { DETECTORS } from '../../detectors/index.ts'
+import { loadConfig } from '../config/load.ts'
+import { exitCodeOf, isAppError } from '../errors.ts'
+import { registerReplay } from './replay.ts'
+
+const VERSION = '0.1.0'
+
+const buildProgram = (): Command => {
+  const program = new Command()
+    .name('egress-sentinel')
+    .description('Outbound-traffic anomaly detection for IoT fleets: spam bursts, new destinations, fan-out, volume spikes.')
+    .version(VERSION)
+    .showHelpAfterError()
+    .exitOverride()
+  registerReplay(program)
+  program
+    .command('list-detectors')
+    .description('list the registered detectors with their ids, versions and what they catch')
+    .action(() => {
+      for (const d of DETECTORS) process.stdout.write(`${d.id}\tv${d.version}\t${d.title}: ${d.description}\n`)
+    })
+  program
+    .command('check-config')
+    .description('validate a configuration file and print the effective configuration as JSON')
+    .argument('[file]', 'YAML or JSON configuration; the defaults when absent')
+    .action((file: string | undefined) => {
+      process.stdout.write(JSON.stringify(loadConfig(file, DETECTORS), null, 2) + '\n')
+    })
+  return program
+}
+
+/** Runs the CLI; returns the process exit code (0 ok, 1 runtime failure, 2 usage or config). */
+export const main = async (argv: readonly string[]): Promise<number> => {
+  const program = buildProgram()
+  try {
+    await program.parseAsync(argv as string[])
+    return 0
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Help and version exit 0; commander already printed usage errors.
+      return err.exitCode === 0 ? 0 : 2
+    }
+    process.stderr.write(`egress-sentinel: ${isAppError(err) ? err.message : (err as Error).stack ?? String(err)}\n`)
+    return exitCodeOf(err)
+  }
+}

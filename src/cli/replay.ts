@@ -1,0 +1,112 @@
+// `replay` and `evaluate`: offline runs of the detection core over fixture files.
+import { createWriteStream } from 'node:fs'
+import type { Command } from 'commander'
+import { DETECTORS } from '../../detectors/index.ts'
+import { loadConfig } from '../config/load.ts'
+import { AppError } from '../errors.ts'
+import type { Alert } from '../types.ts'
+import { Evaluator, evaluationMarkdown } from '../evaluate.ts'
+import { replay } from '../replay.ts'
+import type { Rejection } from '../replay.ts'
+import { demoFixture, parseFormat, progressBar, summaryText } from './shared.ts'
+
+interface ReplayFlags {
+  config?: string
+  format: string
+  dlq?: string
+  progress: boolean
+  quiet?: boolean
+}
+
+const MAX_REJECTIONS_SHOWN = 5
+
+/** Reports rejected lines: the first few on stderr (no payload), all of them to --dlq as DLQ records. */
+const rejectionReporter = (flags: ReplayFlags) => {
+  const dlq = flags.dlq === undefined ? null : createWriteStream(flags.dlq)
+  let shown = 0
+  return {
+    onReject(r: Rejection): void {
+      if (shown < MAX_REJECTIONS_SHOWN && !flags.quiet) {
+        process.stderr.write(`rejected ${r.file}:${r.line} (${r.reason}): ${r.error}\n`)
+        shown++
+      }
+      dlq?.write(JSON.stringify({ reason: r.reason, error: r.error, file: r.file, line: r.line, raw: r.raw }) + '\n')
+    },
+    close: () => new Promise<void>((resolve) => (dlq === null ? resolve() : dlq.end(resolve))),
+  }
+}
+
+const inputsOrDemo = (files: string[]): string[] => (files.length > 0 ? files : [demoFixture()])
+
+const addReplayOptions = (cmd: Command): Command =>
+  cmd
+    .option('-c, --config <file>', 'configuration file (YAML or JSON); defaults apply without it')
+    .option('-f, --format <format>', 'input format: auto, canonical, pmacct, goflow2, zeek', 'auto')
+    .option('--dlq <file>', 'write rejected lines to this file as NDJSON dead-letter records')
+    .option('--no-progress', 'no progress bar (it is only shown when stderr is a terminal)')
+    .option('-q, --quiet', 'no summary or rejection messages on stderr')
+
+export const registerReplay = (program: Command): void => {
+  addReplayOptions(
+    program
+      .command('replay')
+      .description('replay recorded events offline (no broker): alerts as NDJSON on stdout, a summary on stderr')
+      .argument('[inputs...]', 'NDJSON / Zeek / gzipped files or directories; the bundled demo fixture when none'),
+  ).action(async (files: string[], flags: ReplayFlags) => {
+    const config = loadConfig(flags.config, DETECTORS)
+    const rejections = rejectionReporter(flags)
+    const out: string[] = []
+    const started = performance.now()
+    const summary = await replay({
+      inputs: inputsOrDemo(files),
+      format: parseFormat(flags.format),
+      config,
+      detectors: DETECTORS,
+      onAlert: (a: Alert) => {
+        out.push(JSON.stringify(a))
+        if (out.length >= 256) process.stdout.write(out.splice(0).join('\n') + '\n')
+      },
+      onReject: rejections.onReject,
+      progress: progressBar(flags.progress && !flags.quiet),
+    })
+    if (out.length > 0) process.stdout.write(out.join('\n') + '\n')
+    await rejections.close()
+    if (!flags.quiet) process.stderr.write(summaryText(summary, performance.now() - started))
+  })
+
+  addReplayOptions(
+    program
+      .command('evaluate')
+      .description('replay labelled fixtures and score the alerts: detected / missed / false alarms, time to detect, per attack kind')
+      .argument('[inputs...]', 'labelled fixture files or directories; the bundled demo fixture when none')
+      .option('-o, --output <format>', 'json or markdown', 'json')
+      .option('--alerts <file>', 'also write the alerts as NDJSON to this file'),
+  ).action(async (files: string[], flags: ReplayFlags & { output: string; alerts?: string }) => {
+    if (flags.output !== 'json' && flags.output !== 'markdown') {
+      throw new AppError('EGD_USAGE', `--output: expected json or markdown, got "${flags.output}"`)
+    }
+    const config = loadConfig(flags.config, DETECTORS)
+    const evaluator = new Evaluator()
+    const rejections = rejectionReporter(flags)
+    const alertsOut = flags.alerts === undefined ? null : createWriteStream(flags.alerts)
+    const started = performance.now()
+    const summary = await replay({
+      inputs: inputsOrDemo(files),
+      format: parseFormat(flags.format),
+      config,
+      detectors: DETECTORS,
+      onAlert: (a) => {
+        evaluator.alert(a)
+        alertsOut?.write(JSON.stringify(a) + '\n')
+      },
+      onEvent: (e) => evaluator.observe(e),
+      onReject: rejections.onReject,
+      progress: progressBar(flags.progress && !flags.quiet),
+    })
+    await rejections.close()
+    if (alertsOut) await new Promise<void>((resolve) => alertsOut.end(resolve))
+    const result = evaluator.result()
+    process.stdout.write(flags.output === 'json' ? JSON.stringify(result, null, 2) + '\n' : evaluationMarkdown(result))
+    if (!flags.quiet) process.stderr.write(summaryText(summary, performance.now() - started))
+  })
+}

@@ -1,0 +1,87 @@
+// One root zod schema for the whole configuration, composed with each detector's own schema.
+import { z } from 'zod'
+import type { DetectorDef } from '../engine/detector.ts'
+import { AppError } from '../errors.ts'
+
+const isoTime = z.iso.datetime({ offset: true })
+
+export const suppressionRuleSchema = z
+  .strictObject({
+    /** Exact device id, or a prefix ending in `*`. */
+    deviceId: z.string().min(1).optional(),
+    /** Detector id the rule applies to; all detectors when absent. */
+    detector: z.string().min(1).optional(),
+    /** CIDR, address, host name or `*.domain`; every destination of the finding must match. */
+    destination: z.string().min(1).optional(),
+    /** ISO-8601 event time at which the rule stops applying. */
+    until: isoTime.optional(),
+    /** Why the rule exists. */
+    reason: z.string().optional(),
+  })
+  .refine((r) => r.deviceId !== undefined || r.detector !== undefined || r.destination !== undefined, {
+    message: 'a suppression rule needs at least one of deviceId, detector, destination',
+  })
+
+const engineSchema = z.strictObject({
+  /** Base window length; detectors are evaluated at each window close. */
+  windowSeconds: z.number().int().min(1).max(3600).default(60),
+  /** How late (behind the device's newest event) an event may arrive and still count. */
+  allowedLatenessSeconds: z.number().int().min(0).max(3600).default(30),
+  /** A quiet device's open windows close once fleet event time is this far past its last event. */
+  idleFlushSeconds: z.number().int().min(0).default(300),
+  /** A device silent this long (fleet event time) is forgotten, state and all. */
+  deviceTtlHours: z.number().positive().default(24),
+  /** Hard cap on tracked devices: the least recently seen is evicted beyond it. */
+  maxDevices: z.number().int().min(1).default(200_000),
+  /** Windows evaluated after a device's last event; later quiet windows pass in bulk as clean. */
+  quietWindows: z.number().int().min(1).default(60),
+})
+
+const lifecycleSchema = z.strictObject({
+  /** Consecutive bad windows before an alert fires. */
+  fireAfter: z.number().int().min(1).default(2),
+  /** Consecutive clean windows before a firing alert resolves. */
+  resolveAfter: z.number().int().min(1).default(10),
+})
+
+const deviceSchema = z.strictObject({ model: z.string().min(1).optional(), firmware: z.string().min(1).optional() })
+
+/** Wraps a detector's strict schema with the switches every detector has. */
+const detectorSection = (def: DetectorDef) => {
+  const schema = def.configSchema as unknown
+  if (!(schema instanceof z.ZodObject)) {
+    throw new AppError('EGD_DETECTOR', `detector ${def.id}: configSchema must be a z.strictObject`)
+  }
+  return schema
+    .extend({
+      /** Turn the detector off. */
+      enabled: z.boolean().default(true),
+      /** Overrides alerts.fireAfter for this detector. */
+      fireAfter: z.number().int().min(1).optional(),
+      /** Overrides alerts.resolveAfter for this detector. */
+      resolveAfter: z.number().int().min(1).optional(),
+    })
+    .prefault({})
+}
+
+export const buildConfigSchema = (defs: readonly DetectorDef[]) =>
+  z.strictObject({
+    engine: engineSchema.prefault({}),
+    alerts: lifecycleSchema
+      .extend({ suppress: z.array(suppressionRuleSchema).default([]) })
+      .prefault({}),
+    detectors: z.strictObject(Object.fromEntries(defs.map((d) => [d.id, detectorSection(d)]))).prefault({}),
+    /** Device attributes by device id, for collectors that do not send them (pmacct, goflow2, Zeek). */
+    inventory: z.record(z.string().min(1), deviceSchema).default({}),
+  })
+
+export type ConfigSchema = ReturnType<typeof buildConfigSchema>
+export interface DetectorSettings {
+  readonly enabled: boolean
+  readonly fireAfter?: number | undefined
+  readonly resolveAfter?: number | undefined
+  readonly [key: string]: unknown
+}
+export type Config = Omit<z.output<ConfigSchema>, 'detectors'> & {
+  readonly detectors: Readonly<Record<string, DetectorSettings>>
+}

@@ -1,0 +1,59 @@
+// The detector contract: what every module in detectors/ implements, and what the engine passes it.
+import type { z } from 'zod'
+import type { EgressEvent, Finding, TelemetryEvent } from '../types.ts'
+
+/** What the engine knows of a device; detectors read it, only the engine writes it. */
+export interface DeviceInfo {
+  readonly id: string
+  /** `unknown` when no event or inventory named it. */
+  model: string
+  firmware: string
+  /** Event time of the last firmware change seen, or -Infinity. */
+  firmwareChangedAt: number
+  /** Event time of the device's first event. */
+  firstSeen: number
+}
+
+export interface DetectorContext {
+  /** Length of the engine's base window in milliseconds. */
+  readonly windowMs: number
+}
+
+/**
+ * A detector instance, made once per engine (per shard). Per-device state is created by `init`
+ * and passed back in; model-level priors (cohorts) live in the instance. No I/O, no clocks, no
+ * logging: the same events in the same order give the same findings.
+ */
+export interface Detector<S = unknown> {
+  init(device: DeviceInfo): S
+  observeEgress?(state: S, event: EgressEvent, device: DeviceInfo): void
+  observeTelemetry?(state: S, event: TelemetryEvent, device: DeviceInfo): void
+  /**
+   * Called once per closed window of the device, in window order. `window` is the window index
+   * (window start = window * windowMs); data of later windows may already have been observed
+   * and must not count.
+   */
+  evaluate(state: S, window: number, device: DeviceInfo): Finding | null
+  /** JSON-serialisable copy of a device's state, for the changelog. */
+  snapshot(state: S): unknown
+  restore(data: unknown, device: DeviceInfo): S
+}
+
+/** Falco-style metadata plus the factory; one per file in detectors/. */
+export interface DetectorDef<C = unknown, S = unknown> {
+  /** Stable kebab-case id, used in alerts, config and metrics labels. */
+  readonly id: string
+  readonly title: string
+  /** What it catches and how to tune it. */
+  readonly description: string
+  /** Bumped when findings change for the same input. */
+  readonly version: number
+  readonly tags: readonly string[]
+  /** Strict schema with defaults: `parse({})` gives the default configuration. */
+  readonly configSchema: z.ZodType<C>
+  create(config: C, context: DetectorContext): Detector<S>
+}
+
+/** Erases a definition's type parameters for the registry array. */
+export const defineDetector = <C, S>(def: DetectorDef<C, S>): DetectorDef<unknown, unknown> =>
+  def as unknown as DetectorDef<unknown, unknown>

@@ -1,0 +1,246 @@
+// Event-time engine: per-device state, window closing by watermark, detector dispatch, eviction.
+import type { DeviceEvent, EgressEvent, Finding, TelemetryEvent } from '../types.ts'
+import type { Detector, DeviceInfo } from './detector.ts'
+import type { DeviceRecord } from './device.ts'
+import { windowOf } from './window.ts'
+
+export interface EngineOptions {
+  /** Base window length (ms); detectors are evaluated when a window closes. */
+  readonly windowMs: number
+  /** How far behind a device's newest event an event may arrive and still count (ms). */
+  readonly allowedLatenessMs: number
+  /** A silent device's open windows are closed once the fleet's event time passes its newest event by this (ms). */
+  readonly idleFlushMs: number
+  /** A device silent this long in fleet event time is evicted with its state (ms). */
+  readonly deviceTtlMs: number
+  /** Hard cap on tracked devices; the least recently seen is evicted beyond it. */
+  readonly maxDevices: number
+  /** Windows evaluated after a device's last data before quiet windows are skipped in bulk. */
+  readonly quietWindows: number
+  /** Device attributes for events that do not carry them, by device id. */
+  readonly inventory?: ReadonlyMap<string, { readonly model?: string | undefined; readonly firmware?: string | undefined }>
+}
+
+/** Receives every closed window's result; implemented by the alert stage. */
+export interface WindowSink {
+  onWindow(device: DeviceRecord, detector: number, window: number, finding: Finding | null): void
+  /** `count` windows up to `lastWindow` passed with no data and no evaluation: all clean. */
+  onQuiet(device: DeviceRecord, count: number, lastWindow: number): void
+  /** The device is about to be forgotten; `lastWindow` is its last closed window. */
+  onEvict(device: DeviceRecord, lastWindow: number): void
+}
+
+export interface ActiveDetector {
+  readonly id: string
+  readonly detector: Detector
+}
+
+/** Running totals, read by the metrics layer at scrape time. */
+export interface EngineCounters {
+  events: number
+  late: number
+  evictedTtl: number
+  evictedCap: number
+  windowsEvaluated: number
+}
+
+export class Engine {
+  readonly counters: EngineCounters = { events: 0, late: 0, evictedTtl: 0, evictedCap: 0, windowsEvaluated: 0 }
+  /** Every tracked device, in approximate least-recently-seen order. */
+  private readonly devices = new Map<string, DeviceRecord>()
+  /** Devices with windows still open, in approximate least-recently-seen order. */
+  private readonly pending = new Map<string, DeviceRecord>()
+  private readonly egress: number[] = []
+  private readonly telemetry: number[] = []
+  private fleetMaxTs = -Infinity
+  private sweptWindow = -Infinity
+
+  constructor(
+    private readonly detectors: readonly ActiveDetector[],
+    private readonly options: EngineOptions,
+    private readonly sink: WindowSink,
+  ) {
+    // Dispatch tables are built once: a detector without an observer for a kind costs nothing for it.
+    detectors.forEach((d, i) => {
+      if (d.detector.observeEgress) this.egress.push(i)
+      if (d.detector.observeTelemetry) this.telemetry.push(i)
+    })
+  }
+
+  get deviceCount(): number {
+    return this.devices.size
+  }
+
+  /** Feeds one event; returns false when it arrived too late for its window and was dropped. */
+  ingest(event: DeviceEvent): boolean {
+    const { windowMs, allowedLatenessMs } = this.options
+    this.counters.events++
+    const device = this.deviceFor(event)
+    const window = windowOf(event.ts, windowMs)
+    if (window < device.nextWindow) {
+      this.counters.late++
+      return false
+    }
+    const info = device.info
+    if (event.model !== undefined && event.model !== info.model) info.model = event.model
+    if (event.firmware !== undefined && event.firmware !== info.firmware) {
+      if (info.firmware !== '') info.firmwareChangedAt = event.ts
+      info.firmware = event.firmware
+    }
+    if (event.type === 'egress') this.observeEgress(device, event)
+    else this.observeTelemetry(device, event)
+    if (!device.pending) {
+      device.pending = true
+      this.pending.set(info.id, device)
+    }
+    if (event.ts > device.maxTs) {
+      device.maxTs = event.ts
+      // Windows closed here all end before this event, so the quiet count runs from earlier data.
+      const closeBefore = windowOf(event.ts - allowedLatenessMs, windowMs)
+      if (closeBefore > device.nextWindow) this.closeWindows(device, closeBefore)
+    }
+    if (window > device.lastDataWindow) device.lastDataWindow = window
+    if (event.ts > this.fleetMaxTs) {
+      this.fleetMaxTs = event.ts
+      const fleetWindow = windowOf(event.ts - allowedLatenessMs, windowMs)
+      if (fleetWindow > this.sweptWindow) {
+        this.sweptWindow = fleetWindow
+        this.sweep()
+      }
+    }
+    return true
+  }
+
+  /** End of input: closes every open window of every device (replay's last step). */
+  flush(): void {
+    for (const device of this.pending.values()) this.closeAll(device)
+    this.pending.clear()
+  }
+
+  private observeEgress(device: DeviceRecord, event: EgressEvent): void {
+    const { egress, detectors } = this
+    for (let i = 0; i < egress.length; i++) {
+      const d = egress[i]!
+      detectors[d]!.detector.observeEgress!(device.states[d], event, device.info)
+    }
+  }
+
+  private observeTelemetry(device: DeviceRecord, event: TelemetryEvent): void {
+    const { telemetry, detectors } = this
+    for (let i = 0; i < telemetry.length; i++) {
+      const d = telemetry[i]!
+      detectors[d]!.detector.observeTelemetry!(device.states[d], event, device.info)
+    }
+  }
+
+  private deviceFor(event: DeviceEvent): DeviceRecord {
+    let device = this.devices.get(event.deviceId)
+    if (device === undefined) {
+      device = this.createDevice(event)
+      this.devices.set(event.deviceId, device)
+      if (this.devices.size > this.options.maxDevices) this.evictOldest()
+    } else {
+      this.touch(device)
+    }
+    return device
+  }
+
+  /**
+   * Moves a device to the recent end of the LRU maps, but only once it has drifted past half
+   * of them: re-inserting on every event would cost two map writes per event for an order that
+   * only eviction reads.
+   */
+  private touch(device: DeviceRecord): void {
+    const { devices, pending } = this
+    if (this.counters.events - device.touchedAt < devices.size >>> 1) return
+    device.touchedAt = this.counters.events
+    const id = device.info.id
+    devices.delete(id)
+    devices.set(id, device)
+    if (device.pending) {
+      pending.delete(id)
+      pending.set(id, device)
+    }
+  }
+
+  private createDevice(event: DeviceEvent): DeviceRecord {
+    const known = this.options.inventory?.get(event.deviceId)
+    const info: DeviceInfo = {
+      id: event.deviceId,
+      model: event.model ?? known?.model ?? 'unknown',
+      firmware: event.firmware ?? known?.firmware ?? '',
+      firmwareChangedAt: -Infinity,
+      firstSeen: event.ts,
+    }
+    const window = windowOf(event.ts, this.options.windowMs)
+    return {
+      info,
+      states: this.detectors.map((d) => d.detector.init(info)),
+      maxTs: -Infinity,
+      nextWindow: window,
+      lastDataWindow: window,
+      touchedAt: this.counters.events,
+      pending: false,
+      alerts: null,
+    }
+  }
+
+  /** Evaluates windows [nextWindow, until); after `quietWindows` without data the rest pass in bulk. */
+  private closeWindows(device: DeviceRecord, until: number): void {
+    const { detectors, sink } = this
+    const quietAfter = device.lastDataWindow + this.options.quietWindows
+    let w = device.nextWindow
+    for (; w < until; w++) {
+      if (w > quietAfter) {
+        sink.onQuiet(device, until - w, until - 1)
+        break
+      }
+      for (let i = 0; i < detectors.length; i++) {
+        sink.onWindow(device, i, w, detectors[i]!.detector.evaluate(device.states[i], w, device.info))
+      }
+      this.counters.windowsEvaluated++
+    }
+    device.nextWindow = until
+  }
+
+  private closeAll(device: DeviceRecord): void {
+    const last = Math.max(windowOf(device.maxTs, this.options.windowMs), device.lastDataWindow)
+    if (last >= device.nextWindow) this.closeWindows(device, last + 1)
+    device.pending = false
+  }
+
+  /**
+   * Runs when the fleet watermark enters a new window: closes the windows of devices that went
+   * quiet (their own events can no longer close them) and evicts devices past their TTL.
+   */
+  private sweep(): void {
+    const { idleFlushMs, deviceTtlMs } = this.options
+    const now = this.fleetMaxTs
+    for (const device of this.pending.values()) {
+      if (device.maxTs + idleFlushMs > now) break
+      this.closeAll(device)
+      this.pending.delete(device.info.id)
+    }
+    for (const device of this.devices.values()) {
+      if (device.maxTs + deviceTtlMs > now) break
+      this.evict(device)
+      this.counters.evictedTtl++
+    }
+  }
+
+  private evictOldest(): void {
+    const oldest = this.devices.values().next().value
+    if (oldest === undefined) return
+    this.evict(oldest)
+    this.counters.evictedCap++
+  }
+
+  private evict(device: DeviceRecord): void {
+    if (device.pending) {
+      this.closeAll(device)
+      this.pending.delete(device.info.id)
+    }
+    this.sink.onEvict(device, device.nextWindow - 1)
+    this.devices.delete(device.info.id)
+  }
+}

@@ -1,0 +1,161 @@
+// Scores alerts against fixture labels: per device detected / missed / false alarm, time to detect, per attack kind.
+import type { Alert, DeviceEvent } from './types.ts'
+
+interface Truth {
+  model: string
+  firstTs: number
+  /** First event time with a non-benign label, or null for a benign device. */
+  onset: number | null
+  kind: string | null
+}
+
+export interface DeviceOutcome {
+  readonly deviceId: string
+  readonly model: string
+  readonly kind: string
+  readonly outcome: 'detected' | 'missed' | 'false-alarm' | 'quiet'
+  /** Event-time seconds from the first malicious event to the first alert after it. */
+  readonly timeToDetectSeconds: number | null
+  /** Alerts that fired before the device's first malicious event (infected devices). */
+  readonly alertsBeforeOnset: number
+  readonly detectors: readonly string[]
+}
+
+export interface KindScore {
+  readonly kind: string
+  readonly devices: number
+  readonly detected: number
+  readonly recall: number
+  readonly medianTimeToDetectSeconds: number | null
+}
+
+export interface Evaluation {
+  readonly devices: number
+  readonly infected: number
+  readonly benign: number
+  readonly detected: number
+  readonly missed: number
+  readonly falseAlarms: number
+  readonly recall: number
+  readonly precision: number
+  readonly falseAlarmRate: number
+  readonly medianTimeToDetectSeconds: number | null
+  readonly byKind: readonly KindScore[]
+  readonly byDetector: Readonly<Record<string, { alerts: number; onInfected: number; onBenign: number }>>
+  readonly perDevice: readonly DeviceOutcome[]
+}
+
+const medianOf = (xs: number[]): number | null => {
+  if (xs.length === 0) return null
+  const s = [...xs].sort((a, b) => a - b)
+  const mid = s.length >> 1
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2
+}
+
+const ratio = (a: number, b: number): number => (b === 0 ? 0 : Math.round((a / b) * 10_000) / 10_000)
+
+/** Collects ground truth from labelled events and alerts as they stream, then scores them. */
+export class Evaluator {
+  private readonly truth = new Map<string, Truth>()
+  private readonly firing: Alert[] = []
+
+  observe(event: DeviceEvent): void {
+    let t = this.truth.get(event.deviceId)
+    if (t === undefined) {
+      t = { model: event.model ?? 'unknown', firstTs: event.ts, onset: null, kind: null }
+      this.truth.set(event.deviceId, t)
+    }
+    if (event.model !== undefined) t.model = event.model
+    if (event.ts < t.firstTs) t.firstTs = event.ts
+    const label = event.label
+    if (label !== undefined && label !== 'benign' && label !== '') {
+      if (t.onset === null || event.ts < t.onset) {
+        t.onset = event.ts
+        t.kind = label
+      }
+    }
+  }
+
+  alert(alert: Alert): void {
+    if (alert.status === 'firing') this.firing.push(alert)
+  }
+
+  result(): Evaluation {
+    const byDevice = new Map<string, Alert[]>()
+    for (const a of this.firing) {
+      const list = byDevice.get(a.deviceId)
+      if (list) list.push(a)
+      else byDevice.set(a.deviceId, [a])
+    }
+    const perDevice: DeviceOutcome[] = []
+    const byDetector: Record<string, { alerts: number; onInfected: number; onBenign: number }> = {}
+    for (const [deviceId, t] of [...this.truth].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+      const alerts = byDevice.get(deviceId) ?? []
+      for (const a of alerts) {
+        const d = (byDetector[a.detector] ??= { alerts: 0, onInfected: 0, onBenign: 0 })
+        d.alerts++
+        if (t.onset === null) d.onBenign++
+        else d.onInfected++
+      }
+      const detectors = [...new Set(alerts.map((a) => a.detector))].sort()
+      if (t.onset === null) {
+        perDevice.push({
+          deviceId, model: t.model, kind: 'benign', outcome: alerts.length > 0 ? 'false-alarm' : 'quiet',
+          timeToDetectSeconds: null, alertsBeforeOnset: 0, detectors,
+        })
+        continue
+      }
+      const onset = t.onset
+      const after = alerts.map((a) => Date.parse(a.detectedAt)).filter((at) => at >= onset)
+      const first = after.length > 0 ? Math.min(...after) : null
+      perDevice.push({
+        deviceId, model: t.model, kind: t.kind!, outcome: first === null ? 'missed' : 'detected',
+        timeToDetectSeconds: first === null ? null : Math.round((first - onset) / 1000),
+        alertsBeforeOnset: alerts.length - after.length, detectors,
+      })
+    }
+    const infected = perDevice.filter((d) => d.kind !== 'benign')
+    const detected = infected.filter((d) => d.outcome === 'detected')
+    const falseAlarms = perDevice.filter((d) => d.outcome === 'false-alarm').length
+    const kinds = [...new Set(infected.map((d) => d.kind))].sort()
+    const ttd = (ds: DeviceOutcome[]) => medianOf(ds.flatMap((d) => (d.timeToDetectSeconds === null ? [] : [d.timeToDetectSeconds])))
+    return {
+      devices: perDevice.length,
+      infected: infected.length,
+      benign: perDevice.length - infected.length,
+      detected: detected.length,
+      missed: infected.length - detected.length,
+      falseAlarms,
+      recall: ratio(detected.length, infected.length),
+      precision: ratio(detected.length, detected.length + falseAlarms),
+      falseAlarmRate: ratio(falseAlarms, perDevice.length - infected.length),
+      medianTimeToDetectSeconds: ttd(detected),
+      byKind: kinds.map((kind) => {
+        const ds = infected.filter((d) => d.kind === kind)
+        const hit = ds.filter((d) => d.outcome === 'detected')
+        return { kind, devices: ds.length, detected: hit.length, recall: ratio(hit.length, ds.length), medianTimeToDetectSeconds: ttd(hit) }
+      }),
+      byDetector,
+      perDevice,
+    }
+  }
+}
+
+/** The evaluation as Markdown tables, for the README and humans. */
+export const evaluationMarkdown = (e: Evaluation): string => {
+  const fmt = (s: number | null) => (s === null ? '–' : `${Math.round(s / 6) / 10} min`)
+  const lines = [
+    '| devices | infected | detected | recall | benign | false alarms | false-alarm rate | precision | median time to detect |',
+    '|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    `| ${e.devices} | ${e.infected} | ${e.detected} | ${e.recall} | ${e.benign} | ${e.falseAlarms} | ${e.falseAlarmRate} | ${e.precision} | ${fmt(e.medianTimeToDetectSeconds)} |`,
+    '',
+    '| attack kind | devices | detected | recall | median time to detect |',
+    '|---|---:|---:|---:|---:|',
+    ...e.byKind.map((k) => `| ${k.kind} | ${k.devices} | ${k.detected} | ${k.recall} | ${fmt(k.medianTimeToDetectSeconds)} |`),
+    '',
+    '| detector | firing alerts | on infected devices | on benign devices |',
+    '|---|---:|---:|---:|',
+    ...Object.entries(e.byDetector).sort().map(([id, d]) => `| ${id} | ${d.alerts} | ${d.onInfected} | ${d.onBenign} |`),
+  ]
+  return lines.join('\n') + '\n'
+}

@@ -1,0 +1,63 @@
+// Assembles the detection core from a config: enabled detectors → engine → alert lifecycle.
+import type { Alert, DeviceEvent } from './types.ts'
+import type { Config } from './config/schema.ts'
+import type { DetectorDef } from './engine/detector.ts'
+import { Engine } from './engine/engine.ts'
+import type { ActiveDetector, EngineCounters } from './engine/engine.ts'
+import { AlertLifecycle } from './alerts/lifecycle.ts'
+import type { LifecycleCounters, LifecyclePolicy } from './alerts/lifecycle.ts'
+import { Suppressions } from './alerts/suppression.ts'
+
+export interface DetectionPipeline {
+  /** Feeds one decoded event; false when it was too late for its window. */
+  ingest(event: DeviceEvent): boolean
+  /** End of input: closes every window; alerts still firing stay open. */
+  flush(): void
+  readonly detectorIds: readonly string[]
+  readonly engine: EngineCounters
+  readonly alerts: LifecycleCounters
+  readonly devicesTracked: () => number
+}
+
+export const createPipeline = (
+  config: Config,
+  defs: readonly DetectorDef[],
+  onAlert: (alert: Alert) => void,
+): DetectionPipeline => {
+  const windowMs = config.engine.windowSeconds * 1000
+  const active: ActiveDetector[] = []
+  const policies: LifecyclePolicy[] = []
+  for (const def of defs) {
+    const settings = config.detectors[def.id]
+    if (settings === undefined || !settings.enabled) continue
+    const { enabled: _e, fireAfter, resolveAfter, ...own } = settings
+    active.push({ id: def.id, detector: def.create(own, { windowMs }) })
+    policies.push({
+      detector: def.id,
+      fireAfter: fireAfter ?? config.alerts.fireAfter,
+      resolveAfter: resolveAfter ?? config.alerts.resolveAfter,
+    })
+  }
+  const lifecycle = new AlertLifecycle(policies, new Suppressions(config.alerts.suppress), windowMs, onAlert)
+  const engine = new Engine(
+    active,
+    {
+      windowMs,
+      allowedLatenessMs: config.engine.allowedLatenessSeconds * 1000,
+      idleFlushMs: config.engine.idleFlushSeconds * 1000,
+      deviceTtlMs: config.engine.deviceTtlHours * 3_600_000,
+      maxDevices: config.engine.maxDevices,
+      quietWindows: config.engine.quietWindows,
+      inventory: new Map(Object.entries(config.inventory)),
+    },
+    lifecycle,
+  )
+  return {
+    ingest: (event) => engine.ingest(event),
+    flush: () => engine.flush(),
+    detectorIds: active.map((d) => d.id),
+    engine: engine.counters,
+    alerts: lifecycle.counters,
+    devicesTracked: () => engine.deviceCount,
+  }
+}

@@ -1,0 +1,112 @@
+import { describe, expect, it } from 'vitest'
+import { Engine } from '../../../src/engine/engine.ts'
+import type { EngineOptions, WindowSink } from '../../../src/engine/engine.ts'
+import type { Detector } from '../../../src/engine/detector.ts'
+import type { DeviceRecord } from '../../../src/engine/device.ts'
+import type { Finding } from '../../../src/types.ts'
+import { at, egress, MIN } from '../../helpers/events.ts'
+
+/** Counts events per window and reports every window with events as a finding carrying the count. */
+const counter: Detector<Map<number, number>> = {
+  init: () => new Map(),
+  observeEgress: (s, e) => void s.set(Math.floor(e.ts / MIN), (s.get(Math.floor(e.ts / MIN)) ?? 0) + 1),
+  evaluate: (s, w): Finding | null =>
+    s.has(w) ? { severity: 'low', score: 0.5, summary: '', evidence: { n: s.get(w)! }, destinations: [] } : null,
+  snapshot: (s) => [...s],
+  restore: (d) => new Map(d as [number, number][]),
+}
+
+const options: EngineOptions = {
+  windowMs: MIN, allowedLatenessMs: 30_000, idleFlushMs: 5 * MIN, deviceTtlMs: 60 * MIN, maxDevices: 100, quietWindows: 3,
+}
+
+/** Records what the engine tells the alert stage, as readable strings. */
+const recorder = () => {
+  const log: string[] = []
+  const sink: WindowSink = {
+    onWindow: (d: DeviceRecord, _i, w, f) => void log.push(`${d.info.id} w${w - Math.floor(at(0) / MIN)} ${f === null ? '-' : f.evidence.n}`),
+    onQuiet: (d, n, last) => void log.push(`${d.info.id} quiet ${n} to w${last - Math.floor(at(0) / MIN)}`),
+    onEvict: (d) => void log.push(`${d.info.id} evicted`),
+  }
+  return { log, sink }
+}
+
+describe('Engine', () => {
+  it('evaluates a window once the device is past its end plus the allowed lateness', () => {
+    const { log, sink } = recorder()
+    const engine = new Engine([{ id: 'c', detector: counter }], options, sink)
+    engine.ingest(egress({ ts: at(0.1) }))
+    engine.ingest(egress({ ts: at(0.9) }))
+    engine.ingest(egress({ ts: at(1.2) }))
+    expect(log).toEqual([])
+    engine.ingest(egress({ ts: at(1.6) }))
+    expect(log).toEqual(['dev-1 w0 2'])
+  })
+
+  it('counts an event inside the lateness in its own window and drops one behind it', () => {
+    const { log, sink } = recorder()
+    const engine = new Engine([{ id: 'c', detector: counter }], options, sink)
+    engine.ingest(egress({ ts: at(0.5) }))
+    engine.ingest(egress({ ts: at(1.4) }))
+    expect(engine.ingest(egress({ ts: at(0.95) }))).toBe(true)
+    engine.ingest(egress({ ts: at(1.6) }))
+    expect(engine.ingest(egress({ ts: at(0.99) }))).toBe(false)
+    expect(engine.counters.late).toBe(1)
+    expect(log).toEqual(['dev-1 w0 2'])
+  })
+
+  it('passes long silences in bulk as quiet windows after a few evaluated ones', () => {
+    const { log, sink } = recorder()
+    const engine = new Engine([{ id: 'c', detector: counter }], options, sink)
+    engine.ingest(egress({ ts: at(0) }))
+    engine.ingest(egress({ ts: at(20) }))
+    expect(log).toEqual(['dev-1 w0 1', 'dev-1 w1 -', 'dev-1 w2 -', 'dev-1 w3 -', 'dev-1 quiet 15 to w18'])
+  })
+
+  it('closes the windows of a device that went silent when the fleet moves on', () => {
+    const { log, sink } = recorder()
+    const engine = new Engine([{ id: 'c', detector: counter }], options, sink)
+    engine.ingest(egress({ deviceId: 'quiet', ts: at(0.5) }))
+    for (let m = 1; m <= 7; m++) engine.ingest(egress({ deviceId: 'busy', ts: at(m) }))
+    expect(log.filter((l) => l.startsWith('quiet'))).toEqual(['quiet w0 1'])
+  })
+
+  it('closes every open window at the end of input', () => {
+    const { log, sink } = recorder()
+    const engine = new Engine([{ id: 'c', detector: counter }], options, sink)
+    engine.ingest(egress({ ts: at(0.5) }))
+    engine.ingest(egress({ ts: at(2.5) }))
+    engine.flush()
+    expect(log).toEqual(['dev-1 w0 1', 'dev-1 w1 -', 'dev-1 w2 1'])
+  })
+
+  it('evicts devices silent longer than the TTL and beyond the device cap', () => {
+    const { log, sink } = recorder()
+    const engine = new Engine([{ id: 'c', detector: counter }], { ...options, maxDevices: 2 }, sink)
+    engine.ingest(egress({ deviceId: 'a', ts: at(0) }))
+    engine.ingest(egress({ deviceId: 'b', ts: at(0) }))
+    engine.ingest(egress({ deviceId: 'c', ts: at(0) }))
+    expect(engine.deviceCount).toBe(2)
+    expect(engine.counters.evictedCap).toBe(1)
+    expect(log.at(-1)).toBe('a evicted')
+    engine.ingest(egress({ deviceId: 'c', ts: at(61) }))
+    expect(log).toContain('b evicted')
+    expect(engine.counters.evictedTtl).toBe(1)
+    expect(engine.deviceCount).toBe(1)
+  })
+
+  it('takes model and firmware from events and records a firmware change', () => {
+    const seen: string[] = []
+    const probe: Detector<null> = {
+      init: () => null,
+      observeEgress: (_s, _e, d) => void seen.push(`${d.model}/${d.firmware}/${d.firmwareChangedAt === -Infinity ? '-' : d.firmwareChangedAt}`),
+      evaluate: () => null,
+      snapshot: () => null,
+      restore: () => null,
+    }
+    const engine = new Engine([{ id: 'p', detector: probe }], options, recorder().sink)
+    engine.ingest(egress({ ts: at(0), model: 'cam', firmware: '1.0' }))
+    engine.ingest(egress({ ts: at(1), model: undefined, firmware: '2.0' }))
+    expect(seen).toEqual(['cam/1.0/-', `cam/2.0/${at(1)}`])
+  })
+})

@@ -1,0 +1,102 @@
+import { describe, expect, it } from 'vitest'
+import { DistinctSketch, LogQuantile, RecentDistinct, WindowRing, hashString } from '../../../src/engine/window.ts'
+
+describe('WindowRing', () => {
+  it('sums the windows of a horizon ending at a given window', () => {
+    const ring = new WindowRing(10)
+    ring.add(100, 1)
+    ring.add(101, 2)
+    ring.add(105, 4)
+    expect(ring.sum(105, 10)).toBe(7)
+    expect(ring.sum(105, 5)).toBe(6)
+    expect(ring.sum(105, 4)).toBe(4)
+    expect(ring.sum(101, 2)).toBe(3)
+    expect(ring.active(105, 10)).toBe(3)
+  })
+
+  it('does not count windows after the end being evaluated', () => {
+    const ring = new WindowRing(10)
+    ring.add(100, 1)
+    ring.add(102, 5)
+    expect(ring.sum(100, 10)).toBe(1)
+    expect(ring.sum(101, 10)).toBe(1)
+  })
+
+  it('forgets windows that fell out of the ring and clears skipped slots', () => {
+    const ring = new WindowRing(4)
+    ring.add(10, 1)
+    ring.add(11, 1)
+    ring.add(20, 3)
+    expect(ring.sum(20, 4)).toBe(3)
+    ring.add(10, 5) // older than the ring: dropped
+    expect(ring.sum(20, 4)).toBe(3)
+  })
+
+  it('accepts a late value for a window still inside the ring', () => {
+    const ring = new WindowRing(4)
+    ring.add(10, 1)
+    ring.add(12, 1)
+    ring.add(11, 7)
+    expect(ring.sum(12, 3)).toBe(9)
+  })
+
+  it('survives a JSON round trip', () => {
+    const ring = new WindowRing(5)
+    ring.add(7, 3)
+    ring.add(9, 2)
+    const copy = WindowRing.from(JSON.parse(JSON.stringify(ring.toJSON())))
+    expect(copy.sum(9, 5)).toBe(5)
+    expect(copy.head).toBe(9)
+  })
+})
+
+describe('RecentDistinct', () => {
+  it('counts distinct keys seen within a horizon', () => {
+    const set = new RecentDistinct(8)
+    expect(set.add('a', 1)).toBe(true)
+    expect(set.add('b', 2)).toBe(true)
+    expect(set.add('a', 5)).toBe(false)
+    expect(set.count(5, 3)).toBe(1)
+    expect(set.count(5, 5)).toBe(2)
+    expect(set.top(5, 10, 5)).toEqual(['a', 'b'])
+  })
+
+  it('replaces the key seen longest ago when full', () => {
+    const set = new RecentDistinct(2)
+    set.add('a', 1)
+    set.add('b', 2)
+    set.add('c', 3)
+    expect(set.keys.slice().sort()).toEqual(['b', 'c'])
+  })
+})
+
+describe('DistinctSketch', () => {
+  it('estimates distinct keys of one window within 10% up to several hundred', () => {
+    for (const n of [10, 50, 200, 400]) {
+      const sketch = new DistinctSketch()
+      for (let i = 0; i < n; i++) {
+        sketch.add(hashString(`10.${i >> 8}.${i & 255}.1`), 7)
+        sketch.add(hashString(`10.${i >> 8}.${i & 255}.1`), 7)
+      }
+      expect(Math.abs(sketch.estimate(7) - n) / n).toBeLessThan(0.1)
+      expect(sketch.estimate(8)).toBe(0)
+    }
+  })
+
+  it('starts afresh when the window moves on', () => {
+    const sketch = new DistinctSketch()
+    for (let i = 0; i < 30; i++) sketch.add(hashString(`k${i}`), 1)
+    sketch.add(hashString('x'), 2)
+    expect(sketch.estimate(2)).toBe(1)
+  })
+})
+
+describe('LogQuantile', () => {
+  it('converges near the requested quantile of a stream', () => {
+    const q = new LogQuantile(0.9, 0.05, 0)
+    // 1..100 in a scrambled but fixed order (37 is coprime with 100).
+    for (let i = 0; i < 40_000; i++) q.observe(((i * 37) % 100) + 1)
+    expect(q.estimate).toBeGreaterThan(80)
+    expect(q.estimate).toBeLessThan(100)
+  })
+})
