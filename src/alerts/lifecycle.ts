@@ -23,6 +23,7 @@ interface Slot {
   lastBadWindow: number
   open: Alert | null
   peak: Finding | null
+  maxScore: number
 }
 
 export interface LifecycleCounters {
@@ -45,7 +46,7 @@ export class AlertLifecycle implements WindowSink {
 
   onWindow(device: DeviceRecord, detector: number, window: number, finding: Finding | null): void {
     if (finding === null) {
-      if (device.alerts !== null) this.clean(device, detector, window, 1)
+      if (device.alerts !== null) this.clean(device, detector, 1)
       return
     }
     const policy = this.policies[detector]!
@@ -53,7 +54,7 @@ export class AlertLifecycle implements WindowSink {
     if (!this.suppressions.empty &&
       this.suppressions.matches(device.info.id, policy.detector, finding.destinations, windowEnd)) {
       this.counters.suppressed++
-      if (device.alerts !== null) this.clean(device, detector, window, 1)
+      if (device.alerts !== null) this.clean(device, detector, 1)
       return
     }
     const slot = this.slot(device, detector)
@@ -61,9 +62,13 @@ export class AlertLifecycle implements WindowSink {
     slot.bad++
     slot.clean = 0
     slot.lastBadWindow = window
-    if (slot.peak === null || finding.score > slot.peak.score || rank(finding.severity) > rank(slot.peak.severity)) {
+    // The peak is the most severe finding, the highest-scoring among equals.
+    const peak = slot.peak
+    if (peak === null || rank(finding.severity) > rank(peak.severity) ||
+      (finding.severity === peak.severity && finding.score > peak.score)) {
       slot.peak = finding
     }
+    if (finding.score > slot.maxScore) slot.maxScore = finding.score
     if (slot.open === null && slot.bad >= policy.fireAfter) {
       const startsAtMs = slot.startWindow * this.windowMs
       slot.open = makeAlert({
@@ -85,33 +90,34 @@ export class AlertLifecycle implements WindowSink {
     }
   }
 
-  onQuiet(device: DeviceRecord, count: number, lastWindow: number): void {
+  onQuiet(device: DeviceRecord, count: number): void {
     if (device.alerts === null) return
-    for (let i = 0; i < device.alerts.length; i++) this.clean(device, i, lastWindow, count)
+    for (let i = 0; i < device.alerts.length; i++) this.clean(device, i, count)
   }
 
   /** A forgotten device resolves its open alerts: nobody would ever resolve them later. */
-  onEvict(device: DeviceRecord, lastWindow: number): void {
+  onEvict(device: DeviceRecord): void {
     if (device.alerts === null) return
     for (let i = 0; i < device.alerts.length; i++) {
       const slot = device.alerts[i] as Slot | undefined
-      if (slot?.open) this.resolve(slot, Math.max(lastWindow, slot.lastBadWindow))
+      if (slot?.open) this.resolve(slot)
     }
   }
 
-  private clean(device: DeviceRecord, detector: number, window: number, count: number): void {
+  private clean(device: DeviceRecord, detector: number, count: number): void {
     const slot = device.alerts![detector] as Slot | undefined
     if (slot === undefined) return
     slot.bad = 0
     if (slot.open === null) {
       slot.peak = null
+      slot.maxScore = 0
       return
     }
     slot.clean += count
-    if (slot.clean >= this.policies[detector]!.resolveAfter) this.resolve(slot, window)
+    if (slot.clean >= this.policies[detector]!.resolveAfter) this.resolve(slot)
   }
 
-  private resolve(slot: Slot, _window: number): void {
+  private resolve(slot: Slot): void {
     const open = slot.open!
     const peak = slot.peak!
     // The behaviour ended with the last bad window; the clean windows only confirmed it.
@@ -123,7 +129,7 @@ export class AlertLifecycle implements WindowSink {
       detector: open.detector,
       status: 'resolved',
       severity: rank(peak.severity) > rank(open.severity) ? peak.severity : open.severity,
-      score: Math.max(peak.score, open.score),
+      score: slot.maxScore,
       startsAtMs: Date.parse(open.startsAt),
       endsAtMs,
       detectedAtMs: Date.parse(open.detectedAt),
@@ -133,6 +139,7 @@ export class AlertLifecycle implements WindowSink {
     this.counters.resolved++
     slot.open = null
     slot.peak = null
+    slot.maxScore = 0
     slot.bad = 0
     slot.clean = 0
   }
@@ -141,7 +148,7 @@ export class AlertLifecycle implements WindowSink {
     const slots = (device.alerts ??= new Array<unknown>(this.policies.length).fill(undefined))
     let slot = slots[detector] as Slot | undefined
     if (slot === undefined) {
-      slot = { bad: 0, clean: 0, startWindow: 0, lastBadWindow: 0, open: null, peak: null }
+      slot = { bad: 0, clean: 0, startWindow: 0, lastBadWindow: 0, open: null, peak: null, maxScore: 0 }
       slots[detector] = slot
     }
     return slot

@@ -24,10 +24,10 @@ export interface EngineOptions {
 /** Receives every closed window's result; implemented by the alert stage. */
 export interface WindowSink {
   onWindow(device: DeviceRecord, detector: number, window: number, finding: Finding | null): void
-  /** `count` windows up to `lastWindow` passed with no data and no evaluation: all clean. */
-  onQuiet(device: DeviceRecord, count: number, lastWindow: number): void
-  /** The device is about to be forgotten; `lastWindow` is its last closed window. */
-  onEvict(device: DeviceRecord, lastWindow: number): void
+  /** `count` windows passed with no data and no evaluation: all clean. */
+  onQuiet(device: DeviceRecord, count: number): void
+  /** The device is about to be forgotten. */
+  onEvict(device: DeviceRecord): void
 }
 
 export interface ActiveDetector {
@@ -192,7 +192,7 @@ export class Engine {
     let w = device.nextWindow
     for (; w < until; w++) {
       if (w > quietAfter) {
-        sink.onQuiet(device, until - w, until - 1)
+        sink.onQuiet(device, until - w)
         break
       }
       for (let i = 0; i < detectors.length; i++) {
@@ -240,7 +240,7 @@ export class Engine {
       this.closeAll(device)
       this.pending.delete(device.info.id)
     }
-    this.sink.onEvict(device, device.nextWindow - 1)
+    this.sink.onEvict(device)
     this.devices.delete(device.info.id)
   }
 }

@@ -1,0 +1,39 @@
+// Runs one detector through the real engine over events and records its findings per window.
+import { Engine } from '../../src/engine/engine.ts'
+import type { DetectorDef } from '../../src/engine/detector.ts'
+import type { DeviceEvent, Finding } from '../../src/types.ts'
+import { MIN, T0 } from './events.ts'
+
+export interface Found {
+  readonly deviceId: string
+  /** Window start as minutes after T0. */
+  readonly minute: number
+  readonly finding: Finding
+}
+
+export const detectorFindings = (
+  def: DetectorDef,
+  events: readonly DeviceEvent[],
+  overrides: Record<string, unknown> = {},
+): Found[] => {
+  const config = def.configSchema.parse(overrides)
+  const found: Found[] = []
+  const engine = new Engine(
+    [{ id: def.id, detector: def.create(config, { windowMs: MIN }) }],
+    { windowMs: MIN, allowedLatenessMs: 30_000, idleFlushMs: 5 * MIN, deviceTtlMs: 24 * 60 * MIN, maxDevices: 10_000, quietWindows: 60 },
+    {
+      onWindow: (d, _i, w, f) => {
+        if (f !== null) found.push({ deviceId: d.info.id, minute: w - T0 / MIN, finding: f })
+      },
+      onQuiet: () => {},
+      onEvict: () => {},
+    },
+  )
+  for (const e of [...events].sort((a, b) => a.ts - b.ts)) engine.ingest(e)
+  engine.flush()
+  return found
+}
+
+/** The minutes at which a device had a finding. */
+export const minutesOf = (found: readonly Found[], deviceId = 'dev-1'): number[] =>
+  found.filter((f) => f.deviceId === deviceId).map((f) => f.minute)

@@ -1,0 +1,121 @@
+import { describe, expect, it } from 'vitest'
+import { AlertLifecycle } from '../../../src/alerts/lifecycle.ts'
+import { Suppressions } from '../../../src/alerts/suppression.ts'
+import { alertId } from '../../../src/alerts/alert.ts'
+import type { DeviceRecord } from '../../../src/engine/device.ts'
+import type { Alert, Finding } from '../../../src/types.ts'
+import { MIN, T0 } from '../../helpers/events.ts'
+
+const W0 = T0 / MIN
+
+const device = (id = 'fridge-1'): DeviceRecord => ({
+  info: { id, model: 'frostbyte-fridge', firmware: '1.0', firmwareChangedAt: -Infinity, firstSeen: T0 },
+  states: [], maxTs: T0, nextWindow: W0, lastDataWindow: W0, touchedAt: 0, pending: false, alerts: null,
+})
+
+const finding = (score = 0.7, severity: Finding['severity'] = 'high', destinations = ['203.0.113.9']): Finding => ({
+  severity, score, summary: `score ${score}`, evidence: { score }, destinations,
+})
+
+const setup = (suppress = new Suppressions([])) => {
+  const alerts: Alert[] = []
+  const lifecycle = new AlertLifecycle([{ detector: 'smtp-burst', fireAfter: 2, resolveAfter: 3 }], suppress, MIN, (a) => alerts.push(a))
+  return { alerts, lifecycle }
+}
+
+describe('AlertLifecycle', () => {
+  it('fires after N consecutive bad windows, starting at the first of them', () => {
+    const { alerts, lifecycle } = setup()
+    const d = device()
+    lifecycle.onWindow(d, 0, W0 + 5, finding())
+    expect(alerts).toEqual([])
+    lifecycle.onWindow(d, 0, W0 + 6, finding())
+    expect(alerts).toEqual([{
+      id: alertId('fridge-1', 'smtp-burst', T0 + 5 * MIN),
+      scope: 'device', deviceId: 'fridge-1', detector: 'smtp-burst', status: 'firing', severity: 'high', score: 0.7,
+      startsAt: '2026-11-02T00:05:00.000Z', endsAt: null, detectedAt: '2026-11-02T00:07:00.000Z',
+      summary: 'score 0.7', model: 'frostbyte-fridge', evidence: { score: 0.7 },
+    }])
+  })
+
+  it('does not fire when a clean window breaks the streak', () => {
+    const { alerts, lifecycle } = setup()
+    const d = device()
+    lifecycle.onWindow(d, 0, W0 + 1, finding())
+    lifecycle.onWindow(d, 0, W0 + 2, null)
+    lifecycle.onWindow(d, 0, W0 + 3, finding())
+    expect(alerts).toEqual([])
+  })
+
+  it('keeps one open alert per device and detector, and resolves after M clean windows with the peak', () => {
+    const { alerts, lifecycle } = setup()
+    const d = device()
+    for (let w = 0; w < 6; w++) lifecycle.onWindow(d, 0, W0 + w, finding(0.6 + w * 0.05, w === 4 ? 'critical' : 'high'))
+    lifecycle.onWindow(d, 0, W0 + 6, null)
+    lifecycle.onWindow(d, 0, W0 + 7, null)
+    expect(alerts.map((a) => a.status)).toEqual(['firing'])
+    lifecycle.onWindow(d, 0, W0 + 8, null)
+    expect(alerts.map((a) => a.status)).toEqual(['firing', 'resolved'])
+    const [firing, resolved] = alerts
+    expect(resolved!.id).toBe(firing!.id)
+    expect(resolved!.severity).toBe('critical')
+    expect(resolved!.score).toBe(0.85)
+    expect(resolved!.endsAt).toBe('2026-11-02T00:06:00.000Z')
+    expect(resolved!.startsAt).toBe(firing!.startsAt)
+  })
+
+  it('counts a bulk of quiet windows as clean windows', () => {
+    const { alerts, lifecycle } = setup()
+    const d = device()
+    lifecycle.onWindow(d, 0, W0, finding())
+    lifecycle.onWindow(d, 0, W0 + 1, finding())
+    lifecycle.onQuiet(d, 30)
+    expect(alerts.map((a) => a.status)).toEqual(['firing', 'resolved'])
+  })
+
+  it('resolves open alerts of an evicted device', () => {
+    const { alerts, lifecycle } = setup()
+    const d = device()
+    lifecycle.onWindow(d, 0, W0, finding())
+    lifecycle.onWindow(d, 0, W0 + 1, finding())
+    lifecycle.onEvict(d)
+    expect(alerts.map((a) => a.status)).toEqual(['firing', 'resolved'])
+  })
+
+  it('treats a suppressed finding as clean and counts it', () => {
+    const rules = new Suppressions([{ deviceId: 'nas-*', detector: 'smtp-burst', reason: 'relays mail' }])
+    const { alerts, lifecycle } = setup(rules)
+    const nas = device('nas-1')
+    for (let w = 0; w < 4; w++) lifecycle.onWindow(nas, 0, W0 + w, finding())
+    expect(alerts).toEqual([])
+    expect(lifecycle.counters.suppressed).toBe(4)
+    const fridge = device('fridge-1')
+    for (let w = 0; w < 2; w++) lifecycle.onWindow(fridge, 0, W0 + w, finding())
+    expect(alerts).toHaveLength(1)
+  })
+})
+
+describe('Suppressions', () => {
+  it('matches a destination rule only when every destination of the finding matches', () => {
+    const s = new Suppressions([{ destination: '203.0.113.0/24' }, { destination: '*.relay.example' }])
+    expect(s.matches('d', 'x', ['203.0.113.9'], 0)).toBe(true)
+    expect(s.matches('d', 'x', ['203.0.113.9', '198.51.100.1'], 0)).toBe(false)
+    expect(s.matches('d', 'x', ['smtp.relay.example'], 0)).toBe(true)
+    expect(s.matches('d', 'x', ['relay.example'], 0)).toBe(true)
+    expect(s.matches('d', 'x', ['evilrelay.example'], 0)).toBe(false)
+    expect(s.matches('d', 'x', [], 0)).toBe(false)
+  })
+
+  it('stops applying at its until time (event time)', () => {
+    const s = new Suppressions([{ detector: 'fanout', until: '2026-11-02T01:00:00Z' }])
+    expect(s.matches('d', 'fanout', [], Date.parse('2026-11-02T00:59:00Z'))).toBe(true)
+    expect(s.matches('d', 'fanout', [], Date.parse('2026-11-02T01:00:00Z'))).toBe(false)
+    expect(s.matches('d', 'smtp-burst', [], 0)).toBe(false)
+  })
+
+  it('matches IPv6 prefixes', () => {
+    const s = new Suppressions([{ destination: '2001:db8::/32' }])
+    expect(s.matches('d', 'x', ['2001:db8:1::5'], 0)).toBe(true)
+    expect(s.matches('d', 'x', ['2001:db9::5'], 0)).toBe(false)
+  })
+})

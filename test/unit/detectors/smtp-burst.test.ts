@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest'
+import { smtpBurst } from '../../../detectors/smtp-burst.ts'
+import { at, egress, smtpFlows } from '../../helpers/events.ts'
+import { detectorFindings, minutesOf } from '../../helpers/run.ts'
+
+describe('smtp-burst', () => {
+  it('reports a burst to many mail servers from the first window that crosses both thresholds', () => {
+    const found = detectorFindings(smtpBurst, [...smtpFlows('dev-1', 10, 20), egress({ ts: at(80) })])
+    expect(minutesOf(found)).toEqual([10, 11, 12, 13, 14, 15, 16, 17, 18, 19, ...range(20, 70)]) // quiet again at 70: the hour has passed
+    expect(found[0]!.finding).toEqual({
+      severity: 'high',
+      score: expect.closeTo(0.5 + Math.log2(20 / 5) / 6, 6),
+      summary: '20 SMTP connections to 20 distinct mail servers in 10 min (threshold 5 servers)',
+      evidence: {
+        rule: 'burst', smtpFlowsBurst: 20, mailServersBurst: 20, smtpFlowsSlow: 20, mailServersSlow: 20,
+        thresholdServersBurst: 5, thresholdServersSlow: 6,
+        // ties in count are broken by address, so the evidence is the same on every replay
+        topServers: ['203.0.113.0', '203.0.113.1', '203.0.113.10', '203.0.113.11', '203.0.113.12'],
+      },
+      destinations: expect.any(Array),
+    })
+    // After the burst horizon, the hour-long slow rule keeps reporting at medium severity.
+    expect(found.find((f) => f.minute === 20)!.finding.severity).toBe('medium')
+  })
+
+  it('stays quiet for a NAS that sends many mails through its one relay', () => {
+    const relay = Array.from({ length: 40 }, (_, i) => egress({ ts: at(5 + i / 40), dstIp: '192.0.2.25', dstPort: 587 }))
+    expect(detectorFindings(smtpBurst, relay)).toEqual([])
+  })
+
+  it('catches slow spam: one new mail server every few minutes', () => {
+    const slow = Array.from({ length: 12 }, (_, i) => egress({ ts: at(i * 3), dstIp: `198.51.100.${i + 1}`, dstPort: 25 }))
+    const found = detectorFindings(smtpBurst, slow)
+    expect(minutesOf(found)[0]).toBe(15) // the 6th distinct server arrives at minute 15
+    expect(found[0]!.finding.severity).toBe('medium')
+    expect(found[0]!.finding.evidence.rule).toBe('slow')
+  })
+
+  it('is critical past criticalServers and honours a lowered threshold', () => {
+    expect(detectorFindings(smtpBurst, smtpFlows('dev-1', 0, 60))[0]!.finding.severity).toBe('critical')
+    expect(detectorFindings(smtpBurst, smtpFlows('dev-1', 0, 3), { burstServers: 3, burstFlows: 3 })).not.toEqual([])
+    expect(detectorFindings(smtpBurst, smtpFlows('dev-1', 0, 3))).toEqual([])
+  })
+
+  it('ignores non-SMTP ports and UDP', () => {
+    const events = [
+      ...Array.from({ length: 30 }, (_, i) => egress({ ts: at(i / 30), dstIp: `203.0.113.${i}`, dstPort: 443 })),
+      ...Array.from({ length: 30 }, (_, i) => egress({ ts: at(i / 30), dstIp: `203.0.113.${i}`, dstPort: 25, proto: 17 })),
+    ]
+    expect(detectorFindings(smtpBurst, events)).toEqual([])
+  })
+})
+
+function range(from: number, to: number): number[] {
+  return Array.from({ length: to - from }, (_, i) => from + i)
+}
