@@ -4,10 +4,13 @@ import tseslint from 'typescript-eslint'
 
 const noImport = (patterns, message) => ['error', { patterns: [{ group: patterns, message }] }]
 
+// eslint loads the config's default export.
+// eslint-disable-next-line no-restricted-syntax
 export default tseslint.config(
   { ignores: ['dist/', 'node_modules/', '.kafka/', 'coverage/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
+  { files: ['bin/**/*.js'], languageOptions: { globals: { process: 'readonly' } } },
   {
     rules: {
       '@typescript-eslint/consistent-type-imports': 'error',

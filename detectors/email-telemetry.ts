@@ -50,7 +50,7 @@ export const emailTelemetry = defineDetector<EmailTelemetryConfig, State>({
   version: 1,
   tags: ['maturity_stable', 'telemetry', 'spam'],
   configSchema: emailTelemetryConfig,
-  create(cfg, { windowMs }) {
+  create(cfg, { windowMs, lookaheadWindows }) {
     // Typical horizon sum per model: the prior for a device's first baseline.
     const prior = new ModelLevel(0.5, 0.05, 0)
     const minutes = Math.round((cfg.windows * windowMs) / 60_000)
@@ -60,7 +60,7 @@ export const emailTelemetry = defineDetector<EmailTelemetryConfig, State>({
         for (const name of cfg.metrics) {
           const v = e.metrics[name]
           if (v !== undefined) {
-            ;(state.mail ??= new WindowRing(cfg.windows)).add(windowOf(e.ts, windowMs), Math.max(0, v))
+            ;(state.mail ??= new WindowRing(cfg.windows + lookaheadWindows)).add(windowOf(e.ts, windowMs), Math.max(0, v))
             return
           }
         }

@@ -2,7 +2,7 @@
  * fanout — many distinct destinations or ports in one window: scanning, worm spreading, a
  * spambot walking a list of MX hosts.
  *
- * Estimates the distinct destination addresses and ports of each window with an 80-byte sketch
+ * Estimates the distinct destination addresses and ports of each window with small sketches
  * per device, and compares them with the device's own level (an EWMA that does not learn from
  * anomalous windows), seeded from its model's typical level. Tuning: `minDistinctIps` is the
  * floor for chatty devices (browsers, streaming sticks); `factor` the multiple of the device's
@@ -10,7 +10,7 @@
  */
 import { z } from 'zod'
 import { defineDetector } from '../src/engine/detector.ts'
-import { DistinctSketch, hashString, windowOf } from '../src/engine/window.ts'
+import { SketchRing, hashNumber, hashString, windowOf } from '../src/engine/window.ts'
 import { ModelLevel, ratioScore } from '../src/engine/cohort.ts'
 import { isMulticast } from '../src/engine/net.ts'
 
@@ -27,12 +27,12 @@ export const fanoutConfig = z.strictObject({
 export type FanoutConfig = z.infer<typeof fanoutConfig>
 
 interface State {
-  ips: DistinctSketch
-  ports: DistinctSketch
+  ips: SketchRing
+  ports: SketchRing
   /** EWMA levels; NaN until the first evaluation. */
   levelIps: number
   levelPorts: number
-  /** A few destinations of the current window, as evidence. */
+  /** The last few distinct destinations, as evidence. */
   sample: string[]
 }
 
@@ -47,13 +47,14 @@ export const fanout = defineDetector<FanoutConfig, State>({
   version: 1,
   tags: ['maturity_stable', 'network', 'discovery', 'mitre_T1046'],
   configSchema: fanoutConfig,
-  create(cfg, { windowMs }) {
+  create(cfg, { windowMs, lookaheadWindows }) {
+    const slots = lookaheadWindows + 1
     const priorIps = new ModelLevel(0.5, 0.05, 1)
     const priorPorts = new ModelLevel(0.5, 0.05, 1)
     return {
       init: () => ({
-        ips: new DistinctSketch(),
-        ports: new DistinctSketch(),
+        ips: new SketchRing(slots),
+        ports: new SketchRing(slots),
         levelIps: Number.NaN,
         levelPorts: Number.NaN,
         sample: [],
@@ -61,10 +62,13 @@ export const fanout = defineDetector<FanoutConfig, State>({
       observeEgress(state, e) {
         if (isMulticast(e.dstIp)) return
         const w = windowOf(e.ts, windowMs)
-        if (w > state.ips.window) state.sample.length = 0
         state.ips.add(hashString(e.dstIp), w)
-        state.ports.add(Math.imul(e.dstPort + 1, 0x9e3779b1) >>> 0, w)
-        if (state.sample.length < SAMPLE && !state.sample.includes(e.dstIp)) state.sample.push(e.dstIp)
+        state.ports.add(hashNumber(e.dstPort), w)
+        const { sample } = state
+        if (!sample.includes(e.dstIp)) {
+          if (sample.length >= SAMPLE) sample.shift()
+          sample.push(e.dstIp)
+        }
       },
       evaluate(state, w, device) {
         if (Number.isNaN(state.levelIps)) {
@@ -88,7 +92,7 @@ export const fanout = defineDetector<FanoutConfig, State>({
         }
         const score = Math.max(wideIps ? ratioScore(ips, limitIps) : 0, widePorts ? ratioScore(ports, limitPorts) : 0)
         const minutes = Math.round(windowMs / 60_000)
-        const sample = state.ips.window === w ? state.sample.slice() : []
+        const sample = state.sample.slice()
         return {
           severity: ips >= 5 * limitIps || ports >= 5 * limitPorts ? 'high' : 'medium',
           score,
@@ -99,29 +103,23 @@ export const fanout = defineDetector<FanoutConfig, State>({
             thresholdDestinations: Math.round(limitIps),
             thresholdPorts: Math.round(limitPorts),
             levelDestinations: Math.round(state.levelIps * 100) / 100,
-            sampleDestinations: sample,
+            recentDestinations: sample,
           },
           destinations: sample,
         }
       },
-      snapshot: (s) => ({
-        ips: { window: s.ips.window, bits: s.ips.bits.slice() },
-        ports: { window: s.ports.window, bits: s.ports.bits.slice() },
-        levelIps: s.levelIps,
-        levelPorts: s.levelPorts,
-        sample: s.sample.slice(),
-      }),
+      snapshot: (s) => ({ ips: s.ips.toJSON(), ports: s.ports.toJSON(), levelIps: s.levelIps, levelPorts: s.levelPorts, sample: s.sample.slice() }),
       restore(data) {
         const d = data as {
-          ips: { window: number; bits: number[] }
-          ports: { window: number; bits: number[] }
+          ips: ReturnType<SketchRing['toJSON']>
+          ports: ReturnType<SketchRing['toJSON']>
           levelIps: number | null
           levelPorts: number | null
           sample: string[]
         }
         return {
-          ips: DistinctSketch.from(d.ips),
-          ports: DistinctSketch.from(d.ports),
+          ips: SketchRing.from(d.ips),
+          ports: SketchRing.from(d.ports),
           levelIps: d.levelIps ?? Number.NaN,
           levelPorts: d.levelPorts ?? Number.NaN,
           sample: d.sample.slice(),

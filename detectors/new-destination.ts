@@ -43,10 +43,16 @@ export type NewDestinationConfig = z.infer<typeof newDestinationConfig>
 
 interface State {
   known: string[]
-  /** Destinations first seen after learning: key, first window, bytes sent. */
+  /**
+   * Destinations first seen after learning: key, first window, bytes sent within the horizon,
+   * and of those the bytes of the latest window that received any (with that window), so that
+   * the upload rule at window w does not count bytes the lookahead already observed past w.
+   */
   novelKeys: string[]
   novelWindow: number[]
   novelBytes: number[]
+  novelLastWindow: number[]
+  novelLastBytes: number[]
   /** New destinations per hour the device shows naturally (from the second half of learning, then EWMA). */
   rate: number
   lateLearned: number
@@ -72,14 +78,21 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
       peers.increment(model, key)
     }
     return {
-      init: () => ({ known: [], novelKeys: [], novelWindow: [], novelBytes: [], rate: 0, lateLearned: 0, rateWindow: -1 }),
+      init: () => ({ known: [], novelKeys: [], novelWindow: [], novelBytes: [], novelLastWindow: [], novelLastBytes: [], rate: 0, lateLearned: 0, rateWindow: -1 }),
       observeEgress(state, e, device) {
         if (isLocalAddress(e.dstIp)) return
         const key = destinationKey(e.dstIp, e.dstHost)
         const w = windowOf(e.ts, windowMs)
         const i = state.novelKeys.indexOf(key)
         if (i >= 0) {
-          if (w - state.novelWindow[i]! < cfg.windows) state.novelBytes[i]! += e.bytesOut
+          if (w - state.novelWindow[i]! < cfg.windows) {
+            state.novelBytes[i]! += e.bytesOut
+            if (w > state.novelLastWindow[i]!) {
+              state.novelLastWindow[i] = w
+              state.novelLastBytes[i] = 0
+            }
+            state.novelLastBytes[i]! += e.bytesOut
+          }
           return
         }
         if (state.known.includes(key)) return
@@ -93,10 +106,14 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
           state.novelKeys.shift()
           state.novelWindow.shift()
           state.novelBytes.shift()
+          state.novelLastWindow.shift()
+          state.novelLastBytes.shift()
         }
         state.novelKeys.push(key)
         state.novelWindow.push(w)
         state.novelBytes.push(e.bytesOut)
+        state.novelLastWindow.push(w)
+        state.novelLastBytes.push(e.bytesOut)
       },
       evaluate(state, w, device): Finding | null {
         if (state.rateWindow < 0) {
@@ -107,6 +124,7 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
         const threshold = Math.max(cfg.minNovel, cfg.factor * state.rate * (cfg.windows / hourWindows))
         let counted = 0
         let biggest = -1
+        let biggestBytes = 0
         const keys: string[] = []
         for (let i = 0; i < state.novelKeys.length; i++) {
           const first = state.novelWindow[i]!
@@ -114,8 +132,12 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
           const key = state.novelKeys[i]!
           // Peers count the device itself: a destination is normal when others use it too.
           const shared = peers.get(device.model, key) > cfg.peerDevices
-          if (state.novelBytes[i]! >= cfg.uploadBytes && !shared) {
-            if (biggest < 0 || state.novelBytes[i]! > state.novelBytes[biggest]!) biggest = i
+          // With the default lateness the lookahead is one window, so only the latest window's
+          // bytes can lie past w.
+          const bytes = state.novelBytes[i]! - (state.novelLastWindow[i]! > w ? state.novelLastBytes[i]! : 0)
+          if (bytes >= cfg.uploadBytes && !shared && bytes > biggestBytes) {
+            biggest = i
+            biggestBytes = bytes
           }
           if (first > w - cfg.peerDelayWindows || shared) continue
           counted++
@@ -127,7 +149,7 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
         }
         const hours = Math.round((cfg.windows * windowMs) / 360_000) / 10
         if (biggest >= 0) {
-          const bytes = state.novelBytes[biggest]!
+          const bytes = biggestBytes
           const key = state.novelKeys[biggest]!
           return {
             severity: 'high',
@@ -154,11 +176,18 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
           destinations: keys,
         }
       },
-      snapshot: (s) => ({ ...s, known: s.known.slice(), novelKeys: s.novelKeys.slice(), novelWindow: s.novelWindow.slice(), novelBytes: s.novelBytes.slice() }),
-      restore(data) {
-        const d = data as State
-        return { ...d, known: d.known.slice(), novelKeys: d.novelKeys.slice(), novelWindow: d.novelWindow.slice(), novelBytes: d.novelBytes.slice() }
-      },
+      snapshot: (s) => copy(s),
+      restore: (data) => copy(data as State),
     }
   },
+})
+
+const copy = (s: State): State => ({
+  ...s,
+  known: s.known.slice(),
+  novelKeys: s.novelKeys.slice(),
+  novelWindow: s.novelWindow.slice(),
+  novelBytes: s.novelBytes.slice(),
+  novelLastWindow: s.novelLastWindow.slice(),
+  novelLastBytes: s.novelLastBytes.slice(),
 })

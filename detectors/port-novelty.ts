@@ -36,8 +36,9 @@ export type PortNoveltyConfig = z.infer<typeof portNoveltyConfig>
 interface State {
   /** Risky ports used while learning. */
   learned: number[]
-  /** Risky ports used after learning: port, last window, flow count, a destination. */
+  /** Risky ports used after learning: port, first and last window, flow count, a destination. */
   ports: number[]
+  firstWindow: number[]
   lastWindow: number[]
   flows: number[]
   sample: string[]
@@ -61,7 +62,7 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
     const peers = new ModelCounts<number>(1024)
     const learningMs = cfg.learningMinutes * 60_000
     return {
-      init: () => ({ learned: [], ports: [], lastWindow: [], flows: [], sample: [] }),
+      init: () => ({ learned: [], ports: [], firstWindow: [], lastWindow: [], flows: [], sample: [] }),
       observeEgress(state, e, device) {
         if (!risky.has(e.dstPort) || isLocalAddress(e.dstIp)) return
         if (state.learned.includes(e.dstPort)) return
@@ -77,6 +78,7 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
           if (w > state.lastWindow[i]!) state.lastWindow[i] = w
         } else if (state.ports.length < MAX_PORTS) {
           state.ports.push(e.dstPort)
+          state.firstWindow.push(w)
           state.lastWindow.push(w)
           state.flows.push(1)
           state.sample.push(e.dstIp)
@@ -90,8 +92,9 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
         let sample = ''
         const modelAllows = allowed.get(device.model)
         for (let i = 0; i < state.ports.length; i++) {
-          const last = state.lastWindow[i]!
-          if (last <= w - cfg.windows || last > w + 1) continue
+          // In use during (w - windows, w]: first used by w (later windows may already be observed)
+          // and not abandoned before the horizon.
+          if (state.firstWindow[i]! > w || state.lastWindow[i]! <= w - cfg.windows) continue
           const port = state.ports[i]!
           if (modelAllows?.has(port) || peers.get(device.model, port) >= cfg.peerDevices) continue
           hits.push(port)
@@ -108,11 +111,17 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
           destinations: [sample],
         }
       },
-      snapshot: (s) => ({ learned: s.learned.slice(), ports: s.ports.slice(), lastWindow: s.lastWindow.slice(), flows: s.flows.slice(), sample: s.sample.slice() }),
-      restore(data) {
-        const d = data as State
-        return { learned: d.learned.slice(), ports: d.ports.slice(), lastWindow: d.lastWindow.slice(), flows: d.flows.slice(), sample: d.sample.slice() }
-      },
+      snapshot: (s) => copy(s),
+      restore: (data) => copy(data as State),
     }
   },
+})
+
+const copy = (s: State): State => ({
+  learned: s.learned.slice(),
+  ports: s.ports.slice(),
+  firstWindow: s.firstWindow.slice(),
+  lastWindow: s.lastWindow.slice(),
+  flows: s.flows.slice(),
+  sample: s.sample.slice(),
 })

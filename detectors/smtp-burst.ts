@@ -34,7 +34,6 @@ export const smtpBurstConfig = z.strictObject({
 })
 export type SmtpBurstConfig = z.infer<typeof smtpBurstConfig>
 
-const HISTORY = 60
 const SERVERS = 128
 
 /** Allocated on the first SMTP flow: devices that never mail carry two nulls. */
@@ -52,19 +51,21 @@ export const smtpBurst = defineDetector<SmtpBurstConfig, State>({
   version: 1,
   tags: ['maturity_stable', 'network', 'spam', 'mitre_T1071.003'],
   configSchema: smtpBurstConfig,
-  create(cfg, { windowMs }) {
+  create(cfg, { windowMs, lookaheadWindows }) {
     const ports = new Set(cfg.ports)
+    const horizon = Math.max(cfg.burstWindows, cfg.slowWindows)
+    const slots = horizon + lookaheadWindows
     return {
       init: () => ({ flows: null, servers: null }),
       observeEgress(state, e) {
         if (e.proto !== 6 || !ports.has(e.dstPort)) return
         const w = windowOf(e.ts, windowMs)
-        ;(state.flows ??= new WindowRing(HISTORY)).add(w, 1)
+        ;(state.flows ??= new WindowRing(slots)).add(w, 1)
         ;(state.servers ??= new RecentDistinct(SERVERS)).add(e.dstIp, w)
       },
       evaluate(state, w) {
         const { flows, servers } = state
-        if (flows === null || servers === null || flows.head <= w - HISTORY) return null
+        if (flows === null || servers === null || flows.head <= w - horizon) return null
         const burstServers = servers.count(w, cfg.burstWindows)
         const burstFlows = flows.sum(w, cfg.burstWindows)
         const slowServers = servers.count(w, cfg.slowWindows)

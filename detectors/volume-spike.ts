@@ -49,12 +49,12 @@ export const volumeSpike = defineDetector<VolumeSpikeConfig, State>({
   version: 1,
   tags: ['maturity_stable', 'network', 'exfiltration', 'mitre_T1048'],
   configSchema: volumeSpikeConfig,
-  create(cfg, { windowMs }) {
+  create(cfg, { windowMs, lookaheadWindows }) {
     const typical = new ModelLevel(0.5, 0.05, 0)
     const high = new ModelLevel(0.98, 0.1, 0)
     const minutes = Math.round((cfg.bucketWindows * windowMs) / 60_000)
     return {
-      init: () => ({ bytes: new WindowRing(cfg.bucketWindows), history: [], median: 0, mad: 0 }),
+      init: () => ({ bytes: new WindowRing(cfg.bucketWindows + lookaheadWindows), history: [], median: 0, mad: 0 }),
       observeEgress(state, e) {
         state.bytes.add(windowOf(e.ts, windowMs), e.bytesOut)
       },

@@ -1,6 +1,7 @@
 // Assembles the detection core from a config: enabled detectors → engine → alert lifecycle.
 import type { Alert, DeviceEvent } from './types.ts'
 import type { Config } from './config/schema.ts'
+import { lookaheadWindows } from './engine/detector.ts'
 import type { DetectorDef } from './engine/detector.ts'
 import { Engine } from './engine/engine.ts'
 import type { ActiveDetector, EngineCounters } from './engine/engine.ts'
@@ -25,13 +26,14 @@ export const createPipeline = (
   onAlert: (alert: Alert) => void,
 ): DetectionPipeline => {
   const windowMs = config.engine.windowSeconds * 1000
+  const context = { windowMs, lookaheadWindows: lookaheadWindows(config.engine.allowedLatenessSeconds * 1000, windowMs) }
   const active: ActiveDetector[] = []
   const policies: LifecyclePolicy[] = []
   for (const def of defs) {
     const settings = config.detectors[def.id]
     if (settings === undefined || !settings.enabled) continue
     const { enabled: _e, fireAfter, resolveAfter, ...own } = settings
-    active.push({ id: def.id, detector: def.create(own, { windowMs }) })
+    active.push({ id: def.id, detector: def.create(own, context) })
     policies.push({
       detector: def.id,
       fireAfter: fireAfter ?? config.alerts.fireAfter,

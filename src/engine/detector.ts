@@ -17,7 +17,16 @@ export interface DeviceInfo {
 export interface DetectorContext {
   /** Length of the engine's base window in milliseconds. */
   readonly windowMs: number
+  /**
+   * How many windows past the one being evaluated may already have been observed (the engine's
+   * allowed lateness, in windows, rounded up). Rings that hold a horizon of `n` windows need
+   * `n + lookaheadWindows` slots so that early data of later windows does not overwrite it.
+   */
+  readonly lookaheadWindows: number
 }
+
+/** The lookahead the engine gives detectors for a lateness and window length. */
+export const lookaheadWindows = (allowedLatenessMs: number, windowMs: number): number => Math.ceil(allowedLatenessMs / windowMs)
 
 /**
  * A detector instance, made once per engine (per shard). Per-device state is created by `init`

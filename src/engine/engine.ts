@@ -87,17 +87,18 @@ export class Engine {
       if (info.firmware !== '') info.firmwareChangedAt = event.ts
       info.firmware = event.firmware
     }
+    if (event.ts > device.maxTs) {
+      device.maxTs = event.ts
+      // Close before observing: a detector evaluating window w has seen nothing later than the
+      // lateness margin past its end (DetectorContext.lookaheadWindows), however far this event jumps.
+      const closeBefore = windowOf(event.ts - allowedLatenessMs, windowMs)
+      if (closeBefore > device.nextWindow) this.closeWindows(device, closeBefore)
+    }
     if (event.type === 'egress') this.observeEgress(device, event)
     else this.observeTelemetry(device, event)
     if (!device.pending) {
       device.pending = true
       this.pending.set(info.id, device)
-    }
-    if (event.ts > device.maxTs) {
-      device.maxTs = event.ts
-      // Windows closed here all end before this event, so the quiet count runs from earlier data.
-      const closeBefore = windowOf(event.ts - allowedLatenessMs, windowMs)
-      if (closeBefore > device.nextWindow) this.closeWindows(device, closeBefore)
     }
     if (window > device.lastDataWindow) device.lastDataWindow = window
     if (event.ts > this.fleetMaxTs) {

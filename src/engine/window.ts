@@ -147,41 +147,68 @@ export const hashString = (s: string): number => {
   return h >>> 0
 }
 
+/** murmur3's 32-bit finaliser: spreads small integers (ports, consecutive ids) over the whole range. */
+export const hashNumber = (n: number): number => {
+  let h = Math.imul(n ^ 0x9e3779b9, 0x85ebca6b)
+  h ^= h >>> 13
+  h = Math.imul(h, 0xc2b2ae35)
+  h ^= h >>> 16
+  return h >>> 0
+}
+
 /**
- * Distinct count of one window by linear counting over a 480-bit map (30 bits per array slot,
- * so the slots stay small integers). Accurate to a few percent up to several hundred keys,
- * which is the range fan-out thresholds live in; 80 bytes per device instead of a set.
+ * Distinct counts per window by linear counting over a 480-bit map (30 bits per array slot, so
+ * the slots stay small integers), for the last `slots` windows: the window being evaluated and the
+ * ones the engine's lookahead may already have started. Accurate to a few percent up to several
+ * hundred keys, which is the range fan-out thresholds live in; a few hundred bytes per device
+ * instead of a set.
  */
-export class DistinctSketch {
-  window = -1
-  readonly bits: number[] = new Array<number>(SKETCH_WORDS).fill(0)
+export class SketchRing {
+  /** Window held by each slot, -1 when empty. */
+  readonly windows: number[]
+  /** `slots` maps of SKETCH_WORDS words, one after the other. */
+  readonly bits: number[]
 
-  /** Adds a key's hash to the map of `window`, starting a new map when the window moves on. */
+  constructor(readonly slots: number) {
+    this.windows = new Array<number>(slots).fill(-1)
+    this.bits = new Array<number>(slots * SKETCH_WORDS).fill(0)
+  }
+
+  /** Adds a key's hash to the map of `window`, reusing the slot of a window `slots` older. */
   add(hash: number, window: number): void {
-    if (window > this.window) {
-      this.bits.fill(0)
-      this.window = window
+    const slot = window % this.slots
+    const base = slot * SKETCH_WORDS
+    const held = this.windows[slot]!
+    if (window !== held) {
+      // An event older than the slot's window cannot reach here: the engine closes and rejects it first.
+      if (window < held) return
+      this.bits.fill(0, base, base + SKETCH_WORDS)
+      this.windows[slot] = window
     }
-    // A late event of an earlier window counts in the current one: fan-out is a rate.
     const bit = hash % SKETCH_BITS
-    const word = (bit / 30) | 0
-    this.bits[word]! |= 1 << bit % 30
+    this.bits[base + ((bit / 30) | 0)]! |= 1 << bit % 30
   }
 
-  static from(data: { window: number; bits: number[] }): DistinctSketch {
-    const sketch = new DistinctSketch()
-    sketch.window = data.window
-    for (let i = 0; i < SKETCH_WORDS; i++) sketch.bits[i] = data.bits[i] ?? 0
-    return sketch
-  }
-
-  /** Estimated distinct keys added in `window` (0 for any other window). */
+  /** Estimated distinct keys added in `window` (0 when no slot holds it). */
   estimate(window: number): number {
-    if (window !== this.window) return 0
+    const slot = window % this.slots
+    if (this.windows[slot] !== window) return 0
+    const base = slot * SKETCH_WORDS
     let zeros = 0
-    for (let i = 0; i < SKETCH_WORDS; i++) zeros += 30 - popcount(this.bits[i]!)
-    if (zeros === 0) return SKETCH_BITS * Math.log(SKETCH_BITS)
+    for (let i = base; i < base + SKETCH_WORDS; i++) zeros += 30 - popcount(this.bits[i]!)
+    if (zeros === 0) return Math.round(SKETCH_BITS * Math.log(SKETCH_BITS))
     return Math.round(-SKETCH_BITS * Math.log(zeros / SKETCH_BITS))
+  }
+
+  toJSON(): { windows: number[]; bits: number[] } {
+    return { windows: this.windows.slice(), bits: this.bits.slice() }
+  }
+
+  static from(data: { windows: number[]; bits: number[] }): SketchRing {
+    const ring = new SketchRing(data.windows.length)
+    for (let i = 0; i < ring.windows.length; i++) ring.windows[i] = data.windows[i]!
+    for (let i = 0; i < ring.bits.length; i++) ring.bits[i] = data.bits[i] ?? 0
+    return ring
   }
 }
 

@@ -20,7 +20,9 @@ export const expandInputs = (paths: readonly string[]): InputFile[] => {
     try {
       st = statSync(path)
     } catch (err) {
-      throw new AppError('EGD_INPUT', `cannot read input ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, { cause: err })
+      // A path that does not exist is a usage error (exit 2), like a bad option.
+      const code = (err as NodeJS.ErrnoException).code ?? 'error'
+      throw new AppError(code === 'ENOENT' ? 'EGD_USAGE' : 'EGD_INPUT', `cannot read input ${path}: ${code}`, { cause: err })
     }
     if (st.isDirectory()) {
       for (const name of readdirSync(path).sort()) visit(join(path, name), false)

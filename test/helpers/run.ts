@@ -19,7 +19,7 @@ export const detectorFindings = (
   const config = def.configSchema.parse(overrides)
   const found: Found[] = []
   const engine = new Engine(
-    [{ id: def.id, detector: def.create(config, { windowMs: MIN }) }],
+    [{ id: def.id, detector: def.create(config, { windowMs: MIN, lookaheadWindows: 1 }) }],
     { windowMs: MIN, allowedLatenessMs: 30_000, idleFlushMs: 5 * MIN, deviceTtlMs: 24 * 60 * MIN, maxDevices: 10_000, quietWindows: 60 },
     {
       onWindow: (d, _i, w, f) => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { DistinctSketch, LogQuantile, RecentDistinct, WindowRing, hashString } from '../../../src/engine/window.ts'
+import { LogQuantile, RecentDistinct, SketchRing, WindowRing, hashNumber, hashString } from '../../../src/engine/window.ts'
 
 describe('WindowRing', () => {
   it('sums the windows of a horizon ending at a given window', () => {
@@ -70,10 +70,10 @@ describe('RecentDistinct', () => {
   })
 })
 
-describe('DistinctSketch', () => {
+describe('SketchRing', () => {
   it('estimates distinct keys of one window within 10% up to several hundred', () => {
     for (const n of [10, 50, 200, 400]) {
-      const sketch = new DistinctSketch()
+      const sketch = new SketchRing(2)
       for (let i = 0; i < n; i++) {
         sketch.add(hashString(`10.${i >> 8}.${i & 255}.1`), 7)
         sketch.add(hashString(`10.${i >> 8}.${i & 255}.1`), 7)
@@ -83,11 +83,32 @@ describe('DistinctSketch', () => {
     }
   })
 
-  it('starts afresh when the window moves on', () => {
-    const sketch = new DistinctSketch()
+  it('estimates consecutive ports as well as addresses (hashNumber spreads them)', () => {
+    for (const n of [20, 90, 200]) {
+      const sketch = new SketchRing(1)
+      for (let port = 1; port <= n; port++) sketch.add(hashNumber(port), 3)
+      expect(Math.abs(sketch.estimate(3) - n) / n).toBeLessThan(0.1)
+    }
+  })
+
+  it('keeps the window being evaluated while the next one fills, and reuses a slot two windows on', () => {
+    const sketch = new SketchRing(2)
     for (let i = 0; i < 30; i++) sketch.add(hashString(`k${i}`), 1)
     sketch.add(hashString('x'), 2)
+    const before = sketch.estimate(1)
+    expect(Math.abs(before - 30)).toBeLessThanOrEqual(2)
     expect(sketch.estimate(2)).toBe(1)
+    expect(sketch.estimate(1)).toBe(before)
+    sketch.add(hashString('y'), 3)
+    expect(sketch.estimate(1)).toBe(0)
+    expect(sketch.estimate(3)).toBe(1)
+  })
+
+  it('round-trips through JSON', () => {
+    const sketch = new SketchRing(2)
+    for (let i = 0; i < 50; i++) sketch.add(hashString(`k${i}`), 9)
+    const copy = SketchRing.from(JSON.parse(JSON.stringify(sketch.toJSON())) as ReturnType<SketchRing['toJSON']>)
+    expect(copy.estimate(9)).toBe(sketch.estimate(9))
   })
 })
 

@@ -1,0 +1,116 @@
+// `npm run bench`: replay throughput against a bare JSON.parse loop, and heap bytes per tracked device.
+// Figures are ratios against baselines measured in the same run, so they compare across machines.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { gunzipSync } from 'node:zlib'
+import { DETECTORS } from '../detectors/index.ts'
+import { loadConfig } from '../src/config/load.ts'
+import { createPipeline } from '../src/pipeline.ts'
+import { replay } from '../src/replay.ts'
+import { forEachLine } from '../src/sources/file.ts'
+import type { EgressEvent, TelemetryEvent } from '../src/types.ts'
+
+const FLEET = fileURLToPath(new URL('../../fixtures/synthetic/fleet.ndjson.gz', import.meta.url))
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
+
+const gc = (): void => {
+  const g = (globalThis as { gc?: () => void }).gc
+  if (g === undefined) throw new Error('run with node --expose-gc (npm run bench does)')
+  g()
+  g()
+}
+
+/** Best of `ROUNDS` timings of `fn`, in ms: the least disturbed run of a noisy machine. */
+const best = async (fn: () => Promise<unknown>): Promise<number> => {
+  let min = Infinity
+  for (let i = 0; i < ROUNDS; i++) {
+    const t = performance.now()
+    await fn()
+    min = Math.min(min, performance.now() - t)
+  }
+  return min
+}
+
+const throughput = async (): Promise<Record<string, number>> => {
+  // Both sides read the same uncompressed file with the same line reader: only the work per line differs.
+  const dir = mkdtempSync(join(tmpdir(), 'egress-bench-'))
+  const file = join(dir, 'fleet.ndjson')
+  writeFileSync(file, gunzipSync(readFileSync(FLEET)))
+  const config = loadConfig(undefined, DETECTORS)
+  let events = 0
+  let alerts = 0
+  try {
+    let sink = 0
+    const parseMs = await best(() =>
+      forEachLine(file, (line) => {
+        if (line.length > 0) sink += (JSON.parse(line) as { ts: number }).ts & 1
+      }))
+    const replayMs = await best(async () => {
+      alerts = 0
+      const s = await replay({ inputs: [file], format: 'auto', config, detectors: DETECTORS, onAlert: () => void alerts++ })
+      events = s.events
+    })
+    if (sink < 0) console.log(sink)
+    return {
+      events,
+      alerts,
+      parseEventsPerSecond: Math.round(events / (parseMs / 1000)),
+      replayEventsPerSecond: Math.round(events / (replayMs / 1000)),
+      ratio: Math.round((parseMs / replayMs) * 1000) / 1000,
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+/**
+ * Heap per tracked device: 100k devices, each with an hour of ordinary traffic (a vendor API call and
+ * NTP every few minutes, telemetry every 5 min), so every detector holds its usual per-device state.
+ */
+const heapPerDevice = (devices: number): Record<string, number> => {
+  const config = loadConfig(undefined, DETECTORS)
+  gc()
+  const before = process.memoryUsage().heapUsed
+  const pipeline = createPipeline(config, DETECTORS, () => {})
+  const t0 = Date.UTC(2026, 10, 2)
+  const models = ['frostbyte-fridge', 'lumen-tv', 'peep-cam', 'hue-bridge']
+  for (let minute = 0; minute < 60; minute += 3) {
+    for (let d = 0; d < devices; d++) {
+      const deviceId = `dev-${d}`
+      const model = models[d & 3]!
+      const ts = t0 + minute * 60_000 + (d % 60_000)
+      const e: EgressEvent = {
+        type: 'egress', ts, deviceId, srcIp: undefined, dstIp: `192.0.2.${(d + minute) & 7}`, dstPort: minute % 9 === 0 ? 123 : 443,
+        proto: minute % 9 === 0 ? 17 : 6, bytesOut: 1500 + (d & 1023), bytesIn: 4000, packetsOut: 4, durationMs: 300,
+        dstHost: `api${(d + minute) & 7}.vendor.example`, model, firmware: '1.0.0', label: undefined,
+      }
+      pipeline.ingest(e)
+      if (minute % 15 === 0) {
+        const t: TelemetryEvent = { type: 'telemetry', ts: ts + 1000, deviceId, model, firmware: '1.0.0', metrics: { emailsSent: 0, cpuPct: 12 }, label: undefined }
+        pipeline.ingest(t)
+      }
+    }
+  }
+  gc()
+  const after = process.memoryUsage().heapUsed
+  const tracked = pipeline.devicesTracked()
+  if (tracked !== devices) throw new Error(`expected ${devices} devices tracked, got ${tracked}`)
+  return { devices: tracked, heapBytes: after - before, bytesPerDevice: Math.round((after - before) / tracked) }
+}
+
+const main = async (): Promise<void> => {
+  const t = await throughput()
+  console.log('replay throughput, synthetic fleet (best of %d runs)', ROUNDS)
+  console.log('| events | alerts | bare JSON.parse loop (events/s) | replay (events/s) | ratio replay / JSON.parse (aim >= 0.3) |')
+  console.log('|---:|---:|---:|---:|---:|')
+  console.log(`| ${t.events} | ${t.alerts} | ${t.parseEventsPerSecond} | ${t.replayEventsPerSecond} | ${t.ratio} |`)
+  const h = heapPerDevice(Number(process.env.BENCH_DEVICES ?? 100_000))
+  console.log('\nheap per tracked device')
+  console.log('| devices | heap growth (bytes) | bytes per device (aim <= 1024) |')
+  console.log('|---:|---:|---:|')
+  console.log(`| ${h.devices} | ${h.heapBytes} | ${h.bytesPerDevice} |`)
+}
+
+await main()

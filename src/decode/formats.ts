@@ -1,0 +1,114 @@
+// The input formats and the per-file line decoder: skips blank lines, parses JSON once, detects the format, reads Zeek TSV headers.
+import { decodeCanonicalValue } from './canonical.ts'
+import { decodeGoflow2Value, isGoflow2Record } from './goflow2.ts'
+import { decodePmacctValue, isPmacctRecord } from './pmacct.ts'
+import { fail } from './result.ts'
+import type { DecodeResult } from './result.ts'
+import { createZeekTsvReader, decodeZeekValue, isZeekRecord } from './zeek.ts'
+
+export const INPUT_FORMATS = ['auto', 'canonical', 'pmacct', 'goflow2', 'zeek'] as const
+export type InputFormat = (typeof INPUT_FORMATS)[number]
+
+/** Decodes the lines of one input file, in order; create one per file (Zeek TSV headers are per file). */
+export interface LineDecoder {
+  /** null for a blank line or a header/comment; never throws. */
+  decode(line: string): DecodeResult
+}
+
+type ValueDecoder = (value: unknown) => DecodeResult
+
+const HASH = 35
+const BRACE = 123
+const BOM = 0xfeff
+
+const UNKNOWN_FORMAT =
+  'record matches no input format: looked for deviceId or type (canonical), event_type or ip_src+ip_dst+bytes (pmacct), ' +
+  'time_flow_start_ns or src_addr+dst_addr (goflow2), id.orig_h (zeek)'
+
+/** Picks the format of one parsed record by its field names. */
+export const decodeAutoValue = (value: unknown): DecodeResult => {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return fail('schema', '(root): expected a JSON object')
+  const o = value as Readonly<Record<string, unknown>>
+  // goflow2 records have a `type` too ("IPFIX", "NETFLOW_V9"), so only the contract's own types mean canonical here.
+  if (o.deviceId !== undefined || o.type === 'egress' || o.type === 'telemetry') return decodeCanonicalValue(o)
+  if (isPmacctRecord(o)) return decodePmacctValue(o)
+  if (isGoflow2Record(o)) return decodeGoflow2Value(o)
+  if (isZeekRecord(o)) return decodeZeekValue(o)
+  if (o.type !== undefined) return decodeCanonicalValue(o)
+  return fail('unknown_format', UNKNOWN_FORMAT)
+}
+
+/** Index of the first character that is not whitespace (or a byte-order mark), or -1 for a blank line. */
+const firstContent = (line: string): number => {
+  for (let i = 0; i < line.length; i++) {
+    const c = line.charCodeAt(i)
+    if (c !== 32 && c !== 9 && c !== 13 && c !== 10 && c !== 11 && c !== 12 && c !== BOM && c !== 0xa0) return i
+  }
+  return -1
+}
+
+/** A JSON.parse message without the excerpt of the line that V8 quotes in it (the payload stays out of errors). */
+const describeJsonError = (err: unknown): string => {
+  let phrase = err instanceof Error ? err.message : ''
+  const at = / at position (\d+)/.exec(phrase)
+  if (at !== null) phrase = phrase.slice(0, at.index)
+  const inJson = phrase.indexOf(' in JSON')
+  if (inJson >= 0) phrase = phrase.slice(0, inJson)
+  if (phrase.startsWith('Unexpected token')) phrase = 'unexpected token'
+  else if (phrase.includes('"') || phrase.length === 0 || phrase.length > 80) phrase = 'syntax error'
+  return phrase.charAt(0).toLowerCase() + phrase.slice(1) + (at === null ? '' : ` at position ${at[1]}`)
+}
+
+/** Parses the line from `from` (past a byte-order mark) as JSON and decodes the value. */
+const decodeJson = (line: string, from: number, decodeValue: ValueDecoder): DecodeResult => {
+  let value: unknown
+  try {
+    value = JSON.parse(from > 0 && line.charCodeAt(0) === BOM ? line.slice(1) : line)
+  } catch (err) {
+    return fail('invalid_json', `line is not valid JSON: ${describeJsonError(err)}`)
+  }
+  return decodeValue(value)
+}
+
+/** JSON-only formats: one record per line. */
+const jsonDecoder = (decodeValue: ValueDecoder): LineDecoder => ({
+  decode(line) {
+    const i = firstContent(line)
+    return i < 0 ? null : decodeJson(line, i, decodeValue)
+  },
+})
+
+/**
+ * Zeek (`zeek`) or any format (`auto`): `#` lines are Zeek TSV headers, rows after `#fields` are TSV
+ * records, `{` lines are JSON. In `auto`, a tab-separated line before any `#fields` is a headerless TSV
+ * row (`unknown_format`); any other line is parsed as JSON.
+ */
+const zeekAwareDecoder = (decodeValue: ValueDecoder, tsvOnly: boolean): LineDecoder => {
+  const tsv = createZeekTsvReader()
+  return {
+    decode(line) {
+      const i = firstContent(line)
+      if (i < 0) return null
+      const c = line.charCodeAt(i)
+      if (c === HASH) return tsv.header(i === 0 ? line : line.slice(i))
+      if (c !== BRACE && (tsvOnly || tsv.ready || line.includes('\t', i))) return tsv.record(line)
+      return decodeJson(line, i, decodeValue)
+    },
+  }
+}
+
+/** A decoder for one input file in `format`. */
+export const createLineDecoder = (format: InputFormat): LineDecoder => {
+  switch (format) {
+    case 'auto':
+      return zeekAwareDecoder(decodeAutoValue, false)
+    case 'zeek':
+      return zeekAwareDecoder(decodeZeekValue, true)
+    case 'canonical':
+      return jsonDecoder(decodeCanonicalValue)
+    case 'pmacct':
+      return jsonDecoder(decodePmacctValue)
+    case 'goflow2':
+      return jsonDecoder(decodeGoflow2Value)
+  }
+}

@@ -1,0 +1,236 @@
+// pmacct JSON records (Kafka or print plugin) → canonical egress events, with errors naming pmacct's fields.
+import { canonicalEvent } from './canonical.ts'
+import { fail } from './result.ts'
+import type { DecodeResult } from './result.ts'
+
+/*
+ * A record as pmacct's kafka/print plugins write it (one JSON object per line), e.g.
+ *   {"event_type":"purge","ip_src":"192.168.1.20","ip_dst":"203.0.113.5","port_src":51234,"port_dst":25,
+ *    "ip_proto":"tcp","packets":6,"bytes":399,"stamp_inserted":"2026-11-24 23:37:00"}
+ * Times are "YYYY-MM-DD HH:MM:SS[.ffffff]" (UTC unless an offset follows, as with timestamps_rfc3339)
+ * or epoch seconds (timestamps_since_epoch). `tag` and `peer_ip_src` are tolerated and not used.
+ */
+
+/** The canonical field each pmacct field becomes, reversed: for renaming schema issues. */
+const SOURCE_FIELD: Readonly<Record<string, string>> = {
+  deviceId: 'ip_src',
+  srcIp: 'ip_src',
+  dstIp: 'ip_dst',
+  dstPort: 'port_dst',
+  proto: 'ip_proto',
+  bytesOut: 'bytes',
+  packetsOut: 'packets',
+  durationMs: 'timestamp_end',
+  label: 'label',
+}
+
+/** Event time candidates, best first: flow start, earliest start of stitched flows, time bin. */
+const TIME_FIELDS = ['timestamp_start', 'timestamp_min', 'stamp_inserted'] as const
+
+/** Protocol names pmacct prints (its table follows /etc/protocols), lower case. */
+const PROTO_BY_NAME: ReadonlyMap<string, number> = new Map([
+  ['icmp', 1], ['igmp', 2], ['tcp', 6], ['udp', 17], ['gre', 47], ['esp', 50], ['ah', 51], ['ipv6-icmp', 58], ['icmpv6', 58], ['sctp', 132],
+])
+
+/** Markers the kafka plugin writes around each purge; they carry no flow. */
+const MARKERS = new Set(['purge_init', 'purge_close'])
+
+const PORT_ISSUE = 'port_dst: expected an integer 0-65535'
+const PROTO_ISSUE = 'ip_proto: expected a protocol name (tcp, udp, icmp, …) or number 0-255'
+const TIME_ISSUE = ': expected "YYYY-MM-DD HH:MM:SS[.ffffff]" (UTC) or epoch seconds'
+
+/** Whether a parsed JSON object looks like a pmacct record (auto-detection). */
+export const isPmacctRecord = (o: Readonly<Record<string, unknown>>): boolean =>
+  o.event_type !== undefined || (o.ip_src !== undefined && o.ip_dst !== undefined && o.bytes !== undefined)
+
+/** A non-negative integer from a JSON number or a decimal string; -1 when it is neither. */
+const toUint = (v: unknown): number => {
+  if (typeof v === 'number') return Number.isInteger(v) && v >= 0 ? v : -1
+  if (typeof v !== 'string' || v.length === 0 || v.length > 15) return -1
+  let n = 0
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i) - 48
+    if (c < 0 || c > 9) return -1
+    n = n * 10 + c
+  }
+  return n
+}
+
+const protoNumber = (v: unknown): number => {
+  if (typeof v === 'string') {
+    const known = PROTO_BY_NAME.get(v) ?? PROTO_BY_NAME.get(v.toLowerCase())
+    if (known !== undefined) return known
+  }
+  const n = toUint(v)
+  return n <= 255 ? n : -1
+}
+
+/** `n` decimal digits of `s` from `at` as a number, or -1. */
+const digits = (s: string, at: number, n: number): number => {
+  let v = 0
+  for (let i = at; i < at + n; i++) {
+    const c = s.charCodeAt(i) - 48
+    if (!(c >= 0 && c <= 9)) return -1
+    v = v * 10 + c
+  }
+  return v
+}
+
+const daysInMonth = (y: number, m: number): number =>
+  m === 2 ? (y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0) ? 29 : 28) : m === 4 || m === 6 || m === 9 || m === 11 ? 30 : 31
+
+/** Index just past the decimal digits of `s` starting at `at`. */
+const digitsEnd = (s: string, at: number): number => {
+  let i = at
+  while (i < s.length) {
+    const c = s.charCodeAt(i)
+    if (c < 48 || c > 57) break
+    i++
+  }
+  return i
+}
+
+/** Milliseconds of the fraction digits `s[at..end)` (at least one), truncated. */
+const fractionMs = (s: string, at: number, end: number): number => {
+  const n = end - at
+  const v = digits(s, at, n < 3 ? n : 3)
+  return n === 1 ? v * 100 : n === 2 ? v * 10 : v
+}
+
+/** `YYYY-MM-DD HH:MM:SS[.fff…][Z|±HH:MM]` (a `T` may replace the space; no zone means UTC) → epoch ms, or NaN. */
+const parseDateTime = (s: string): number => {
+  if (s.length < 19 || s.charCodeAt(4) !== 45 || s.charCodeAt(7) !== 45 || s.charCodeAt(13) !== 58 || s.charCodeAt(16) !== 58) return NaN
+  const sep = s.charCodeAt(10)
+  if (sep !== 32 && sep !== 84) return NaN
+  const y = digits(s, 0, 4)
+  const mo = digits(s, 5, 2)
+  const d = digits(s, 8, 2)
+  const h = digits(s, 11, 2)
+  const mi = digits(s, 14, 2)
+  const sec = digits(s, 17, 2)
+  if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > daysInMonth(y, mo) || h < 0 || h > 23 || mi < 0 || mi > 59 || sec < 0 || sec > 59) {
+    return NaN
+  }
+  let i = 19
+  let ms = 0
+  if (s.charCodeAt(i) === 46) {
+    const end = digitsEnd(s, i + 1)
+    if (end === i + 1) return NaN
+    ms = fractionMs(s, i + 1, end)
+    i = end
+  }
+  let offsetMs = 0
+  if (i < s.length) {
+    const z = s.charCodeAt(i)
+    if (z === 90 && i + 1 === s.length) {
+      offsetMs = 0
+    } else if (z === 43 || z === 45) {
+      const colon = s.charCodeAt(i + 3) === 58 ? 1 : 0
+      const oh = digits(s, i + 1, 2)
+      const om = digits(s, i + 3 + colon, 2)
+      if (oh < 0 || oh > 23 || om < 0 || om > 59 || i + 5 + colon !== s.length) return NaN
+      offsetMs = (z === 43 ? 1 : -1) * (oh * 60 + om) * 60_000
+    } else {
+      return NaN
+    }
+  }
+  return Date.UTC(y, mo - 1, d, h, mi, sec) + ms - offsetMs
+}
+
+/** Decimal epoch seconds `S[.fff…]` → epoch ms (truncated), or NaN. */
+const secondsStringToMs = (s: string): number => {
+  const n = s.indexOf('.')
+  const whole = n < 0 ? s.length : n
+  if (whole === 0 || whole > 12) return NaN
+  const sec = digits(s, 0, whole)
+  if (sec < 0) return NaN
+  if (n < 0) return sec * 1000
+  const end = digitsEnd(s, n + 1)
+  return end === n + 1 || end !== s.length ? NaN : sec * 1000 + fractionMs(s, n + 1, end)
+}
+
+/** A pmacct time value → epoch ms; 0 when pmacct left it unset (zero), NaN when malformed. */
+const timeMs = (v: unknown): number => {
+  if (typeof v === 'number') return Number.isFinite(v) && v >= 0 ? Math.floor(Math.round(v * 1e6) / 1e3) : NaN
+  if (typeof v !== 'string') return NaN
+  if (v.length >= 19 && v.charCodeAt(4) === 45) return v.startsWith('0000-') ? 0 : parseDateTime(v)
+  return secondsStringToMs(v)
+}
+
+const addIssue = (issues: string, issue: string): string => (issues === '' ? issue : `${issues}; ${issue}`)
+
+/** Canonical field names in a schema failure → pmacct's, after the adapter's own issues. */
+const finish = (issues: string, value: Record<string, unknown>): DecodeResult => {
+  const result = canonicalEvent(value)
+  if (result === null || result.ok) return issues === '' ? result : fail('schema', issues)
+  let renamed = ''
+  for (const part of result.error.split('; ')) {
+    const colon = part.indexOf(':')
+    const field = colon < 0 ? undefined : SOURCE_FIELD[part.slice(0, colon)]
+    renamed = addIssue(renamed, field === undefined ? part : field + part.slice(colon))
+  }
+  return fail('schema', addIssue(issues, renamed))
+}
+
+/** Epoch ms of the first set (non-zero) time field: -1 when none is set, NaN when that field is malformed. */
+const eventTime = (o: Readonly<Record<string, unknown>>): number => {
+  for (const f of TIME_FIELDS) {
+    const v = o[f]
+    if (v === undefined) continue
+    const t = timeMs(v)
+    if (Number.isNaN(t) || t > 0) return t
+  }
+  return -1
+}
+
+/** The issue for a missing or malformed event time (failure path only). */
+const timeIssue = (o: Readonly<Record<string, unknown>>): string => {
+  for (const f of TIME_FIELDS) {
+    if (o[f] !== undefined && Number.isNaN(timeMs(o[f]))) return f + TIME_ISSUE
+  }
+  return 'stamp_inserted: missing (also looked for timestamp_start, timestamp_min)'
+}
+
+/**
+ * Decodes one parsed pmacct record. `deviceId` is `ip_src` (the inventory maps ids to models);
+ * purge markers give null. Adapter rejections name pmacct's field, e.g. `port_dst: expected an integer 0-65535`.
+ */
+export const decodePmacctValue = (value: unknown): DecodeResult => {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return fail('schema', '(root): expected a JSON object')
+  const o = value as Readonly<Record<string, unknown>>
+  if (typeof o.event_type === 'string' && MARKERS.has(o.event_type)) return null
+  let issues = ''
+
+  let ts = eventTime(o)
+  if (!(ts > 0)) {
+    issues = addIssue(issues, timeIssue(o))
+    ts = 0
+  }
+  let durationMs: number | undefined
+  if (ts > 0 && o.timestamp_end !== undefined && (o.timestamp_start !== undefined || o.timestamp_min !== undefined)) {
+    const end = timeMs(o.timestamp_end)
+    if (Number.isNaN(end)) issues = addIssue(issues, `timestamp_end${TIME_ISSUE}`)
+    else if (end >= ts) durationMs = end - ts
+  }
+
+  const src = o.ip_src
+  const srcOk = typeof src === 'string' && src.length > 0
+  if (!srcOk) issues = addIssue(issues, 'ip_src: expected an IPv4 or IPv6 address')
+
+  let proto = protoNumber(o.ip_proto)
+  if (proto < 0) {
+    issues = addIssue(issues, PROTO_ISSUE)
+    proto = 0
+  }
+  // ICMP has no ports; pmacct may leave port_dst out for it.
+  let dstPort = o.port_dst === undefined && (proto === 1 || proto === 58) ? 0 : toUint(o.port_dst)
+  if (dstPort < 0 || dstPort > 65535) {
+    issues = addIssue(issues, PORT_ISSUE)
+    dstPort = 0
+  }
+
+  return finish(issues, {
+    type: 'egress', ts, deviceId: srcOk ? src : '-', srcIp: srcOk ? src : undefined, dstIp: o.ip_dst, dstPort, proto,
+    bytesOut: o.bytes, packetsOut: o.packets, durationMs, label: typeof o.label === 'string' ? o.label : undefined,
+  })
+}

@@ -1,0 +1,214 @@
+// Zeek conn.log (JSON lines, or TSV with `#` headers read per file) → canonical egress events, with errors naming Zeek's fields.
+import { PROTO_NUMBERS } from '../types.ts'
+import { canonicalEvent } from './canonical.ts'
+import { fail } from './result.ts'
+import type { DecodeResult } from './result.ts'
+
+/*
+ * JSON (LogAscii::use_json): {"ts":1764027420.123456,"uid":"C1…","id.orig_h":"192.168.1.20","id.orig_p":51234,
+ *   "id.resp_h":"203.0.113.5","id.resp_p":25,"proto":"tcp","duration":0.52,"orig_bytes":120,"orig_pkts":6,
+ *   "orig_ip_bytes":399,…}; `ts` may also be ISO-8601 (JSON::TS_ISO8601). Unset fields are left out.
+ * TSV: `#separator \x09`, `#set_separator`, `#empty_field (empty)`, `#unset_field -`, `#path conn`, `#open`,
+ *   `#fields ts uid id.orig_h …`, `#types …`, data rows, `#close`. Columns are found by name from `#fields`.
+ */
+
+/** Canonical field → the Zeek field it came from, for renaming schema issues. */
+const SOURCE_FIELD: Readonly<Record<string, string>> = {
+  deviceId: 'id.orig_h',
+  srcIp: 'id.orig_h',
+  dstIp: 'id.resp_h',
+  dstPort: 'id.resp_p',
+  proto: 'proto',
+  bytesOut: 'orig_ip_bytes',
+  bytesIn: 'resp_ip_bytes',
+  packetsOut: 'orig_pkts',
+  durationMs: 'duration',
+}
+/** Same, for records that only have payload bytes (`orig_bytes`). */
+const SOURCE_FIELD_PAYLOAD: Readonly<Record<string, string>> = { ...SOURCE_FIELD, bytesOut: 'orig_bytes', bytesIn: 'resp_bytes' }
+
+/** The TSV columns this adapter reads; the numeric ones are converted to numbers, as in Zeek's JSON. */
+const COLUMNS: ReadonlyMap<string, boolean> = new Map([
+  ['ts', true], ['id.orig_h', false], ['id.resp_h', false], ['id.resp_p', true], ['proto', false], ['duration', true],
+  ['orig_bytes', true], ['orig_ip_bytes', true], ['orig_pkts', true], ['resp_bytes', true], ['resp_ip_bytes', true],
+])
+/** Without these a file is not a conn.log this adapter can read. */
+const REQUIRED = ['ts', 'id.orig_h', 'id.resp_h', 'proto'] as const
+
+/** Whether a parsed JSON object looks like a Zeek conn.log record (auto-detection). */
+export const isZeekRecord = (o: Readonly<Record<string, unknown>>): boolean => o['id.orig_h'] !== undefined
+
+/** A non-negative integer from a JSON number or a decimal string; -1 when it is neither. */
+const toUint = (v: unknown): number => {
+  if (typeof v === 'number') return Number.isInteger(v) && v >= 0 ? v : -1
+  if (typeof v !== 'string' || v.length === 0 || v.length > 15) return -1
+  let n = 0
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i) - 48
+    if (c < 0 || c > 9) return -1
+    n = n * 10 + c
+  }
+  return n
+}
+
+/** Seconds (Zeek `time`/`interval`, microsecond precision) → ms, floored without float error at .xxx999. */
+const secondsToMs = (s: number): number => Math.floor(Math.round(s * 1e6) / 1e3)
+
+/** `ts` → epoch ms: seconds as a number, or an ISO-8601 string with `T` and a zone; NaN otherwise. */
+const timeMs = (v: unknown): number => {
+  if (typeof v === 'number') return Number.isFinite(v) && v >= 0 ? secondsToMs(v) : NaN
+  if (typeof v !== 'string' || v.length < 20 || v.charCodeAt(4) !== 45 || v.charCodeAt(10) !== 84) return NaN
+  const last = v.charCodeAt(v.length - 1)
+  const zoned = last === 90 || v.charCodeAt(v.length - 6) === 43 || v.charCodeAt(v.length - 6) === 45
+  const t = zoned ? Date.parse(v) : NaN
+  return t >= 0 ? t : NaN
+}
+
+const addIssue = (issues: string, issue: string): string => (issues === '' ? issue : `${issues}; ${issue}`)
+
+/** Canonical field names in a schema failure → Zeek's, after the adapter's own issues. */
+const finish = (issues: string, value: Record<string, unknown>, names: Readonly<Record<string, string>>): DecodeResult => {
+  const result = canonicalEvent(value)
+  if (result === null || result.ok) return issues === '' ? result : fail('schema', issues)
+  let renamed = ''
+  for (const part of result.error.split('; ')) {
+    const colon = part.indexOf(':')
+    const field = colon < 0 ? undefined : names[part.slice(0, colon)]
+    renamed = addIssue(renamed, field === undefined ? part : field + part.slice(colon))
+  }
+  return fail('schema', addIssue(issues, renamed))
+}
+
+/**
+ * Decodes one conn.log record (parsed JSON, or a TSV row as name → value). `deviceId` is `id.orig_h`;
+ * bytes out are `orig_ip_bytes` (IP level), else `orig_bytes` (payload). Adapter rejections name Zeek's field.
+ */
+export const decodeZeekValue = (value: unknown): DecodeResult => {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return fail('schema', '(root): expected a JSON object')
+  const o = value as Readonly<Record<string, unknown>>
+  let issues = ''
+
+  let ts = timeMs(o.ts)
+  if (Number.isNaN(ts)) {
+    issues = addIssue(issues, o.ts === undefined ? 'ts: missing' : 'ts: expected epoch seconds or an ISO-8601 date-time with a zone')
+    ts = 0
+  }
+
+  const src = o['id.orig_h']
+  const srcOk = typeof src === 'string' && src.length > 0
+  if (!srcOk) issues = addIssue(issues, 'id.orig_h: expected an IPv4 or IPv6 address')
+
+  const p = o.proto
+  let proto = p === 'tcp' || p === 'udp' || p === 'icmp' ? PROTO_NUMBERS[p] : -1
+  if (proto < 0) {
+    issues = addIssue(issues, 'proto: expected "tcp", "udp" or "icmp"')
+    proto = 0
+  }
+
+  // For ICMP Zeek logs the ICMP code as id.resp_p; without it the port is 0.
+  const port = o['id.resp_p']
+  let dstPort = port === undefined && proto === PROTO_NUMBERS.icmp ? 0 : toUint(port)
+  if (dstPort < 0 || dstPort > 65535) {
+    issues = addIssue(issues, 'id.resp_p: expected an integer 0-65535')
+    dstPort = 0
+  }
+
+  let durationMs: number | undefined
+  const duration = o.duration
+  if (duration !== undefined) {
+    if (typeof duration === 'number' && duration >= 0 && Number.isFinite(duration)) durationMs = secondsToMs(duration)
+    else issues = addIssue(issues, 'duration: expected non-negative seconds')
+  }
+
+  const ipBytes = o.orig_ip_bytes !== undefined || o.orig_bytes === undefined
+  return finish(issues, {
+    type: 'egress', ts, deviceId: srcOk ? src : '-', srcIp: srcOk ? src : undefined, dstIp: o['id.resp_h'], dstPort, proto,
+    bytesOut: ipBytes ? o.orig_ip_bytes : o.orig_bytes, bytesIn: ipBytes ? o.resp_ip_bytes : o.resp_bytes, packetsOut: o.orig_pkts,
+    durationMs,
+  }, ipBytes ? SOURCE_FIELD : SOURCE_FIELD_PAYLOAD)
+}
+
+/** `\x09`-style escapes of a `#separator` header → the characters. */
+const unescapeSeparator = (s: string): string =>
+  s.replace(/\\x([0-9a-fA-F]{2})/g, (_, hex: string) => String.fromCharCode(Number.parseInt(hex, 16)))
+
+/** Reads one Zeek TSV log: `#` headers set the columns, later rows are records. One reader per file. */
+export interface ZeekTsvReader {
+  /** Whether a `#fields` header has been read, so that rows can be decoded. */
+  readonly ready: boolean
+  /** A `#` line: learns the separator, unset/empty markers and columns; always null (no event). */
+  header(line: string): DecodeResult
+  /** A data row; `unknown_format` before any `#fields` header or when the columns are not a conn.log's. */
+  record(line: string): DecodeResult
+}
+
+export const createZeekTsvReader = (): ZeekTsvReader => {
+  let separator = '\t'
+  let unset = '-'
+  let empty = '(empty)'
+  /** For each column, its name when this adapter reads it, else undefined. */
+  let columns: (string | undefined)[] | undefined
+  let width = 0
+  /** Non-empty when `#fields` lacks a required column: the failure every row gets. */
+  let unusable = ''
+
+  const readFields = (names: readonly string[]): void => {
+    const read = names.slice(1).map((n) => (COLUMNS.has(n) ? n : undefined))
+    const missing = REQUIRED.filter((r) => !read.includes(r))
+    columns = read
+    width = read.length
+    unusable = missing.length === 0 ? '' : `zeek #fields has no ${missing.join(', ')} column: not a conn.log`
+  }
+
+  return {
+    get ready() {
+      return columns !== undefined
+    },
+
+    header(line) {
+      if (line.startsWith('#separator ')) {
+        separator = unescapeSeparator(line.slice('#separator '.length)) || '\t'
+        return null
+      }
+      const parts = line.split(separator)
+      const value = parts[1]
+      switch (parts[0]) {
+        case '#fields':
+          readFields(parts)
+          break
+        case '#unset_field':
+          if (value !== undefined) unset = value
+          break
+        case '#empty_field':
+          if (value !== undefined) empty = value
+          break
+      }
+      return null
+    },
+
+    record(line) {
+      if (columns === undefined) return fail('unknown_format', 'zeek TSV row before a #fields header')
+      if (unusable !== '') return fail('unknown_format', unusable)
+      const row: Record<string, unknown> = {}
+      let col = 0
+      let start = 0
+      for (;;) {
+        const sep = line.indexOf(separator, start)
+        const end = sep < 0 ? line.length : sep
+        const name = columns[col]
+        if (name !== undefined) {
+          const raw = line.slice(start, end)
+          if (raw !== unset && raw !== empty) {
+            const n = COLUMNS.get(name) === true && raw !== '' ? Number(raw) : Number.NaN
+            row[name] = Number.isNaN(n) ? raw : n
+          }
+        }
+        col++
+        if (sep < 0) break
+        start = sep + separator.length
+      }
+      if (col !== width) return fail('schema', `(root): expected ${width} separated fields as in #fields, got ${col}`)
+      return decodeZeekValue(row)
+    },
+  }
+}

@@ -1,0 +1,127 @@
+// The `egress-sentinel` command as users run it: the compiled bin, real fixtures, exit codes, stdout and stderr.
+import { execFile } from 'node:child_process'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+import { describe, expect, it } from 'vitest'
+
+const BIN = fileURLToPath(new URL('../../bin/egress-sentinel.js', import.meta.url))
+const DEMO = fileURLToPath(new URL('../../fixtures/demo/demo.ndjson', import.meta.url))
+
+interface Run {
+  readonly code: number
+  readonly stdout: string
+  readonly stderr: string
+}
+
+const run = async (...args: string[]): Promise<Run> => {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [BIN, ...args], { maxBuffer: 256 * 1024 * 1024 })
+    return { code: 0, stdout, stderr }
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string }
+    return { code: e.code ?? -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' }
+  }
+}
+
+const tmp = (): string => mkdtempSync(join(tmpdir(), 'egress-cli-'))
+
+describe('egress-sentinel replay', () => {
+  it('replays the bundled demo fixture when given no input and prints firing alerts as NDJSON', async () => {
+    const r = await run('replay', '--no-progress')
+    expect(r.code).toBe(0)
+    const alerts = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
+    expect(alerts.filter((a) => a.status === 'firing').length).toBeGreaterThan(0)
+    for (const a of alerts) {
+      expect(Object.keys(a)).toEqual(['id', 'scope', 'deviceId', 'detector', 'status', 'severity', 'score', 'startsAt', 'endsAt', 'detectedAt', 'summary', 'model', 'evidence'])
+      expect(a.id).toMatch(/^[0-9a-f]{32}$/)
+    }
+    expect(r.stderr).toMatch(/^replayed \d+ events from 1 file/m)
+  })
+
+  it('gives byte-identical output on every run', async () => {
+    const a = await run('replay', '-q', DEMO)
+    const b = await run('replay', '-q', DEMO)
+    expect(a.code).toBe(0)
+    expect(b.stdout).toBe(a.stdout)
+  })
+
+  it('reports malformed lines with reason and line number, writes them to --dlq, and leaves the alerts unchanged', async () => {
+    const dir = tmp()
+    const lines = readFileSync(DEMO, 'utf8').trimEnd().split('\n')
+    const bad = ['{"ts": 1, "deviceId": ', 'not json at all', '{"type":"egress","ts":1762041600000,"deviceId":"x","dstIp":"10.0.0.1","dstPort":70000,"proto":"tcp","bytesOut":1}']
+    const mixed: string[] = []
+    lines.forEach((l, i) => {
+      mixed.push(l)
+      if (i % 500 === 250) mixed.push(bad[(i / 500) % bad.length | 0]!)
+    })
+    const inserted = mixed.length - lines.length
+    expect(inserted).toBeGreaterThanOrEqual(3)
+    const file = join(dir, 'mixed.ndjson')
+    writeFileSync(file, mixed.join('\n') + '\n')
+    const clean = await run('replay', '-q', DEMO)
+    const dirty = await run('replay', '--no-progress', '--dlq', join(dir, 'dlq.ndjson'), file)
+    expect(dirty.code).toBe(0)
+    expect(dirty.stdout).toBe(clean.stdout)
+    const dlq = readFileSync(join(dir, 'dlq.ndjson'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { reason: string; error: string; line: number; raw: string })
+    expect(dlq).toHaveLength(inserted)
+    for (const d of dlq) expect(mixed[d.line - 1]).toBe(d.raw)
+    expect(dlq.map((d) => d.reason)).toContain('invalid_json')
+    expect(dlq.find((d) => d.reason === 'schema')?.error).toMatch(/^dstPort: /)
+    expect(dirty.stderr).toMatch(/rejected: .*invalid_json=\d+/)
+    expect(dirty.stderr).toMatch(/rejected .*mixed\.ndjson:\d+ \(invalid_json\)/)
+  })
+
+  it('exits 2 and names the field for an invalid configuration', async () => {
+    const dir = tmp()
+    writeFileSync(join(dir, 'bad.yaml'), 'engine:\n  windowSeconds: -5\ndetectors:\n  smtp-burst:\n    burstServers: many\n')
+    const r = await run('replay', '-q', '--config', join(dir, 'bad.yaml'), DEMO)
+    expect(r.code).toBe(2)
+    expect(r.stderr).toContain('engine.windowSeconds')
+    expect(r.stderr).toContain('detectors.smtp-burst.burstServers')
+    expect(r.stdout).toBe('')
+  })
+
+  it('exits 2 for an unknown format or a missing input, and says which', async () => {
+    const f = await run('replay', '--format', 'netflow9', DEMO)
+    expect(f.code).toBe(2)
+    expect(f.stderr).toContain('--format')
+    const m = await run('replay', '/nonexistent/flows.ndjson')
+    expect(m.code).toBe(2)
+    expect(m.stderr).toContain('/nonexistent/flows.ndjson')
+  })
+})
+
+describe('--help', () => {
+  it.each([
+    [[], ['replay', 'evaluate', 'list-detectors', 'check-config']],
+    [['replay'], ['--config', '--format', '--dlq', '--no-progress']],
+    [['evaluate'], ['--output', '--alerts', '--config']],
+    [['list-detectors'], []],
+    [['check-config'], []],
+  ])('egress-sentinel %j --help exits 0 and lists its options', async (cmd, mentions) => {
+    const r = await run(...cmd, '--help')
+    expect(r.code).toBe(0)
+    expect(r.stdout).toMatch(/^Usage: egress-sentinel/)
+    for (const m of mentions) expect(r.stdout).toContain(m)
+  })
+})
+
+describe('list-detectors and check-config', () => {
+  it('lists the six detectors', async () => {
+    const r = await run('list-detectors')
+    expect(r.stdout.trim().split('\n').map((l) => l.split('\t')[0])).toEqual(['smtp-burst', 'email-telemetry', 'new-destination', 'fanout', 'volume-spike', 'port-novelty'])
+  })
+
+  it('prints the effective configuration with defaults filled in', async () => {
+    const dir = tmp()
+    writeFileSync(join(dir, 'c.yaml'), 'alerts:\n  fireAfter: 3\n')
+    const r = await run('check-config', join(dir, 'c.yaml'))
+    expect(r.code).toBe(0)
+    const c = JSON.parse(r.stdout) as { alerts: { fireAfter: number; resolveAfter: number }; engine: { windowSeconds: number } }
+    expect(c.alerts.fireAfter).toBe(3)
+    expect(c.engine.windowSeconds).toBe(60)
+  })
+})

@@ -1,0 +1,108 @@
+// Specification of the goflow2 adapter: nanosecond times, protocol names, raw (unsampled) counts, v1 field names, errors.
+import { describe, expect, it } from 'vitest'
+import { decodeGoflow2Value, isGoflow2Record } from '../../../src/decode/goflow2.ts'
+import type { EgressEvent } from '../../../src/types.ts'
+
+/** An egress event with every optional field unset unless given. */
+const flow = (fields: Pick<EgressEvent, 'ts' | 'deviceId' | 'dstIp' | 'dstPort' | 'proto' | 'bytesOut'> & Partial<EgressEvent>): EgressEvent => ({
+  type: 'egress', srcIp: undefined, bytesIn: undefined, packetsOut: undefined, durationMs: undefined, dstHost: undefined,
+  model: undefined, firmware: undefined, label: undefined, ...fields,
+})
+
+/** goflow2 v2 JSON of one IPFIX flow, sampled 1:100. */
+const ipfix = {
+  type: 'IPFIX', time_received_ns: 1764027421000000000, sequence_num: 8812, sampling_rate: 100, sampler_address: '192.0.2.1',
+  time_flow_start_ns: '1764027420123456789', time_flow_end_ns: '1764027420623999999', bytes: 1500, packets: 3,
+  src_addr: '192.168.1.20', dst_addr: '203.0.113.5', etype: 'IPv4', proto: 'TCP', src_port: 51234, dst_port: 443,
+  in_if: 3, out_if: 1, tcp_flags: 27,
+}
+/** 2025-11-24T23:37:00.123Z: time_flow_start_ns cut to milliseconds. */
+const T = 1764027420123
+
+/** goflow2 v1 JSON (CamelCase) of an IPFIX flow without flow times. */
+const v1 = {
+  Type: 'IPFIX', TimeReceived: 1703760968, SequenceNum: 3924, SamplingRate: 10, SamplerAddress: '1.0.0.6', TimeFlowStart: 0,
+  TimeFlowEnd: 0, TimeFlowStartMs: 0, TimeFlowEndMs: 0, Bytes: 94, Packets: 1, SrcAddr: '10.0.36.1', DstAddr: '198.51.100.53',
+  Etype: 2048, Proto: 17, SrcPort: 37892, DstPort: 53,
+}
+
+const decode = (fields: Record<string, unknown>) => decodeGoflow2Value({ ...ipfix, ...fields })
+const tsOf = (fields: Record<string, unknown>) => {
+  const r = decode(fields)
+  return r?.ok ? r.event.ts : r
+}
+const errorOf = (record: Record<string, unknown>) => {
+  const r = decodeGoflow2Value(record)
+  return r !== null && !r.ok ? `${r.reason} | ${r.error}` : 'decoded'
+}
+
+describe('goflow2 adapter', () => {
+  it('maps a v2 record from src_addr, with bytes and packets as exported (not scaled by sampling_rate)', () => {
+    expect(decodeGoflow2Value(ipfix)).toStrictEqual({
+      ok: true,
+      event: flow({
+        ts: T, deviceId: '192.168.1.20', srcIp: '192.168.1.20', dstIp: '203.0.113.5', dstPort: 443, proto: 6,
+        bytesOut: 1500, packetsOut: 3, durationMs: 500,
+      }),
+    })
+  })
+
+  it('cuts nanosecond strings to milliseconds exactly and floors nanosecond numbers', () => {
+    expect(tsOf({ time_flow_start_ns: '1764027420999999999' })).toBe(1764027420999)
+    // As goflow2 writes uint64 fields: a JSON number beyond 2^53, which JSON.parse rounds to 1764027420123456768.
+    expect(tsOf(JSON.parse('{"time_flow_start_ns":1764027420123456789}') as Record<string, unknown>)).toBe(T)
+    expect(tsOf({ time_flow_start_ns: '999999' })).toBe(1764027421000) // under 1 ms: unset, received time used
+  })
+
+  it('uses time_received_ns when the flow start is missing or zero (sFlow)', () => {
+    expect(tsOf({ time_flow_start_ns: 0 })).toBe(1764027421000)
+    expect(tsOf({ time_flow_start_ns: undefined, time_received_ns: '1764027421500000000' })).toBe(1764027421500)
+  })
+
+  it('takes proto as goflow2 names (any case) or numbers', () => {
+    const proto = (p: unknown) => {
+      const r = decode({ proto: p })
+      return r?.ok && r.event.type === 'egress' ? r.event.proto : r
+    }
+    expect([proto('TCP'), proto('UDP'), proto('ICMPv6'), proto('SCTP'), proto('tcp'), proto(47), proto('6')]).toEqual([6, 17, 58, 132, 6, 47, 6])
+  })
+
+  it('gives ICMP flows without dst_port destination port 0', () => {
+    const { dst_port: _, ...icmp } = ipfix
+    const r = decodeGoflow2Value({ ...icmp, proto: 'ICMP' })
+    expect(r?.ok && r.event.type === 'egress' && [r.event.proto, r.event.dstPort]).toEqual([1, 0])
+  })
+
+  it('reads the v1 CamelCase record, falling back from TimeFlowStartMs and TimeFlowStart to TimeReceived seconds', () => {
+    expect(decodeGoflow2Value(v1)).toStrictEqual({
+      ok: true,
+      event: flow({
+        ts: 1703760968000, deviceId: '10.0.36.1', srcIp: '10.0.36.1', dstIp: '198.51.100.53', dstPort: 53, proto: 17,
+        bytesOut: 94, packetsOut: 1,
+      }),
+    })
+    const started = decodeGoflow2Value({ ...v1, TimeFlowStart: 1703760960, TimeFlowEnd: 1703760962 })
+    expect(started?.ok && started.event.type === 'egress' && [started.event.ts, started.event.durationMs]).toEqual([1703760960000, 2000])
+    const startedMs = decodeGoflow2Value({ ...v1, TimeFlowStartMs: 1703760960250 })
+    expect(startedMs?.ok && startedMs.event.ts).toBe(1703760960250)
+  })
+
+  it('names the goflow2 field it rejects', () => {
+    expect(errorOf({ ...ipfix, dst_port: 'https' })).toBe('schema | dst_port: expected an integer 0-65535')
+    expect(errorOf({ ...ipfix, proto: '' })).toBe('schema | proto: expected a protocol name (TCP, UDP, ICMP, ICMPv6, SCTP) or number 0-255')
+    expect(errorOf({ ...ipfix, proto: 'toString' })).toBe('schema | proto: expected a protocol name (TCP, UDP, ICMP, ICMPv6, SCTP) or number 0-255')
+    expect(errorOf({ ...ipfix, time_flow_start_ns: '1.76e18' })).toBe('schema | time_flow_start_ns: expected epoch nanoseconds')
+    expect(errorOf({ ...ipfix, time_flow_start_ns: undefined, time_received_ns: undefined })).toBe(
+      'schema | time_flow_start_ns: missing (also looked for time_received_ns)',
+    )
+    expect(errorOf({ ...ipfix, dst_addr: '203.0.113' })).toBe('schema | dst_addr: expected an IPv4 or IPv6 address')
+    expect(errorOf({ ...v1, DstPort: -1, Bytes: 1.5 })).toBe('schema | DstPort: expected an integer 0-65535; Bytes: Invalid input: expected int, received number')
+  })
+
+  it('is recognised by time_flow_start_ns, or by both addresses in either naming', () => {
+    expect(isGoflow2Record({ time_flow_start_ns: 1 })).toBe(true)
+    expect(isGoflow2Record({ src_addr: '192.0.2.1', dst_addr: '192.0.2.2' })).toBe(true)
+    expect(isGoflow2Record({ SrcAddr: '192.0.2.1', DstAddr: '192.0.2.2' })).toBe(true)
+    expect(isGoflow2Record({ src_addr: '192.0.2.1' })).toBe(false)
+  })
+})

@@ -1,0 +1,163 @@
+// Specification of the Zeek conn.log adapter: JSON records, the TSV reader and its headers, and errors naming Zeek's fields.
+import { describe, expect, it } from 'vitest'
+import { createZeekTsvReader, decodeZeekValue, isZeekRecord } from '../../../src/decode/zeek.ts'
+import type { EgressEvent } from '../../../src/types.ts'
+
+/** An egress event with every optional field unset unless given. */
+const flow = (fields: Pick<EgressEvent, 'ts' | 'deviceId' | 'dstIp' | 'dstPort' | 'proto' | 'bytesOut'> & Partial<EgressEvent>): EgressEvent => ({
+  type: 'egress', srcIp: undefined, bytesIn: undefined, packetsOut: undefined, durationMs: undefined, dstHost: undefined,
+  model: undefined, firmware: undefined, label: undefined, ...fields,
+})
+
+/** One SMTP connection as Zeek 6 logs it with LogAscii::use_json=T. */
+const smtp = {
+  ts: 1795563420.123456, uid: 'CHhAvVGS1DHFjwGM9', 'id.orig_h': '192.168.1.20', 'id.orig_p': 51234, 'id.resp_h': '203.0.113.5',
+  'id.resp_p': 25, proto: 'tcp', service: 'smtp', duration: 0.520311, orig_bytes: 120, resp_bytes: 310, conn_state: 'SF',
+  local_orig: true, local_resp: false, missed_bytes: 0, history: 'ShAdDafF', orig_pkts: 6, orig_ip_bytes: 399, resp_pkts: 5,
+  resp_ip_bytes: 578,
+}
+/** The event of that connection: 2026-11-24T23:37:00.123Z. */
+const smtpEvent = flow({
+  ts: 1795563420123, deviceId: '192.168.1.20', srcIp: '192.168.1.20', dstIp: '203.0.113.5', dstPort: 25, proto: 6,
+  bytesOut: 399, bytesIn: 578, packetsOut: 6, durationMs: 520,
+})
+
+/** A conn.log as Zeek 6 writes it: header block, an SMTP connection, an ICMP echo, a rejected telnet attempt, trailer. */
+const CONN_LOG = [
+  '#separator \\x09',
+  '#set_separator\t,',
+  '#empty_field\t(empty)',
+  '#unset_field\t-',
+  '#path\tconn',
+  '#open\t2026-11-24-23-37-00',
+  '#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\tservice\tduration\torig_bytes\tresp_bytes\tconn_state\tlocal_orig\tlocal_resp\tmissed_bytes\thistory\torig_pkts\torig_ip_bytes\tresp_pkts\tresp_ip_bytes\ttunnel_parents',
+  '#types\ttime\tstring\taddr\tport\taddr\tport\tenum\tstring\tinterval\tcount\tcount\tstring\tbool\tbool\tcount\tstring\tcount\tcount\tcount\tcount\tset[string]',
+  '1795563420.123456\tCHhAvVGS1DHFjwGM9\t192.168.1.20\t51234\t203.0.113.5\t25\ttcp\tsmtp\t0.520311\t120\t310\tSF\tT\tF\t0\tShAdDafF\t6\t399\t5\t578\t(empty)',
+  '1795563421.000100\tC4J4Th3PJpwUYZZ6gc\t192.168.1.20\t8\t198.51.100.1\t0\ticmp\t-\t0.001021\t56\t56\tOTH\tT\tF\t0\t-\t1\t84\t1\t84\t(empty)',
+  '1795563422.5\tCUM0KZ3MLUfNB0cl11\t192.168.1.20\t40001\t198.51.100.7\t23\ttcp\t-\t-\t-\t-\tS0\tT\tF\t0\tS\t1\t44\t0\t0\t(empty)',
+  '#close\t2026-11-25-00-00-00',
+]
+
+const errorOf = (fields: Record<string, unknown>) => {
+  const r = decodeZeekValue({ ...smtp, ...fields })
+  return r !== null && !r.ok ? `${r.reason} | ${r.error}` : 'decoded'
+}
+
+describe('zeek conn.log adapter, JSON', () => {
+  it('maps a connection from id.orig_h, with orig_ip_bytes out, resp_ip_bytes in and duration in ms', () => {
+    expect(decodeZeekValue(smtp)).toStrictEqual({ ok: true, event: smtpEvent })
+  })
+
+  it('floors ts and duration to whole milliseconds', () => {
+    const r = decodeZeekValue({ ...smtp, ts: 1795563420.9999, duration: 0.0019 })
+    expect(r?.ok && r.event.type === 'egress' && [r.event.ts, r.event.durationMs]).toEqual([1795563420999, 1])
+  })
+
+  it('reads ts as ISO-8601 (JSON::TS_ISO8601), floored to ms', () => {
+    const r = decodeZeekValue({ ...smtp, ts: '2026-11-24T23:37:00.123956Z' })
+    expect(r?.ok && r.event.ts).toBe(1795563420123)
+  })
+
+  it('falls back to orig_bytes and resp_bytes (payload) without the IP-level counts', () => {
+    const { orig_ip_bytes: _o, resp_ip_bytes: _r, ...payloadOnly } = smtp
+    const r = decodeZeekValue(payloadOnly)
+    expect(r?.ok && r.event.type === 'egress' && [r.event.bytesOut, r.event.bytesIn]).toEqual([120, 310])
+  })
+
+  it('leaves duration unset when Zeek did (S0 connections)', () => {
+    const { duration: _, ...s0 } = smtp
+    const r = decodeZeekValue(s0)
+    expect(r?.ok && r.event.type === 'egress' && r.event.durationMs).toBeUndefined()
+  })
+
+  it('keeps id.resp_p of ICMP (the ICMP code) and uses 0 when it is missing', () => {
+    const port = (fields: Record<string, unknown>) => {
+      const r = decodeZeekValue({ ...smtp, proto: 'icmp', ...fields })
+      return r?.ok && r.event.type === 'egress' ? [r.event.proto, r.event.dstPort] : r
+    }
+    expect(port({ 'id.resp_p': 3 })).toEqual([1, 3])
+    expect(port({ 'id.resp_p': undefined })).toEqual([1, 0])
+  })
+
+  it('names the Zeek field it rejects, and renames canonical issues to Zeek fields', () => {
+    expect(errorOf({ proto: 'unknown_transport' })).toBe('schema | proto: expected "tcp", "udp" or "icmp"')
+    expect(errorOf({ 'id.resp_p': 65536 })).toBe('schema | id.resp_p: expected an integer 0-65535')
+    expect(errorOf({ ts: '2026-11-24 23:37:00' })).toBe('schema | ts: expected epoch seconds or an ISO-8601 date-time with a zone')
+    expect(errorOf({ ts: undefined })).toBe('schema | ts: missing')
+    expect(errorOf({ duration: -1 })).toBe('schema | duration: expected non-negative seconds')
+    expect(errorOf({ 'id.resp_h': '203.0.113.256', orig_pkts: 'six' })).toBe(
+      'schema | id.resp_h: expected an IPv4 or IPv6 address; orig_pkts: Invalid input: expected number, received string',
+    )
+    expect(errorOf({ orig_ip_bytes: undefined, orig_bytes: -5 })).toBe('schema | orig_bytes: Too small: expected number to be >=0')
+  })
+
+  it('is recognised by id.orig_h', () => {
+    expect(isZeekRecord(smtp)).toBe(true)
+    expect(isZeekRecord({ ts: 1 })).toBe(false)
+  })
+})
+
+describe('zeek conn.log adapter, TSV', () => {
+  it('reads the header block (every header gives null) and decodes rows by the #fields columns', () => {
+    const reader = createZeekTsvReader()
+    const results = CONN_LOG.map((line) => (line.startsWith('#') ? reader.header(line) : reader.record(line)))
+    expect(results).toStrictEqual([
+      null, null, null, null, null, null, null, null,
+      { ok: true, event: smtpEvent },
+      {
+        ok: true,
+        event: flow({
+          ts: 1795563421000, deviceId: '192.168.1.20', srcIp: '192.168.1.20', dstIp: '198.51.100.1', dstPort: 0, proto: 1,
+          bytesOut: 84, bytesIn: 84, packetsOut: 1, durationMs: 1,
+        }),
+      },
+      {
+        ok: true,
+        event: flow({
+          ts: 1795563422500, deviceId: '192.168.1.20', srcIp: '192.168.1.20', dstIp: '198.51.100.7', dstPort: 23, proto: 6,
+          bytesOut: 44, bytesIn: 0, packetsOut: 1,
+        }),
+      },
+      null,
+    ])
+  })
+
+  it('is not ready, and fails rows with unknown_format, before a #fields header', () => {
+    const reader = createZeekTsvReader()
+    expect(reader.ready).toBe(false)
+    expect(reader.record(CONN_LOG[8]!)).toStrictEqual({ ok: false, reason: 'unknown_format', error: 'zeek TSV row before a #fields header' })
+    reader.header(CONN_LOG[6]!)
+    expect(reader.ready).toBe(true)
+  })
+
+  it('finds columns by name in any order, with the unset marker the header declares', () => {
+    const reader = createZeekTsvReader()
+    reader.header('#unset_field\tNONE')
+    reader.header('#fields\tproto\tid.resp_h\tid.resp_p\tid.orig_h\tts\torig_ip_bytes\tduration')
+    expect(reader.record('udp\t198.51.100.53\t53\t192.168.1.20\t1795563420\t76\tNONE')).toStrictEqual({
+      ok: true,
+      event: flow({ ts: 1795563420000, deviceId: '192.168.1.20', srcIp: '192.168.1.20', dstIp: '198.51.100.53', dstPort: 53, proto: 17, bytesOut: 76 }),
+    })
+  })
+
+  it('rejects rows whose field count differs from #fields, and logs that are not a conn.log', () => {
+    const reader = createZeekTsvReader()
+    reader.header(CONN_LOG[6]!)
+    expect(reader.record('1795563420.123456\tCHhAvVGS1DHFjwGM9\t192.168.1.20')).toStrictEqual({
+      ok: false, reason: 'schema', error: '(root): expected 21 separated fields as in #fields, got 3',
+    })
+    reader.header('#fields\tts\tuid\tquery\tqtype_name')
+    expect(reader.record('1795563420.1\tCx\texample.com\tA')).toStrictEqual({
+      ok: false, reason: 'unknown_format', error: 'zeek #fields has no id.orig_h, id.resp_h, proto column: not a conn.log',
+    })
+  })
+
+  it('names the Zeek column of a bad value', () => {
+    const reader = createZeekTsvReader()
+    reader.header(CONN_LOG[6]!)
+    const bad = CONN_LOG[8]!.replace('\t399\t', '\tmany\t')
+    expect(reader.record(bad)).toStrictEqual({
+      ok: false, reason: 'schema', error: 'orig_ip_bytes: Invalid input: expected number, received string',
+    })
+  })
+})

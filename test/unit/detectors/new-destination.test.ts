@@ -1,0 +1,135 @@
+import { describe, expect, it } from 'vitest'
+import { newDestination } from '../../../detectors/new-destination.ts'
+import type { EgressEvent } from '../../../src/types.ts'
+import { at, egress } from '../../helpers/events.ts'
+import { detectorFindings, minutesOf } from '../../helpers/run.ts'
+
+/** The vendor cloud every device talks to, every 5 minutes over [from, to]; its destination key is `acme-iot.example`. */
+const heartbeat = (deviceId: string, from = 0, to = 200, fields: Partial<EgressEvent> = {}): EgressEvent[] =>
+  range(from / 5, to / 5 + 1).map((i) =>
+    egress({ deviceId, ts: at(i * 5), dstIp: '52.10.0.1', dstHost: 'api.acme-iot.example', ...fields }))
+
+/** One flow per destination from `minute` on, 6 s apart (up to ten fit in one window). */
+const visits = (deviceId: string, minute: number, dsts: readonly string[], fields: Partial<EgressEvent> = {}): EgressEvent[] =>
+  dsts.map((dstIp, i) => egress({ deviceId, ts: at(minute + i / 10), dstIp, ...fields }))
+
+const C2 = ['203.0.113.7', '198.51.100.7', '192.0.2.7']
+const C2_KEYS = ['203.0.113.0/24', '198.51.100.0/24', '192.0.2.0/24']
+
+describe('new-destination', () => {
+  it('reports three never-seen destinations once their 20-window wait for peers has passed', () => {
+    const found = detectorFindings(newDestination, [...heartbeat('dev-1'), ...visits('dev-1', 130, C2)])
+    // First seen at 130, counted from 150, out of the one-hour horizon from 190.
+    expect(minutesOf(found)).toEqual(range(150, 190))
+    expect(found[0]!.finding).toEqual({
+      severity: 'medium',
+      score: 0.5,
+      summary: '3 destinations never used before in 1 h, none shared by 3+ test-model peers (threshold 3)',
+      evidence: {
+        rule: 'novelty',
+        newDestinations: 3,
+        threshold: 3,
+        naturalRatePerHour: 0,
+        firmwareChangedRecently: false,
+        destinations: C2_KEYS,
+      },
+      destinations: C2_KEYS,
+    })
+    // An hour after learning ended (minute 179) the natural rate moves a tenth of the way to 3 per hour.
+    expect(found.find((f) => f.minute === 180)!.finding.evidence.naturalRatePerHour).toBe(0.3)
+  })
+
+  it('learns destinations for two hours and takes its threshold from those still new in the second hour', () => {
+    const early = ['45.33.1.1', '45.33.2.1', '45.33.3.1', '45.33.4.1', '45.33.5.1', '45.33.6.1']
+    const learner = [...heartbeat('dev-1'), ...visits('dev-1', 30, early), ...visits('dev-1', 150, early)]
+    expect(detectorFindings(newDestination, learner)).toEqual([])
+
+    // Two destinations first used at minutes 70 and 100: a natural 2 per hour, threshold 3 x 2 = 6.
+    const browsing = (deviceId: string, net: number, novel: number): EgressEvent[] => [
+      ...heartbeat(deviceId),
+      ...visits(deviceId, 70, [`91.${net}.1.1`]),
+      ...visits(deviceId, 100, [`91.${net}.2.1`]),
+      ...visits(deviceId, 130, range(0, novel).map((i) => `93.${net}.${i}.1`)),
+    ]
+    const found = detectorFindings(newDestination, [...browsing('five', 1, 5), ...browsing('six', 2, 6)])
+    expect(minutesOf(found, 'five')).toEqual([])
+    expect(minutesOf(found, 'six')[0]).toBe(150)
+    expect(found[0]!.finding.evidence).toMatchObject({ newDestinations: 6, threshold: 6, naturalRatePerHour: 2 })
+    expect(found[0]!.finding.summary).toBe('6 destinations never used before in 1 h, none shared by 3+ test-model peers (threshold 6)')
+  })
+
+  it('discounts destinations a rollout brings to the device and more than three of its model peers, even the first device', () => {
+    const hosts = ['ota.newcdn.example', 'ingest.telemetry-cloud.example', 'time.ntp-pool.example']
+    const adopt = (deviceId: string, model: string, minute: number): EgressEvent[] => [
+      ...heartbeat(deviceId, 0, 200, { model }),
+      ...hosts.map((dstHost, i) => egress({ deviceId, model, ts: at(minute + i / 5), dstIp: `104.18.${i}.9`, dstHost })),
+    ]
+    const found = detectorFindings(newDestination, [
+      // dev-1 is first; four peers follow within its 20-window wait
+      ...adopt('dev-1', 'cam', 130), ...adopt('dev-2', 'cam', 140), ...adopt('dev-3', 'cam', 141),
+      ...adopt('dev-4', 'cam', 145), ...adopt('dev-5', 'cam', 149),
+      // the same hosts on three devices of another model: each has only two peers
+      ...adopt('bell-1', 'doorbell', 130), ...adopt('bell-2', 'doorbell', 130), ...adopt('bell-3', 'doorbell', 130),
+    ])
+    for (const id of ['dev-1', 'dev-2', 'dev-3', 'dev-4', 'dev-5']) expect(minutesOf(found, id)).toEqual([])
+    for (const id of ['bell-1', 'bell-2', 'bell-3']) expect(minutesOf(found, id)[0]).toBe(150)
+    expect(found.find((f) => f.deviceId === 'bell-1')!.finding.evidence.destinations)
+      .toEqual(['newcdn.example', 'telemetry-cloud.example', 'ntp-pool.example'])
+  })
+
+  it('reports a large upload to one new destination at once, at high severity', () => {
+    const upload = egress({ ts: at(130.5), dstIp: '185.220.101.4', bytesOut: 25_000_000 })
+    const found = detectorFindings(newDestination, [...heartbeat('dev-1'), upload])
+    expect(minutesOf(found)).toEqual(range(130, 190))
+    expect(found[0]!.finding).toEqual({
+      severity: 'high',
+      score: expect.closeTo(0.5 + Math.log2(25 / 20) / 6, 9),
+      summary: 'sent 25.0 MB to 185.220.101.0/24, a destination it never used before',
+      evidence: { rule: 'upload', destination: '185.220.101.0/24', bytesOut: 25_000_000, thresholdBytes: 20_000_000, newDestinations: 0 },
+      destinations: ['185.220.101.0/24'],
+    })
+    // After the peer wait the destination also counts as new, one short of the novelty threshold.
+    expect(found.find((f) => f.minute === 150)!.finding.evidence.newDestinations).toBe(1)
+  })
+
+  it('reports at low severity when the firmware changed within twice the learning period', () => {
+    const events = [
+      ...heartbeat('dev-1', 0, 120, { firmware: '1.0' }),
+      ...heartbeat('dev-1', 125, 200, { firmware: '1.1' }),
+      ...visits('dev-1', 130, C2),
+    ]
+    const found = detectorFindings(newDestination, events)
+    expect(minutesOf(found)).toEqual(range(150, 190))
+    expect(found[0]!.finding).toMatchObject({ severity: 'low', score: 0.3 })
+    expect(found[0]!.finding.evidence.firmwareChangedRecently).toBe(true)
+  })
+
+  it('honours learningMinutes, peerDelayWindows, minNovel, peerDevices and uploadBytes overrides', () => {
+    const early = [...heartbeat('dev-1'), ...visits('dev-1', 40, C2)]
+    expect(minutesOf(detectorFindings(newDestination, early))).toEqual([])
+    expect(minutesOf(detectorFindings(newDestination, early, { learningMinutes: 30, peerDelayWindows: 0 }))).toEqual(range(40, 100))
+
+    const attack = [...heartbeat('dev-1'), ...visits('dev-1', 130, C2)]
+    expect(detectorFindings(newDestination, attack, { minNovel: 4 })).toEqual([])
+
+    const shared = ['dev-1', 'dev-2', 'dev-3'].flatMap((id) => [...heartbeat(id), ...visits(id, 130, C2)])
+    expect(minutesOf(detectorFindings(newDestination, shared))[0]).toBe(150)
+    expect(detectorFindings(newDestination, shared, { peerDevices: 2 })).toEqual([])
+
+    const upload = [...heartbeat('dev-1'), egress({ ts: at(130.5), dstIp: '185.220.101.4', bytesOut: 5_000_000 })]
+    expect(detectorFindings(newDestination, upload)).toEqual([])
+    expect(minutesOf(detectorFindings(newDestination, upload, { uploadBytes: 5_000_000 }))[0]).toBe(130)
+  })
+
+  // Regression: bytes observed past window w (the lookahead) do not count at w, so the upload is reported
+  // in the window its total reaches 20 MB, not before.
+  it('reports several flows to one new destination in the window their total reaches uploadBytes', () => {
+    const flows = range(130, 135).map((m) => egress({ ts: at(m), dstIp: '185.220.101.4', bytesOut: 5_000_000 }))
+    const found = detectorFindings(newDestination, [...heartbeat('dev-1'), ...flows])
+    expect(minutesOf(found)[0]).toBe(133)
+  })
+})
+
+function range(from: number, to: number): number[] {
+  return Array.from({ length: to - from }, (_, i) => from + i)
+}

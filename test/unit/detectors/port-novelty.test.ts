@@ -1,0 +1,110 @@
+import { describe, expect, it } from 'vitest'
+import { portNovelty } from '../../../detectors/port-novelty.ts'
+import type { EgressEvent } from '../../../src/types.ts'
+import { at, egress } from '../../helpers/events.ts'
+import { detectorFindings, minutesOf } from '../../helpers/run.ts'
+
+/**
+ * A heartbeat to the vendor cloud at half past every minute over [0, to). Its flow at m + 0.5 closes window
+ * m - 1 (the engine waits 30 s for late events), so risky flows later in minute m cannot leak into it.
+ */
+const heartbeat = (deviceId: string, model = 'test-model', to = 160): EgressEvent[] =>
+  range(0, to).map((m) => egress({ deviceId, model, ts: at(m + 0.5), dstIp: '52.10.0.1', dstPort: 443 }))
+
+/** `n` flows on `port` from `minute` + 0.6 on, within that minute, to 45.i.7.9. */
+const flows = (deviceId: string, minute: number, port: number, n = 1, model = 'test-model'): EgressEvent[] =>
+  range(0, n).map((i) => egress({ deviceId, model, ts: at(minute + 0.6 + (0.3 * i) / n), dstIp: `45.${i}.7.9`, dstPort: port }))
+
+describe('port-novelty', () => {
+  it('reports a telnet sweep at high severity from the window of its first use, for 10 windows', () => {
+    const found = detectorFindings(portNovelty, [...heartbeat('dev-1'), ...flows('dev-1', 130, 23, 20)])
+    expect(minutesOf(found)).toEqual(range(130, 140))
+    expect(found[0]!.finding).toEqual({
+      severity: 'high',
+      score: expect.closeTo(0.7 + 0.05 * Math.log10(20), 9),
+      summary: 'first use of risky port 23 (20 flows), not used by the device or its test-model peers while learning',
+      evidence: { ports: [23], flows: 20, sampleDestination: '45.0.7.9', peersRequired: 3 },
+      destinations: ['45.0.7.9'],
+    })
+  })
+
+  it('learns the risky ports a device uses in its first two hours, and ignores local destinations', () => {
+    const events = [
+      ...heartbeat('dev-1'),
+      ...flows('dev-1', 10, 587), // the NAS's mail relay, while learning
+      ...flows('dev-1', 150, 587),
+      egress({ ts: at(140.6), dstIp: '192.168.1.20', dstPort: 23 }),
+      egress({ ts: at(141.6), dstIp: '10.0.0.5', dstPort: 445 }),
+      egress({ ts: at(142.6), dstIp: 'fd00::5', dstPort: 5555 }),
+    ]
+    expect(detectorFindings(portNovelty, events)).toEqual([])
+  })
+
+  it('accepts a port that three of its model peers used while learning, not one that two did', () => {
+    const learnt = (deviceId: string, model: string): EgressEvent[] => [...heartbeat(deviceId, model), ...flows(deviceId, 10, 587, 1, model)]
+    const late = (deviceId: string, model: string): EgressEvent[] => [...heartbeat(deviceId, model), ...flows(deviceId, 150, 587, 1, model)]
+    const found = detectorFindings(portNovelty, [
+      ...learnt('nas-1', 'vault-nas'), ...learnt('nas-2', 'vault-nas'), ...learnt('nas-3', 'vault-nas'), ...late('nas-4', 'vault-nas'),
+      ...learnt('cam-1', 'cam'), ...learnt('cam-2', 'cam'), ...late('cam-3', 'cam'),
+    ])
+    expect(minutesOf(found, 'nas-4')).toEqual([])
+    expect(minutesOf(found, 'cam-3')).toEqual(range(150, 160))
+    expect(found[0]!.finding.summary).toBe('first use of risky port 587 (1 flows), not used by the device or its cam peers while learning')
+  })
+
+  it('honours a per-model allow list', () => {
+    const events = [
+      ...heartbeat('nas-1', 'vault-nas'), ...flows('nas-1', 150, 587, 1, 'vault-nas'),
+      ...heartbeat('cam-1', 'cam'), ...flows('cam-1', 150, 587, 1, 'cam'),
+    ]
+    const allowed = detectorFindings(portNovelty, events, { allow: { 'vault-nas': [587] } })
+    expect(minutesOf(allowed, 'nas-1')).toEqual([])
+    expect(minutesOf(allowed, 'cam-1')).toEqual(range(150, 160))
+    expect(minutesOf(detectorFindings(portNovelty, events), 'nas-1')).toEqual(range(150, 160))
+  })
+
+  it('is medium for a risky port outside the high-risk list, high once a high-risk port joins it', () => {
+    const found = detectorFindings(portNovelty, [...heartbeat('dev-1'), ...flows('dev-1', 130, 5555), ...flows('dev-1', 133, 23)])
+    expect(found.map((f) => [f.minute, f.finding.severity])).toEqual([
+      ...range(130, 133).map((m) => [m, 'medium']),
+      ...range(133, 143).map((m) => [m, 'high']),
+    ])
+    expect(found[0]!.finding.score).toBeCloseTo(0.7, 9)
+    const both = found.find((f) => f.minute === 133)!.finding
+    expect(both.summary).toBe('first use of risky ports 5555, 23 (2 flows), not used by the device or its test-model peers while learning')
+    expect(both.score).toBeCloseTo(0.8 + 0.05 * Math.log10(2), 9)
+    expect(both.evidence).toEqual({ ports: [5555, 23], flows: 2, sampleDestination: '45.0.7.9', peersRequired: 3 })
+    expect(found.find((f) => f.minute === 140)!.finding.evidence.ports).toEqual([23])
+  })
+
+  it('honours learningMinutes, ports, highRiskPorts, windows and peerDevices overrides', () => {
+    const early = [...heartbeat('dev-1'), ...flows('dev-1', 10, 23)]
+    expect(detectorFindings(portNovelty, early)).toEqual([])
+    expect(minutesOf(detectorFindings(portNovelty, early, { learningMinutes: 0 }))).toEqual(range(10, 20))
+
+    const mqtt = [...heartbeat('dev-1'), ...flows('dev-1', 130, 8883), ...flows('dev-1', 131, 23)]
+    const custom = detectorFindings(portNovelty, mqtt, { ports: [8883], highRiskPorts: [], windows: 3 })
+    expect(custom.map((f) => [f.minute, f.finding.severity, f.finding.evidence.ports])).toEqual([
+      [130, 'medium', [8883]], [131, 'medium', [8883]], [132, 'medium', [8883]],
+    ])
+
+    const peers = [
+      ...heartbeat('cam-1'), ...flows('cam-1', 10, 587), ...heartbeat('cam-2'), ...flows('cam-2', 10, 587),
+      ...heartbeat('cam-3'), ...flows('cam-3', 150, 587),
+    ]
+    expect(minutesOf(detectorFindings(portNovelty, peers), 'cam-3')[0]).toBe(150)
+    expect(detectorFindings(portNovelty, peers, { peerDevices: 2 })).toEqual([])
+  })
+
+  // Regression: a port counts at window w only from its first use on, whatever later flows the lookahead
+  // has already observed.
+  it('never reports a window that ends before the port\'s first use', () => {
+    const onTheMinute = range(0, 160).map((m) => egress({ ts: at(m), dstIp: '52.10.0.1' }))
+    const found = detectorFindings(portNovelty, [...onTheMinute, egress({ ts: at(130.2), dstIp: '45.1.1.1', dstPort: 23 })])
+    expect(minutesOf(found)[0]).toBe(130)
+  })
+})
+
+function range(from: number, to: number): number[] {
+  return Array.from({ length: to - from }, (_, i) => from + i)
+}
