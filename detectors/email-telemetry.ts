@@ -52,7 +52,7 @@ export const emailTelemetry = defineDetector<EmailTelemetryConfig, State>({
   configSchema: emailTelemetryConfig,
   create(cfg, { windowMs, lookaheadWindows }) {
     // Typical horizon sum per model: the prior for a device's first baseline.
-    const prior = new ModelLevel(0.5, 0.05, 0)
+    const prior = new ModelLevel(0.5, 0)
     const minutes = Math.round((cfg.windows * windowMs) / 60_000)
     return {
       init: () => ({ mail: null, baseline: Number.NaN }),

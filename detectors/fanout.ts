@@ -49,8 +49,8 @@ export const fanout = defineDetector<FanoutConfig, State>({
   configSchema: fanoutConfig,
   create(cfg, { windowMs, lookaheadWindows }) {
     const slots = lookaheadWindows + 1
-    const priorIps = new ModelLevel(0.5, 0.05, 1)
-    const priorPorts = new ModelLevel(0.5, 0.05, 1)
+    const priorIps = new ModelLevel(0.5, 1)
+    const priorPorts = new ModelLevel(0.5, 1)
     return {
       init: () => ({
         ips: new SketchRing(slots),

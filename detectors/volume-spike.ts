@@ -6,6 +6,12 @@
  * MAD of the device's last buckets (robust: one earlier spike does not move them). Until a
  * device has enough history its model's typical bucket stands in, and the model's high level
  * (its 98th percentile) is a floor, so a whole model backing up at night is not an incident.
+ * A device is judged once it has its own history or its model has a measured level.
+ *
+ * Off by default: its history is 24 buckets (4 h), so a device's first nightly backup of the
+ * day looks like a spike (on the synthetic fleet it alarms on a third of the NAS boxes), and an
+ * upload to a host the device never used is already caught by new-destination's upload rule.
+ * Switch it on (`detectors.volume-spike.enabled: true`) for devices with steady upload volumes.
  * Tuning: `minBytes` is the absolute floor; `ratio` and `madFactor` how far above the baseline.
  */
 import { z } from 'zod'
@@ -27,6 +33,8 @@ export const volumeSpikeConfig = z.strictObject({
   ratio: z.number().positive().default(6),
   /** ...and at least this many bytes. */
   minBytes: z.number().int().nonnegative().default(5_000_000),
+  /** Bucket sums the model must have seen before its prior judges a device without history. */
+  minModelBuckets: z.number().int().min(0).default(20),
 })
 export type VolumeSpikeConfig = z.infer<typeof volumeSpikeConfig>
 
@@ -47,11 +55,12 @@ export const volumeSpike = defineDetector<VolumeSpikeConfig, State>({
     'Rolling bytes out per 10 windows against the device median/MAD, with the model level as floor. ' +
     'Raise minBytes or ratio for devices with bursty uploads.',
   version: 1,
-  tags: ['maturity_stable', 'network', 'exfiltration', 'mitre_T1048'],
+  tags: ['maturity_experimental', 'network', 'exfiltration', 'mitre_T1048'],
+  enabledByDefault: false,
   configSchema: volumeSpikeConfig,
   create(cfg, { windowMs, lookaheadWindows }) {
-    const typical = new ModelLevel(0.5, 0.05, 0)
-    const high = new ModelLevel(0.98, 0.1, 0)
+    const typical = new ModelLevel(0.5, 0)
+    const high = new ModelLevel(0.98, 0)
     const minutes = Math.round((cfg.bucketWindows * windowMs) / 60_000)
     return {
       init: () => ({ bytes: new WindowRing(cfg.bucketWindows + lookaheadWindows), history: [], median: 0, mad: 0 }),
@@ -61,14 +70,19 @@ export const volumeSpike = defineDetector<VolumeSpikeConfig, State>({
       evaluate(state, w, device) {
         const sum = state.bytes.sum(w, cfg.bucketWindows)
         const own = state.history.length >= cfg.minHistory
+        // A device without history of a model nobody has measured yet (the first bucket of a new
+        // fleet) has no baseline at all: it is not judged until one exists.
+        const judged = own || typical.observations(device.model) >= cfg.minModelBuckets
         const base = own ? state.median : typical.get(device.model)
         const spread = own ? state.mad : base
         const threshold = Math.max(cfg.minBytes, cfg.ratio * base, base + cfg.madFactor * 1.4826 * spread, high.get(device.model))
-        const fires = sum >= threshold
+        const fires = judged && sum >= threshold
         if ((w + 1) % cfg.bucketWindows === 0 && state.bytes.head > w - cfg.bucketWindows) {
-          closeBucket(state, fires ? Math.min(sum, threshold) : sum, cfg.historyBuckets)
-          typical.observe(device.model, sum)
-          high.observe(device.model, sum)
+          // Anomalous buckets are clipped at the threshold: a spike teaches neither the device nor its model.
+          const clipped = fires ? Math.min(sum, threshold) : sum
+          closeBucket(state, clipped, cfg.historyBuckets)
+          typical.observe(device.model, clipped)
+          high.observe(device.model, clipped)
         }
         if (!fires) return null
         return {

@@ -1,4 +1,10 @@
 // Scores alerts against fixture labels: per device detected / missed / false alarm, time to detect, per attack kind.
+//
+// Labels: `benign`, or an attack tag. A tag with a `/stage` suffix (the synthetic fleet's
+// `spam-burst/staging`: dropper, C&C) marks malicious activity before the payload; the kind is the
+// part before the slash. Time to detect is measured from the first malicious event (infection) and
+// from the first payload event (label without a stage), so a burst's detection delay is visible apart
+// from the quiet minutes after the dropper.
 import type { Alert, DeviceEvent } from './types.ts'
 
 interface Truth {
@@ -6,6 +12,8 @@ interface Truth {
   firstTs: number
   /** First event time with a non-benign label, or null for a benign device. */
   onset: number | null
+  /** First event time with a non-benign label without a stage suffix. */
+  payload: number | null
   kind: string | null
 }
 
@@ -16,6 +24,8 @@ export interface DeviceOutcome {
   readonly outcome: 'detected' | 'missed' | 'false-alarm' | 'quiet'
   /** Event-time seconds from the first malicious event to the first alert after it. */
   readonly timeToDetectSeconds: number | null
+  /** Event-time seconds from the payload's first event to that alert (0 when the alert came earlier). */
+  readonly timeToDetectPayloadSeconds: number | null
   /** Alerts that fired before the device's first malicious event (infected devices). */
   readonly alertsBeforeOnset: number
   readonly detectors: readonly string[]
@@ -27,6 +37,7 @@ export interface KindScore {
   readonly detected: number
   readonly recall: number
   readonly medianTimeToDetectSeconds: number | null
+  readonly medianTimeToDetectPayloadSeconds: number | null
 }
 
 export interface Evaluation {
@@ -40,6 +51,7 @@ export interface Evaluation {
   readonly precision: number
   readonly falseAlarmRate: number
   readonly medianTimeToDetectSeconds: number | null
+  readonly medianTimeToDetectPayloadSeconds: number | null
   readonly byKind: readonly KindScore[]
   readonly byDetector: Readonly<Record<string, { alerts: number; onInfected: number; onBenign: number }>>
   readonly perDevice: readonly DeviceOutcome[]
@@ -62,17 +74,19 @@ export class Evaluator {
   observe(event: DeviceEvent): void {
     let t = this.truth.get(event.deviceId)
     if (t === undefined) {
-      t = { model: event.model ?? 'unknown', firstTs: event.ts, onset: null, kind: null }
+      t = { model: event.model ?? 'unknown', firstTs: event.ts, onset: null, payload: null, kind: null }
       this.truth.set(event.deviceId, t)
     }
     if (event.model !== undefined) t.model = event.model
     if (event.ts < t.firstTs) t.firstTs = event.ts
     const label = event.label
     if (label !== undefined && label !== 'benign' && label !== '') {
+      const slash = label.indexOf('/')
       if (t.onset === null || event.ts < t.onset) {
         t.onset = event.ts
-        t.kind = label
+        t.kind = slash < 0 ? label : label.slice(0, slash)
       }
+      if (slash < 0 && (t.payload === null || event.ts < t.payload)) t.payload = event.ts
     }
   }
 
@@ -101,7 +115,7 @@ export class Evaluator {
       if (t.onset === null) {
         perDevice.push({
           deviceId, model: t.model, kind: 'benign', outcome: alerts.length > 0 ? 'false-alarm' : 'quiet',
-          timeToDetectSeconds: null, alertsBeforeOnset: 0, detectors,
+          timeToDetectSeconds: null, timeToDetectPayloadSeconds: null, alertsBeforeOnset: 0, detectors,
         })
         continue
       }
@@ -111,6 +125,7 @@ export class Evaluator {
       perDevice.push({
         deviceId, model: t.model, kind: t.kind!, outcome: first === null ? 'missed' : 'detected',
         timeToDetectSeconds: first === null ? null : Math.round((first - onset) / 1000),
+        timeToDetectPayloadSeconds: first === null || t.payload === null ? null : Math.max(0, Math.round((first - t.payload) / 1000)),
         alertsBeforeOnset: alerts.length - after.length, detectors,
       })
     }
@@ -119,6 +134,8 @@ export class Evaluator {
     const falseAlarms = perDevice.filter((d) => d.outcome === 'false-alarm').length
     const kinds = [...new Set(infected.map((d) => d.kind))].sort()
     const ttd = (ds: DeviceOutcome[]) => medianOf(ds.flatMap((d) => (d.timeToDetectSeconds === null ? [] : [d.timeToDetectSeconds])))
+    const ttdPayload = (ds: DeviceOutcome[]) =>
+      medianOf(ds.flatMap((d) => (d.timeToDetectPayloadSeconds === null ? [] : [d.timeToDetectPayloadSeconds])))
     return {
       devices: perDevice.length,
       infected: infected.length,
@@ -130,10 +147,14 @@ export class Evaluator {
       precision: ratio(detected.length, detected.length + falseAlarms),
       falseAlarmRate: ratio(falseAlarms, perDevice.length - infected.length),
       medianTimeToDetectSeconds: ttd(detected),
+      medianTimeToDetectPayloadSeconds: ttdPayload(detected),
       byKind: kinds.map((kind) => {
         const ds = infected.filter((d) => d.kind === kind)
         const hit = ds.filter((d) => d.outcome === 'detected')
-        return { kind, devices: ds.length, detected: hit.length, recall: ratio(hit.length, ds.length), medianTimeToDetectSeconds: ttd(hit) }
+        return {
+          kind, devices: ds.length, detected: hit.length, recall: ratio(hit.length, ds.length),
+          medianTimeToDetectSeconds: ttd(hit), medianTimeToDetectPayloadSeconds: ttdPayload(hit),
+        }
       }),
       byDetector,
       perDevice,
@@ -145,13 +166,13 @@ export class Evaluator {
 export const evaluationMarkdown = (e: Evaluation): string => {
   const fmt = (s: number | null) => (s === null ? '–' : `${Math.round(s / 6) / 10} min`)
   const lines = [
-    '| devices | infected | detected | recall | benign | false alarms | false-alarm rate | precision | median time to detect |',
-    '|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
-    `| ${e.devices} | ${e.infected} | ${e.detected} | ${e.recall} | ${e.benign} | ${e.falseAlarms} | ${e.falseAlarmRate} | ${e.precision} | ${fmt(e.medianTimeToDetectSeconds)} |`,
+    '| devices | infected | detected | recall | benign | false alarms | false-alarm rate | precision | median time to detect: from infection | from payload |',
+    '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    `| ${e.devices} | ${e.infected} | ${e.detected} | ${e.recall} | ${e.benign} | ${e.falseAlarms} | ${e.falseAlarmRate} | ${e.precision} | ${fmt(e.medianTimeToDetectSeconds)} | ${fmt(e.medianTimeToDetectPayloadSeconds)} |`,
     '',
-    '| attack kind | devices | detected | recall | median time to detect |',
-    '|---|---:|---:|---:|---:|',
-    ...e.byKind.map((k) => `| ${k.kind} | ${k.devices} | ${k.detected} | ${k.recall} | ${fmt(k.medianTimeToDetectSeconds)} |`),
+    '| attack kind | devices | detected | recall | median time to detect: from infection | from payload |',
+    '|---|---:|---:|---:|---:|---:|',
+    ...e.byKind.map((k) => `| ${k.kind} | ${k.devices} | ${k.detected} | ${k.recall} | ${fmt(k.medianTimeToDetectSeconds)} | ${fmt(k.medianTimeToDetectPayloadSeconds)} |`),
     '',
     '| detector | firing alerts | on infected devices | on benign devices |',
     '|---|---:|---:|---:|',

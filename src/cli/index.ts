@@ -19,7 +19,10 @@ const buildProgram = (): Command => {
     .command('list-detectors')
     .description('list the registered detectors with their ids, versions and what they catch')
     .action(() => {
-      for (const d of DETECTORS) process.stdout.write(`${d.id}\tv${d.version}\t${d.title}: ${d.description}\n`)
+      for (const d of DETECTORS) {
+        const off = d.enabledByDefault === false ? ' (off by default)' : ''
+        process.stdout.write(`${d.id}\tv${d.version}\t${d.title}${off}: ${d.description}\n`)
+      }
     })
   program
     .command('check-config')

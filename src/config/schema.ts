@@ -55,7 +55,7 @@ const detectorSection = (def: DetectorDef) => {
   return schema
     .extend({
       /** Turn the detector off. */
-      enabled: z.boolean().default(true),
+      enabled: z.boolean().default(def.enabledByDefault ?? true),
       /** Overrides alerts.fireAfter for this detector. */
       fireAfter: z.number().int().min(1).optional(),
       /** Overrides alerts.resolveAfter for this detector. */

@@ -1,5 +1,5 @@
 // Model-level priors shared by a detector across devices: peer counts and streaming levels per model.
-import { LogQuantile } from './window.ts'
+import { quantileSorted } from 'simple-statistics'
 
 /**
  * How many devices of a model use a key (a destination, a port). Bounded: past `maxKeys` per
@@ -32,27 +32,59 @@ export class ModelCounts<K extends string | number> {
   }
 }
 
-/** A streaming quantile of a feature per model, seeded with `initial` for a model never seen. */
+/** One model's recent observations and its cached quantile. */
+interface Reservoir {
+  readonly values: number[]
+  /** Observations ever made (the ring position is `seen % size`). */
+  seen: number
+  /** Observations at the last computation of `level`. */
+  computedAt: number
+  level: number
+}
+
+/**
+ * A quantile of a feature per model over its most recent `size` observations, exact and
+ * deterministic (recomputed at most every `size / 32` observations once the ring is full), with
+ * `initial` for a model never seen. `observations` tells a detector whether the model's level is
+ * established yet: a cold model (the first minutes of a fleet) judges nobody.
+ */
 export class ModelLevel {
-  private readonly models = new Map<string, LogQuantile>()
+  private readonly models = new Map<string, Reservoir>()
+  private readonly recomputeEvery: number
 
   constructor(
     readonly q: number,
-    readonly step: number,
     readonly initial: number,
-  ) {}
+    readonly size = 512,
+  ) {
+    this.recomputeEvery = Math.max(1, size >> 5)
+  }
 
   observe(model: string, value: number): void {
-    let level = this.models.get(model)
-    if (level === undefined) {
-      level = new LogQuantile(this.q, this.step, this.initial)
-      this.models.set(model, level)
+    let r = this.models.get(model)
+    if (r === undefined) {
+      r = { values: [], seen: 0, computedAt: -1, level: this.initial }
+      this.models.set(model, r)
     }
-    level.observe(value)
+    if (r.values.length < this.size) r.values.push(value)
+    else r.values[r.seen % this.size] = value
+    r.seen++
   }
 
   get(model: string): number {
-    return this.models.get(model)?.estimate ?? this.initial
+    const r = this.models.get(model)
+    if (r === undefined) return this.initial
+    const stale = r.seen - r.computedAt
+    if (stale > 0 && (r.values.length < this.size || stale >= this.recomputeEvery)) {
+      r.level = quantileSorted(r.values.slice().sort((a, b) => a - b), this.q)
+      r.computedAt = r.seen
+    }
+    return r.level
+  }
+
+  /** How many observations the model has had. */
+  observations(model: string): number {
+    return this.models.get(model)?.seen ?? 0
   }
 }
 

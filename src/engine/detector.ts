@@ -58,6 +58,8 @@ export interface DetectorDef<C = unknown, S = unknown> {
   /** Bumped when findings change for the same input. */
   readonly version: number
   readonly tags: readonly string[]
+  /** False for a detector users must switch on (`detectors.<id>.enabled: true`); true when absent. */
+  readonly enabledByDefault?: boolean
   /** Strict schema with defaults: `parse({})` gives the default configuration. */
   readonly configSchema: z.ZodType<C>
   create(config: C, context: DetectorContext): Detector<S>

@@ -5,7 +5,7 @@ import { createGunzip } from 'node:zlib'
 import { AppError } from '../errors.ts'
 
 /** File endings replay reads when given a directory. */
-const INPUT_ENDINGS = ['.ndjson', '.jsonl', '.json', '.log', '.labeled', '.csv', '.tsv', '.gz']
+const INPUT_ENDINGS = ['.ndjson', '.jsonl', '.log', '.labeled', '.csv', '.tsv', '.gz']
 
 export interface InputFile {
   readonly path: string

@@ -55,7 +55,7 @@ describe('egress-sentinel replay', () => {
     const mixed: string[] = []
     lines.forEach((l, i) => {
       mixed.push(l)
-      if (i % 500 === 250) mixed.push(bad[(i / 500) % bad.length | 0]!)
+      if (i % 200 === 100) mixed.push(bad[(mixed.length - i) % bad.length]!)
     })
     const inserted = mixed.length - lines.length
     expect(inserted).toBeGreaterThanOrEqual(3)

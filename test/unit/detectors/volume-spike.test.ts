@@ -33,13 +33,17 @@ describe('volume-spike', () => {
     })
   })
 
+  it('does not judge a device without history while its model has no measured level (a fleet\'s first minutes)', () => {
+    expect(detectorFindings(volumeSpike, [upload(3, 50 * MB, 'first'), upload(3, 12 * MB, 'second')])).toEqual([])
+  })
+
   it('judges a device without history by its model prior and the 5 MB floor, high from ten times the threshold', () => {
     const found = detectorFindings(volumeSpike, [
       upload(3, 12 * MB, 'twelve'),
       upload(3, 4.9 * MB, 'under'),
       upload(3, 49.9 * MB, 'almost'),
       upload(3, 50 * MB, 'fifty'),
-    ])
+    ], { minModelBuckets: 0 })
     expect(found.map((f) => [f.deviceId, f.minute, f.finding.severity]))
       .toEqual([['twelve', 3, 'medium'], ['almost', 3, 'medium'], ['fifty', 3, 'high']])
     expect(found[0]!.finding).toEqual({
@@ -58,12 +62,12 @@ describe('volume-spike', () => {
     })
   })
 
-  it('stops reporting a steady heavy uploader once six buckets of its own history exist', () => {
-    // 2 MB a minute: above the 5 MB floor from minute 2 while the (empty) model prior stands in. The buckets
-    // recorded meanwhile are winsorised at the 5 MB threshold, so from minute 60 the device's own baseline
-    // puts the bar at 6 x 5 MB = 30 MB, above its steady level.
-    const found = detectorFindings(volumeSpike, steady('cam-1', 0, 180, 2 * MB))
-    expect(minutesOf(found, 'cam-1')).toEqual(range(2, 60))
+  it('stops reporting a steady heavy uploader once its first bucket is measured', () => {
+    expect(detectorFindings(volumeSpike, steady('cam-1', 0, 180, 2 * MB))).toEqual([]) // its model is unmeasured
+    // With the cold-model floor on, 2 MB a minute crosses 5 MB from minute 2. The bucket closed at minute 9
+    // is clipped at that threshold and becomes its model's level, so from minute 10 the bar is 6 x 5 MB.
+    const found = detectorFindings(volumeSpike, steady('cam-1', 0, 180, 2 * MB), { minModelBuckets: 0 })
+    expect(minutesOf(found, 'cam-1')).toEqual(range(2, 10))
     expect(found.at(-1)!.finding.evidence.baselineSource).toBe('model')
   })
 
@@ -73,7 +77,7 @@ describe('volume-spike', () => {
       ...cams,
       ...steady('cam-new', 120, 180, 0.7 * MB, 'cam'),
       ...steady('bell-1', 120, 180, 0.7 * MB, 'doorbell'),
-    ])
+    ], { minModelBuckets: 0 })
     expect(minutesOf(found, 'cam-new')).toEqual([])
     // The doorbell's model has no history: 8 x 0.7 MB crosses the 5 MB floor at minute 127.
     expect(minutesOf(found, 'bell-1')[0]).toBe(127)
@@ -94,13 +98,14 @@ describe('volume-spike', () => {
   })
 
   it('honours minBytes, ratio and minHistory overrides', () => {
-    expect(detectorFindings(volumeSpike, [upload(3, 12 * MB)], { minBytes: 20 * MB })).toEqual([])
+    expect(detectorFindings(volumeSpike, [upload(3, 12 * MB)], { minModelBuckets: 0 })).not.toEqual([])
+    expect(detectorFindings(volumeSpike, [upload(3, 12 * MB)], { minModelBuckets: 0, minBytes: 20 * MB })).toEqual([])
 
     const spike = [...steady('dev-1', 0, 126, 0.1 * MB), upload(125.5, 60 * MB)]
     expect(detectorFindings(volumeSpike, spike, { ratio: 100 })).toEqual([])
 
     // One bucket of (winsorised) history is enough to accept the heavy uploader from minute 10.
-    expect(minutesOf(detectorFindings(volumeSpike, steady('dev-1', 0, 60, 2 * MB), { minHistory: 1 }))).toEqual(range(2, 10))
+    expect(minutesOf(detectorFindings(volumeSpike, steady('dev-1', 0, 60, 2 * MB), { minHistory: 1, minModelBuckets: 0 }))).toEqual(range(2, 10))
   })
 
   // Regression: the bucket ring has room for the lookahead, so a flow ten windows later does not overwrite
