@@ -36,7 +36,10 @@ export const emailTelemetryConfig = z.strictObject({
 export type EmailTelemetryConfig = z.infer<typeof emailTelemetryConfig>
 
 interface State {
+  /** Per-window mail counts, allocated on the first non-zero report (most devices never mail). */
   mail: WindowRing | null
+  /** Whether the device ever reported a mail metric (zeros included). */
+  reported: boolean
   /** EWMA of the horizon sum over clean windows; NaN until the first report. */
   baseline: number
 }
@@ -55,22 +58,24 @@ export const emailTelemetry = defineDetector<EmailTelemetryConfig, State>({
     const prior = new ModelLevel(0.5, 0)
     const minutes = Math.round((cfg.windows * windowMs) / 60_000)
     return {
-      init: () => ({ mail: null, baseline: Number.NaN }),
+      init: () => ({ mail: null, reported: false, baseline: Number.NaN }),
       observeTelemetry(state, e) {
         for (const name of cfg.metrics) {
           const v = e.metrics[name]
           if (v !== undefined) {
-            ;(state.mail ??= new WindowRing(cfg.windows + lookaheadWindows)).add(windowOf(e.ts, windowMs), Math.max(0, v))
+            state.reported = true
+            if (v > 0) (state.mail ??= new WindowRing(cfg.windows + lookaheadWindows)).add(windowOf(e.ts, windowMs), v)
             return
           }
         }
       },
       evaluate(state, w, device) {
-        const mail = state.mail
-        if (mail === null) return null
+        if (!state.reported) return null
         if (Number.isNaN(state.baseline)) state.baseline = prior.get(device.model)
-        const total = mail.sum(w, cfg.windows)
-        const reports = mail.active(w, cfg.windows)
+        // No ring yet: every report so far said zero.
+        const mail = state.mail
+        const total = mail === null ? 0 : mail.sum(w, cfg.windows)
+        const reports = mail === null ? 0 : mail.active(w, cfg.windows)
         const threshold = Math.max(cfg.minEmails, cfg.factor * state.baseline)
         const fires = (total >= threshold && reports >= cfg.minReports) || total >= cfg.extremeEmails
         if (!fires) {
@@ -92,10 +97,10 @@ export const emailTelemetry = defineDetector<EmailTelemetryConfig, State>({
           destinations: [],
         }
       },
-      snapshot: (s) => ({ mail: s.mail?.toJSON() ?? null, baseline: s.baseline }),
+      snapshot: (s) => ({ mail: s.mail?.toJSON() ?? null, reported: s.reported, baseline: s.baseline }),
       restore(data) {
-        const d = data as { mail: ReturnType<WindowRing['toJSON']> | null; baseline: number | null }
-        return { mail: d.mail === null ? null : WindowRing.from(d.mail), baseline: d.baseline ?? Number.NaN }
+        const d = data as { mail: ReturnType<WindowRing['toJSON']> | null; reported: boolean; baseline: number | null }
+        return { mail: d.mail === null ? null : WindowRing.from(d.mail), reported: d.reported, baseline: d.baseline ?? Number.NaN }
       },
     }
   },

@@ -26,17 +26,22 @@ export const fanoutConfig = z.strictObject({
 })
 export type FanoutConfig = z.infer<typeof fanoutConfig>
 
+const IPS = 0
+const PORTS = 1
+
 interface State {
-  ips: SketchRing
-  ports: SketchRing
+  /** Distinct destination addresses (map 0) and ports (map 1) per window. */
+  sketch: SketchRing
   /** EWMA levels; NaN until the first evaluation. */
   levelIps: number
   levelPorts: number
-  /** The last few distinct destinations, as evidence. */
+  /** The last few distinct destinations of a window that fanned out, as evidence. */
   sample: string[]
+  /** Slot of `sample` the next new destination overwrites. */
+  sampleNext: number
 }
 
-const SAMPLE = 5
+const SAMPLE = 3
 
 export const fanout = defineDetector<FanoutConfig, State>({
   id: 'fanout',
@@ -49,25 +54,31 @@ export const fanout = defineDetector<FanoutConfig, State>({
   configSchema: fanoutConfig,
   create(cfg, { windowMs, lookaheadWindows }) {
     const slots = lookaheadWindows + 1
+    const sampleIpsFrom = Math.max(SAMPLE, Math.floor(cfg.minDistinctIps / 4))
+    const samplePortsFrom = Math.max(SAMPLE, Math.floor(cfg.minDistinctPorts / 4))
     const priorIps = new ModelLevel(0.5, 1)
     const priorPorts = new ModelLevel(0.5, 1)
     return {
       init: () => ({
-        ips: new SketchRing(slots),
-        ports: new SketchRing(slots),
+        sketch: new SketchRing(slots, 2),
         levelIps: Number.NaN,
         levelPorts: Number.NaN,
-        sample: [],
+        sample: ['', '', ''], // a literal: exactly SAMPLE slots, no growth slack
+        sampleNext: 0,
       }),
       observeEgress(state, e) {
         if (isMulticast(e.dstIp)) return
         const w = windowOf(e.ts, windowMs)
-        state.ips.add(hashString(e.dstIp), w)
-        state.ports.add(hashNumber(e.dstPort), w)
-        const { sample } = state
-        if (!sample.includes(e.dstIp)) {
-          if (sample.length >= SAMPLE) sample.shift()
-          sample.push(e.dstIp)
+        const freshIp = state.sketch.add(IPS, hashString(e.dstIp), w)
+        const freshPort = state.sketch.add(PORTS, hashNumber(e.dstPort), w)
+        // Destinations are sampled (as evidence) only once the window fans out noticeably: an
+        // ordinary device holds no address strings at all.
+        if (
+          ((freshIp && state.sketch.estimate(IPS, w) >= sampleIpsFrom) || (freshPort && state.sketch.estimate(PORTS, w) >= samplePortsFrom)) &&
+          !state.sample.includes(e.dstIp)
+        ) {
+          state.sample[state.sampleNext] = e.dstIp
+          state.sampleNext = (state.sampleNext + 1) % SAMPLE
         }
       },
       evaluate(state, w, device) {
@@ -75,8 +86,8 @@ export const fanout = defineDetector<FanoutConfig, State>({
           state.levelIps = priorIps.get(device.model)
           state.levelPorts = priorPorts.get(device.model)
         }
-        const ips = state.ips.estimate(w)
-        const ports = state.ports.estimate(w)
+        const ips = state.sketch.estimate(IPS, w)
+        const ports = state.sketch.estimate(PORTS, w)
         const limitIps = Math.max(cfg.minDistinctIps, cfg.factor * state.levelIps)
         const limitPorts = Math.max(cfg.minDistinctPorts, cfg.factor * state.levelPorts)
         const wideIps = ips >= limitIps
@@ -92,7 +103,7 @@ export const fanout = defineDetector<FanoutConfig, State>({
         }
         const score = Math.max(wideIps ? ratioScore(ips, limitIps) : 0, widePorts ? ratioScore(ports, limitPorts) : 0)
         const minutes = Math.round(windowMs / 60_000)
-        const sample = state.sample.slice()
+        const sample = recent(state)
         return {
           severity: ips >= 5 * limitIps || ports >= 5 * limitPorts ? 'high' : 'medium',
           score,
@@ -108,23 +119,27 @@ export const fanout = defineDetector<FanoutConfig, State>({
           destinations: sample,
         }
       },
-      snapshot: (s) => ({ ips: s.ips.toJSON(), ports: s.ports.toJSON(), levelIps: s.levelIps, levelPorts: s.levelPorts, sample: s.sample.slice() }),
+      snapshot: (s) => ({ sketch: s.sketch.toJSON(), levelIps: s.levelIps, levelPorts: s.levelPorts, sample: recent(s) }),
       restore(data) {
-        const d = data as {
-          ips: ReturnType<SketchRing['toJSON']>
-          ports: ReturnType<SketchRing['toJSON']>
-          levelIps: number | null
-          levelPorts: number | null
-          sample: string[]
-        }
+        const d = data as { sketch: ReturnType<SketchRing['toJSON']>; levelIps: number | null; levelPorts: number | null; sample: string[] }
         return {
-          ips: SketchRing.from(d.ips),
-          ports: SketchRing.from(d.ports),
+          sketch: SketchRing.from(d.sketch),
           levelIps: d.levelIps ?? Number.NaN,
           levelPorts: d.levelPorts ?? Number.NaN,
-          sample: d.sample.slice(),
+          sample: [0, 1, 2].map((i) => d.sample[i] ?? ''),
+          sampleNext: d.sample.length % SAMPLE,
         }
       },
     }
   },
 })
+
+/** The sampled destinations, oldest first. */
+const recent = (s: State): string[] => {
+  const out: string[] = []
+  for (let k = 0; k < SAMPLE; k++) {
+    const ip = s.sample[(s.sampleNext + k) % SAMPLE]!
+    if (ip !== '') out.push(ip)
+  }
+  return out
+}

@@ -15,7 +15,7 @@
 import { z } from 'zod'
 import { defineDetector } from '../src/engine/detector.ts'
 import type { Finding } from '../src/types.ts'
-import { windowOf } from '../src/engine/window.ts'
+import { hashString, windowOf } from '../src/engine/window.ts'
 import { ModelCounts, ratioScore } from '../src/engine/cohort.ts'
 import { destinationKey, isLocalAddress } from '../src/engine/net.ts'
 
@@ -41,18 +41,24 @@ export const newDestinationConfig = z.strictObject({
 })
 export type NewDestinationConfig = z.infer<typeof newDestinationConfig>
 
+/**
+ * Destinations first seen after learning: key, first window, bytes sent within the horizon, and
+ * of those the bytes of the latest window that received any (with that window), so that the
+ * upload rule at window w does not count bytes the lookahead already observed past w.
+ */
+interface Novel {
+  keys: string[]
+  window: number[]
+  bytes: number[]
+  lastWindow: number[]
+  lastBytes: number[]
+}
+
 interface State {
-  known: string[]
-  /**
-   * Destinations first seen after learning: key, first window, bytes sent within the horizon,
-   * and of those the bytes of the latest window that received any (with that window), so that
-   * the upload rule at window w does not count bytes the lookahead already observed past w.
-   */
-  novelKeys: string[]
-  novelWindow: number[]
-  novelBytes: number[]
-  novelLastWindow: number[]
-  novelLastBytes: number[]
+  /** Hashes of the destinations the device used (numbers: a fast, compact set of a few dozen). */
+  known: number[]
+  /** Allocated on the first destination seen after learning. */
+  novel: Novel | null
   /** New destinations per hour the device shows naturally (from the second half of learning, then EWMA). */
   rate: number
   lateLearned: number
@@ -69,51 +75,61 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
   tags: ['maturity_stable', 'network', 'command_and_control', 'mitre_T1071'],
   configSchema: newDestinationConfig,
   create(cfg, { windowMs }) {
-    const peers = new ModelCounts<string>(20_000)
+    // Keyed by destination hash: a rare collision only makes a destination look shared or known.
+    const peers = new ModelCounts<number>(20_000)
     const learningMs = cfg.learningMinutes * 60_000
     const hourWindows = Math.max(1, Math.round(3_600_000 / windowMs))
-    const remember = (state: State, model: string, key: string): void => {
-      if (state.known.length >= cfg.maxKnown) state.known.shift()
-      state.known.push(key)
-      peers.increment(model, key)
+    const remember = (state: State, model: string, hash: number): void => {
+      // A fresh array of exactly the right length: push would leave a dozen empty slots per device,
+      // and new destinations are rare enough that the copy costs nothing.
+      const known = state.known
+      const keep = known.length >= cfg.maxKnown ? 1 : 0
+      const next = new Array<number>(known.length - keep + 1)
+      for (let i = keep; i < known.length; i++) next[i - keep] = known[i]!
+      next[known.length - keep] = hash
+      state.known = next
+      peers.increment(model, hash)
     }
     return {
-      init: () => ({ known: [], novelKeys: [], novelWindow: [], novelBytes: [], novelLastWindow: [], novelLastBytes: [], rate: 0, lateLearned: 0, rateWindow: -1 }),
+      init: () => ({ known: [], novel: null, rate: 0, lateLearned: 0, rateWindow: -1 }),
       observeEgress(state, e, device) {
         if (isLocalAddress(e.dstIp)) return
         const key = destinationKey(e.dstIp, e.dstHost)
         const w = windowOf(e.ts, windowMs)
-        const i = state.novelKeys.indexOf(key)
-        if (i >= 0) {
-          if (w - state.novelWindow[i]! < cfg.windows) {
-            state.novelBytes[i]! += e.bytesOut
-            if (w > state.novelLastWindow[i]!) {
-              state.novelLastWindow[i] = w
-              state.novelLastBytes[i] = 0
+        const novel = state.novel
+        const i = novel === null ? -1 : novel.keys.indexOf(key)
+        if (novel !== null && i >= 0) {
+          if (w - novel.window[i]! < cfg.windows) {
+            novel.bytes[i]! += e.bytesOut
+            if (w > novel.lastWindow[i]!) {
+              novel.lastWindow[i] = w
+              novel.lastBytes[i] = 0
             }
-            state.novelLastBytes[i]! += e.bytesOut
+            novel.lastBytes[i]! += e.bytesOut
           }
           return
         }
-        if (state.known.includes(key)) return
+        const hash = hashString(key)
+        if (state.known.includes(hash)) return
         const age = e.ts - device.firstSeen
-        remember(state, device.model, key)
+        remember(state, device.model, hash)
         if (age < learningMs) {
           if (age >= learningMs / 2) state.lateLearned++
           return
         }
-        if (state.novelKeys.length >= cfg.maxNovel) {
-          state.novelKeys.shift()
-          state.novelWindow.shift()
-          state.novelBytes.shift()
-          state.novelLastWindow.shift()
-          state.novelLastBytes.shift()
+        const n = (state.novel ??= { keys: [], window: [], bytes: [], lastWindow: [], lastBytes: [] })
+        if (n.keys.length >= cfg.maxNovel) {
+          n.keys.shift()
+          n.window.shift()
+          n.bytes.shift()
+          n.lastWindow.shift()
+          n.lastBytes.shift()
         }
-        state.novelKeys.push(key)
-        state.novelWindow.push(w)
-        state.novelBytes.push(e.bytesOut)
-        state.novelLastWindow.push(w)
-        state.novelLastBytes.push(e.bytesOut)
+        n.keys.push(key)
+        n.window.push(w)
+        n.bytes.push(e.bytesOut)
+        n.lastWindow.push(w)
+        n.lastBytes.push(e.bytesOut)
       },
       evaluate(state, w, device): Finding | null {
         if (state.rateWindow < 0) {
@@ -126,15 +142,18 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
         let biggest = -1
         let biggestBytes = 0
         const keys: string[] = []
-        for (let i = 0; i < state.novelKeys.length; i++) {
-          const first = state.novelWindow[i]!
+        const novel = state.novel
+        const count = novel === null ? 0 : novel.keys.length
+        for (let i = 0; i < count; i++) {
+          const n = novel!
+          const first = n.window[i]!
           if (first > w || first <= w - cfg.windows) continue
-          const key = state.novelKeys[i]!
+          const key = n.keys[i]!
           // Peers count the device itself: a destination is normal when others use it too.
-          const shared = peers.get(device.model, key) > cfg.peerDevices
+          const shared = peers.get(device.model, hashString(key)) > cfg.peerDevices
           // With the default lateness the lookahead is one window, so only the latest window's
           // bytes can lie past w.
-          const bytes = state.novelBytes[i]! - (state.novelLastWindow[i]! > w ? state.novelLastBytes[i]! : 0)
+          const bytes = n.bytes[i]! - (n.lastWindow[i]! > w ? n.lastBytes[i]! : 0)
           if (bytes >= cfg.uploadBytes && !shared && bytes > biggestBytes) {
             biggest = i
             biggestBytes = bytes
@@ -150,7 +169,7 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
         const hours = Math.round((cfg.windows * windowMs) / 360_000) / 10
         if (biggest >= 0) {
           const bytes = biggestBytes
-          const key = state.novelKeys[biggest]!
+          const key = novel!.keys[biggest]!
           return {
             severity: 'high',
             score: ratioScore(bytes, cfg.uploadBytes),
@@ -185,9 +204,14 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
 const copy = (s: State): State => ({
   ...s,
   known: s.known.slice(),
-  novelKeys: s.novelKeys.slice(),
-  novelWindow: s.novelWindow.slice(),
-  novelBytes: s.novelBytes.slice(),
-  novelLastWindow: s.novelLastWindow.slice(),
-  novelLastBytes: s.novelLastBytes.slice(),
+  novel:
+    s.novel === null
+      ? null
+      : {
+          keys: s.novel.keys.slice(),
+          window: s.novel.window.slice(),
+          bytes: s.novel.bytes.slice(),
+          lastWindow: s.novel.lastWindow.slice(),
+          lastBytes: s.novel.lastBytes.slice(),
+        },
 })

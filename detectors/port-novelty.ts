@@ -33,15 +33,20 @@ export const portNoveltyConfig = z.strictObject({
 })
 export type PortNoveltyConfig = z.infer<typeof portNoveltyConfig>
 
-interface State {
-  /** Risky ports used while learning. */
-  learned: number[]
-  /** Risky ports used after learning: port, first and last window, flow count, a destination. */
+/** Risky ports used after learning: port, first and last window, flow count, a destination. */
+interface Used {
   ports: number[]
   firstWindow: number[]
   lastWindow: number[]
   flows: number[]
   sample: string[]
+}
+
+/** Both parts are allocated on first need: most devices never touch a risky port. */
+interface State {
+  /** Risky ports used while learning. */
+  learned: number[] | null
+  used: Used | null
 }
 
 const MAX_PORTS = 16
@@ -62,45 +67,47 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
     const peers = new ModelCounts<number>(1024)
     const learningMs = cfg.learningMinutes * 60_000
     return {
-      init: () => ({ learned: [], ports: [], firstWindow: [], lastWindow: [], flows: [], sample: [] }),
+      init: () => ({ learned: null, used: null }),
       observeEgress(state, e, device) {
         if (!risky.has(e.dstPort) || isLocalAddress(e.dstIp)) return
-        if (state.learned.includes(e.dstPort)) return
+        if (state.learned?.includes(e.dstPort)) return
         if (e.ts - device.firstSeen < learningMs) {
-          state.learned.push(e.dstPort)
+          ;(state.learned ??= []).push(e.dstPort)
           peers.increment(device.model, e.dstPort)
           return
         }
         const w = windowOf(e.ts, windowMs)
-        const i = state.ports.indexOf(e.dstPort)
+        const used = (state.used ??= { ports: [], firstWindow: [], lastWindow: [], flows: [], sample: [] })
+        const i = used.ports.indexOf(e.dstPort)
         if (i >= 0) {
-          state.flows[i]!++
-          if (w > state.lastWindow[i]!) state.lastWindow[i] = w
-        } else if (state.ports.length < MAX_PORTS) {
-          state.ports.push(e.dstPort)
-          state.firstWindow.push(w)
-          state.lastWindow.push(w)
-          state.flows.push(1)
-          state.sample.push(e.dstIp)
+          used.flows[i]!++
+          if (w > used.lastWindow[i]!) used.lastWindow[i] = w
+        } else if (used.ports.length < MAX_PORTS) {
+          used.ports.push(e.dstPort)
+          used.firstWindow.push(w)
+          used.lastWindow.push(w)
+          used.flows.push(1)
+          used.sample.push(e.dstIp)
         }
       },
       evaluate(state, w, device): Finding | null {
-        if (state.ports.length === 0) return null
+        const used = state.used
+        if (used === null) return null
         const hits: number[] = []
         let flows = 0
         let severity: Severity = 'medium'
         let sample = ''
         const modelAllows = allowed.get(device.model)
-        for (let i = 0; i < state.ports.length; i++) {
+        for (let i = 0; i < used.ports.length; i++) {
           // In use during (w - windows, w]: first used by w (later windows may already be observed)
           // and not abandoned before the horizon.
-          if (state.firstWindow[i]! > w || state.lastWindow[i]! <= w - cfg.windows) continue
-          const port = state.ports[i]!
+          if (used.firstWindow[i]! > w || used.lastWindow[i]! <= w - cfg.windows) continue
+          const port = used.ports[i]!
           if (modelAllows?.has(port) || peers.get(device.model, port) >= cfg.peerDevices) continue
           hits.push(port)
-          flows += state.flows[i]!
+          flows += used.flows[i]!
           if (high.has(port)) severity = 'high'
-          if (sample === '') sample = state.sample[i]!
+          if (sample === '') sample = used.sample[i]!
         }
         if (hits.length === 0) return null
         return {
@@ -118,10 +125,15 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
 })
 
 const copy = (s: State): State => ({
-  learned: s.learned.slice(),
-  ports: s.ports.slice(),
-  firstWindow: s.firstWindow.slice(),
-  lastWindow: s.lastWindow.slice(),
-  flows: s.flows.slice(),
-  sample: s.sample.slice(),
+  learned: s.learned?.slice() ?? null,
+  used:
+    s.used === null
+      ? null
+      : {
+          ports: s.used.ports.slice(),
+          firstWindow: s.used.firstWindow.slice(),
+          lastWindow: s.used.lastWindow.slice(),
+          flows: s.used.flows.slice(),
+          sample: s.used.sample.slice(),
+        },
 })

@@ -89,11 +89,94 @@ const toTelemetry = (v: z.output<typeof telemetrySchema>): TelemetryEvent => ({
   label: v.label,
 })
 
+// The fast path: plain checks that accept a subset of what the zod schemas accept (IPv4 only,
+// epoch-ms times, no nulls) and build the same event. Anything else takes the zod path, which
+// stays the one authority on validity and the only source of error messages. A property test
+// (test/unit/decode/canonical.test.ts) holds the two paths to the same output.
+
+const IPV4 = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]\d|\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]\d|\d)$/
+const PROTO_BY_NAME: Readonly<Record<string, number>> = { tcp: 6, udp: 17, icmp: 1, TCP: 6, UDP: 17, ICMP: 1 }
+
+const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0
+const isOptionalAmount = (v: unknown): boolean => v === undefined || (typeof v === 'number' && Number.isFinite(v) && v >= 0)
+const isOptionalText = (v: unknown, max: number): boolean => v === undefined || (typeof v === 'string' && v.length <= max)
+const isDeviceId = (v: unknown): v is string => typeof v === 'string' && v.length >= 1 && v.length <= 256
+
+const protoOf = (v: unknown): number => {
+  if (typeof v === 'string') return PROTO_BY_NAME[v] ?? -1
+  return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 255 ? v : -1
+}
+
+/** The egress event of a record the fast checks accept, or null to let zod decide. */
+export const fastEgress = (o: Readonly<Record<string, unknown>>): EgressEvent | null => {
+  const { ts, deviceId, srcIp, dstIp, dstPort } = o
+  const proto = protoOf(o.proto)
+  if (
+    !isCount(ts) || !isDeviceId(deviceId) || typeof dstIp !== 'string' || !IPV4.test(dstIp) ||
+    !isCount(dstPort) || dstPort > 65535 || proto < 0 || !isCount(o.bytesOut) ||
+    (srcIp !== undefined && (typeof srcIp !== 'string' || !IPV4.test(srcIp))) ||
+    !isOptionalAmount(o.bytesIn) || !isOptionalAmount(o.packetsOut) || !isOptionalAmount(o.durationMs) ||
+    !isOptionalText(o.dstHost, 253) || !isOptionalText(o.model, 256) || !isOptionalText(o.firmware, 256) || !isOptionalText(o.label, 256)
+  ) {
+    return null
+  }
+  return {
+    type: 'egress',
+    ts,
+    deviceId,
+    srcIp: srcIp as string | undefined,
+    dstIp,
+    dstPort,
+    proto,
+    bytesOut: o.bytesOut as number,
+    bytesIn: o.bytesIn as number | undefined,
+    packetsOut: o.packetsOut as number | undefined,
+    durationMs: o.durationMs as number | undefined,
+    dstHost: o.dstHost as string | undefined,
+    model: o.model as string | undefined,
+    firmware: o.firmware as string | undefined,
+    label: o.label as string | undefined,
+  }
+}
+
+/** The telemetry event of a record the fast checks accept, or null to let zod decide. */
+export const fastTelemetry = (o: Readonly<Record<string, unknown>>): TelemetryEvent | null => {
+  const { ts, deviceId, metrics } = o
+  if (
+    !isCount(ts) || !isDeviceId(deviceId) || typeof metrics !== 'object' || metrics === null || Array.isArray(metrics) ||
+    !isOptionalText(o.model, 256) || !isOptionalText(o.firmware, 256) || !isOptionalText(o.label, 256)
+  ) {
+    return null
+  }
+  for (const k in metrics) {
+    const v = (metrics as Record<string, unknown>)[k]
+    if (typeof v !== 'number' || !Number.isFinite(v)) return null
+  }
+  return {
+    type: 'telemetry',
+    ts,
+    deviceId,
+    model: o.model as string | undefined,
+    firmware: o.firmware as string | undefined,
+    metrics: metrics as Record<string, number>,
+    label: o.label as string | undefined,
+  }
+}
+
 /** Validates an already-parsed JSON value as a canonical egress or telemetry event. */
 export const decodeCanonicalValue = (value: unknown): DecodeResult => {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     return fail('schema', '(root): expected a JSON object')
   }
+  const type = (value as { type?: unknown }).type
+  const fast = type === 'telemetry'
+    ? fastTelemetry(value as Record<string, unknown>)
+    : type === undefined || type === 'egress' ? fastEgress(value as Record<string, unknown>) : null
+  return fast !== null ? success(fast) : decodeCanonicalWithZod(value)
+}
+
+/** The zod path alone: the authority on validity and the source of every error message. */
+export const decodeCanonicalWithZod = (value: object): DecodeResult => {
   const type = (value as { type?: unknown }).type
   if (type === 'telemetry') {
     const r = telemetrySchema.safeParse(value)

@@ -116,17 +116,27 @@ export class RecentDistinct {
   /** Up to `limit` keys seen in (end - span, end], most recent first, ties by key. */
   top(end: number, span: number, limit: number): string[] {
     const from = end - span
-    const idx: number[] = []
-    for (let i = 0; i < this.seen.length; i++) {
-      const w = this.seen[i]!
-      if (w > from && w <= end) idx.push(i)
+    const { keys, seen } = this
+    // Insertion into a short best-first list: O(n * limit) with no sort of the whole set.
+    const best: number[] = []
+    const before = (a: number, b: number): boolean => seen[a]! > seen[b]! || (seen[a] === seen[b] && keys[a]! < keys[b]!)
+    for (let i = 0; i < seen.length; i++) {
+      const w = seen[i]!
+      if (w <= from || w > end) continue
+      if (best.length === limit && !before(i, best[limit - 1]!)) continue
+      let j = best.length < limit ? best.length : limit - 1
+      while (j > 0 && before(i, best[j - 1]!)) {
+        best[j] = best[j - 1]!
+        j--
+      }
+      best[j] = i
     }
-    idx.sort((a, b) => this.seen[b]! - this.seen[a]! || (this.keys[a]! < this.keys[b]! ? -1 : 1))
-    return idx.slice(0, limit).map((i) => this.keys[i]!)
+    return best.map((i) => keys[i]!)
   }
+
 }
 
-const SKETCH_WORDS = 16
+const SKETCH_WORDS = 8
 const SKETCH_BITS = SKETCH_WORDS * 30
 
 /**
@@ -157,55 +167,66 @@ export const hashNumber = (n: number): number => {
 }
 
 /**
- * Distinct counts per window by linear counting over a 480-bit map (30 bits per array slot, so
- * the slots stay small integers), for the last `slots` windows: the window being evaluated and the
- * ones the engine's lookahead may already have started. Accurate to a few percent up to several
- * hundred keys, which is the range fan-out thresholds live in; a few hundred bytes per device
- * instead of a set.
+ * Distinct counts per window by linear counting over 240-bit maps (30 bits per array slot, so the
+ * slots stay small integers): `dims` independent maps (say addresses and ports) for each of the last
+ * `slots` windows, the one being evaluated and those the engine's lookahead may already have
+ * started. Standard error about 5% from a few dozen to several hundred keys, the range fan-out
+ * thresholds live in; one array of a few hundred bytes per device instead of sets.
  */
 export class SketchRing {
   /** Window held by each slot, -1 when empty. */
   readonly windows: number[]
-  /** `slots` maps of SKETCH_WORDS words, one after the other. */
+  /** For each slot, `dims` maps of SKETCH_WORDS words, one after the other. */
   readonly bits: number[]
 
-  constructor(readonly slots: number) {
+  constructor(
+    readonly slots: number,
+    readonly dims = 1,
+  ) {
     this.windows = new Array<number>(slots).fill(-1)
-    this.bits = new Array<number>(slots * SKETCH_WORDS).fill(0)
+    this.bits = new Array<number>(slots * dims * SKETCH_WORDS).fill(0)
   }
 
-  /** Adds a key's hash to the map of `window`, reusing the slot of a window `slots` older. */
-  add(hash: number, window: number): void {
+  /**
+   * Adds a key's hash to map `dim` of `window`, reusing the slot of a window `slots` older.
+   * Returns true when the key set a new bit (it is very likely a key not seen in the window).
+   */
+  add(dim: number, hash: number, window: number): boolean {
     const slot = window % this.slots
-    const base = slot * SKETCH_WORDS
     const held = this.windows[slot]!
     if (window !== held) {
       // An event older than the slot's window cannot reach here: the engine closes and rejects it first.
-      if (window < held) return
-      this.bits.fill(0, base, base + SKETCH_WORDS)
+      if (window < held) return false
+      const start = slot * this.dims * SKETCH_WORDS
+      this.bits.fill(0, start, start + this.dims * SKETCH_WORDS)
       this.windows[slot] = window
     }
     const bit = hash % SKETCH_BITS
-    this.bits[base + ((bit / 30) | 0)]! |= 1 << bit % 30
+    const i = (slot * this.dims + dim) * SKETCH_WORDS + ((bit / 30) | 0)
+    const mask = 1 << bit % 30
+    const word = this.bits[i]!
+    if ((word & mask) !== 0) return false
+    this.bits[i] = word | mask
+    return true
   }
 
-  /** Estimated distinct keys added in `window` (0 when no slot holds it). */
-  estimate(window: number): number {
+  /** Estimated distinct keys added to map `dim` in `window` (0 when no slot holds it). */
+  estimate(dim: number, window: number): number {
     const slot = window % this.slots
     if (this.windows[slot] !== window) return 0
-    const base = slot * SKETCH_WORDS
+    const base = (slot * this.dims + dim) * SKETCH_WORDS
     let zeros = 0
     for (let i = base; i < base + SKETCH_WORDS; i++) zeros += 30 - popcount(this.bits[i]!)
     if (zeros === 0) return Math.round(SKETCH_BITS * Math.log(SKETCH_BITS))
     return Math.round(-SKETCH_BITS * Math.log(zeros / SKETCH_BITS))
   }
 
-  toJSON(): { windows: number[]; bits: number[] } {
-    return { windows: this.windows.slice(), bits: this.bits.slice() }
+  toJSON(): { dims: number; windows: number[]; bits: number[] } {
+    return { dims: this.dims, windows: this.windows.slice(), bits: this.bits.slice() }
   }
 
-  static from(data: { windows: number[]; bits: number[] }): SketchRing {
-    const ring = new SketchRing(data.windows.length)
+  static from(data: { dims: number; windows: number[]; bits: number[] }): SketchRing {
+    const ring = new SketchRing(data.windows.length, data.dims)
     for (let i = 0; i < ring.windows.length; i++) ring.windows[i] = data.windows[i]!
     for (let i = 0; i < ring.bits.length; i++) ring.bits[i] = data.bits[i] ?? 0
     return ring
@@ -216,31 +237,4 @@ const popcount = (v: number): number => {
   let x = v - ((v >>> 1) & 0x55555555)
   x = (x & 0x33333333) + ((x >>> 2) & 0x33333333)
   return (Math.imul((x + (x >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24) & 0xff
-}
-
-/**
- * Streaming quantile estimate in log space (frugal streaming): each observation nudges the
- * estimate up by `(q) * step` or down by `(1 - q) * step`. Deterministic, O(1) memory; used for
- * model-level priors over many devices' observations.
- */
-export class LogQuantile {
-  value: number
-
-  constructor(
-    readonly q: number,
-    readonly step: number,
-    initial: number,
-  ) {
-    this.value = Math.log1p(initial)
-  }
-
-  observe(x: number): void {
-    const lx = Math.log1p(x)
-    if (lx > this.value) this.value += this.step * this.q
-    else if (lx < this.value) this.value -= this.step * (1 - this.q)
-  }
-
-  get estimate(): number {
-    return Math.expm1(this.value)
-  }
 }

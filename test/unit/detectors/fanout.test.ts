@@ -22,13 +22,14 @@ describe('fanout', () => {
   it('reports a telnet scan of 60 addresses in the window it happens', () => {
     const found = detectorFindings(fanout, [...chatter('dev-1', 0, 10), ...telnetScan('dev-1', 10, 60)])
     expect(minutesOf(found)).toEqual([10])
-    const sample = ['45.55.7.9', '45.56.7.9', '45.57.7.9', '45.58.7.9', '45.59.7.9'] // the last five, oldest first
+    // The last three sampled, oldest first; 45.58.7.9 hashed to a bit already set, so it was taken for a repeat.
+    const sample = ['45.55.7.9', '45.57.7.9', '45.59.7.9']
     expect(found[0]!.finding).toEqual({
       severity: 'medium',
-      score: expect.closeTo(0.5 + Math.log2(60 / 40) / 6, 9),
-      summary: '~60 distinct destinations and ~1 distinct ports in 1 min (thresholds 40 / 20)',
+      score: expect.closeTo(0.5 + Math.log2(61 / 40) / 6, 9), // the sketch estimates 60 addresses as 61
+      summary: '~61 distinct destinations and ~1 distinct ports in 1 min (thresholds 40 / 20)',
       evidence: {
-        distinctDestinations: 60,
+        distinctDestinations: 61,
         distinctPorts: 1,
         thresholdDestinations: 40,
         thresholdPorts: 20,
@@ -60,11 +61,11 @@ describe('fanout', () => {
     expect(minutesOf(wide)).toEqual([0])
     expect(wide[0]!.finding).toMatchObject({
       severity: 'high',
-      score: expect.closeTo(0.5 + Math.log2(242 / 40) / 6, 9),
-      summary: '~242 distinct destinations and ~1 distinct ports in 1 min (thresholds 40 / 20)',
+      score: expect.closeTo(0.5 + Math.log2(241 / 40) / 6, 9),
+      summary: '~241 distinct destinations and ~1 distinct ports in 1 min (thresholds 40 / 20)',
     })
     const narrower = detectorFindings(fanout, telnetScan('dev-1', 0, 190))
-    expect(narrower[0]!.finding).toMatchObject({ severity: 'medium', evidence: expect.objectContaining({ distinctDestinations: 189 }) })
+    expect(narrower[0]!.finding).toMatchObject({ severity: 'medium', evidence: expect.objectContaining({ distinctDestinations: 187 }) })
   })
 
   it('judges a device that regularly talks to many hosts against its own level', () => {
