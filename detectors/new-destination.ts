@@ -30,6 +30,8 @@ export const newDestinationConfig = z.strictObject({
   factor: z.number().positive().default(3),
   /** Devices of the same model using a destination that make it normal for the model. */
   peerDevices: z.number().int().min(1).default(3),
+  /** Windows with traffic a new destination needs before it counts: C&C persists, a page load does not. */
+  minActiveWindows: z.number().int().min(1).default(3),
   /** Windows a new destination waits for peers before it counts. */
   peerDelayWindows: z.number().int().min(0).default(20),
   /** Bytes sent to one new destination within the horizon that fire at once. */
@@ -52,6 +54,8 @@ interface Novel {
   bytes: number[]
   lastWindow: number[]
   lastBytes: number[]
+  /** Windows with traffic to it (the latest, `lastWindow`, may lie in the lookahead). */
+  active: number[]
 }
 
 interface State {
@@ -104,6 +108,7 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
             if (w > novel.lastWindow[i]!) {
               novel.lastWindow[i] = w
               novel.lastBytes[i] = 0
+              novel.active[i]!++
             }
             novel.lastBytes[i]! += e.bytesOut
           }
@@ -117,19 +122,21 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
           if (age >= learningMs / 2) state.lateLearned++
           return
         }
-        const n = (state.novel ??= { keys: [], window: [], bytes: [], lastWindow: [], lastBytes: [] })
+        const n = (state.novel ??= { keys: [], window: [], bytes: [], lastWindow: [], lastBytes: [], active: [] })
         if (n.keys.length >= cfg.maxNovel) {
           n.keys.shift()
           n.window.shift()
           n.bytes.shift()
           n.lastWindow.shift()
           n.lastBytes.shift()
+          n.active.shift()
         }
         n.keys.push(key)
         n.window.push(w)
         n.bytes.push(e.bytesOut)
         n.lastWindow.push(w)
         n.lastBytes.push(e.bytesOut)
+        n.active.push(1)
       },
       evaluate(state, w, device): Finding | null {
         if (state.rateWindow < 0) {
@@ -158,7 +165,8 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
             biggest = i
             biggestBytes = bytes
           }
-          if (first > w - cfg.peerDelayWindows || shared) continue
+          const activeByW = n.active[i]! - (n.lastWindow[i]! > w ? 1 : 0)
+          if (first > w - cfg.peerDelayWindows || shared || activeByW < cfg.minActiveWindows) continue
           counted++
           keys.push(key)
         }
@@ -213,5 +221,6 @@ const copy = (s: State): State => ({
           bytes: s.novel.bytes.slice(),
           lastWindow: s.novel.lastWindow.slice(),
           lastBytes: s.novel.lastBytes.slice(),
+          active: s.novel.active.slice(),
         },
 })

@@ -1,12 +1,20 @@
 /**
- * port-novelty — first use of a risky port by a device whose model does not use it.
+ * port-novelty — risky or unusual destination ports a device's model does not use.
  *
  * Telnet (23, 2323) is how Mirai-style worms spread, 25/465/587/2525 is how spambots mail,
  * 6667/6697 is IRC command and control, and a handful of others (ADB 5555, TR-069 7547, router
- * exploits 37215/52869, SMB, RDP, SOCKS) rarely have a business on an IoT device's egress.
- * Each device learns the risky ports it uses while it is new; its model learns from all of its
- * devices' learning periods. A risky port outside both fires at once. Local destinations are
- * ignored: this watches egress. Tuning: list the ports a model legitimately uses under `allow`.
+ * exploits 37215/52869, SMB, RDP, SOCKS, the default ports of common RATs) rarely have a business
+ * on an IoT device's egress. Three rules:
+ * - a risky port (`ports`) fires at its first use, unless the device used it while it was new
+ *   (learning) or enough of its model's devices did;
+ * - the worst of them (`alwaysReport`: outbound telnet, direct SMTP to port 25, IRC, RAT ports)
+ *   cannot be learned, neither by a device nor by its model: a device or a whole model infected
+ *   before anyone watched still fires, unless `allow` lists the port for the model;
+ * - any other port outside `standardPorts` that a device uses persistently (`persistentFlows`
+ *   flows) fires when its model's peers do not use it: command and control on a port of its own
+ *   (njRAT 1177, a bot on tcp/50). High UDP ports (media, P2P) are not judged.
+ * Local destinations are ignored: this watches egress. Tuning: list the ports a model
+ * legitimately uses under `allow`; add a fleet's own service ports to `standardPorts`.
  */
 import { z } from 'zod'
 import { defineDetector } from '../src/engine/detector.ts'
@@ -16,15 +24,27 @@ import { ModelCounts } from '../src/engine/cohort.ts'
 import { isLocalAddress } from '../src/engine/net.ts'
 
 const HIGH_RISK = [23, 2323, 25, 465, 587, 2525, 6667, 6697]
+/** Default ports of remote-access trojans: njRAT 1177, DarkComet 1604, Poison Ivy 3460, Metasploit 4444, Back Orifice 31337. */
+const RAT_PORTS = [1177, 1604, 3460, 4444, 31337]
+/** Services an IoT device (or anything else) talks to every day. */
+const STANDARD = [20, 21, 22, 53, 67, 68, 80, 110, 123, 143, 443, 853, 993, 995, 1883, 3478, 5223, 5228, 5353, 5683, 5684, 8080, 8443, 8883, 19302]
+/** UDP ports from here up are media and P2P flows, not judged by the persistence rule. */
+const UDP_DYNAMIC = 49152
 
 export const portNoveltyConfig = z.strictObject({
   /** Ports whose first use is reported. */
-  ports: z.array(z.number().int().min(0).max(65535)).default([...HIGH_RISK, 1080, 3389, 445, 5555, 7547, 37215, 52869]),
+  ports: z.array(z.number().int().min(0).max(65535)).default([...HIGH_RISK, 1080, 3389, 445, 5555, 7547, 37215, 52869, ...RAT_PORTS]),
+  /** Risky ports a device cannot learn as its own while it is new (reported from the first use). */
+  alwaysReport: z.array(z.number().int().min(0).max(65535)).default([23, 2323, 25, 6667, 6697, ...RAT_PORTS]),
+  /** Ports that are never unusual; every other port used persistently is judged. */
+  standardPorts: z.array(z.number().int().min(0).max(65535)).default(STANDARD),
+  /** Flows on an unusual (non-standard, non-risky) port that make its use persistent. */
+  persistentFlows: z.number().int().min(1).default(20),
   /** Of those, the ports that make the alert high severity (the rest are medium). */
   highRiskPorts: z.array(z.number().int().min(0).max(65535)).default(HIGH_RISK),
   /** Minutes after a device's first event during which its risky ports are learned. */
   learningMinutes: z.number().int().min(0).default(120),
-  /** Devices of the model that must have used a port during learning for it to be normal. */
+  /** Devices of the model that must use a port (a risky one: while learning) for it to be normal. */
   peerDevices: z.number().int().min(1).default(3),
   /** Windows a first use keeps the finding open. */
   windows: z.number().int().min(1).max(1440).default(10),
@@ -39,6 +59,8 @@ interface Used {
   firstWindow: number[]
   lastWindow: number[]
   flows: number[]
+  /** Flows in `lastWindow`, which may lie in the lookahead past the window being evaluated. */
+  lastFlows: number[]
   sample: string[]
 }
 
@@ -60,8 +82,13 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
   version: 1,
   tags: ['maturity_stable', 'network', 'mitre_T1571'],
   configSchema: portNoveltyConfig,
+  // A first use is one event, not a level: one window confirms it (a bot's five SMTP flows in a
+  // minute and then silence must still page someone).
+  fireAfter: 1,
   create(cfg, { windowMs }) {
     const risky = new Set(cfg.ports)
+    const always = new Set(cfg.alwaysReport)
+    const standard = new Set(cfg.standardPorts)
     const high = new Set(cfg.highRiskPorts)
     const allowed = new Map(Object.entries(cfg.allow).map(([model, ports]) => [model, new Set(ports)]))
     const peers = new ModelCounts<number>(1024)
@@ -69,25 +96,36 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
     return {
       init: () => ({ learned: null, used: null }),
       observeEgress(state, e, device) {
-        if (!risky.has(e.dstPort) || isLocalAddress(e.dstIp)) return
-        if (state.learned?.includes(e.dstPort)) return
-        if (e.ts - device.firstSeen < learningMs) {
-          ;(state.learned ??= []).push(e.dstPort)
-          peers.increment(device.model, e.dstPort)
+        const port = e.dstPort
+        const isRisky = risky.has(port)
+        if (!isRisky && (standard.has(port) || e.proto !== 6 && e.proto !== 17 || (e.proto === 17 && port >= UDP_DYNAMIC))) return
+        if (isLocalAddress(e.dstIp)) return
+        if (state.learned?.includes(port)) return
+        if (isRisky && !always.has(port) && e.ts - device.firstSeen < learningMs) {
+          ;(state.learned ??= []).push(port)
+          peers.increment(device.model, port)
           return
         }
         const w = windowOf(e.ts, windowMs)
-        const used = (state.used ??= { ports: [], firstWindow: [], lastWindow: [], flows: [], sample: [] })
-        const i = used.ports.indexOf(e.dstPort)
+        const used = (state.used ??= { ports: [], firstWindow: [], lastWindow: [], flows: [], lastFlows: [], sample: [] })
+        const i = used.ports.indexOf(port)
         if (i >= 0) {
           used.flows[i]!++
-          if (w > used.lastWindow[i]!) used.lastWindow[i] = w
+          if (w > used.lastWindow[i]!) {
+            used.lastWindow[i] = w
+            used.lastFlows[i] = 0
+          }
+          used.lastFlows[i]!++
         } else if (used.ports.length < MAX_PORTS) {
-          used.ports.push(e.dstPort)
+          used.ports.push(port)
           used.firstWindow.push(w)
           used.lastWindow.push(w)
           used.flows.push(1)
+          used.lastFlows.push(1)
           used.sample.push(e.dstIp)
+          // Unusual ports count their users at first use: a model's own protocol is not novel. The
+          // always-reported ones do not: a whole model on IRC is a compromised model (allow lists a habit).
+          if (!isRisky) peers.increment(device.model, port)
         }
       },
       evaluate(state, w, device): Finding | null {
@@ -103,9 +141,12 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
           // and not abandoned before the horizon.
           if (used.firstWindow[i]! > w || used.lastWindow[i]! <= w - cfg.windows) continue
           const port = used.ports[i]!
-          if (modelAllows?.has(port) || peers.get(device.model, port) >= cfg.peerDevices) continue
+          if (modelAllows?.has(port) || (!always.has(port) && peers.get(device.model, port) >= cfg.peerDevices)) continue
+          // Flows up to the end of w (with the default lateness only the latest window can lie past it).
+          const upToW = used.flows[i]! - (used.lastWindow[i]! > w ? used.lastFlows[i]! : 0)
+          if (!risky.has(port) && upToW < cfg.persistentFlows) continue
           hits.push(port)
-          flows += used.flows[i]!
+          flows += upToW
           if (high.has(port)) severity = 'high'
           if (sample === '') sample = used.sample[i]!
         }
@@ -113,7 +154,7 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
         return {
           severity,
           score: Math.min(1, 0.6 + 0.1 * hits.length + 0.05 * Math.log10(flows)),
-          summary: `first use of risky port${hits.length > 1 ? 's' : ''} ${hits.join(', ')} (${flows} flows), not used by the device or its ${device.model} peers while learning`,
+          summary: `${hits.some((p) => risky.has(p)) ? 'first use of risky' : 'persistent use of unusual'} port${hits.length > 1 ? 's' : ''} ${hits.join(', ')} (${flows} flows), not used by the device or its ${device.model} peers while learning`,
           evidence: { ports: hits, flows, sampleDestination: sample, peersRequired: cfg.peerDevices },
           destinations: [sample],
         }
@@ -134,6 +175,7 @@ const copy = (s: State): State => ({
           firstWindow: s.used.firstWindow.slice(),
           lastWindow: s.used.lastWindow.slice(),
           flows: s.used.flows.slice(),
+          lastFlows: s.used.lastFlows.slice(),
           sample: s.used.sample.slice(),
         },
 })

@@ -56,8 +56,8 @@ const detectorSection = (def: DetectorDef) => {
     .extend({
       /** Turn the detector off. */
       enabled: z.boolean().default(def.enabledByDefault ?? true),
-      /** Overrides alerts.fireAfter for this detector. */
-      fireAfter: z.number().int().min(1).optional(),
+      /** Overrides alerts.fireAfter for this detector (some detectors set their own default). */
+      fireAfter: def.fireAfter === undefined ? z.number().int().min(1).optional() : z.number().int().min(1).default(def.fireAfter),
       /** Overrides alerts.resolveAfter for this detector. */
       resolveAfter: z.number().int().min(1).optional(),
     })

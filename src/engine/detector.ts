@@ -58,6 +58,11 @@ export interface DetectorDef<C = unknown, S = unknown> {
   /** Bumped when findings change for the same input. */
   readonly version: number
   readonly tags: readonly string[]
+  /**
+   * Bad windows before an alert fires, when the configuration does not set it: 1 for detectors whose
+   * finding is a discrete event (a first use) rather than a level that noise can cross once.
+   */
+  readonly fireAfter?: number
   /** False for a detector users must switch on (`detectors.<id>.enabled: true`); true when absent. */
   readonly enabledByDefault?: boolean
   /** Strict schema with defaults: `parse({})` gives the default configuration. */

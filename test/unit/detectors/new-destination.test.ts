@@ -9,9 +9,12 @@ const heartbeat = (deviceId: string, from = 0, to = 200, fields: Partial<EgressE
   range(from / 5, to / 5 + 1).map((i) =>
     egress({ deviceId, ts: at(i * 5), dstIp: '52.10.0.1', dstHost: 'api.acme-iot.example', ...fields }))
 
-/** One flow per destination from `minute` on, 6 s apart (up to ten fit in one window). */
+/**
+ * One flow per destination from `minute` on, 6 s apart (up to ten fit in one window), repeated in the two
+ * windows after: the persistence (3 active windows) that makes a destination count as new.
+ */
 const visits = (deviceId: string, minute: number, dsts: readonly string[], fields: Partial<EgressEvent> = {}): EgressEvent[] =>
-  dsts.map((dstIp, i) => egress({ deviceId, ts: at(minute + i / 10), dstIp, ...fields }))
+  [0, 1, 2].flatMap((k) => dsts.map((dstIp, i) => egress({ deviceId, ts: at(minute + k + i / 10), dstIp, ...fields })))
 
 const C2 = ['203.0.113.7', '198.51.100.7', '192.0.2.7']
 const C2_KEYS = ['203.0.113.0/24', '198.51.100.0/24', '192.0.2.0/24']
@@ -62,7 +65,7 @@ describe('new-destination', () => {
     const hosts = ['ota.newcdn.example', 'ingest.telemetry-cloud.example', 'time.ntp-pool.example']
     const adopt = (deviceId: string, model: string, minute: number): EgressEvent[] => [
       ...heartbeat(deviceId, 0, 200, { model }),
-      ...hosts.map((dstHost, i) => egress({ deviceId, model, ts: at(minute + i / 5), dstIp: `104.18.${i}.9`, dstHost })),
+      ...[0, 1, 2].flatMap((k) => hosts.map((dstHost, i) => egress({ deviceId, model, ts: at(minute + k + i / 5), dstIp: `104.18.${i}.9`, dstHost }))),
     ]
     const found = detectorFindings(newDestination, [
       // dev-1 is first; four peers follow within its 20-window wait
@@ -88,8 +91,16 @@ describe('new-destination', () => {
       evidence: { rule: 'upload', destination: '185.220.101.0/24', bytesOut: 25_000_000, thresholdBytes: 20_000_000, newDestinations: 0 },
       destinations: ['185.220.101.0/24'],
     })
-    // After the peer wait the destination also counts as new, one short of the novelty threshold.
-    expect(found.find((f) => f.minute === 150)!.finding.evidence.newDestinations).toBe(1)
+    // One flow is not the persistence (3 active windows) that makes a destination count as new.
+    expect(found.find((f) => f.minute === 150)!.finding.evidence.newDestinations).toBe(0)
+  })
+
+  it('counts a new destination only once it was used in three windows: a page load is not command and control', () => {
+    const once = [...heartbeat('dev-1'), ...C2.map((dstIp, i) => egress({ ts: at(130 + i / 10), dstIp }))]
+    expect(detectorFindings(newDestination, once)).toEqual([])
+    const twice = [...once, ...C2.map((dstIp, i) => egress({ ts: at(131 + i / 10), dstIp }))]
+    expect(detectorFindings(newDestination, twice)).toEqual([])
+    expect(minutesOf(detectorFindings(newDestination, twice, { minActiveWindows: 2 }))[0]).toBe(150)
   })
 
   it('reports at low severity when the firmware changed within twice the learning period', () => {
@@ -107,7 +118,8 @@ describe('new-destination', () => {
   it('honours learningMinutes, peerDelayWindows, minNovel, peerDevices and uploadBytes overrides', () => {
     const early = [...heartbeat('dev-1'), ...visits('dev-1', 40, C2)]
     expect(minutesOf(detectorFindings(newDestination, early))).toEqual([])
-    expect(minutesOf(detectorFindings(newDestination, early, { learningMinutes: 30, peerDelayWindows: 0 }))).toEqual(range(40, 100))
+    // Used at 40, 41 and 42: new from its third active window until the hour since first use has passed.
+    expect(minutesOf(detectorFindings(newDestination, early, { learningMinutes: 30, peerDelayWindows: 0 }))).toEqual(range(42, 100))
 
     const attack = [...heartbeat('dev-1'), ...visits('dev-1', 130, C2)]
     expect(detectorFindings(newDestination, attack, { minNovel: 4 })).toEqual([])

@@ -78,7 +78,7 @@ describe('port-novelty', () => {
   })
 
   it('honours learningMinutes, ports, highRiskPorts, windows and peerDevices overrides', () => {
-    const early = [...heartbeat('dev-1'), ...flows('dev-1', 10, 23)]
+    const early = [...heartbeat('dev-1'), ...flows('dev-1', 10, 5555)]
     expect(detectorFindings(portNovelty, early)).toEqual([])
     expect(minutesOf(detectorFindings(portNovelty, early, { learningMinutes: 0 }))).toEqual(range(10, 20))
 
@@ -94,6 +94,51 @@ describe('port-novelty', () => {
     ]
     expect(minutesOf(detectorFindings(portNovelty, peers), 'cam-3')[0]).toBe(150)
     expect(detectorFindings(portNovelty, peers, { peerDevices: 2 })).toEqual([])
+  })
+
+  it('reports outbound telnet, IRC and port-25 SMTP even while the device is learning: it may have been infected before anyone watched', () => {
+    for (const port of [23, 2323, 25, 6667, 6697]) {
+      const found = detectorFindings(portNovelty, [...heartbeat('dev-1'), ...flows('dev-1', 10, port)])
+      expect(minutesOf(found)).toEqual(range(10, 20))
+      expect(found[0]!.finding.severity).toBe('high')
+    }
+    // A port learnable by a device (submission to a relay) is learnt instead.
+    expect(detectorFindings(portNovelty, [...heartbeat('dev-1'), ...flows('dev-1', 10, 587)])).toEqual([])
+  })
+
+  it('keeps reporting an always-reported port however many devices of the model use it, unless allowed', () => {
+    const events = ['relay-1', 'relay-2', 'relay-3', 'relay-4'].flatMap((id, i) => [
+      ...heartbeat(id, 'printer'), ...flows(id, 10 + 2 * i, 25, 1, 'printer'),
+    ])
+    const found = detectorFindings(portNovelty, events)
+    // A whole model mailing straight to port 25 is a compromised model, not a habit.
+    expect(minutesOf(found, 'relay-4')).toEqual(range(16, 26))
+    expect(detectorFindings(portNovelty, events, { allow: { printer: [25] } })).toEqual([])
+  })
+
+  it('accepts an unusual port that three devices of the model use persistently: the model\'s own protocol', () => {
+    const beacon = (id: string, model: string): EgressEvent[] => [
+      ...heartbeat(id, model),
+      ...range(0, 30).map((i) => egress({ deviceId: id, model, ts: at(30 + i / 3), dstIp: '203.0.113.80', dstPort: 9999 })),
+    ]
+    const found = detectorFindings(portNovelty, [...beacon('hub-1', 'hub'), ...beacon('hub-2', 'hub'), ...beacon('hub-3', 'hub'), ...beacon('lamp-1', 'lamp')])
+    expect(found.map((f) => f.deviceId).filter((id, i, all) => all.indexOf(id) === i)).toEqual(['lamp-1'])
+  })
+
+  it('reports persistent use of an unusual port from the 20th flow, and never a standard or high UDP port', () => {
+    // Command and control on tcp/50, one flow every 20 s from minute 30: the 20th flow is at 36.33.
+    const beacon = range(0, 40).map((i) => egress({ ts: at(30 + i / 3), dstIp: '178.128.185.250', dstPort: 50 }))
+    const found = detectorFindings(portNovelty, [...heartbeat('dev-1'), ...beacon])
+    expect(minutesOf(found)[0]).toBe(36)
+    expect(found[0]!.finding).toMatchObject({
+      severity: 'medium',
+      summary: 'persistent use of unusual port 50 (21 flows), not used by the device or its test-model peers while learning',
+      evidence: { ports: [50], sampleDestination: '178.128.185.250' },
+    })
+    expect(detectorFindings(portNovelty, [...heartbeat('dev-1'), ...beacon.slice(0, 19)])).toEqual([])
+    const standard = beacon.map((e) => ({ ...e, dstPort: 8883 }))
+    const media = beacon.map((e) => ({ ...e, dstPort: 50_000, proto: 17 }))
+    expect(detectorFindings(portNovelty, [...heartbeat('dev-1'), ...standard, ...media])).toEqual([])
   })
 
   // Regression: a port counts at window w only from its first use on, whatever later flows the lookahead
