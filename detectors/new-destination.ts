@@ -2,8 +2,10 @@
  * new-destination — a device talking to destinations it never used before.
  *
  * IoT devices talk to a handful of vendor services. Each device learns its destinations for a
- * while after it is first seen (a destination is the host name's last two labels when the
- * collector knows the name, else the /24 or /48), then reports destinations outside that set,
+ * while after it is first seen (two hours and 20 windows with traffic, so a device idle at first
+ * learns once it is busy; a destination is the host name's last two labels when the collector
+ * knows the name, else the /24 or /48), then reports destinations outside that set, used in at
+ * least three windows (command and control persists, a page load does not),
  * unless enough devices of the same model use them too: a fleet-wide firmware update that adds
  * a host is a rollout, not an incident. Peers are counted after a delay, so the first devices
  * of a rollout are judged once their peers caught up. The device's own rate of new destinations
@@ -22,10 +24,12 @@ import { destinationKey, isLocalAddress } from '../src/engine/net.ts'
 export const newDestinationConfig = z.strictObject({
   /** Minutes after a device's first event during which its destinations are learned. */
   learningMinutes: z.number().int().min(0).default(120),
+  /** Windows with traffic the device must also have had before learning ends: a device idle at first learns once it is busy. */
+  learningWindows: z.number().int().min(0).default(20),
   /** Horizon over which new destinations are counted, in windows. */
   windows: z.number().int().min(1).max(1440).default(60),
   /** New destinations within the horizon needed to fire. */
-  minNovel: z.number().int().min(1).default(3),
+  minNovel: z.number().int().min(1).default(1),
   /** Multiple of the device's own hourly rate of new destinations needed to fire. */
   factor: z.number().positive().default(3),
   /** Devices of the same model using a destination that make it normal for the model. */
@@ -65,7 +69,14 @@ interface State {
   novel: Novel | null
   /** New destinations per hour the device shows naturally (from the second half of learning, then EWMA). */
   rate: number
+  /** Windows with traffic while learning, and the latest of them. */
+  activeWindows: number
+  lastActive: number
+  /** Event time the second half of learning began (half the minutes and half the windows), or -1. */
+  lateSince: number
+  /** Destinations learned in the second half. */
   lateLearned: number
+  /** -1 while learning; then the window the natural rate was last updated. */
   rateWindow: number
 }
 
@@ -95,11 +106,18 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
       peers.increment(model, hash)
     }
     return {
-      init: () => ({ known: [], novel: null, rate: 0, lateLearned: 0, rateWindow: -1 }),
+      init: () => ({ known: [], novel: null, rate: 0, activeWindows: 0, lastActive: -1, lateSince: -1, lateLearned: 0, rateWindow: -1 }),
       observeEgress(state, e, device) {
+        const w = windowOf(e.ts, windowMs)
+        const age = e.ts - device.firstSeen
+        const learning = state.rateWindow < 0 && (age < learningMs || state.activeWindows < cfg.learningWindows)
+        if (learning && w > state.lastActive) {
+          state.lastActive = w
+          state.activeWindows++
+          if (state.lateSince < 0 && age >= learningMs / 2 && state.activeWindows > cfg.learningWindows / 2) state.lateSince = e.ts
+        }
         if (isLocalAddress(e.dstIp)) return
         const key = destinationKey(e.dstIp, e.dstHost)
-        const w = windowOf(e.ts, windowMs)
         const novel = state.novel
         const i = novel === null ? -1 : novel.keys.indexOf(key)
         if (novel !== null && i >= 0) {
@@ -116,10 +134,9 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
         }
         const hash = hashString(key)
         if (state.known.includes(hash)) return
-        const age = e.ts - device.firstSeen
         remember(state, device.model, hash)
-        if (age < learningMs) {
-          if (age >= learningMs / 2) state.lateLearned++
+        if (learning) {
+          if (state.lateSince >= 0) state.lateLearned++
           return
         }
         const n = (state.novel ??= { keys: [], window: [], bytes: [], lastWindow: [], lastBytes: [], active: [] })
@@ -140,8 +157,11 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
       },
       evaluate(state, w, device): Finding | null {
         if (state.rateWindow < 0) {
-          if ((w + 1) * windowMs - device.firstSeen < learningMs) return null
-          state.rate = learningMs > 0 ? (state.lateLearned * 7_200_000) / learningMs : 0
+          const end = (w + 1) * windowMs
+          if (end - device.firstSeen < learningMs || state.activeWindows < cfg.learningWindows) return null
+          // Per hour of the second half, which is at least a quarter of the learning minutes long.
+          const lateMs = state.lateSince < 0 ? 0 : Math.max(end - state.lateSince, learningMs / 4, windowMs)
+          state.rate = lateMs > 0 ? (state.lateLearned * 3_600_000) / lateMs : 0
           state.rateWindow = w
         }
         const threshold = Math.max(cfg.minNovel, cfg.factor * state.rate * (cfg.windows / hourWindows))

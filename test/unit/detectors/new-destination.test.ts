@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { newDestination } from '../../../detectors/new-destination.ts'
 import type { EgressEvent } from '../../../src/types.ts'
-import { at, egress } from '../../helpers/events.ts'
+import { MIN as MINUTE, at, egress } from '../../helpers/events.ts'
 import { detectorFindings, minutesOf } from '../../helpers/run.ts'
 
 /** The vendor cloud every device talks to, every 5 minutes over [from, to]; its destination key is `acme-iot.example`. */
@@ -26,20 +26,21 @@ describe('new-destination', () => {
     expect(minutesOf(found)).toEqual(range(150, 190))
     expect(found[0]!.finding).toEqual({
       severity: 'medium',
-      score: 0.5,
-      summary: '3 destinations never used before in 1 h, none shared by 3+ test-model peers (threshold 3)',
+      score: expect.closeTo(0.5 + Math.log2(3) / 6, 9), // three destinations against a threshold of one
+      summary: '3 destinations never used before in 1 h, none shared by 3+ test-model peers (threshold 1)',
       evidence: {
         rule: 'novelty',
         newDestinations: 3,
-        threshold: 3,
+        threshold: 1,
         naturalRatePerHour: 0,
         firmwareChangedRecently: false,
         destinations: C2_KEYS,
       },
       destinations: C2_KEYS,
     })
-    // An hour after learning ended (minute 179) the natural rate moves a tenth of the way to 3 per hour.
-    expect(found.find((f) => f.minute === 180)!.finding.evidence.naturalRatePerHour).toBe(0.3)
+    // An hour after learning ended (minute 179) the natural rate moves a tenth of the way to the count,
+    // capped at the threshold (an attack does not teach its own tolerance).
+    expect(found.find((f) => f.minute === 180)!.finding.evidence.naturalRatePerHour).toBe(0.1)
   })
 
   it('learns destinations for two hours and takes its threshold from those still new in the second hour', () => {
@@ -95,6 +96,16 @@ describe('new-destination', () => {
     expect(found.find((f) => f.minute === 150)!.finding.evidence.newDestinations).toBe(0)
   })
 
+  it('learns while the device is busy: an idle first hours teach nothing, its first busy hour sets its rate', () => {
+    // Silent but for one call at minute 0, then browsing from minute 240: 12 new destinations an hour.
+    const browsing = range(0, 36).map((i) => egress({ ts: at(240 + 5 * i), dstIp: `${20 + i}.1.1.1` }))
+    const pc = [egress({ ts: at(0), dstIp: '52.10.0.1' }), ...browsing.flatMap((e) => [e, { ...e, ts: e.ts + MINUTE }, { ...e, ts: e.ts + 2 * MINUTE }])]
+    expect(detectorFindings(newDestination, pc)).toEqual([])
+    // Learning by the clock alone, the same traffic alarms once the first destination (first used at 240)
+    // has waited out its 20 windows for peers.
+    expect(minutesOf(detectorFindings(newDestination, pc, { learningWindows: 0 }))[0]).toBe(260)
+  })
+
   it('counts a new destination only once it was used in three windows: a page load is not command and control', () => {
     const once = [...heartbeat('dev-1'), ...C2.map((dstIp, i) => egress({ ts: at(130 + i / 10), dstIp }))]
     expect(detectorFindings(newDestination, once)).toEqual([])
@@ -111,15 +122,17 @@ describe('new-destination', () => {
     ]
     const found = detectorFindings(newDestination, events)
     expect(minutesOf(found)).toEqual(range(150, 190))
-    expect(found[0]!.finding).toMatchObject({ severity: 'low', score: 0.3 })
+    expect(found[0]!.finding).toMatchObject({ severity: 'low', score: expect.closeTo(0.6 * (0.5 + Math.log2(3) / 6), 9) })
     expect(found[0]!.finding.evidence.firmwareChangedRecently).toBe(true)
   })
 
-  it('honours learningMinutes, peerDelayWindows, minNovel, peerDevices and uploadBytes overrides', () => {
+  it('honours learningMinutes, learningWindows, peerDelayWindows, minNovel, peerDevices and uploadBytes overrides', () => {
     const early = [...heartbeat('dev-1'), ...visits('dev-1', 40, C2)]
     expect(minutesOf(detectorFindings(newDestination, early))).toEqual([])
     // Used at 40, 41 and 42: new from its third active window until the hour since first use has passed.
-    expect(minutesOf(detectorFindings(newDestination, early, { learningMinutes: 30, peerDelayWindows: 0 }))).toEqual(range(42, 100))
+    expect(minutesOf(detectorFindings(newDestination, early, { learningMinutes: 30, learningWindows: 0, peerDelayWindows: 0 }))).toEqual(range(42, 100))
+    // The heartbeat makes 8 windows with traffic by minute 40: still short of the default 20.
+    expect(detectorFindings(newDestination, early, { learningMinutes: 30, peerDelayWindows: 0 })).toEqual([])
 
     const attack = [...heartbeat('dev-1'), ...visits('dev-1', 130, C2)]
     expect(detectorFindings(newDestination, attack, { minNovel: 4 })).toEqual([])

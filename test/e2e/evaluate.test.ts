@@ -1,0 +1,59 @@
+// Detection quality as a specification: `egress-sentinel evaluate` on the bundled fixtures meets the
+// targets of the README (synthetic fleet, real captures, demo), and a replay of the fleet is byte-identical.
+import { execFile } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+import { describe, expect, it } from 'vitest'
+import type { Evaluation } from '../../src/evaluate.ts'
+
+const BIN = fileURLToPath(new URL('../../bin/egress-sentinel.js', import.meta.url))
+const fixture = (p: string): string => fileURLToPath(new URL(`../../fixtures/${p}`, import.meta.url))
+
+const cli = async (...args: string[]): Promise<string> =>
+  (await promisify(execFile)(process.execPath, [BIN, ...args], { maxBuffer: 256 * 1024 * 1024 })).stdout
+
+const evaluate = async (...inputs: string[]): Promise<Evaluation> => JSON.parse(await cli('evaluate', '-q', ...inputs)) as Evaluation
+
+describe('evaluate on the synthetic fleet', () => {
+  it('catches at least 95% of infected devices, at least 80% of each attack kind, alarms on at most 1% of benign devices, and detects a burst within 5 minutes of its start', async () => {
+    const e = await evaluate(fixture('synthetic/fleet.ndjson.gz'))
+    expect(e.devices).toBe(320)
+    expect(e.recall).toBeGreaterThanOrEqual(0.95)
+    expect(e.byKind.map((k) => k.kind)).toEqual(['compromised-model', 'exfiltration', 'scan', 'spam-burst', 'spam-slow', 'spam-telemetry'])
+    for (const k of e.byKind) expect(k.recall, k.kind).toBeGreaterThanOrEqual(0.8)
+    expect(e.falseAlarmRate).toBeLessThanOrEqual(0.01)
+    const burst = e.byKind.find((k) => k.kind === 'spam-burst')!
+    expect(burst.medianTimeToDetectPayloadSeconds).not.toBeNull()
+    expect(burst.medianTimeToDetectPayloadSeconds!).toBeLessThanOrEqual(300)
+  })
+
+  it('replays the fleet byte-identically', async () => {
+    const digest = async (): Promise<string> => createHash('sha256').update(await cli('replay', '-q', fixture('synthetic/fleet.ndjson.gz'))).digest('hex')
+    expect(await digest()).toBe(await digest())
+  })
+})
+
+describe('evaluate on the real captures', () => {
+  it('detects every infected host after its first malicious flow but one, and alarms on no normal host', async () => {
+    const e = await evaluate(fixture('real'))
+    const infected = e.perDevice.filter((d) => d.kind !== 'benign')
+    expect(infected).toHaveLength(25)
+    // Three sampled flows (two DNS lookups, one HTTPS connection): nothing in its egress tells it from a benign host.
+    expect(infected.filter((d) => d.outcome === 'missed').map((d) => d.deviceId)).toEqual(['ctu13-s9/147.32.84.192'])
+    for (const d of infected) expect(d.alertsBeforeOnset, d.deviceId).toBe(0)
+    expect(e.perDevice.filter((d) => d.outcome === 'false-alarm').map((d) => d.deviceId)).toEqual([])
+    expect(e.benign).toBe(9)
+  })
+})
+
+describe('evaluate on the demo fixture', () => {
+  it('detects its spam burst, telemetry-only spambot and exfiltration, and nothing else', async () => {
+    const e = await evaluate()
+    expect(e.perDevice.filter((d) => d.kind !== 'benign').map((d) => [d.kind, d.outcome])).toEqual(
+      expect.arrayContaining([['spam-burst', 'detected'], ['spam-telemetry', 'detected'], ['exfiltration', 'detected']]),
+    )
+    expect(e.detected).toBe(3)
+    expect(e.falseAlarms).toBe(0)
+  })
+})
