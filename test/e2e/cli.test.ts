@@ -115,6 +115,18 @@ describe('list-detectors and check-config', () => {
     expect(r.stdout.trim().split('\n').map((l) => l.split('\t')[0])).toEqual(['smtp-burst', 'email-telemetry', 'new-destination', 'fanout', 'volume-spike', 'port-novelty'])
   })
 
+  it('accepts the configuration example of the README', async () => {
+    const readme = readFileSync(fileURLToPath(new URL('../../README.md', import.meta.url)), 'utf8')
+    const block = /## Configuration[\s\S]*?```yaml\n([\s\S]*?)```/.exec(readme)
+    expect(block).not.toBeNull()
+    const dir = tmp()
+    writeFileSync(join(dir, 'readme.yaml'), block![1]!)
+    const r = await run('check-config', join(dir, 'readme.yaml'))
+    expect(r.stderr).toBe('')
+    expect(r.code).toBe(0)
+    expect((JSON.parse(r.stdout) as { detectors: Record<string, { enabled: boolean }> }).detectors['volume-spike']!.enabled).toBe(true)
+  })
+
   it('prints the effective configuration with defaults filled in', async () => {
     const dir = tmp()
     writeFileSync(join(dir, 'c.yaml'), 'alerts:\n  fireAfter: 3\n')
