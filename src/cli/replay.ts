@@ -4,10 +4,10 @@ import type { Command } from 'commander'
 import { DETECTORS } from '../../detectors/index.ts'
 import { loadConfig } from '../config/load.ts'
 import { AppError } from '../errors.ts'
-import type { Alert } from '../types.ts'
+import type { Alert, DeviceEvent } from '../types.ts'
 import { Evaluator, evaluationMarkdown } from '../evaluate.ts'
 import { replay } from '../replay.ts'
-import type { Rejection } from '../replay.ts'
+import type { Rejection, ReplaySummary } from '../replay.ts'
 import { demoFixture, parseFormat, progressBar, summaryText } from './shared.ts'
 
 interface ReplayFlags {
@@ -38,6 +38,34 @@ const rejectionReporter = (flags: ReplayFlags) => {
 
 const inputsOrDemo = (files: string[]): string[] => (files.length > 0 ? files : [demoFixture()])
 
+/** What replay and evaluate share: config (exit 2 before anything is written), rejections, progress, timing. */
+const replayFiles = async (
+  files: string[],
+  flags: ReplayFlags,
+  onAlert: (alert: Alert) => void,
+  onEvent?: (event: DeviceEvent) => void,
+): Promise<{ summary: ReplaySummary; elapsedMs: number }> => {
+  const config = loadConfig(flags.config, DETECTORS)
+  const format = parseFormat(flags.format)
+  const rejections = rejectionReporter(flags)
+  const started = performance.now()
+  try {
+    const summary = await replay({
+      inputs: inputsOrDemo(files),
+      format,
+      config,
+      detectors: DETECTORS,
+      onAlert,
+      onEvent,
+      onReject: rejections.onReject,
+      progress: progressBar(flags.progress && !flags.quiet),
+    })
+    return { summary, elapsedMs: performance.now() - started }
+  } finally {
+    await rejections.close()
+  }
+}
+
 const addReplayOptions = (cmd: Command): Command =>
   cmd
     .option('-c, --config <file>', 'configuration file (YAML or JSON); defaults apply without it')
@@ -53,25 +81,13 @@ export const registerReplay = (program: Command): void => {
       .description('replay recorded events offline (no broker): alerts as NDJSON on stdout, a summary on stderr')
       .argument('[inputs...]', 'NDJSON / Zeek / gzipped files or directories; the bundled demo fixture when none'),
   ).action(async (files: string[], flags: ReplayFlags) => {
-    const config = loadConfig(flags.config, DETECTORS)
-    const rejections = rejectionReporter(flags)
     const out: string[] = []
-    const started = performance.now()
-    const summary = await replay({
-      inputs: inputsOrDemo(files),
-      format: parseFormat(flags.format),
-      config,
-      detectors: DETECTORS,
-      onAlert: (a: Alert) => {
-        out.push(JSON.stringify(a))
-        if (out.length >= 256) process.stdout.write(out.splice(0).join('\n') + '\n')
-      },
-      onReject: rejections.onReject,
-      progress: progressBar(flags.progress && !flags.quiet),
+    const { summary, elapsedMs } = await replayFiles(files, flags, (a) => {
+      out.push(JSON.stringify(a))
+      if (out.length >= 256) process.stdout.write(out.splice(0).join('\n') + '\n')
     })
     if (out.length > 0) process.stdout.write(out.join('\n') + '\n')
-    await rejections.close()
-    if (!flags.quiet) process.stderr.write(summaryText(summary, performance.now() - started))
+    if (!flags.quiet) process.stderr.write(summaryText(summary, elapsedMs))
   })
 
   addReplayOptions(
@@ -85,28 +101,20 @@ export const registerReplay = (program: Command): void => {
     if (flags.output !== 'json' && flags.output !== 'markdown') {
       throw new AppError('EGD_USAGE', `--output: expected json or markdown, got "${flags.output}"`)
     }
-    const config = loadConfig(flags.config, DETECTORS)
     const evaluator = new Evaluator()
-    const rejections = rejectionReporter(flags)
     const alertsOut = flags.alerts === undefined ? null : createWriteStream(flags.alerts)
-    const started = performance.now()
-    const summary = await replay({
-      inputs: inputsOrDemo(files),
-      format: parseFormat(flags.format),
-      config,
-      detectors: DETECTORS,
-      onAlert: (a) => {
+    const { summary, elapsedMs } = await replayFiles(
+      files,
+      flags,
+      (a) => {
         evaluator.alert(a)
         alertsOut?.write(JSON.stringify(a) + '\n')
       },
-      onEvent: (e) => evaluator.observe(e),
-      onReject: rejections.onReject,
-      progress: progressBar(flags.progress && !flags.quiet),
-    })
-    await rejections.close()
+      (e) => evaluator.observe(e),
+    )
     if (alertsOut) await new Promise<void>((resolve) => alertsOut.end(resolve))
     const result = evaluator.result()
     process.stdout.write(flags.output === 'json' ? JSON.stringify(result, null, 2) + '\n' : evaluationMarkdown(result))
-    if (!flags.quiet) process.stderr.write(summaryText(summary, performance.now() - started))
+    if (!flags.quiet) process.stderr.write(summaryText(summary, elapsedMs))
   })
 }

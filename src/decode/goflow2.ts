@@ -1,7 +1,7 @@
 // goflow2 JSON flow records (v2 snake_case, v1 CamelCase) → canonical egress events, with errors naming goflow2's fields.
-import { canonicalEvent } from './canonical.ts'
 import { fail } from './result.ts'
 import type { DecodeResult } from './result.ts'
+import { addIssue, canonicalWithSourceNames, toUint } from './fields.ts'
 
 /*
  * goflow2 v2 writes e.g.
@@ -72,19 +72,6 @@ export const isGoflow2Record = (o: Readonly<Record<string, unknown>>): boolean =
   (o.src_addr !== undefined && o.dst_addr !== undefined) ||
   (o.SrcAddr !== undefined && o.DstAddr !== undefined)
 
-/** A non-negative integer from a JSON number or a decimal string; -1 when it is neither. */
-const toUint = (v: unknown): number => {
-  if (typeof v === 'number') return Number.isInteger(v) && v >= 0 ? v : -1
-  if (typeof v !== 'string' || v.length === 0 || v.length > 15) return -1
-  let n = 0
-  for (let i = 0; i < v.length; i++) {
-    const c = v.charCodeAt(i) - 48
-    if (c < 0 || c > 9) return -1
-    n = n * 10 + c
-  }
-  return n
-}
-
 /** A decimal string of nanoseconds → epoch ms, by dropping the last six digits; NaN if not decimal. */
 const nsStringToMs = (s: string): number => {
   if (s.length === 0 || s.length > 24) return NaN
@@ -106,20 +93,9 @@ const timeMs = (v: unknown, unit: TimeUnit): number => {
   return unit === 'ns' ? Math.floor(v / 1e6) : unit === 'ms' ? Math.floor(v) : Math.floor(Math.round(v * 1e6) / 1e3)
 }
 
-const addIssue = (issues: string, issue: string): string => (issues === '' ? issue : `${issues}; ${issue}`)
 
-/** Canonical field names in a schema failure → goflow2's, after the adapter's own issues. */
-const finish = (issues: string, value: Record<string, unknown>, d: Dialect): DecodeResult => {
-  const result = canonicalEvent(value)
-  if (result === null || result.ok) return issues === '' ? result : fail('schema', issues)
-  let renamed = ''
-  for (const part of result.error.split('; ')) {
-    const colon = part.indexOf(':')
-    const field = colon < 0 ? undefined : d.sourceField[part.slice(0, colon)]
-    renamed = addIssue(renamed, field === undefined ? part : field + part.slice(colon))
-  }
-  return fail('schema', addIssue(issues, renamed))
-}
+/** Canonical field names in a schema failure → the source's, after the adapter's own issues. */
+const finish = (issues: string, value: Record<string, unknown>, d: Dialect): DecodeResult => canonicalWithSourceNames(issues, value, d.sourceField)
 
 /** Epoch ms of the first set (non-zero) field of `fields`: -1 when none is set, NaN when that field is malformed. */
 const firstTime = (o: Readonly<Record<string, unknown>>, fields: readonly TimeField[]): number => {

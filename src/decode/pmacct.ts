@@ -1,7 +1,7 @@
 // pmacct JSON records (Kafka or print plugin) → canonical egress events, with errors naming pmacct's fields.
-import { canonicalEvent } from './canonical.ts'
 import { fail } from './result.ts'
 import type { DecodeResult } from './result.ts'
+import { addIssue, canonicalWithSourceNames, toUint } from './fields.ts'
 
 /*
  * A record as pmacct's kafka/print plugins write it (one JSON object per line), e.g.
@@ -42,19 +42,6 @@ const TIME_ISSUE = ': expected "YYYY-MM-DD HH:MM:SS[.ffffff]" (UTC) or epoch sec
 /** Whether a parsed JSON object looks like a pmacct record (auto-detection). */
 export const isPmacctRecord = (o: Readonly<Record<string, unknown>>): boolean =>
   o.event_type !== undefined || (o.ip_src !== undefined && o.ip_dst !== undefined && o.bytes !== undefined)
-
-/** A non-negative integer from a JSON number or a decimal string; -1 when it is neither. */
-const toUint = (v: unknown): number => {
-  if (typeof v === 'number') return Number.isInteger(v) && v >= 0 ? v : -1
-  if (typeof v !== 'string' || v.length === 0 || v.length > 15) return -1
-  let n = 0
-  for (let i = 0; i < v.length; i++) {
-    const c = v.charCodeAt(i) - 48
-    if (c < 0 || c > 9) return -1
-    n = n * 10 + c
-  }
-  return n
-}
 
 const protoNumber = (v: unknown): number => {
   if (typeof v === 'string') {
@@ -157,20 +144,9 @@ const timeMs = (v: unknown): number => {
   return secondsStringToMs(v)
 }
 
-const addIssue = (issues: string, issue: string): string => (issues === '' ? issue : `${issues}; ${issue}`)
 
-/** Canonical field names in a schema failure → pmacct's, after the adapter's own issues. */
-const finish = (issues: string, value: Record<string, unknown>): DecodeResult => {
-  const result = canonicalEvent(value)
-  if (result === null || result.ok) return issues === '' ? result : fail('schema', issues)
-  let renamed = ''
-  for (const part of result.error.split('; ')) {
-    const colon = part.indexOf(':')
-    const field = colon < 0 ? undefined : SOURCE_FIELD[part.slice(0, colon)]
-    renamed = addIssue(renamed, field === undefined ? part : field + part.slice(colon))
-  }
-  return fail('schema', addIssue(issues, renamed))
-}
+/** Canonical field names in a schema failure → the source's, after the adapter's own issues. */
+const finish = (issues: string, value: Record<string, unknown>): DecodeResult => canonicalWithSourceNames(issues, value, SOURCE_FIELD)
 
 /** Epoch ms of the first set (non-zero) time field: -1 when none is set, NaN when that field is malformed. */
 const eventTime = (o: Readonly<Record<string, unknown>>): number => {

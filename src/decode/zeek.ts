@@ -1,8 +1,8 @@
 // Zeek conn.log (JSON lines, or TSV with `#` headers read per file) → canonical egress events, with errors naming Zeek's fields.
 import { PROTO_NUMBERS } from '../types.ts'
-import { canonicalEvent } from './canonical.ts'
 import { fail } from './result.ts'
 import type { DecodeResult } from './result.ts'
+import { addIssue, canonicalWithSourceNames, toUint } from './fields.ts'
 
 /*
  * JSON (LogAscii::use_json): {"ts":1764027420.123456,"uid":"C1…","id.orig_h":"192.168.1.20","id.orig_p":51234,
@@ -38,19 +38,6 @@ const REQUIRED = ['ts', 'id.orig_h', 'id.resp_h', 'proto'] as const
 /** Whether a parsed JSON object looks like a Zeek conn.log record (auto-detection). */
 export const isZeekRecord = (o: Readonly<Record<string, unknown>>): boolean => o['id.orig_h'] !== undefined
 
-/** A non-negative integer from a JSON number or a decimal string; -1 when it is neither. */
-const toUint = (v: unknown): number => {
-  if (typeof v === 'number') return Number.isInteger(v) && v >= 0 ? v : -1
-  if (typeof v !== 'string' || v.length === 0 || v.length > 15) return -1
-  let n = 0
-  for (let i = 0; i < v.length; i++) {
-    const c = v.charCodeAt(i) - 48
-    if (c < 0 || c > 9) return -1
-    n = n * 10 + c
-  }
-  return n
-}
-
 /** Seconds (Zeek `time`/`interval`, microsecond precision) → ms, floored without float error at .xxx999. */
 const secondsToMs = (s: number): number => Math.floor(Math.round(s * 1e6) / 1e3)
 
@@ -64,20 +51,9 @@ const timeMs = (v: unknown): number => {
   return t >= 0 ? t : NaN
 }
 
-const addIssue = (issues: string, issue: string): string => (issues === '' ? issue : `${issues}; ${issue}`)
 
 /** Canonical field names in a schema failure → Zeek's, after the adapter's own issues. */
-const finish = (issues: string, value: Record<string, unknown>, names: Readonly<Record<string, string>>): DecodeResult => {
-  const result = canonicalEvent(value)
-  if (result === null || result.ok) return issues === '' ? result : fail('schema', issues)
-  let renamed = ''
-  for (const part of result.error.split('; ')) {
-    const colon = part.indexOf(':')
-    const field = colon < 0 ? undefined : names[part.slice(0, colon)]
-    renamed = addIssue(renamed, field === undefined ? part : field + part.slice(colon))
-  }
-  return fail('schema', addIssue(issues, renamed))
-}
+const finish = canonicalWithSourceNames
 
 /**
  * Decodes one conn.log record (parsed JSON, or a TSV row as name → value). `deviceId` is `id.orig_h`;
