@@ -48,6 +48,20 @@ describe('egress-sentinel replay', () => {
     expect(b.stdout).toBe(a.stdout)
   })
 
+  it('gives the same alerts when the input arrives split over several files: time is event time only', async () => {
+    const dir = tmp()
+    const lines = readFileSync(DEMO, 'utf8').trimEnd().split('\n')
+    const cuts = [0, 101, 433, 434, lines.length]
+    const parts = cuts.slice(1).map((end, i) => {
+      const file = join(dir, `part-${i}.ndjson`)
+      writeFileSync(file, lines.slice(cuts[i], end).join('\n') + '\n')
+      return file
+    })
+    const whole = await run('replay', '-q', DEMO)
+    const split = await run('replay', '-q', ...parts)
+    expect(split.stdout).toBe(whole.stdout)
+  })
+
   it('reports malformed lines with reason and line number, writes them to --dlq, and leaves the alerts unchanged', async () => {
     const dir = tmp()
     const lines = readFileSync(DEMO, 'utf8').trimEnd().split('\n')
@@ -72,6 +86,19 @@ describe('egress-sentinel replay', () => {
     expect(dlq.find((d) => d.reason === 'schema')?.error).toMatch(/^dstPort: /)
     expect(dirty.stderr).toMatch(/rejected: .*invalid_json=\d+/)
     expect(dirty.stderr).toMatch(/rejected .*mixed\.ndjson:\d+ \(invalid_json\)/)
+  })
+
+  it('draws a progress bar on stderr when stderr is a terminal, and none when it is not', async () => {
+    const fleet = fileURLToPath(new URL('../../fixtures/synthetic/fleet.ndjson.gz', import.meta.url))
+    // `script` runs the command on a pseudo-terminal (util-linux, on every Debian machine).
+    const { stdout } = await promisify(execFile)('script', ['-qec', `"${process.execPath}" "${BIN}" replay "${fleet}" > /dev/null`, '/dev/null'], {
+      maxBuffer: 64 * 1024 * 1024,
+    })
+    expect(stdout).toMatch(/replay \[=+-*\] \d+% \| \d+\/8 MB/)
+    expect(stdout).toContain('replayed 279311 events')
+    const piped = await run('replay', fleet)
+    expect(piped.stderr).not.toContain('replay [')
+    expect(piped.stderr).toMatch(/^replayed 279311 events/)
   })
 
   it('exits 2 and names the field for an invalid configuration', async () => {
