@@ -31,7 +31,7 @@ const PORTS = 1
 
 interface State {
   /** Distinct destination addresses (map 0) and ports (map 1) per window. */
-  sketch: SketchRing
+  sketch: number[]
   /** EWMA levels; NaN until the first evaluation. */
   levelIps: number
   levelPorts: number
@@ -53,14 +53,14 @@ export const fanout = defineDetector<FanoutConfig, State>({
   tags: ['maturity_stable', 'network', 'discovery', 'mitre_T1046'],
   configSchema: fanoutConfig,
   create(cfg, { windowMs, lookaheadWindows }) {
-    const slots = lookaheadWindows + 1
+    const ring = new SketchRing(lookaheadWindows + 1, 2)
     const sampleIpsFrom = Math.max(SAMPLE, Math.floor(cfg.minDistinctIps / 4))
     const samplePortsFrom = Math.max(SAMPLE, Math.floor(cfg.minDistinctPorts / 4))
     const priorIps = new ModelLevel(0.5, 1)
     const priorPorts = new ModelLevel(0.5, 1)
     return {
       init: () => ({
-        sketch: new SketchRing(slots, 2),
+        sketch: ring.create(),
         levelIps: Number.NaN,
         levelPorts: Number.NaN,
         sample: ['', '', ''], // a literal: exactly SAMPLE slots, no growth slack
@@ -69,12 +69,12 @@ export const fanout = defineDetector<FanoutConfig, State>({
       observeEgress(state, e) {
         if (isMulticast(e.dstIp)) return
         const w = windowOf(e.ts, windowMs)
-        const freshIp = state.sketch.add(IPS, hashString(e.dstIp), w)
-        const freshPort = state.sketch.add(PORTS, hashNumber(e.dstPort), w)
+        const freshIp = ring.add(state.sketch, IPS, hashString(e.dstIp), w)
+        const freshPort = ring.add(state.sketch, PORTS, hashNumber(e.dstPort), w)
         // Destinations are sampled (as evidence) only once the window fans out noticeably: an
         // ordinary device holds no address strings at all.
         if (
-          ((freshIp && state.sketch.estimate(IPS, w) >= sampleIpsFrom) || (freshPort && state.sketch.estimate(PORTS, w) >= samplePortsFrom)) &&
+          ((freshIp && ring.estimate(state.sketch, IPS, w) >= sampleIpsFrom) || (freshPort && ring.estimate(state.sketch, PORTS, w) >= samplePortsFrom)) &&
           !state.sample.includes(e.dstIp)
         ) {
           state.sample[state.sampleNext] = e.dstIp
@@ -86,8 +86,8 @@ export const fanout = defineDetector<FanoutConfig, State>({
           state.levelIps = priorIps.get(device.model)
           state.levelPorts = priorPorts.get(device.model)
         }
-        const ips = state.sketch.estimate(IPS, w)
-        const ports = state.sketch.estimate(PORTS, w)
+        const ips = ring.estimate(state.sketch, IPS, w)
+        const ports = ring.estimate(state.sketch, PORTS, w)
         const limitIps = Math.max(cfg.minDistinctIps, cfg.factor * state.levelIps)
         const limitPorts = Math.max(cfg.minDistinctPorts, cfg.factor * state.levelPorts)
         const wideIps = ips >= limitIps
@@ -119,11 +119,11 @@ export const fanout = defineDetector<FanoutConfig, State>({
           destinations: sample,
         }
       },
-      snapshot: (s) => ({ sketch: s.sketch.toJSON(), levelIps: s.levelIps, levelPorts: s.levelPorts, sample: recent(s) }),
+      snapshot: (s) => ({ sketch: s.sketch.slice(), levelIps: s.levelIps, levelPorts: s.levelPorts, sample: recent(s) }),
       restore(data) {
-        const d = data as { sketch: ReturnType<SketchRing['toJSON']>; levelIps: number | null; levelPorts: number | null; sample: string[] }
+        const d = data as { sketch: number[]; levelIps: number | null; levelPorts: number | null; sample: string[] }
         return {
-          sketch: SketchRing.from(d.sketch),
+          sketch: ring.restore(d.sketch),
           levelIps: d.levelIps ?? Number.NaN,
           levelPorts: d.levelPorts ?? Number.NaN,
           sample: [0, 1, 2].map((i) => d.sample[i] ?? ''),

@@ -52,7 +52,7 @@ export class AlertLifecycle implements WindowSink {
     const policy = this.policies[detector]!
     const windowEnd = (window + 1) * this.windowMs
     if (!this.suppressions.empty &&
-      this.suppressions.matches(device.info.id, policy.detector, finding.destinations, windowEnd)) {
+      this.suppressions.matches(device.id, policy.detector, finding.destinations, windowEnd)) {
       this.counters.suppressed++
       if (device.alerts !== null) this.clean(device, detector, 1)
       return
@@ -72,9 +72,9 @@ export class AlertLifecycle implements WindowSink {
     if (slot.open === null && slot.bad >= policy.fireAfter) {
       const startsAtMs = slot.startWindow * this.windowMs
       slot.open = makeAlert({
-        id: alertId(device.info.id, policy.detector, startsAtMs),
-        deviceId: device.info.id,
-        model: device.info.model,
+        id: alertId(device.id, policy.detector, startsAtMs),
+        deviceId: device.id,
+        model: device.model,
         detector: policy.detector,
         status: 'firing',
         severity: finding.severity,

@@ -1,6 +1,6 @@
 // Event-time engine: per-device state, window closing by watermark, detector dispatch, eviction.
 import type { DeviceEvent, EgressEvent, Finding, TelemetryEvent } from '../types.ts'
-import type { Detector, DeviceInfo } from './detector.ts'
+import type { Detector } from './detector.ts'
 import type { DeviceRecord } from './device.ts'
 import { windowOf } from './window.ts'
 
@@ -46,10 +46,8 @@ export interface EngineCounters {
 
 export class Engine {
   readonly counters: EngineCounters = { events: 0, late: 0, evictedTtl: 0, evictedCap: 0, windowsEvaluated: 0 }
-  /** Every tracked device, in approximate least-recently-seen order. */
+  /** Every tracked device, in approximate least-recently-seen order (`pending` marks open windows). */
   private readonly devices = new Map<string, DeviceRecord>()
-  /** Devices with windows still open, in approximate least-recently-seen order. */
-  private readonly pending = new Map<string, DeviceRecord>()
   private readonly egress: number[] = []
   private readonly telemetry: number[] = []
   private fleetMaxTs = -Infinity
@@ -81,11 +79,10 @@ export class Engine {
       this.counters.late++
       return false
     }
-    const info = device.info
-    if (event.model !== undefined && event.model !== info.model) info.model = event.model
-    if (event.firmware !== undefined && event.firmware !== info.firmware) {
-      if (info.firmware !== '') info.firmwareChangedAt = event.ts
-      info.firmware = event.firmware
+    if (event.model !== undefined && event.model !== device.model) device.model = event.model
+    if (event.firmware !== undefined && event.firmware !== device.firmware) {
+      if (device.firmware !== '') device.firmwareChangedAt = event.ts
+      device.firmware = event.firmware
     }
     if (event.ts > device.maxTs) {
       device.maxTs = event.ts
@@ -96,10 +93,7 @@ export class Engine {
     }
     if (event.type === 'egress') this.observeEgress(device, event)
     else this.observeTelemetry(device, event)
-    if (!device.pending) {
-      device.pending = true
-      this.pending.set(info.id, device)
-    }
+    device.pending = true
     if (window > device.lastDataWindow) device.lastDataWindow = window
     if (event.ts > this.fleetMaxTs) {
       this.fleetMaxTs = event.ts
@@ -114,15 +108,14 @@ export class Engine {
 
   /** End of input: closes every open window of every device (replay's last step). */
   flush(): void {
-    for (const device of this.pending.values()) this.closeAll(device)
-    this.pending.clear()
+    for (const device of this.devices.values()) if (device.pending) this.closeAll(device)
   }
 
   private observeEgress(device: DeviceRecord, event: EgressEvent): void {
     const { egress, detectors } = this
     for (let i = 0; i < egress.length; i++) {
       const d = egress[i]!
-      detectors[d]!.detector.observeEgress!(device.states[d], event, device.info)
+      detectors[d]!.detector.observeEgress!(device.states[d], event, device)
     }
   }
 
@@ -130,7 +123,7 @@ export class Engine {
     const { telemetry, detectors } = this
     for (let i = 0; i < telemetry.length; i++) {
       const d = telemetry[i]!
-      detectors[d]!.detector.observeTelemetry!(device.states[d], event, device.info)
+      detectors[d]!.detector.observeTelemetry!(device.states[d], event, device)
     }
   }
 
@@ -147,36 +140,28 @@ export class Engine {
   }
 
   /**
-   * Moves a device to the recent end of the LRU maps, but only once it has drifted past half
-   * of them: re-inserting on every event would cost two map writes per event for an order that
-   * only eviction reads.
+   * Moves a device to the recent end of the LRU map, but only once it has drifted past half of
+   * it: re-inserting on every event would cost two map writes per event for an order that only
+   * the sweep and eviction read.
    */
   private touch(device: DeviceRecord): void {
-    const { devices, pending } = this
+    const { devices } = this
     if (this.counters.events - device.touchedAt < devices.size >>> 1) return
     device.touchedAt = this.counters.events
-    const id = device.info.id
-    devices.delete(id)
-    devices.set(id, device)
-    if (device.pending) {
-      pending.delete(id)
-      pending.set(id, device)
-    }
+    devices.delete(device.id)
+    devices.set(device.id, device)
   }
 
   private createDevice(event: DeviceEvent): DeviceRecord {
     const known = this.options.inventory?.get(event.deviceId)
-    const info: DeviceInfo = {
+    const window = windowOf(event.ts, this.options.windowMs)
+    const device: DeviceRecord = {
       id: event.deviceId,
       model: event.model ?? known?.model ?? 'unknown',
       firmware: event.firmware ?? known?.firmware ?? '',
       firmwareChangedAt: -Infinity,
       firstSeen: event.ts,
-    }
-    const window = windowOf(event.ts, this.options.windowMs)
-    return {
-      info,
-      states: this.detectors.map((d) => d.detector.init(info)),
+      states: new Array<unknown>(this.detectors.length), // exactly sized: push would leave slack
       maxTs: -Infinity,
       nextWindow: window,
       lastDataWindow: window,
@@ -184,6 +169,8 @@ export class Engine {
       pending: false,
       alerts: null,
     }
+    for (let i = 0; i < this.detectors.length; i++) device.states[i] = this.detectors[i]!.detector.init(device)
+    return device
   }
 
   /** Evaluates windows [nextWindow, until); after `quietWindows` without data the rest pass in bulk. */
@@ -197,7 +184,7 @@ export class Engine {
         break
       }
       for (let i = 0; i < detectors.length; i++) {
-        sink.onWindow(device, i, w, detectors[i]!.detector.evaluate(device.states[i], w, device.info))
+        sink.onWindow(device, i, w, detectors[i]!.detector.evaluate(device.states[i], w, device))
       }
       this.counters.windowsEvaluated++
     }
@@ -211,21 +198,22 @@ export class Engine {
   }
 
   /**
-   * Runs when the fleet watermark enters a new window: closes the windows of devices that went
-   * quiet (their own events can no longer close them) and evicts devices past their TTL.
+   * Runs when the fleet watermark enters a new window (once a minute of event time): evicts the
+   * devices past their TTL and closes the windows of those that went quiet (their own events can
+   * no longer close them). It walks every device, a few milliseconds for 100k of them, because the
+   * map's order is only roughly least-recently-seen and stopping early would leave quiet devices
+   * behind a busy one open.
    */
   private sweep(): void {
     const { idleFlushMs, deviceTtlMs } = this.options
     const now = this.fleetMaxTs
-    for (const device of this.pending.values()) {
-      if (device.maxTs + idleFlushMs > now) break
-      this.closeAll(device)
-      this.pending.delete(device.info.id)
-    }
     for (const device of this.devices.values()) {
-      if (device.maxTs + deviceTtlMs > now) break
-      this.evict(device)
-      this.counters.evictedTtl++
+      if (device.maxTs + deviceTtlMs <= now) {
+        this.evict(device)
+        this.counters.evictedTtl++
+      } else if (device.pending && device.maxTs + idleFlushMs <= now) {
+        this.closeAll(device)
+      }
     }
   }
 
@@ -237,11 +225,8 @@ export class Engine {
   }
 
   private evict(device: DeviceRecord): void {
-    if (device.pending) {
-      this.closeAll(device)
-      this.pending.delete(device.info.id)
-    }
+    if (device.pending) this.closeAll(device)
     this.sink.onEvict(device)
-    this.devices.delete(device.info.id)
+    this.devices.delete(device.id)
   }
 }

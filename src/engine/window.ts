@@ -171,65 +171,68 @@ export const hashNumber = (n: number): number => {
  * slots stay small integers): `dims` independent maps (say addresses and ports) for each of the last
  * `slots` windows, the one being evaluated and those the engine's lookahead may already have
  * started. Standard error about 5% from a few dozen to several hundred keys, the range fan-out
- * thresholds live in; one array of a few hundred bytes per device instead of sets.
+ * thresholds live in.
+ *
+ * The layout is shared (one SketchRing per detector) and the data is a plain number array per
+ * device, `slots` window numbers then the maps: one array of a few hundred bytes, no object.
  */
 export class SketchRing {
-  /** Window held by each slot, -1 when empty. */
-  readonly windows: number[]
-  /** For each slot, `dims` maps of SKETCH_WORDS words, one after the other. */
-  readonly bits: number[]
+  readonly length: number
 
   constructor(
     readonly slots: number,
     readonly dims = 1,
   ) {
-    this.windows = new Array<number>(slots).fill(-1)
-    this.bits = new Array<number>(slots * dims * SKETCH_WORDS).fill(0)
+    this.length = slots + slots * dims * SKETCH_WORDS
+  }
+
+  /** A device's empty sketches. */
+  create(): number[] {
+    const data = new Array<number>(this.length).fill(0)
+    data.fill(-1, 0, this.slots)
+    return data
   }
 
   /**
    * Adds a key's hash to map `dim` of `window`, reusing the slot of a window `slots` older.
    * Returns true when the key set a new bit (it is very likely a key not seen in the window).
    */
-  add(dim: number, hash: number, window: number): boolean {
-    const slot = window % this.slots
-    const held = this.windows[slot]!
+  add(data: number[], dim: number, hash: number, window: number): boolean {
+    const { slots, dims } = this
+    const slot = window % slots
+    const held = data[slot]!
     if (window !== held) {
       // An event older than the slot's window cannot reach here: the engine closes and rejects it first.
       if (window < held) return false
-      const start = slot * this.dims * SKETCH_WORDS
-      this.bits.fill(0, start, start + this.dims * SKETCH_WORDS)
-      this.windows[slot] = window
+      const start = slots + slot * dims * SKETCH_WORDS
+      data.fill(0, start, start + dims * SKETCH_WORDS)
+      data[slot] = window
     }
     const bit = hash % SKETCH_BITS
-    const i = (slot * this.dims + dim) * SKETCH_WORDS + ((bit / 30) | 0)
+    const i = slots + (slot * dims + dim) * SKETCH_WORDS + ((bit / 30) | 0)
     const mask = 1 << bit % 30
-    const word = this.bits[i]!
+    const word = data[i]!
     if ((word & mask) !== 0) return false
-    this.bits[i] = word | mask
+    data[i] = word | mask
     return true
   }
 
   /** Estimated distinct keys added to map `dim` in `window` (0 when no slot holds it). */
-  estimate(dim: number, window: number): number {
+  estimate(data: readonly number[], dim: number, window: number): number {
     const slot = window % this.slots
-    if (this.windows[slot] !== window) return 0
-    const base = (slot * this.dims + dim) * SKETCH_WORDS
+    if (data[slot] !== window) return 0
+    const base = this.slots + (slot * this.dims + dim) * SKETCH_WORDS
     let zeros = 0
-    for (let i = base; i < base + SKETCH_WORDS; i++) zeros += 30 - popcount(this.bits[i]!)
+    for (let i = base; i < base + SKETCH_WORDS; i++) zeros += 30 - popcount(data[i]!)
     if (zeros === 0) return Math.round(SKETCH_BITS * Math.log(SKETCH_BITS))
     return Math.round(-SKETCH_BITS * Math.log(zeros / SKETCH_BITS))
   }
 
-  toJSON(): { dims: number; windows: number[]; bits: number[] } {
-    return { dims: this.dims, windows: this.windows.slice(), bits: this.bits.slice() }
-  }
-
-  static from(data: { dims: number; windows: number[]; bits: number[] }): SketchRing {
-    const ring = new SketchRing(data.windows.length, data.dims)
-    for (let i = 0; i < ring.windows.length; i++) ring.windows[i] = data.windows[i]!
-    for (let i = 0; i < ring.bits.length; i++) ring.bits[i] = data.bits[i] ?? 0
-    return ring
+  /** A device's sketches from a snapshot (a copy of its array), checked against this layout. */
+  restore(data: readonly number[]): number[] {
+    const out = this.create()
+    if (data.length === out.length) for (let i = 0; i < out.length; i++) out[i] = data[i]!
+    return out
   }
 }
 

@@ -23,7 +23,7 @@ export const detectorFindings = (
     { windowMs: MIN, allowedLatenessMs: 30_000, idleFlushMs: 5 * MIN, deviceTtlMs: 24 * 60 * MIN, maxDevices: 10_000, quietWindows: 60 },
     {
       onWindow: (d, _i, w, f) => {
-        if (f !== null) found.push({ deviceId: d.info.id, minute: w - T0 / MIN, finding: f })
+        if (f !== null) found.push({ deviceId: d.id, minute: w - T0 / MIN, finding: f })
       },
       onQuiet: () => {},
       onEvict: () => {},

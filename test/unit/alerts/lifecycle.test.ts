@@ -9,7 +9,7 @@ import { MIN, T0 } from '../../helpers/events.ts'
 const W0 = T0 / MIN
 
 const device = (id = 'fridge-1'): DeviceRecord => ({
-  info: { id, model: 'frostbyte-fridge', firmware: '1.0', firmwareChangedAt: -Infinity, firstSeen: T0 },
+  id, model: 'frostbyte-fridge', firmware: '1.0', firmwareChangedAt: -Infinity, firstSeen: T0,
   states: [], maxTs: T0, nextWindow: W0, lastDataWindow: W0, touchedAt: 0, pending: false, alerts: null,
 })
 

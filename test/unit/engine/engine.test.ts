@@ -24,9 +24,9 @@ const options: EngineOptions = {
 const recorder = () => {
   const log: string[] = []
   const sink: WindowSink = {
-    onWindow: (d: DeviceRecord, _i, w, f) => void log.push(`${d.info.id} w${w - Math.floor(at(0) / MIN)} ${f === null ? '-' : f.evidence.n}`),
-    onQuiet: (d, n) => void log.push(`${d.info.id} quiet ${n}`),
-    onEvict: (d) => void log.push(`${d.info.id} evicted`),
+    onWindow: (d: DeviceRecord, _i, w, f) => void log.push(`${d.id} w${w - Math.floor(at(0) / MIN)} ${f === null ? '-' : f.evidence.n}`),
+    onQuiet: (d, n) => void log.push(`${d.id} quiet ${n}`),
+    onEvict: (d) => void log.push(`${d.id} evicted`),
   }
   return { log, sink }
 }
@@ -69,6 +69,22 @@ describe('Engine', () => {
     engine.ingest(egress({ deviceId: 'quiet', ts: at(0.5) }))
     for (let m = 1; m <= 7; m++) engine.ingest(egress({ deviceId: 'busy', ts: at(m) }))
     expect(log.filter((l) => l.startsWith('quiet'))).toEqual(['quiet w0 1'])
+  })
+
+  it('closes the windows of every quiet device, whatever busy devices stand before it in the device map', () => {
+    const { log, sink } = recorder()
+    const engine = new Engine([{ id: 'c', detector: counter }], { ...options, maxDevices: 1000 }, sink)
+    // A crowd of devices makes the map big enough that the LRU touch leaves `first` and `busy` where they are.
+    for (let i = 0; i < 100; i++) engine.ingest(egress({ deviceId: `crowd-${i}`, ts: at(0.4) }))
+    engine.ingest(egress({ deviceId: 'first', ts: at(0.5) }))
+    for (let m = 1; m <= 6; m++) {
+      engine.ingest(egress({ deviceId: 'busy', ts: at(m) }))
+      if (m === 3) engine.ingest(egress({ deviceId: 'second', ts: at(3.5) }))
+    }
+    expect(log.filter((l) => l.startsWith('first') || l.startsWith('second'))).toEqual(['first w0 1']) // idle 5 min: closed
+    engine.ingest(egress({ deviceId: 'first', ts: at(6.2) })) // back from quiet, still first in the map
+    for (let m = 7; m <= 9; m++) engine.ingest(egress({ deviceId: 'busy', ts: at(m) }))
+    expect(log.filter((l) => l.startsWith('second'))).toEqual(['second w3 1'])
   })
 
   it('closes every open window at the end of input', () => {
