@@ -1,0 +1,68 @@
+// The configuration: one schema over engine, alerts, every detector and the inventory; errors name each field.
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { DETECTORS } from '../../../detectors/index.ts'
+import { loadConfig, parseConfig } from '../../../src/config/load.ts'
+import { isAppError } from '../../../src/errors.ts'
+
+const errorOf = (fn: () => unknown): { code: string; message: string } => {
+  try {
+    fn()
+  } catch (err) {
+    if (isAppError(err)) return { code: err.code, message: err.message }
+    throw err
+  }
+  throw new Error('expected an error')
+}
+
+describe('parseConfig', () => {
+  it('fills every default, with the detectors\' own: port-novelty fires after one window, volume-spike is off', () => {
+    const c = parseConfig({}, DETECTORS)
+    expect(c.engine).toEqual({ windowSeconds: 60, allowedLatenessSeconds: 30, idleFlushSeconds: 300, deviceTtlHours: 24, maxDevices: 200_000, quietWindows: 60 })
+    expect(c.alerts).toEqual({ fireAfter: 2, resolveAfter: 10, suppress: [] })
+    expect(Object.keys(c.detectors)).toEqual(DETECTORS.map((d) => d.id))
+    expect(c.detectors['port-novelty']).toMatchObject({ enabled: true, fireAfter: 1 })
+    expect(c.detectors['smtp-burst']).toMatchObject({ enabled: true, burstServers: 5 })
+    expect(c.detectors['smtp-burst']!.fireAfter).toBeUndefined()
+    expect(c.detectors['volume-spike']!.enabled).toBe(false)
+  })
+
+  it('lists every invalid field by its path, and rejects unknown keys by name', () => {
+    const e = errorOf(() =>
+      parseConfig({ engine: { windowSeconds: 0, lateness: 5 }, detectors: { fanout: { minDistinctIps: 'many' }, 'no-such-detector': {} }, alerts: { suppress: [{ reason: 'x' }] } }, DETECTORS, 'test.yaml'),
+    )
+    expect(e.code).toBe('EGD_CONFIG')
+    expect(e.message.split('\n')[0]).toBe('invalid configuration in test.yaml:')
+    for (const path of ['engine.windowSeconds: ', 'engine: ', 'detectors.fanout.minDistinctIps: ', 'detectors: ', 'alerts.suppress.0: ']) {
+      expect(e.message).toContain(`  ${path}`)
+    }
+    expect(e.message).toContain('"lateness"')
+    expect(e.message).toContain('"no-such-detector"')
+    expect(e.message).toContain('a suppression rule needs at least one of deviceId, detector, destination')
+  })
+
+  it('returns a deeply frozen configuration', () => {
+    const c = parseConfig({ alerts: { suppress: [{ detector: 'fanout' }] } }, DETECTORS)
+    expect(Object.isFrozen(c.alerts.suppress[0])).toBe(true)
+    expect(Object.isFrozen(c.detectors['fanout'])).toBe(true)
+  })
+
+  it('refuses a registry with two detectors of one id', () => {
+    expect(errorOf(() => parseConfig({}, [DETECTORS[0]!, DETECTORS[0]!])).code).toBe('EGD_DETECTOR')
+  })
+})
+
+describe('loadConfig', () => {
+  it('reads YAML and JSON files, and names the file when it cannot be read or parsed', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'egress-config-'))
+    writeFileSync(join(dir, 'a.yaml'), 'alerts:\n  fireAfter: 4\n')
+    writeFileSync(join(dir, 'b.json'), '{"engine": {"maxDevices": 10}}')
+    writeFileSync(join(dir, 'c.yaml'), 'alerts: [unclosed\n')
+    expect(loadConfig(join(dir, 'a.yaml'), DETECTORS).alerts.fireAfter).toBe(4)
+    expect(loadConfig(join(dir, 'b.json'), DETECTORS).engine.maxDevices).toBe(10)
+    expect(errorOf(() => loadConfig(join(dir, 'c.yaml'), DETECTORS)).message).toContain(`config file ${join(dir, 'c.yaml')} is not valid YAML or JSON`)
+    expect(errorOf(() => loadConfig(join(dir, 'missing.yaml'), DETECTORS))).toMatchObject({ code: 'EGD_CONFIG' })
+  })
+})
