@@ -36,7 +36,7 @@ interface State {
   levelIps: number
   levelPorts: number
   /** The last few distinct destinations of a window that fanned out, as evidence. */
-  sample: string[]
+  sample: string[] | null
   /** Slot of `sample` the next new destination overwrites. */
   sampleNext: number
 }
@@ -63,7 +63,7 @@ export const fanout = defineDetector<FanoutConfig, State>({
         sketch: ring.create(),
         levelIps: Number.NaN,
         levelPorts: Number.NaN,
-        sample: ['', '', ''], // a literal: exactly SAMPLE slots, no growth slack
+        sample: null,
         sampleNext: 0,
       }),
       observeEgress(state, e) {
@@ -75,9 +75,10 @@ export const fanout = defineDetector<FanoutConfig, State>({
         // ordinary device holds no address strings at all.
         if (
           ((freshIp && ring.estimate(state.sketch, IPS, w) >= sampleIpsFrom) || (freshPort && ring.estimate(state.sketch, PORTS, w) >= samplePortsFrom)) &&
-          !state.sample.includes(e.dstIp)
+          !state.sample?.includes(e.dstIp)
         ) {
-          state.sample[state.sampleNext] = e.dstIp
+          // A literal: exactly SAMPLE slots, no growth slack.
+          ;(state.sample ??= ['', '', ''])[state.sampleNext] = e.dstIp
           state.sampleNext = (state.sampleNext + 1) % SAMPLE
         }
       },
@@ -126,7 +127,7 @@ export const fanout = defineDetector<FanoutConfig, State>({
           sketch: ring.restore(d.sketch),
           levelIps: d.levelIps ?? Number.NaN,
           levelPorts: d.levelPorts ?? Number.NaN,
-          sample: [0, 1, 2].map((i) => d.sample[i] ?? ''),
+          sample: d.sample.length === 0 ? null : [0, 1, 2].map((i) => d.sample[i] ?? ''),
           sampleNext: d.sample.length % SAMPLE,
         }
       },
@@ -137,6 +138,7 @@ export const fanout = defineDetector<FanoutConfig, State>({
 /** The sampled destinations, oldest first. */
 const recent = (s: State): string[] => {
   const out: string[] = []
+  if (s.sample === null) return out
   for (let k = 0; k < SAMPLE; k++) {
     const ip = s.sample[(s.sampleNext + k) % SAMPLE]!
     if (ip !== '') out.push(ip)

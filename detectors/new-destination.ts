@@ -72,7 +72,7 @@ interface State {
   /** Windows with traffic while learning, and the latest of them. */
   activeWindows: number
   lastActive: number
-  /** Event time the second half of learning began (half the minutes and half the windows), or -1. */
+  /** Window the second half of learning began in (half the minutes and half the windows), or -1. */
   lateSince: number
   /** Destinations learned in the second half. */
   lateLearned: number
@@ -114,7 +114,7 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
         if (learning && w > state.lastActive) {
           state.lastActive = w
           state.activeWindows++
-          if (state.lateSince < 0 && age >= learningMs / 2 && state.activeWindows > cfg.learningWindows / 2) state.lateSince = e.ts
+          if (state.lateSince < 0 && age >= learningMs / 2 && state.activeWindows > cfg.learningWindows / 2) state.lateSince = w
         }
         if (isLocalAddress(e.dstIp)) return
         const key = destinationKey(e.dstIp, e.dstHost)
@@ -160,7 +160,7 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
           const end = (w + 1) * windowMs
           if (end - device.firstSeen < learningMs || state.activeWindows < cfg.learningWindows) return null
           // Per hour of the second half, which is at least a quarter of the learning minutes long.
-          const lateMs = state.lateSince < 0 ? 0 : Math.max(end - state.lateSince, learningMs / 4, windowMs)
+          const lateMs = state.lateSince < 0 ? 0 : Math.max(end - state.lateSince * windowMs, learningMs / 4, windowMs)
           state.rate = lateMs > 0 ? (state.lateLearned * 3_600_000) / lateMs : 0
           state.rateWindow = w
         }

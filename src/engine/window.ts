@@ -136,7 +136,7 @@ export class RecentDistinct {
 
 }
 
-const SKETCH_WORDS = 8
+const SKETCH_WORDS = 6
 const SKETCH_BITS = SKETCH_WORDS * 30
 
 /**
@@ -167,11 +167,11 @@ export const hashNumber = (n: number): number => {
 }
 
 /**
- * Distinct counts per window by linear counting over 240-bit maps (30 bits per array slot, so the
+ * Distinct counts per window by linear counting over 180-bit maps (30 bits per array slot, so the
  * slots stay small integers): `dims` independent maps (say addresses and ports) for each of the last
  * `slots` windows, the one being evaluated and those the engine's lookahead may already have
- * started. Standard error about 5% from a few dozen to several hundred keys, the range fan-out
- * thresholds live in.
+ * started. Standard error 5 to 9% from a few dozen to several hundred keys, the range fan-out
+ * thresholds live in (a few keys may collide below that); saturates near 900.
  *
  * The layout is shared (one SketchRing per detector) and the data is a plain number array per
  * device, `slots` window numbers then the maps: one array of a few hundred bytes, no object.
