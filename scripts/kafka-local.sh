@@ -201,8 +201,10 @@ ensure_jars() {
   tmp="$dir.tmp.$$"
   rm -rf "$tmp"
   mkdir -p "$tmp"
-  if ! "$MVN" -q -B -Dstyle.color=never -f "$POM" -Dkafka.version="$VERSION" -P"$profile" \
-      dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$tmp" >&2; then
+  # (Debian's mvn prints colour resets even with -B: strip them.)
+  if ! "$MVN" -q -B -f "$POM" -Dkafka.version="$VERSION" -P"$profile" \
+      dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$tmp" 2>&1 \
+      | sed -e $'s/\e\\[[0-9;]*m//g' -e '/^$/d' >&2; then
     rm -rf "$tmp"
     die "mvn could not fetch org.apache.kafka:kafka_2.13:$VERSION"
   fi
@@ -313,11 +315,6 @@ new_cluster_id() {
 # Fingerprint of the SCRAM user and password, to notice a changed password.
 scram_stamp() { printf '%s\n%s\n' "$SCRAM_USER" "$SCRAM_PASSWORD" | sha256sum | cut -d' ' -f1; }
 
-scram_config() {
-  printf 'SCRAM-SHA-256=[iterations=8192,password=%s],SCRAM-SHA-512=[password=%s]' \
-    "$SCRAM_PASSWORD" "$SCRAM_PASSWORD"
-}
-
 # Format the data folder once per version (KRaft needs a formatted log dir).
 # The SCRAM user is bootstrapped here, so that --scram works on later starts too.
 format_storage() {
@@ -335,22 +332,25 @@ format_storage() {
   scram_stamp >"$dir.scram"
 }
 
-# After a start with --scram: (re)create the SCRAM user if the user or the
-# password changed since the data folder was formatted or last updated.
+# After a start with --scram: (re)set the SCRAM credentials if the user or
+# the password changed since the data folder was formatted or last updated.
+# One call per mechanism: Kafka refuses two changes of a user in one request.
 ensure_scram_user() {
-  local port="$1" stamp_file
+  local port="$1" stamp_file mechanism
   stamp_file="$(data_dir "$VERSION").scram"
   [[ -f "$stamp_file" && "$(cat "$stamp_file")" == "$(scram_stamp)" ]] && return 0
-  [[ "$SCRAM_PASSWORD" != *[],[]* ]] || die "KAFKA_SCRAM_PASSWORD must not contain ',', '[' or ']'"
+  [[ "$SCRAM_PASSWORD" != *[],[]* ]] || return 1
   log "setting the SCRAM credentials of user $SCRAM_USER"
-  run_tool kafka.admin.ConfigCommand --bootstrap-server "$HOST:$port" --alter \
-    --entity-type users --entity-name "$SCRAM_USER" --add-config "$(scram_config)" \
-    || die "could not set the SCRAM credentials"
+  for mechanism in SCRAM-SHA-256 SCRAM-SHA-512; do
+    run_tool kafka.admin.ConfigCommand --bootstrap-server "$HOST:$port" --alter \
+      --entity-type users --entity-name "$SCRAM_USER" \
+      --add-config "$mechanism=[iterations=8192,password=$SCRAM_PASSWORD]" || return 1
+  done
   scram_stamp >"$stamp_file"
 }
 
-# Wait until broker $1 answers on port $2 and has logged its start; on
-# failure show the end of its log, kill it and exit.
+# Wait until the broker we just started (pid $1) answers on port $2 and has
+# logged its start; on failure show the end of its log, kill it and exit.
 wait_ready() {
   local pid="$1" port="$2" deadline=$((SECONDS + START_TIMEOUT))
   while :; do
@@ -370,6 +370,17 @@ wait_ready() {
       rm -f "$PID_FILE"
       exit 1
     fi
+    sleep 0.5
+  done
+}
+
+# A broker that was already running (maybe still starting in another call):
+# wait until its port answers, but never kill it.
+wait_port() {
+  local pid="$1" port="$2" deadline=$((SECONDS + START_TIMEOUT))
+  until port_open "$port"; do
+    kill -0 "$pid" 2>/dev/null || die "the broker (pid $pid) exited; see ${LOG_FILE#"$ROOT"/}"
+    ((SECONDS < deadline)) || die "the broker (pid $pid) runs but $HOST:$port does not answer"
     sleep 0.5
   done
 }
@@ -413,7 +424,7 @@ cmd_start() {
     if ((want_scram)) && [[ -z "$(state_get KAFKA_SCRAM_PORT)" ]]; then
       die "Kafka is running without the SCRAM listener (pid $pid): run 'scripts/kafka-local.sh stop', then start --scram"
     fi
-    wait_ready "$pid" "$(state_get KAFKA_PORT)"
+    wait_port "$pid" "$(state_get KAFKA_PORT)"
     log "Kafka $running_version already running (pid $pid)"
     print_addresses
     return 0
@@ -444,7 +455,7 @@ KAFKA_SCRAM_PORT=$scram
 EOF
 
   # Keep the previous run's log, start a fresh one.
-  [[ -f "$LOG_FILE" ]] && mv -f "$LOG_FILE" "$LOG_FILE.1"
+  if [[ -f "$LOG_FILE" ]]; then mv -f "$LOG_FILE" "$LOG_FILE.1"; fi
   : >"$LOG_FILE"
 
   local -a heap jvm_extra
@@ -452,8 +463,9 @@ EOF
   read -r -a jvm_extra <<<"${KAFKA_JVM_OPTS:-}"
   log "starting Kafka $VERSION on $HOST:$port (controller $ctrl${scram:+, SCRAM $scram})"
   rm -f "$PID_FILE"
-  # Detach the broker from this shell (own session, no stdin) and let it
-  # write its own pid: `exec` keeps the pid of the inner shell for java.
+  # Detach the broker from this shell (own session, no stdin, not holding
+  # the lock's fd 9) and let it write its own pid: `exec` keeps the pid of
+  # the inner shell for java.
   local detach=()
   command -v setsid >/dev/null 2>&1 && detach=(setsid) || detach=(nohup)
   # shellcheck disable=SC2016 # expanded by the inner shell on purpose
@@ -461,7 +473,7 @@ EOF
     "$JAVA" "${heap[@]}" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:+ExitOnOutOfMemoryError \
     -Djava.awt.headless=true "$(logging_opt broker)" ${jvm_extra[@]+"${jvm_extra[@]}"} \
     -cp "$(classpath "$VERSION")" kafka.Kafka "$CONF_DIR/server.properties" \
-    </dev/null >>"$LOG_FILE" 2>&1 &
+    </dev/null >>"$LOG_FILE" 2>&1 9>&- &
 
   # The pid file appears as soon as the detached shell runs.
   local tries=50
@@ -470,7 +482,10 @@ EOF
   [[ -n "$pid" ]] || die "the broker did not start (see ${LOG_FILE#"$ROOT"/})"
 
   wait_ready "$pid" "$port"
-  if ((want_scram)); then ensure_scram_user "$port"; fi
+  if ((want_scram)) && ! ensure_scram_user "$port"; then
+    kill -TERM "$pid" 2>/dev/null || true
+    die "could not set the SCRAM credentials (no ',', '[' or ']' in KAFKA_SCRAM_PASSWORD); broker stopped"
+  fi
   log "Kafka $VERSION ready in $((SECONDS - t0))s (pid $pid, log ${LOG_FILE#"$ROOT"/})"
   print_addresses
 }
