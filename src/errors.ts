@@ -5,6 +5,7 @@ export type ErrorCode =
   | 'EGD_USAGE' // bad command line: exit 2
   | 'EGD_INPUT' // an input file cannot be read
   | 'EGD_DETECTOR' // the detector registry is inconsistent
+  | 'EGD_KAFKA' // the broker refused, or lacks what is needed (a topic, credentials)
 
 export class AppError extends Error {
   override readonly name = 'AppError'

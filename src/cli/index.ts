@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander'
 import { DETECTORS } from '../../detectors/index.ts'
 import { loadConfig } from '../config/load.ts'
 import { exitCodeOf, isAppError } from '../errors.ts'
+import { registerProduce } from './produce.ts'
 import { registerReplay } from './replay.ts'
 
 const VERSION = '0.1.0'
@@ -15,6 +16,7 @@ const buildProgram = (): Command => {
     .showHelpAfterError()
     .exitOverride()
   registerReplay(program)
+  registerProduce(program)
   program
     .command('list-detectors')
     .description('list the registered detectors with their ids, versions and what they catch')

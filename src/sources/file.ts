@@ -37,17 +37,20 @@ export const expandInputs = (paths: readonly string[]): InputFile[] => {
 /**
  * Calls `onLine` for each line (LF or CRLF) of a file, read in 1 MiB chunks; `.gz` files are
  * gunzipped. A callback, not an async iterator: one promise per chunk instead of one per line.
- * `onBytes` reports file bytes consumed, for progress.
+ * `onBytes` reports file bytes consumed, for progress; `afterChunk`, when given, is awaited after
+ * each chunk's lines (back-pressure for a consumer that does I/O with them).
  */
 export const forEachLine = async (
   path: string,
   onLine: (line: string) => void,
   onBytes?: (n: number) => void,
+  afterChunk?: () => Promise<void>,
 ): Promise<void> => {
   const raw = createReadStream(path, { highWaterMark: 1 << 20 })
   if (onBytes) raw.on('data', (chunk) => onBytes(chunk.length))
   const stream = path.endsWith('.gz') ? raw.pipe(createGunzip()) : raw
   let carry: Buffer | null = null
+  let inCallback = false
   try {
     for await (const chunk of stream as AsyncIterable<Buffer>) {
       const buf: Buffer = carry === null ? chunk : Buffer.concat([carry, chunk])
@@ -60,8 +63,14 @@ export const forEachLine = async (
         nl = buf.indexOf(10, start)
       }
       carry = start < buf.length ? buf.subarray(start) : null
+      if (afterChunk) {
+        inCallback = true
+        await afterChunk()
+        inCallback = false
+      }
     }
   } catch (err) {
+    if (inCallback) throw err // the consumer's own failure, not the file's
     throw new AppError('EGD_INPUT', `cannot read ${path}: ${(err as Error).message}`, { cause: err })
   }
   if (carry !== null && carry.length > 0) onLine(carry.toString('utf8'))

@@ -123,7 +123,8 @@ describe('egress-sentinel replay', () => {
 
 describe('--help', () => {
   it.each([
-    [[], ['replay', 'evaluate', 'list-detectors', 'check-config']],
+    [[], ['replay', 'evaluate', 'produce', 'list-detectors', 'check-config']],
+    [['produce'], ['--topic', '--brokers', '--speed', '--format']],
     [['replay'], ['--config', '--format', '--dlq', '--no-progress']],
     [['evaluate'], ['--output', '--alerts', '--config']],
     [['list-detectors'], []],
