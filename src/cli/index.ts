@@ -5,6 +5,7 @@ import { loadConfig } from '../config/load.ts'
 import { exitCodeOf, isAppError } from '../errors.ts'
 import { registerProduce } from './produce.ts'
 import { registerReplay } from './replay.ts'
+import { registerRun } from './run.ts'
 
 const VERSION = '0.1.0'
 
@@ -17,6 +18,7 @@ const buildProgram = (): Command => {
     .exitOverride()
   registerReplay(program)
   registerProduce(program)
+  registerRun(program)
   program
     .command('list-detectors')
     .description('list the registered detectors with their ids, versions and what they catch')

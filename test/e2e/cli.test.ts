@@ -123,7 +123,8 @@ describe('egress-sentinel replay', () => {
 
 describe('--help', () => {
   it.each([
-    [[], ['replay', 'evaluate', 'produce', 'list-detectors', 'check-config']],
+    [[], ['replay', 'evaluate', 'produce', 'run', 'list-detectors', 'check-config']],
+    [['run'], ['--config', '--brokers', 'KAFKA_BROKERS', 'EGRESS_TOPIC_EVENTS', 'EGRESS_HTTP_PORT']],
     [['produce'], ['--topic', '--brokers', '--speed', '--format']],
     [['replay'], ['--config', '--format', '--dlq', '--no-progress']],
     [['evaluate'], ['--output', '--alerts', '--config']],

@@ -1,0 +1,49 @@
+// `run`: the Kafka service, until SIGTERM or SIGINT (graceful: finish the batch, commit, flush, exit 0).
+import type { Command } from 'commander'
+import { DETECTORS } from '../../detectors/index.ts'
+import { loadConfig } from '../config/load.ts'
+import { serviceSettings } from '../config/service.ts'
+import { startHealthServer } from '../http/server.ts'
+import { startService } from '../service.ts'
+
+interface RunFlags {
+  config?: string
+  brokers?: string
+}
+
+export const registerRun = (program: Command): void => {
+  program
+    .command('run')
+    .description(
+      'consume egress events and telemetry from Kafka, detect, and produce alerts (at-least-once) and dead letters. ' +
+        'Environment: KAFKA_BROKERS, EGRESS_TOPIC_EVENTS, EGRESS_TOPIC_TELEMETRY, EGRESS_TOPIC_ALERTS, EGRESS_TOPIC_DLQ, ' +
+        'EGRESS_GROUP_ID, EGRESS_HTTP_HOST, EGRESS_HTTP_PORT',
+    )
+    .option('-c, --config <file>', 'detection configuration file (YAML or JSON); defaults apply without it')
+    .option('-b, --brokers <list>', 'host:port[,host:port…] (default: $KAFKA_BROKERS)')
+    .action(async (flags: RunFlags) => {
+      const config = loadConfig(flags.config, DETECTORS)
+      const settings = serviceSettings(flags)
+      const service = await startService(config, settings, DETECTORS)
+      const http = await startHealthServer(settings.http.host, settings.http.port, () => service.ready())
+      process.stderr.write(
+        `egress-sentinel run: group ${settings.groupId}, reading ${settings.topics.events} and ${settings.topics.telemetry}, ` +
+          `alerts to ${settings.topics.alerts}, dead letters to ${settings.topics.dlq}; http on ${http.address}\n`,
+      )
+      await new Promise<void>((resolve) => {
+        const onSignal = (signal: string): void => {
+          process.stderr.write(`egress-sentinel run: ${signal}, stopping\n`)
+          resolve()
+        }
+        process.once('SIGTERM', () => onSignal('SIGTERM'))
+        process.once('SIGINT', () => onSignal('SIGINT'))
+      })
+      try {
+        await service.stop()
+      } finally {
+        await http.close()
+      }
+      const c = service.counters
+      process.stderr.write(`egress-sentinel run: stopped after ${c.records} records, ${c.events} events, ${c.alerts} alerts, ${c.deadLetters} dead letters\n`)
+    })
+}

@@ -1,0 +1,58 @@
+// The service's own settings: brokers, consumer group, topics and HTTP address, from the environment (names as in the contract).
+import { z } from 'zod'
+import { AppError } from '../errors.ts'
+import { parseBrokers } from '../kafka/client.ts'
+
+const topic = z.string().min(1).max(249).regex(/^[a-zA-Z0-9._-]+$/, 'expected a Kafka topic name (letters, digits, ".", "_", "-")')
+
+const schema = z.strictObject({
+  groupId: z.string().min(1).default('egress-sentinel'),
+  topics: z.strictObject({
+    events: topic.default('egress-events'),
+    telemetry: topic.default('device-telemetry'),
+    alerts: topic.default('egress-alerts'),
+    dlq: topic.default('egress-dlq'),
+  }),
+  http: z.strictObject({
+    host: z.string().min(1).default('127.0.0.1'),
+    port: z.coerce.number().int().min(0).max(65535).default(8080),
+  }),
+})
+
+export type ServiceSettings = z.output<typeof schema> & { readonly brokers: readonly string[] }
+
+/** Environment variable behind each settings path, for error messages. */
+const ENV: Readonly<Record<string, string>> = {
+  groupId: 'EGRESS_GROUP_ID',
+  'topics.events': 'EGRESS_TOPIC_EVENTS',
+  'topics.telemetry': 'EGRESS_TOPIC_TELEMETRY',
+  'topics.alerts': 'EGRESS_TOPIC_ALERTS',
+  'topics.dlq': 'EGRESS_TOPIC_DLQ',
+  'http.host': 'EGRESS_HTTP_HOST',
+  'http.port': 'EGRESS_HTTP_PORT',
+}
+
+const blankToUndefined = (v: string | undefined): string | undefined => (v === undefined || v.trim() === '' ? undefined : v)
+
+/** Reads the settings; a usage error (exit 2) names each bad variable. */
+export const serviceSettings = (flags: { brokers?: string | undefined }, env: NodeJS.ProcessEnv = process.env): ServiceSettings => {
+  const brokers = parseBrokers(flags.brokers, env)
+  const r = schema.safeParse({
+    groupId: blankToUndefined(env.EGRESS_GROUP_ID),
+    topics: {
+      events: blankToUndefined(env.EGRESS_TOPIC_EVENTS),
+      telemetry: blankToUndefined(env.EGRESS_TOPIC_TELEMETRY),
+      alerts: blankToUndefined(env.EGRESS_TOPIC_ALERTS),
+      dlq: blankToUndefined(env.EGRESS_TOPIC_DLQ),
+    },
+    http: { host: blankToUndefined(env.EGRESS_HTTP_HOST), port: blankToUndefined(env.EGRESS_HTTP_PORT) },
+  })
+  if (!r.success) {
+    const lines = r.error.issues.map((i) => {
+      const path = i.path.join('.')
+      return `  ${ENV[path] ?? path}: ${i.message}`
+    })
+    throw new AppError('EGD_USAGE', `invalid service settings:\n${lines.join('\n')}`)
+  }
+  return { ...r.data, brokers }
+}
