@@ -178,8 +178,8 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
           const key = n.keys[i]!
           // Peers count the device itself: a destination is normal when others use it too.
           const shared = peers.get(device.model, hashString(key)) > cfg.peerDevices
-          // With the default lateness the lookahead is one window, so only the latest window's
-          // bytes can lie past w.
+          // The lookahead is at most one window (the configuration caps lateness), so only the
+          // latest window's bytes can lie past w.
           const bytes = n.bytes[i]! - (n.lastWindow[i]! > w ? n.lastBytes[i]! : 0)
           if (bytes >= cfg.uploadBytes && !shared && bytes > biggestBytes) {
             biggest = i

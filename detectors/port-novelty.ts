@@ -58,6 +58,8 @@ interface Used {
   ports: number[]
   firstWindow: number[]
   lastWindow: number[]
+  /** The window of use before `lastWindow` (-1): the last use up to w when `lastWindow` is w + 1. */
+  prevWindow: number[]
   flows: number[]
   /** Flows in `lastWindow`, which may lie in the lookahead past the window being evaluated. */
   lastFlows: number[]
@@ -107,26 +109,36 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
           return
         }
         const w = windowOf(e.ts, windowMs)
-        const used = (state.used ??= { ports: [], firstWindow: [], lastWindow: [], flows: [], lastFlows: [], sample: [] })
-        const i = used.ports.indexOf(port)
+        const used = (state.used ??= { ports: [], firstWindow: [], lastWindow: [], prevWindow: [], flows: [], lastFlows: [], sample: [] })
+        let i = used.ports.indexOf(port)
         if (i >= 0) {
           used.flows[i]!++
           if (w > used.lastWindow[i]!) {
+            used.prevWindow[i] = used.lastWindow[i]!
             used.lastWindow[i] = w
             used.lastFlows[i] = 0
           }
           used.lastFlows[i]!++
-        } else if (used.ports.length < MAX_PORTS) {
-          used.ports.push(port)
-          used.firstWindow.push(w)
-          used.lastWindow.push(w)
-          used.flows.push(1)
-          used.lastFlows.push(1)
-          used.sample.push(e.dstIp)
-          // Unusual ports count their users at first use: a model's own protocol is not novel. The
-          // always-reported ones do not: a whole model on IRC is a compromised model (allow lists a habit).
-          if (!isRisky) peers.increment(device.model, port)
+          return
         }
+        if (used.ports.length < MAX_PORTS) {
+          i = used.ports.length
+        } else {
+          // Full: the port used longest ago makes room when it is out of the horizon, or for a risky port.
+          i = 0
+          for (let k = 1; k < used.ports.length; k++) if (used.lastWindow[k]! < used.lastWindow[i]!) i = k
+          if (!isRisky && used.lastWindow[i]! > w - cfg.windows) return
+        }
+        used.ports[i] = port
+        used.firstWindow[i] = w
+        used.lastWindow[i] = w
+        used.prevWindow[i] = -1
+        used.flows[i] = 1
+        used.lastFlows[i] = 1
+        used.sample[i] = e.dstIp
+        // Unusual ports count their users at first use: a model's own protocol is not novel. The
+        // always-reported ones do not: a whole model on IRC is a compromised model (allow lists a habit).
+        if (!isRisky) peers.increment(device.model, port)
       },
       evaluate(state, w, device): Finding | null {
         const used = state.used
@@ -139,10 +151,11 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
         for (let i = 0; i < used.ports.length; i++) {
           // In use during (w - windows, w]: first used by w (later windows may already be observed)
           // and not abandoned before the horizon.
-          if (used.firstWindow[i]! > w || used.lastWindow[i]! <= w - cfg.windows) continue
+          const last = used.lastWindow[i]! <= w ? used.lastWindow[i]! : used.prevWindow[i]!
+          if (used.firstWindow[i]! > w || last <= w - cfg.windows) continue
           const port = used.ports[i]!
           if (modelAllows?.has(port) || (!always.has(port) && peers.get(device.model, port) >= cfg.peerDevices)) continue
-          // Flows up to the end of w (with the default lateness only the latest window can lie past it).
+          // Flows up to the end of w (the lookahead is at most one window: only the latest can lie past it).
           const upToW = used.flows[i]! - (used.lastWindow[i]! > w ? used.lastFlows[i]! : 0)
           if (!risky.has(port) && upToW < cfg.persistentFlows) continue
           hits.push(port)
@@ -174,6 +187,7 @@ const copy = (s: State): State => ({
           ports: s.used.ports.slice(),
           firstWindow: s.used.firstWindow.slice(),
           lastWindow: s.used.lastWindow.slice(),
+          prevWindow: s.used.prevWindow.slice(),
           flows: s.used.flows.slice(),
           lastFlows: s.used.lastFlows.slice(),
           sample: s.used.sample.slice(),

@@ -36,6 +36,11 @@ const engineSchema = z.strictObject({
   /** Windows evaluated after a device's last event; later quiet windows pass in bulk as clean. */
   quietWindows: z.number().int().min(1).default(60),
 })
+  // Detectors account exactly for data observed up to one window past the one they evaluate.
+  .refine((e) => e.allowedLatenessSeconds <= e.windowSeconds, {
+    message: 'must not exceed windowSeconds (detectors are exact for a lateness of up to one window)',
+    path: ['allowedLatenessSeconds'],
+  })
 
 const lifecycleSchema = z.strictObject({
   /** Consecutive bad windows before an alert fires. */

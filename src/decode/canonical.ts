@@ -7,11 +7,12 @@ import type { DecodeResult } from './result.ts'
 
 const ip = z.union([z.ipv4(), z.ipv6()], { error: 'expected an IPv4 or IPv6 address' })
 
-/** Event time: epoch milliseconds, or an ISO-8601 string with a date and time. */
+/** Event time: epoch milliseconds, or an ISO-8601 string with a date and time (UTC when it has no offset). */
 const eventTime = z.union(
   [
     z.number().int().nonnegative(),
-    z.iso.datetime({ offset: true, local: true }).transform((s) => Date.parse(s)),
+    // A date-time without an offset is UTC: the same record means the same instant on every machine.
+    z.iso.datetime({ offset: true, local: true }).transform((s) => Date.parse(/(?:z|[+-]\d\d(?::?\d\d)?)$/i.test(s) ? s : `${s}Z`)),
   ],
   { error: 'expected epoch milliseconds or an ISO-8601 date-time' },
 )
@@ -95,7 +96,7 @@ const toTelemetry = (v: z.output<typeof telemetrySchema>): TelemetryEvent => ({
 // (test/unit/decode/canonical.test.ts) holds the two paths to the same output.
 
 const IPV4 = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]\d|\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]\d|\d)$/
-const PROTO_BY_NAME: Readonly<Record<string, number>> = { tcp: 6, udp: 17, icmp: 1, TCP: 6, UDP: 17, ICMP: 1 }
+const PROTO_BY_NAME: ReadonlyMap<string, number> = new Map([['tcp', 6], ['udp', 17], ['icmp', 1], ['TCP', 6], ['UDP', 17], ['ICMP', 1]])
 
 const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0
 const isOptionalAmount = (v: unknown): boolean => v === undefined || (typeof v === 'number' && Number.isFinite(v) && v >= 0)
@@ -103,7 +104,7 @@ const isOptionalText = (v: unknown, max: number): boolean => v === undefined || 
 const isDeviceId = (v: unknown): v is string => typeof v === 'string' && v.length >= 1 && v.length <= 256
 
 const protoOf = (v: unknown): number => {
-  if (typeof v === 'string') return PROTO_BY_NAME[v] ?? -1
+  if (typeof v === 'string') return PROTO_BY_NAME.get(v) ?? -1
   return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 255 ? v : -1
 }
 

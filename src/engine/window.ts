@@ -66,73 +66,94 @@ export class WindowRing {
  */
 export class RecentDistinct {
   readonly keys: string[] = []
+  /** The latest window each key was seen in. */
   readonly seen: number[] = []
+  /**
+   * The window before that (-1 if none): when the latest lies in the engine's one-window lookahead
+   * past the window being evaluated, this is the key's latest window up to it.
+   */
+  readonly before: number[] = []
 
   constructor(readonly capacity: number) {}
 
   /** Records `key` in `window`; returns true when the key was not held before. */
   add(key: string, window: number): boolean {
-    const { keys, seen } = this
+    const { keys, seen, before } = this
     for (let i = 0; i < keys.length; i++) {
       if (keys[i] === key) {
-        if (window > seen[i]!) seen[i] = window
+        if (window > seen[i]!) {
+          before[i] = seen[i]!
+          seen[i] = window
+        } else if (window < seen[i]! && window > before[i]!) {
+          before[i] = window
+        }
         return false
       }
     }
     if (keys.length < this.capacity) {
       keys.push(key)
       seen.push(window)
+      before.push(-1)
       return true
     }
     let oldest = 0
     for (let i = 1; i < seen.length; i++) if (seen[i]! < seen[oldest]!) oldest = i
     keys[oldest] = key
     seen[oldest] = window
+    before[oldest] = -1
     return true
+  }
+
+  /** The key's latest window up to `end` (exact for a lookahead of one window), or -1. */
+  private lastBy(i: number, end: number): number {
+    const w = this.seen[i]!
+    return w <= end ? w : this.before[i]! <= end ? this.before[i]! : -1
   }
 
   /** Distinct keys seen in (end - span, end]. */
   count(end: number, span: number): number {
     let n = 0
     const from = end - span
-    for (let i = 0; i < this.seen.length; i++) {
-      const w = this.seen[i]!
-      if (w > from && w <= end) n++
-    }
+    for (let i = 0; i < this.seen.length; i++) if (this.lastBy(i, end) > from) n++
     return n
   }
 
-  toJSON(): { capacity: number; keys: string[]; seen: number[] } {
-    return { capacity: this.capacity, keys: this.keys.slice(), seen: this.seen.slice() }
+  toJSON(): { capacity: number; keys: string[]; seen: number[]; before: number[] } {
+    return { capacity: this.capacity, keys: this.keys.slice(), seen: this.seen.slice(), before: this.before.slice() }
   }
 
-  static from(data: { capacity: number; keys: string[]; seen: number[] }): RecentDistinct {
+  static from(data: { capacity: number; keys: string[]; seen: number[]; before?: number[] }): RecentDistinct {
     const set = new RecentDistinct(data.capacity)
     set.keys.push(...data.keys)
     set.seen.push(...data.seen)
+    set.before.push(...(data.before ?? data.seen.map(() => -1)))
     return set
   }
 
   /** Up to `limit` keys seen in (end - span, end], most recent first, ties by key. */
   top(end: number, span: number, limit: number): string[] {
     const from = end - span
-    const { keys, seen } = this
+    const { keys } = this
     // Insertion into a short best-first list: O(n * limit) with no sort of the whole set.
     const best: number[] = []
-    const before = (a: number, b: number): boolean => seen[a]! > seen[b]! || (seen[a] === seen[b] && keys[a]! < keys[b]!)
-    for (let i = 0; i < seen.length; i++) {
-      const w = seen[i]!
-      if (w <= from || w > end) continue
-      if (best.length === limit && !before(i, best[limit - 1]!)) continue
+    const last: number[] = []
+    const before = (a: number, wa: number, b: number, wb: number): boolean => wa > wb || (wa === wb && keys[a]! < keys[b]!)
+    for (let i = 0; i < keys.length; i++) {
+      const w = this.lastBy(i, end)
+      if (w <= from) continue
+      if (best.length === limit && !before(i, w, best[limit - 1]!, last[limit - 1]!)) continue
       let j = best.length < limit ? best.length : limit - 1
-      while (j > 0 && before(i, best[j - 1]!)) {
+      while (j > 0 && before(i, w, best[j - 1]!, last[j - 1]!)) {
         best[j] = best[j - 1]!
+        last[j] = last[j - 1]!
         j--
       }
       best[j] = i
+      last[j] = w
     }
     return best.map((i) => keys[i]!)
   }
+
 
 }
 

@@ -22,7 +22,7 @@ const egressRecord = fc.record(
     srcIp: fc.oneof(fc.constant(undefined), ipv4),
     dstIp: maybe(ipv4),
     dstPort: maybe(fc.integer({ min: 0, max: 65535 })),
-    proto: maybe(fc.oneof(fc.constantFrom('tcp', 'UDP', 'icmp', 'sctp'), fc.integer({ min: 0, max: 300 }))),
+    proto: maybe(fc.oneof(fc.constantFrom('tcp', 'UDP', 'icmp', 'sctp', 'constructor', '__proto__', 'toString'), fc.integer({ min: 0, max: 300 }))),
     bytesOut: maybe(fc.integer({ min: 0, max: 2 ** 40 })),
     bytesIn: fc.oneof(fc.constant(undefined), maybe(fc.double({ min: 0, max: 1e12, noNaN: true }))),
     packetsOut: fc.oneof(fc.constant(undefined), maybe(fc.nat())),
@@ -61,6 +61,13 @@ describe('canonical decoding', () => {
   it('takes the fast path for the ordinary egress record', () => {
     const record = { type: 'egress', ts: 1762070400000, deviceId: 'fridge-1', dstIp: '203.0.113.9', dstPort: 25, proto: 'tcp', bytesOut: 4120 }
     expect(fastEgress(record)).toMatchObject({ deviceId: 'fridge-1', proto: 6, dstPort: 25 })
+  })
+
+  it('reads a date-time without an offset as UTC, whatever the machine\'s time zone', () => {
+    const r = decodeCanonicalValue({ ts: '2026-11-02T08:15:00', deviceId: 'd', dstIp: '203.0.113.9', dstPort: 25, proto: 'tcp', bytesOut: 1 })
+    expect(r).toMatchObject({ ok: true, event: { ts: Date.UTC(2026, 10, 2, 8, 15) } })
+    const offset = decodeCanonicalValue({ ts: '2026-11-02T09:15:00+01:00', deviceId: 'd', dstIp: '203.0.113.9', dstPort: 25, proto: 'tcp', bytesOut: 1 })
+    expect(offset).toMatchObject({ ok: true, event: { ts: Date.UTC(2026, 10, 2, 8, 15) } })
   })
 
   it('names every bad field of a rejected record', () => {

@@ -141,6 +141,14 @@ describe('port-novelty', () => {
     expect(detectorFindings(portNovelty, [...heartbeat('dev-1'), ...standard, ...media])).toEqual([])
   })
 
+  // Regression: the 16 ports a device tracks make room for new ones: ports out of the horizon give way,
+  // and a risky port always gets in.
+  it('still reports telnet after many one-off unusual ports', () => {
+    const oneOff = range(0, 16).map((i) => egress({ ts: at(130.6), dstIp: '203.0.113.80', dstPort: 8000 + i }))
+    const found = detectorFindings(portNovelty, [...heartbeat('dev-1', 'test-model', 220), ...oneOff, ...flows('dev-1', 135, 23), ...flows('dev-1', 200, 2323)])
+    expect(minutesOf(found)).toEqual([...range(135, 145), ...range(200, 210)])
+  })
+
   // Regression: a port counts at window w only from its first use on, whatever later flows the lookahead
   // has already observed.
   it('never reports a window that ends before the port\'s first use', () => {

@@ -42,6 +42,15 @@ describe('smtp-burst', () => {
     expect(detectorFindings(smtpBurst, smtpFlows('dev-1', 0, 3))).toEqual([])
   })
 
+  // Regression: a server mailed again in the window after w (seen by the engine's lookahead before w is
+  // evaluated) still counts at w, by the window it was seen in before.
+  it('counts a server mailed again just after the window being evaluated', () => {
+    const rotation = Array.from({ length: 20 }, (_, m) => egress({ ts: at(m + 10 / 60), dstIp: `198.51.100.${(m % 6) + 1}`, dstPort: 25 }))
+    const found = detectorFindings(smtpBurst, rotation)
+    expect(minutesOf(found)[0]).toBe(5) // the sixth server, at minute 5
+    expect(found[0]!.finding.evidence).toMatchObject({ rule: 'slow', mailServersSlow: 6 })
+  })
+
   it('ignores non-SMTP ports and UDP', () => {
     const events = [
       ...Array.from({ length: 30 }, (_, i) => egress({ ts: at(i / 30), dstIp: `203.0.113.${i}`, dstPort: 443 })),
