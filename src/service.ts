@@ -68,6 +68,17 @@ export const startService = async (
   }
 
   const onBatch = async (batch: PartitionBatch, heartbeat: () => Promise<void>): Promise<void> => {
+    try {
+      await processBatch(batch, heartbeat)
+    } catch (err) {
+      // The batch will be fetched again from the last committed offset: its events must not meet a
+      // pipeline that has already seen them, so the shard starts afresh (as after a restart).
+      shards.delete(`${batch.topic}/${batch.partition}`)
+      throw err
+    }
+  }
+
+  const processBatch = async (batch: PartitionBatch, heartbeat: () => Promise<void>): Promise<void> => {
     const shard = shardOf(batch.topic, batch.partition)
     const dead: OutRecord[] = []
     let n = 0
@@ -107,7 +118,15 @@ export const startService = async (
 
   let joined = false
   let stopping = false
-  const source = await startKafkaSource({ kafka, groupId: settings.groupId, topics: inputs, onBatch, onGroupJoin: () => (joined = true) })
+  const onGroupJoin = (assigned: Readonly<Record<string, number[]>>): void => {
+    joined = true
+    // Partitions another member now owns take their shard out of memory.
+    for (const id of [...shards.keys()]) {
+      const slash = id.lastIndexOf('/')
+      if (!(assigned[id.slice(0, slash)] ?? []).includes(Number(id.slice(slash + 1)))) shards.delete(id)
+    }
+  }
+  const source = await startKafkaSource({ kafka, groupId: settings.groupId, topics: inputs, onBatch, onGroupJoin })
   return {
     counters,
     ready: () => joined && !stopping,

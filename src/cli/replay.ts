@@ -1,5 +1,4 @@
 // `replay` and `evaluate`: offline runs of the detection core over fixture files.
-import { createWriteStream } from 'node:fs'
 import type { Command } from 'commander'
 import { DETECTORS } from '../../detectors/index.ts'
 import { loadConfig } from '../config/load.ts'
@@ -8,7 +7,7 @@ import type { Alert, DeviceEvent } from '../types.ts'
 import { Evaluator, evaluationMarkdown } from '../evaluate.ts'
 import { replay } from '../replay.ts'
 import type { Rejection, ReplaySummary } from '../replay.ts'
-import { demoFixture, parseFormat, progressBar, summaryText } from './shared.ts'
+import { demoFixture, outputFile, parseFormat, progressBar, summaryText } from './shared.ts'
 
 interface ReplayFlags {
   config?: string
@@ -22,7 +21,7 @@ const MAX_REJECTIONS_SHOWN = 5
 
 /** Reports rejected lines: the first few on stderr (no payload), all of them to --dlq as DLQ records. */
 const rejectionReporter = (flags: ReplayFlags) => {
-  const dlq = flags.dlq === undefined ? null : createWriteStream(flags.dlq)
+  const dlq = flags.dlq === undefined ? null : outputFile('--dlq', flags.dlq)
   let shown = 0
   return {
     onReject(r: Rejection): void {
@@ -102,7 +101,7 @@ export const registerReplay = (program: Command): void => {
       throw new AppError('EGD_USAGE', `--output: expected json or markdown, got "${flags.output}"`)
     }
     const evaluator = new Evaluator()
-    const alertsOut = flags.alerts === undefined ? null : createWriteStream(flags.alerts)
+    const alertsOut = flags.alerts === undefined ? null : outputFile('--alerts', flags.alerts)
     const { summary, elapsedMs } = await replayFiles(
       files,
       flags,

@@ -1,5 +1,6 @@
 // What the commands share: the package root, the demo fixture, option parsing helpers, the progress bar.
-import { existsSync } from 'node:fs'
+import { createWriteStream, existsSync, openSync } from 'node:fs'
+import type { WriteStream } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { SingleBar } from 'cli-progress'
@@ -60,4 +61,23 @@ export const summaryText = (s: ReplaySummary, elapsedMs: number): string => {
     `devices tracked: ${s.devices} (evicted ${s.evictedDevices}); windows evaluated: ${s.windowsEvaluated}`,
     `alerts: ${s.alertsFiring} firing, ${s.alertsResolved} resolved, ${s.suppressed} findings suppressed`,
   ].join('\n') + '\n'
+}
+
+/**
+ * A file the command writes (--dlq, --alerts), opened at once so that a bad path is a usage error
+ * naming the option, not a crash later; write errors after that end the command with exit 1.
+ */
+export const outputFile = (option: string, path: string): WriteStream => {
+  let fd: number
+  try {
+    fd = openSync(path, 'w')
+  } catch (err) {
+    throw new AppError('EGD_USAGE', `${option}: cannot write ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, { cause: err })
+  }
+  const stream = createWriteStream(path, { fd })
+  stream.on('error', (err) => {
+    process.stderr.write(`egress-sentinel: ${option}: cannot write ${path}: ${err.message}\n`)
+    process.exitCode = 1
+  })
+  return stream
 }

@@ -32,10 +32,13 @@ interface Pending {
   readonly ts: number
 }
 
+/** Whether a line is a JSON record (its first non-blank character is `{`). */
+const isJson = (line: string): boolean => line.trimStart().startsWith('{')
+
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
 /**
- * Lines are sent as they are (the service decodes them, as it would a collector's records); the key
+ * JSON lines are sent as they are (the service decodes them, as it would a collector's records); the key
  * is the decoded deviceId so that a device's records share a partition, in file order. Blank lines
  * and format headers are skipped. With `speed` > 0 a record is sent no sooner than its event time,
  * relative to the first record's, divided by `speed`.
@@ -85,7 +88,9 @@ export const produceFiles = async (opts: ProduceOptions): Promise<ProduceSummary
         const result = decoder.decode(line)
         if (result === null) return
         summary.records++
-        if (result.ok) chunk.push({ key: result.event.deviceId, value: line, ts: result.event.ts })
+        // JSON records go as they are; a Zeek TSV row means nothing without its header, so it goes
+        // as the canonical event it decoded to.
+        if (result.ok) chunk.push({ key: result.event.deviceId, value: isJson(line) ? line : JSON.stringify(result.event), ts: result.event.ts })
         else {
           summary.undecodable++
           chunk.push({ key: null, value: line, ts: Number.NaN })

@@ -48,7 +48,13 @@ export const forEachLine = async (
 ): Promise<void> => {
   const raw = createReadStream(path, { highWaterMark: 1 << 20 })
   if (onBytes) raw.on('data', (chunk) => onBytes(chunk.length))
-  const stream = path.endsWith('.gz') ? raw.pipe(createGunzip()) : raw
+  let stream: NodeJS.ReadableStream = raw
+  if (path.endsWith('.gz')) {
+    const gunzip = createGunzip()
+    // pipe() does not pass read errors on: hand them to the gunzip stream the loop reads.
+    raw.on('error', (err) => gunzip.destroy(err))
+    stream = raw.pipe(gunzip)
+  }
   let carry: Buffer | null = null
   let inCallback = false
   try {

@@ -111,13 +111,16 @@ describe('egress-sentinel replay', () => {
     expect(r.stdout).toBe('')
   })
 
-  it('exits 2 for an unknown format or a missing input, and says which', async () => {
+  it('exits 2 for an unknown format, a missing input or an unwritable --dlq, and says which', async () => {
     const f = await run('replay', '--format', 'netflow9', DEMO)
     expect(f.code).toBe(2)
     expect(f.stderr).toContain('--format')
     const m = await run('replay', '/nonexistent/flows.ndjson')
     expect(m.code).toBe(2)
     expect(m.stderr).toContain('/nonexistent/flows.ndjson')
+    const d = await run('replay', '--dlq', '/nonexistent/dir/dlq.ndjson', DEMO)
+    expect(d.code).toBe(2)
+    expect(d.stderr).toContain('--dlq: cannot write /nonexistent/dir/dlq.ndjson')
   })
 })
 

@@ -89,6 +89,26 @@ describe('egress-sentinel produce', () => {
     }
   })
 
+  it('sends Zeek TSV rows as the canonical events they decode to: a row means nothing without its header', async () => {
+    const topic = `produce-${randomUUID()}`
+    await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true })
+    const dir = mkdtempSync(join(tmpdir(), 'egress-produce-'))
+    const conn = join(dir, 'conn.log')
+    writeFileSync(conn, [
+      '#separator \\x09',
+      '#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\torig_ip_bytes',
+      '#types\ttime\tstring\taddr\tport\taddr\tport\tenum\tcount',
+      '1795563420.123456\tC1\t192.168.1.20\t51234\t203.0.113.5\t25\ttcp\t399',
+      '1795563422.5\tC2\t192.168.1.20\t40001\t198.51.100.7\t23\ttcp\t44',
+    ].join('\n') + '\n')
+    expect((await cli('produce', '--topic', topic, conn)).code).toBe(0)
+    const records = await readTopic(topic, 2)
+    expect(records.map((r) => [r.key, JSON.parse(r.value)])).toEqual([
+      ['192.168.1.20', { type: 'egress', ts: 1795563420123, deviceId: '192.168.1.20', srcIp: '192.168.1.20', dstIp: '203.0.113.5', dstPort: 25, proto: 6, bytesOut: 399 }],
+      ['192.168.1.20', { type: 'egress', ts: 1795563422500, deviceId: '192.168.1.20', srcIp: '192.168.1.20', dstIp: '198.51.100.7', dstPort: 23, proto: 6, bytesOut: 44 }],
+    ])
+  })
+
   it('fails with exit 1 naming a topic that does not exist, and never creates it', async () => {
     const topic = `missing-${randomUUID()}`
     const r = await cli('produce', '--topic', topic, DEMO)
