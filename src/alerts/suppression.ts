@@ -30,7 +30,14 @@ const compileDestination = (text: string): ((dst: string) => boolean) => {
   }
   if (cidr !== null) {
     const c = cidr
-    return (dst) => cidrContains(c, dst)
+    // A destination may itself be a prefix (new-destination reports a /24 or /48 when it knows no
+    // host name): it matches when it lies wholly inside the rule's.
+    return (dst) => {
+      const slash = dst.indexOf('/')
+      if (slash < 0) return cidrContains(c, dst)
+      const bits = Number(dst.slice(slash + 1))
+      return Number.isInteger(bits) && bits >= c.bits && cidrContains(c, dst.slice(0, slash))
+    }
   }
   const host = text.toLowerCase()
   if (host.startsWith('*.')) {

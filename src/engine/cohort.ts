@@ -1,4 +1,11 @@
 // Model-level priors shared by a detector across devices: peer counts and streaming levels per model.
+
+/**
+ * Models tracked per prior at most. Model names come from the input; past this many, a new model
+ * gets no prior of its own (its devices are judged by their own history and the floors), so a
+ * stream of made-up model names cannot grow memory without bound.
+ */
+export const MAX_MODELS = 1024
 import { quantileSorted } from 'simple-statistics'
 
 /**
@@ -13,6 +20,7 @@ export class ModelCounts<K extends string | number> {
   increment(model: string, key: K): void {
     let keys = this.models.get(model)
     if (keys === undefined) {
+      if (this.models.size >= MAX_MODELS) return
       keys = new Map()
       this.models.set(model, keys)
     }
@@ -63,6 +71,7 @@ export class ModelLevel {
   observe(model: string, value: number): void {
     let r = this.models.get(model)
     if (r === undefined) {
+      if (this.models.size >= MAX_MODELS) return
       r = { values: [], seen: 0, computedAt: -1, level: this.initial }
       this.models.set(model, r)
     }

@@ -113,6 +113,14 @@ describe('Suppressions', () => {
     expect(s.matches('d', 'smtp-burst', [], 0)).toBe(false)
   })
 
+  it('matches a destination that is itself a prefix (a new-destination key) when it lies inside the rule\'s', () => {
+    const s = new Suppressions([{ destination: '203.0.113.0/24' }, { destination: '2001:db8::/32' }])
+    expect(s.matches('d', 'new-destination', ['203.0.113.0/24'], 0)).toBe(true)
+    expect(s.matches('d', 'new-destination', ['203.0.0.0/16'], 0)).toBe(false)
+    expect(s.matches('d', 'new-destination', ['2001:db8:5::/48'], 0)).toBe(true)
+    expect(s.matches('d', 'new-destination', ['198.51.100.0/24'], 0)).toBe(false)
+  })
+
   it('matches IPv6 prefixes', () => {
     const s = new Suppressions([{ destination: '2001:db8::/32' }])
     expect(s.matches('d', 'x', ['2001:db8:1::5'], 0)).toBe(true)

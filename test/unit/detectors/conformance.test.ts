@@ -1,5 +1,7 @@
 // The detector contract, checked for every registered detector: metadata, config schema with defaults,
-// determinism, and per-device state that survives a JSON snapshot/restore mid-stream unchanged.
+// determinism, and per-device state that survives a JSON snapshot/restore mid-stream unchanged. The
+// restore goes into the same detector instance: model-level priors live there, not in a device's
+// snapshot (carrying them across a restart is the changelog's job, still to come).
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
@@ -13,8 +15,8 @@ import { loadFixture } from '../../helpers/fixtures.ts'
 const MIN = 60_000
 
 /**
- * Drives one detector instance over one device's events the way the engine does (observe, then
- * evaluate each closed window in order), optionally replacing the device state by a JSON round trip
+ * Drives one detector instance over one device's events the way the engine does (close the windows
+ * the event's arrival completes, then observe it), optionally replacing the device state by a JSON round trip
  * of its snapshot before every `restoreEvery`-th window.
  */
 const drive = (detector: Detector, events: readonly DeviceEvent[], restoreEvery = 0): string[] => {
@@ -32,7 +34,9 @@ const drive = (detector: Detector, events: readonly DeviceEvent[], restoreEvery 
     }
   }
   for (const e of events) {
-    closeUntil(windowOf(e.ts, MIN))
+    // As the engine: a window closes once an event is 30 s (the default lateness) past its end, so
+    // the detector may already hold data of the next window: the lookahead it must account for.
+    closeUntil(windowOf(e.ts - 30_000, MIN))
     if (e.type === 'egress') detector.observeEgress?.(state, e, device)
     else detector.observeTelemetry?.(state, e, device)
   }
