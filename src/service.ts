@@ -4,7 +4,7 @@ import type { ServiceSettings } from './config/service.ts'
 import type { DetectorDef } from './engine/detector.ts'
 import { createLineDecoder } from './decode/formats.ts'
 import type { LineDecoder } from './decode/formats.ts'
-import { createKafka, createProducer, requireTopics } from './kafka/client.ts'
+import { createKafka, createProducer, explainConnect, requireTopics } from './kafka/client.ts'
 import { createPipeline } from './pipeline.ts'
 import type { DetectionPipeline } from './pipeline.ts'
 import { sendRecords } from './sinks/kafka.ts'
@@ -47,11 +47,12 @@ export const startService = async (
   detectors: readonly DetectorDef[],
 ): Promise<Service> => {
   const { topics } = settings
-  const kafka = createKafka({ brokers: settings.brokers, clientId: 'egress-sentinel' })
+  const kafkaSettings = { brokers: settings.brokers, clientId: 'egress-sentinel', security: settings.security }
+  const kafka = createKafka(kafkaSettings)
   const inputs = [...new Set([topics.events, topics.telemetry])]
-  await requireTopics(kafka, [...inputs, topics.alerts, topics.dlq])
+  await explainConnect(kafkaSettings, () => requireTopics(kafka, [...inputs, topics.alerts, topics.dlq]))
   const producer = createProducer(kafka)
-  await producer.connect()
+  await explainConnect(kafkaSettings, () => producer.connect())
 
   const counters: ServiceCounters = { records: 0, events: 0, deadLetters: 0, alerts: 0, batches: 0 }
   const shards = new Map<string, Shard>()

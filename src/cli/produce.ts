@@ -1,7 +1,7 @@
 // `produce`: writes fixture files into a Kafka topic, keyed by deviceId, as fast as possible or at --speed.
 import type { Command } from 'commander'
 import { AppError } from '../errors.ts'
-import { createKafka, createProducer, parseBrokers, requireTopics } from '../kafka/client.ts'
+import { createKafka, createProducer, explainConnect, kafkaSecurity, parseBrokers, requireTopics } from '../kafka/client.ts'
 import { produceFiles } from '../kafka/produce.ts'
 import { parseFormat } from './shared.ts'
 
@@ -29,13 +29,15 @@ export const registerProduce = (program: Command): void => {
     .option('-s, --speed <x>', 'event time runs x times faster than the wall clock; 0 = as fast as possible', '0')
     .option('-f, --format <format>', 'input format, to read each record\'s deviceId: auto, canonical, pmacct, goflow2, zeek', 'auto')
     .option('-q, --quiet', 'no summary on stderr')
+    .addHelpText('after', '\nEnvironment: KAFKA_BROKERS; KAFKA_TLS, KAFKA_TLS_CA_FILE; KAFKA_SASL_MECHANISM (plain, scram-sha-256, scram-sha-512), KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD or KAFKA_SASL_PASSWORD_FILE')
     .action(async (inputs: string[], flags: ProduceFlags) => {
       const speed = parseSpeed(flags.speed)
       const format = parseFormat(flags.format)
-      const kafka = createKafka({ brokers: parseBrokers(flags.brokers), clientId: 'egress-sentinel-produce' })
-      await requireTopics(kafka, [flags.topic])
+      const settings = { brokers: parseBrokers(flags.brokers), clientId: 'egress-sentinel-produce', security: kafkaSecurity() }
+      const kafka = createKafka(settings)
+      await explainConnect(settings, () => requireTopics(kafka, [flags.topic]))
       const producer = createProducer(kafka)
-      await producer.connect()
+      await explainConnect(settings, () => producer.connect())
       const started = performance.now()
       try {
         const s = await produceFiles({ producer, topic: flags.topic, inputs, format, speed })

@@ -17,7 +17,8 @@ export const registerRun = (program: Command): void => {
     .description(
       'consume egress events and telemetry from Kafka, detect, and produce alerts (at-least-once) and dead letters. ' +
         'Environment: KAFKA_BROKERS, EGRESS_TOPIC_EVENTS, EGRESS_TOPIC_TELEMETRY, EGRESS_TOPIC_ALERTS, EGRESS_TOPIC_DLQ, ' +
-        'EGRESS_GROUP_ID, EGRESS_HTTP_HOST, EGRESS_HTTP_PORT',
+        'EGRESS_GROUP_ID, EGRESS_HTTP_HOST, EGRESS_HTTP_PORT; KAFKA_TLS, KAFKA_TLS_CA_FILE; KAFKA_SASL_MECHANISM ' +
+        '(plain, scram-sha-256, scram-sha-512), KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD or KAFKA_SASL_PASSWORD_FILE',
     )
     .option('-c, --config <file>', 'detection configuration file (YAML or JSON); defaults apply without it')
     .option('-b, --brokers <list>', 'host:port[,host:port…] (default: $KAFKA_BROKERS)')

@@ -1,7 +1,8 @@
 // The service's own settings: brokers, consumer group, topics and HTTP address, from the environment (names as in the contract).
 import { z } from 'zod'
 import { AppError } from '../errors.ts'
-import { parseBrokers } from '../kafka/client.ts'
+import { kafkaSecurity, parseBrokers } from '../kafka/client.ts'
+import type { KafkaSecurity } from '../kafka/client.ts'
 
 const topic = z.string().min(1).max(249).regex(/^[a-zA-Z0-9._-]+$/, 'expected a Kafka topic name (letters, digits, ".", "_", "-")')
 
@@ -19,7 +20,7 @@ const schema = z.strictObject({
   }),
 })
 
-export type ServiceSettings = z.output<typeof schema> & { readonly brokers: readonly string[] }
+export type ServiceSettings = z.output<typeof schema> & { readonly brokers: readonly string[]; readonly security: KafkaSecurity }
 
 /** Environment variable behind each settings path, for error messages. */
 const ENV: Readonly<Record<string, string>> = {
@@ -54,5 +55,5 @@ export const serviceSettings = (flags: { brokers?: string | undefined }, env: No
     })
     throw new AppError('EGD_USAGE', `invalid service settings:\n${lines.join('\n')}`)
   }
-  return { ...r.data, brokers }
+  return { ...r.data, brokers, security: kafkaSecurity(env) }
 }

@@ -1,11 +1,65 @@
-// The one place kafkajs is configured: brokers from flags or KAFKA_BROKERS, client id, Java-compatible partitioning, quiet logs.
+// The one place kafkajs is configured: brokers, TLS and SASL from flags or the environment, Java-compatible partitioning, quiet logs.
+import { readFileSync } from 'node:fs'
 import { Kafka, Partitioners, logLevel } from 'kafkajs'
-import type { LogEntry, Producer } from 'kafkajs'
+import type { LogEntry, Producer, SASLOptions } from 'kafkajs'
+import { z } from 'zod'
 import { AppError } from '../errors.ts'
+
+/** How the client authenticates: TLS (with an optional CA bundle) and SASL PLAIN or SCRAM. */
+export interface KafkaSecurity {
+  readonly tls: boolean
+  readonly caFile: string | undefined
+  readonly sasl: { readonly mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; readonly username: string; readonly password: string } | undefined
+}
 
 export interface KafkaSettings {
   readonly brokers: readonly string[]
   readonly clientId: string
+  readonly security?: KafkaSecurity | undefined
+}
+
+const securityEnv = z.strictObject({
+  KAFKA_TLS: z.enum(['true', 'false', '1', '0']).optional(),
+  KAFKA_TLS_CA_FILE: z.string().min(1).optional(),
+  KAFKA_SASL_MECHANISM: z.enum(['plain', 'scram-sha-256', 'scram-sha-512'], { error: 'expected plain, scram-sha-256 or scram-sha-512' }).optional(),
+  KAFKA_SASL_USERNAME: z.string().min(1).optional(),
+  KAFKA_SASL_PASSWORD: z.string().min(1).optional(),
+  KAFKA_SASL_PASSWORD_FILE: z.string().min(1).optional(),
+})
+
+/**
+ * TLS and SASL settings from KAFKA_TLS, KAFKA_TLS_CA_FILE, KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME
+ * and KAFKA_SASL_PASSWORD (or KAFKA_SASL_PASSWORD_FILE). Errors name the variable, never its value.
+ */
+export const kafkaSecurity = (env: NodeJS.ProcessEnv = process.env): KafkaSecurity => {
+  const pick = (name: keyof z.input<typeof securityEnv>): string | undefined => (env[name] === undefined || env[name] === '' ? undefined : env[name])
+  const r = securityEnv.safeParse({
+    KAFKA_TLS: pick('KAFKA_TLS')?.toLowerCase(),
+    KAFKA_TLS_CA_FILE: pick('KAFKA_TLS_CA_FILE'),
+    KAFKA_SASL_MECHANISM: pick('KAFKA_SASL_MECHANISM')?.toLowerCase(),
+    KAFKA_SASL_USERNAME: pick('KAFKA_SASL_USERNAME'),
+    KAFKA_SASL_PASSWORD: pick('KAFKA_SASL_PASSWORD'),
+    KAFKA_SASL_PASSWORD_FILE: pick('KAFKA_SASL_PASSWORD_FILE'),
+  })
+  if (!r.success) {
+    throw new AppError('EGD_USAGE', `invalid Kafka security settings:\n${r.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`).join('\n')}`)
+  }
+  const e = r.data
+  let sasl: KafkaSecurity['sasl']
+  if (e.KAFKA_SASL_MECHANISM !== undefined) {
+    if (e.KAFKA_SASL_USERNAME === undefined) throw new AppError('EGD_USAGE', 'KAFKA_SASL_USERNAME: required with KAFKA_SASL_MECHANISM')
+    let password = e.KAFKA_SASL_PASSWORD
+    if (password === undefined && e.KAFKA_SASL_PASSWORD_FILE !== undefined) {
+      try {
+        password = readFileSync(e.KAFKA_SASL_PASSWORD_FILE, 'utf8').trim()
+      } catch (err) {
+        throw new AppError('EGD_USAGE', `KAFKA_SASL_PASSWORD_FILE: cannot read ${e.KAFKA_SASL_PASSWORD_FILE}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`)
+      }
+    }
+    if (password === undefined || password === '') throw new AppError('EGD_USAGE', 'KAFKA_SASL_PASSWORD: required with KAFKA_SASL_MECHANISM (or KAFKA_SASL_PASSWORD_FILE)')
+    sasl = { mechanism: e.KAFKA_SASL_MECHANISM, username: e.KAFKA_SASL_USERNAME, password }
+  }
+  return { tls: e.KAFKA_TLS === 'true' || e.KAFKA_TLS === '1' || e.KAFKA_TLS_CA_FILE !== undefined, caFile: e.KAFKA_TLS_CA_FILE, sasl }
 }
 
 /** `host:port[,host:port…]` from a flag, else from KAFKA_BROKERS; a usage error naming the source otherwise. */
@@ -36,15 +90,47 @@ const stderrLog = () => (entry: LogEntry) => {
   process.stderr.write(`kafkajs ${label.toLowerCase()} [${namespace}] ${log.message}${error}\n`)
 }
 
-export const createKafka = (settings: KafkaSettings): Kafka =>
-  new Kafka({
+export const createKafka = (settings: KafkaSettings): Kafka => {
+  const sec = settings.security
+  let ssl: boolean | { ca: string[] } = false
+  if (sec?.tls) {
+    try {
+      ssl = sec.caFile === undefined ? true : { ca: [readFileSync(sec.caFile, 'utf8')] }
+    } catch (err) {
+      throw new AppError('EGD_USAGE', `KAFKA_TLS_CA_FILE: cannot read ${sec.caFile}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`)
+    }
+  }
+  return new Kafka({
     clientId: settings.clientId,
     brokers: [...settings.brokers],
+    ssl,
+    ...(sec?.sasl === undefined ? {} : { sasl: { ...sec.sasl } as SASLOptions }),
     logLevel: logLevel.WARN,
     logCreator: stderrLog,
     connectionTimeout: 5_000,
     retry: { retries: 5 },
   })
+}
+
+/**
+ * Runs a first call against the brokers, turning kafkajs' connection and authentication failures into
+ * errors that say what to check (the user and mechanism, never the password).
+ */
+export const explainConnect = async <T>(settings: KafkaSettings, call: () => Promise<T>): Promise<T> => {
+  try {
+    return await call()
+  } catch (err) {
+    const name = (err as Error).name
+    const sasl = settings.security?.sasl
+    if (name === 'KafkaJSSASLAuthenticationError' || name === 'KafkaJSAuthenticationError') {
+      throw new AppError('EGD_KAFKA', `Kafka authentication failed for user "${sasl?.username ?? '?'}" with ${sasl?.mechanism ?? 'SASL'} at ${settings.brokers.join(',')}: check KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD`, { cause: err })
+    }
+    if (name === 'KafkaJSConnectionError' || name === 'KafkaJSNonRetriableError' || name === 'KafkaJSNumberOfRetriesExceeded') {
+      throw new AppError('EGD_KAFKA', `cannot reach the Kafka brokers at ${settings.brokers.join(',')}: ${(err as Error).message}`, { cause: err })
+    }
+    throw err
+  }
+}
 
 /**
  * An idempotent producer (no duplicates, order kept) that is acknowledged only when every in-sync

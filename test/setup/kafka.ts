@@ -7,25 +7,33 @@ import type { TestProject } from 'vitest/node'
 declare module 'vitest' {
   export interface ProvidedContext {
     kafkaBrokers: string
+    /** The SASL_PLAINTEXT listener with SCRAM (user sentinel), or '' when the broker has none. */
+    kafkaScramBrokers: string
   }
 }
 
 const SCRIPT = fileURLToPath(new URL('../../scripts/kafka-local.sh', import.meta.url))
-const run = (command: string) => promisify(execFile)('bash', [SCRIPT, command], { timeout: 300_000, maxBuffer: 16 * 1024 * 1024 })
+const run = (...args: string[]) => promisify(execFile)('bash', [SCRIPT, ...args], { timeout: 300_000, maxBuffer: 16 * 1024 * 1024 })
+
+/** The value of `NAME=value` among a script's output lines, or ''. */
+const valueOf = (stdout: string, name: string): string => stdout.split('\n').find((l) => l.startsWith(`${name}=`))?.slice(name.length + 1) ?? ''
 
 let startedHere = false
 
 export const setup = async (project: TestProject): Promise<void> => {
   let brokers = process.env.KAFKA_BROKERS
+  let scram = process.env.KAFKA_SCRAM_BROKERS ?? ''
   if (brokers === undefined || brokers === '') {
-    // A broker the developer already runs is used and left running; one started here is stopped after.
+    // A broker the developer already runs is used as it is and left running; one started here has
+    // the SCRAM listener too, and is stopped after.
     const running = await run('status').then(() => true, () => false)
-    const { stdout } = await run('start')
-    const last = stdout.trim().split('\n').at(-1) ?? ''
-    if (!last.startsWith('KAFKA_BROKERS=')) throw new Error(`kafka-local.sh start printed no KAFKA_BROKERS line:\n${stdout}`)
-    brokers = last.slice('KAFKA_BROKERS='.length)
+    const { stdout } = await run(...(running ? ['start'] : ['start', '--scram']))
+    brokers = valueOf(stdout, 'KAFKA_BROKERS')
+    if (brokers === '') throw new Error(`kafka-local.sh start printed no KAFKA_BROKERS line:\n${stdout}`)
+    scram = valueOf(stdout, 'KAFKA_SCRAM_BROKERS')
     startedHere = !running
   }
+  project.provide('kafkaScramBrokers', scram)
   project.provide('kafkaBrokers', brokers)
 }
 

@@ -1,0 +1,60 @@
+// SASL against the real broker's SCRAM listener: the right password works with both SCRAM mechanisms, a wrong one fails clearly and is never printed.
+import { execFile } from 'node:child_process'
+import { randomUUID } from 'node:crypto'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+import { Kafka, logLevel } from 'kafkajs'
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+
+const BIN = fileURLToPath(new URL('../../bin/egress-sentinel.js', import.meta.url))
+const DEMO = fileURLToPath(new URL('../../fixtures/demo/demo.ndjson', import.meta.url))
+const scram = inject('kafkaScramBrokers')
+const admin = new Kafka({ clientId: 'security-test', brokers: [inject('kafkaBrokers')], logLevel: logLevel.NOTHING }).admin()
+
+const produce = async (env: NodeJS.ProcessEnv, topic: string): Promise<{ code: number; stderr: string }> => {
+  try {
+    const { stderr } = await promisify(execFile)(process.execPath, [BIN, 'produce', '-q', '--topic', topic, DEMO], {
+      env: { ...process.env, KAFKA_BROKERS: scram, ...env },
+    })
+    return { code: 0, stderr }
+  } catch (err) {
+    const e = err as { code?: number; stderr?: string }
+    return { code: e.code ?? -1, stderr: e.stderr ?? '' }
+  }
+}
+
+beforeAll(async () => {
+  await admin.connect()
+})
+afterAll(async () => {
+  await admin.disconnect()
+})
+
+// The suite's own broker has the SCRAM listener; a broker named by KAFKA_BROKERS may not.
+describe.skipIf(scram === '')('Kafka SASL/SCRAM', () => {
+  it.each(['scram-sha-256', 'scram-sha-512'])('produces with %s and the right password', async (mechanism) => {
+    const topic = `sasl-${randomUUID()}`
+    await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true })
+    const r = await produce({ KAFKA_SASL_MECHANISM: mechanism, KAFKA_SASL_USERNAME: 'sentinel', KAFKA_SASL_PASSWORD: 'sentinel-secret' }, topic)
+    expect(r).toEqual({ code: 0, stderr: '' })
+    const offsets = await admin.fetchTopicOffsets(topic)
+    expect(offsets[0]!.high).toBe('855')
+  })
+
+  it('fails with exit 1 and a message naming the user and mechanism, never the password, when the password is wrong', async () => {
+    const topic = `sasl-${randomUUID()}`
+    await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true })
+    const r = await produce({ KAFKA_SASL_MECHANISM: 'scram-sha-256', KAFKA_SASL_USERNAME: 'sentinel', KAFKA_SASL_PASSWORD: 'w0rong-Pa55' }, topic)
+    expect(r.code).toBe(1)
+    expect(r.stderr).toContain(`Kafka authentication failed for user "sentinel" with scram-sha-256 at ${scram}: check KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD`)
+    expect(r.stderr).not.toContain('w0rong-Pa55')
+  })
+
+  it('exits 2 naming a bad security setting', async () => {
+    const bad = await produce({ KAFKA_SASL_MECHANISM: 'kerberos' }, 'any')
+    expect(bad.code).toBe(2)
+    expect(bad.stderr).toContain('KAFKA_SASL_MECHANISM: expected plain, scram-sha-256 or scram-sha-512')
+    const noPassword = await produce({ KAFKA_SASL_MECHANISM: 'plain', KAFKA_SASL_USERNAME: 'sentinel' }, 'any')
+    expect(noPassword).toMatchObject({ code: 2, stderr: expect.stringContaining('KAFKA_SASL_PASSWORD: required') })
+  })
+})
