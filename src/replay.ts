@@ -6,6 +6,8 @@ import { createLineDecoder } from './decode/formats.ts'
 import type { InputFormat } from './decode/formats.ts'
 import type { DecodeFailureReason } from './decode/result.ts'
 import { createPipeline } from './pipeline.ts'
+import type { DetectionPipeline } from './pipeline.ts'
+import { partitionOf } from './partition.ts'
 import { expandInputs, forEachLine } from './sources/file.ts'
 
 export interface Rejection {
@@ -33,6 +35,12 @@ export interface ReplayOptions {
   readonly onEvent?: ((event: DeviceEvent) => void) | undefined
   readonly onReject?: ((rejection: Rejection) => void) | undefined
   readonly progress?: ReplayProgress | undefined
+  /**
+   * Shards devices over this many pipelines by Kafka's default partitioner, as the service shards a
+   * topic of that many partitions (model-level priors are per shard), so that a replay gives the
+   * service's alerts. 1 (the default) is one pipeline for all devices.
+   */
+  readonly partitions?: number | undefined
 }
 
 export interface ReplaySummary {
@@ -51,7 +59,10 @@ export interface ReplaySummary {
 
 export const replay = async (opts: ReplayOptions): Promise<ReplaySummary> => {
   const files = expandInputs(opts.inputs)
-  const pipeline = createPipeline(opts.config, opts.detectors, opts.onAlert)
+  const shards: DetectionPipeline[] = []
+  const partitions = opts.partitions ?? 1
+  for (let i = 0; i < partitions; i++) shards.push(createPipeline(opts.config, opts.detectors, opts.onAlert))
+  const single = shards[0]!
   const summary: ReplaySummary = {
     files: files.length, lines: 0, events: 0, rejected: {}, late: 0, devices: 0, evictedDevices: 0,
     windowsEvaluated: 0, alertsFiring: 0, alertsResolved: 0, suppressed: 0,
@@ -75,22 +86,25 @@ export const replay = async (opts: ReplayOptions): Promise<ReplaySummary> => {
           }
           summary.events++
           if (onEvent) onEvent(result.event)
-          pipeline.ingest(result.event)
+          if (partitions === 1) single.ingest(result.event)
+          else shards[partitionOf(result.event.deviceId, partitions)]!.ingest(result.event)
         },
         progress ? (n) => progress.advance(n) : undefined,
       )
       summary.lines += lineNo
     }
-    pipeline.flush()
+    for (const shard of shards) shard.flush()
   } finally {
     progress?.stop()
   }
-  summary.late = pipeline.engine.late
-  summary.devices = pipeline.devicesTracked()
-  summary.evictedDevices = pipeline.engine.evictedTtl + pipeline.engine.evictedCap
-  summary.windowsEvaluated = pipeline.engine.windowsEvaluated
-  summary.alertsFiring = pipeline.alerts.fired
-  summary.alertsResolved = pipeline.alerts.resolved
-  summary.suppressed = pipeline.alerts.suppressed
+  for (const shard of shards) {
+    summary.late += shard.engine.late
+    summary.devices += shard.devicesTracked()
+    summary.evictedDevices += shard.engine.evictedTtl + shard.engine.evictedCap
+    summary.windowsEvaluated += shard.engine.windowsEvaluated
+    summary.alertsFiring += shard.alerts.fired
+    summary.alertsResolved += shard.alerts.resolved
+    summary.suppressed += shard.alerts.suppressed
+  }
   return summary
 }

@@ -12,6 +12,7 @@ import { demoFixture, outputFile, parseFormat, progressBar, summaryText } from '
 interface ReplayFlags {
   config?: string
   format: string
+  partitions: string
   dlq?: string
   progress: boolean
   quiet?: boolean
@@ -46,6 +47,10 @@ const replayFiles = async (
 ): Promise<{ summary: ReplaySummary; elapsedMs: number }> => {
   const config = loadConfig(flags.config, DETECTORS)
   const format = parseFormat(flags.format)
+  const partitions = Number(flags.partitions)
+  if (!Number.isInteger(partitions) || partitions < 1 || partitions > 10_000) {
+    throw new AppError('EGD_USAGE', `--partitions: expected a whole number from 1 to 10000, got "${flags.partitions}"`)
+  }
   const rejections = rejectionReporter(flags)
   const started = performance.now()
   try {
@@ -54,6 +59,7 @@ const replayFiles = async (
       format,
       config,
       detectors: DETECTORS,
+      partitions,
       onAlert,
       onEvent,
       onReject: rejections.onReject,
@@ -72,6 +78,7 @@ const addReplayOptions = (cmd: Command): Command =>
     .option('--dlq <file>', 'write rejected lines to this file as NDJSON dead-letter records')
     .option('--no-progress', 'no progress bar (it is only shown when stderr is a terminal)')
     .option('-q, --quiet', 'no summary or rejection messages on stderr')
+    .option('-p, --partitions <n>', 'shard devices as the service does over a topic of n partitions (priors are per shard)', '1')
 
 export const registerReplay = (program: Command): void => {
   addReplayOptions(

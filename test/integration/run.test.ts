@@ -109,6 +109,39 @@ describe('egress-sentinel run', () => {
     expect(stderr).toMatch(/stopped after 8\d\d records, \d+ events, \d+ alerts, 2 dead letters/)
   })
 
+  it('over three partitions gives the alerts of a replay sharded the same way (--partitions 3)', async () => {
+    const id = randomUUID()
+    const t = { events: `events-${id}`, telemetry: `telemetry-${id}`, alerts: `alerts-${id}`, dlq: `dlq-${id}` }
+    await admin.createTopics({
+      topics: [{ topic: t.events, numPartitions: 3 }, { topic: t.telemetry, numPartitions: 3 }, { topic: t.alerts, numPartitions: 1 }, { topic: t.dlq, numPartitions: 1 }],
+      waitForLeaders: true,
+    })
+    const env = {
+      KAFKA_BROKERS: brokers, EGRESS_TOPIC_EVENTS: t.events, EGRESS_TOPIC_TELEMETRY: t.telemetry, EGRESS_TOPIC_ALERTS: t.alerts,
+      EGRESS_TOPIC_DLQ: t.dlq, EGRESS_GROUP_ID: `group-${id}`, EGRESS_HTTP_PORT: '0',
+    }
+    await cli(env, 'produce', '-q', '--topic', t.events, DEMO)
+    const expected = (await cli({}, 'replay', '-q', '--partitions', '3', DEMO)).trim().split('\n').map((l) => JSON.parse(l) as Alert)
+    const lines = readFileSync(DEMO, 'utf8').trimEnd().split('\n')
+    const end = Math.max(...lines.map((l) => (JSON.parse(l) as { ts: number }).ts))
+    const due = new Set(expected.filter((a) => a.status === 'firing' && Date.parse(a.detectedAt) < end - 3_600_000).map((a) => a.id))
+    expect(due.size).toBeGreaterThanOrEqual(3)
+
+    const service = spawn(process.execPath, [BIN, 'run'], { env: { ...process.env, ...env }, stdio: 'ignore' })
+    const exited = new Promise<number | null>((resolve) => service.on('exit', (code) => resolve(code)))
+    try {
+      const alerts = (await readUntil(t.alerts, (vs) => {
+        const ids = new Set(vs.map((v) => (JSON.parse(v) as Alert).id))
+        return [...due].every((a) => ids.has(a))
+      })).map((v) => JSON.parse(v) as Alert)
+      const byKey = new Map(expected.map((a) => [`${a.id}/${a.status}`, JSON.stringify(a)]))
+      for (const a of alerts) expect(JSON.stringify(a)).toBe(byKey.get(`${a.id}/${a.status}`))
+    } finally {
+      service.kill('SIGTERM')
+    }
+    expect(await exited).toBe(0)
+  })
+
   it('exits 1 naming a missing input topic', async () => {
     const id = randomUUID()
     let failure: { code?: number; stderr?: string } = {}

@@ -1,0 +1,36 @@
+// Kafka's default partitioner (murmur2 of the key's UTF-8 bytes, as the Java client and kafkajs compute it): replay shards devices like the service.
+
+const M = 0x5bd1e995
+
+/** Java's `Utils.murmur2` over a byte array, as a signed 32-bit integer. */
+export const murmur2 = (data: Uint8Array): number => {
+  const length = data.length
+  let h = 0x9747b28c ^ length
+  const length4 = length >> 2
+  for (let i = 0; i < length4; i++) {
+    const i4 = i * 4
+    let k = data[i4]! | (data[i4 + 1]! << 8) | (data[i4 + 2]! << 16) | (data[i4 + 3]! << 24)
+    k = Math.imul(k, M)
+    k ^= k >>> 24
+    k = Math.imul(k, M)
+    h = Math.imul(h, M)
+    h ^= k
+  }
+  const tail = length & ~3
+  const rest = length & 3
+  if (rest === 3) h ^= data[tail + 2]! << 16
+  if (rest >= 2) h ^= data[tail + 1]! << 8
+  if (rest >= 1) {
+    h ^= data[tail]!
+    h = Math.imul(h, M)
+  }
+  h ^= h >>> 13
+  h = Math.imul(h, M)
+  h ^= h >>> 15
+  return h | 0
+}
+
+const encoder = new TextEncoder()
+
+/** The partition Kafka's default partitioner gives a record keyed `key` in a topic of `partitions`. */
+export const partitionOf = (key: string, partitions: number): number => (murmur2(encoder.encode(key)) & 0x7fffffff) % partitions
