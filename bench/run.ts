@@ -11,6 +11,7 @@ import { createPipeline } from '../src/pipeline.ts'
 import { replay } from '../src/replay.ts'
 import { forEachLine } from '../src/sources/file.ts'
 import type { EgressEvent, TelemetryEvent } from '../src/types.ts'
+import { kafkaThroughput } from './kafka.ts'
 
 const FLEET = fileURLToPath(new URL('../../fixtures/synthetic/fleet.ndjson.gz', import.meta.url))
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
@@ -111,6 +112,12 @@ const main = async (): Promise<void> => {
   console.log('| devices | heap growth (bytes) | bytes per device (aim <= 1024) |')
   console.log('|---:|---:|---:|')
   console.log(`| ${h.devices} | ${h.heapBytes} | ${h.bytesPerDevice} |`)
+  if (process.env.BENCH_KAFKA === '0') return
+  const k = await kafkaThroughput()
+  console.log(`\nthrough a real broker (${k.records} records, ${k.partitions} partitions, one consumer each; BENCH_KAFKA=0 skips)`)
+  console.log('| Kafka ConsumerPerformance (ceiling, records/s) | bare kafkajs consumer (records/s) | egress-sentinel run (records/s) | run / bare kafkajs (aim >= 0.7) | bare kafkajs / ceiling |')
+  console.log('|---:|---:|---:|---:|---:|')
+  console.log(`| ${k.ceilingPerSecond} | ${k.barePerSecond} | ${k.servicePerSecond} | ${k.serviceVsBare} | ${k.bareVsCeiling} |`)
 }
 
 await main()

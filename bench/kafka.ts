@@ -1,0 +1,112 @@
+// Throughput through a real broker: the service against a bare kafkajs consumer of the same topic, and Kafka's own consumer performance tool as the ceiling.
+import { execFile } from 'node:child_process'
+import { randomUUID } from 'node:crypto'
+import { readdirSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+import { DETECTORS } from '../detectors/index.ts'
+import { loadConfig } from '../src/config/load.ts'
+import { createKafka, createProducer } from '../src/kafka/client.ts'
+import { produceFiles } from '../src/kafka/produce.ts'
+import { startService } from '../src/service.ts'
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url))
+const FLEET = `${ROOT}fixtures/synthetic/fleet.ndjson.gz`
+const SCRIPT = `${ROOT}scripts/kafka-local.sh`
+const PARTITIONS = 3
+
+const script = (...args: string[]) => promisify(execFile)('bash', [SCRIPT, ...args], { timeout: 300_000 })
+
+/** The broker to use: KAFKA_BROKERS, or a local one started (and stopped after) with scripts/kafka-local.sh. */
+const broker = async (): Promise<{ brokers: string; stop: () => Promise<void> }> => {
+  const preset = process.env.KAFKA_BROKERS
+  if (preset !== undefined && preset !== '') return { brokers: preset, stop: async () => {} }
+  const running = await script('status').then(() => true, () => false)
+  const { stdout } = await script('start')
+  const brokers = stdout.trim().split('\n').at(-1)?.replace('KAFKA_BROKERS=', '') ?? ''
+  return { brokers, stop: async () => void (running ? undefined : await script('stop')) }
+}
+
+const seconds = (since: number): number => (performance.now() - since) / 1000
+
+export const kafkaThroughput = async (): Promise<Record<string, number | string>> => {
+  const { brokers, stop } = await broker()
+  const kafka = createKafka({ brokers: [brokers], clientId: 'egress-bench' })
+  const admin = kafka.admin()
+  await admin.connect()
+  const id = randomUUID().slice(0, 8)
+  const topics = { events: `bench-events-${id}`, alerts: `bench-alerts-${id}`, dlq: `bench-dlq-${id}` }
+  try {
+    await admin.createTopics({
+      topics: [{ topic: topics.events, numPartitions: PARTITIONS }, { topic: topics.alerts, numPartitions: 1 }, { topic: topics.dlq, numPartitions: 1 }],
+      waitForLeaders: true,
+    })
+    const producer = createProducer(kafka)
+    await producer.connect()
+    const produced = await produceFiles({ producer, topic: topics.events, inputs: [FLEET], format: 'auto', speed: 0 })
+    await producer.disconnect()
+    const total = produced.records
+
+    // Ceiling: Kafka's own Java consumer performance tool over the same topic.
+    const version = readdirSync(`${ROOT}.kafka/lib`).sort().at(0) ?? '3.9.1'
+    const perf = await promisify(execFile)('java', [
+      '-cp', `${ROOT}.kafka/lib/${version}/*`, 'org.apache.kafka.tools.ConsumerPerformance',
+      '--bootstrap-server', brokers, '--topic', topics.events, '--messages', String(total), '--group', `bench-perf-${id}`,
+    ], { timeout: 300_000 })
+    // Columns: start.time, end.time, MB, MB.sec, nMsg, nMsg.sec, rebalance.time.ms, fetch.time.ms,
+    // fetch.MB.sec, fetch.nMsg.sec: the last leaves the group join out, as the timings below do.
+    const row = perf.stdout.trim().split('\n').at(-1)?.split(',').map((c) => c.trim()) ?? []
+    const ceiling = Number(row[9])
+
+    // Baseline: a bare kafkajs consumer, reading and nothing else.
+    const bare = kafka.consumer({ groupId: `bench-bare-${id}` })
+    await bare.connect()
+    await bare.subscribe({ topic: topics.events, fromBeginning: true })
+    let read = 0
+    let started = 0
+    const bareSeconds = await new Promise<number>((resolve) => {
+      void bare.run({
+        eachBatch: async ({ batch }) => {
+          if (started === 0) started = performance.now()
+          read += batch.messages.length
+          if (read >= total) resolve(seconds(started))
+        },
+      })
+    })
+    await bare.disconnect()
+
+    // The service: decode, detect, alerts and dead letters sent, offsets committed; timed from its
+    // first batch (group join left out, as for the others).
+    const group = `bench-service-${id}`
+    const service = await startService(loadConfig(undefined, DETECTORS), {
+      brokers: [brokers], security: { tls: false, caFile: undefined, sasl: undefined }, groupId: group,
+      topics: { events: topics.events, telemetry: topics.events, alerts: topics.alerts, dlq: topics.dlq },
+      http: { host: '127.0.0.1', port: 0 },
+    }, DETECTORS)
+    while (service.counters.records === 0) await new Promise((r) => setTimeout(r, 5))
+    const t0 = performance.now()
+    for (;;) {
+      const offsets = await admin.fetchOffsets({ groupId: group, topics: [topics.events] })
+      const committed = offsets[0]!.partitions.reduce((n, p) => n + Math.max(0, Number(p.offset)), 0)
+      if (committed >= total) break
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    const serviceSeconds = seconds(t0)
+    const alerts = service.counters.alerts
+    await service.stop()
+    return {
+      records: total,
+      partitions: PARTITIONS,
+      ceilingPerSecond: Math.round(ceiling),
+      barePerSecond: Math.round(total / bareSeconds),
+      servicePerSecond: Math.round(total / serviceSeconds),
+      serviceVsBare: Math.round((bareSeconds / serviceSeconds) * 1000) / 1000,
+      bareVsCeiling: Math.round((total / bareSeconds / ceiling) * 1000) / 1000,
+      alerts,
+    }
+  } finally {
+    await admin.deleteTopics({ topics: Object.values(topics) }).catch(() => undefined)
+    await admin.disconnect()
+    await stop()
+  }
+}
