@@ -97,6 +97,8 @@ export const emailTelemetry = defineDetector<EmailTelemetryConfig, State>({
           destinations: [],
         }
       },
+      snapshotShared: () => prior.toJSON(),
+      restoreShared: (data) => prior.load(data as ReturnType<ModelLevel['toJSON']>),
       snapshot: (s) => ({ mail: s.mail?.toJSON() ?? null, reported: s.reported, baseline: s.baseline }),
       restore(data) {
         const d = data as { mail: ReturnType<WindowRing['toJSON']> | null; reported: boolean; baseline: number | null }

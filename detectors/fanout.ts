@@ -120,6 +120,12 @@ export const fanout = defineDetector<FanoutConfig, State>({
           destinations: sample,
         }
       },
+      snapshotShared: () => ({ ips: priorIps.toJSON(), ports: priorPorts.toJSON() }),
+      restoreShared(data) {
+        const d = data as { ips: ReturnType<ModelLevel['toJSON']>; ports: ReturnType<ModelLevel['toJSON']> }
+        priorIps.load(d.ips)
+        priorPorts.load(d.ports)
+      },
       snapshot: (s) => ({ sketch: s.sketch.slice(), levelIps: s.levelIps, levelPorts: s.levelPorts, sample: recent(s) }),
       restore(data) {
         const d = data as { sketch: number[]; levelIps: number | null; levelPorts: number | null; sample: string[] }

@@ -223,6 +223,8 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
           destinations: keys,
         }
       },
+      snapshotShared: () => peers.toJSON(),
+      restoreShared: (data) => peers.load(data as ReturnType<ModelCounts<number>['toJSON']>),
       snapshot: (s) => copy(s),
       restore: (data) => copy(data as State),
     }

@@ -172,6 +172,8 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
           destinations: [sample],
         }
       },
+      snapshotShared: () => peers.toJSON(),
+      restoreShared: (data) => peers.load(data as ReturnType<ModelCounts<number>['toJSON']>),
       snapshot: (s) => copy(s),
       restore: (data) => copy(data as State),
     }

@@ -100,6 +100,12 @@ export const volumeSpike = defineDetector<VolumeSpikeConfig, State>({
           destinations: [],
         }
       },
+      snapshotShared: () => ({ typical: typical.toJSON(), high: high.toJSON() }),
+      restoreShared(data) {
+        const d = data as { typical: ReturnType<ModelLevel['toJSON']>; high: ReturnType<ModelLevel['toJSON']> }
+        typical.load(d.typical)
+        high.load(d.high)
+      },
       snapshot: (s) => ({ bytes: s.bytes.toJSON(), history: s.history.slice(), median: s.median, mad: s.mad }),
       restore(data) {
         const d = data as { bytes: ReturnType<WindowRing['toJSON']>; history: number[]; median: number; mad: number }

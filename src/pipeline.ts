@@ -4,7 +4,7 @@ import type { Config } from './config/schema.ts'
 import { lookaheadWindows } from './engine/detector.ts'
 import type { DetectorDef } from './engine/detector.ts'
 import { Engine } from './engine/engine.ts'
-import type { ActiveDetector, EngineCounters } from './engine/engine.ts'
+import type { ActiveDetector, EngineCounters, EngineSnapshot } from './engine/engine.ts'
 import { AlertLifecycle } from './alerts/lifecycle.ts'
 import type { LifecycleCounters, LifecyclePolicy } from './alerts/lifecycle.ts'
 import { Suppressions } from './alerts/suppression.ts'
@@ -18,6 +18,10 @@ export interface DetectionPipeline {
   readonly engine: EngineCounters
   readonly alerts: LifecycleCounters
   readonly devicesTracked: () => number
+  /** The whole detection state as JSON-serialisable data (a checkpoint). */
+  snapshot(): EngineSnapshot
+  /** Carries on from a checkpoint; only on a new pipeline with the same detectors. */
+  restore(snapshot: EngineSnapshot): void
 }
 
 export const createPipeline = (
@@ -61,5 +65,7 @@ export const createPipeline = (
     engine: engine.counters,
     alerts: lifecycle.counters,
     devicesTracked: () => engine.deviceCount,
+    snapshot: () => engine.snapshot(),
+    restore: (snap) => engine.restore(snap),
   }
 }

@@ -1,4 +1,5 @@
 // Model-level priors shared by a detector across devices: peer counts and streaming levels per model.
+import { quantileSorted } from 'simple-statistics'
 
 /**
  * Models tracked per prior at most. Model names come from the input; past this many, a new model
@@ -6,7 +7,6 @@
  * stream of made-up model names cannot grow memory without bound.
  */
 export const MAX_MODELS = 1024
-import { quantileSorted } from 'simple-statistics'
 
 /**
  * How many devices of a model use a key (a destination, a port). Bounded: past `maxKeys` per
@@ -37,6 +37,12 @@ export class ModelCounts<K extends string | number> {
     const out: Record<string, [K, number][]> = {}
     for (const [model, keys] of this.models) out[model] = [...keys]
     return out
+  }
+
+  /** Replaces the counts with a snapshot's (`toJSON`). */
+  load(data: Readonly<Record<string, readonly (readonly [K, number])[]>>): void {
+    this.models.clear()
+    for (const [model, keys] of Object.entries(data)) this.models.set(model, new Map(keys.map(([k, n]) => [k, n])))
   }
 }
 
@@ -94,6 +100,20 @@ export class ModelLevel {
   /** How many observations the model has had. */
   observations(model: string): number {
     return this.models.get(model)?.seen ?? 0
+  }
+
+  toJSON(): Record<string, { values: number[]; seen: number; computedAt: number; level: number }> {
+    const out: Record<string, { values: number[]; seen: number; computedAt: number; level: number }> = {}
+    for (const [model, r] of this.models) out[model] = { values: r.values.slice(), seen: r.seen, computedAt: r.computedAt, level: r.level }
+    return out
+  }
+
+  /** Replaces the levels with a snapshot's (`toJSON`). */
+  load(data: Readonly<Record<string, { values: number[]; seen: number; computedAt: number; level: number }>>): void {
+    this.models.clear()
+    for (const [model, r] of Object.entries(data)) {
+      this.models.set(model, { values: r.values.slice(), seen: r.seen, computedAt: r.computedAt, level: r.level })
+    }
   }
 }
 

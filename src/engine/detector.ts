@@ -46,6 +46,10 @@ export interface Detector<S = unknown> {
   /** JSON-serialisable copy of a device's state, for the changelog. */
   snapshot(state: S): unknown
   restore(data: unknown, device: DeviceInfo): S
+  /** JSON-serialisable copy of what the instance learns across devices (model-level priors). */
+  snapshotShared?(): unknown
+  /** Replaces the instance's cross-device state with a `snapshotShared` copy. */
+  restoreShared?(data: unknown): void
 }
 
 /** Falco-style metadata plus the factory; one per file in detectors/. */
