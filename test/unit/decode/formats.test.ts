@@ -3,6 +3,7 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { createLineDecoder, INPUT_FORMATS } from '../../../src/decode/formats.ts'
 import type { DecodeResult } from '../../../src/decode/result.ts'
+import { CONN_LOG_HEADER } from '../../helpers/zeek.ts'
 
 const canonicalLine = JSON.stringify({
   type: 'egress', ts: 1795563420000, deviceId: 'cam-17', srcIp: '192.168.1.17', dstIp: '198.51.100.10', dstPort: 443, proto: 'tcp',
@@ -16,14 +17,7 @@ const zeekLine =
   '{"ts":1795563420.123456,"uid":"CHhAvVGS1DHFjwGM9","id.orig_h":"192.168.1.22","id.orig_p":51234,"id.resp_h":"203.0.113.7","id.resp_p":8883,"proto":"tcp","duration":2.5,"orig_bytes":900,"resp_bytes":300,"conn_state":"SF","orig_pkts":9,"orig_ip_bytes":1270,"resp_pkts":7,"resp_ip_bytes":664}'
 
 const ZEEK_TSV = [
-  '#separator \\x09',
-  '#set_separator\t,',
-  '#empty_field\t(empty)',
-  '#unset_field\t-',
-  '#path\tconn',
-  '#open\t2026-11-24-23-37-00',
-  '#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\tservice\tduration\torig_bytes\tresp_bytes\tconn_state\tlocal_orig\tlocal_resp\tmissed_bytes\thistory\torig_pkts\torig_ip_bytes\tresp_pkts\tresp_ip_bytes\ttunnel_parents',
-  '#types\ttime\tstring\taddr\tport\taddr\tport\tenum\tstring\tinterval\tcount\tcount\tstring\tbool\tbool\tcount\tstring\tcount\tcount\tcount\tcount\tset[string]',
+  ...CONN_LOG_HEADER,
   '1795563420.123456\tCHhAvVGS1DHFjwGM9\t192.168.1.20\t51234\t203.0.113.5\t25\ttcp\tsmtp\t0.520311\t120\t310\tSF\tT\tF\t0\tShAdDafF\t6\t399\t5\t578\t(empty)',
   '',
   '1795563422.5\tCUM0KZ3MLUfNB0cl11\t192.168.1.20\t40001\t198.51.100.7\t23\ttcp\t-\t-\t-\t-\tS0\tT\tF\t0\tS\t1\t44\t0\t0\t(empty)',

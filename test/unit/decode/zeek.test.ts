@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest'
 import { createZeekTsvReader, decodeZeekValue, isZeekRecord } from '../../../src/decode/zeek.ts'
 import type { EgressEvent } from '../../../src/types.ts'
+import { CONN_LOG_HEADER } from '../../helpers/zeek.ts'
 
 /** An egress event with every optional field unset unless given. */
 const flow = (fields: Pick<EgressEvent, 'ts' | 'deviceId' | 'dstIp' | 'dstPort' | 'proto' | 'bytesOut'> & Partial<EgressEvent>): EgressEvent => ({
@@ -24,14 +25,7 @@ const smtpEvent = flow({
 
 /** A conn.log as Zeek 6 writes it: header block, an SMTP connection, an ICMP echo, a rejected telnet attempt, trailer. */
 const CONN_LOG = [
-  '#separator \\x09',
-  '#set_separator\t,',
-  '#empty_field\t(empty)',
-  '#unset_field\t-',
-  '#path\tconn',
-  '#open\t2026-11-24-23-37-00',
-  '#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\tservice\tduration\torig_bytes\tresp_bytes\tconn_state\tlocal_orig\tlocal_resp\tmissed_bytes\thistory\torig_pkts\torig_ip_bytes\tresp_pkts\tresp_ip_bytes\ttunnel_parents',
-  '#types\ttime\tstring\taddr\tport\taddr\tport\tenum\tstring\tinterval\tcount\tcount\tstring\tbool\tbool\tcount\tstring\tcount\tcount\tcount\tcount\tset[string]',
+  ...CONN_LOG_HEADER,
   '1795563420.123456\tCHhAvVGS1DHFjwGM9\t192.168.1.20\t51234\t203.0.113.5\t25\ttcp\tsmtp\t0.520311\t120\t310\tSF\tT\tF\t0\tShAdDafF\t6\t399\t5\t578\t(empty)',
   '1795563421.000100\tC4J4Th3PJpwUYZZ6gc\t192.168.1.20\t8\t198.51.100.1\t0\ticmp\t-\t0.001021\t56\t56\tOTH\tT\tF\t0\t-\t1\t84\t1\t84\t(empty)',
   '1795563422.5\tCUM0KZ3MLUfNB0cl11\t192.168.1.20\t40001\t198.51.100.7\t23\ttcp\t-\t-\t-\t-\tS0\tT\tF\t0\tS\t1\t44\t0\t0\t(empty)',
