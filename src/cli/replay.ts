@@ -108,6 +108,7 @@ export const registerReplay = (program: Command): void => {
       throw new AppError('EGD_USAGE', `--output: expected json or markdown, got "${flags.output}"`)
     }
     const evaluator = new Evaluator()
+    loadConfig(flags.config, DETECTORS) // a bad configuration exits 2 before --alerts creates its file
     const alertsOut = flags.alerts === undefined ? null : outputFile('--alerts', flags.alerts)
     const { summary, elapsedMs } = await replayFiles(
       files,
