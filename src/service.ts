@@ -127,7 +127,9 @@ export const startService = async (
       if (!(assigned[id.slice(0, slash)] ?? []).includes(Number(id.slice(slash + 1)))) shards.delete(id)
     }
   }
-  const source = await startKafkaSource({ kafka, groupId: settings.groupId, topics: inputs, onBatch, onGroupJoin })
+  // Whoever reads those offsets again must start from a pipeline that has not seen them.
+  const onUncommitted = (topic: string, partition: number): void => void shards.delete(`${topic}/${partition}`)
+  const source = await startKafkaSource({ kafka, groupId: settings.groupId, topics: inputs, onBatch, onGroupJoin, onUncommitted })
   return {
     counters,
     ready: () => joined && !stopping,

@@ -18,6 +18,8 @@ export interface KafkaSourceOptions {
    */
   readonly onBatch: (batch: PartitionBatch, heartbeat: () => Promise<void>) => Promise<void>
   readonly onGroupJoin?: (assigned: Readonly<Record<string, number[]>>) => void
+  /** The batch was processed but its offsets were not committed (a rebalance): it will be read again. */
+  readonly onUncommitted?: (topic: string, partition: number) => void
 }
 
 export interface KafkaSource {
@@ -47,7 +49,12 @@ export const startKafkaSource = async (opts: KafkaSourceOptions): Promise<KafkaS
       await opts.onBatch({ topic: batch.topic, partition: batch.partition, messages: batch.messages }, heartbeat)
       const last = batch.lastOffset()
       resolveOffset(last)
-      await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }])
+      try {
+        await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }])
+      } catch (err) {
+        opts.onUncommitted?.(batch.topic, batch.partition)
+        throw err
+      }
       await heartbeat()
     },
   })
