@@ -1,4 +1,4 @@
-// Writes fixture files into a topic as they are, one record per line, keyed by deviceId, in batches, optionally paced by event time.
+// Writes fixture files into a topic, one record per line keyed by deviceId (JSON as it is, Zeek TSV rows as canonical events), in batches, optionally paced by event time.
 import type { Producer } from 'kafkajs'
 import { createLineDecoder } from '../decode/formats.ts'
 import type { InputFormat } from '../decode/formats.ts'
