@@ -95,14 +95,19 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
     const learningMs = cfg.learningMinutes * 60_000
     const hourWindows = Math.max(1, Math.round(3_600_000 / windowMs))
     const remember = (state: State, model: string, hash: number): void => {
-      // A fresh array of exactly the right length: push would leave a dozen empty slots per device,
-      // and new destinations are rare enough that the copy costs nothing.
       const known = state.known
-      const keep = known.length >= cfg.maxKnown ? 1 : 0
-      const next = new Array<number>(known.length - keep + 1)
-      for (let i = keep; i < known.length; i++) next[i - keep] = known[i]!
-      next[known.length - keep] = hash
-      state.known = next
+      if (known.length < 16) {
+        // A fresh array of exactly the right length while it is small, as for most devices: push
+        // would leave a dozen empty slots per device. Past that (a spambot learning MX hosts) the
+        // copies would cost time, and a few devices' slack costs little memory.
+        const next = new Array<number>(known.length + 1)
+        for (let i = 0; i < known.length; i++) next[i] = known[i]!
+        next[known.length] = hash
+        state.known = next
+      } else {
+        if (known.length >= cfg.maxKnown) known.shift()
+        known.push(hash)
+      }
       peers.increment(model, hash)
     }
     return {

@@ -33,7 +33,7 @@ export const startKafkaSource = async (opts: KafkaSourceOptions): Promise<KafkaS
     allowAutoTopicCreation: false,
     sessionTimeout: 30_000,
     heartbeatInterval: 3_000,
-    maxBytesPerPartition: 1 << 20,
+    maxBytesPerPartition: 4 << 20,
   })
   if (opts.onGroupJoin) {
     consumer.on(consumer.events.GROUP_JOIN, (e) => opts.onGroupJoin?.(e.payload.memberAssignment))
@@ -43,7 +43,9 @@ export const startKafkaSource = async (opts: KafkaSourceOptions): Promise<KafkaS
   await consumer.run({
     autoCommit: false,
     eachBatchAutoResolve: false,
-    partitionsConsumedConcurrently: 1,
+    // Partitions interleave at their awaits (sends, commits): one partition's network waits overlap another's
+    // processing. Batches of one partition stay in order, one at a time.
+    partitionsConsumedConcurrently: 4,
     eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
       if (!isRunning() || isStale() || batch.messages.length === 0) return
       await opts.onBatch({ topic: batch.topic, partition: batch.partition, messages: batch.messages }, heartbeat)
