@@ -4,7 +4,7 @@ import type { Config } from './config/schema.ts'
 import { lookaheadWindows } from './engine/detector.ts'
 import type { DetectorDef } from './engine/detector.ts'
 import { Engine } from './engine/engine.ts'
-import type { ActiveDetector, EngineCounters, EngineSnapshot } from './engine/engine.ts'
+import type { ActiveDetector, EngineChanges, EngineCounters, EngineSnapshot } from './engine/engine.ts'
 import { AlertLifecycle } from './alerts/lifecycle.ts'
 import type { LifecycleCounters, LifecyclePolicy } from './alerts/lifecycle.ts'
 import { Suppressions } from './alerts/suppression.ts'
@@ -22,12 +22,15 @@ export interface DetectionPipeline {
   snapshot(): EngineSnapshot
   /** Carries on from a checkpoint; only on a new pipeline with the same detectors. */
   restore(snapshot: EngineSnapshot): void
+  /** What changed since the last call, for a changelog (pipelines made with `trackChanges`). */
+  takeChanges(): EngineChanges
 }
 
 export const createPipeline = (
   config: Config,
   defs: readonly DetectorDef[],
   onAlert: (alert: Alert) => void,
+  options: { readonly trackChanges?: boolean } = {},
 ): DetectionPipeline => {
   const windowMs = config.engine.windowSeconds * 1000
   const context = { windowMs, lookaheadWindows: lookaheadWindows(config.engine.allowedLatenessSeconds * 1000, windowMs) }
@@ -55,6 +58,7 @@ export const createPipeline = (
       maxDevices: config.engine.maxDevices,
       quietWindows: config.engine.quietWindows,
       inventory: new Map(Object.entries(config.inventory)),
+      trackChanges: options.trackChanges ?? false,
     },
     lifecycle,
   )
@@ -67,5 +71,6 @@ export const createPipeline = (
     devicesTracked: () => engine.deviceCount,
     snapshot: () => engine.snapshot(),
     restore: (snap) => engine.restore(snap),
+    takeChanges: () => engine.takeChanges(),
   }
 }

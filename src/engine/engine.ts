@@ -17,6 +17,8 @@ export interface EngineOptions {
   readonly maxDevices: number
   /** Windows evaluated after a device's last data before quiet windows are skipped in bulk. */
   readonly quietWindows: number
+  /** Keep the devices each call to `takeChanges` must report (a changelog's input); off for replay. */
+  readonly trackChanges?: boolean
   /** Device attributes for events that do not carry them, by device id. */
   readonly inventory?: ReadonlyMap<string, { readonly model?: string | undefined; readonly firmware?: string | undefined }>
 }
@@ -61,6 +63,16 @@ export interface DeviceSnapshot {
   readonly alerts: unknown
 }
 
+/** What a checkpoint holds besides the devices: the engine's clocks and the detectors' shared priors. */
+export type ShardSnapshot = Omit<EngineSnapshot, 'devices'>
+
+/** What changed since the last `takeChanges`: the devices to write again and those to forget. */
+export interface EngineChanges {
+  readonly shard: ShardSnapshot
+  readonly devices: readonly DeviceSnapshot[]
+  readonly evicted: readonly string[]
+}
+
 /** A whole engine as JSON: enough to carry on exactly where it stopped (a shard's checkpoint). */
 export interface EngineSnapshot {
   readonly detectors: readonly string[]
@@ -84,6 +96,9 @@ export class Engine {
   private readonly telemetry: number[] = []
   private fleetMaxTs = -Infinity
   private sweptWindow = -Infinity
+  /** With `trackChanges`: devices whose state changed, and ids of devices evicted, since `takeChanges`. */
+  private readonly changed = new Set<DeviceRecord>()
+  private readonly evicted: string[] = []
 
   constructor(
     private readonly detectors: readonly ActiveDetector[],
@@ -106,6 +121,7 @@ export class Engine {
     const { windowMs, allowedLatenessMs } = this.options
     this.counters.events++
     const device = this.deviceFor(event)
+    if (this.options.trackChanges) this.changed.add(device)
     const window = windowOf(event.ts, windowMs)
     if (window < device.nextWindow) {
       this.counters.late++
@@ -141,29 +157,52 @@ export class Engine {
   /** Everything the engine holds, as JSON-serialisable data. */
   snapshot(): EngineSnapshot {
     const devices: DeviceSnapshot[] = []
-    for (const d of this.devices.values()) {
-      devices.push({
-        id: d.id,
-        model: d.model,
-        firmware: d.firmware,
-        firmwareChangedAt: finiteOrNull(d.firmwareChangedAt),
-        firstSeen: d.firstSeen,
-        maxTs: d.maxTs,
-        nextWindow: d.nextWindow,
-        lastDataWindow: d.lastDataWindow,
-        touchedAt: d.touchedAt,
-        pending: d.pending,
-        states: this.detectors.map((a, i) => a.detector.snapshot(d.states[i])),
-        alerts: d.alerts === null ? null : JSON.parse(JSON.stringify(d.alerts)),
-      })
+    for (const d of this.devices.values()) devices.push(this.deviceSnapshot(d))
+    return { ...this.shardSnapshot(), devices }
+  }
+
+  /**
+   * The devices changed and evicted since the last call (needs `trackChanges`), with the shard's
+   * own state: applied to the previous checkpoint (set the devices, delete the evicted), it gives
+   * the current one.
+   */
+  takeChanges(): EngineChanges {
+    const devices: DeviceSnapshot[] = []
+    const written = new Set<string>()
+    for (const d of this.changed) {
+      devices.push(this.deviceSnapshot(d))
+      written.add(d.id)
     }
+    // A device evicted and seen again since the last call is written, not deleted.
+    const evicted = [...new Set(this.evicted.splice(0))].filter((id) => !written.has(id))
+    this.changed.clear()
+    return { shard: this.shardSnapshot(), devices, evicted }
+  }
+
+  private shardSnapshot(): ShardSnapshot {
     return {
       detectors: this.detectors.map((a) => a.id),
       events: this.counters.events,
       fleetMaxTs: finiteOrNull(this.fleetMaxTs),
       sweptWindow: finiteOrNull(this.sweptWindow),
-      devices,
       shared: this.detectors.map((a) => a.detector.snapshotShared?.() ?? null),
+    }
+  }
+
+  private deviceSnapshot(d: DeviceRecord): DeviceSnapshot {
+    return {
+      id: d.id,
+      model: d.model,
+      firmware: d.firmware,
+      firmwareChangedAt: finiteOrNull(d.firmwareChangedAt),
+      firstSeen: d.firstSeen,
+      maxTs: d.maxTs,
+      nextWindow: d.nextWindow,
+      lastDataWindow: d.lastDataWindow,
+      touchedAt: d.touchedAt,
+      pending: d.pending,
+      states: this.detectors.map((a, i) => a.detector.snapshot(d.states[i])),
+      alerts: d.alerts === null ? null : JSON.parse(JSON.stringify(d.alerts)),
     }
   }
 
@@ -180,7 +219,9 @@ export class Engine {
       const shared = snap.shared[i]
       if (shared !== null && shared !== undefined) a.detector.restoreShared?.(shared)
     })
-    for (const d of snap.devices) {
+    // The map's order is the LRU order, which is the order of touchedAt: a checkpoint assembled from
+    // changes (in any order) restores the same map.
+    for (const d of [...snap.devices].sort((a, b) => a.touchedAt - b.touchedAt)) {
       const device: DeviceRecord = {
         id: d.id,
         model: d.model,
@@ -270,6 +311,7 @@ export class Engine {
 
   /** Evaluates windows [nextWindow, until); after `quietWindows` without data the rest pass in bulk. */
   private closeWindows(device: DeviceRecord, until: number): void {
+    if (this.options.trackChanges) this.changed.add(device)
     const { detectors, sink } = this
     const quietAfter = device.lastDataWindow + this.options.quietWindows
     let w = device.nextWindow
@@ -287,6 +329,7 @@ export class Engine {
   }
 
   private closeAll(device: DeviceRecord): void {
+    if (this.options.trackChanges) this.changed.add(device)
     const last = Math.max(windowOf(device.maxTs, this.options.windowMs), device.lastDataWindow)
     if (last >= device.nextWindow) this.closeWindows(device, last + 1)
     device.pending = false
@@ -321,6 +364,10 @@ export class Engine {
 
   private evict(device: DeviceRecord): void {
     if (device.pending) this.closeAll(device)
+    if (this.options.trackChanges) {
+      this.changed.delete(device)
+      this.evicted.push(device.id)
+    }
     this.sink.onEvict(device)
     this.devices.delete(device.id)
   }

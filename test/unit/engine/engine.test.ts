@@ -87,6 +87,21 @@ describe('Engine', () => {
     expect(log.filter((l) => l.startsWith('second'))).toEqual(['second w3 1'])
   })
 
+  it('reports as changed every device whose state moved since the last takeChanges: its events, its windows closed by the fleet, its eviction', () => {
+    const engine = new Engine([{ id: 'c', detector: counter }], { ...options, trackChanges: true }, recorder().sink)
+    engine.ingest(egress({ deviceId: 'quiet', ts: at(0.5) }))
+    engine.ingest(egress({ deviceId: 'busy', ts: at(1) }))
+    expect(engine.takeChanges().devices.map((d) => d.id).sort()).toEqual(['busy', 'quiet'])
+    for (let m = 2; m <= 7; m++) engine.ingest(egress({ deviceId: 'busy', ts: at(m) }))
+    // quiet sent nothing, but the fleet's time closed its windows: its snapshot changed.
+    const changes = engine.takeChanges()
+    expect(changes.devices.map((d) => [d.id, d.pending])).toEqual([['busy', true], ['quiet', false]])
+    expect(changes.evicted).toEqual([])
+    engine.ingest(egress({ deviceId: 'busy', ts: at(70) })) // past the 60-minute TTL of quiet
+    expect(engine.takeChanges()).toMatchObject({ devices: [{ id: 'busy' }], evicted: ['quiet'] })
+    expect(engine.takeChanges()).toMatchObject({ devices: [], evicted: [] })
+  })
+
   it('closes every open window at the end of input', () => {
     const { log, sink } = recorder()
     const engine = new Engine([{ id: 'c', detector: counter }], options, sink)
