@@ -9,28 +9,16 @@ import { loadConfig } from '../src/config/load.ts'
 import { createKafka, createProducer } from '../src/kafka/client.ts'
 import { produceFiles } from '../src/kafka/produce.ts'
 import { startService } from '../src/service.ts'
+import { localKafka } from '../scripts/kafka/local.ts'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const FLEET = `${ROOT}fixtures/synthetic/fleet.ndjson.gz`
-const SCRIPT = `${ROOT}scripts/kafka-local.sh`
 const PARTITIONS = 3
-
-const script = (...args: string[]) => promisify(execFile)('bash', [SCRIPT, ...args], { timeout: 300_000 })
-
-/** The broker to use: KAFKA_BROKERS, or a local one started (and stopped after) with scripts/kafka-local.sh. */
-const broker = async (): Promise<{ brokers: string; stop: () => Promise<void> }> => {
-  const preset = process.env.KAFKA_BROKERS
-  if (preset !== undefined && preset !== '') return { brokers: preset, stop: async () => {} }
-  const running = await script('status').then(() => true, () => false)
-  const { stdout } = await script('start')
-  const brokers = stdout.trim().split('\n').at(-1)?.replace('KAFKA_BROKERS=', '') ?? ''
-  return { brokers, stop: async () => void (running ? undefined : await script('stop')) }
-}
 
 const seconds = (since: number): number => (performance.now() - since) / 1000
 
 export const kafkaThroughput = async (): Promise<Record<string, number | string>> => {
-  const { brokers, stop } = await broker()
+  const { brokers, stop } = await localKafka()
   const kafka = createKafka({ brokers: [brokers], clientId: 'egress-bench' })
   const admin = kafka.admin()
   await admin.connect()

@@ -8,6 +8,8 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { Kafka, logLevel } from 'kafkajs'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { readTopic } from '../helpers/kafka.ts'
+import type { Read } from '../helpers/kafka.ts'
 
 const BIN = fileURLToPath(new URL('../../bin/egress-sentinel.js', import.meta.url))
 const DEMO = fileURLToPath(new URL('../../fixtures/demo/demo.ndjson', import.meta.url))
@@ -26,33 +28,8 @@ const cli = async (...args: string[]): Promise<{ code: number; stderr: string }>
   }
 }
 
-interface Read {
-  readonly partition: number
-  readonly key: string | null
-  readonly value: string
-}
-
 /** Reads `n` records of a topic from the beginning. */
-const readTopic = async (topic: string, n: number): Promise<Read[]> => {
-  const consumer = kafka.consumer({ groupId: `reader-${randomUUID()}` })
-  await consumer.connect()
-  await consumer.subscribe({ topic, fromBeginning: true })
-  const out: Read[] = []
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`read ${out.length} of ${n} records`)), 60_000)
-    void consumer.run({
-      eachMessage: async ({ partition, message }) => {
-        out.push({ partition, key: message.key?.toString() ?? null, value: message.value?.toString() ?? '' })
-        if (out.length >= n) {
-          clearTimeout(timer)
-          resolve()
-        }
-      },
-    })
-  })
-  await consumer.disconnect()
-  return out
-}
+const readN = (topic: string, n: number): Promise<Read[]> => readTopic(kafka, topic, (records) => records.length >= n)
 
 beforeAll(async () => {
   await admin.connect()
@@ -73,7 +50,7 @@ describe('egress-sentinel produce', () => {
     expect(r.code).toBe(0)
 
     const lines = readFileSync(DEMO, 'utf8').trimEnd().split('\n')
-    const records = await readTopic(topic, lines.length + 1)
+    const records = await readN(topic, lines.length + 1)
     expect(records).toHaveLength(lines.length + 1)
     const byDevice = new Map<string, Read[]>()
     for (const rec of records) {
@@ -102,7 +79,7 @@ describe('egress-sentinel produce', () => {
       '1795563422.5\tC2\t192.168.1.20\t40001\t198.51.100.7\t23\ttcp\t44',
     ].join('\n') + '\n')
     expect((await cli('produce', '--topic', topic, conn)).code).toBe(0)
-    const records = await readTopic(topic, 2)
+    const records = await readN(topic, 2)
     expect(records.map((r) => [r.key, JSON.parse(r.value)])).toEqual([
       ['192.168.1.20', { type: 'egress', ts: 1795563420123, deviceId: '192.168.1.20', srcIp: '192.168.1.20', dstIp: '203.0.113.5', dstPort: 25, proto: 6, bytesOut: 399 }],
       ['192.168.1.20', { type: 'egress', ts: 1795563422500, deviceId: '192.168.1.20', srcIp: '192.168.1.20', dstIp: '198.51.100.7', dstPort: 23, proto: 6, bytesOut: 44 }],

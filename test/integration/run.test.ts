@@ -9,6 +9,7 @@ import { promisify } from 'node:util'
 import { Kafka, logLevel } from 'kafkajs'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import type { Alert } from '../../src/types.ts'
+import { readTopic } from '../helpers/kafka.ts'
 
 const BIN = fileURLToPath(new URL('../../bin/egress-sentinel.js', import.meta.url))
 const DEMO = fileURLToPath(new URL('../../fixtures/demo/demo.ndjson', import.meta.url))
@@ -20,30 +21,9 @@ const admin = kafka.admin()
 const cli = async (env: NodeJS.ProcessEnv, ...args: string[]): Promise<string> =>
   (await promisify(execFile)(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, maxBuffer: 64 * 1024 * 1024 })).stdout
 
-/** Reads a topic from the beginning until `done` says enough, or fails after a minute. */
-const readUntil = async (topic: string, done: (values: string[]) => boolean): Promise<string[]> => {
-  const consumer = kafka.consumer({ groupId: `reader-${randomUUID()}` })
-  await consumer.connect()
-  await consumer.subscribe({ topic, fromBeginning: true })
-  const values: string[] = []
-  try {
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`gave up after reading ${values.length} records of ${topic}`)), 60_000)
-      void consumer.run({
-        eachMessage: async ({ message }) => {
-          values.push(message.value?.toString() ?? '')
-          if (done(values)) {
-            clearTimeout(timer)
-            resolve()
-          }
-        },
-      })
-    })
-  } finally {
-    await consumer.disconnect()
-  }
-  return values
-}
+/** The values of `topic` from the beginning, until `done` says enough. */
+const readUntil = async (topic: string, done: (values: string[]) => boolean): Promise<string[]> =>
+  (await readTopic(kafka, topic, (records) => done(records.map((r) => r.value)))).map((r) => r.value)
 
 /** Fresh topics (events and telemetry with `partitions`) and the environment that points `run` at them. */
 const setupTopics = async (partitions: number) => {

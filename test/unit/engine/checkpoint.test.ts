@@ -1,27 +1,26 @@
 // A checkpoint carries everything: a pipeline restored from a JSON snapshot mid-stream gives the same alerts, to the byte, as one that never stopped.
-import { readFileSync } from 'node:fs'
-import { gunzipSync } from 'node:zlib'
 import { describe, expect, it } from 'vitest'
 import { DETECTORS } from '../../../detectors/index.ts'
 import { parseConfig } from '../../../src/config/load.ts'
-import { decodeCanonicalValue } from '../../../src/decode/canonical.ts'
+import type { Config } from '../../../src/config/schema.ts'
 import { createPipeline } from '../../../src/pipeline.ts'
 import type { DeviceEvent } from '../../../src/types.ts'
-import { fixturePath, loadFixture } from '../../helpers/fixtures.ts'
+import { loadFixture } from '../../helpers/fixtures.ts'
 
-const fleet = (): DeviceEvent[] =>
-  gunzipSync(readFileSync(fixturePath('synthetic/fleet.ndjson.gz'))).toString('utf8').trimEnd().split('\n').map((line) => {
-    const r = decodeCanonicalValue(JSON.parse(line))
-    if (r === null || !r.ok) throw new Error('fixture line does not decode')
-    return r.event
-  })
+const fleet = (): DeviceEvent[] => loadFixture('synthetic/fleet.ndjson.gz')
 
-/** Alerts of the events run straight through, and run with a stop, a JSON checkpoint and a new pipeline at each cut. */
-const runs = (events: readonly DeviceEvent[], cuts: readonly number[], config = parseConfig({}, DETECTORS)) => {
+/** The alerts of the events run straight through one pipeline, as JSON lines. */
+const straightAlerts = (events: readonly DeviceEvent[], config: Config): string[] => {
   const straight: string[] = []
   const whole = createPipeline(config, DETECTORS, (a) => straight.push(JSON.stringify(a)))
   for (const e of events) whole.ingest(e)
   whole.flush()
+  return straight
+}
+
+/** Alerts of the events run straight through, and run with a stop, a JSON checkpoint and a new pipeline at each cut. */
+const runs = (events: readonly DeviceEvent[], cuts: readonly number[], config = parseConfig({}, DETECTORS)) => {
+  const straight = straightAlerts(events, config)
 
   const resumed: string[] = []
   const emit = (a: unknown) => resumed.push(JSON.stringify(a))
@@ -59,10 +58,7 @@ describe('pipeline checkpoints', () => {
     const events = fleet()
     // A short TTL and a low device cap make evictions happen, so the changelog must delete too.
     const config = parseConfig({ engine: { deviceTtlHours: 2, maxDevices: 250 } }, DETECTORS)
-    const straight: string[] = []
-    const whole = createPipeline(config, DETECTORS, (a) => straight.push(JSON.stringify(a)))
-    for (const e of events) whole.ingest(e)
-    whole.flush()
+    const straight = straightAlerts(events, config)
 
     // The changelog: the latest snapshot of each device, and the shard's own record.
     const resumed: string[] = []
