@@ -99,11 +99,12 @@ export const startService = async (
       }
       // A collector may put several newline-separated records in one message (pmacct does).
       const text = value.toString('utf8')
-      for (const line of text.includes('\n') ? text.split('\n') : [text]) {
+      const several = text.includes('\n')
+      for (const line of several ? text.split('\n') : [text]) {
         const r = shard.decoder.decode(line)
         if (r === null) continue
         if (!r.ok) {
-          deadLetter(r.reason, r.error, text.includes('\n') ? Buffer.from(line, 'utf8') : value)
+          deadLetter(r.reason, r.error, several ? Buffer.from(line, 'utf8') : value)
           continue
         }
         counters.events++

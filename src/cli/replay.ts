@@ -3,6 +3,7 @@ import type { Command } from 'commander'
 import { DETECTORS } from '../../detectors/index.ts'
 import { loadConfig } from '../config/load.ts'
 import { AppError } from '../errors.ts'
+import type { Config } from '../config/schema.ts'
 import type { Alert, DeviceEvent } from '../types.ts'
 import { Evaluator, evaluationMarkdown } from '../evaluate.ts'
 import { replay } from '../replay.ts'
@@ -38,14 +39,14 @@ const rejectionReporter = (flags: ReplayFlags) => {
 
 const inputsOrDemo = (files: string[]): string[] => (files.length > 0 ? files : [demoFixture()])
 
-/** What replay and evaluate share: config (exit 2 before anything is written), rejections, progress, timing. */
+/** What replay and evaluate share: options, rejections, progress, timing (the caller loads the config first: exit 2 before anything is written). */
 const replayFiles = async (
   files: string[],
   flags: ReplayFlags,
+  config: Config,
   onAlert: (alert: Alert) => void,
   onEvent?: (event: DeviceEvent) => void,
 ): Promise<{ summary: ReplaySummary; elapsedMs: number }> => {
-  const config = loadConfig(flags.config, DETECTORS)
   const format = parseFormat(flags.format)
   const partitions = Number(flags.partitions)
   if (!Number.isInteger(partitions) || partitions < 1 || partitions > 10_000) {
@@ -88,7 +89,7 @@ export const registerReplay = (program: Command): void => {
       .argument('[inputs...]', 'NDJSON / Zeek / gzipped files or directories; the bundled demo fixture when none'),
   ).action(async (files: string[], flags: ReplayFlags) => {
     const out: string[] = []
-    const { summary, elapsedMs } = await replayFiles(files, flags, (a) => {
+    const { summary, elapsedMs } = await replayFiles(files, flags, loadConfig(flags.config, DETECTORS), (a) => {
       out.push(JSON.stringify(a))
       if (out.length >= 256) process.stdout.write(out.splice(0).join('\n') + '\n')
     })
@@ -108,11 +109,12 @@ export const registerReplay = (program: Command): void => {
       throw new AppError('EGD_USAGE', `--output: expected json or markdown, got "${flags.output}"`)
     }
     const evaluator = new Evaluator()
-    loadConfig(flags.config, DETECTORS) // a bad configuration exits 2 before --alerts creates its file
+    const config = loadConfig(flags.config, DETECTORS) // a bad configuration exits 2 before --alerts creates its file
     const alertsOut = flags.alerts === undefined ? null : outputFile('--alerts', flags.alerts)
     const { summary, elapsedMs } = await replayFiles(
       files,
       flags,
+      config,
       (a) => {
         evaluator.alert(a)
         alertsOut?.write(JSON.stringify(a) + '\n')

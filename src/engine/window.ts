@@ -122,11 +122,11 @@ export class RecentDistinct {
     return { capacity: this.capacity, keys: this.keys.slice(), seen: this.seen.slice(), before: this.before.slice() }
   }
 
-  static from(data: { capacity: number; keys: string[]; seen: number[]; before?: number[] }): RecentDistinct {
+  static from(data: { capacity: number; keys: string[]; seen: number[]; before: number[] }): RecentDistinct {
     const set = new RecentDistinct(data.capacity)
     set.keys.push(...data.keys)
     set.seen.push(...data.seen)
-    set.before.push(...(data.before ?? data.seen.map(() => -1)))
+    set.before.push(...data.before)
     return set
   }
 

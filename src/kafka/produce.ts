@@ -3,6 +3,8 @@ import type { Producer } from 'kafkajs'
 import { createLineDecoder } from '../decode/formats.ts'
 import type { InputFormat } from '../decode/formats.ts'
 import { expandInputs, forEachLine } from '../sources/file.ts'
+import { MAX_BATCH_BYTES, recordBytes } from '../sinks/kafka.ts'
+import type { OutRecord } from '../sinks/kafka.ts'
 
 export interface ProduceOptions {
   readonly producer: Producer
@@ -46,9 +48,9 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 export const produceFiles = async (opts: ProduceOptions): Promise<ProduceSummary> => {
   const { producer, topic, speed } = opts
   const maxRecords = opts.batchRecords ?? 2000
-  const maxBytes = opts.batchBytes ?? 900_000
+  const maxBytes = opts.batchBytes ?? MAX_BATCH_BYTES
   const summary: ProduceSummary = { records: 0, undecodable: 0, batches: 0 }
-  let batch: { key: string | null; value: string }[] = []
+  let batch: OutRecord[] = []
   let bytes = 0
   const send = async (): Promise<void> => {
     if (batch.length === 0) return
@@ -75,8 +77,9 @@ export const produceFiles = async (opts: ProduceOptions): Promise<ProduceSummary
           await sleep(wait)
         }
       }
-      batch.push({ key: r.key, value: r.value })
-      bytes += r.value.length + (r.key?.length ?? 0) + 64
+      const record = { key: r.key, value: r.value }
+      batch.push(record)
+      bytes += recordBytes(record)
       if (batch.length >= maxRecords || bytes >= maxBytes) await send()
     }
   }
