@@ -94,6 +94,8 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
     const peers = new ModelCounts<number>(20_000)
     const learningMs = cfg.learningMinutes * 60_000
     const hourWindows = Math.max(1, Math.round(3_600_000 / windowMs))
+    /** Learning lasts the learning minutes since the device's first event and its first active windows. */
+    const learns = (state: State, age: number): boolean => age < learningMs || state.activeWindows < cfg.learningWindows
     const remember = (state: State, model: string, hash: number): void => {
       const known = state.known
       if (known.length < 16) {
@@ -115,7 +117,7 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
       observeEgress(state, e, device) {
         const w = windowOf(e.ts, windowMs)
         const age = e.ts - device.firstSeen
-        const learning = state.rateWindow < 0 && (age < learningMs || state.activeWindows < cfg.learningWindows)
+        const learning = state.rateWindow < 0 && learns(state, age)
         if (learning && w > state.lastActive) {
           state.lastActive = w
           state.activeWindows++
@@ -163,7 +165,7 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
       evaluate(state, w, device): Finding | null {
         if (state.rateWindow < 0) {
           const end = (w + 1) * windowMs
-          if (end - device.firstSeen < learningMs || state.activeWindows < cfg.learningWindows) return null
+          if (learns(state, end - device.firstSeen)) return null
           // Per hour of the second half, which is at least a quarter of the learning minutes long.
           const lateMs = state.lateSince < 0 ? 0 : Math.max(end - state.lateSince * windowMs, learningMs / 4, windowMs)
           state.rate = lateMs > 0 ? (state.lateLearned * 3_600_000) / lateMs : 0
