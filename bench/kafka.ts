@@ -23,10 +23,12 @@ export const kafkaThroughput = async (): Promise<Record<string, number | string>
   const admin = kafka.admin()
   await admin.connect()
   const id = randomUUID().slice(0, 8)
-  const topics = { events: `bench-events-${id}`, alerts: `bench-alerts-${id}`, dlq: `bench-dlq-${id}` }
+  const topics = { events: `bench-events-${id}`, alerts: `bench-alerts-${id}`, dlq: `bench-dlq-${id}`, state: `bench-state-${id}` }
   try {
     await admin.createTopics({
-      topics: [{ topic: topics.events, numPartitions: PARTITIONS }, { topic: topics.alerts, numPartitions: 1 }, { topic: topics.dlq, numPartitions: 1 }],
+      topics: [{ topic: topics.events, numPartitions: PARTITIONS }, { topic: topics.alerts, numPartitions: 1 }, { topic: topics.dlq, numPartitions: 1 },
+        { topic: topics.state, numPartitions: PARTITIONS, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] },
+      ],
       waitForLeaders: true,
     })
     const producer = createProducer(kafka)
@@ -63,13 +65,14 @@ export const kafkaThroughput = async (): Promise<Record<string, number | string>
     })
     await bare.disconnect()
 
-    // The service: decode, detect, alerts and dead letters sent, offsets committed; timed from its
+    // The service: decode, detect, and per batch one transaction of alerts, dead letters, device state
+    // and offsets; timed from its
     // first batch (group join left out, as for the others).
     const group = `bench-service-${id}`
     const service = await startService(loadConfig(undefined, DETECTORS), {
       brokers: [brokers], security: { tls: false, caFile: undefined, sasl: undefined }, groupId: group,
-      topics: { events: topics.events, telemetry: topics.events, alerts: topics.alerts, dlq: topics.dlq },
-      http: { host: '127.0.0.1', port: 0 },
+      topics: { events: topics.events, telemetry: topics.events, alerts: topics.alerts, dlq: topics.dlq, state: topics.state },
+      http: { host: '127.0.0.1', port: 0 }, sessionTimeoutSeconds: 30,
     }, DETECTORS)
     while (service.counters.records === 0) await new Promise((r) => setTimeout(r, 5))
     const t0 = performance.now()

@@ -1,10 +1,13 @@
-// The Kafka service: one detection pipeline per input partition, fed by the Kafka source, alerts and dead letters to their topics.
+// The Kafka service: one detection shard per input partition, its state restored from the changelog, each batch's output in one transaction.
+import type { Producer } from 'kafkajs'
 import type { Config } from './config/schema.ts'
 import type { ServiceSettings } from './config/service.ts'
 import type { DetectorDef } from './engine/detector.ts'
 import { createLineDecoder } from './decode/formats.ts'
 import type { LineDecoder } from './decode/formats.ts'
-import { createKafka, createProducer, explainConnect, requireTopics } from './kafka/client.ts'
+import { changelogRecords, readChangelog, shardKey } from './kafka/changelog.ts'
+import type { ShardId, StoredShard } from './kafka/changelog.ts'
+import { createKafka, createTransactionalProducer, explainConnect, requireStateTopic, requireTopics } from './kafka/client.ts'
 import { createPipeline } from './pipeline.ts'
 import type { DetectionPipeline } from './pipeline.ts'
 import { sendRecords } from './sinks/kafka.ts'
@@ -18,21 +21,29 @@ export interface ServiceCounters {
   deadLetters: number
   alerts: number
   batches: number
+  /** Devices brought back from the state topic on assignment. */
+  restoredDevices: number
 }
 
 export interface Service {
   readonly counters: Readonly<ServiceCounters>
-  /** Group joined, producer connected, not stopping. */
+  /** Group joined, every assigned shard restored, not stopping. */
   ready(): boolean
-  /** Graceful stop: not ready, finish and commit the batch in hand, leave the group, flush. */
+  /** Graceful stop: not ready, finish and commit the batches in hand, leave the group, close the producers. */
   stop(): Promise<void>
 }
 
 interface Shard {
+  readonly id: ShardId
   readonly pipeline: DetectionPipeline
   readonly decoder: LineDecoder
-  /** Alerts of the batch being processed, sent before its offsets are committed. */
+  readonly producer: Producer
+  /** Alerts of the batch being processed, sent in its transaction. */
   readonly alerts: OutRecord[]
+  /** Input records before this offset are in the restored state already; null once past them. */
+  skipBelow: bigint | null
+  /** Device keys of a stored state that could not be restored, deleted by the first transaction. */
+  forget: string[]
 }
 
 /** The original bytes for a dead letter: text when they are valid UTF-8, else base64. */
@@ -41,49 +52,146 @@ const rawOf = (bytes: Buffer): { raw: string; rawEncoding?: 'base64' } => {
   return Buffer.byteLength(text, 'utf8') === bytes.length && !text.includes('\uFFFD') ? { raw: text } : { raw: bytes.toString('base64'), rawEncoding: 'base64' }
 }
 
+const ignore = (): void => undefined
+
+/** Resolves with `promise`, heartbeating the group every few seconds meanwhile. */
+const withHeartbeats = async <T>(promise: Promise<T>, heartbeat: () => Promise<void>): Promise<T> => {
+  let settled = false
+  const result = promise.finally(() => (settled = true))
+  while (!settled) {
+    await Promise.race([result.catch(ignore), new Promise((r) => setTimeout(r, 2_000))])
+    if (!settled) await heartbeat()
+  }
+  return result
+}
+
 export const startService = async (
   config: Config,
   settings: ServiceSettings,
   detectors: readonly DetectorDef[],
+  warn: (message: string) => void = (m) => process.stderr.write(`egress-sentinel run: ${m}\n`),
 ): Promise<Service> => {
-  const { topics } = settings
+  const { topics, groupId } = settings
   const kafkaSettings = { brokers: settings.brokers, clientId: 'egress-sentinel', security: settings.security }
   const kafka = createKafka(kafkaSettings)
   const inputs = [...new Set([topics.events, topics.telemetry])]
-  await explainConnect(kafkaSettings, () => requireTopics(kafka, [...inputs, topics.alerts, topics.dlq]))
-  const producer = createProducer(kafka)
-  await explainConnect(kafkaSettings, () => producer.connect())
+  await explainConnect(kafkaSettings, async () => {
+    await requireTopics(kafka, [...inputs, topics.alerts, topics.dlq, topics.state])
+    await requireStateTopic(kafka, topics.state, inputs)
+  })
 
-  const counters: ServiceCounters = { records: 0, events: 0, deadLetters: 0, alerts: 0, batches: 0 }
+  const counters: ServiceCounters = { records: 0, events: 0, deadLetters: 0, alerts: 0, batches: 0, restoredDevices: 0 }
   const shards = new Map<string, Shard>()
-  const shardOf = (topic: string, partition: number): Shard => {
-    const id = `${topic}/${partition}`
-    let shard = shards.get(id)
-    if (shard === undefined) {
-      const alerts: OutRecord[] = []
-      const pipeline = createPipeline(config, detectors, (a) => alerts.push({ key: a.deviceId, value: JSON.stringify(a) }))
-      shard = { pipeline, decoder: createLineDecoder('auto'), alerts }
-      shards.set(id, shard)
+  /** Shards being fenced and restored, by key. */
+  const opening = new Map<string, Promise<Shard>>()
+
+  const close = (shard: Shard): void => void shard.producer.disconnect().catch(ignore)
+
+  /**
+   * A new pipeline carrying on from the stored state. A state it cannot take (other detectors, a
+   * format it does not read) is reported and replaced: that shard starts afresh and forgets it.
+   */
+  const buildShard = (id: ShardId, producer: Producer, stored: StoredShard | null): Shard => {
+    const alerts: OutRecord[] = []
+    const make = (): DetectionPipeline =>
+      createPipeline(config, detectors, (a) => alerts.push({ key: a.deviceId, value: JSON.stringify(a) }), { trackChanges: true })
+    let pipeline = make()
+    const shard: Shard = { id, pipeline, decoder: createLineDecoder('auto'), producer, alerts, skipBelow: null, forget: [] }
+    if (stored === null) return shard
+    const key = shardKey(id)
+    const { snapshot } = stored
+    let problem: string | null = null
+    if (snapshot.detectors.join() !== pipeline.detectorIds.join()) {
+      problem = `was written by detectors [${snapshot.detectors.join(', ')}], this configuration runs [${pipeline.detectorIds.join(', ')}]`
+    } else {
+      try {
+        pipeline.restore(snapshot)
+      } catch (err) {
+        problem = `cannot be read: ${(err as Error).message}`
+      }
     }
-    return shard
+    if (problem !== null) {
+      warn(`the state of ${key} ${problem}; that shard starts afresh from offset ${stored.nextOffset}`)
+      pipeline = make()
+      return { ...shard, pipeline, skipBelow: BigInt(stored.nextOffset), forget: snapshot.devices.map((d) => `${key}/${d.id}`) }
+    }
+    counters.restoredDevices += snapshot.devices.length
+    return { ...shard, skipBelow: BigInt(stored.nextOffset) }
+  }
+
+  /** Fences and restores `wanted` shards together: one producer each, one read of the state topic for all. */
+  const openShards = (wanted: readonly ShardId[]): void => {
+    const todo = wanted.filter((s) => !shards.has(shardKey(s)) && !opening.has(shardKey(s)))
+    if (todo.length === 0) return
+    const all = (async (): Promise<Shard[]> => {
+      const producers = todo.map((s) => createTransactionalProducer(kafka, `egress-sentinel.${groupId}.${shardKey(s)}`))
+      try {
+        // Initialising each transactional id fences the previous owner and aborts its open transaction,
+        // so the state read next is final.
+        await Promise.all(
+          producers.map(async (p) => {
+            await p.connect()
+            await (await p.transaction()).abort()
+          }),
+        )
+        const stored = await readChangelog({ kafka, stateTopic: topics.state, groupPrefix: groupId, shards: todo })
+        return todo.map((s, i) => buildShard(s, producers[i]!, stored.get(shardKey(s)) ?? null))
+      } catch (err) {
+        await Promise.all(producers.map((p) => p.disconnect().catch(ignore)))
+        throw err
+      }
+    })()
+    todo.forEach((s, i) => {
+      const key = shardKey(s)
+      const promise = all.then((list) => list[i]!)
+      opening.set(key, promise)
+      promise.then(
+        (shard) => {
+          if (opening.get(key) !== promise) return close(shard) // revoked while it opened
+          opening.delete(key)
+          shards.set(key, shard)
+        },
+        () => {
+          if (opening.get(key) === promise) opening.delete(key)
+        },
+      )
+    })
+  }
+
+  const shardFor = async (id: ShardId, heartbeat: () => Promise<void>): Promise<Shard> => {
+    const key = shardKey(id)
+    const ready = shards.get(key)
+    if (ready !== undefined) return ready
+    if (!opening.has(key)) openShards([id])
+    return withHeartbeats(opening.get(key)!, heartbeat)
   }
 
   const onBatch = async (batch: PartitionBatch, heartbeat: () => Promise<void>): Promise<void> => {
+    const shard = await shardFor(batch, heartbeat)
     try {
-      await processBatch(batch, heartbeat)
+      await processBatch(shard, batch, heartbeat)
     } catch (err) {
-      // The batch will be fetched again from the last committed offset: its events must not meet a
-      // pipeline that has already seen them, so the shard starts afresh (as after a restart).
-      shards.delete(`${batch.topic}/${batch.partition}`)
+      // Nothing of the batch was committed: whoever reads it again must start from the stored state.
+      const key = shardKey(shard.id)
+      if (shards.get(key) === shard) shards.delete(key)
+      close(shard)
       throw err
     }
   }
 
-  const processBatch = async (batch: PartitionBatch, heartbeat: () => Promise<void>): Promise<void> => {
-    const shard = shardOf(batch.topic, batch.partition)
+  const processBatch = async (shard: Shard, batch: PartitionBatch, heartbeat: () => Promise<void>): Promise<void> => {
+    const skipBelow = shard.skipBelow
+    if (skipBelow !== null) {
+      // The consumer may start behind the stored state (a previous owner committed after this member
+      // fetched its offsets): those records are in the state already.
+      if (BigInt(batch.lastOffset) < skipBelow) return
+      const first = BigInt(batch.messages[0]!.offset)
+      if (first > skipBelow) warn(`${shardKey(shard.id)}: records ${skipBelow} to ${first - 1n} are gone (retention or an offset reset); their state is kept`)
+    }
     const dead: OutRecord[] = []
     let n = 0
     for (const message of batch.messages) {
+      if (skipBelow !== null && BigInt(message.offset) < skipBelow) continue
       counters.records++
       const value = message.value
       const deadLetter = (reason: string, error: string, bytes: Buffer): void => {
@@ -112,8 +220,26 @@ export const startService = async (
       }
       if (++n % 1000 === 0) await heartbeat()
     }
+    shard.skipBelow = null
     const alerts = shard.alerts.splice(0)
-    await Promise.all([sendRecords(producer, topics.alerts, alerts), sendRecords(producer, topics.dlq, dead)])
+    const nextOffset = (BigInt(batch.lastOffset) + 1n).toString()
+    const forget: OutRecord[] = shard.forget.map((key) => ({ key, value: null, partition: shard.id.partition }))
+    const state = [...forget, ...changelogRecords(shard.id, shard.pipeline.takeChanges(), nextOffset)]
+    // Alerts, dead letters, the state they leave and the input offset: all or none.
+    const tx = await shard.producer.transaction()
+    try {
+      await sendRecords(tx, [
+        { topic: topics.alerts, records: alerts },
+        { topic: topics.dlq, records: dead },
+        { topic: topics.state, records: state },
+      ])
+      await tx.sendOffsets({ consumerGroupId: groupId, topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: nextOffset }] }] })
+      await tx.commit()
+    } catch (err) {
+      await tx.abort().catch(ignore)
+      throw err
+    }
+    shard.forget = []
     counters.alerts += alerts.length
     counters.batches++
   }
@@ -122,25 +248,42 @@ export const startService = async (
   let stopping = false
   const onGroupJoin = (assigned: Readonly<Record<string, number[]>>): void => {
     joined = true
-    // Partitions another member now owns take their shard out of memory.
-    for (const id of [...shards.keys()]) {
-      const slash = id.lastIndexOf('/')
-      if (!(assigned[id.slice(0, slash)] ?? []).includes(Number(id.slice(slash + 1)))) shards.delete(id)
+    const owned: ShardId[] = []
+    for (const topic of inputs) for (const partition of assigned[topic] ?? []) owned.push({ topic, partition })
+    const keep = new Set(owned.map(shardKey))
+    // Shards another member now owns leave memory; their producers are fenced by the new owner anyway.
+    for (const [key, shard] of shards) {
+      if (!keep.has(key)) {
+        shards.delete(key)
+        close(shard)
+      }
     }
+    for (const key of opening.keys()) if (!keep.has(key)) opening.delete(key)
+    openShards(owned)
   }
-  // Whoever reads those offsets again must start from a pipeline that has not seen them.
-  const onUncommitted = (topic: string, partition: number): void => void shards.delete(`${topic}/${partition}`)
-  const source = await startKafkaSource({ kafka, groupId: settings.groupId, topics: inputs, onBatch, onGroupJoin, onUncommitted })
+  const source = await startKafkaSource({
+    kafka,
+    groupId,
+    topics: inputs,
+    sessionTimeoutMs: settings.sessionTimeoutSeconds * 1000,
+    onBatch,
+    onGroupJoin,
+  })
   return {
     counters,
-    ready: () => joined && !stopping,
+    ready: () => joined && opening.size === 0 && !stopping,
     async stop() {
       if (stopping) return
       stopping = true
       try {
         await source.stop()
       } finally {
-        await producer.disconnect()
+        // Shards still opening close themselves once they are no longer wanted.
+        const pending = [...opening.values()]
+        opening.clear()
+        await Promise.allSettled(pending)
+        await Promise.all([...shards.values()].map((s) => s.producer.disconnect().catch(ignore)))
+        shards.clear()
       }
     },
   }

@@ -15,9 +15,11 @@ export const registerRun = (program: Command): void => {
   program
     .command('run')
     .description(
-      'consume egress events and telemetry from Kafka, detect, and produce alerts (at-least-once) and dead letters. ' +
+      'consume egress events and telemetry from Kafka, detect, and produce alerts and dead letters, exactly once: ' +
+        "each batch's alerts, dead letters, device state (to the compacted state topic) and input offsets commit in one transaction, " +
+        'and a restart or rebalance restores the state. ' +
         'Environment: KAFKA_BROKERS, EGRESS_TOPIC_EVENTS, EGRESS_TOPIC_TELEMETRY, EGRESS_TOPIC_ALERTS, EGRESS_TOPIC_DLQ, ' +
-        'EGRESS_GROUP_ID, EGRESS_HTTP_HOST, EGRESS_HTTP_PORT; KAFKA_TLS, KAFKA_TLS_CA_FILE; KAFKA_SASL_MECHANISM ' +
+        'EGRESS_TOPIC_STATE, EGRESS_GROUP_ID, EGRESS_SESSION_TIMEOUT_SECONDS, EGRESS_HTTP_HOST, EGRESS_HTTP_PORT; KAFKA_TLS, KAFKA_TLS_CA_FILE; KAFKA_SASL_MECHANISM ' +
         '(plain, scram-sha-256, scram-sha-512), KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD or KAFKA_SASL_PASSWORD_FILE',
     )
     .option('-c, --config <file>', 'detection configuration file (YAML or JSON); defaults apply without it')
@@ -29,7 +31,7 @@ export const registerRun = (program: Command): void => {
       const http = await startHealthServer(settings.http.host, settings.http.port, () => service.ready())
       process.stderr.write(
         `egress-sentinel run: group ${settings.groupId}, reading ${settings.topics.events} and ${settings.topics.telemetry}, ` +
-          `alerts to ${settings.topics.alerts}, dead letters to ${settings.topics.dlq}; http on ${http.address}\n`,
+          `alerts to ${settings.topics.alerts}, dead letters to ${settings.topics.dlq}, state in ${settings.topics.state}; http on ${http.address}\n`,
       )
       await new Promise<void>((resolve) => {
         const onSignal = (signal: string): void => {
@@ -45,6 +47,6 @@ export const registerRun = (program: Command): void => {
         await http.close()
       }
       const c = service.counters
-      process.stderr.write(`egress-sentinel run: stopped after ${c.records} records, ${c.events} events, ${c.alerts} alerts, ${c.deadLetters} dead letters\n`)
+      process.stderr.write(`egress-sentinel run: stopped after ${c.records} records, ${c.events} events, ${c.alerts} alerts, ${c.deadLetters} dead letters (${c.restoredDevices} devices restored)\n`)
     })
 }

@@ -13,7 +13,10 @@ const schema = z.strictObject({
     telemetry: topic.default('device-telemetry'),
     alerts: topic.default('egress-alerts'),
     dlq: topic.default('egress-dlq'),
+    state: topic.default('egress-sentinel-state'),
   }),
+  /** How long the group waits for a silent member before giving its partitions to others. */
+  sessionTimeoutSeconds: z.coerce.number().int().min(6).max(300).default(30),
   http: z.strictObject({
     host: z.string().min(1).default('127.0.0.1'),
     port: z.coerce.number().int().min(0).max(65535).default(8080),
@@ -29,6 +32,8 @@ const ENV: Readonly<Record<string, string>> = {
   'topics.telemetry': 'EGRESS_TOPIC_TELEMETRY',
   'topics.alerts': 'EGRESS_TOPIC_ALERTS',
   'topics.dlq': 'EGRESS_TOPIC_DLQ',
+  'topics.state': 'EGRESS_TOPIC_STATE',
+  sessionTimeoutSeconds: 'EGRESS_SESSION_TIMEOUT_SECONDS',
   'http.host': 'EGRESS_HTTP_HOST',
   'http.port': 'EGRESS_HTTP_PORT',
 }
@@ -45,7 +50,9 @@ export const serviceSettings = (flags: { brokers?: string | undefined }, env: No
       telemetry: blankToUndefined(env.EGRESS_TOPIC_TELEMETRY),
       alerts: blankToUndefined(env.EGRESS_TOPIC_ALERTS),
       dlq: blankToUndefined(env.EGRESS_TOPIC_DLQ),
+      state: blankToUndefined(env.EGRESS_TOPIC_STATE),
     },
+    sessionTimeoutSeconds: blankToUndefined(env.EGRESS_SESSION_TIMEOUT_SECONDS),
     http: { host: blankToUndefined(env.EGRESS_HTTP_HOST), port: blankToUndefined(env.EGRESS_HTTP_PORT) },
   })
   if (!r.success) {

@@ -1,6 +1,6 @@
 // The one place kafkajs is configured: brokers, TLS and SASL from flags or the environment, Java-compatible partitioning, quiet logs.
 import { readFileSync } from 'node:fs'
-import { Kafka, Partitioners, logLevel } from 'kafkajs'
+import kafkajs, { Kafka, Partitioners, logLevel } from 'kafkajs'
 import type { LogEntry, Producer, SASLOptions } from 'kafkajs'
 import { z } from 'zod'
 import { AppError } from '../errors.ts'
@@ -154,6 +154,46 @@ export const requireTopics = async (kafka: Kafka, topics: readonly string[]): Pr
     if (missing.length > 0) {
       const names = missing.map((t) => `"${t}"`).join(', ')
       throw new AppError('EGD_KAFKA', `topic ${names} not found on the brokers: create it first (egress-sentinel never creates topics)`)
+    }
+  } finally {
+    await admin.disconnect()
+  }
+}
+
+/**
+ * The transactional producer of one detection shard. Its id is stable for the shard (group, topic,
+ * partition): whoever owns the shard next initialises the same id, which fences this producer and
+ * aborts its open transaction.
+ */
+export const createTransactionalProducer = (kafka: Kafka, transactionalId: string): Producer =>
+  kafka.producer({
+    transactionalId,
+    idempotent: true,
+    maxInFlightRequests: 1,
+    transactionTimeout: 60_000,
+    createPartitioner: Partitioners.DefaultPartitioner,
+  })
+
+/**
+ * The state topic must be compacted (a deleting retention would forget devices) and have a partition
+ * for every input partition (shard p keeps its state in partition p).
+ */
+export const requireStateTopic = async (kafka: Kafka, state: string, inputs: readonly string[]): Promise<void> => {
+  const admin = kafka.admin()
+  await admin.connect()
+  try {
+    const { topics } = await admin.fetchTopicMetadata({ topics: [state, ...inputs] })
+    const count = new Map(topics.map((t) => [t.name, t.partitions.length]))
+    const needed = Math.max(...inputs.map((t) => count.get(t) ?? 0))
+    const has = count.get(state) ?? 0
+    if (has < needed) {
+      const widest = inputs.find((t) => count.get(t) === needed)
+      throw new AppError('EGD_KAFKA', `state topic "${state}" has ${has} partitions; it needs at least ${needed}, as many as "${widest}"`)
+    }
+    const described = await admin.describeConfigs({ resources: [{ type: kafkajs.ConfigResourceTypes.TOPIC, name: state }], includeSynonyms: false })
+    const policy = described.resources[0]?.configEntries.find((e) => e.configName === 'cleanup.policy')?.configValue ?? 'delete'
+    if (!policy.split(',').includes('compact')) {
+      throw new AppError('EGD_KAFKA', `state topic "${state}" has cleanup.policy=${policy}; it must be compact (create it with --config cleanup.policy=compact)`)
     }
   } finally {
     await admin.disconnect()

@@ -1,30 +1,57 @@
-// Kafka sink: sends keyed records to a topic in batches under the broker's size limit and resolves when all are acknowledged.
-import type { Producer } from 'kafkajs'
+// Kafka sink: sends keyed records to topics in as few requests as the size limit allows and resolves when all are acknowledged.
+import type { Message, ProducerBatch, RecordMetadata, TopicMessages } from 'kafkajs'
 
 export interface OutRecord {
   readonly key: string | null
-  readonly value: string
+  /** null is a tombstone (a compacted topic forgets the key). */
+  readonly value: string | null
+  /** Unset: the producer's partitioner picks it from the key. */
+  readonly partition?: number
+}
+
+/** What records can be sent through: a producer, or a transaction of one. */
+export interface RecordSender {
+  sendBatch(batch: ProducerBatch): Promise<RecordMetadata[]>
+}
+
+/** Records for one topic. */
+export interface TopicRecords {
+  readonly topic: string
+  readonly records: readonly OutRecord[]
 }
 
 /** Bytes per send at most: under the broker's default 1 MB message batch limit. */
 export const MAX_BATCH_BYTES = 900_000
 
 /** A record's size as a send counts it: value, key and a per-record overhead. */
-export const recordBytes = (r: OutRecord): number => r.value.length + (r.key?.length ?? 0) + 64
+export const recordBytes = (r: OutRecord): number => (r.value?.length ?? 0) + (r.key?.length ?? 0) + 64
 
-/** Sends `records` to `topic` in order, in as few requests as the size limit allows. */
-export const sendRecords = async (producer: Producer, topic: string, records: readonly OutRecord[]): Promise<void> => {
-  let batch: OutRecord[] = []
+/**
+ * Sends every record of `lists`, in order within each topic, in as few `sendBatch` requests as
+ * MAX_BATCH_BYTES allows (several topics share a request), all acknowledged by every in-sync replica.
+ */
+export const sendRecords = async (sender: RecordSender, lists: readonly TopicRecords[]): Promise<void> => {
+  let request: TopicMessages[] = []
+  let current: Message[] | null = null
   let bytes = 0
-  for (const r of records) {
-    const size = recordBytes(r)
-    if (batch.length > 0 && bytes + size > MAX_BATCH_BYTES) {
-      await producer.send({ topic, acks: -1, messages: batch })
-      batch = []
-      bytes = 0
-    }
-    batch.push(r)
-    bytes += size
+  const flush = async (): Promise<void> => {
+    if (request.length > 0) await sender.sendBatch({ acks: -1, topicMessages: request })
+    request = []
+    current = null
+    bytes = 0
   }
-  if (batch.length > 0) await producer.send({ topic, acks: -1, messages: batch })
+  for (const { topic, records } of lists) {
+    current = null
+    for (const r of records) {
+      const size = recordBytes(r)
+      if (bytes > 0 && bytes + size > MAX_BATCH_BYTES) await flush()
+      if (current === null) {
+        current = []
+        request.push({ topic, messages: current })
+      }
+      current.push(r as Message)
+      bytes += size
+    }
+  }
+  await flush()
 }

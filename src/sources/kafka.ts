@@ -1,29 +1,31 @@
-// Kafka source: a consumer-group member that hands each fetched partition batch to the service and commits only after it returns.
+// Kafka source: a consumer-group member that hands each fetched partition batch to the service, which commits its offsets itself.
 import type { Kafka, KafkaMessage } from 'kafkajs'
 
 export interface PartitionBatch {
   readonly topic: string
   readonly partition: number
   readonly messages: readonly KafkaMessage[]
+  /** Offset of the batch's last record (a filtered transaction marker included): commit this + 1. */
+  readonly lastOffset: string
 }
 
 export interface KafkaSourceOptions {
   readonly kafka: Kafka
   readonly groupId: string
   readonly topics: readonly string[]
+  readonly sessionTimeoutMs: number
   /**
-   * Processes one batch (decode, detect, send the alerts and dead letters and wait for their
-   * acknowledgement). Offsets are committed after it resolves: at-least-once, never at-most-once.
+   * Processes one batch and commits its offsets (in the transaction that carries its output).
+   * If it throws, nothing of the batch counts: the consumer restarts from the committed offsets.
    * `heartbeat` keeps the group membership alive during a long batch.
    */
   readonly onBatch: (batch: PartitionBatch, heartbeat: () => Promise<void>) => Promise<void>
+  /** The partitions this member owns after a rebalance, by topic; called before their first batch. */
   readonly onGroupJoin?: (assigned: Readonly<Record<string, number[]>>) => void
-  /** The batch was processed but its offsets were not committed (a rebalance): it will be read again. */
-  readonly onUncommitted?: (topic: string, partition: number) => void
 }
 
 export interface KafkaSource {
-  /** Finishes the batch in hand, commits, leaves the group. */
+  /** Finishes the batches in hand, leaves the group. */
   stop(): Promise<void>
 }
 
@@ -31,8 +33,10 @@ export const startKafkaSource = async (opts: KafkaSourceOptions): Promise<KafkaS
   const consumer = opts.kafka.consumer({
     groupId: opts.groupId,
     allowAutoTopicCreation: false,
-    sessionTimeout: 30_000,
-    heartbeatInterval: 3_000,
+    // Only committed transactions of producers writing the inputs; their markers are skipped.
+    readUncommitted: false,
+    sessionTimeout: opts.sessionTimeoutMs,
+    heartbeatInterval: Math.min(3_000, Math.floor(opts.sessionTimeoutMs / 3)),
     maxBytesPerPartition: 4 << 20,
   })
   if (opts.onGroupJoin) {
@@ -43,20 +47,15 @@ export const startKafkaSource = async (opts: KafkaSourceOptions): Promise<KafkaS
   await consumer.run({
     autoCommit: false,
     eachBatchAutoResolve: false,
-    // Partitions interleave at their awaits (sends, commits): one partition's network waits overlap another's
-    // processing. Batches of one partition stay in order, one at a time.
+    // Partitions interleave at their awaits (restores, transactions): one partition's network waits
+    // overlap another's processing. Batches of one partition stay in order, one at a time.
     partitionsConsumedConcurrently: 4,
     eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
       if (!isRunning() || isStale() || batch.messages.length === 0) return
-      await opts.onBatch({ topic: batch.topic, partition: batch.partition, messages: batch.messages }, heartbeat)
-      const last = batch.lastOffset()
-      resolveOffset(last)
-      try {
-        await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }])
-      } catch (err) {
-        opts.onUncommitted?.(batch.topic, batch.partition)
-        throw err
-      }
+      const lastOffset = batch.lastOffset()
+      await opts.onBatch({ topic: batch.topic, partition: batch.partition, messages: batch.messages, lastOffset }, heartbeat)
+      // The consumer's own position moves on; the committed offset moved with the batch's transaction.
+      resolveOffset(lastOffset)
       await heartbeat()
     },
   })

@@ -28,17 +28,18 @@ const readUntil = async (topic: string, done: (values: string[]) => boolean): Pr
 /** Fresh topics (events and telemetry with `partitions`) and the environment that points `run` at them. */
 const setupTopics = async (partitions: number) => {
   const id = randomUUID()
-  const t = { events: `events-${id}`, telemetry: `telemetry-${id}`, alerts: `alerts-${id}`, dlq: `dlq-${id}` }
+  const t = { events: `events-${id}`, telemetry: `telemetry-${id}`, alerts: `alerts-${id}`, dlq: `dlq-${id}`, state: `state-${id}` }
   await admin.createTopics({
     topics: [
       { topic: t.events, numPartitions: partitions }, { topic: t.telemetry, numPartitions: partitions },
       { topic: t.alerts, numPartitions: 1 }, { topic: t.dlq, numPartitions: 1 },
+      { topic: t.state, numPartitions: partitions, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] },
     ],
     waitForLeaders: true,
   })
   const env = {
     KAFKA_BROKERS: brokers, EGRESS_TOPIC_EVENTS: t.events, EGRESS_TOPIC_TELEMETRY: t.telemetry, EGRESS_TOPIC_ALERTS: t.alerts,
-    EGRESS_TOPIC_DLQ: t.dlq, EGRESS_GROUP_ID: `group-${id}`, EGRESS_HTTP_PORT: '0',
+    EGRESS_TOPIC_DLQ: t.dlq, EGRESS_TOPIC_STATE: t.state, EGRESS_GROUP_ID: `group-${id}`, EGRESS_HTTP_PORT: '0',
   }
   return { t, env }
 }
