@@ -41,6 +41,12 @@ export interface ReplayOptions {
    * service's alerts. 1 (the default) is one pipeline for all devices.
    */
   readonly partitions?: number | undefined
+  /**
+   * Closes every window at the end of the input (the default). Without it, the windows that only
+   * the end would close stay open, as in a live service waiting for more: the alerts are then
+   * exactly those `run` sends for the same input.
+   */
+  readonly flush?: boolean | undefined
 }
 
 export interface ReplaySummary {
@@ -93,7 +99,7 @@ export const replay = async (opts: ReplayOptions): Promise<ReplaySummary> => {
       )
       summary.lines += lineNo
     }
-    for (const shard of shards) shard.flush()
+    if (opts.flush ?? true) for (const shard of shards) shard.flush()
   } finally {
     progress?.stop()
   }

@@ -1,5 +1,4 @@
 // The Kafka service: one detection shard per input partition, its state restored from the changelog, each batch's output in one transaction.
-import type { Producer } from 'kafkajs'
 import type { Config } from './config/schema.ts'
 import type { ServiceSettings } from './config/service.ts'
 import type { DetectorDef } from './engine/detector.ts'
@@ -7,11 +6,11 @@ import { createLineDecoder } from './decode/formats.ts'
 import type { LineDecoder } from './decode/formats.ts'
 import { changelogRecords, readChangelog, shardKey } from './kafka/changelog.ts'
 import type { ShardId, StoredShard } from './kafka/changelog.ts'
-import { createKafka, createTransactionalProducer, explainConnect, requireStateTopic, requireTopics } from './kafka/client.ts'
+import { createKafka, explainConnect, requireStateTopic, requireTopics } from './kafka/client.ts'
 import { createPipeline } from './pipeline.ts'
 import type { DetectionPipeline } from './pipeline.ts'
-import { sendRecords } from './sinks/kafka.ts'
-import type { OutRecord } from './sinks/kafka.ts'
+import { shardWriter } from './sinks/kafka.ts'
+import type { OutRecord, ShardWriter } from './sinks/kafka.ts'
 import { startKafkaSource } from './sources/kafka.ts'
 import type { PartitionBatch } from './sources/kafka.ts'
 
@@ -37,7 +36,7 @@ interface Shard {
   readonly id: ShardId
   readonly pipeline: DetectionPipeline
   readonly decoder: LineDecoder
-  readonly producer: Producer
+  readonly writer: ShardWriter
   /** Alerts of the batch being processed, sent in its transaction. */
   readonly alerts: OutRecord[]
   /** Input records before this offset are in the restored state already; null once past them. */
@@ -85,18 +84,18 @@ export const startService = async (
   /** Shards being fenced and restored, by key. */
   const opening = new Map<string, Promise<Shard>>()
 
-  const close = (shard: Shard): void => void shard.producer.disconnect().catch(ignore)
+  const close = (shard: Shard): void => void shard.writer.close().catch(ignore)
 
   /**
    * A new pipeline carrying on from the stored state. A state it cannot take (other detectors, a
    * format it does not read) is reported and replaced: that shard starts afresh and forgets it.
    */
-  const buildShard = (id: ShardId, producer: Producer, stored: StoredShard | null): Shard => {
+  const buildShard = (id: ShardId, writer: ShardWriter, stored: StoredShard | null): Shard => {
     const alerts: OutRecord[] = []
     const make = (): DetectionPipeline =>
       createPipeline(config, detectors, (a) => alerts.push({ key: a.deviceId, value: JSON.stringify(a) }), { trackChanges: true })
     let pipeline = make()
-    const shard: Shard = { id, pipeline, decoder: createLineDecoder('auto'), producer, alerts, skipBelow: null, forget: [] }
+    const shard: Shard = { id, pipeline, decoder: createLineDecoder('auto'), writer, alerts, skipBelow: null, forget: [] }
     if (stored === null) return shard
     const key = shardKey(id)
     const { snapshot } = stored
@@ -124,20 +123,14 @@ export const startService = async (
     const todo = wanted.filter((s) => !shards.has(shardKey(s)) && !opening.has(shardKey(s)))
     if (todo.length === 0) return
     const all = (async (): Promise<Shard[]> => {
-      const producers = todo.map((s) => createTransactionalProducer(kafka, `egress-sentinel.${groupId}.${shardKey(s)}`))
+      const writers = todo.map((s) => shardWriter(kafka, `egress-sentinel.${groupId}.${shardKey(s)}`))
       try {
-        // Initialising each transactional id fences the previous owner and aborts its open transaction,
-        // so the state read next is final.
-        await Promise.all(
-          producers.map(async (p) => {
-            await p.connect()
-            await (await p.transaction()).abort()
-          }),
-        )
+        // Fencing aborts what a previous owner left open, so the state read next is final.
+        await Promise.all(writers.map((w) => w.fence()))
         const stored = await readChangelog({ kafka, stateTopic: topics.state, groupPrefix: groupId, shards: todo })
-        return todo.map((s, i) => buildShard(s, producers[i]!, stored.get(shardKey(s)) ?? null))
+        return todo.map((s, i) => buildShard(s, writers[i]!, stored.get(shardKey(s)) ?? null))
       } catch (err) {
-        await Promise.all(producers.map((p) => p.disconnect().catch(ignore)))
+        await Promise.all(writers.map((w) => w.close().catch(ignore)))
         throw err
       }
     })()
@@ -226,19 +219,10 @@ export const startService = async (
     const forget: OutRecord[] = shard.forget.map((key) => ({ key, value: null, partition: shard.id.partition }))
     const state = [...forget, ...changelogRecords(shard.id, shard.pipeline.takeChanges(), nextOffset)]
     // Alerts, dead letters, the state they leave and the input offset: all or none.
-    const tx = await shard.producer.transaction()
-    try {
-      await sendRecords(tx, [
-        { topic: topics.alerts, records: alerts },
-        { topic: topics.dlq, records: dead },
-        { topic: topics.state, records: state },
-      ])
-      await tx.sendOffsets({ consumerGroupId: groupId, topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: nextOffset }] }] })
-      await tx.commit()
-    } catch (err) {
-      await tx.abort().catch(ignore)
-      throw err
-    }
+    await shard.writer.commit(
+      [{ topic: topics.alerts, records: alerts }, { topic: topics.dlq, records: dead }, { topic: topics.state, records: state }],
+      { groupId, topic: batch.topic, partition: batch.partition, offset: nextOffset },
+    )
     shard.forget = []
     counters.alerts += alerts.length
     counters.batches++
@@ -251,7 +235,7 @@ export const startService = async (
     const owned: ShardId[] = []
     for (const topic of inputs) for (const partition of assigned[topic] ?? []) owned.push({ topic, partition })
     const keep = new Set(owned.map(shardKey))
-    // Shards another member now owns leave memory; their producers are fenced by the new owner anyway.
+    // Shards another member now owns leave memory; their writers are fenced by the new owner anyway.
     for (const [key, shard] of shards) {
       if (!keep.has(key)) {
         shards.delete(key)
@@ -282,7 +266,7 @@ export const startService = async (
         const pending = [...opening.values()]
         opening.clear()
         await Promise.allSettled(pending)
-        await Promise.all([...shards.values()].map((s) => s.producer.disconnect().catch(ignore)))
+        await Promise.all([...shards.values()].map((s) => s.writer.close().catch(ignore)))
         shards.clear()
       }
     },

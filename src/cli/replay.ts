@@ -14,6 +14,7 @@ interface ReplayFlags {
   config?: string
   format: string
   partitions: string
+  flush: boolean
   dlq?: string
   progress: boolean
   quiet?: boolean
@@ -61,6 +62,7 @@ const replayFiles = async (
       config,
       detectors: DETECTORS,
       partitions,
+      flush: flags.flush,
       onAlert,
       onEvent,
       onReject: rejections.onReject,
@@ -80,6 +82,7 @@ const addReplayOptions = (cmd: Command): Command =>
     .option('--no-progress', 'no progress bar (it is only shown when stderr is a terminal)')
     .option('-q, --quiet', 'no summary or rejection messages on stderr')
     .option('-p, --partitions <n>', 'shard devices as the service does over a topic of n partitions (priors are per shard)', '1')
+    .option('--no-flush', 'leave open the windows that only the end of the input closes, as `run` does while it waits for more: gives exactly the alerts `run` has sent for the same input')
 
 export const registerReplay = (program: Command): void => {
   addReplayOptions(

@@ -1,8 +1,8 @@
 // The state changelog: a shard's changes as records of the compacted state topic, and a set of shards read back from it.
-import { randomUUID } from 'node:crypto'
 import type { Kafka } from 'kafkajs'
 import type { DeviceSnapshot, EngineChanges, EngineSnapshot, ShardSnapshot } from '../engine/engine.ts'
 import type { OutRecord } from '../sinks/kafka.ts'
+import { readToEnd } from './read.ts'
 
 /**
  * One detection shard: an input topic's partition. Its state lives in the state topic's partition of
@@ -48,11 +48,9 @@ export const changelogRecords = (shard: ShardId, changes: EngineChanges, nextOff
 export interface ReadOptions {
   readonly kafka: Kafka
   readonly stateTopic: string
-  /** Prefix of the short-lived consumer group that reads; a unique suffix is added and the group deleted after. */
+  /** Prefix of the short-lived consumer group that reads. */
   readonly groupPrefix: string
   readonly shards: readonly ShardId[]
-  /** Gives up after this long (a state partition that cannot be read to its end). */
-  readonly timeoutMs?: number
 }
 
 interface Collected {
@@ -67,82 +65,32 @@ interface Collected {
  * end read here is final.
  */
 export const readChangelog = async (opts: ReadOptions): Promise<Map<string, StoredShard | null>> => {
-  const { kafka, stateTopic } = opts
   const byKey = new Map<string, Collected>()
   for (const s of opts.shards) byKey.set(shardKey(s), { shard: null, devices: new Map() })
-  const partitions = new Set(opts.shards.map((s) => s.partition))
-
-  const admin = kafka.admin()
-  await admin.connect()
-  const groupId = `${opts.groupPrefix}.restore.${randomUUID()}`
-  try {
-    // The end of each wanted state partition now; an empty one is read already.
-    const pending = new Map<number, bigint>()
-    for (const p of await admin.fetchTopicOffsets(stateTopic)) {
-      if (partitions.has(p.partition) && BigInt(p.high) > BigInt(p.low)) pending.set(p.partition, BigInt(p.high) - 1n)
-    }
-    if (pending.size > 0) await readTo(kafka, stateTopic, groupId, pending, byKey, opts.timeoutMs ?? 300_000)
-  } finally {
-    await admin.deleteGroups([groupId]).catch(() => undefined)
-    await admin.disconnect()
-  }
-
+  await readToEnd({
+    kafka: opts.kafka,
+    topic: opts.stateTopic,
+    groupPrefix: `${opts.groupPrefix}.restore`,
+    partitions: new Set(opts.shards.map((s) => s.partition)),
+    onMessage: (m) => {
+      const key = m.key?.toString()
+      if (key === undefined) return
+      const slash = key.indexOf('/', key.indexOf('/') + 1)
+      const shard = byKey.get(slash === -1 ? key : key.slice(0, slash))
+      if (shard === undefined) return
+      const value = m.value === null || m.value.length === 0 ? null : m.value.toString('utf8')
+      if (slash === -1) {
+        shard.shard = value === null ? null : (JSON.parse(value) as ShardRecord)
+      } else if (value === null) {
+        shard.devices.delete(key.slice(slash + 1))
+      } else {
+        shard.devices.set(key.slice(slash + 1), JSON.parse(value) as DeviceSnapshot)
+      }
+    },
+  })
   const out = new Map<string, StoredShard | null>()
-  for (const [key, p] of byKey) {
-    out.set(key, p.shard === null ? null : { nextOffset: p.shard.nextOffset, snapshot: { ...p.shard.shard, devices: [...p.devices.values()] } })
+  for (const [key, c] of byKey) {
+    out.set(key, c.shard === null ? null : { nextOffset: c.shard.nextOffset, snapshot: { ...c.shard.shard, devices: [...c.devices.values()] } })
   }
   return out
-}
-
-/** Consumes `topic` in a group of its own until every partition in `pending` is read up to its offset. */
-const readTo = async (
-  kafka: Kafka,
-  topic: string,
-  groupId: string,
-  pending: Map<number, bigint>,
-  byKey: Map<string, Collected>,
-  timeoutMs: number,
-): Promise<void> => {
-  const consumer = kafka.consumer({ groupId, readUncommitted: false, allowAutoTopicCreation: false, maxBytesPerPartition: 4 << 20 })
-  let finish: (err?: Error) => void = () => undefined
-  const done = new Promise<void>((resolve, reject) => (finish = (err) => (err ? reject(err) : resolve())))
-  const timer = setTimeout(() => finish(new Error(`state topic "${topic}": partitions ${[...pending.keys()].join(', ')} not read to their end within ${timeoutMs / 1000} s`)), timeoutMs)
-  // Every batch reports how far it reached, the ones holding only transaction markers too.
-  consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
-    const target = pending.get(payload.partition)
-    if (target !== undefined && BigInt(payload.lastOffset) >= target) pending.delete(payload.partition)
-    if (pending.size === 0) finish()
-  })
-  consumer.on(consumer.events.CRASH, ({ payload }) => finish(payload.error))
-  consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
-    const others = (payload.memberAssignment[topic] ?? []).filter((p) => !pending.has(p))
-    if (others.length > 0) consumer.pause([{ topic, partitions: others }])
-  })
-  try {
-    await consumer.connect()
-    await consumer.subscribe({ topics: [topic], fromBeginning: true })
-    await consumer.run({
-      eachBatch: async ({ batch }) => {
-        for (const m of batch.messages) {
-          const key = m.key?.toString()
-          if (key === undefined) continue
-          const slash = key.indexOf('/', key.indexOf('/') + 1)
-          const shard = byKey.get(slash === -1 ? key : key.slice(0, slash))
-          if (shard === undefined) continue
-          const value = m.value === null || m.value.length === 0 ? null : m.value.toString('utf8')
-          if (slash === -1) {
-            shard.shard = value === null ? null : (JSON.parse(value) as ShardRecord)
-          } else if (value === null) {
-            shard.devices.delete(key.slice(slash + 1))
-          } else {
-            shard.devices.set(key.slice(slash + 1), JSON.parse(value) as DeviceSnapshot)
-          }
-        }
-      },
-    })
-    await done
-  } finally {
-    clearTimeout(timer)
-    await consumer.disconnect()
-  }
 }

@@ -1,5 +1,6 @@
 // Kafka sink: sends keyed records to topics in as few requests as the size limit allows and resolves when all are acknowledged.
-import type { Message, ProducerBatch, RecordMetadata, TopicMessages } from 'kafkajs'
+import type { Kafka, Message, ProducerBatch, RecordMetadata, TopicMessages } from 'kafkajs'
+import { createTransactionalProducer } from '../kafka/client.ts'
 
 export interface OutRecord {
   readonly key: string | null
@@ -54,4 +55,48 @@ export const sendRecords = async (sender: RecordSender, lists: readonly TopicRec
     }
   }
   await flush()
+}
+
+/** Where a batch of input was consumed up to: committed with the output it produced. */
+export interface ConsumedOffset {
+  readonly groupId: string
+  readonly topic: string
+  readonly partition: number
+  /** The next offset to read. */
+  readonly offset: string
+}
+
+/** The writer of one detection shard: everything a batch produces, and its input offset, in one transaction. */
+export interface ShardWriter {
+  /** Takes over the shard's transactional id: the previous owner is fenced and its open transaction aborted. */
+  fence(): Promise<void>
+  /** Sends `lists` and commits `consumed`, all or nothing. */
+  commit(lists: readonly TopicRecords[], consumed: ConsumedOffset): Promise<void>
+  close(): Promise<void>
+}
+
+export const shardWriter = (kafka: Kafka, transactionalId: string): ShardWriter => {
+  const producer = createTransactionalProducer(kafka, transactionalId)
+  return {
+    async fence() {
+      await producer.connect()
+      // The first transaction initialises the id with the coordinator: that is the fencing.
+      await (await producer.transaction()).abort()
+    },
+    async commit(lists, consumed) {
+      const tx = await producer.transaction()
+      try {
+        await sendRecords(tx, lists)
+        await tx.sendOffsets({
+          consumerGroupId: consumed.groupId,
+          topics: [{ topic: consumed.topic, partitions: [{ partition: consumed.partition, offset: consumed.offset }] }],
+        })
+        await tx.commit()
+      } catch (err) {
+        await tx.abort().catch(() => undefined)
+        throw err
+      }
+    },
+    close: () => producer.disconnect(),
+  }
 }

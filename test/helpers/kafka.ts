@@ -1,6 +1,7 @@
 // Reading a topic in integration tests: from the beginning, in a group of its own, until the test has what it waits for.
 import { randomUUID } from 'node:crypto'
 import type { Kafka } from 'kafkajs'
+import { readToEnd } from '../../src/kafka/read.ts'
 
 export interface Read {
   readonly partition: number
@@ -30,5 +31,18 @@ export const readTopic = async (kafka: Kafka, topic: string, done: (records: rea
   } finally {
     await consumer.disconnect()
   }
+  return records
+}
+
+/** Every committed record of `topic`, from the beginning to where it ends now. */
+export const readAll = async (kafka: Kafka, topic: string): Promise<Read[]> => {
+  const records: Read[] = []
+  await readToEnd({
+    kafka,
+    topic,
+    groupPrefix: 'reader',
+    timeoutMs: 60_000,
+    onMessage: (m, partition) => records.push({ partition, key: m.key?.toString() ?? null, value: m.value?.toString() ?? '' }),
+  })
   return records
 }

@@ -1,0 +1,65 @@
+// Reading partitions of a topic from the beginning to where they end now (committed transactions only), in a short-lived group of its own.
+import { randomUUID } from 'node:crypto'
+import type { Kafka, KafkaMessage } from 'kafkajs'
+
+export interface ReadToEndOptions {
+  readonly kafka: Kafka
+  readonly topic: string
+  /** Prefix of the consumer group that reads; a unique suffix is added and the group deleted after. */
+  readonly groupPrefix: string
+  /** The partitions to read; all of them when unset. */
+  readonly partitions?: ReadonlySet<number>
+  /** Each record, in order within its partition. */
+  readonly onMessage: (message: KafkaMessage, partition: number) => void
+  /** Gives up after this long (a partition that cannot be read to its end). */
+  readonly timeoutMs?: number
+}
+
+/** Resolves once every wanted partition is read up to the end it had when the call began. */
+export const readToEnd = async (opts: ReadToEndOptions): Promise<void> => {
+  const { kafka, topic, partitions, onMessage } = opts
+  const timeoutMs = opts.timeoutMs ?? 300_000
+  const admin = kafka.admin()
+  await admin.connect()
+  const groupId = `${opts.groupPrefix}.read.${randomUUID()}`
+  try {
+    // The last offset of each wanted partition now; an empty one is read already.
+    const pending = new Map<number, bigint>()
+    for (const p of await admin.fetchTopicOffsets(topic)) {
+      if ((partitions === undefined || partitions.has(p.partition)) && BigInt(p.high) > BigInt(p.low)) pending.set(p.partition, BigInt(p.high) - 1n)
+    }
+    if (pending.size === 0) return
+    const consumer = kafka.consumer({ groupId, readUncommitted: false, allowAutoTopicCreation: false, maxBytesPerPartition: 4 << 20 })
+    let finish: (err?: Error) => void = () => undefined
+    const done = new Promise<void>((resolve, reject) => (finish = (err) => (err ? reject(err) : resolve())))
+    const timer = setTimeout(() => finish(new Error(`topic "${topic}": partitions ${[...pending.keys()].join(', ')} not read to their end within ${timeoutMs / 1000} s`)), timeoutMs)
+    // Every batch reports how far it reached, those holding only transaction markers or aborted records too.
+    consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+      const target = pending.get(payload.partition)
+      if (target !== undefined && BigInt(payload.lastOffset) >= target) pending.delete(payload.partition)
+      if (pending.size === 0) finish()
+    })
+    consumer.on(consumer.events.CRASH, ({ payload }) => finish(payload.error))
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+      const others = (payload.memberAssignment[topic] ?? []).filter((p) => !pending.has(p))
+      if (others.length > 0) consumer.pause([{ topic, partitions: others }])
+    })
+    try {
+      await consumer.connect()
+      await consumer.subscribe({ topics: [topic], fromBeginning: true })
+      await consumer.run({
+        eachBatch: async ({ batch }) => {
+          if (partitions !== undefined && !partitions.has(batch.partition)) return
+          for (const m of batch.messages) onMessage(m, batch.partition)
+        },
+      })
+      await done
+    } finally {
+      clearTimeout(timer)
+      await consumer.disconnect()
+    }
+  } finally {
+    await admin.deleteGroups([groupId]).catch(() => undefined)
+    await admin.disconnect()
+  }
+}
