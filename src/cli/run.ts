@@ -6,6 +6,9 @@ import { serviceSettings } from '../config/service.ts'
 import { startHealthServer } from '../http/server.ts'
 import { startService } from '../service.ts'
 
+/** A graceful stop must be done within this (orchestrators kill after 30 s). */
+const STOP_BUDGET_MS = 25_000
+
 interface RunFlags {
   config?: string
   brokers?: string
@@ -27,20 +30,33 @@ export const registerRun = (program: Command): void => {
     .action(async (flags: RunFlags) => {
       const config = loadConfig(flags.config, DETECTORS)
       const settings = serviceSettings(flags)
+      // Signals are heard from the start: one during start-up stops the service as soon as it is up.
+      // A second one, or a stop that outlasts its budget, ends the process at once (exit 1).
+      const stopRequested = new Promise<void>((resolve) => {
+        let signalled = false
+        const onSignal = (signal: string): void => {
+          if (signalled) {
+            process.stderr.write(`egress-sentinel run: ${signal} again, exiting now\n`)
+            process.exit(1)
+          }
+          signalled = true
+          process.stderr.write(`egress-sentinel run: ${signal}, stopping\n`)
+          setTimeout(() => {
+            process.stderr.write(`egress-sentinel run: not stopped after ${STOP_BUDGET_MS / 1000} s, exiting now\n`)
+            process.exit(1)
+          }, STOP_BUDGET_MS).unref()
+          resolve()
+        }
+        process.on('SIGTERM', () => onSignal('SIGTERM'))
+        process.on('SIGINT', () => onSignal('SIGINT'))
+      })
       const service = await startService(config, settings, DETECTORS)
       const http = await startHealthServer(settings.http.host, settings.http.port, () => service.ready())
       process.stderr.write(
         `egress-sentinel run: group ${settings.groupId}, reading ${settings.topics.events} and ${settings.topics.telemetry}, ` +
           `alerts to ${settings.topics.alerts}, dead letters to ${settings.topics.dlq}, state in ${settings.topics.state}; http on ${http.address}\n`,
       )
-      await new Promise<void>((resolve) => {
-        const onSignal = (signal: string): void => {
-          process.stderr.write(`egress-sentinel run: ${signal}, stopping\n`)
-          resolve()
-        }
-        process.once('SIGTERM', () => onSignal('SIGTERM'))
-        process.once('SIGINT', () => onSignal('SIGINT'))
-      })
+      await stopRequested
       try {
         await service.stop()
       } finally {

@@ -66,3 +66,14 @@ export const replayLines = async (...args: string[]): Promise<string[]> =>
 
 /** Every committed record of the alerts topic, sorted: duplicates stay in. */
 export const topicLines = async (kafka: Kafka, topic: string): Promise<string[]> => (await readAll(kafka, topic)).map((r) => r.value).sort()
+
+/** Waits until a started run answers 200 on /readyz (group joined, its shards restored). */
+export const waitReady = async (run: ReturnType<typeof startRun>, timeoutMs = 60_000): Promise<void> => {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const address = /http on (\S+)/.exec(run.out.stderr)?.[1]
+    if (address !== undefined && (await fetch(`http://${address}/readyz`).then((r) => r.status, () => 0)) === 200) return
+    if (Date.now() > deadline) throw new Error(`run not ready after ${timeoutMs / 1000} s:\n${run.out.stderr}`)
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}

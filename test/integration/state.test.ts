@@ -1,0 +1,80 @@
+// State that survives: a service killed mid-stream, or one of two members stopped, still sends each of replay's alerts exactly once.
+import { fileURLToPath } from 'node:url'
+import { Kafka, logLevel } from 'kafkajs'
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { cli, committed, replayLines, setupTopics, startRun, topicLines, waitCommitted, waitReady } from '../helpers/service.ts'
+
+const FLEET = fileURLToPath(new URL('../../fixtures/synthetic/fleet.ndjson.gz', import.meta.url))
+
+const brokers = inject('kafkaBrokers')
+const kafka = new Kafka({ clientId: 'state-test', brokers: [brokers], logLevel: logLevel.NOTHING })
+const admin = kafka.admin()
+
+/** Produces the synthetic fleet into `topic`; returns how many records it wrote. */
+const produceFleet = async (env: NodeJS.ProcessEnv, topic: string): Promise<number> => {
+  await cli(env, 'produce', '-q', '--topic', topic, FLEET)
+  const offsets = await admin.fetchTopicOffsets(topic)
+  return offsets.reduce((n, p) => n + Number(p.high), 0)
+}
+
+/** The devices a run restored from the state topic, from its closing line. */
+const restored = (stderr: string): number => Number(/\((\d+) devices restored\)/.exec(stderr)?.[1] ?? -1)
+
+beforeAll(async () => {
+  await admin.connect()
+})
+afterAll(async () => {
+  await admin.disconnect()
+})
+
+describe('state and exactly-once delivery', () => {
+  it('killed with SIGKILL mid-stream and started again, run sends each alert of replay exactly once', async () => {
+    const { t, env, groupId } = await setupTopics(admin, brokers, 3)
+    const total = await produceFleet(env, t.events)
+    const expected = await replayLines('--partitions', '3', FLEET)
+
+    const first = startRun(env)
+    // Killed once it has committed a fifth of the fleet, not all of it: batches are in flight.
+    const before = await waitCommitted(admin, groupId, t.events, (n) => n >= total / 5)
+    first.child.kill('SIGKILL')
+    await first.exited
+    expect(before).toBeLessThan(total)
+    expect(await committed(admin, groupId, t.events)).toBeLessThan(total)
+
+    const second = startRun(env)
+    try {
+      await waitCommitted(admin, groupId, t.events, (n) => n === total)
+    } finally {
+      second.child.kill('SIGTERM')
+    }
+    expect(await second.exited).toBe(0)
+    // It carried on from the state the first one committed, not from scratch.
+    expect(restored(second.out.stderr)).toBeGreaterThan(0)
+    expect(await topicLines(kafka, t.alerts)).toEqual(expected)
+  })
+
+  it('two members over six partitions, one stopped mid-stream: together they send each alert of replay exactly once', async () => {
+    const { t, env, groupId } = await setupTopics(admin, brokers, 6)
+    const total = await produceFleet(env, t.events)
+    const expected = await replayLines('--partitions', '6', FLEET)
+
+    const a = startRun(env)
+    const b = startRun(env)
+    try {
+      // Both members own partitions, then a quarter of the fleet in, one leaves.
+      await Promise.all([waitReady(a), waitReady(b)])
+      await waitCommitted(admin, groupId, t.events, (n) => n >= total / 4)
+      a.child.kill('SIGTERM')
+      expect(await a.exited).toBe(0)
+      expect(await committed(admin, groupId, t.events)).toBeLessThan(total)
+      await waitCommitted(admin, groupId, t.events, (n) => n === total)
+    } finally {
+      a.child.kill('SIGTERM')
+      b.child.kill('SIGTERM')
+    }
+    expect(await b.exited).toBe(0)
+    // b took over a's partitions with their state.
+    expect(restored(b.out.stderr)).toBeGreaterThan(0)
+    expect(await topicLines(kafka, t.alerts)).toEqual(expected)
+  })
+})
