@@ -5,7 +5,7 @@ import { lookaheadWindows } from './engine/detector.ts'
 import type { DetectorDef } from './engine/detector.ts'
 import { Engine } from './engine/engine.ts'
 import type { ActiveDetector, EngineChanges, EngineCounters, EngineSnapshot } from './engine/engine.ts'
-import { AlertLifecycle } from './alerts/lifecycle.ts'
+import { AlertLifecycle, forEachOpenAlert } from './alerts/lifecycle.ts'
 import type { LifecycleCounters, LifecyclePolicy } from './alerts/lifecycle.ts'
 import { Suppressions } from './alerts/suppression.ts'
 
@@ -24,6 +24,8 @@ export interface DetectionPipeline {
   restore(snapshot: EngineSnapshot): void
   /** What changed since the last call, for a changelog (pipelines made with `trackChanges`). */
   takeChanges(): EngineChanges
+  /** Every alert firing now (for the firing gauge, at scrape time). */
+  forEachOpenAlert(visit: (alert: Alert) => void): void
 }
 
 export const createPipeline = (
@@ -72,5 +74,6 @@ export const createPipeline = (
     snapshot: () => engine.snapshot(),
     restore: (snap) => engine.restore(snap),
     takeChanges: () => engine.takeChanges(),
+    forEachOpenAlert: (visit) => engine.forEachDevice((d) => forEachOpenAlert(d, visit)),
   }
 }

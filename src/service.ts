@@ -11,7 +11,10 @@ import { createPipeline } from './pipeline.ts'
 import type { DetectionPipeline } from './pipeline.ts'
 import { shardWriter } from './sinks/kafka.ts'
 import type { OutRecord, ShardWriter } from './sinks/kafka.ts'
+import { createMetrics } from './metrics.ts'
+import type { ServiceMetrics } from './metrics.ts'
 import { startKafkaSource } from './sources/kafka.ts'
+import { VERSION } from './version.ts'
 import type { PartitionBatch } from './sources/kafka.ts'
 
 export interface ServiceCounters {
@@ -26,10 +29,17 @@ export interface ServiceCounters {
 
 export interface Service {
   readonly counters: Readonly<ServiceCounters>
+  readonly metrics: ServiceMetrics
   /** Group joined, every assigned shard restored, not stopping. */
   ready(): boolean
   /** Graceful stop: not ready, finish and commit the batches in hand, leave the group, close the producers. */
   stop(): Promise<void>
+}
+
+interface AlertLabels {
+  readonly detector: string
+  readonly severity: string
+  readonly status: string
 }
 
 interface Shard {
@@ -37,8 +47,9 @@ interface Shard {
   readonly pipeline: DetectionPipeline
   readonly decoder: LineDecoder
   readonly writer: ShardWriter
-  /** Alerts of the batch being processed, sent in its transaction. */
+  /** Alerts of the batch being processed, sent in its transaction, and their metric labels. */
   readonly alerts: OutRecord[]
+  readonly alertLabels: AlertLabels[]
   /** Input records before this offset are in the restored state already; null once past them. */
   skipBelow: bigint | null
   /** Device keys of a stored state that could not be restored, deleted by the first transaction. */
@@ -83,6 +94,20 @@ export const startService = async (
   const shards = new Map<string, Shard>()
   /** Shards being fenced and restored, by key. */
   const opening = new Map<string, Promise<Shard>>()
+  let joined = false
+  let stopping = false
+  const ready = (): boolean => joined && opening.size === 0 && !stopping
+  const metrics = createMetrics(
+    {
+      devicesTracked: () => [...shards.values()].reduce((n, s) => n + s.pipeline.devicesTracked(), 0),
+      forEachOpenAlert: (visit) => {
+        for (const s of shards.values()) s.pipeline.forEachOpenAlert((a) => visit(a.detector, a.severity))
+      },
+      shards: () => shards.size,
+      ready,
+    },
+    VERSION,
+  )
 
   const close = (shard: Shard): void => void shard.writer.close().catch(ignore)
 
@@ -92,10 +117,14 @@ export const startService = async (
    */
   const buildShard = (id: ShardId, writer: ShardWriter, stored: StoredShard | null): Shard => {
     const alerts: OutRecord[] = []
+    const alertLabels: AlertLabels[] = []
     const make = (): DetectionPipeline =>
-      createPipeline(config, detectors, (a) => alerts.push({ key: a.deviceId, value: JSON.stringify(a) }), { trackChanges: true })
+      createPipeline(config, detectors, (a) => {
+        alerts.push({ key: a.deviceId, value: JSON.stringify(a) })
+        alertLabels.push({ detector: a.detector, severity: a.severity, status: a.status })
+      }, { trackChanges: true })
     let pipeline = make()
-    const shard: Shard = { id, pipeline, decoder: createLineDecoder('auto'), writer, alerts, skipBelow: null, forget: [] }
+    const shard: Shard = { id, pipeline, decoder: createLineDecoder('auto'), writer, alerts, alertLabels, skipBelow: null, forget: [] }
     if (stored === null) return shard
     const key = shardKey(id)
     const { snapshot } = stored
@@ -115,6 +144,7 @@ export const startService = async (
       return { ...shard, pipeline, skipBelow: BigInt(stored.nextOffset), forget: snapshot.devices.map((d) => `${key}/${d.id}`) }
     }
     counters.restoredDevices += snapshot.devices.length
+    metrics.restoredDevices.inc(snapshot.devices.length)
     return { ...shard, skipBelow: BigInt(stored.nextOffset) }
   }
 
@@ -123,12 +153,15 @@ export const startService = async (
     const todo = wanted.filter((s) => !shards.has(shardKey(s)) && !opening.has(shardKey(s)))
     if (todo.length === 0) return
     const all = (async (): Promise<Shard[]> => {
+      const stopTimer = metrics.restoreSeconds.startTimer()
       const writers = todo.map((s) => shardWriter(kafka, `egress-sentinel.${groupId}.${shardKey(s)}`))
       try {
         // Fencing aborts what a previous owner left open, so the state read next is final.
         await Promise.all(writers.map((w) => w.fence()))
         const stored = await readChangelog({ kafka, stateTopic: topics.state, groupPrefix: groupId, shards: todo })
-        return todo.map((s, i) => buildShard(s, writers[i]!, stored.get(shardKey(s)) ?? null))
+        const built = todo.map((s, i) => buildShard(s, writers[i]!, stored.get(shardKey(s)) ?? null))
+        stopTimer()
+        return built
       } catch (err) {
         await Promise.all(writers.map((w) => w.close().catch(ignore)))
         throw err
@@ -164,6 +197,7 @@ export const startService = async (
     try {
       await processBatch(shard, batch, heartbeat)
     } catch (err) {
+      metrics.transactions.inc({ result: 'aborted' })
       // Nothing of the batch was committed: whoever reads it again must start from the stored state.
       const key = shardKey(shard.id)
       if (shards.get(key) === shard) shards.delete(key)
@@ -181,14 +215,20 @@ export const startService = async (
       const first = BigInt(batch.messages[0]!.offset)
       if (first > skipBelow) warn(`${shardKey(shard.id)}: records ${skipBelow} to ${first - 1n} are gone (retention or an offset reset); their state is kept`)
     }
+    const endTimer = metrics.batchSeconds.startTimer()
     const dead: OutRecord[] = []
+    const deadReasons: string[] = []
+    const { eventLag } = metrics
+    const now = Date.now()
+    let accepted = 0
+    let late = 0
     let n = 0
     for (const message of batch.messages) {
       if (skipBelow !== null && BigInt(message.offset) < skipBelow) continue
       counters.records++
       const value = message.value
       const deadLetter = (reason: string, error: string, bytes: Buffer): void => {
-        counters.deadLetters++
+        deadReasons.push(reason)
         dead.push({
           key: message.key?.toString() ?? null,
           value: JSON.stringify({ reason, error, topic: batch.topic, partition: batch.partition, offset: message.offset, ...rawOf(bytes) }),
@@ -208,13 +248,18 @@ export const startService = async (
           deadLetter(r.reason, r.error, several ? Buffer.from(line, 'utf8') : value)
           continue
         }
-        counters.events++
-        shard.pipeline.ingest(r.event)
+        if (shard.pipeline.ingest(r.event)) {
+          accepted++
+          eventLag.observe((now - r.event.ts) / 1000)
+        } else {
+          late++
+        }
       }
       if (++n % 1000 === 0) await heartbeat()
     }
     shard.skipBelow = null
     const alerts = shard.alerts.splice(0)
+    const alertLabels = shard.alertLabels.splice(0)
     const nextOffset = (BigInt(batch.lastOffset) + 1n).toString()
     const forget: OutRecord[] = shard.forget.map((key) => ({ key, value: null, partition: shard.id.partition }))
     const state = [...forget, ...changelogRecords(shard.id, shard.pipeline.takeChanges(), nextOffset)]
@@ -224,14 +269,27 @@ export const startService = async (
       { groupId, topic: batch.topic, partition: batch.partition, offset: nextOffset },
     )
     shard.forget = []
+    // Counted once committed: an aborted batch is processed again.
+    counters.events += accepted + late
+    counters.deadLetters += dead.length
     counters.alerts += alerts.length
     counters.batches++
+    const source = batch.topic
+    if (accepted > 0) metrics.events.inc({ source, result: 'accepted' }, accepted)
+    if (late > 0) metrics.events.inc({ source, result: 'late' }, late)
+    if (dead.length > 0) metrics.events.inc({ source, result: 'rejected' }, dead.length)
+    for (const reason of deadReasons) metrics.dlq.inc({ reason })
+    for (const a of alertLabels) metrics.alerts.inc(a)
+    metrics.transactions.inc({ result: 'committed' })
+    metrics.stateRecords.inc(state.length)
+    metrics.batchRecords.observe(batch.messages.length)
+    metrics.consumerLag.set({ topic: batch.topic, partition: String(batch.partition) }, Number(BigInt(batch.highWatermark) - 1n - BigInt(batch.lastOffset)))
+    endTimer()
   }
 
-  let joined = false
-  let stopping = false
   const onGroupJoin = (assigned: Readonly<Record<string, number[]>>): void => {
     joined = true
+    metrics.rebalances.inc()
     const owned: ShardId[] = []
     for (const topic of inputs) for (const partition of assigned[topic] ?? []) owned.push({ topic, partition })
     const keep = new Set(owned.map(shardKey))
@@ -240,6 +298,7 @@ export const startService = async (
       if (!keep.has(key)) {
         shards.delete(key)
         close(shard)
+        metrics.consumerLag.remove({ topic: shard.id.topic, partition: String(shard.id.partition) })
       }
     }
     for (const key of opening.keys()) if (!keep.has(key)) opening.delete(key)
@@ -255,7 +314,8 @@ export const startService = async (
   })
   return {
     counters,
-    ready: () => joined && opening.size === 0 && !stopping,
+    metrics,
+    ready,
     async stop() {
       if (stopping) return
       stopping = true

@@ -34,6 +34,12 @@ export interface LifecycleCounters {
 
 const rank = (s: Severity): number => SEVERITIES.indexOf(s)
 
+/** The alerts firing on a device (fired, not resolved yet). */
+export const forEachOpenAlert = (device: DeviceRecord, visit: (alert: Alert) => void): void => {
+  if (device.alerts === null) return
+  for (const slot of device.alerts as (Slot | undefined)[]) if (slot?.open) visit(slot.open)
+}
+
 export class AlertLifecycle implements WindowSink {
   readonly counters: LifecycleCounters = { fired: 0, resolved: 0, suppressed: 0 }
 

@@ -6,8 +6,8 @@ import { exitCodeOf, isAppError } from '../errors.ts'
 import { registerProduce } from './produce.ts'
 import { registerReplay } from './replay.ts'
 import { registerRun } from './run.ts'
+import { VERSION } from '../version.ts'
 
-const VERSION = '0.1.0'
 
 const buildProgram = (): Command => {
   const program = new Command()

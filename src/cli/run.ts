@@ -22,7 +22,8 @@ export const registerRun = (program: Command): void => {
         "each batch's alerts, dead letters, device state (to the compacted state topic) and input offsets commit in one transaction, " +
         'and a restart or rebalance restores the state. ' +
         'Environment: KAFKA_BROKERS, EGRESS_TOPIC_EVENTS, EGRESS_TOPIC_TELEMETRY, EGRESS_TOPIC_ALERTS, EGRESS_TOPIC_DLQ, ' +
-        'EGRESS_TOPIC_STATE, EGRESS_GROUP_ID, EGRESS_SESSION_TIMEOUT_SECONDS, EGRESS_HTTP_HOST, EGRESS_HTTP_PORT; KAFKA_TLS, KAFKA_TLS_CA_FILE; KAFKA_SASL_MECHANISM ' +
+        'EGRESS_TOPIC_STATE, EGRESS_GROUP_ID, EGRESS_SESSION_TIMEOUT_SECONDS, EGRESS_HTTP_HOST, EGRESS_HTTP_PORT (/livez, /readyz, /healthz, /metrics), ' +
+        'EGRESS_METRICS_TOKEN or EGRESS_METRICS_TOKEN_FILE (bearer token for /metrics); KAFKA_TLS, KAFKA_TLS_CA_FILE; KAFKA_SASL_MECHANISM ' +
         '(plain, scram-sha-256, scram-sha-512), KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD or KAFKA_SASL_PASSWORD_FILE',
     )
     .option('-c, --config <file>', 'detection configuration file (YAML or JSON); defaults apply without it')
@@ -51,7 +52,11 @@ export const registerRun = (program: Command): void => {
         process.on('SIGINT', () => onSignal('SIGINT'))
       })
       const service = await startService(config, settings, DETECTORS)
-      const http = await startHealthServer(settings.http.host, settings.http.port, () => service.ready())
+      const http = await startHealthServer(settings.http.host, settings.http.port, {
+        ready: () => service.ready(),
+        metrics: async () => ({ contentType: service.metrics.registry.contentType, body: await service.metrics.registry.metrics() }),
+        metricsToken: settings.http.metricsToken,
+      })
       process.stderr.write(
         `egress-sentinel run: group ${settings.groupId}, reading ${settings.topics.events} and ${settings.topics.telemetry}, ` +
           `alerts to ${settings.topics.alerts}, dead letters to ${settings.topics.dlq}, state in ${settings.topics.state}; http on ${http.address}\n`,

@@ -1,4 +1,5 @@
 // The service's own settings: brokers, consumer group, topics and HTTP address, from the environment (names as in the contract).
+import { readFileSync } from 'node:fs'
 import { z } from 'zod'
 import { AppError } from '../errors.ts'
 import { kafkaSecurity, parseBrokers } from '../kafka/client.ts'
@@ -20,6 +21,8 @@ const schema = z.strictObject({
   http: z.strictObject({
     host: z.string().min(1).default('127.0.0.1'),
     port: z.coerce.number().int().min(0).max(65535).default(8080),
+    /** Bearer token /metrics requires; none when unset. */
+    metricsToken: z.string().min(16, 'expected at least 16 characters').optional(),
   }),
 })
 
@@ -36,9 +39,22 @@ const ENV: Readonly<Record<string, string>> = {
   sessionTimeoutSeconds: 'EGRESS_SESSION_TIMEOUT_SECONDS',
   'http.host': 'EGRESS_HTTP_HOST',
   'http.port': 'EGRESS_HTTP_PORT',
+  'http.metricsToken': 'EGRESS_METRICS_TOKEN',
 }
 
 const blankToUndefined = (v: string | undefined): string | undefined => (v === undefined || v.trim() === '' ? undefined : v)
+
+/** A secret from NAME, or from the file NAME_FILE names (trimmed); errors name the variable, never the value. */
+const secret = (name: string, env: NodeJS.ProcessEnv): string | undefined => {
+  const direct = blankToUndefined(env[name])
+  const file = blankToUndefined(env[`${name}_FILE`])
+  if (direct !== undefined || file === undefined) return direct
+  try {
+    return readFileSync(file, 'utf8').trim()
+  } catch (err) {
+    throw new AppError('EGD_USAGE', `${name}_FILE: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`)
+  }
+}
 
 /** Reads the settings; a usage error (exit 2) names each bad variable. */
 export const serviceSettings = (flags: { brokers?: string | undefined }, env: NodeJS.ProcessEnv = process.env): ServiceSettings => {
@@ -53,7 +69,11 @@ export const serviceSettings = (flags: { brokers?: string | undefined }, env: No
       state: blankToUndefined(env.EGRESS_TOPIC_STATE),
     },
     sessionTimeoutSeconds: blankToUndefined(env.EGRESS_SESSION_TIMEOUT_SECONDS),
-    http: { host: blankToUndefined(env.EGRESS_HTTP_HOST), port: blankToUndefined(env.EGRESS_HTTP_PORT) },
+    http: {
+      host: blankToUndefined(env.EGRESS_HTTP_HOST),
+      port: blankToUndefined(env.EGRESS_HTTP_PORT),
+      metricsToken: secret('EGRESS_METRICS_TOKEN', env),
+    },
   })
   if (!r.success) {
     const lines = r.error.issues.map((i) => {

@@ -242,6 +242,11 @@ export class Engine {
     }
   }
 
+  /** Every tracked device, least recently seen first (for gauges read at scrape time). */
+  forEachDevice(visit: (device: DeviceRecord) => void): void {
+    for (const d of this.devices.values()) visit(d)
+  }
+
   /** End of input: closes every open window of every device (replay's last step). */
   flush(): void {
     for (const device of this.devices.values()) if (device.pending) this.closeAll(device)

@@ -7,6 +7,8 @@ export interface PartitionBatch {
   readonly messages: readonly KafkaMessage[]
   /** Offset of the batch's last record (a filtered transaction marker included): commit this + 1. */
   readonly lastOffset: string
+  /** The partition's end when the batch was fetched (for the lag). */
+  readonly highWatermark: string
 }
 
 export interface KafkaSourceOptions {
@@ -53,7 +55,7 @@ export const startKafkaSource = async (opts: KafkaSourceOptions): Promise<KafkaS
     eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
       if (!isRunning() || isStale() || batch.messages.length === 0) return
       const lastOffset = batch.lastOffset()
-      await opts.onBatch({ topic: batch.topic, partition: batch.partition, messages: batch.messages, lastOffset }, heartbeat)
+      await opts.onBatch({ topic: batch.topic, partition: batch.partition, messages: batch.messages, lastOffset, highWatermark: batch.highWatermark }, heartbeat)
       // The consumer's own position moves on; the committed offset moved with the batch's transaction.
       resolveOffset(lastOffset)
       await heartbeat()

@@ -77,3 +77,14 @@ export const waitReady = async (run: ReturnType<typeof startRun>, timeoutMs = 60
     await new Promise((r) => setTimeout(r, 50))
   }
 }
+
+/** The value of one series in a Prometheus text exposition (labels in any order), or undefined. */
+export const sample = (exposition: string, name: string, labels: Record<string, string> = {}): number | undefined => {
+  for (const line of exposition.split('\n')) {
+    const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line)
+    if (m === null || m[1] !== name) continue
+    const have = new Map([...(m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((l) => [l[1]!, l[2]!]))
+    if (have.size === Object.keys(labels).length && Object.entries(labels).every(([k, v]) => have.get(k) === v)) return Number(m[3])
+  }
+  return undefined
+}

@@ -7,10 +7,11 @@ import { fileURLToPath } from 'node:url'
 import { Kafka, logLevel } from 'kafkajs'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { readTopic } from '../helpers/kafka.ts'
-import { cli, replayLines, setupTopics, startRun, topicLines, waitCommitted } from '../helpers/service.ts'
+import { cli, replayLines, sample, setupTopics, startRun, topicLines, waitCommitted } from '../helpers/service.ts'
 
 const DEMO = fileURLToPath(new URL('../../fixtures/demo/demo.ndjson', import.meta.url))
 
+const METRICS_TOKEN = 'metrics-token-for-the-run-test'
 const brokers = inject('kafkaBrokers')
 const kafka = new Kafka({ clientId: 'run-test', brokers: [brokers], logLevel: logLevel.NOTHING })
 const admin = kafka.admin()
@@ -29,7 +30,9 @@ afterAll(async () => {
 describe('egress-sentinel run', () => {
   it('sends exactly the alerts replay gives to the alerts topic, bad records to the DLQ with their reason, and stops on SIGTERM with exit 0', async () => {
     // One partition each: one detection shard, as in a replay of the file.
-    const { t, env, groupId } = await setupTopics(admin, brokers, 1)
+    const setup = await setupTopics(admin, brokers, 1)
+    const { t, groupId } = setup
+    const env = { ...setup.env, EGRESS_METRICS_TOKEN: METRICS_TOKEN }
     const dir = mkdtempSync(join(tmpdir(), 'egress-run-'))
     const lines = readFileSync(DEMO, 'utf8').trimEnd().split('\n')
     const bad = ['not json', '{"type":"egress","ts":1762106400000,"deviceId":"d","dstIp":"10.0.0.1","dstPort":99999,"proto":"tcp","bytesOut":1}']
@@ -57,6 +60,26 @@ describe('egress-sentinel run', () => {
       const ready = await fetch(`http://${address}/readyz`)
       expect(ready.status).toBe(200)
       expect((await fetch(`http://${address}/livez`)).status).toBe(200)
+
+      // What Prometheus scrapes: every record accounted for, each alert counted once it is committed.
+      expect((await fetch(`http://${address}/metrics`)).status).toBe(401)
+      const metrics = await (await fetch(`http://${address}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text()
+      expect(sample(metrics, 'egress_events_total', { source: t.events, result: 'accepted' })).toBe(lines.length)
+      expect(sample(metrics, 'egress_events_total', { source: t.events, result: 'rejected' })).toBe(2)
+      expect(sample(metrics, 'egress_dlq_total', { reason: 'invalid_json' })).toBe(1)
+      expect(sample(metrics, 'egress_dlq_total', { reason: 'schema' })).toBe(1)
+      const firing = expected.filter((l) => l.includes('"status":"firing"')).length
+      const counted = (status: string): number =>
+        [...metrics.matchAll(new RegExp(`^egress_alerts_total\\{.*status="${status}".*\\} (\\d+)$`, 'gm'))].reduce((n, m) => n + Number(m[1]), 0)
+      expect(counted('firing')).toBe(firing)
+      expect(counted('resolved')).toBe(expected.length - firing)
+      const open = [...metrics.matchAll(/^egress_alerts_firing\{.*\} (\d+)$/gm)].reduce((n, m) => n + Number(m[1]), 0)
+      expect(open).toBe(firing - (expected.length - firing))
+      expect(sample(metrics, 'egress_devices_tracked')).toBe(8)
+      expect(sample(metrics, 'egress_consumer_lag', { topic: t.events, partition: '0' })).toBe(0)
+      expect(sample(metrics, 'egress_ready')).toBe(1)
+      expect(sample(metrics, 'egress_event_lag_seconds_count')).toBe(lines.length)
+      expect(metrics).not.toContain(METRICS_TOKEN)
     } finally {
       service.kill('SIGTERM')
     }

@@ -1,0 +1,158 @@
+// The service's Prometheus metrics: names, labels and help are a contract (the dashboards in grafana/ and the rules in prometheus/ query them).
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+
+/** What gauges read at scrape time. */
+export interface MetricsSource {
+  devicesTracked(): number
+  /** Calls `visit` once per alert firing now. */
+  forEachOpenAlert(visit: (detector: string, severity: string) => void): void
+  /** Detection shards (input partitions) this member owns, restored. */
+  shards(): number
+  ready(): boolean
+}
+
+export type ServiceMetrics = ReturnType<typeof createMetrics>
+
+/**
+ * Builds the registry. Labels never hold a device id or an address: their values are topics,
+ * partitions, detectors, severities, reasons and results, all bounded.
+ */
+export const createMetrics = (source: MetricsSource, version: string) => {
+  const registers = [new Registry()]
+  const registry = registers[0]!
+  collectDefaultMetrics({ register: registry })
+
+  new Gauge({
+    name: 'egress_build_info',
+    help: 'Always 1; the labels say which build runs.',
+    labelNames: ['version', 'node'],
+    registers,
+  }).set({ version, node: process.version }, 1)
+
+  const events = new Counter({
+    name: 'egress_events_total',
+    help: 'Input records by source topic and result: accepted (taken by the engine), late (behind the watermark, dropped), rejected (undecodable: sent to the dead-letter topic).',
+    labelNames: ['source', 'result'],
+    registers,
+  })
+  const dlq = new Counter({
+    name: 'egress_dlq_total',
+    help: 'Records sent to the dead-letter topic, by reason.',
+    labelNames: ['reason'],
+    registers,
+  })
+  const alerts = new Counter({
+    name: 'egress_alerts_total',
+    help: 'Alert records committed to the alerts topic, by detector, severity and status (firing or resolved).',
+    labelNames: ['detector', 'severity', 'status'],
+    registers,
+  })
+  new Gauge({
+    name: 'egress_alerts_firing',
+    help: 'Alerts firing now on the shards this member owns, by detector and severity.',
+    labelNames: ['detector', 'severity'],
+    registers,
+    collect() {
+      const counts = new Map<string, number>()
+      source.forEachOpenAlert((detector, severity) => {
+        const key = `${detector}\u0000${severity}`
+        counts.set(key, (counts.get(key) ?? 0) + 1)
+      })
+      this.reset()
+      for (const [key, n] of counts) {
+        const [detector, severity] = key.split('\u0000') as [string, string]
+        this.set({ detector, severity }, n)
+      }
+    },
+  })
+  new Gauge({
+    name: 'egress_devices_tracked',
+    help: 'Devices with state in memory on this member.',
+    registers,
+    collect() {
+      this.set(source.devicesTracked())
+    },
+  })
+  new Gauge({
+    name: 'egress_shards',
+    help: 'Detection shards (input partitions) this member owns and has restored.',
+    registers,
+    collect() {
+      this.set(source.shards())
+    },
+  })
+  new Gauge({
+    name: 'egress_ready',
+    help: '1 when the member is ready (group joined, shards restored, not stopping), else 0.',
+    registers,
+    collect() {
+      this.set(source.ready() ? 1 : 0)
+    },
+  })
+  const eventLag = new Histogram({
+    name: 'egress_event_lag_seconds',
+    help: 'Processing time minus event time, per accepted event.',
+    buckets: [0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 21600, 86400, 604800],
+    registers,
+  })
+  const consumerLag = new Gauge({
+    name: 'egress_consumer_lag',
+    help: 'Records between the last batch processed and the end of each input partition this member owns.',
+    labelNames: ['topic', 'partition'],
+    registers,
+  })
+  const batchSeconds = new Histogram({
+    name: 'egress_batch_duration_seconds',
+    help: 'Time to process one fetched batch: decode, detect and commit its transaction.',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers,
+  })
+  const batchRecords = new Histogram({
+    name: 'egress_batch_records',
+    help: 'Records per fetched batch.',
+    buckets: [1, 10, 100, 1000, 5000, 10000, 25000, 50000],
+    registers,
+  })
+  const transactions = new Counter({
+    name: 'egress_transactions_total',
+    help: 'Batch transactions (alerts, dead letters, state, offsets) by result: committed or aborted.',
+    labelNames: ['result'],
+    registers,
+  })
+  const stateRecords = new Counter({
+    name: 'egress_state_records_total',
+    help: 'Records written to the state changelog (devices, tombstones, shard records).',
+    registers,
+  })
+  const restoredDevices = new Counter({
+    name: 'egress_state_restored_devices_total',
+    help: 'Devices restored from the state changelog on partition assignment.',
+    registers,
+  })
+  const restoreSeconds = new Histogram({
+    name: 'egress_state_restore_duration_seconds',
+    help: 'Time to fence and restore the shards of one assignment.',
+    buckets: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
+    registers,
+  })
+  const rebalances = new Counter({
+    name: 'egress_rebalances_total',
+    help: 'Consumer group joins of this member (the first one included).',
+    registers,
+  })
+  return {
+    registry,
+    events,
+    dlq,
+    alerts,
+    eventLag,
+    consumerLag,
+    batchSeconds,
+    batchRecords,
+    transactions,
+    stateRecords,
+    restoredDevices,
+    restoreSeconds,
+    rebalances,
+  }
+}
