@@ -170,6 +170,8 @@ export const createTransactionalProducer = (kafka: Kafka, transactionalId: strin
     transactionalId,
     idempotent: true,
     maxInFlightRequests: 1,
+    // A send retries until the transaction times out on the coordinator, which then aborts it.
+    retry: { retries: Number.MAX_SAFE_INTEGER },
     transactionTimeout: 60_000,
     createPartitioner: Partitioners.DefaultPartitioner,
   })

@@ -35,8 +35,8 @@ export const setupTopics = async (admin: Admin, brokers: string, partitions: num
 }
 
 /** `egress-sentinel run` as a child process, its stderr collected, and its exit code when it ends. */
-export const startRun = (env: NodeJS.ProcessEnv) => {
-  const child = spawn(process.execPath, [BIN, 'run'], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] })
+export const startRun = (env: NodeJS.ProcessEnv, ...args: string[]) => {
+  const child = spawn(process.execPath, [BIN, 'run', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] })
   const out = { stderr: '' }
   child.stderr.on('data', (d: Buffer) => (out.stderr += d.toString()))
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))

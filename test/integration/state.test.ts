@@ -1,9 +1,13 @@
 // State that survives: a service killed mid-stream, or one of two members stopped, still sends each of replay's alerts exactly once.
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Kafka, logLevel } from 'kafkajs'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { cli, committed, replayLines, setupTopics, startRun, topicLines, waitCommitted, waitReady } from '../helpers/service.ts'
 
+const DEMO = fileURLToPath(new URL('../../fixtures/demo/demo.ndjson', import.meta.url))
 const FLEET = fileURLToPath(new URL('../../fixtures/synthetic/fleet.ndjson.gz', import.meta.url))
 
 const brokers = inject('kafkaBrokers')
@@ -76,5 +80,42 @@ describe('state and exactly-once delivery', () => {
     // b took over a's partitions with their state.
     expect(restored(b.out.stderr)).toBeGreaterThan(0)
     expect(await topicLines(kafka, t.alerts)).toEqual(expected)
+  })
+
+  it('a state written by other detectors is reported, that shard starts afresh and replaces it, and the next start restores the new one', async () => {
+    const { t, env, groupId } = await setupTopics(admin, brokers, 1)
+    const dir = mkdtempSync(join(tmpdir(), 'egress-state-'))
+    const lines = readFileSync(DEMO, 'utf8').trimEnd().split('\n')
+    const half = Math.floor(lines.length / 2)
+    writeFileSync(join(dir, 'first.ndjson'), lines.slice(0, half).join('\n') + '\n')
+    writeFileSync(join(dir, 'second.ndjson'), lines.slice(half).join('\n') + '\n')
+    const config = join(dir, 'volume-spike-on.yml')
+    writeFileSync(config, 'detectors:\n  volume-spike: { enabled: true }\n')
+    const stopped = async (run: ReturnType<typeof startRun>): Promise<void> => {
+      run.child.kill('SIGTERM')
+      expect(await run.exited).toBe(0)
+    }
+
+    await cli(env, 'produce', '-q', '--topic', t.events, join(dir, 'first.ndjson'))
+    const first = startRun(env)
+    await waitCommitted(admin, groupId, t.events, (n) => n === half)
+    await stopped(first)
+
+    // The same shard under a configuration that runs one detector more.
+    await cli(env, 'produce', '-q', '--topic', t.events, join(dir, 'second.ndjson'))
+    const second = startRun(env, '--config', config)
+    await waitCommitted(admin, groupId, t.events, (n) => n === lines.length)
+    await stopped(second)
+    expect(second.out.stderr).toContain(
+      `the state of ${t.events}/0 was written by detectors [smtp-burst, email-telemetry, new-destination, fanout, port-novelty], ` +
+        `this configuration runs [smtp-burst, email-telemetry, new-destination, fanout, volume-spike, port-novelty]; that shard starts afresh from offset ${half}`,
+    )
+    expect(restored(second.out.stderr)).toBe(0)
+
+    const third = startRun(env, '--config', config)
+    await waitReady(third)
+    await stopped(third)
+    expect(third.out.stderr).not.toContain('was written by detectors')
+    expect(restored(third.out.stderr)).toBe(8)
   })
 })
