@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { DETECTORS } from '../detectors/index.ts'
 import { loadConfig } from '../src/config/load.ts'
+import { serviceSettings } from '../src/config/service.ts'
 import { createKafka, createProducer } from '../src/kafka/client.ts'
 import { produceFiles } from '../src/kafka/produce.ts'
 import { startService } from '../src/service.ts'
@@ -69,11 +70,11 @@ export const kafkaThroughput = async (): Promise<Record<string, number | string>
     // and offsets; timed from its
     // first batch (group join left out, as for the others).
     const group = `bench-service-${id}`
-    const service = await startService(loadConfig(undefined, DETECTORS), {
-      brokers: [brokers], security: { tls: false, caFile: undefined, sasl: undefined }, groupId: group,
-      topics: { events: topics.events, telemetry: topics.events, alerts: topics.alerts, dlq: topics.dlq, state: topics.state },
-      http: { host: '127.0.0.1', port: 0 }, sessionTimeoutSeconds: 30,
-    }, DETECTORS)
+    const settings = serviceSettings({ brokers }, {
+      EGRESS_GROUP_ID: group, EGRESS_TOPIC_EVENTS: topics.events, EGRESS_TOPIC_TELEMETRY: topics.events,
+      EGRESS_TOPIC_ALERTS: topics.alerts, EGRESS_TOPIC_DLQ: topics.dlq, EGRESS_TOPIC_STATE: topics.state, EGRESS_HTTP_PORT: '0',
+    })
+    const service = await startService(loadConfig(undefined, DETECTORS), settings, DETECTORS)
     while (service.counters.records === 0) await new Promise((r) => setTimeout(r, 5))
     const t0 = performance.now()
     for (;;) {

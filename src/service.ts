@@ -42,19 +42,37 @@ interface AlertLabels {
   readonly status: string
 }
 
+/** What a shard has processed since its last commit: sent and counted when the transaction commits. */
+interface Pending {
+  /** The next input offset; null when nothing is pending. */
+  nextOffset: string | null
+  readonly alerts: OutRecord[]
+  readonly alertLabels: AlertLabels[]
+  readonly dead: OutRecord[]
+  readonly deadReasons: string[]
+  accepted: number
+  late: number
+}
+
 interface Shard {
   readonly id: ShardId
   readonly pipeline: DetectionPipeline
   readonly decoder: LineDecoder
   readonly writer: ShardWriter
-  /** Alerts of the batch being processed, sent in its transaction, and their metric labels. */
-  readonly alerts: OutRecord[]
-  readonly alertLabels: AlertLabels[]
+  readonly pending: Pending
   /** Input records before this offset are in the restored state already; null once past them. */
   skipBelow: bigint | null
   /** Device keys of a stored state that could not be restored, deleted by the first transaction. */
   forget: string[]
+  lastCommitAt: number
+  /** A batch is being processed. */
+  busy: boolean
+  /** A rebalance happened during the batch in hand: the shard leaves memory after it. */
+  stale: boolean
 }
+
+/** Alerts and dead letters pending in a shard at most before it commits, whatever the interval. */
+const MAX_PENDING_RECORDS = 20_000
 
 /** The original bytes for a dead letter: text when they are valid UTF-8, else base64. */
 const rawOf = (bytes: Buffer): { raw: string; rawEncoding?: 'base64' } => {
@@ -116,15 +134,17 @@ export const startService = async (
    * format it does not read) is reported and replaced: that shard starts afresh and forgets it.
    */
   const buildShard = (id: ShardId, writer: ShardWriter, stored: StoredShard | null): Shard => {
-    const alerts: OutRecord[] = []
-    const alertLabels: AlertLabels[] = []
+    const pending: Pending = { nextOffset: null, alerts: [], alertLabels: [], dead: [], deadReasons: [], accepted: 0, late: 0 }
     const make = (): DetectionPipeline =>
       createPipeline(config, detectors, (a) => {
-        alerts.push({ key: a.deviceId, value: JSON.stringify(a) })
-        alertLabels.push({ detector: a.detector, severity: a.severity, status: a.status })
+        pending.alerts.push({ key: a.deviceId, value: JSON.stringify(a) })
+        pending.alertLabels.push({ detector: a.detector, severity: a.severity, status: a.status })
       }, { trackChanges: true })
     let pipeline = make()
-    const shard: Shard = { id, pipeline, decoder: createLineDecoder('auto'), writer, alerts, alertLabels, skipBelow: null, forget: [] }
+    const shard: Shard = {
+      id, pipeline, decoder: createLineDecoder('auto'), writer, pending, skipBelow: null, forget: [],
+      lastCommitAt: Date.now(), busy: false, stale: false,
+    }
     if (stored === null) return shard
     const key = shardKey(id)
     const { snapshot } = stored
@@ -192,21 +212,41 @@ export const startService = async (
     return withHeartbeats(opening.get(key)!, heartbeat)
   }
 
+  /** Takes a shard out of memory; what it had not committed is read again by whoever owns it next. */
+  const drop = (shard: Shard): void => {
+    const key = shardKey(shard.id)
+    if (shards.get(key) === shard) shards.delete(key)
+    close(shard)
+  }
+
   const onBatch = async (batch: PartitionBatch, heartbeat: () => Promise<void>): Promise<void> => {
     const shard = await shardFor(batch, heartbeat)
+    shard.busy = true
     try {
-      await processBatch(shard, batch, heartbeat)
+      const endTimer = metrics.batchSeconds.startTimer()
+      await ingestBatch(shard, batch, heartbeat)
+      metrics.batchRecords.observe(batch.messages.length)
+      metrics.consumerLag.set({ topic: batch.topic, partition: String(batch.partition) }, Number(BigInt(batch.highWatermark) - 1n - BigInt(batch.lastOffset)))
+      // Commit when caught up with the partition (an idle stream waits for nothing), else every
+      // interval: under load one transaction carries several batches and each device's state once.
+      const caughtUp = BigInt(batch.lastOffset) + 1n >= BigInt(batch.highWatermark)
+      const due = Date.now() - shard.lastCommitAt >= settings.commitIntervalMs
+      const full = shard.pending.alerts.length + shard.pending.dead.length > MAX_PENDING_RECORDS
+      if (stopping || caughtUp || due || full) await commitShard(shard)
+      endTimer()
     } catch (err) {
       metrics.transactions.inc({ result: 'aborted' })
-      // Nothing of the batch was committed: whoever reads it again must start from the stored state.
-      const key = shardKey(shard.id)
-      if (shards.get(key) === shard) shards.delete(key)
-      close(shard)
+      // Nothing since the last commit counts: whoever reads it again starts from the stored state.
+      drop(shard)
       throw err
+    } finally {
+      shard.busy = false
+      if (shard.stale) drop(shard)
     }
   }
 
-  const processBatch = async (shard: Shard, batch: PartitionBatch, heartbeat: () => Promise<void>): Promise<void> => {
+  /** Decodes a batch into the shard; its output waits in `pending` for the next commit. */
+  const ingestBatch = async (shard: Shard, batch: PartitionBatch, heartbeat: () => Promise<void>): Promise<void> => {
     const skipBelow = shard.skipBelow
     if (skipBelow !== null) {
       // The consumer may start behind the stored state (a previous owner committed after this member
@@ -215,21 +255,17 @@ export const startService = async (
       const first = BigInt(batch.messages[0]!.offset)
       if (first > skipBelow) warn(`${shardKey(shard.id)}: records ${skipBelow} to ${first - 1n} are gone (retention or an offset reset); their state is kept`)
     }
-    const endTimer = metrics.batchSeconds.startTimer()
-    const dead: OutRecord[] = []
-    const deadReasons: string[] = []
+    const { pending, pipeline, decoder } = shard
     const { eventLag } = metrics
     const now = Date.now()
-    let accepted = 0
-    let late = 0
     let n = 0
     for (const message of batch.messages) {
       if (skipBelow !== null && BigInt(message.offset) < skipBelow) continue
       counters.records++
       const value = message.value
       const deadLetter = (reason: string, error: string, bytes: Buffer): void => {
-        deadReasons.push(reason)
-        dead.push({
+        pending.deadReasons.push(reason)
+        pending.dead.push({
           key: message.key?.toString() ?? null,
           value: JSON.stringify({ reason, error, topic: batch.topic, partition: batch.partition, offset: message.offset, ...rawOf(bytes) }),
         })
@@ -242,49 +278,58 @@ export const startService = async (
       const text = value.toString('utf8')
       const several = text.includes('\n')
       for (const line of several ? text.split('\n') : [text]) {
-        const r = shard.decoder.decode(line)
+        const r = decoder.decode(line)
         if (r === null) continue
         if (!r.ok) {
           deadLetter(r.reason, r.error, several ? Buffer.from(line, 'utf8') : value)
           continue
         }
-        if (shard.pipeline.ingest(r.event)) {
-          accepted++
+        if (pipeline.ingest(r.event)) {
+          pending.accepted++
           eventLag.observe((now - r.event.ts) / 1000)
         } else {
-          late++
+          pending.late++
         }
       }
       if (++n % 1000 === 0) await heartbeat()
     }
     shard.skipBelow = null
-    const alerts = shard.alerts.splice(0)
-    const alertLabels = shard.alertLabels.splice(0)
-    const nextOffset = (BigInt(batch.lastOffset) + 1n).toString()
-    const forget: OutRecord[] = shard.forget.map((key) => ({ key, value: null, partition: shard.id.partition }))
-    const state = [...forget, ...changelogRecords(shard.id, shard.pipeline.takeChanges(), nextOffset)]
-    // Alerts, dead letters, the state they leave and the input offset: all or none.
+    pending.nextOffset = (BigInt(batch.lastOffset) + 1n).toString()
+  }
+
+  /** Alerts, dead letters, the state they leave and the input offset, in one transaction: all or none. */
+  const commitShard = async (shard: Shard): Promise<void> => {
+    const { pending, id } = shard
+    const nextOffset = pending.nextOffset
+    if (nextOffset === null) return
+    const forget: OutRecord[] = shard.forget.map((key) => ({ key, value: null, partition: id.partition }))
+    const state = [...forget, ...changelogRecords(id, shard.pipeline.takeChanges(), nextOffset)]
     await shard.writer.commit(
-      [{ topic: topics.alerts, records: alerts }, { topic: topics.dlq, records: dead }, { topic: topics.state, records: state }],
-      { groupId, topic: batch.topic, partition: batch.partition, offset: nextOffset },
+      [{ topic: topics.alerts, records: pending.alerts }, { topic: topics.dlq, records: pending.dead }, { topic: topics.state, records: state }],
+      { groupId, topic: id.topic, partition: id.partition, offset: nextOffset },
     )
     shard.forget = []
+    shard.lastCommitAt = Date.now()
     // Counted once committed: an aborted batch is processed again.
-    counters.events += accepted + late
-    counters.deadLetters += dead.length
-    counters.alerts += alerts.length
+    const source = id.topic
+    counters.events += pending.accepted + pending.late
+    counters.deadLetters += pending.dead.length
+    counters.alerts += pending.alerts.length
     counters.batches++
-    const source = batch.topic
-    if (accepted > 0) metrics.events.inc({ source, result: 'accepted' }, accepted)
-    if (late > 0) metrics.events.inc({ source, result: 'late' }, late)
-    if (dead.length > 0) metrics.events.inc({ source, result: 'rejected' }, dead.length)
-    for (const reason of deadReasons) metrics.dlq.inc({ reason })
-    for (const a of alertLabels) metrics.alerts.inc(a)
+    if (pending.accepted > 0) metrics.events.inc({ source, result: 'accepted' }, pending.accepted)
+    if (pending.late > 0) metrics.events.inc({ source, result: 'late' }, pending.late)
+    if (pending.dead.length > 0) metrics.events.inc({ source, result: 'rejected' }, pending.dead.length)
+    for (const reason of pending.deadReasons) metrics.dlq.inc({ reason })
+    for (const a of pending.alertLabels) metrics.alerts.inc(a)
     metrics.transactions.inc({ result: 'committed' })
     metrics.stateRecords.inc(state.length)
-    metrics.batchRecords.observe(batch.messages.length)
-    metrics.consumerLag.set({ topic: batch.topic, partition: String(batch.partition) }, Number(BigInt(batch.highWatermark) - 1n - BigInt(batch.lastOffset)))
-    endTimer()
+    pending.nextOffset = null
+    pending.alerts.length = 0
+    pending.alertLabels.length = 0
+    pending.dead.length = 0
+    pending.deadReasons.length = 0
+    pending.accepted = 0
+    pending.late = 0
   }
 
   const onGroupJoin = (assigned: Readonly<Record<string, number[]>>): void => {
@@ -293,12 +338,18 @@ export const startService = async (
     const owned: ShardId[] = []
     for (const topic of inputs) for (const partition of assigned[topic] ?? []) owned.push({ topic, partition })
     const keep = new Set(owned.map(shardKey))
-    // Shards another member now owns leave memory; their writers are fenced by the new owner anyway.
+    // After a join the consumer reads every partition from its committed offset again. A shard stays
+    // only if that is where it is: not one another member now owns (its writer is fenced by the new
+    // owner anyway), not one with uncommitted work, not one whose batch in hand may commit after the
+    // consumer fetched its offset (it leaves after that batch, and comes back restored).
     for (const [key, shard] of shards) {
       if (!keep.has(key)) {
-        shards.delete(key)
-        close(shard)
+        drop(shard)
         metrics.consumerLag.remove({ topic: shard.id.topic, partition: String(shard.id.partition) })
+      } else if (shard.busy) {
+        shard.stale = true
+      } else if (shard.pending.nextOffset !== null) {
+        drop(shard)
       }
     }
     for (const key of opening.keys()) if (!keep.has(key)) opening.delete(key)
@@ -321,6 +372,9 @@ export const startService = async (
       stopping = true
       try {
         await source.stop()
+        // What waited for the commit interval is committed before leaving; if a new owner has
+        // fenced a shard meanwhile, its commit fails and the new owner reads that input again.
+        await Promise.all([...shards.values()].map((s) => commitShard(s).catch((err: Error) => warn(`${shardKey(s.id)}: not committed at stop (${err.message}); its new owner reads it again`))))
       } finally {
         // Shards still opening close themselves once they are no longer wanted.
         const pending = [...opening.values()]

@@ -18,6 +18,8 @@ const schema = z.strictObject({
   }),
   /** How long the group waits for a silent member before giving its partitions to others. */
   sessionTimeoutSeconds: z.coerce.number().int().min(6).max(300).default(30),
+  /** How often a shard that is behind its partition commits (one that has caught up commits every batch). */
+  commitIntervalMs: z.coerce.number().int().min(0).max(60_000).default(500),
   http: z.strictObject({
     host: z.string().min(1).default('127.0.0.1'),
     port: z.coerce.number().int().min(0).max(65535).default(8080),
@@ -37,6 +39,7 @@ const ENV: Readonly<Record<string, string>> = {
   'topics.dlq': 'EGRESS_TOPIC_DLQ',
   'topics.state': 'EGRESS_TOPIC_STATE',
   sessionTimeoutSeconds: 'EGRESS_SESSION_TIMEOUT_SECONDS',
+  commitIntervalMs: 'EGRESS_COMMIT_INTERVAL_MS',
   'http.host': 'EGRESS_HTTP_HOST',
   'http.port': 'EGRESS_HTTP_PORT',
   'http.metricsToken': 'EGRESS_METRICS_TOKEN',
@@ -69,6 +72,7 @@ export const serviceSettings = (flags: { brokers?: string | undefined }, env: No
       state: blankToUndefined(env.EGRESS_TOPIC_STATE),
     },
     sessionTimeoutSeconds: blankToUndefined(env.EGRESS_SESSION_TIMEOUT_SECONDS),
+    commitIntervalMs: blankToUndefined(env.EGRESS_COMMIT_INTERVAL_MS),
     http: {
       host: blankToUndefined(env.EGRESS_HTTP_HOST),
       port: blankToUndefined(env.EGRESS_HTTP_PORT),
