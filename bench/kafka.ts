@@ -1,4 +1,4 @@
-// Throughput through a real broker: the service against a bare kafkajs consumer of the same topic, and Kafka's own consumer performance tool as the ceiling.
+// Through a real broker: the service's throughput against a bare kafkajs consumer of the same topic (Kafka's own consumer performance tool as the ceiling), and its event-to-alert latency at half that rate.
 import { execFile } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { readdirSync } from 'node:fs'
@@ -11,6 +11,7 @@ import { createKafka, createProducer } from '../src/kafka/client.ts'
 import { produceFiles } from '../src/kafka/produce.ts'
 import { startService } from '../src/service.ts'
 import { localKafka } from '../scripts/kafka/local.ts'
+import { alertLatency } from './latency.ts'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const FLEET = `${ROOT}fixtures/synthetic/fleet.ndjson.gz`
@@ -86,6 +87,9 @@ export const kafkaThroughput = async (): Promise<Record<string, number | string>
     const serviceSeconds = seconds(t0)
     const alerts = service.counters.alerts
     await service.stop()
+
+    // Latency at half the rate the service just reached.
+    const latency = await alertLatency(kafka, brokers, FLEET, PARTITIONS, total / serviceSeconds / 2)
     return {
       records: total,
       partitions: PARTITIONS,
@@ -95,6 +99,12 @@ export const kafkaThroughput = async (): Promise<Record<string, number | string>
       serviceVsBare: Math.round((bareSeconds / serviceSeconds) * 1000) / 1000,
       bareVsCeiling: Math.round((total / bareSeconds / ceiling) * 1000) / 1000,
       alerts,
+      latencyRatePerSecond: latency.ratePerSecond,
+      latencyAchievedPerSecond: latency.achievedPerSecond,
+      latencyAlerts: latency.alerts,
+      latencyP50Ms: latency.p50Ms,
+      latencyP99Ms: latency.p99Ms,
+      latencyMaxMs: latency.maxMs,
     }
   } finally {
     await admin.deleteTopics({ topics: Object.values(topics) }).catch(() => undefined)

@@ -118,6 +118,10 @@ const main = async (): Promise<void> => {
   console.log('| Kafka ConsumerPerformance (ceiling, records/s) | bare kafkajs consumer (records/s) | egress-sentinel run (records/s) | run / bare kafkajs (aim >= 0.7) | bare kafkajs / ceiling |')
   console.log('|---:|---:|---:|---:|---:|')
   console.log(`| ${k.ceilingPerSecond} | ${k.barePerSecond} | ${k.servicePerSecond} | ${k.serviceVsBare} | ${k.bareVsCeiling} |`)
+  console.log(`\nevent-to-alert latency at half that rate (the fleet paced at ${k.latencyRatePerSecond} records/s, ${k.latencyAchievedPerSecond} reached; sending the record whose processing emits an alert -> reading the alert, committed)`)
+  console.log('| alerts | p50 (ms) | p99 (ms) | max (ms) |')
+  console.log('|---:|---:|---:|---:|')
+  console.log(`| ${k.latencyAlerts} | ${k.latencyP50Ms} | ${k.latencyP99Ms} | ${k.latencyMaxMs} |`)
 }
 
 await main()

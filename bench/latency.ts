@@ -1,0 +1,147 @@
+// Event-to-alert latency through a real broker at a steady rate: from sending the record whose processing emits an alert to reading that alert, committed, from the alerts topic.
+import { spawn } from 'node:child_process'
+import { randomUUID } from 'node:crypto'
+import { fileURLToPath } from 'node:url'
+import type { Kafka } from 'kafkajs'
+import { DETECTORS } from '../detectors/index.ts'
+import { loadConfig } from '../src/config/load.ts'
+import { createLineDecoder } from '../src/decode/formats.ts'
+import { createProducer } from '../src/kafka/client.ts'
+import { partitionOf } from '../src/partition.ts'
+import { createPipeline } from '../src/pipeline.ts'
+import { forEachLine } from '../src/sources/file.ts'
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url))
+const BIN = `${ROOT}bin/egress-sentinel.js`
+/** Sends per second of the paced producer. */
+const TICKS = 100
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+
+interface Line {
+  readonly key: string
+  readonly value: string
+}
+
+/**
+ * For each alert record (`id/status`), the index of the input line whose processing emits it, found
+ * by running the fixture through the same shards offline (the engine is deterministic).
+ */
+const triggers = (lines: readonly Line[], partitions: number): Map<string, number> => {
+  const config = loadConfig(undefined, DETECTORS)
+  const decoder = createLineDecoder('auto')
+  const out = new Map<string, number>()
+  let current = 0
+  const shards = Array.from({ length: partitions }, () =>
+    createPipeline(config, DETECTORS, (a) => out.set(`${a.id}/${a.status}`, current)))
+  lines.forEach((line, i) => {
+    const r = decoder.decode(line.value)
+    if (r === null || !r.ok) return
+    current = i
+    shards[partitionOf(line.key, partitions)]!.ingest(r.event)
+  })
+  return out
+}
+
+const percentile = (sorted: readonly number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!
+
+export interface LatencyResult {
+  readonly ratePerSecond: number
+  readonly achievedPerSecond: number
+  readonly alerts: number
+  readonly p50Ms: number
+  readonly p99Ms: number
+  readonly maxMs: number
+}
+
+export const alertLatency = async (kafka: Kafka, brokers: string, fixture: string, partitions: number, ratePerSecond: number): Promise<LatencyResult> => {
+  const lines: Line[] = []
+  const decoder = createLineDecoder('auto')
+  await forEachLine(fixture, (value) => {
+    const r = decoder.decode(value)
+    if (r !== null && r.ok) lines.push({ key: r.event.deviceId, value })
+  })
+  const expected = triggers(lines, partitions)
+
+  const admin = kafka.admin()
+  await admin.connect()
+  const id = randomUUID().slice(0, 8)
+  const topics = { events: `lat-events-${id}`, alerts: `lat-alerts-${id}`, dlq: `lat-dlq-${id}`, state: `lat-state-${id}` }
+  const producer = createProducer(kafka)
+  const reader = kafka.consumer({ groupId: `lat-reader-${id}`, readUncommitted: false })
+  let service: ReturnType<typeof spawn> | null = null
+  try {
+    await admin.createTopics({
+      topics: [
+        { topic: topics.events, numPartitions: partitions }, { topic: topics.alerts, numPartitions: 1 }, { topic: topics.dlq, numPartitions: 1 },
+        { topic: topics.state, numPartitions: partitions, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] },
+      ],
+      waitForLeaders: true,
+    })
+    // The service in a process of its own, as deployed; ready once its group is joined and shards restored.
+    const child = spawn(process.execPath, [BIN, 'run'], {
+      env: {
+        ...process.env, KAFKA_BROKERS: brokers, EGRESS_GROUP_ID: `lat-service-${id}`, EGRESS_TOPIC_EVENTS: topics.events,
+        EGRESS_TOPIC_TELEMETRY: topics.events, EGRESS_TOPIC_ALERTS: topics.alerts, EGRESS_TOPIC_DLQ: topics.dlq,
+        EGRESS_TOPIC_STATE: topics.state, EGRESS_HTTP_PORT: '0',
+      },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    })
+    service = child
+    let stderr = ''
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()))
+    for (let ready = false; !ready; await sleep(50)) {
+      const address = /http on (\S+)/.exec(stderr)?.[1]
+      ready = address !== undefined && (await fetch(`http://${address}/readyz`).then((r) => r.status === 200, () => false))
+      if (child.exitCode !== null) throw new Error(`run exited: ${stderr}`)
+    }
+
+    const received = new Map<string, number>()
+    let allReceived: () => void = () => undefined
+    const done = new Promise<void>((resolve) => (allReceived = resolve))
+    await reader.connect()
+    await reader.subscribe({ topic: topics.alerts, fromBeginning: true })
+    await reader.run({
+      eachMessage: async ({ message }) => {
+        const at = performance.now()
+        const a = JSON.parse(message.value!.toString()) as { id: string; status: string }
+        const key = `${a.id}/${a.status}`
+        if (!received.has(key)) received.set(key, at)
+        if (received.size >= expected.size) allReceived()
+      },
+    })
+
+    // The paced producer: TICKS sends a second on an absolute schedule.
+    await producer.connect()
+    const sentAt = new Float64Array(lines.length)
+    const perTick = Math.max(1, Math.round(ratePerSecond / TICKS))
+    const t0 = performance.now()
+    for (let i = 0, tick = 0; i < lines.length; tick++) {
+      const wait = t0 + (tick * 1000) / TICKS - performance.now()
+      if (wait > 0) await sleep(wait)
+      const end = Math.min(lines.length, i + perTick)
+      const now = performance.now()
+      for (let j = i; j < end; j++) sentAt[j] = now
+      await producer.send({ topic: topics.events, acks: -1, messages: lines.slice(i, end) })
+      i = end
+    }
+    const achieved = lines.length / ((performance.now() - t0) / 1000)
+    await Promise.race([done, sleep(120_000).then(() => Promise.reject(new Error(`${received.size} of ${expected.size} alerts read in 2 min`)))])
+
+    const latencies = [...expected].map(([key, line]) => received.get(key)! - sentAt[line]!).sort((a, b) => a - b)
+    return {
+      ratePerSecond: Math.round(ratePerSecond),
+      achievedPerSecond: Math.round(achieved),
+      alerts: latencies.length,
+      p50Ms: Math.round(percentile(latencies, 50)),
+      p99Ms: Math.round(percentile(latencies, 99)),
+      maxMs: Math.round(latencies.at(-1)!),
+    }
+  } finally {
+    service?.kill('SIGTERM')
+    await reader.disconnect().catch(() => undefined)
+    await producer.disconnect().catch(() => undefined)
+    await admin.deleteTopics({ topics: Object.values(topics) }).catch(() => undefined)
+    await admin.disconnect()
+  }
+}
