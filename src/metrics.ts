@@ -5,19 +5,44 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 export interface MetricsSource {
   devicesTracked(): number
   /** Calls `visit` once per alert firing now. */
-  forEachOpenAlert(visit: (detector: string, severity: string) => void): void
+  forEachOpenAlert(visit: (alert: OpenAlertView) => void): void
+  /** Calls `visit` once per webhook target with the records it holds. */
+  forEachWebhookTarget(visit: (target: string, depth: number) => void): void
   /** Detection shards (input partitions) this member owns, restored. */
   shards(): number
   ready(): boolean
 }
 
+export interface OpenAlertView {
+  readonly deviceId: string
+  readonly detector: string
+  readonly severity: string
+  readonly score: number
+}
+
 export type ServiceMetrics = ReturnType<typeof createMetrics>
+
+/** Result label of webhook deliveries: one per attempt (success, retry, failed), and dead_letter per record given up. */
+export const WEBHOOK_RESULTS = ['success', 'retry', 'failed', 'dead_letter'] as const
+
+/** The `k` highest-scoring devices among the alerts firing, each once with its highest score. */
+export const topDevices = (source: Pick<MetricsSource, 'forEachOpenAlert'>, k: number): OpenAlertView[] => {
+  const best = new Map<string, OpenAlertView>()
+  source.forEachOpenAlert((a) => {
+    const seen = best.get(a.deviceId)
+    if (seen === undefined || a.score > seen.score || (a.score === seen.score && a.detector < seen.detector)) best.set(a.deviceId, a)
+  })
+  return [...best.values()]
+    .sort((x, y) => y.score - x.score || (x.deviceId < y.deviceId ? -1 : x.deviceId > y.deviceId ? 1 : 0))
+    .slice(0, k)
+}
 
 /**
  * Builds the registry. Labels never hold a device id or an address: their values are topics,
- * partitions, detectors, severities, reasons and results, all bounded.
+ * partitions, detectors, severities, reasons, results and webhook target names, all bounded. The
+ * one exception is `egress_top_device_score`, at most `topK` series (0 turns it off).
  */
-export const createMetrics = (source: MetricsSource, version: string) => {
+export const createMetrics = (source: MetricsSource, version: string, topK = 20) => {
   const registers = [new Registry()]
   const registry = registers[0]!
   collectDefaultMetrics({ register: registry })
@@ -54,7 +79,7 @@ export const createMetrics = (source: MetricsSource, version: string) => {
     registers,
     collect() {
       const counts = new Map<string, number>()
-      source.forEachOpenAlert((detector, severity) => {
+      source.forEachOpenAlert(({ detector, severity }) => {
         const key = `${detector}\u0000${severity}`
         counts.set(key, (counts.get(key) ?? 0) + 1)
       })
@@ -140,8 +165,44 @@ export const createMetrics = (source: MetricsSource, version: string) => {
     help: 'Consumer group joins of this member (the first one included).',
     registers,
   })
+  if (topK > 0) {
+    new Gauge({
+      name: 'egress_top_device_score',
+      help: `Score of the ${topK} highest-scoring devices among the alerts firing on this member, each with the detector of its highest score. The only metric with a device label: its series are bounded by ${topK}.`,
+      labelNames: ['device_id', 'detector'],
+      registers,
+      collect() {
+        this.reset()
+        for (const a of topDevices(source, topK)) this.set({ device_id: a.deviceId, detector: a.detector }, a.score)
+      },
+    })
+  }
+  const webhookDeliveries = new Counter({
+    name: 'egress_webhook_deliveries_total',
+    help: 'Webhook attempts by target and result (success: 2xx; retry: failed, another follows; failed: failed, none follows), and dead_letter for each alert record sent to the dead-letter topic instead.',
+    labelNames: ['target', 'result'],
+    registers,
+  })
+  new Gauge({
+    name: 'egress_webhook_queue_depth',
+    help: 'Alert records a webhook target holds: queued, in flight, waiting to retry.',
+    labelNames: ['target'],
+    registers,
+    collect() {
+      source.forEachWebhookTarget((target, depth) => this.set({ target }, depth))
+    },
+  })
+  const webhookSeconds = new Histogram({
+    name: 'egress_webhook_duration_seconds',
+    help: 'Time of one webhook attempt, request to answer (or failure), by target.',
+    labelNames: ['target'],
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers,
+  })
   return {
     registry,
+    webhookDeliveries,
+    webhookSeconds,
     events,
     dlq,
     alerts,

@@ -15,6 +15,7 @@ import { createMetrics } from './metrics.ts'
 import type { ServiceMetrics } from './metrics.ts'
 import { startKafkaSource } from './sources/kafka.ts'
 import { VERSION } from './version.ts'
+import { startWebhooks } from './sinks/webhooks/index.ts'
 import type { PartitionBatch } from './sources/kafka.ts'
 
 export interface ServiceCounters {
@@ -82,6 +83,9 @@ const rawOf = (bytes: Buffer): { raw: string; rawEncoding?: 'base64' } => {
 
 const ignore = (): void => undefined
 
+/** How long webhook deliveries in flight may finish at stop (within run's 25 s budget). */
+const WEBHOOK_GRACE_MS = 10_000
+
 /** Resolves with `promise`, heartbeating the group every few seconds meanwhile. */
 const withHeartbeats = async <T>(promise: Promise<T>, heartbeat: () => Promise<void>): Promise<T> => {
   let settled = false
@@ -119,13 +123,23 @@ export const startService = async (
     {
       devicesTracked: () => [...shards.values()].reduce((n, s) => n + s.pipeline.devicesTracked(), 0),
       forEachOpenAlert: (visit) => {
-        for (const s of shards.values()) s.pipeline.forEachOpenAlert((a) => visit(a.detector, a.severity))
+        for (const s of shards.values()) s.pipeline.forEachOpenAlert(visit)
       },
+      forEachWebhookTarget: (visit) => webhooks?.forEachTarget(visit),
       shards: () => shards.size,
       ready,
     },
     VERSION,
+    settings.http.metricsTopDevices,
   )
+  // Webhooks follow the alerts topic from before the first alert this member sends.
+  const webhooks =
+    settings.webhooks.length === 0
+      ? null
+      : await startWebhooks({
+          kafka, groupId, alertsTopic: topics.alerts, dlqTopic: topics.dlq, sessionTimeoutMs: settings.sessionTimeoutSeconds * 1000,
+          targets: settings.webhooks, metrics, warn,
+        })
 
   const close = (shard: Shard): void => void shard.writer.close().catch(ignore)
 
@@ -355,14 +369,20 @@ export const startService = async (
     for (const key of opening.keys()) if (!keep.has(key)) opening.delete(key)
     openShards(owned)
   }
-  const source = await startKafkaSource({
-    kafka,
-    groupId,
-    topics: inputs,
-    sessionTimeoutMs: settings.sessionTimeoutSeconds * 1000,
-    onBatch,
-    onGroupJoin,
-  })
+  let source: Awaited<ReturnType<typeof startKafkaSource>>
+  try {
+    source = await startKafkaSource({
+      kafka,
+      groupId,
+      topics: inputs,
+      sessionTimeoutMs: settings.sessionTimeoutSeconds * 1000,
+      onBatch,
+      onGroupJoin,
+    })
+  } catch (err) {
+    await webhooks?.stop(0)
+    throw err
+  }
   return {
     counters,
     metrics,
@@ -382,6 +402,8 @@ export const startService = async (
         await Promise.allSettled(pending)
         await Promise.all([...shards.values()].map((s) => s.writer.close().catch(ignore)))
         shards.clear()
+        // Deliveries still in flight get a grace; what is left is delivered by the next owner.
+        await webhooks?.stop(WEBHOOK_GRACE_MS)
       }
     },
   }

@@ -1,6 +1,7 @@
 // The `egress-sentinel` command: subcommands, help, and the mapping of errors to exit codes.
 import { Command, CommanderError } from 'commander'
 import { DETECTORS } from '../../detectors/index.ts'
+import { redactWebhookTarget } from '../config/webhooks.ts'
 import { loadConfig } from '../config/load.ts'
 import { exitCodeOf, isAppError } from '../errors.ts'
 import { registerProduce } from './produce.ts'
@@ -30,10 +31,12 @@ const buildProgram = (): Command => {
     })
   program
     .command('check-config')
-    .description('validate a configuration file and print the effective configuration as JSON')
+    .description('validate a configuration file and print the effective configuration as JSON (webhook secrets hidden)')
     .argument('[file]', 'YAML or JSON configuration; the defaults when absent')
     .action((file: string | undefined) => {
-      process.stdout.write(JSON.stringify(loadConfig(file, DETECTORS), null, 2) + '\n')
+      const config = loadConfig(file, DETECTORS)
+      const shown = { ...config, webhooks: { targets: config.webhooks.targets.map(redactWebhookTarget) } }
+      process.stdout.write(JSON.stringify(shown, null, 2) + '\n')
     })
   return program
 }

@@ -21,16 +21,18 @@ export const registerRun = (program: Command): void => {
       'consume egress events and telemetry from Kafka, detect, and produce alerts and dead letters, exactly once: ' +
         "each batch's alerts, dead letters, device state (to the compacted state topic) and input offsets commit in one transaction, " +
         'and a restart or rebalance restores the state. ' +
+        "Alert records also go to the configuration's webhooks.targets, each following the alerts topic in group <group>.webhook.<name>. " +
         'Environment: KAFKA_BROKERS, EGRESS_TOPIC_EVENTS, EGRESS_TOPIC_TELEMETRY, EGRESS_TOPIC_ALERTS, EGRESS_TOPIC_DLQ, ' +
         'EGRESS_TOPIC_STATE, EGRESS_GROUP_ID, EGRESS_SESSION_TIMEOUT_SECONDS, EGRESS_HTTP_HOST, EGRESS_HTTP_PORT (/livez, /readyz, /healthz, /metrics), ' +
-        'EGRESS_METRICS_TOKEN or EGRESS_METRICS_TOKEN_FILE (bearer token for /metrics); KAFKA_TLS, KAFKA_TLS_CA_FILE; KAFKA_SASL_MECHANISM ' +
+        'EGRESS_METRICS_TOKEN or EGRESS_METRICS_TOKEN_FILE (bearer token for /metrics), EGRESS_METRICS_TOP_DEVICES (series of egress_top_device_score, default 20, 0: none), ' +
+        'EGRESS_COMMIT_INTERVAL_MS; KAFKA_TLS, KAFKA_TLS_CA_FILE; KAFKA_SASL_MECHANISM ' +
         '(plain, scram-sha-256, scram-sha-512), KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD or KAFKA_SASL_PASSWORD_FILE',
     )
     .option('-c, --config <file>', 'detection configuration file (YAML or JSON); defaults apply without it')
     .option('-b, --brokers <list>', 'host:port[,host:port…] (default: $KAFKA_BROKERS)')
     .action(async (flags: RunFlags) => {
       const config = loadConfig(flags.config, DETECTORS)
-      const settings = serviceSettings(flags)
+      const settings = serviceSettings(flags, process.env, config.webhooks.targets)
       // Signals are heard from the start: one during start-up stops the service as soon as it is up.
       // A second one, or a stop that outlasts its budget, ends the process at once (exit 1).
       const stopRequested = new Promise<void>((resolve) => {
@@ -59,7 +61,8 @@ export const registerRun = (program: Command): void => {
       })
       process.stderr.write(
         `egress-sentinel run: group ${settings.groupId}, reading ${settings.topics.events} and ${settings.topics.telemetry}, ` +
-          `alerts to ${settings.topics.alerts}, dead letters to ${settings.topics.dlq}, state in ${settings.topics.state}; http on ${http.address}\n`,
+          `alerts to ${settings.topics.alerts}, dead letters to ${settings.topics.dlq}, state in ${settings.topics.state}` +
+          `${settings.webhooks.length > 0 ? `, webhooks to ${settings.webhooks.map((w) => `${w.name} (${w.format})`).join(', ')}` : ''}; http on ${http.address}\n`,
       )
       await stopRequested
       try {

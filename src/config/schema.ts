@@ -2,6 +2,7 @@
 import { z } from 'zod'
 import type { DetectorDef } from '../engine/detector.ts'
 import { AppError } from '../errors.ts'
+import { webhooksSchema } from './webhooks.ts'
 
 const isoTime = z.iso.datetime({ offset: true })
 
@@ -78,6 +79,8 @@ export const buildConfigSchema = (defs: readonly DetectorDef[]) =>
     detectors: z.strictObject(Object.fromEntries(defs.map((d) => [d.id, detectorSection(d)]))).prefault({}),
     /** Device attributes by device id, for collectors that do not send them (pmacct, goflow2, Zeek). */
     inventory: z.record(z.string().min(1), deviceSchema).default({}),
+    /** Where `run` sends alert records besides the alerts topic; replay and evaluate ignore it. */
+    webhooks: webhooksSchema.prefault({}),
   })
 
 export type ConfigSchema = ReturnType<typeof buildConfigSchema>

@@ -4,6 +4,8 @@ import { z } from 'zod'
 import { AppError } from '../errors.ts'
 import { kafkaSecurity, parseBrokers } from '../kafka/client.ts'
 import type { KafkaSecurity } from '../kafka/client.ts'
+import { resolveWebhookTargets } from './webhooks.ts'
+import type { WebhookTarget, WebhookTargetConfig } from './webhooks.ts'
 
 const topic = z.string().min(1).max(249).regex(/^[a-zA-Z0-9._-]+$/, 'expected a Kafka topic name (letters, digits, ".", "_", "-")')
 
@@ -25,10 +27,17 @@ const schema = z.strictObject({
     port: z.coerce.number().int().min(0).max(65535).default(8080),
     /** Bearer token /metrics requires; none when unset. */
     metricsToken: z.string().min(16, 'expected at least 16 characters').optional(),
+    /** Series of egress_top_device_score (the highest-scoring devices); 0 leaves the metric out. */
+    metricsTopDevices: z.coerce.number().int().min(0).max(1000).default(20),
   }),
 })
 
-export type ServiceSettings = z.output<typeof schema> & { readonly brokers: readonly string[]; readonly security: KafkaSecurity }
+export type ServiceSettings = z.output<typeof schema> & {
+  readonly brokers: readonly string[]
+  readonly security: KafkaSecurity
+  /** Where alert records go besides the alerts topic (the configuration's `webhooks.targets`, secrets filled in). */
+  readonly webhooks: readonly WebhookTarget[]
+}
 
 /** Environment variable behind each settings path, for error messages. */
 const ENV: Readonly<Record<string, string>> = {
@@ -43,6 +52,7 @@ const ENV: Readonly<Record<string, string>> = {
   'http.host': 'EGRESS_HTTP_HOST',
   'http.port': 'EGRESS_HTTP_PORT',
   'http.metricsToken': 'EGRESS_METRICS_TOKEN',
+  'http.metricsTopDevices': 'EGRESS_METRICS_TOP_DEVICES',
 }
 
 const blankToUndefined = (v: string | undefined): string | undefined => (v === undefined || v.trim() === '' ? undefined : v)
@@ -59,8 +69,12 @@ const secret = (name: string, env: NodeJS.ProcessEnv): string | undefined => {
   }
 }
 
-/** Reads the settings; a usage error (exit 2) names each bad variable. */
-export const serviceSettings = (flags: { brokers?: string | undefined }, env: NodeJS.ProcessEnv = process.env): ServiceSettings => {
+/** Reads the settings; a usage error (exit 2) names each bad variable. `webhooks` come from the configuration file. */
+export const serviceSettings = (
+  flags: { brokers?: string | undefined },
+  env: NodeJS.ProcessEnv = process.env,
+  webhooks: readonly WebhookTargetConfig[] = [],
+): ServiceSettings => {
   const brokers = parseBrokers(flags.brokers, env)
   const r = schema.safeParse({
     groupId: blankToUndefined(env.EGRESS_GROUP_ID),
@@ -77,6 +91,7 @@ export const serviceSettings = (flags: { brokers?: string | undefined }, env: No
       host: blankToUndefined(env.EGRESS_HTTP_HOST),
       port: blankToUndefined(env.EGRESS_HTTP_PORT),
       metricsToken: secret('EGRESS_METRICS_TOKEN', env),
+      metricsTopDevices: blankToUndefined(env.EGRESS_METRICS_TOP_DEVICES),
     },
   })
   if (!r.success) {
@@ -86,5 +101,5 @@ export const serviceSettings = (flags: { brokers?: string | undefined }, env: No
     })
     throw new AppError('EGD_USAGE', `invalid service settings:\n${lines.join('\n')}`)
   }
-  return { ...r.data, brokers, security: kafkaSecurity(env) }
+  return { ...r.data, brokers, security: kafkaSecurity(env), webhooks: resolveWebhookTargets(webhooks, env) }
 }

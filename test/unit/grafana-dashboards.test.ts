@@ -11,8 +11,8 @@ const GRAFANA = fileURLToPath(new URL('../../grafana/', import.meta.url))
 const DS = { type: 'prometheus', uid: '${datasource}' }
 /** Labels Prometheus adds to every scraped series, and the histogram bucket label. */
 const TARGET_LABELS = ['job', 'instance', 'le']
-/** Labels of the webhook metrics that grafana/pending/delivery.json expects (not in src/metrics.ts yet). */
-const PENDING_LABELS = ['target', 'result']
+/** The one device label, and the one metric that has it (bounded to the top K devices). */
+const TOP_DEVICES = { metric: 'egress_top_device_score', label: 'device_id' }
 /** What a per-device, per-address or per-host label would be called. */
 const DEVICE_LABEL = /device|addr|\bip\b|_ip\b|host|mac|src|dst/i
 
@@ -94,13 +94,12 @@ const labelNames = (text: string): string[] => {
 }
 
 const dashboards = load('dashboards')
-const pending = load('pending')
-const every = [...dashboards, ...pending]
+const every = dashboards
 
 /** Names and label names of every metric the service's registry exports, default process metrics included. */
 let exported: { readonly metrics: Set<string>; readonly labels: Set<string> }
 beforeAll(() => {
-  const { registry } = createMetrics({ devicesTracked: () => 0, forEachOpenAlert: () => {}, shards: () => 0, ready: () => true }, '0.0.0-test')
+  const { registry } = createMetrics({ devicesTracked: () => 0, forEachOpenAlert: () => {}, forEachWebhookTarget: () => {}, shards: () => 0, ready: () => true }, '0.0.0-test', 20)
   const all = registry.getMetricsAsArray()
   const metrics = new Set(all.flatMap((m) => (m instanceof Histogram ? ['_bucket', '_sum', '_count'].map((s) => m.name + s) : [m.name])))
   const labels = new Set(all.flatMap((m) => (m as { labelNames?: readonly string[] }).labelNames ?? []))
@@ -120,10 +119,9 @@ describe('the PromQL readers of this test', () => {
   })
 })
 
-describe('Grafana dashboards (grafana/dashboards and grafana/pending)', () => {
-  it('are the fleet overview and pipeline health dashboards, plus delivery waiting in pending/, each a JSON dashboard with a title', () => {
-    expect(dashboards.map((d) => d.file)).toEqual(expect.arrayContaining(['dashboards/fleet-overview.json', 'dashboards/pipeline-health.json']))
-    expect(every.map((d) => d.file)).toEqual(expect.arrayContaining(['pending/delivery.json']))
+describe('Grafana dashboards (grafana/dashboards)', () => {
+  it('are the fleet overview, pipeline health and webhook delivery dashboards, each a JSON dashboard with a title', () => {
+    expect(dashboards.map((d) => d.file).sort()).toEqual(['dashboards/delivery.json', 'dashboards/fleet-overview.json', 'dashboards/pipeline-health.json'])
     for (const { file, json } of every) {
       expect(typeof json.title, file).toBe('string')
       expect(json.panels?.length, file).toBeGreaterThan(0)
@@ -135,9 +133,8 @@ describe('Grafana dashboards (grafana/dashboards and grafana/pending)', () => {
     expect(uids).toMatchObject({
       'dashboards/fleet-overview.json': 'egress-sentinel-fleet',
       'dashboards/pipeline-health.json': 'egress-sentinel-pipeline',
+      'dashboards/delivery.json': 'egress-sentinel-delivery',
     })
-    // The delivery dashboard keeps its uid when it moves from pending/ to dashboards/.
-    expect(every.find((d) => d.file.endsWith('/delivery.json'))?.json.uid).toBe('egress-sentinel-delivery')
     expect(new Set(Object.values(uids)).size).toBe(every.length)
   })
 
@@ -201,7 +198,7 @@ describe('Grafana dashboards (grafana/dashboards and grafana/pending)', () => {
     }
   })
 
-  it('query only metrics that src/metrics.ts exports (grafana/pending excepted)', () => {
+  it('query only metrics that src/metrics.ts exports', () => {
     const named = dashboards.flatMap(({ file, json }) => targets(json).flatMap((t) => metricNames(t.expr ?? '').map((name) => ({ file, name }))))
     expect(named.length).toBeGreaterThan(0)
     expect(named.filter(({ name }) => !exported.metrics.has(name))).toEqual([])
@@ -210,15 +207,23 @@ describe('Grafana dashboards (grafana/dashboards and grafana/pending)', () => {
     expect(variables.flatMap((q) => metricNames(q.replace(/^label_values\((.*),\s*\w+\)$/, '$1'))).filter((n) => !exported.metrics.has(n))).toEqual([])
   })
 
-  it('group, filter and label only by bounded labels the service exports: no device, address or host label', () => {
+  it('group, filter and label only by bounded labels the service exports: no device, address or host label but the top devices\' device_id', () => {
     for (const { file, json } of every) {
-      const allowed = new Set([...exported.labels, ...TARGET_LABELS, ...(file.startsWith('pending/') ? PENDING_LABELS : [])])
+      const allowed = new Set([...exported.labels, ...TARGET_LABELS])
       const texts = [...targets(json).flatMap((t) => [t.expr ?? '', t.legendFormat ?? '']), ...variableQueries(json)]
       const used = texts.flatMap(labelNames)
       expect(used.length, file).toBeGreaterThan(0)
       expect(used.filter((l) => !allowed.has(l)), file).toEqual([])
-      expect(used.filter((l) => DEVICE_LABEL.test(l)), file).toEqual([])
+      const perDevice = targets(json).filter((t) => !(t.expr ?? '').includes(TOP_DEVICES.metric)).flatMap((t) => [t.expr ?? '', t.legendFormat ?? ''])
+      expect([...perDevice, ...variableQueries(json)].flatMap(labelNames).filter((l) => DEVICE_LABEL.test(l)), file).toEqual([])
     }
+  })
+
+  it('show the top devices on the fleet overview, from the one metric with a device label', () => {
+    const fleet = dashboards.find((d) => d.file === 'dashboards/fleet-overview.json')!
+    const top = targets(fleet.json).filter((t) => (t.expr ?? '').includes(TOP_DEVICES.metric))
+    expect(top.length).toBeGreaterThan(0)
+    expect(exported.labels.has(TOP_DEVICES.label)).toBe(true)
   })
 })
 

@@ -1,0 +1,151 @@
+// The `webhooks` section of the configuration: its schema, and the targets `run` delivers to, with ${VAR} secrets filled in from the environment.
+import { z } from 'zod'
+import { AppError } from '../errors.ts'
+import { SEVERITIES } from '../types.ts'
+import type { AlertStatus, Severity } from '../types.ts'
+
+export const WEBHOOK_FORMATS = ['standard', 'slack', 'pagerduty'] as const
+export type WebhookFormat = (typeof WEBHOOK_FORMATS)[number]
+
+const PAGERDUTY_EVENTS_URL = 'https://events.pagerduty.com/v2/enqueue'
+/** `${NAME}`: the value of environment variable NAME, filled in when `run` starts. */
+const PLACEHOLDER = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g
+
+const targetSchema = z
+  .strictObject({
+    /** Names the target in metrics, logs and dead letters: never the URL, which may hold a token. */
+    name: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'expected lower-case letters, digits, "_" or "-" (at most 63)'),
+    /** standard: the alert record signed per the Standard Webhooks spec; slack: an incoming-webhook message; pagerduty: Events API v2. */
+    format: z.enum(WEBHOOK_FORMATS).default('standard'),
+    /** Where to POST (https). PagerDuty's Events API when absent for format pagerduty. */
+    url: z.string().min(1).optional(),
+    /** Standard Webhooks signing secret, `whsec_<base64>` (format standard). */
+    secret: z.string().min(1).optional(),
+    /** PagerDuty integration (routing) key (format pagerduty). */
+    routingKey: z.string().min(1).optional(),
+    /** Allow an http:// URL: for local testing only, the alert and its signature travel in clear. */
+    allowHttp: z.boolean().default(false),
+    /** Which alert records go to this target. */
+    statuses: z.array(z.enum(['firing', 'resolved'])).min(1).default(['firing', 'resolved']),
+    /** Alerts below this severity are not sent here. */
+    minSeverity: z.enum(SEVERITIES).default('low'),
+    /** One attempt's limit, connection to last byte of the answer. */
+    timeoutSeconds: z.number().positive().max(300).default(10),
+    /** Attempts per alert record before it goes to the dead-letter topic. */
+    maxAttempts: z.number().int().min(1).max(100).default(8),
+    /** Retry delays: a random time up to initialSeconds × 2^(attempt − 1), at most maxSeconds ("full jitter"). */
+    backoff: z
+      .strictObject({ initialSeconds: z.number().positive().default(1), maxSeconds: z.number().positive().default(300) })
+      .prefault({}),
+    /** The longest `Retry-After` honoured; a longer one is cut to this. */
+    maxRetryAfterSeconds: z.number().positive().default(600),
+    /** Requests in flight at once. */
+    concurrency: z.number().int().min(1).max(256).default(4),
+    /** Alert records held (queued, in flight, waiting to retry); the target reads no more of the alerts topic while full. */
+    queueSize: z.number().int().min(1).max(1_000_000).default(1000),
+  })
+  .superRefine((t, ctx) => {
+    if (t.format === 'standard' && t.secret === undefined) ctx.addIssue({ code: 'custom', path: ['secret'], message: 'required for format standard' })
+    if (t.format === 'pagerduty' && t.routingKey === undefined) ctx.addIssue({ code: 'custom', path: ['routingKey'], message: 'required for format pagerduty' })
+    if (t.format !== 'pagerduty' && t.url === undefined) ctx.addIssue({ code: 'custom', path: ['url'], message: `required for format ${t.format}` })
+  })
+
+export const webhooksSchema = z
+  .strictObject({ targets: z.array(targetSchema).default([]) })
+  .superRefine((w, ctx) => {
+    const seen = new Set<string>()
+    w.targets.forEach((t, i) => {
+      if (seen.has(t.name)) ctx.addIssue({ code: 'custom', path: ['targets', i, 'name'], message: `"${t.name}" names another target too` })
+      seen.add(t.name)
+    })
+  })
+
+export type WebhookTargetConfig = z.output<typeof targetSchema>
+
+/** A target ready to deliver to: secrets filled in and checked, URL parsed. */
+export interface WebhookTarget {
+  readonly name: string
+  readonly format: WebhookFormat
+  readonly url: URL
+  /** The HMAC key (the secret's base64 part, decoded). */
+  readonly signingKey: Buffer | null
+  readonly routingKey: string | null
+  readonly statuses: ReadonlySet<AlertStatus>
+  readonly minSeverity: Severity
+  readonly timeoutMs: number
+  readonly maxAttempts: number
+  readonly backoffInitialMs: number
+  readonly backoffMaxMs: number
+  readonly maxRetryAfterMs: number
+  readonly concurrency: number
+  readonly queueSize: number
+}
+
+/**
+ * Fills in `${NAME}` from the environment and checks what only then can be: the URL's scheme and
+ * the secret's form. Errors name the field and the variable, never a value.
+ */
+export const resolveWebhookTargets = (targets: readonly WebhookTargetConfig[], env: NodeJS.ProcessEnv = process.env): WebhookTarget[] =>
+  targets.map((t, i) => {
+    const field = (name: string): string => `webhooks.targets.${i}.${name} (target ${t.name})`
+    const fill = (name: string, value: string): string =>
+      value.replace(PLACEHOLDER, (_, variable: string) => {
+        const v = env[variable]
+        if (v === undefined || v === '') throw new AppError('EGD_USAGE', `${field(name)}: environment variable ${variable} is not set`)
+        return v
+      })
+
+    const urlText = t.url === undefined ? PAGERDUTY_EVENTS_URL : fill('url', t.url)
+    let url: URL
+    try {
+      url = new URL(urlText)
+    } catch {
+      throw new AppError('EGD_USAGE', `${field('url')}: not a URL`)
+    }
+    if (url.protocol !== 'https:' && !(url.protocol === 'http:' && t.allowHttp)) {
+      throw new AppError('EGD_USAGE', `${field('url')}: expected https:// (http:// only with allowHttp: true, for local testing)`)
+    }
+
+    let signingKey: Buffer | null = null
+    if (t.secret !== undefined) {
+      const secret = fill('secret', t.secret)
+      const base64 = secret.startsWith('whsec_') ? secret.slice('whsec_'.length) : ''
+      const key = Buffer.from(base64, 'base64')
+      if (!/^[A-Za-z0-9+/]+={0,2}$/.test(base64) || key.length < 24 || key.length > 64) {
+        throw new AppError('EGD_USAGE', `${field('secret')}: expected whsec_ followed by the base64 of 24 to 64 random bytes`)
+      }
+      signingKey = key
+    }
+
+    return {
+      name: t.name,
+      format: t.format,
+      url,
+      signingKey,
+      routingKey: t.routingKey === undefined ? null : fill('routingKey', t.routingKey),
+      statuses: new Set(t.statuses),
+      minSeverity: t.minSeverity,
+      timeoutMs: t.timeoutSeconds * 1000,
+      maxAttempts: t.maxAttempts,
+      backoffInitialMs: t.backoff.initialSeconds * 1000,
+      backoffMaxMs: t.backoff.maxSeconds * 1000,
+      maxRetryAfterMs: t.maxRetryAfterSeconds * 1000,
+      concurrency: t.concurrency,
+      queueSize: t.queueSize,
+    }
+  })
+
+/** What check-config may print of a target: `${VAR}` placeholders as written, other secrets hidden, a URL's path and query hidden (Slack's carries its token). */
+export const redactWebhookTarget = (t: WebhookTargetConfig): WebhookTargetConfig => {
+  const hide = (v: string | undefined): string | undefined => (v === undefined || /^\$\{[A-Za-z_][A-Za-z0-9_]*\}$/.test(v) ? v : '<redacted>')
+  let url = t.url
+  if (url !== undefined && !url.startsWith('${')) {
+    try {
+      const u = new URL(url)
+      url = u.pathname === '/' && u.search === '' ? u.origin : `${u.origin}/<redacted>`
+    } catch {
+      url = '<redacted>'
+    }
+  }
+  return { ...t, url, secret: hide(t.secret), routingKey: hide(t.routingKey) }
+}

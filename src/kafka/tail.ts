@@ -1,0 +1,149 @@
+// Follows a topic in a consumer group of its own, handing each record to work that finishes later; commits below the oldest unfinished record; pauses while the work is full.
+import type { Kafka } from 'kafkajs'
+
+export interface TailRecord {
+  readonly partition: number
+  readonly offset: string
+  readonly value: Buffer | null
+}
+
+export interface TailOptions {
+  readonly kafka: Kafka
+  readonly groupId: string
+  readonly topic: string
+  readonly sessionTimeoutMs: number
+  /** Takes a record; `done` is called once it is finished with (its offset may then be committed). */
+  readonly onRecord: (record: TailRecord, done: () => void) => void
+  /** When true after a batch, the partition is paused until `resume()`. */
+  readonly full: () => boolean
+  readonly commitIntervalMs?: number
+}
+
+export interface Tail {
+  /** Resumes the partitions paused because the work was full. */
+  resume(): void
+  /** Stops fetching, waits for `drain` (the work in hand), commits what is finished, leaves the group. */
+  stop(drain: () => Promise<void>): Promise<void>
+}
+
+/** Offsets handed out and not yet finished, per partition, and the next offset to hand out. */
+interface PartitionProgress {
+  readonly open: Set<bigint>
+  next: bigint
+  committed: bigint
+}
+
+/**
+ * A partition's committable offset is its oldest unfinished record, or the next one when all are
+ * finished: a record is read again after a crash unless it was finished (at-least-once).
+ *
+ * A group that has never committed on a partition starts at its end when the tail first starts
+ * (`startAtEnd`), so a new target is not sent the topic's history; a partition with no offset after
+ * that starts at its beginning.
+ */
+export const startTail = async (opts: TailOptions): Promise<Tail> => {
+  const { kafka, groupId, topic } = opts
+  const admin = kafka.admin()
+  await admin.connect()
+  try {
+    const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] })
+    const unset = (committed?.partitions ?? []).filter((p) => Number(p.offset) < 0).map((p) => p.partition)
+    if (unset.length > 0) {
+      const ends = await admin.fetchTopicOffsets(topic)
+      const partitions = ends.filter((e) => unset.includes(e.partition)).map((e) => ({ partition: e.partition, offset: e.high }))
+      // Fails while other members are in the group: they have committed, or will.
+      await admin.setOffsets({ groupId, topic, partitions }).catch(() => undefined)
+    }
+  } finally {
+    await admin.disconnect()
+  }
+
+  const progress = new Map<number, PartitionProgress>()
+  const paused = new Set<number>()
+  const consumer = kafka.consumer({
+    groupId,
+    allowAutoTopicCreation: false,
+    readUncommitted: false,
+    sessionTimeout: opts.sessionTimeoutMs,
+    heartbeatInterval: Math.min(3_000, Math.floor(opts.sessionTimeoutMs / 3)),
+  })
+
+  const commit = async (): Promise<void> => {
+    const offsets: { topic: string; partition: number; offset: string }[] = []
+    for (const [partition, p] of progress) {
+      let low = p.next
+      for (const o of p.open) if (o < low) low = o
+      if (low > p.committed) offsets.push({ topic, partition, offset: String(low) })
+    }
+    if (offsets.length === 0) return
+    await consumer.commitOffsets(offsets)
+    for (const o of offsets) progress.get(o.partition)!.committed = BigInt(o.offset)
+  }
+
+  consumer.on(consumer.events.GROUP_JOIN, (e) => {
+    // Partitions kept go on where they were; the others are the new owner's (unfinished ones are read again there).
+    const owned = new Set(e.payload.memberAssignment[topic] ?? [])
+    for (const partition of progress.keys()) if (!owned.has(partition)) progress.delete(partition)
+    for (const partition of paused) if (!owned.has(partition)) paused.delete(partition)
+  })
+  await consumer.connect()
+  await consumer.subscribe({ topics: [topic], fromBeginning: true })
+  await consumer.run({
+    autoCommit: false,
+    eachBatchAutoResolve: false,
+    eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
+      if (!isRunning() || isStale()) return
+      let p = progress.get(batch.partition)
+      if (p === undefined) {
+        const first = BigInt(batch.firstOffset() ?? batch.lastOffset())
+        p = { open: new Set(), next: first, committed: first }
+        progress.set(batch.partition, p)
+      }
+      const part = p
+      for (const message of batch.messages) {
+        const offset = BigInt(message.offset)
+        // After a rebalance the consumer reads again from the committed offset: skip what is handed out.
+        if (offset < part.next) {
+          resolveOffset(message.offset)
+          continue
+        }
+        part.open.add(offset)
+        part.next = offset + 1n
+        opts.onRecord({ partition: batch.partition, offset: message.offset, value: message.value }, () => {
+          part.open.delete(offset)
+        })
+        resolveOffset(message.offset)
+      }
+      // A batch may end in transaction markers: past them too.
+      const last = BigInt(batch.lastOffset())
+      if (last + 1n > part.next) part.next = last + 1n
+      if (opts.full()) {
+        paused.add(batch.partition)
+        consumer.pause([{ topic, partitions: [batch.partition] }])
+      }
+      await heartbeat()
+    },
+  })
+
+  const interval = opts.commitIntervalMs ?? 1_000
+  let committing: Promise<void> = Promise.resolve()
+  const timer = setInterval(() => {
+    committing = committing.then(commit).catch(() => undefined)
+  }, interval)
+
+  return {
+    resume: () => {
+      if (paused.size === 0) return
+      consumer.resume([{ topic, partitions: [...paused] }])
+      paused.clear()
+    },
+    stop: async (drain) => {
+      clearInterval(timer)
+      consumer.pause([{ topic }])
+      await drain()
+      await committing
+      await commit().catch(() => undefined)
+      await consumer.disconnect()
+    },
+  }
+}

@@ -1,0 +1,117 @@
+// Webhook delivery for `run`: each target follows the alerts topic (committed records only) in a consumer group of its own, so a slow or dead target never slows detection, nor the other targets.
+import type { WebhookTarget } from '../../config/webhooks.ts'
+import { createProducer } from '../../kafka/client.ts'
+import type { createKafka } from '../../kafka/client.ts'
+import { startTail } from '../../kafka/tail.ts'
+import type { Tail } from '../../kafka/tail.ts'
+import type { ServiceMetrics } from '../../metrics.ts'
+import { WEBHOOK_RESULTS } from '../../metrics.ts'
+import type { Alert } from '../../types.ts'
+import { TargetDelivery } from './target.ts'
+import type { DeliveryItem } from './target.ts'
+
+export interface WebhooksOptions {
+  readonly kafka: ReturnType<typeof createKafka>
+  /** The service's consumer group; each target's group is `<groupId>.webhook.<target>`. */
+  readonly groupId: string
+  readonly alertsTopic: string
+  readonly dlqTopic: string
+  readonly sessionTimeoutMs: number
+  readonly targets: readonly WebhookTarget[]
+  readonly metrics: ServiceMetrics
+  readonly warn: (message: string) => void
+}
+
+export interface Webhooks {
+  /** Records each target holds. */
+  forEachTarget(visit: (target: string, depth: number) => void): void
+  /** Stops reading; deliveries in flight get `graceMs` to finish; the rest is read again by the next owner. */
+  stop(graceMs: number): Promise<void>
+}
+
+/** The reason of webhook dead letters on the dead-letter topic and in `egress_dlq_total`. */
+export const WEBHOOK_DLQ_REASON = 'webhook_undeliverable'
+
+export const startWebhooks = async (opts: WebhooksOptions): Promise<Webhooks> => {
+  const { metrics, warn } = opts
+  const producer = createProducer(opts.kafka)
+  await producer.connect()
+  let stopping = false
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+  const started: { delivery: TargetDelivery; tail: Tail }[] = []
+  try {
+    for (const target of opts.targets) {
+      for (const result of WEBHOOK_RESULTS) metrics.webhookDeliveries.inc({ target: target.name, result }, 0)
+      /** Where each record held came from, for its dead letter. */
+      const origin = new WeakMap<DeliveryItem, { partition: number; offset: string }>()
+      let tail: Tail | null = null
+      const delivery = new TargetDelivery(target, {
+        attempted: (result, seconds) => {
+          metrics.webhookDeliveries.inc({ target: target.name, result })
+          metrics.webhookSeconds.observe({ target: target.name }, seconds)
+        },
+        deadLetter: async (item, error, attempts) => {
+          const from = origin.get(item)!
+          const value = JSON.stringify({
+            reason: WEBHOOK_DLQ_REASON,
+            error: `webhook target ${target.name}: ${error} after ${attempts} attempt(s)`,
+            topic: opts.alertsTopic, partition: from.partition, offset: from.offset, target: target.name, raw: item.record,
+          })
+          // Never dropped: the record stays unfinished (and uncommitted) until the dead-letter topic has it.
+          for (;;) {
+            try {
+              await producer.send({ topic: opts.dlqTopic, acks: -1, messages: [{ key: item.alert.deviceId, value }] })
+              break
+            } catch (err) {
+              if (stopping) throw err
+              warn(`webhook target ${target.name}: cannot write a dead letter (${(err as Error).message}); trying again`)
+              await sleep(1_000)
+            }
+          }
+          metrics.webhookDeliveries.inc({ target: target.name, result: 'dead_letter' })
+          metrics.dlq.inc({ reason: WEBHOOK_DLQ_REASON })
+        },
+        room: () => tail?.resume(),
+        warn,
+      })
+      tail = await startTail({
+        kafka: opts.kafka,
+        groupId: `${opts.groupId}.webhook.${target.name}`,
+        topic: opts.alertsTopic,
+        sessionTimeoutMs: opts.sessionTimeoutMs,
+        full: () => delivery.full,
+        onRecord: (record, done) => {
+          const text = record.value?.toString('utf8') ?? ''
+          let alert: Alert
+          try {
+            alert = JSON.parse(text) as Alert
+          } catch {
+            done() // the service writes every record of the alerts topic: nothing else is expected there
+            return
+          }
+          if (!delivery.wants(alert)) return done()
+          const item: DeliveryItem = { alert, record: text, done }
+          origin.set(item, { partition: record.partition, offset: record.offset })
+          delivery.push(item)
+        },
+      })
+      started.push({ delivery, tail })
+    }
+  } catch (err) {
+    await Promise.allSettled(started.map((s) => s.tail.stop(() => s.delivery.stop(0))))
+    await producer.disconnect().catch(() => undefined)
+    throw err
+  }
+
+  return {
+    forEachTarget: (visit) => {
+      for (const s of started) visit(s.delivery.name, s.delivery.depth)
+    },
+    stop: async (graceMs) => {
+      stopping = true
+      await Promise.allSettled(started.map((s) => s.tail.stop(() => s.delivery.stop(graceMs))))
+      await producer.disconnect().catch(() => undefined)
+    },
+  }
+}

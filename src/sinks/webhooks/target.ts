@@ -1,0 +1,250 @@
+// One webhook target's delivery: a bounded queue, a concurrency limit, retries with full-jitter backoff and Retry-After, then the dead-letter hook.
+import type { WebhookTarget } from '../../config/webhooks.ts'
+import { SEVERITIES } from '../../types.ts'
+import type { Alert } from '../../types.ts'
+import { buildRequest } from './request.ts'
+
+export interface DeliveryItem {
+  readonly alert: Alert
+  /** The alert record as read from the alerts topic. */
+  readonly record: string
+  /** Called once, when the record is delivered or dead-lettered. */
+  readonly done: () => void
+}
+
+/** What one attempt came to: success (2xx); retry (failed, another attempt follows); failed (failed, no attempt follows). */
+export type AttemptResult = 'success' | 'retry' | 'failed'
+
+export interface DeliveryHooks {
+  attempted(result: AttemptResult, seconds: number): void
+  /** Stores a record no attempt delivered; resolves once it is stored (it retries on its own). */
+  deadLetter(item: DeliveryItem, error: string, attempts: number): Promise<void>
+  /** The queue was full and has half its room again. */
+  room(): void
+  /** Failures, at most one line a minute, never a URL or a secret. */
+  warn(message: string): void
+}
+
+export interface DeliveryOptions {
+  readonly random?: () => number
+  readonly now?: () => number
+}
+
+interface Job {
+  readonly item: DeliveryItem
+  attempts: number
+  lastError: string
+  /** Whether this job holds its alert id (later records of the alert wait for it). */
+  holdsId: boolean
+}
+
+class TimeoutError extends Error {}
+
+/** Answers worth another attempt: too many requests, request timeout, server errors. */
+const retryable = (status: number): boolean => status === 408 || status === 429 || status >= 500
+
+/** `Retry-After` in milliseconds from now: delay-seconds or an HTTP date; null when absent or unreadable. */
+export const retryAfterMs = (value: string | null, nowMs: number): number | null => {
+  if (value === null) return null
+  const text = value.trim()
+  if (/^\d+$/.test(text)) return Number(text) * 1000
+  const at = Date.parse(text)
+  return Number.isNaN(at) ? null : Math.max(0, at - nowMs)
+}
+
+/** Full jitter: uniformly up to initial × 2^(attempts − 1), capped. */
+export const backoffMs = (target: Pick<WebhookTarget, 'backoffInitialMs' | 'backoffMaxMs'>, attempts: number, random: number): number =>
+  random * Math.min(target.backoffMaxMs, target.backoffInitialMs * 2 ** (attempts - 1))
+
+export class TargetDelivery {
+  readonly #target: WebhookTarget
+  readonly #hooks: DeliveryHooks
+  readonly #random: () => number
+  readonly #now: () => number
+  readonly #minSeverity: number
+  /** Jobs ready for an attempt: retries first, then new records in order. */
+  readonly #retries: Job[] = []
+  readonly #fresh: Job[] = []
+  #freshHead = 0
+  /** Alert ids with a job under way (in flight or waiting to retry), and the later jobs for them, parked in order. */
+  readonly #busy = new Map<string, Job[]>()
+  readonly #timers = new Set<NodeJS.Timeout>()
+  readonly #stop = new AbortController()
+  readonly #inFlight = new Set<Promise<void>>()
+  #depth = 0
+  #wasFull = false
+  #failuresSinceWarn = 0
+  #lastWarnAt = -Infinity
+
+  constructor(target: WebhookTarget, hooks: DeliveryHooks, options: DeliveryOptions = {}) {
+    this.#target = target
+    this.#hooks = hooks
+    this.#random = options.random ?? Math.random
+    this.#now = options.now ?? Date.now
+    this.#minSeverity = SEVERITIES.indexOf(target.minSeverity)
+  }
+
+  get name(): string {
+    return this.#target.name
+  }
+
+  /** Records held: queued, in flight, waiting to retry, being dead-lettered. */
+  get depth(): number {
+    return this.#depth
+  }
+
+  get full(): boolean {
+    return this.#depth >= this.#target.queueSize
+  }
+
+  /** Whether this target takes the record at all (its statuses and minimum severity). */
+  wants(alert: Alert): boolean {
+    return this.#target.statuses.has(alert.status) && SEVERITIES.indexOf(alert.severity) >= this.#minSeverity
+  }
+
+  push(item: DeliveryItem): void {
+    this.#depth++
+    if (this.full) this.#wasFull = true
+    this.#fresh.push({ item, attempts: 0, lastError: '', holdsId: false })
+    this.#pump()
+  }
+
+  /**
+   * Stops: no new attempt starts, retries waiting are dropped, requests in flight are aborted
+   * after `graceMs`. What is not done is read again from the alerts topic by the next owner.
+   */
+  async stop(graceMs: number): Promise<void> {
+    for (const t of this.#timers) clearTimeout(t)
+    this.#timers.clear()
+    this.#retries.length = 0
+    this.#fresh.length = 0
+    this.#freshHead = 0
+    const settled = Promise.allSettled([...this.#inFlight])
+    const grace = setTimeout(() => this.#stop.abort(), graceMs)
+    await settled
+    clearTimeout(grace)
+    this.#stop.abort()
+  }
+
+  #next(): Job | undefined {
+    if (this.#retries.length > 0) return this.#retries.shift()
+    if (this.#freshHead < this.#fresh.length) {
+      const job = this.#fresh[this.#freshHead]!
+      this.#fresh[this.#freshHead++] = undefined as never
+      if (this.#freshHead > 1024 && this.#freshHead * 2 > this.#fresh.length) {
+        this.#fresh.splice(0, this.#freshHead)
+        this.#freshHead = 0
+      }
+      return job
+    }
+    return undefined
+  }
+
+  #pump(): void {
+    while (this.#inFlight.size < this.#target.concurrency && !this.#stop.signal.aborted) {
+      const job = this.#next()
+      if (job === undefined) return
+      if (!job.holdsId) {
+        // Records of one alert go in order: a resolution never overtakes its firing.
+        const parked = this.#busy.get(job.item.alert.id)
+        if (parked !== undefined) {
+          parked.push(job)
+          continue
+        }
+        this.#busy.set(job.item.alert.id, [])
+        job.holdsId = true
+      }
+      // A dead letter not written when stopping leaves the record unfinished: the next owner has it.
+      const p: Promise<void> = this.#attempt(job).catch(() => undefined).finally(() => {
+        this.#inFlight.delete(p)
+        this.#pump()
+      })
+      this.#inFlight.add(p)
+    }
+  }
+
+  async #attempt(job: Job): Promise<void> {
+    job.attempts++
+    const started = performance.now()
+    const req = buildRequest(this.#target, job.item.alert, job.item.record, this.#now())
+    let status = 0
+    let retryAfter: number | null = null
+    // The attempt's own timer, raced against the request rather than trusted to abort it: a fetch
+    // may miss an abort signal that was garbage-collected (nodejs/node#55428).
+    const abort = new AbortController()
+    let timer: NodeJS.Timeout | undefined
+    const onStop = (): void => abort.abort(new Error('stopping'))
+    const ended = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => abort.abort(new TimeoutError()), this.#target.timeoutMs)
+      abort.signal.addEventListener('abort', () => reject(abort.signal.reason as Error), { once: true })
+    })
+    ended.catch(() => undefined)
+    this.#stop.signal.addEventListener('abort', onStop, { once: true })
+    try {
+      const res = await Promise.race([
+        fetch(this.#target.url, { method: 'POST', headers: req.headers, body: req.body, redirect: 'manual', signal: abort.signal }),
+        ended,
+      ])
+      status = res.status
+      retryAfter = retryAfterMs(res.headers.get('retry-after'), this.#now())
+      await Promise.race([res.arrayBuffer(), ended])
+      job.lastError = `HTTP ${status}`
+    } catch (err) {
+      if (this.#stop.signal.aborted) return // stopping: the next owner delivers it
+      const e = err as Error & { cause?: { code?: string } }
+      job.lastError = e instanceof TimeoutError ? `no answer within ${this.#target.timeoutMs / 1000} s` : (e.cause?.code ?? e.name)
+      status = 0
+    } finally {
+      clearTimeout(timer)
+      this.#stop.signal.removeEventListener('abort', onStop)
+    }
+    const seconds = (performance.now() - started) / 1000
+    if (status >= 200 && status < 300) {
+      this.#hooks.attempted('success', seconds)
+      this.#finish(job)
+      return
+    }
+    if (status >= 300 && status < 400) job.lastError = `HTTP ${status}: redirects are not followed`
+    this.#noteFailure(job.lastError)
+    if ((status === 0 || retryable(status)) && job.attempts < this.#target.maxAttempts) {
+      this.#hooks.attempted('retry', seconds)
+      const delay = retryAfter !== null ? Math.min(retryAfter, this.#target.maxRetryAfterMs) : backoffMs(this.#target, job.attempts, this.#random())
+      const timer = setTimeout(() => {
+        this.#timers.delete(timer)
+        this.#retries.push(job)
+        this.#pump()
+      }, delay)
+      this.#timers.add(timer)
+      return
+    }
+    this.#hooks.attempted('failed', seconds)
+    await this.#hooks.deadLetter(job.item, job.lastError, job.attempts)
+    this.#finish(job)
+  }
+
+  #finish(job: Job): void {
+    const id = job.item.alert.id
+    const next = this.#busy.get(id)?.shift()
+    if (next === undefined) this.#busy.delete(id)
+    else {
+      // The next record of the same alert takes over the id, ahead of new records.
+      next.holdsId = true
+      this.#retries.unshift(next)
+    }
+    this.#depth--
+    job.item.done()
+    if (this.#wasFull && this.#depth <= this.#target.queueSize / 2) {
+      this.#wasFull = false
+      this.#hooks.room()
+    }
+  }
+
+  #noteFailure(error: string): void {
+    this.#failuresSinceWarn++
+    const now = this.#now()
+    if (now - this.#lastWarnAt < 60_000) return
+    this.#hooks.warn(`webhook target ${this.#target.name}: ${this.#failuresSinceWarn} failed attempt(s) since the last report, the latest: ${error}`)
+    this.#failuresSinceWarn = 0
+    this.#lastWarnAt = now
+  }
+}

@@ -1,0 +1,79 @@
+// A real HTTP receiver on loopback for webhook tests: it records every request and answers as the test scripts it.
+import { createServer } from 'node:http'
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+
+export interface Received {
+  readonly path: string
+  readonly headers: IncomingHttpHeaders
+  readonly body: string
+  /** performance.now() when the request's body was in. */
+  readonly at: number
+}
+
+/** How to answer: a status (and headers), or `hang` to never answer. */
+export type Answer = { readonly status: number; readonly headers?: Record<string, string> } | 'hang'
+
+export interface Receiver {
+  readonly url: string
+  readonly requests: Received[]
+  /** Requests being answered right now, and the most at once. */
+  readonly concurrent: { now: number; max: number }
+  /** Resolves once `count` requests (on `path`, when given) have arrived. */
+  waitFor(count: number, path?: string, timeoutMs?: number): Promise<Received[]>
+  close(): Promise<void>
+}
+
+export const startReceiver = async (answer: (req: Received, index: number) => Answer): Promise<Receiver> => {
+  const requests: Received[] = []
+  const concurrent = { now: 0, max: 0 }
+  const hanging = new Set<ServerResponse>()
+  const waiters = new Set<() => void>()
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = []
+    req.on('data', (c: Buffer) => chunks.push(c))
+    req.on('end', () => {
+      const received: Received = { path: req.url ?? '/', headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), at: performance.now() }
+      const index = requests.push(received) - 1
+      concurrent.now++
+      concurrent.max = Math.max(concurrent.max, concurrent.now)
+      res.on('close', () => concurrent.now--)
+      for (const w of waiters) w()
+      const a = answer(received, index)
+      if (a === 'hang') {
+        hanging.add(res)
+        return
+      }
+      res.writeHead(a.status, a.headers ?? {})
+      res.end()
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  return {
+    url: `http://127.0.0.1:${port}`,
+    requests,
+    concurrent,
+    waitFor: (count, path, timeoutMs = 30_000) =>
+      new Promise((resolve, reject) => {
+        const matching = () => requests.filter((r) => path === undefined || r.path === path)
+        const check = () => {
+          if (matching().length < count) return
+          waiters.delete(check)
+          clearTimeout(timer)
+          resolve(matching())
+        }
+        const timer = setTimeout(() => {
+          waiters.delete(check)
+          reject(new Error(`${matching().length} of ${count} requests${path === undefined ? '' : ` to ${path}`} within ${timeoutMs} ms`))
+        }, timeoutMs)
+        waiters.add(check)
+        check()
+      }),
+    close: async () => {
+      for (const res of hanging) res.destroy()
+      server.closeAllConnections()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+    },
+  }
+}

@@ -1,0 +1,315 @@
+// Webhook delivery against a real HTTP receiver on loopback: signatures a Standard Webhooks verifier accepts, Slack and PagerDuty bodies, retries on schedule, Retry-After, timeouts, no redirects, order per alert, concurrency and the bounded queue.
+import { fileURLToPath } from 'node:url'
+import { Webhook } from 'standardwebhooks'
+import { afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { DETECTORS } from '../../../detectors/index.ts'
+import { loadConfig, parseConfig } from '../../../src/config/load.ts'
+import { redactWebhookTarget, resolveWebhookTargets } from '../../../src/config/webhooks.ts'
+import type { WebhookTarget, WebhookTargetConfig } from '../../../src/config/webhooks.ts'
+import { replay } from '../../../src/replay.ts'
+import { backoffMs, retryAfterMs, TargetDelivery } from '../../../src/sinks/webhooks/target.ts'
+import type { AttemptResult, DeliveryItem } from '../../../src/sinks/webhooks/target.ts'
+import type { Alert } from '../../../src/types.ts'
+import { startReceiver } from '../../helpers/receiver.ts'
+import type { Answer, Receiver } from '../../helpers/receiver.ts'
+
+const DEMO = fileURLToPath(new URL('../../../fixtures/demo/demo.ndjson', import.meta.url))
+/** A Standard Webhooks secret: whsec_ and the base64 of 32 bytes. */
+const SECRET = `whsec_${Buffer.from('egress-sentinel test secret, 32b').toString('base64')}`
+
+/** The demo fixture's alert records, as the alerts topic carries them. */
+let alerts: Alert[] = []
+beforeAll(async () => {
+  const config = loadConfig(undefined, DETECTORS)
+  await replay({ inputs: [DEMO], format: 'auto', config, detectors: DETECTORS, onAlert: (a) => alerts.push(a) })
+  alerts = alerts.map((a) => JSON.parse(JSON.stringify(a)) as Alert)
+})
+
+const receivers: Receiver[] = []
+const deliveries: TargetDelivery[] = []
+afterEach(async () => {
+  await Promise.all(deliveries.splice(0).map((d) => d.stop(0)))
+  await Promise.all(receivers.splice(0).map((r) => r.close()))
+})
+
+const receiver = async (answer: (index: number) => Answer = () => ({ status: 204 })): Promise<Receiver> => {
+  const r = await startReceiver((_, i) => answer(i))
+  receivers.push(r)
+  return r
+}
+
+const target = (url: string, over: Partial<WebhookTargetConfig> = {}): WebhookTarget =>
+  resolveWebhookTargets([
+    {
+      name: 'test', format: 'standard', url, secret: SECRET, allowHttp: true, statuses: ['firing', 'resolved'], minSeverity: 'low',
+      timeoutSeconds: 5, maxAttempts: 4, backoff: { initialSeconds: 0.05, maxSeconds: 1 }, maxRetryAfterSeconds: 600, concurrency: 4, queueSize: 100,
+      ...over,
+    },
+  ])[0]!
+
+interface Outcome {
+  readonly attempts: AttemptResult[]
+  readonly dead: { id: string; error: string; attempts: number }[]
+  readonly done: string[]
+  rooms: number
+}
+
+/** A delivery to `t` whose hooks record what happened; `random` fixes the jitter. */
+const deliver = (t: WebhookTarget, random = () => 1) => {
+  const out: Outcome = { attempts: [], dead: [], done: [], rooms: 0 }
+  const d = new TargetDelivery(
+    t,
+    {
+      attempted: (result) => void out.attempts.push(result),
+      deadLetter: async (item, error, attempts) => void out.dead.push({ id: `${item.alert.id}_${item.alert.status}`, error, attempts }),
+      room: () => void out.rooms++,
+      warn: () => undefined,
+    },
+    { random },
+  )
+  deliveries.push(d)
+  let finished: () => void = () => undefined
+  let expected = 0
+  const push = (alert: Alert): void => {
+    expected++
+    const item: DeliveryItem = {
+      alert,
+      record: JSON.stringify(alert),
+      done: () => {
+        out.done.push(`${alert.id}_${alert.status}`)
+        if (out.done.length === expected) finished()
+      },
+    }
+    d.push(item)
+  }
+  const allDone = (timeoutMs = 20_000) =>
+    new Promise<void>((resolve, reject) => {
+      if (out.done.length === expected) return resolve()
+      const timer = setTimeout(() => reject(new Error(`${out.done.length} of ${expected} records done`)), timeoutMs)
+      finished = () => {
+        clearTimeout(timer)
+        resolve()
+      }
+    })
+  return { d, out, push, allDone }
+}
+
+describe('webhook requests', () => {
+  it('signs the alert record per the Standard Webhooks spec: a verifier with the secret accepts every request, one message id per record', async () => {
+    const r = await receiver()
+    const { push, allDone } = deliver(target(`${r.url}/hook`))
+    for (const a of alerts) push(a)
+    await allDone()
+    const verifier = new Webhook(SECRET)
+    expect(r.requests).toHaveLength(alerts.length)
+    for (const req of r.requests) {
+      const headers = { 'webhook-id': req.headers['webhook-id'] as string, 'webhook-timestamp': req.headers['webhook-timestamp'] as string, 'webhook-signature': req.headers['webhook-signature'] as string }
+      expect(verifier.verify(req.body, headers)).toEqual(JSON.parse(req.body))
+      expect(req.headers['content-type']).toBe('application/json')
+    }
+    // The body is the alert record byte for byte; the id tells a firing from its resolution.
+    expect(r.requests.map((q) => q.body).sort()).toEqual(alerts.map((a) => JSON.stringify(a)).sort())
+    expect(r.requests.map((q) => q.headers['webhook-id']).sort()).toEqual(alerts.map((a) => `${a.id}_${a.status}`).sort())
+    // A wrong secret or a changed body fails verification.
+    const first = r.requests[0]!
+    const h = { 'webhook-id': first.headers['webhook-id'] as string, 'webhook-timestamp': first.headers['webhook-timestamp'] as string, 'webhook-signature': first.headers['webhook-signature'] as string }
+    expect(() => new Webhook(`whsec_${Buffer.from('another secret of thirty-two b!!').toString('base64')}`).verify(first.body, h)).toThrow()
+    expect(() => verifier.verify(first.body.replace('"firing"', '"resolved"'), h)).toThrow()
+  })
+
+  it('sends Slack an incoming-webhook message with text and blocks', async () => {
+    const r = await receiver()
+    const firing = alerts.find((a) => a.status === 'firing')!
+    const { push, allDone } = deliver(target(r.url, { format: 'slack', secret: undefined }))
+    push(firing)
+    await allDone()
+    const body = JSON.parse(r.requests[0]!.body) as { text: string; blocks: { type: string }[] }
+    expect(body.text).toBe(`:rotating_light: ${firing.severity} ${firing.detector} on ${firing.deviceId}: ${firing.summary}`)
+    expect(body.blocks.map((b) => b.type)).toEqual(['section', 'section'])
+    expect(r.requests[0]!.headers['webhook-signature']).toBeUndefined()
+  })
+
+  it('sends PagerDuty Events v2: trigger then resolve with the alert id as dedup_key', async () => {
+    const r = await receiver(() => ({ status: 202 }))
+    const resolved = alerts.find((a) => a.status === 'resolved')!
+    const firing = alerts.find((a) => a.status === 'firing' && a.id === resolved.id)!
+    const { push, allDone } = deliver(target(r.url, { format: 'pagerduty', secret: undefined, routingKey: 'R0UTINGKEY' }))
+    push(firing)
+    push(resolved)
+    await allDone()
+    const [trigger, resolve] = r.requests.map((q) => JSON.parse(q.body) as Record<string, unknown>)
+    expect(trigger).toMatchObject({
+      routing_key: 'R0UTINGKEY', event_action: 'trigger', dedup_key: firing.id,
+      payload: { source: firing.deviceId, severity: { low: 'info', medium: 'warning', high: 'error', critical: 'critical' }[firing.severity], timestamp: firing.detectedAt, group: firing.detector },
+    })
+    expect(resolve).toEqual({ routing_key: 'R0UTINGKEY', event_action: 'resolve', dedup_key: firing.id })
+  })
+
+  it('leaves out the records a target does not want (statuses, minimum severity)', () => {
+    const t = target('http://127.0.0.1:9/', { statuses: ['firing'], minSeverity: 'high' })
+    const { d } = deliver(t)
+    const want = alerts.filter((a) => d.wants(a))
+    expect(want.length).toBeGreaterThan(0)
+    expect(want).toEqual(alerts.filter((a) => a.status === 'firing' && (a.severity === 'high' || a.severity === 'critical')))
+  })
+})
+
+describe('webhook retries', () => {
+  it('retries a 503 with exponential backoff (full jitter up to initial × 2^n), the same webhook-id each time, until a 2xx', async () => {
+    const r = await receiver((i) => (i < 3 ? { status: 503 } : { status: 200 }))
+    // random() = 1: the longest delay jitter allows, 50, 100, 200 ms.
+    const { push, allDone, out } = deliver(target(r.url), () => 1)
+    push(alerts[0]!)
+    await allDone()
+    expect(out.attempts).toEqual(['retry', 'retry', 'retry', 'success'])
+    expect(new Set(r.requests.map((q) => q.headers['webhook-id']))).toEqual(new Set([`${alerts[0]!.id}_${alerts[0]!.status}`]))
+    const gaps = r.requests.slice(1).map((q, i) => q.at - r.requests[i]!.at)
+    gaps.forEach((g, i) => expect(g).toBeGreaterThanOrEqual(50 * 2 ** i - 5))
+    expect(out.dead).toEqual([])
+  })
+
+  it('computes full-jitter delays and reads Retry-After as seconds or a date', () => {
+    const t = { backoffInitialMs: 1000, backoffMaxMs: 30_000 }
+    expect([1, 2, 3, 4, 5, 6].map((n) => backoffMs(t, n, 1))).toEqual([1000, 2000, 4000, 8000, 16000, 30000])
+    expect(backoffMs(t, 3, 0.25)).toBe(1000)
+    expect(backoffMs(t, 3, 0)).toBe(0)
+    expect(retryAfterMs('7', 0)).toBe(7000)
+    expect(retryAfterMs('Wed, 21 Oct 2015 07:28:10 GMT', Date.parse('Wed, 21 Oct 2015 07:28:00 GMT'))).toBe(10_000)
+    expect(retryAfterMs('soon', 0)).toBeNull()
+    expect(retryAfterMs(null, 0)).toBeNull()
+  })
+
+  it('waits what a 429 Retry-After says, then gives the record to the dead-letter hook after the last attempt', async () => {
+    const r = await receiver(() => ({ status: 429, headers: { 'retry-after': '1' } }))
+    // random() = 0: without Retry-After the retries would be immediate.
+    const { push, allDone, out } = deliver(target(r.url, { maxAttempts: 3 }), () => 0)
+    push(alerts[0]!)
+    await allDone()
+    expect(out.attempts).toEqual(['retry', 'retry', 'failed'])
+    expect(r.requests).toHaveLength(3)
+    for (let i = 1; i < 3; i++) expect(r.requests[i]!.at - r.requests[i - 1]!.at).toBeGreaterThanOrEqual(995)
+    expect(out.dead).toEqual([{ id: `${alerts[0]!.id}_${alerts[0]!.status}`, error: 'HTTP 429', attempts: 3 }])
+    expect(out.done).toEqual([`${alerts[0]!.id}_${alerts[0]!.status}`])
+  })
+
+  it('gives up on an attempt with no answer within the timeout, and retries it', async () => {
+    const r = await receiver(() => 'hang')
+    const { push, allDone, out } = deliver(target(r.url, { timeoutSeconds: 0.2, maxAttempts: 2 }), () => 0)
+    push(alerts[0]!)
+    await allDone()
+    expect(out.attempts).toEqual(['retry', 'failed'])
+    expect(out.dead).toEqual([{ id: `${alerts[0]!.id}_${alerts[0]!.status}`, error: 'no answer within 0.2 s', attempts: 2 }])
+  })
+
+  it('does not retry a 4xx other than 408 and 429, and does not follow a redirect', async () => {
+    const gone = await receiver(() => ({ status: 404 }))
+    const a = deliver(target(gone.url))
+    a.push(alerts[0]!)
+    await a.allDone()
+    expect(a.out.attempts).toEqual(['failed'])
+    expect(a.out.dead[0]!.error).toBe('HTTP 404')
+
+    const elsewhere = await receiver()
+    const moved = await receiver(() => ({ status: 302, headers: { location: `${elsewhere.url}/stolen` } }))
+    const b = deliver(target(moved.url))
+    b.push(alerts[0]!)
+    await b.allDone()
+    expect(b.out.attempts).toEqual(['failed'])
+    expect(b.out.dead[0]!.error).toBe('HTTP 302: redirects are not followed')
+    expect(elsewhere.requests).toEqual([])
+  })
+
+  it('retries a refused connection', async () => {
+    const r = await receiver()
+    const url = r.url
+    await r.close()
+    receivers.splice(receivers.indexOf(r), 1)
+    const { push, allDone, out } = deliver(target(url, { maxAttempts: 2 }), () => 0)
+    push(alerts[0]!)
+    await allDone()
+    expect(out.attempts).toEqual(['retry', 'failed'])
+    expect(out.dead[0]!.error).toBe('ECONNREFUSED')
+  })
+})
+
+describe('webhook queue', () => {
+  it('delivers the records of one alert in order: a resolution waits for its firing to get through', async () => {
+    const resolved = alerts.find((a) => a.status === 'resolved')!
+    const firing = alerts.find((a) => a.status === 'firing' && a.id === resolved.id)!
+    // The firing fails twice; the resolution, pushed right after, would otherwise arrive first.
+    let firingSeen = 0
+    const r = await startReceiver((req) => ((JSON.parse(req.body) as Alert).status === 'firing' && firingSeen++ < 2 ? { status: 500 } : { status: 200 }))
+    receivers.push(r)
+    const { push, allDone } = deliver(target(r.url))
+    push(firing)
+    push(resolved)
+    await allDone()
+    expect(r.requests.map((q) => (JSON.parse(q.body) as Alert).status)).toEqual(['firing', 'firing', 'firing', 'resolved'])
+  })
+
+  it('keeps at most `concurrency` requests in flight', async () => {
+    const slow = await startReceiver(() => 'hang')
+    receivers.push(slow)
+    const { push, d } = deliver(target(slow.url, { concurrency: 2, timeoutSeconds: 30 }))
+    for (const a of alerts.slice(0, 6)) push(a)
+    await slow.waitFor(2)
+    await new Promise((r) => setTimeout(r, 200))
+    expect(slow.requests).toHaveLength(2)
+    expect(slow.concurrent.max).toBe(2)
+    expect(d.depth).toBe(6)
+  })
+
+  it('is full at queueSize records and says when it has half its room again', async () => {
+    const r = await receiver()
+    const distinct = alerts.filter((a, i) => alerts.findIndex((b) => b.id === a.id) === i)
+    const { push, d, out, allDone } = deliver(target(r.url, { queueSize: 4, concurrency: 1 }))
+    for (const a of distinct.slice(0, 3)) push(a)
+    expect(d.full).toBe(false)
+    push(distinct[3]!)
+    expect(d.full).toBe(true)
+    await allDone()
+    expect(d.depth).toBe(0)
+    expect(out.rooms).toBe(1)
+    expect(r.requests).toHaveLength(4)
+  })
+})
+
+describe('webhook targets in the configuration', () => {
+  const base = { name: 'soc', format: 'standard', url: 'https://hooks.example.com/egress/T0KEN', secret: '${SOC_SECRET}' }
+
+  it('fills ${VAR} from the environment and names the field and the variable when it is missing, never a value', () => {
+    const config = parseConfig({ webhooks: { targets: [base] } }, DETECTORS)
+    expect(resolveWebhookTargets(config.webhooks.targets, { SOC_SECRET: SECRET })[0]!.signingKey).toEqual(Buffer.from('egress-sentinel test secret, 32b'))
+    expect(() => resolveWebhookTargets(config.webhooks.targets, {})).toThrow('webhooks.targets.0.secret (target soc): environment variable SOC_SECRET is not set')
+    expect(() => resolveWebhookTargets(config.webhooks.targets, { SOC_SECRET: 'not-a-secret' })).toThrow(
+      'webhooks.targets.0.secret (target soc): expected whsec_ followed by the base64 of 24 to 64 random bytes',
+    )
+    try {
+      resolveWebhookTargets(config.webhooks.targets, { SOC_SECRET: 'not-a-secret' })
+    } catch (err) {
+      expect((err as Error).message).not.toContain('not-a-secret')
+    }
+  })
+
+  it('takes https only, http:// with allowHttp', () => {
+    const http = { ...base, url: 'http://hooks.example.com/egress', secret: SECRET }
+    expect(() => resolveWebhookTargets(parseConfig({ webhooks: { targets: [http] } }, DETECTORS).webhooks.targets, {})).toThrow(
+      'webhooks.targets.0.url (target soc): expected https:// (http:// only with allowHttp: true, for local testing)',
+    )
+    expect(resolveWebhookTargets(parseConfig({ webhooks: { targets: [{ ...http, allowHttp: true }] } }, DETECTORS).webhooks.targets, {})[0]!.url.href).toBe(
+      'http://hooks.example.com/egress',
+    )
+  })
+
+  it('names the field a format needs, and a name used twice', () => {
+    expect(() => parseConfig({ webhooks: { targets: [{ name: 'pd', format: 'pagerduty' }] } }, DETECTORS)).toThrow('webhooks.targets.0.routingKey: required for format pagerduty')
+    expect(() => parseConfig({ webhooks: { targets: [{ name: 's', format: 'slack' }] } }, DETECTORS)).toThrow('webhooks.targets.0.url: required for format slack')
+    expect(() => parseConfig({ webhooks: { targets: [base, base] } }, DETECTORS)).toThrow('webhooks.targets.1.name: "soc" names another target too')
+  })
+
+  it('shows placeholders as written and hides inline secrets and URL paths when printed', () => {
+    const t = parseConfig({ webhooks: { targets: [base, { ...base, name: 'inline', secret: SECRET }] } }, DETECTORS).webhooks.targets
+    expect(redactWebhookTarget(t[0]!)).toMatchObject({ url: 'https://hooks.example.com/<redacted>', secret: '${SOC_SECRET}' })
+    expect(redactWebhookTarget(t[1]!)).toMatchObject({ secret: '<redacted>' })
+  })
+})
