@@ -37,23 +37,19 @@ interface PartitionProgress {
  * A partition's committable offset is its oldest unfinished record, or the next one when all are
  * finished: a record is read again after a crash unless it was finished (at-least-once).
  *
- * A group that has never committed on a partition starts at its end when the tail first starts
- * (`startAtEnd`), so a new target is not sent the topic's history; a partition with no offset after
- * that starts at its beginning.
+ * A group that has no offset on a partition starts at the partition's end when the tail starts, so
+ * a new target is not sent the topic's history.
  */
 export const startTail = async (opts: TailOptions): Promise<Tail> => {
   const { kafka, groupId, topic } = opts
+  // Partitions the group has no offset for, and where they end now.
+  const unset = new Map<number, bigint>()
   const admin = kafka.admin()
   await admin.connect()
   try {
     const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] })
-    const unset = (committed?.partitions ?? []).filter((p) => Number(p.offset) < 0).map((p) => p.partition)
-    if (unset.length > 0) {
-      const ends = await admin.fetchTopicOffsets(topic)
-      const partitions = ends.filter((e) => unset.includes(e.partition)).map((e) => ({ partition: e.partition, offset: e.high }))
-      // Fails while other members are in the group: they have committed, or will.
-      await admin.setOffsets({ groupId, topic, partitions }).catch(() => undefined)
-    }
+    const none = new Set((committed?.partitions ?? []).filter((p) => Number(p.offset) < 0).map((p) => p.partition))
+    if (none.size > 0) for (const e of await admin.fetchTopicOffsets(topic)) if (none.has(e.partition)) unset.set(e.partition, BigInt(e.high))
   } finally {
     await admin.disconnect()
   }
@@ -66,6 +62,8 @@ export const startTail = async (opts: TailOptions): Promise<Tail> => {
     readUncommitted: false,
     sessionTimeout: opts.sessionTimeoutMs,
     heartbeatInterval: Math.min(3_000, Math.floor(opts.sessionTimeoutMs / 3)),
+    // An idle fetch returns within this: a stop waits for the fetch in flight.
+    maxWaitTimeInMs: 1_000,
   })
 
   const commit = async (): Promise<void> => {
@@ -85,6 +83,14 @@ export const startTail = async (opts: TailOptions): Promise<Tail> => {
     const owned = new Set(e.payload.memberAssignment[topic] ?? [])
     for (const partition of progress.keys()) if (!owned.has(partition)) progress.delete(partition)
     for (const partition of paused) if (!owned.has(partition)) paused.delete(partition)
+    // A partition the group never committed starts where it ended when this member started, and that is committed.
+    for (const partition of owned) {
+      const end = unset.get(partition)
+      if (end === undefined) continue
+      unset.delete(partition)
+      consumer.seek({ topic, partition, offset: String(end) })
+      progress.set(partition, { open: new Set(), next: end, committed: -1n })
+    }
   })
   await consumer.connect()
   await consumer.subscribe({ topics: [topic], fromBeginning: true })

@@ -40,6 +40,8 @@ export const startKafkaSource = async (opts: KafkaSourceOptions): Promise<KafkaS
     sessionTimeout: opts.sessionTimeoutMs,
     heartbeatInterval: Math.min(3_000, Math.floor(opts.sessionTimeoutMs / 3)),
     maxBytesPerPartition: 4 << 20,
+    // An idle fetch returns within this: a stop waits for the fetch in flight.
+    maxWaitTimeInMs: 1_000,
   })
   if (opts.onGroupJoin) {
     consumer.on(consumer.events.GROUP_JOIN, (e) => opts.onGroupJoin?.(e.payload.memberAssignment))

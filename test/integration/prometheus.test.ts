@@ -12,6 +12,8 @@ import { afterAll, describe, expect, inject, it } from 'vitest'
 import { parse, stringify } from 'yaml'
 import { cli, setupTopics, startRun, waitCommitted } from '../helpers/service.ts'
 import { binary } from '../helpers/prometheus.ts'
+import { startReceiver } from '../helpers/receiver.ts'
+import type { Receiver } from '../helpers/receiver.ts'
 
 const DEMO = fileURLToPath(new URL('../../fixtures/demo/demo.ndjson', import.meta.url))
 const DASHBOARDS = fileURLToPath(new URL('../../grafana/dashboards/', import.meta.url))
@@ -73,6 +75,7 @@ interface QueryResult {
 
 let prometheus: { child: ChildProcess; url: string; stderr: string; exited: Promise<unknown> } | null = null
 let service: ReturnType<typeof startRun> | null = null
+let receiver: Receiver | null = null
 let dir = ''
 let connected = false
 
@@ -108,7 +111,13 @@ const start = async (): Promise<void> => {
   writeFileSync(join(dir, 'input.ndjson'), input.join('\n') + '\n')
   await cli(env, 'produce', '-q', '--topic', setup.t.events, join(dir, 'input.ndjson'))
 
-  service = startRun(env)
+  // A webhook target that takes every alert, so the delivery dashboard has data.
+  receiver = await startReceiver(() => ({ status: 204 }))
+  writeFileSync(
+    join(dir, 'config.yml'),
+    stringify({ webhooks: { targets: [{ name: 'soc', url: `${receiver.url}/hook`, secret: '${SOC_WEBHOOK_SECRET}', allowHttp: true }] } }),
+  )
+  service = startRun({ ...env, SOC_WEBHOOK_SECRET: `whsec_${Buffer.from('prometheus test webhook secret!!').toString('base64')}` }, '--config', join(dir, 'config.yml'))
   const run = service
   await until(async () => /http on (\S+)/.test(run.out.stderr), () => `run printed no http address:\n${run.out.stderr}`)
   const address = /http on (\S+)/.exec(run.out.stderr)![1]!
@@ -136,6 +145,7 @@ const start = async (): Promise<void> => {
   prometheus = p
 
   await waitCommitted(admin, setup.groupId, setup.t.events, (n) => n === input.length)
+  await receiver.waitFor(1)
   // Three more successful scrapes after the last commit: every series has its final value and several samples.
   const scrapes = `sum_over_time(up{job="${JOB}"}[5m])`
   await until(async () => (await fetch(`${p.url}/-/ready`)).status === 200, () => `prometheus not ready:\n${p.stderr}`)
@@ -152,6 +162,7 @@ afterAll(async () => {
   prometheus?.child.kill('SIGTERM')
   service?.child.kill('SIGTERM')
   await Promise.all([prometheus?.exited, service?.exited])
+  await receiver?.close()
   if (connected) await admin.disconnect()
   if (dir !== '') rmSync(dir, { recursive: true, force: true })
 })

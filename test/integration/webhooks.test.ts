@@ -1,0 +1,158 @@
+// Webhooks from `egress-sentinel run` to real HTTP receivers on loopback: every record signed and delivered in each format; a target that fails, answers 429 with Retry-After or never answers gets its retries, then the dead-letter topic holds the record; the alerts topic is unchanged; no secret is printed.
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { Kafka, logLevel } from 'kafkajs'
+import { Webhook } from 'standardwebhooks'
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { stringify } from 'yaml'
+import { readAll } from '../helpers/kafka.ts'
+import { startReceiver } from '../helpers/receiver.ts'
+import type { Receiver, Received } from '../helpers/receiver.ts'
+import { cli, replayLines, sample, setupTopics, startRun, topicLines, waitCommitted } from '../helpers/service.ts'
+
+const DEMO = fileURLToPath(new URL('../../fixtures/demo/demo.ndjson', import.meta.url))
+const SECRET = `whsec_${Buffer.from('integration webhook secret, 32b!').toString('base64')}`
+const ROUTING_KEY = 'R0UTING-KEY-never-printed'
+
+const brokers = inject('kafkaBrokers')
+const kafka = new Kafka({ clientId: 'webhooks-test', brokers: [brokers], logLevel: logLevel.NOTHING })
+const admin = kafka.admin()
+
+interface Alert {
+  readonly id: string
+  readonly status: string
+}
+const body = (r: Received): Alert => JSON.parse(r.body) as Alert
+const messageId = (a: Alert): string => `${a.id}_${a.status}`
+
+/** A receiver's requests by webhook-id, in arrival order. */
+const byId = (r: Receiver): Map<string, Received[]> => {
+  const groups = new Map<string, Received[]>()
+  for (const q of r.requests) {
+    const id = String(q.headers['webhook-id'])
+    groups.set(id, [...(groups.get(id) ?? []), q])
+  }
+  return groups
+}
+
+const receivers: Receiver[] = []
+const receiver = async (answer: Parameters<typeof startReceiver>[0]): Promise<Receiver> => {
+  const r = await startReceiver(answer)
+  receivers.push(r)
+  return r
+}
+
+beforeAll(async () => {
+  await admin.connect()
+})
+afterAll(async () => {
+  await Promise.all(receivers.map((r) => r.close()))
+  await admin.disconnect()
+})
+
+describe('webhooks from run', () => {
+  it('delivers every alert record to each target, retries failing ones on schedule and dead-letters what no attempt delivered', async () => {
+    const { t, env, groupId } = await setupTopics(admin, brokers, 1)
+    const expected = await replayLines(DEMO)
+    const alerts = expected.map((l) => JSON.parse(l) as Alert)
+    const n = alerts.length
+    expect(alerts.map((a) => a.status).sort()).toContain('resolved')
+
+    const standard = await receiver(() => ({ status: 200 }))
+    const slack = await receiver(() => ({ status: 200 }))
+    const pagerduty = await receiver(() => ({ status: 202 }))
+    const failing = await receiver(() => ({ status: 500 }))
+    const throttled = await receiver(() => ({ status: 429, headers: { 'retry-after': '1' } }))
+    const silent = await receiver(() => 'hang')
+    const fast = { initialSeconds: 0.05, maxSeconds: 0.2 }
+    const dir = mkdtempSync(join(tmpdir(), 'egress-webhooks-'))
+    const config = join(dir, 'webhooks.yml')
+    writeFileSync(
+      config,
+      stringify({
+        webhooks: {
+          targets: [
+            { name: 'soc', url: `${standard.url}/soc/T0KEN-IN-PATH`, secret: '${SOC_SECRET}', allowHttp: true },
+            { name: 'chat', format: 'slack', url: `${slack.url}/services/T0/B0/XYZ`, allowHttp: true },
+            { name: 'oncall', format: 'pagerduty', url: `${pagerduty.url}/v2/enqueue`, routingKey: '${PD_ROUTING_KEY}', allowHttp: true, statuses: ['firing', 'resolved'] },
+            { name: 'failing', url: failing.url, secret: '${SOC_SECRET}', allowHttp: true, maxAttempts: 3, backoff: fast },
+            { name: 'throttled', url: throttled.url, secret: '${SOC_SECRET}', allowHttp: true, maxAttempts: 2, backoff: fast },
+            { name: 'silent', url: silent.url, secret: '${SOC_SECRET}', allowHttp: true, maxAttempts: 2, timeoutSeconds: 0.3, backoff: fast },
+          ],
+        },
+      }),
+    )
+
+    const run = startRun({ ...env, SOC_SECRET: SECRET, PD_ROUTING_KEY: ROUTING_KEY }, '--config', config)
+    try {
+      await cli(env, 'produce', '-q', '--topic', t.events, DEMO)
+      console.log("T produce-done", performance.now()); const produced = Number((await admin.fetchTopicOffsets(t.events))[0]!.high)
+      await waitCommitted(admin, groupId, t.events, (c) => c === produced)
+      await Promise.all([standard.waitFor(n), slack.waitFor(n), pagerduty.waitFor(n), failing.waitFor(3 * n), throttled.waitFor(2 * n), silent.waitFor(2 * n)])
+      console.log("T receivers", performance.now())
+      // Every record of the failing targets, once each, in the dead-letter topic.
+      const deadline = Date.now() + 30_000
+      let dead: Record<string, unknown>[] = []
+      while (dead.length < 3 * n && Date.now() < deadline) {
+        dead = (await readAll(kafka, t.dlq)).map((r) => JSON.parse(r.value) as Record<string, unknown>)
+        await new Promise((r) => setTimeout(r, 200))
+      }
+
+      console.log("T dead", performance.now())
+      // The signed target: every record, byte for byte, with a signature the Standard Webhooks verifier accepts.
+      const verifier = new Webhook(SECRET)
+      expect(standard.requests.map((r) => r.body).sort()).toEqual(expected)
+      for (const r of standard.requests) {
+        const headers = { 'webhook-id': String(r.headers['webhook-id']), 'webhook-timestamp': String(r.headers['webhook-timestamp']), 'webhook-signature': String(r.headers['webhook-signature']) }
+        expect(verifier.verify(r.body, headers)).toEqual(JSON.parse(r.body))
+        expect(headers['webhook-id']).toBe(messageId(body(r)))
+      }
+      // Slack: one message per record; PagerDuty: a trigger per firing, a resolve per resolution, after its trigger.
+      expect(slack.requests).toHaveLength(n)
+      const pd = pagerduty.requests.map((r) => JSON.parse(r.body) as { event_action: string; dedup_key: string; routing_key: string })
+      expect(pd.map((e) => `${e.dedup_key}_${e.event_action === 'trigger' ? 'firing' : 'resolved'}`).sort()).toEqual(alerts.map(messageId).sort())
+      for (const [i, e] of pd.entries()) {
+        expect(e.routing_key).toBe(ROUTING_KEY)
+        if (e.event_action === 'resolve') expect(pd.slice(0, i).some((x) => x.dedup_key === e.dedup_key && x.event_action === 'trigger')).toBe(true)
+      }
+
+      // Failing targets: every record tried maxAttempts times under one id, then dead-lettered with the reason.
+      const attemptsById = (r: Receiver) => [...byId(r).values()].map((g) => g.length)
+      expect(attemptsById(failing)).toEqual(Array(n).fill(3))
+      expect(attemptsById(throttled)).toEqual(Array(n).fill(2))
+      expect(attemptsById(silent)).toEqual(Array(n).fill(2))
+      // Retry-After: 1 is honoured: the second attempt of a record comes at least a second after its first.
+      for (const g of byId(throttled).values()) expect(g[1]!.at - g[0]!.at).toBeGreaterThanOrEqual(995)
+
+      const errors = { failing: 'HTTP 500 after 3 attempt(s)', throttled: 'HTTP 429 after 2 attempt(s)', silent: 'no answer within 0.3 s after 2 attempt(s)' }
+      expect(dead).toHaveLength(3 * n)
+      for (const [target, error] of Object.entries(errors)) {
+        const mine = dead.filter((d) => d.target === target)
+        expect(mine.map((d) => d.raw).sort()).toEqual(expected)
+        for (const d of mine) {
+          expect(d).toMatchObject({ reason: 'webhook_undeliverable', error: `webhook target ${target}: ${error}`, topic: t.alerts, partition: 0 })
+        }
+      }
+
+      // The metrics count what happened.
+      const address = /http on (\S+)/.exec(run.out.stderr)![1]!
+      const metrics = await (await fetch(`http://${address}/metrics`)).text()
+      expect(sample(metrics, 'egress_webhook_deliveries_total', { target: 'soc', result: 'success' })).toBe(n)
+      expect(sample(metrics, 'egress_webhook_deliveries_total', { target: 'failing', result: 'retry' })).toBe(2 * n)
+      expect(sample(metrics, 'egress_webhook_deliveries_total', { target: 'failing', result: 'failed' })).toBe(n)
+      expect(sample(metrics, 'egress_webhook_deliveries_total', { target: 'failing', result: 'dead_letter' })).toBe(n)
+      expect(sample(metrics, 'egress_dlq_total', { reason: 'webhook_undeliverable' })).toBe(3 * n)
+      expect(sample(metrics, 'egress_webhook_queue_depth', { target: 'soc' })).toBe(0)
+    } finally {
+      run.child.kill('SIGTERM')
+    }
+    console.log("T kill", performance.now()); expect(await run.exited).toBe(0); console.log("T exited", performance.now(), run.out.stderr)
+    // The alerts topic is what it is without webhooks.
+    expect(await topicLines(kafka, t.alerts)).toEqual(expected)
+    // Secrets and the tokens in URLs are never printed.
+    for (const secret of [SECRET, ROUTING_KEY, 'T0KEN-IN-PATH', '/services/T0/B0/XYZ']) expect(run.out.stderr).not.toContain(secret)
+    expect(run.out.stderr).toContain('webhooks to soc (standard), chat (slack), oncall (pagerduty), failing (standard), throttled (standard), silent (standard)')
+  })
+})
