@@ -2,6 +2,8 @@
 import { execFile } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { readdirSync } from 'node:fs'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { DETECTORS } from '../detectors/index.ts'
@@ -11,6 +13,7 @@ import { createKafka, createProducer } from '../src/kafka/client.ts'
 import { produceFiles } from '../src/kafka/produce.ts'
 import { startService } from '../src/service.ts'
 import { localKafka } from '../scripts/kafka/local.ts'
+import type { WebhookTargetConfig } from '../src/config/webhooks.ts'
 import { alertLatency } from './latency.ts'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
@@ -25,12 +28,12 @@ export const kafkaThroughput = async (): Promise<Record<string, number | string>
   const admin = kafka.admin()
   await admin.connect()
   const id = randomUUID().slice(0, 8)
-  const topics = { events: `bench-events-${id}`, alerts: `bench-alerts-${id}`, dlq: `bench-dlq-${id}`, state: `bench-state-${id}` }
+  const topics = { events: `bench-events-${id}`, dlq: `bench-dlq-${id}` }
+  /** Each service run's alerts and state topics. */
+  const extraTopics: string[] = []
   try {
     await admin.createTopics({
-      topics: [{ topic: topics.events, numPartitions: PARTITIONS }, { topic: topics.alerts, numPartitions: 1 }, { topic: topics.dlq, numPartitions: 1 },
-        { topic: topics.state, numPartitions: PARTITIONS, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] },
-      ],
+      topics: [{ topic: topics.events, numPartitions: PARTITIONS }, { topic: topics.dlq, numPartitions: 1 }],
       waitForLeaders: true,
     })
     const producer = createProducer(kafka)
@@ -68,25 +71,58 @@ export const kafkaThroughput = async (): Promise<Record<string, number | string>
     await bare.disconnect()
 
     // The service: decode, detect, and per batch one transaction of alerts, dead letters, device state
-    // and offsets; timed from its
-    // first batch (group join left out, as for the others).
-    const group = `bench-service-${id}`
-    const settings = serviceSettings({ brokers }, {
-      EGRESS_GROUP_ID: group, EGRESS_TOPIC_EVENTS: topics.events, EGRESS_TOPIC_TELEMETRY: topics.events,
-      EGRESS_TOPIC_ALERTS: topics.alerts, EGRESS_TOPIC_DLQ: topics.dlq, EGRESS_TOPIC_STATE: topics.state, EGRESS_HTTP_PORT: '0',
-    })
-    const service = await startService(loadConfig(undefined, DETECTORS), settings, DETECTORS)
-    while (service.counters.records === 0) await new Promise((r) => setTimeout(r, 5))
-    const t0 = performance.now()
-    for (;;) {
-      const offsets = await admin.fetchOffsets({ groupId: group, topics: [topics.events] })
-      const committed = offsets[0]!.partitions.reduce((n, p) => n + Math.max(0, Number(p.offset)), 0)
-      if (committed >= total) break
-      await new Promise((r) => setTimeout(r, 20))
+    // and offsets; timed from its first batch (group join left out, as for the others). Each run has
+    // an alerts and a state topic of its own, so that it starts from no state.
+    const timeService = async (label: string, webhooks: readonly WebhookTargetConfig[]): Promise<{ seconds: number; alerts: number }> => {
+      const own = { alerts: `bench-alerts-${label}-${id}`, state: `bench-state-${label}-${id}` }
+      extraTopics.push(own.alerts, own.state)
+      await admin.createTopics({
+        topics: [{ topic: own.alerts, numPartitions: 1 }, { topic: own.state, numPartitions: PARTITIONS, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }],
+        waitForLeaders: true,
+      })
+      const group = `bench-service-${label}-${id}`
+      const settings = serviceSettings(
+        { brokers },
+        {
+          EGRESS_GROUP_ID: group, EGRESS_TOPIC_EVENTS: topics.events, EGRESS_TOPIC_TELEMETRY: topics.events,
+          EGRESS_TOPIC_ALERTS: own.alerts, EGRESS_TOPIC_DLQ: topics.dlq, EGRESS_TOPIC_STATE: own.state, EGRESS_HTTP_PORT: '0',
+        },
+        webhooks,
+      )
+      const service = await startService(loadConfig(undefined, DETECTORS), settings, DETECTORS, () => undefined)
+      while (service.counters.records === 0) await new Promise((r) => setTimeout(r, 5))
+      const t0 = performance.now()
+      for (;;) {
+        const offsets = await admin.fetchOffsets({ groupId: group, topics: [topics.events] })
+        const committed = offsets[0]!.partitions.reduce((n, p) => n + Math.max(0, Number(p.offset)), 0)
+        if (committed >= total) break
+        await new Promise((r) => setTimeout(r, 20))
+      }
+      const result = { seconds: seconds(t0), alerts: service.counters.alerts }
+      await service.stop()
+      return result
     }
-    const serviceSeconds = seconds(t0)
-    const alerts = service.counters.alerts
-    await service.stop()
+    const plain = await timeService('plain', [])
+    const serviceSeconds = plain.seconds
+    const alerts = plain.alerts
+
+    // The same with a webhook target that never answers: its queue fills and it stops reading the
+    // alerts topic; detection is not to slow down.
+    const dead = createServer(() => undefined)
+    await new Promise<void>((resolve) => dead.listen(0, '127.0.0.1', resolve))
+    const deadUrl = `http://127.0.0.1:${(dead.address() as AddressInfo).port}/hook`
+    const withDeadTarget = await timeService('webhook', [
+      {
+        name: 'dead', format: 'standard', url: deadUrl, secret: `whsec_${Buffer.alloc(32, 7).toString('base64')}`, allowHttp: true,
+        statuses: ['firing', 'resolved'], minSeverity: 'low', timeoutSeconds: 10, maxAttempts: 8, backoff: { initialSeconds: 1, maxSeconds: 300 },
+        maxRetryAfterSeconds: 600, concurrency: 4, queueSize: 1000,
+      },
+    ])
+    dead.closeAllConnections()
+    dead.close()
+    // Once more without, so that warm-up favours neither side: the webhook run is set against the mean of the two.
+    const plainAgain = await timeService('plain2', [])
+    const plainMeanSeconds = (plain.seconds + plainAgain.seconds) / 2
 
     // Latency at half the rate the service just reached.
     const latency = await alertLatency(kafka, brokers, FLEET, PARTITIONS, total / serviceSeconds / 2)
@@ -99,6 +135,9 @@ export const kafkaThroughput = async (): Promise<Record<string, number | string>
       serviceVsBare: Math.round((bareSeconds / serviceSeconds) * 1000) / 1000,
       bareVsCeiling: Math.round((total / bareSeconds / ceiling) * 1000) / 1000,
       alerts,
+      webhookDeadPerSecond: Math.round(total / withDeadTarget.seconds),
+      webhookPlainMeanPerSecond: Math.round(total / plainMeanSeconds),
+      webhookDeadVsPlain: Math.round((plainMeanSeconds / withDeadTarget.seconds) * 1000) / 1000,
       latencyRatePerSecond: latency.ratePerSecond,
       latencyAchievedPerSecond: latency.achievedPerSecond,
       latencyAlerts: latency.alerts,
@@ -107,7 +146,7 @@ export const kafkaThroughput = async (): Promise<Record<string, number | string>
       latencyMaxMs: latency.maxMs,
     }
   } finally {
-    await admin.deleteTopics({ topics: Object.values(topics) }).catch(() => undefined)
+    await admin.deleteTopics({ topics: [...Object.values(topics), ...extraTopics] }).catch(() => undefined)
     await admin.disconnect()
     await stop()
   }

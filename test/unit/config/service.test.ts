@@ -22,8 +22,14 @@ describe('service settings', () => {
     const s = serviceSettings({}, BROKERS)
     expect(s.topics).toEqual({ events: 'egress-events', telemetry: 'device-telemetry', alerts: 'egress-alerts', dlq: 'egress-dlq', state: 'egress-sentinel-state' })
     expect(s.groupId).toBe('egress-sentinel')
-    expect(s.http).toEqual({ host: '127.0.0.1', port: 8080 })
+    expect(s.http).toEqual({ host: '127.0.0.1', port: 8080, metricsTopDevices: 20 })
     expect(s.sessionTimeoutSeconds).toBe(30)
+    expect(s.webhooks).toEqual([])
+  })
+
+  it('read the top-devices series from EGRESS_METRICS_TOP_DEVICES (0 turns them off, at most 1000)', () => {
+    expect(serviceSettings({}, { ...BROKERS, EGRESS_METRICS_TOP_DEVICES: '0' }).http.metricsTopDevices).toBe(0)
+    expect(() => serviceSettings({}, { ...BROKERS, EGRESS_METRICS_TOP_DEVICES: '5000' })).toThrow('EGRESS_METRICS_TOP_DEVICES: Too big: expected number to be <=1000')
   })
 
   it('read the state topic and the session timeout from EGRESS_TOPIC_STATE and EGRESS_SESSION_TIMEOUT_SECONDS', () => {

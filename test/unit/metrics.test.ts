@@ -1,0 +1,47 @@
+// The metrics registry: the top-devices gauge is the one metric with a device label, and holds at most K series.
+import { describe, expect, it } from 'vitest'
+import { createMetrics, topDevices } from '../../src/metrics.ts'
+import type { OpenAlertView } from '../../src/metrics.ts'
+
+const open: OpenAlertView[] = [
+  { deviceId: 'fridge-1', detector: 'smtp-burst', severity: 'high', score: 0.9 },
+  { deviceId: 'fridge-1', detector: 'fanout', severity: 'medium', score: 0.6 },
+  { deviceId: 'tv-7', detector: 'email-telemetry', severity: 'high', score: 0.95 },
+  { deviceId: 'cam-3', detector: 'new-destination', severity: 'low', score: 0.4 },
+  { deviceId: 'nas-2', detector: 'port-novelty', severity: 'low', score: 0.4 },
+]
+const source = (alerts: readonly OpenAlertView[]) => ({
+  devicesTracked: () => 4,
+  forEachOpenAlert: (visit: (a: OpenAlertView) => void) => alerts.forEach(visit),
+  forEachWebhookTarget: () => undefined,
+  shards: () => 1,
+  ready: () => true,
+})
+
+describe('top devices', () => {
+  it('lists each device once, with its highest score, highest first, ties by device id, at most k', () => {
+    expect(topDevices(source(open), 3).map((a) => [a.deviceId, a.detector, a.score])).toEqual([
+      ['tv-7', 'email-telemetry', 0.95],
+      ['fridge-1', 'smtp-burst', 0.9],
+      ['cam-3', 'new-destination', 0.4],
+    ])
+    expect(topDevices(source(open), 10)).toHaveLength(4)
+  })
+
+  it('exports egress_top_device_score with at most K series, and none when K is 0', async () => {
+    const two = await createMetrics(source(open), 'test', 2).registry.getSingleMetricAsString('egress_top_device_score')
+    expect(two.split('\n').filter((l) => l.startsWith('egress_top_device_score{'))).toEqual([
+      'egress_top_device_score{device_id="tv-7",detector="email-telemetry"} 0.95',
+      'egress_top_device_score{device_id="fridge-1",detector="smtp-burst"} 0.9',
+    ])
+    expect(createMetrics(source(open), 'test', 0).registry.getSingleMetric('egress_top_device_score')).toBeUndefined()
+  })
+
+  it('gives no other metric a device or address label', () => {
+    const labels = createMetrics(source(open), 'test', 20)
+      .registry.getMetricsAsArray()
+      .filter((m) => m.name !== 'egress_top_device_score')
+      .flatMap((m) => (m as unknown as { labelNames?: string[] }).labelNames ?? [])
+    expect(labels.filter((l) => /device|ip|addr|host/i.test(l))).toEqual([])
+  })
+})
