@@ -22,6 +22,17 @@ const produceFleet = async (env: NodeJS.ProcessEnv, topic: string): Promise<numb
   return offsets.reduce((n, p) => n + Number(p.high), 0)
 }
 
+/** Writes `lines` as two files, first and second half, in a fresh folder. */
+const halves = (lines: readonly string[]) => {
+  const dir = mkdtempSync(join(tmpdir(), 'egress-state-'))
+  const half = Math.floor(lines.length / 2)
+  const first = join(dir, 'first.ndjson')
+  const second = join(dir, 'second.ndjson')
+  writeFileSync(first, lines.slice(0, half).join('\n') + '\n')
+  writeFileSync(second, lines.slice(half).join('\n') + '\n')
+  return { dir, half, first, second }
+}
+
 /** The devices a run restored from the state topic, from its closing line. */
 const restored = (stderr: string): number => Number(/\((\d+) devices restored\)/.exec(stderr)?.[1] ?? -1)
 
@@ -61,14 +72,11 @@ describe('state and exactly-once delivery', () => {
   it('two members over six partitions, one stopped mid-stream: together they send each alert of replay exactly once', async () => {
     const { t, env, groupId } = await setupTopics(admin, brokers, 6)
     // The stream comes in two halves; the member leaves between them, so the other one goes on with its partitions.
-    const dir = mkdtempSync(join(tmpdir(), 'egress-state-'))
     const lines = gunzipSync(readFileSync(FLEET)).toString('utf8').trimEnd().split('\n')
-    const half = Math.floor(lines.length / 2)
-    writeFileSync(join(dir, 'first.ndjson'), lines.slice(0, half).join('\n') + '\n')
-    writeFileSync(join(dir, 'second.ndjson'), lines.slice(half).join('\n') + '\n')
+    const { first, second } = halves(lines)
     const expected = await replayLines('--partitions', '6', FLEET)
 
-    await cli(env, 'produce', '-q', '--topic', t.events, join(dir, 'first.ndjson'))
+    await cli(env, 'produce', '-q', '--topic', t.events, first)
     const a = startRun(env)
     const b = startRun(env)
     try {
@@ -77,7 +85,7 @@ describe('state and exactly-once delivery', () => {
       await waitCommitted(admin, groupId, t.events, (n) => n >= lines.length / 4)
       a.child.kill('SIGTERM')
       expect(await a.exited).toBe(0)
-      await cli(env, 'produce', '-q', '--topic', t.events, join(dir, 'second.ndjson'))
+      await cli(env, 'produce', '-q', '--topic', t.events, second)
       await waitCommitted(admin, groupId, t.events, (n) => n === lines.length)
     } finally {
       a.child.kill('SIGTERM')
@@ -91,11 +99,8 @@ describe('state and exactly-once delivery', () => {
 
   it('a state written by other detectors is reported, that shard starts afresh and replaces it, and the next start restores the new one', async () => {
     const { t, env, groupId } = await setupTopics(admin, brokers, 1)
-    const dir = mkdtempSync(join(tmpdir(), 'egress-state-'))
     const lines = readFileSync(DEMO, 'utf8').trimEnd().split('\n')
-    const half = Math.floor(lines.length / 2)
-    writeFileSync(join(dir, 'first.ndjson'), lines.slice(0, half).join('\n') + '\n')
-    writeFileSync(join(dir, 'second.ndjson'), lines.slice(half).join('\n') + '\n')
+    const { dir, half, first, second } = halves(lines)
     const config = join(dir, 'volume-spike-on.yml')
     writeFileSync(config, 'detectors:\n  volume-spike: { enabled: true }\n')
     const stopped = async (run: ReturnType<typeof startRun>): Promise<void> => {
@@ -103,21 +108,21 @@ describe('state and exactly-once delivery', () => {
       expect(await run.exited).toBe(0)
     }
 
-    await cli(env, 'produce', '-q', '--topic', t.events, join(dir, 'first.ndjson'))
-    const first = startRun(env)
+    await cli(env, 'produce', '-q', '--topic', t.events, first)
+    const firstRun = startRun(env)
     await waitCommitted(admin, groupId, t.events, (n) => n === half)
-    await stopped(first)
+    await stopped(firstRun)
 
     // The same shard under a configuration that runs one detector more.
-    await cli(env, 'produce', '-q', '--topic', t.events, join(dir, 'second.ndjson'))
-    const second = startRun(env, '--config', config)
+    await cli(env, 'produce', '-q', '--topic', t.events, second)
+    const secondRun = startRun(env, '--config', config)
     await waitCommitted(admin, groupId, t.events, (n) => n === lines.length)
-    await stopped(second)
-    expect(second.out.stderr).toContain(
+    await stopped(secondRun)
+    expect(secondRun.out.stderr).toContain(
       `the state of ${t.events}/0 was written by detectors [smtp-burst, email-telemetry, new-destination, fanout, port-novelty], ` +
         `this configuration runs [smtp-burst, email-telemetry, new-destination, fanout, volume-spike, port-novelty]; that shard starts afresh from offset ${half}`,
     )
-    expect(restored(second.out.stderr)).toBe(0)
+    expect(restored(secondRun.out.stderr)).toBe(0)
 
     const third = startRun(env, '--config', config)
     await waitReady(third)
