@@ -137,6 +137,7 @@ export const kafkaThroughput = async (): Promise<Record<string, number | string>
       alerts,
       webhookDeadPerSecond: Math.round(total / withDeadTarget.seconds),
       webhookPlainMeanPerSecond: Math.round(total / plainMeanSeconds),
+      webhookPlainRuns: `${Math.round(total / plain.seconds)}, ${Math.round(total / plainAgain.seconds)}`,
       webhookDeadVsPlain: Math.round((plainMeanSeconds / withDeadTarget.seconds) * 1000) / 1000,
       latencyRatePerSecond: latency.ratePerSecond,
       latencyAchievedPerSecond: latency.achievedPerSecond,

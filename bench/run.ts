@@ -121,7 +121,7 @@ const main = async (): Promise<void> => {
   console.log('\nrun with a webhook target that never answers (its queue fills, its reading of the alerts topic pauses), between two runs without')
   console.log('| run, no webhooks, mean of the runs before and after (records/s) | run, dead webhook target (records/s) | ratio (aim: ~1, unaffected) |')
   console.log('|---:|---:|---:|')
-  console.log(`| ${k.webhookPlainMeanPerSecond} | ${k.webhookDeadPerSecond} | ${k.webhookDeadVsPlain} |`)
+  console.log(`| ${k.webhookPlainMeanPerSecond} (${k.webhookPlainRuns}) | ${k.webhookDeadPerSecond} | ${k.webhookDeadVsPlain} |`)
   console.log(`\nevent-to-alert latency at half that rate (the fleet paced at ${k.latencyRatePerSecond} records/s, ${k.latencyAchievedPerSecond} reached; sending the record whose processing emits an alert -> reading the alert, committed)`)
   console.log('| alerts | p50 (ms) | p99 (ms) | max (ms) |')
   console.log('|---:|---:|---:|---:|')

@@ -35,10 +35,10 @@ const targetSchema = z
     maxAttempts: z.number().int().min(1).max(100).default(8),
     /** Retry delays: a random time up to initialSeconds × 2^(attempt − 1), at most maxSeconds ("full jitter"). */
     backoff: z
-      .strictObject({ initialSeconds: z.number().positive().default(1), maxSeconds: z.number().positive().default(300) })
+      .strictObject({ initialSeconds: z.number().positive().max(3600).default(1), maxSeconds: z.number().positive().max(86_400).default(300) })
       .prefault({}),
     /** The longest `Retry-After` honoured; a longer one is cut to this. */
-    maxRetryAfterSeconds: z.number().positive().default(600),
+    maxRetryAfterSeconds: z.number().positive().max(86_400).default(600),
     /** Requests in flight at once. */
     concurrency: z.number().int().min(1).max(256).default(4),
     /** Alert records held (queued, in flight, waiting to retry); the target reads no more of the alerts topic while full. */
@@ -139,7 +139,10 @@ export const resolveWebhookTargets = (targets: readonly WebhookTargetConfig[], e
 export const redactWebhookTarget = (t: WebhookTargetConfig): WebhookTargetConfig => {
   const hide = (v: string | undefined): string | undefined => (v === undefined || /^\$\{[A-Za-z_][A-Za-z0-9_]*\}$/.test(v) ? v : '<redacted>')
   let url = t.url
-  if (url !== undefined && !url.startsWith('${')) {
+  const placeholder = url === undefined ? null : /^\$\{[A-Za-z_][A-Za-z0-9_]*\}/.exec(url)
+  if (url !== undefined && placeholder !== null) {
+    url = url === placeholder[0] ? url : `${placeholder[0]}/<redacted>`
+  } else if (url !== undefined) {
     try {
       const u = new URL(url)
       url = u.pathname === '/' && u.search === '' ? u.origin : `${u.origin}/<redacted>`

@@ -12,11 +12,16 @@ export interface TailOptions {
   readonly groupId: string
   readonly topic: string
   readonly sessionTimeoutMs: number
-  /** Takes a record; `done` is called once it is finished with (its offset may then be committed). */
-  readonly onRecord: (record: TailRecord, done: () => void) => void
+  /**
+   * Takes a record; `done` is called once it is finished with (its offset may then be committed).
+   * `live()` turns false when its partition goes to another member, which reads it again.
+   */
+  readonly onRecord: (record: TailRecord, done: () => void, live: () => boolean) => void
   /** When true after a batch, the partition is paused until `resume()`. */
   readonly full: () => boolean
   readonly commitIntervalMs?: number
+  /** The consumer stopped on an error it does not retry (kafkajs' CRASH without restart). */
+  readonly onCrash?: (error: Error) => void
 }
 
 export interface Tail {
@@ -78,27 +83,43 @@ export const startTail = async (opts: TailOptions): Promise<Tail> => {
     for (const o of offsets) progress.get(o.partition)!.committed = BigInt(o.offset)
   }
 
+  let stopped = false
+  let firstJoin = true
   consumer.on(consumer.events.GROUP_JOIN, (e) => {
     // Partitions kept go on where they were; the others are the new owner's (unfinished ones are read again there).
     const owned = new Set(e.payload.memberAssignment[topic] ?? [])
     for (const partition of progress.keys()) if (!owned.has(partition)) progress.delete(partition)
-    for (const partition of paused) if (!owned.has(partition)) paused.delete(partition)
-    // A partition the group never committed starts where it ended when this member started, and that is committed.
+    const lost = [...paused].filter((partition) => !owned.has(partition))
+    // kafkajs keeps a partition paused across assignments: one that comes back must not stay paused.
+    if (lost.length > 0) consumer.resume([{ topic, partitions: lost }])
+    for (const partition of lost) paused.delete(partition)
+    // On the first join, a partition the group never committed starts where it ended when this
+    // member started (and that is committed). Later, its owner will have committed.
+    if (!firstJoin) return
+    firstJoin = false
     for (const partition of owned) {
       const end = unset.get(partition)
       if (end === undefined) continue
-      unset.delete(partition)
       consumer.seek({ topic, partition, offset: String(end) })
       progress.set(partition, { open: new Set(), next: end, committed: -1n })
     }
+    unset.clear()
+  })
+  consumer.on(consumer.events.CRASH, (e) => {
+    if (!e.payload.restart) opts.onCrash?.(e.payload.error)
   })
   await consumer.connect()
-  await consumer.subscribe({ topics: [topic], fromBeginning: true })
+  try {
+    await consumer.subscribe({ topics: [topic], fromBeginning: true })
+  } catch (err) {
+    await consumer.disconnect().catch(() => undefined)
+    throw err
+  }
   await consumer.run({
     autoCommit: false,
     eachBatchAutoResolve: false,
     eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
-      if (!isRunning() || isStale()) return
+      if (stopped || !isRunning() || isStale()) return
       let p = progress.get(batch.partition)
       if (p === undefined) {
         const first = BigInt(batch.firstOffset() ?? batch.lastOffset())
@@ -115,9 +136,11 @@ export const startTail = async (opts: TailOptions): Promise<Tail> => {
         }
         part.open.add(offset)
         part.next = offset + 1n
-        opts.onRecord({ partition: batch.partition, offset: message.offset, value: message.value }, () => {
-          part.open.delete(offset)
-        })
+        opts.onRecord(
+          { partition: batch.partition, offset: message.offset, value: message.value },
+          () => void part.open.delete(offset),
+          () => progress.get(batch.partition) === part,
+        )
         resolveOffset(message.offset)
       }
       // A batch may end in transaction markers: past them too.
@@ -139,11 +162,12 @@ export const startTail = async (opts: TailOptions): Promise<Tail> => {
 
   return {
     resume: () => {
-      if (paused.size === 0) return
+      if (stopped || paused.size === 0) return
       consumer.resume([{ topic, partitions: [...paused] }])
       paused.clear()
     },
     stop: async (drain) => {
+      stopped = true
       clearInterval(timer)
       consumer.pause([{ topic }])
       await drain()

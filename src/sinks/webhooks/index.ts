@@ -36,8 +36,11 @@ export const startWebhooks = async (opts: WebhooksOptions): Promise<Webhooks> =>
   const { metrics, warn } = opts
   const producer = createProducer(opts.kafka)
   await producer.connect()
-  let stopping = false
-  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+  /** Aborted when stopping: a dead letter not written by then is left to the next owner. */
+  const stopping = new AbortController()
+  const stopped = new Promise<never>((_, reject) => stopping.signal.addEventListener('abort', () => reject(new Error('stopping')), { once: true }))
+  stopped.catch(() => undefined)
+  const pause = (ms: number) => Promise.race([new Promise((r) => setTimeout(r, ms).unref()), stopped])
 
   const started: { delivery: TargetDelivery; tail: Tail }[] = []
   try {
@@ -46,6 +49,7 @@ export const startWebhooks = async (opts: WebhooksOptions): Promise<Webhooks> =>
       /** Where each record held came from, for its dead letter. */
       const origin = new WeakMap<DeliveryItem, { partition: number; offset: string }>()
       let tail: Tail | null = null
+      let lastDlqWarnAt = -Infinity
       const delivery = new TargetDelivery(target, {
         attempted: (result, seconds) => {
           metrics.webhookDeliveries.inc({ target: target.name, result })
@@ -59,14 +63,18 @@ export const startWebhooks = async (opts: WebhooksOptions): Promise<Webhooks> =>
             topic: opts.alertsTopic, partition: from.partition, offset: from.offset, target: target.name, raw: item.record,
           })
           // Never dropped: the record stays unfinished (and uncommitted) until the dead-letter topic has it.
-          for (;;) {
+          for (let tries = 1; ; tries++) {
             try {
-              await producer.send({ topic: opts.dlqTopic, acks: -1, messages: [{ key: item.alert.deviceId, value }] })
+              await Promise.race([producer.send({ topic: opts.dlqTopic, acks: -1, messages: [{ key: item.alert.deviceId, value }] }), stopped])
               break
             } catch (err) {
-              if (stopping) throw err
-              warn(`webhook target ${target.name}: cannot write a dead letter (${(err as Error).message}); trying again`)
-              await sleep(1_000)
+              if (stopping.signal.aborted) throw err
+              const now = Date.now()
+              if (now - lastDlqWarnAt >= 60_000) {
+                lastDlqWarnAt = now
+                warn(`webhook target ${target.name}: cannot write a dead letter to ${opts.dlqTopic} (${(err as Error).message}); trying again`)
+              }
+              await pause(Math.min(30_000, 1_000 * 2 ** Math.min(tries - 1, 5)))
             }
           }
           metrics.webhookDeliveries.inc({ target: target.name, result: 'dead_letter' })
@@ -81,17 +89,19 @@ export const startWebhooks = async (opts: WebhooksOptions): Promise<Webhooks> =>
         topic: opts.alertsTopic,
         sessionTimeoutMs: opts.sessionTimeoutMs,
         full: () => delivery.full,
-        onRecord: (record, done) => {
+        onCrash: (error) => warn(`webhook target ${target.name}: its reader of ${opts.alertsTopic} stopped (${error.message}); restart the service`),
+        onRecord: (record, done, live) => {
           const text = record.value?.toString('utf8') ?? ''
-          let alert: Alert
+          let alert: Alert | null = null
           try {
             alert = JSON.parse(text) as Alert
           } catch {
-            done() // the service writes every record of the alerts topic: nothing else is expected there
-            return
+            // left null
           }
+          // The service writes every record of the alerts topic: anything else there is not an alert to send.
+          if (typeof alert !== 'object' || alert === null || typeof alert.id !== 'string' || typeof alert.status !== 'string') return done()
           if (!delivery.wants(alert)) return done()
-          const item: DeliveryItem = { alert, record: text, done }
+          const item: DeliveryItem = { alert, record: text, done, live }
           origin.set(item, { partition: record.partition, offset: record.offset })
           delivery.push(item)
         },
@@ -99,6 +109,7 @@ export const startWebhooks = async (opts: WebhooksOptions): Promise<Webhooks> =>
       started.push({ delivery, tail })
     }
   } catch (err) {
+    stopping.abort()
     await Promise.allSettled(started.map((s) => s.tail.stop(() => s.delivery.stop(0))))
     await producer.disconnect().catch(() => undefined)
     throw err
@@ -109,7 +120,7 @@ export const startWebhooks = async (opts: WebhooksOptions): Promise<Webhooks> =>
       for (const s of started) visit(s.delivery.name, s.delivery.depth)
     },
     stop: async (graceMs) => {
-      stopping = true
+      stopping.abort()
       await Promise.allSettled(started.map((s) => s.tail.stop(() => s.delivery.stop(graceMs))))
       await producer.disconnect().catch(() => undefined)
     },

@@ -20,19 +20,27 @@ export const messageId = (alert: Pick<Alert, 'id' | 'status'>): string => `${ale
 
 const PAGERDUTY_SEVERITY = { low: 'info', medium: 'warning', high: 'error', critical: 'critical' } as const
 
+/** Slack mrkdwn: `&`, `<` and `>` escaped (no `<!channel>` from a device id), at most `max` characters. */
+const mrkdwn = (text: string, max = 3000): string => {
+  const escaped = text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
+  return escaped.length <= max ? escaped : `${escaped.slice(0, max - 1)}…`
+}
+
 const slackBody = (alert: Alert): unknown => {
-  const head = alert.status === 'firing' ? `:rotating_light: ${alert.severity} ${alert.detector} on ${alert.deviceId}` : `:white_check_mark: resolved: ${alert.detector} on ${alert.deviceId}`
+  const device = mrkdwn(alert.deviceId, 200)
+  const head = alert.status === 'firing' ? `:rotating_light: ${alert.severity} ${alert.detector} on ${device}` : `:white_check_mark: resolved: ${alert.detector} on ${device}`
+  const summary = mrkdwn(alert.summary, 2500)
   const facts = [
-    `*device* ${alert.deviceId}${alert.model === null ? '' : ` (${alert.model})`}`,
+    `*device* ${device}${alert.model === null ? '' : ` (${mrkdwn(alert.model, 200)})`}`,
     `*detector* ${alert.detector}`,
     `*severity* ${alert.severity} (score ${alert.score})`,
     `*since* ${alert.startsAt}${alert.endsAt === null ? '' : ` *until* ${alert.endsAt}`}`,
     `*alert id* ${alert.id}`,
   ]
   return {
-    text: `${head}: ${alert.summary}`,
+    text: `${head}: ${summary}`,
     blocks: [
-      { type: 'section', text: { type: 'mrkdwn', text: `*${head}*\n${alert.summary}` } },
+      { type: 'section', text: { type: 'mrkdwn', text: `*${head}*\n${summary}` } },
       { type: 'section', fields: facts.map((text) => ({ type: 'mrkdwn', text })) },
     ],
   }

@@ -1,4 +1,5 @@
 // One webhook target's delivery: a bounded queue, a concurrency limit, retries with full-jitter backoff and Retry-After, then the dead-letter hook.
+import { setMaxListeners } from 'node:events'
 import type { WebhookTarget } from '../../config/webhooks.ts'
 import { SEVERITIES } from '../../types.ts'
 import type { Alert } from '../../types.ts'
@@ -10,6 +11,8 @@ export interface DeliveryItem {
   readonly record: string
   /** Called once, when the record is delivered or dead-lettered. */
   readonly done: () => void
+  /** False once the record is no longer this member's (its partition went to another): it is then dropped, undone. */
+  readonly live: () => boolean
 }
 
 /** What one attempt came to: success (2xx); retry (failed, another attempt follows); failed (failed, no attempt follows). */
@@ -70,6 +73,7 @@ export class TargetDelivery {
   readonly #busy = new Map<string, Job[]>()
   readonly #timers = new Set<NodeJS.Timeout>()
   readonly #stop = new AbortController()
+  #stopping = false
   readonly #inFlight = new Set<Promise<void>>()
   #depth = 0
   #wasFull = false
@@ -82,6 +86,8 @@ export class TargetDelivery {
     this.#random = options.random ?? Math.random
     this.#now = options.now ?? Date.now
     this.#minSeverity = SEVERITIES.indexOf(target.minSeverity)
+    // Each request in flight listens for the stop.
+    setMaxListeners(0, this.#stop.signal)
   }
 
   get name(): string {
@@ -103,6 +109,7 @@ export class TargetDelivery {
   }
 
   push(item: DeliveryItem): void {
+    if (this.#stopping) return
     this.#depth++
     if (this.full) this.#wasFull = true
     this.#fresh.push({ item, attempts: 0, lastError: '', holdsId: false })
@@ -114,6 +121,7 @@ export class TargetDelivery {
    * after `graceMs`. What is not done is read again from the alerts topic by the next owner.
    */
   async stop(graceMs: number): Promise<void> {
+    this.#stopping = true
     for (const t of this.#timers) clearTimeout(t)
     this.#timers.clear()
     this.#retries.length = 0
@@ -141,9 +149,13 @@ export class TargetDelivery {
   }
 
   #pump(): void {
-    while (this.#inFlight.size < this.#target.concurrency && !this.#stop.signal.aborted) {
+    while (this.#inFlight.size < this.#target.concurrency && !this.#stopping) {
       const job = this.#next()
       if (job === undefined) return
+      if (!job.item.live()) {
+        this.#drop(job)
+        continue
+      }
       if (!job.holdsId) {
         // Records of one alert go in order: a resolution never overtakes its firing.
         const parked = this.#busy.get(job.item.alert.id)
@@ -155,7 +167,11 @@ export class TargetDelivery {
         job.holdsId = true
       }
       // A dead letter not written when stopping leaves the record unfinished: the next owner has it.
-      const p: Promise<void> = this.#attempt(job).catch(() => undefined).finally(() => {
+      const p: Promise<void> = this.#attempt(job).catch((err: Error) => {
+        if (this.#stopping) return
+        this.#hooks.warn(`webhook target ${this.#target.name}: ${err.message}; the record is left to the next owner`)
+        this.#drop(job)
+      }).finally(() => {
         this.#inFlight.delete(p)
         this.#pump()
       })
@@ -166,7 +182,6 @@ export class TargetDelivery {
   async #attempt(job: Job): Promise<void> {
     job.attempts++
     const started = performance.now()
-    const req = buildRequest(this.#target, job.item.alert, job.item.record, this.#now())
     let status = 0
     let retryAfter: number | null = null
     // The attempt's own timer, raced against the request rather than trusted to abort it: a fetch
@@ -181,6 +196,7 @@ export class TargetDelivery {
     ended.catch(() => undefined)
     this.#stop.signal.addEventListener('abort', onStop, { once: true })
     try {
+      const req = buildRequest(this.#target, job.item.alert, job.item.record, this.#now())
       const res = await Promise.race([
         fetch(this.#target.url, { method: 'POST', headers: req.headers, body: req.body, redirect: 'manual', signal: abort.signal }),
         ended,
@@ -192,8 +208,9 @@ export class TargetDelivery {
     } catch (err) {
       if (this.#stop.signal.aborted) return // stopping: the next owner delivers it
       const e = err as Error & { cause?: { code?: string } }
-      job.lastError = e instanceof TimeoutError ? `no answer within ${this.#target.timeoutMs / 1000} s` : (e.cause?.code ?? e.name)
-      status = 0
+      const why = e instanceof TimeoutError ? `no answer within ${this.#target.timeoutMs / 1000} s` : (e.cause?.code ?? e.name)
+      // An answer whose body did not come keeps its status: a 2xx is delivered, a 404 is not retried.
+      job.lastError = status === 0 ? why : `HTTP ${status} (${why} reading the body)`
     } finally {
       clearTimeout(timer)
       this.#stop.signal.removeEventListener('abort', onStop)
@@ -206,6 +223,12 @@ export class TargetDelivery {
     }
     if (status >= 300 && status < 400) job.lastError = `HTTP ${status}: redirects are not followed`
     this.#noteFailure(job.lastError)
+    if (this.#stopping) return // the next owner delivers it
+    if (!job.item.live()) {
+      this.#hooks.attempted('retry', seconds)
+      this.#drop(job) // its new owner has it
+      return
+    }
     if ((status === 0 || retryable(status)) && job.attempts < this.#target.maxAttempts) {
       this.#hooks.attempted('retry', seconds)
       const delay = retryAfter !== null ? Math.min(retryAfter, this.#target.maxRetryAfterMs) : backoffMs(this.#target, job.attempts, this.#random())
@@ -222,7 +245,20 @@ export class TargetDelivery {
     this.#finish(job)
   }
 
+  /** Forgets a record without marking it done: it is read again, here or by another member. */
+  #drop(job: Job): void {
+    this.#release(job)
+    this.#shrink()
+  }
+
   #finish(job: Job): void {
+    this.#release(job)
+    job.item.done()
+    this.#shrink()
+  }
+
+  #release(job: Job): void {
+    if (!job.holdsId) return
     const id = job.item.alert.id
     const next = this.#busy.get(id)?.shift()
     if (next === undefined) this.#busy.delete(id)
@@ -231,8 +267,10 @@ export class TargetDelivery {
       next.holdsId = true
       this.#retries.unshift(next)
     }
+  }
+
+  #shrink(): void {
     this.#depth--
-    job.item.done()
     if (this.#wasFull && this.#depth <= this.#target.queueSize / 2) {
       this.#wasFull = false
       this.#hooks.room()
