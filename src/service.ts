@@ -70,6 +70,8 @@ interface Shard {
   busy: boolean
   /** A rebalance happened during the batch in hand: the shard leaves memory after it. */
   stale: boolean
+  /** The next input offset to process, when known (for the consumer lag). */
+  position: bigint | null
 }
 
 /** Alerts and dead letters pending in a shard at most before it commits, whatever the interval. */
@@ -82,6 +84,9 @@ const rawOf = (bytes: Buffer): { raw: string; rawEncoding?: 'base64' } => {
 }
 
 const ignore = (): void => undefined
+
+/** How often the consumer lag is read from the broker besides each batch. */
+const LAG_REFRESH_MS = 15_000
 
 /** How long webhook deliveries in flight may finish at stop (within run's 25 s budget). */
 const WEBHOOK_GRACE_MS = 10_000
@@ -157,7 +162,7 @@ export const startService = async (
     let pipeline = make()
     const shard: Shard = {
       id, pipeline, decoder: createLineDecoder('auto'), writer, pending, skipBelow: null, forget: [],
-      lastCommitAt: Date.now(), busy: false, stale: false,
+      lastCommitAt: Date.now(), busy: false, stale: false, position: stored === null ? null : BigInt(stored.nextOffset),
     }
     if (stored === null) return shard
     const key = shardKey(id)
@@ -240,7 +245,8 @@ export const startService = async (
       const endTimer = metrics.batchSeconds.startTimer()
       await ingestBatch(shard, batch, heartbeat)
       metrics.batchRecords.observe(batch.messages.length)
-      metrics.consumerLag.set({ topic: batch.topic, partition: String(batch.partition) }, Number(BigInt(batch.highWatermark) - 1n - BigInt(batch.lastOffset)))
+      shard.position = BigInt(batch.lastOffset) + 1n
+      metrics.consumerLag.set({ topic: batch.topic, partition: String(batch.partition) }, Number(BigInt(batch.highWatermark) - shard.position))
       // Commit when caught up with the partition (an idle stream waits for nothing), else every
       // interval: under load one transaction carries several batches and each device's state once.
       const caughtUp = BigInt(batch.lastOffset) + 1n >= BigInt(batch.highWatermark)
@@ -369,6 +375,33 @@ export const startService = async (
     for (const key of opening.keys()) if (!keep.has(key)) opening.delete(key)
     openShards(owned)
   }
+  // The lag is also read from the broker every LAG_REFRESH_MS, so that it grows while no batch comes (a stalled member).
+  const lagAdmin = kafka.admin()
+  let lagAdminConnected = false
+  const refreshLag = async (): Promise<void> => {
+    const owned = [...shards.values()].filter((sh) => sh.position !== null)
+    if (owned.length === 0 || stopping) return
+    if (!lagAdminConnected) {
+      await lagAdmin.connect()
+      lagAdminConnected = true
+    }
+    for (const topic of new Set(owned.map((sh) => sh.id.topic))) {
+      const ends = new Map((await lagAdmin.fetchTopicOffsets(topic)).map((o) => [o.partition, BigInt(o.high)]))
+      for (const sh of owned) {
+        const end = ends.get(sh.id.partition)
+        if (sh.id.topic !== topic || end === undefined || sh.position === null || shards.get(shardKey(sh.id)) !== sh) continue
+        metrics.consumerLag.set({ topic, partition: String(sh.id.partition) }, Number(end > sh.position ? end - sh.position : 0n))
+      }
+    }
+  }
+  let refreshing = false
+  const lagTimer = setInterval(() => {
+    if (refreshing) return
+    refreshing = true
+    refreshLag().catch(ignore).finally(() => (refreshing = false))
+  }, LAG_REFRESH_MS)
+  lagTimer.unref()
+
   let source: Awaited<ReturnType<typeof startKafkaSource>>
   try {
     source = await startKafkaSource({
@@ -380,6 +413,7 @@ export const startService = async (
       onGroupJoin,
     })
   } catch (err) {
+    clearInterval(lagTimer)
     await webhooks?.stop(0)
     throw err
   }
@@ -390,6 +424,8 @@ export const startService = async (
     async stop() {
       if (stopping) return
       stopping = true
+      clearInterval(lagTimer)
+      if (lagAdminConnected) await lagAdmin.disconnect().catch(ignore)
       try {
         await source.stop()
         // What waited for the commit interval is committed before leaving; if a new owner has
