@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import type { Admin, Kafka } from 'kafkajs'
-import { readAll } from './kafka.ts'
+import { createTopics, readAll } from './kafka.ts'
 
 export const BIN = fileURLToPath(new URL('../../bin/egress-sentinel.js', import.meta.url))
 
@@ -16,14 +16,11 @@ export const cli = async (env: NodeJS.ProcessEnv, ...args: string[]): Promise<st
 export const setupTopics = async (admin: Admin, brokers: string, partitions: number) => {
   const id = randomUUID()
   const t = { events: `events-${id}`, telemetry: `telemetry-${id}`, alerts: `alerts-${id}`, dlq: `dlq-${id}`, state: `state-${id}` }
-  await admin.createTopics({
-    topics: [
-      { topic: t.events, numPartitions: partitions }, { topic: t.telemetry, numPartitions: partitions },
-      { topic: t.alerts, numPartitions: 1 }, { topic: t.dlq, numPartitions: 1 },
-      { topic: t.state, numPartitions: partitions, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] },
-    ],
-    waitForLeaders: true,
-  })
+  await createTopics(admin, [
+    { topic: t.events, numPartitions: partitions }, { topic: t.telemetry, numPartitions: partitions },
+    { topic: t.alerts, numPartitions: 1 }, { topic: t.dlq, numPartitions: 1 },
+    { topic: t.state, numPartitions: partitions, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] },
+  ])
   const groupId = `group-${id}`
   const env = {
     KAFKA_BROKERS: brokers, EGRESS_TOPIC_EVENTS: t.events, EGRESS_TOPIC_TELEMETRY: t.telemetry, EGRESS_TOPIC_ALERTS: t.alerts,

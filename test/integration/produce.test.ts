@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { Kafka, logLevel } from 'kafkajs'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
-import { readTopic } from '../helpers/kafka.ts'
+import { createTopics, readTopic } from '../helpers/kafka.ts'
 import type { Read } from '../helpers/kafka.ts'
 
 const BIN = fileURLToPath(new URL('../../bin/egress-sentinel.js', import.meta.url))
@@ -41,7 +41,7 @@ afterAll(async () => {
 describe('egress-sentinel produce', () => {
   it('writes every line, keyed by deviceId, each device in one partition in file order; an undecodable line gets a null key', async () => {
     const topic = `produce-${randomUUID()}`
-    await admin.createTopics({ topics: [{ topic, numPartitions: 3 }], waitForLeaders: true })
+    await createTopics(admin, [{ topic, numPartitions: 3 }])
     const dir = mkdtempSync(join(tmpdir(), 'egress-produce-'))
     const bad = join(dir, 'bad.ndjson')
     writeFileSync(bad, '{"deviceId": "x", "ts": \n')
@@ -68,7 +68,7 @@ describe('egress-sentinel produce', () => {
 
   it('sends Zeek TSV rows as the canonical events they decode to: a row means nothing without its header', async () => {
     const topic = `produce-${randomUUID()}`
-    await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true })
+    await createTopics(admin, [{ topic, numPartitions: 1 }])
     const dir = mkdtempSync(join(tmpdir(), 'egress-produce-'))
     const conn = join(dir, 'conn.log')
     writeFileSync(conn, [

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { Kafka, logLevel } from 'kafkajs'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { createTopics } from '../helpers/kafka.ts'
 
 const BIN = fileURLToPath(new URL('../../bin/egress-sentinel.js', import.meta.url))
 const DEMO = fileURLToPath(new URL('../../fixtures/demo/demo.ndjson', import.meta.url))
@@ -34,7 +35,7 @@ afterAll(async () => {
 describe.skipIf(scram === '')('Kafka SASL/SCRAM', () => {
   it.each(['scram-sha-256', 'scram-sha-512'])('produces with %s and the right password', async (mechanism) => {
     const topic = `sasl-${randomUUID()}`
-    await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true })
+    await createTopics(admin, [{ topic, numPartitions: 1 }])
     const r = await produce({ KAFKA_SASL_MECHANISM: mechanism, KAFKA_SASL_USERNAME: 'sentinel', KAFKA_SASL_PASSWORD: 'sentinel-secret' }, topic)
     expect(r).toEqual({ code: 0, stderr: '' })
     const offsets = await admin.fetchTopicOffsets(topic)
@@ -43,7 +44,7 @@ describe.skipIf(scram === '')('Kafka SASL/SCRAM', () => {
 
   it('fails with exit 1 and a message naming the user and mechanism, never the password, when the password is wrong', async () => {
     const topic = `sasl-${randomUUID()}`
-    await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true })
+    await createTopics(admin, [{ topic, numPartitions: 1 }])
     const r = await produce({ KAFKA_SASL_MECHANISM: 'scram-sha-256', KAFKA_SASL_USERNAME: 'sentinel', KAFKA_SASL_PASSWORD: 'w0rong-Pa55' }, topic)
     expect(r.code).toBe(1)
     expect(r.stderr).toContain(`Kafka authentication failed for user "sentinel" with scram-sha-256 at ${scram}: check KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD`)

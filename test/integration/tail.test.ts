@@ -4,6 +4,7 @@ import { Kafka, logLevel } from 'kafkajs'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { startTail } from '../../src/kafka/tail.ts'
 import type { Tail } from '../../src/kafka/tail.ts'
+import { createTopics } from '../helpers/kafka.ts'
 
 const brokers = inject('kafkaBrokers')
 const kafka = new Kafka({ clientId: 'tail-test', brokers: [brokers], logLevel: logLevel.NOTHING })
@@ -19,7 +20,7 @@ afterAll(async () => {
 
 const topicWith = async (count: number): Promise<string> => {
   const topic = `tail-${randomUUID()}`
-  await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true })
+  await createTopics(admin, [{ topic, numPartitions: 1 }])
   await produce(topic, 0, count)
   return topic
 }
@@ -61,7 +62,7 @@ describe('the alerts topic follower of a webhook target', () => {
 
   it('commits below the oldest unfinished record, and the next member reads again from there', async () => {
     const topic = `tail-${randomUUID()}`
-    await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true })
+    await createTopics(admin, [{ topic, numPartitions: 1 }])
     const groupId = `g-${randomUUID()}`
     const first = await follow(groupId, topic)
     await until(async () => (await committed(groupId, topic)) === 0, 'committed at the start')
@@ -82,7 +83,7 @@ describe('the alerts topic follower of a webhook target', () => {
 
   it('pauses while its work is full and reads on once resumed', async () => {
     const topic = `tail-${randomUUID()}`
-    await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true })
+    await createTopics(admin, [{ topic, numPartitions: 1 }])
     const groupId = `g-${randomUUID()}`
     let held = 0
     const { tail, got } = await follow(groupId, topic, () => got.length - held >= 3)
