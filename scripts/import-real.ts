@@ -1,5 +1,6 @@
 // Converts excerpts of public, labeled captures (IoT-23, Stratosphere, CTU-13) into canonical
-// egress NDJSON under fixtures/real/. Run after `npm run build`:
+// egress NDJSON under fixtures/real/ (captures with a timeline) and fixtures/samples/ (unordered
+// samples: decoding and labels only). Run after `npm run build`:
 //   node dist/scripts/import-real.js [rawDir]
 // rawDir defaults to ../shared/data/real relative to the repository root. The output is
 // deterministic: the same raw files give byte-identical fixtures. fixtures/real/README.md
@@ -46,6 +47,7 @@ export interface Source {
 
 /** One output fixture, made from one or more raw files. */
 export interface Job {
+  /** Path under fixtures/: `real/` for captures with a timeline, `samples/` for unordered samples (decoding and labels only). */
   readonly output: string
   readonly sources: readonly Source[]
 }
@@ -384,20 +386,20 @@ const ctu13Sample = (scenario: string, file: string, ips: readonly string[]): So
 })
 
 export const JOBS: readonly Job[] = [
-  { output: 'iot23-honeypot-4.ndjson', sources: [{ file: 'iot23/CTU-Honeypot-Capture-4-1-labeled.csv', format: 'iot23-csv', capture: 'iot23-honeypot-4', hosts: one('192.168.1.132', 'philips-hue') }] },
-  { output: 'iot23-honeypot-5.ndjson', sources: [{ file: 'iot23/CTU-Honeypot-Capture-5-1-labeled.csv', format: 'iot23-csv', capture: 'iot23-honeypot-5', hosts: one('192.168.2.3', 'amazon-echo') }] },
-  { output: 'iot23-honeypot-7.ndjson', sources: [{ file: 'iot23/CTU-Honeypot-Capture-7-1-labeled.csv', format: 'iot23-csv', capture: 'iot23-honeypot-7', hosts: one('192.168.1.158', 'somfy-door-lock') }] },
-  { output: 'iot23-malware-8.ndjson', sources: [{ file: 'iot23/CTU-Malware-Capture-8-1-labeled.csv', format: 'iot23-csv', capture: 'iot23-malware-8', hosts: one('192.168.100.113', 'iot23-malware-8') }] },
-  { output: 'iot23-malware-20.ndjson', sources: [{ file: 'iot23/CTU-Malware-Capture-20-1-labeled.csv', format: 'iot23-csv', capture: 'iot23-malware-20', hosts: one('192.168.100.103', 'iot23-malware-20') }] },
-  { output: 'iot23-malware-42.ndjson', sources: [{ file: 'iot23/CTU-Malware-Capture-42-1-labeled.csv', format: 'iot23-csv', capture: 'iot23-malware-42', hosts: one('192.168.1.197', 'iot23-malware-42') }] },
-  { output: 'stratosphere-normal-008.ndjson', sources: [{ file: 'stratosphere-normal/008-zeek-mixed_data_conn.log.labeled', format: 'zeek-tsv', capture: 'stratosphere-008', hosts: one('147.32.81.167', 'windows-pc') }] },
-  { output: 'stratosphere-normal-010.ndjson', sources: [{ file: 'stratosphere-normal/010-zeek-mixed_data_conn.log.labeled', format: 'zeek-tsv', capture: 'stratosphere-010', hosts: one('147.32.83.234', 'windows-pc') }] },
-  { output: 'stratosphere-malicious-001.ndjson', sources: [{ file: 'stratosphere-normal/001-zeek-scenario-malicious_labeled-conn.log', format: 'zeek-tsv', capture: 'stratosphere-001', hosts: one('192.168.1.115', 'stratosphere-001') }] },
-  { output: 'stratosphere-smtp-spam.ndjson', sources: [{ file: 'test9_smtp.log', format: 'zeek-smtp-json', capture: 'stratosphere-test9', hosts: one('10.1.11.101', 'stratosphere-test9') }] },
-  { output: 'ctu13-botnet-s11.ndjson', sources: [{ file: 'ctu13/botOnly_capture20110818-2_scenario11.binetflow', format: 'binetflow', capture: 'ctu13-s11', hosts: many(CTU13_BOTS_S11_S12, 'ctu13-s11') }] },
-  { output: 'ctu13-botnet-s12.ndjson', sources: [{ file: 'ctu13/botOnly_capture20110819_scenario12.binetflow', format: 'binetflow', capture: 'ctu13-s12', hosts: many(CTU13_BOTS_S11_S12, 'ctu13-s12') }] },
+  { output: 'real/iot23-honeypot-4.ndjson', sources: [{ file: 'iot23/CTU-Honeypot-Capture-4-1-labeled.csv', format: 'iot23-csv', capture: 'iot23-honeypot-4', hosts: one('192.168.1.132', 'philips-hue') }] },
+  { output: 'real/iot23-honeypot-5.ndjson', sources: [{ file: 'iot23/CTU-Honeypot-Capture-5-1-labeled.csv', format: 'iot23-csv', capture: 'iot23-honeypot-5', hosts: one('192.168.2.3', 'amazon-echo') }] },
+  { output: 'real/iot23-honeypot-7.ndjson', sources: [{ file: 'iot23/CTU-Honeypot-Capture-7-1-labeled.csv', format: 'iot23-csv', capture: 'iot23-honeypot-7', hosts: one('192.168.1.158', 'somfy-door-lock') }] },
+  { output: 'real/iot23-malware-8.ndjson', sources: [{ file: 'iot23/CTU-Malware-Capture-8-1-labeled.csv', format: 'iot23-csv', capture: 'iot23-malware-8', hosts: one('192.168.100.113', 'iot23-malware-8') }] },
+  { output: 'real/iot23-malware-20.ndjson', sources: [{ file: 'iot23/CTU-Malware-Capture-20-1-labeled.csv', format: 'iot23-csv', capture: 'iot23-malware-20', hosts: one('192.168.100.103', 'iot23-malware-20') }] },
+  { output: 'real/iot23-malware-42.ndjson', sources: [{ file: 'iot23/CTU-Malware-Capture-42-1-labeled.csv', format: 'iot23-csv', capture: 'iot23-malware-42', hosts: one('192.168.1.197', 'iot23-malware-42') }] },
+  { output: 'real/stratosphere-normal-008.ndjson', sources: [{ file: 'stratosphere-normal/008-zeek-mixed_data_conn.log.labeled', format: 'zeek-tsv', capture: 'stratosphere-008', hosts: one('147.32.81.167', 'windows-pc') }] },
+  { output: 'real/stratosphere-normal-010.ndjson', sources: [{ file: 'stratosphere-normal/010-zeek-mixed_data_conn.log.labeled', format: 'zeek-tsv', capture: 'stratosphere-010', hosts: one('147.32.83.234', 'windows-pc') }] },
+  { output: 'real/stratosphere-malicious-001.ndjson', sources: [{ file: 'stratosphere-normal/001-zeek-scenario-malicious_labeled-conn.log', format: 'zeek-tsv', capture: 'stratosphere-001', hosts: one('192.168.1.115', 'stratosphere-001') }] },
+  { output: 'real/stratosphere-smtp-spam.ndjson', sources: [{ file: 'test9_smtp.log', format: 'zeek-smtp-json', capture: 'stratosphere-test9', hosts: one('10.1.11.101', 'stratosphere-test9') }] },
+  { output: 'real/ctu13-botnet-s11.ndjson', sources: [{ file: 'ctu13/botOnly_capture20110818-2_scenario11.binetflow', format: 'binetflow', capture: 'ctu13-s11', hosts: many(CTU13_BOTS_S11_S12, 'ctu13-s11') }] },
+  { output: 'real/ctu13-botnet-s12.ndjson', sources: [{ file: 'ctu13/botOnly_capture20110819_scenario12.binetflow', format: 'binetflow', capture: 'ctu13-s12', hosts: many(CTU13_BOTS_S11_S12, 'ctu13-s12') }] },
   {
-    output: 'ctu13-spam-samples.ndjson',
+    output: 'samples/ctu13-spam-samples.ndjson',
     sources: [
       ctu13Sample('s1', 's1_capture20110810.sample100.binetflow', ['147.32.84.165']),
       ctu13Sample('s2', 's2_capture20110811.sample100.binetflow', ['147.32.84.165', '147.32.84.170']),
@@ -470,12 +472,13 @@ export const findRepoRoot = (start: string): string => {
   return dir
 }
 
-export const importReal = (rawDir: string, outDir: string): JobReport[] => {
-  mkdirSync(outDir, { recursive: true })
+export const importReal = (rawDir: string, fixturesDir: string): JobReport[] => {
   return JOBS.map((job) => {
     const result = runJob(job, rawDir)
     const text = result.events.map((e) => `${toLine(e)}\n`).join('')
-    writeFileSync(path.join(outDir, job.output), text)
+    const out = path.join(fixturesDir, job.output)
+    mkdirSync(path.dirname(out), { recursive: true })
+    writeFileSync(out, text)
     return summarise(job.output, result, Buffer.byteLength(text))
   })
 }
@@ -490,7 +493,7 @@ const formatOffset = (ms: number | null): string => {
 export const main = (argv: readonly string[]): void => {
   const repoRoot = findRepoRoot(path.dirname(fileURLToPath(import.meta.url)))
   const rawDir = path.resolve(argv[0] ?? path.resolve(repoRoot, '../shared/data/real'))
-  const outDir = path.join(repoRoot, 'fixtures', 'real')
+  const outDir = path.join(repoRoot, 'fixtures')
   const reports = importReal(rawDir, outDir)
   console.log(['fixture', 'rows in', 'events', 'devices', 'mal. devices', 'mal. events', 'first malicious after', 'bytes'].join('\t'))
   for (const r of reports) {

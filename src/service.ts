@@ -394,11 +394,9 @@ export const startService = async (
       }
     }
   }
-  let refreshing = false
+  let refreshing: Promise<void> | null = null
   const lagTimer = setInterval(() => {
-    if (refreshing) return
-    refreshing = true
-    refreshLag().catch(ignore).finally(() => (refreshing = false))
+    refreshing ??= refreshLag().catch(ignore).finally(() => (refreshing = null))
   }, LAG_REFRESH_MS)
   lagTimer.unref()
 
@@ -425,6 +423,8 @@ export const startService = async (
       if (stopping) return
       stopping = true
       clearInterval(lagTimer)
+      // A refresh under way ends first, so its admin connection is closed too (a stuck one is not waited for long).
+      if (refreshing !== null) await Promise.race([refreshing, new Promise((r) => setTimeout(r, 2_000).unref())])
       if (lagAdminConnected) await lagAdmin.disconnect().catch(ignore)
       try {
         await source.stop()
