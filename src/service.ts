@@ -85,22 +85,14 @@ const rawOf = (bytes: Buffer): { raw: string; rawEncoding?: 'base64' } => {
 
 const ignore = (): void => undefined
 
+/** How long a shard whose restore failed waits before its partition is read (and the restore tried) again. */
+const RESTORE_RETRY_MS = 1_000
+
 /** How often the consumer lag is read from the broker besides each batch. */
 const LAG_REFRESH_MS = 15_000
 
 /** How long webhook deliveries in flight may finish at stop (within run's 25 s budget). */
 const WEBHOOK_GRACE_MS = 10_000
-
-/** Resolves with `promise`, heartbeating the group every few seconds meanwhile. */
-const withHeartbeats = async <T>(promise: Promise<T>, heartbeat: () => Promise<void>): Promise<T> => {
-  let settled = false
-  const result = promise.finally(() => (settled = true))
-  while (!settled) {
-    await Promise.race([result.catch(ignore), new Promise((r) => setTimeout(r, 2_000))])
-    if (!settled) await heartbeat()
-  }
-  return result
-}
 
 export const startService = async (
   config: Config,
@@ -216,19 +208,13 @@ export const startService = async (
           opening.delete(key)
           shards.set(key, shard)
         },
-        () => {
-          if (opening.get(key) === promise) opening.delete(key)
+        (err: Error) => {
+          if (opening.get(key) !== promise) return
+          opening.delete(key)
+          if (!stopping) warn(`${key}: state not restored (${err.message}); trying again`)
         },
       )
     })
-  }
-
-  const shardFor = async (id: ShardId, heartbeat: () => Promise<void>): Promise<Shard> => {
-    const key = shardKey(id)
-    const ready = shards.get(key)
-    if (ready !== undefined) return ready
-    if (!opening.has(key)) openShards([id])
-    return withHeartbeats(opening.get(key)!, heartbeat)
   }
 
   /** Takes a shard out of memory; what it had not committed is read again by whoever owns it next. */
@@ -238,8 +224,18 @@ export const startService = async (
     close(shard)
   }
 
-  const onBatch = async (batch: PartitionBatch, heartbeat: () => Promise<void>): Promise<void> => {
-    const shard = await shardFor(batch, heartbeat)
+  const onBatch = async (batch: PartitionBatch, heartbeat: () => Promise<void>, pause: () => () => void): Promise<boolean> => {
+    const key = shardKey(batch)
+    const shard = shards.get(key)
+    if (shard === undefined) {
+      // Its state is still being restored: the partition pauses, the others go on, and it is read
+      // again from the same offset once the state is in.
+      if (stopping) return false
+      if (!opening.has(key)) openShards([batch])
+      const resume = pause()
+      opening.get(key)!.then(resume, () => setTimeout(resume, RESTORE_RETRY_MS))
+      return false
+    }
     shard.busy = true
     try {
       const endTimer = metrics.batchSeconds.startTimer()
@@ -254,6 +250,7 @@ export const startService = async (
       const full = shard.pending.alerts.length + shard.pending.dead.length > MAX_PENDING_RECORDS
       if (stopping || caughtUp || due || full) await commitShard(shard)
       endTimer()
+      return true
     } catch (err) {
       metrics.transactions.inc({ result: 'aborted' })
       // Nothing since the last commit counts: whoever reads it again starts from the stored state.

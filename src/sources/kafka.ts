@@ -19,9 +19,11 @@ export interface KafkaSourceOptions {
   /**
    * Processes one batch and commits its offsets (in the transaction that carries its output).
    * If it throws, nothing of the batch counts: the consumer restarts from the committed offsets.
-   * `heartbeat` keeps the group membership alive during a long batch.
+   * `heartbeat` keeps the group membership alive during a long batch. It may instead `pause` the
+   * partition and return false: the batch is not taken, and is fetched again, from the same offset,
+   * once the function `pause` returned is called.
    */
-  readonly onBatch: (batch: PartitionBatch, heartbeat: () => Promise<void>) => Promise<void>
+  readonly onBatch: (batch: PartitionBatch, heartbeat: () => Promise<void>, pause: () => () => void) => Promise<boolean>
   /** The partitions this member owns after a rebalance, by topic; called before their first batch. */
   readonly onGroupJoin?: (assigned: Readonly<Record<string, number[]>>) => void
 }
@@ -54,10 +56,11 @@ export const startKafkaSource = async (opts: KafkaSourceOptions): Promise<KafkaS
     // Partitions interleave at their awaits (restores, transactions): one partition's network waits
     // overlap another's processing. Batches of one partition stay in order, one at a time.
     partitionsConsumedConcurrently: 4,
-    eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
+    eachBatch: async ({ batch, resolveOffset, heartbeat, pause, isRunning, isStale }) => {
       if (!isRunning() || isStale() || batch.messages.length === 0) return
       const lastOffset = batch.lastOffset()
-      await opts.onBatch({ topic: batch.topic, partition: batch.partition, messages: batch.messages, lastOffset, highWatermark: batch.highWatermark }, heartbeat)
+      const taken = await opts.onBatch({ topic: batch.topic, partition: batch.partition, messages: batch.messages, lastOffset, highWatermark: batch.highWatermark }, heartbeat, pause)
+      if (!taken) return
       // The consumer's own position moves on; the committed offset moved with the batch's transaction.
       resolveOffset(lastOffset)
       await heartbeat()
