@@ -12,6 +12,7 @@ import { serviceSettings } from '../src/config/service.ts'
 import { createKafka, createProducer } from '../src/kafka/client.ts'
 import { produceFiles } from '../src/kafka/produce.ts'
 import { startService } from '../src/service.ts'
+import { FETCH } from '../src/sources/kafka.ts'
 import { localKafka } from '../scripts/kafka/local.ts'
 import type { WebhookTargetConfig } from '../src/config/webhooks.ts'
 import { alertLatency } from './latency.ts'
@@ -54,7 +55,8 @@ export const kafkaThroughput = async (): Promise<Record<string, number | string>
     const ceiling = Number(row[9])
 
     // Baseline: a bare kafkajs consumer, reading and nothing else.
-    const bare = kafka.consumer({ groupId: `bench-bare-${id}` })
+    // With the service's own fetch sizes: the baseline differs from the service only by doing nothing.
+    const bare = kafka.consumer({ groupId: `bench-bare-${id}`, ...FETCH })
     await bare.connect()
     await bare.subscribe({ topic: topics.events, fromBeginning: true })
     let read = 0

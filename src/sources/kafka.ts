@@ -33,6 +33,14 @@ export interface KafkaSource {
   stop(): Promise<void>
 }
 
+/**
+ * Fetch sizes: kafkajs fetches again only once the batches in hand are processed, so the broker's
+ * time to serve a fetch is time the service waits; large fetches make those waits few (16 MB per
+ * partition, at most 64 MB per fetch request, ~55 MB by the broker's default fetch.max.bytes).
+ * An idle fetch returns within maxWaitTimeInMs: a stop waits for the fetch in flight.
+ */
+export const FETCH = { maxBytesPerPartition: 16 << 20, maxBytes: 64 << 20, maxWaitTimeInMs: 1_000 } as const
+
 export const startKafkaSource = async (opts: KafkaSourceOptions): Promise<KafkaSource> => {
   const consumer = opts.kafka.consumer({
     groupId: opts.groupId,
@@ -41,9 +49,7 @@ export const startKafkaSource = async (opts: KafkaSourceOptions): Promise<KafkaS
     readUncommitted: false,
     sessionTimeout: opts.sessionTimeoutMs,
     heartbeatInterval: Math.min(3_000, Math.floor(opts.sessionTimeoutMs / 3)),
-    maxBytesPerPartition: 4 << 20,
-    // An idle fetch returns within this: a stop waits for the fetch in flight.
-    maxWaitTimeInMs: 1_000,
+    ...FETCH,
   })
   if (opts.onGroupJoin) {
     consumer.on(consumer.events.GROUP_JOIN, (e) => opts.onGroupJoin?.(e.payload.memberAssignment))
