@@ -2,11 +2,11 @@
 import { spawn } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
+import { Partitioners } from 'kafkajs'
 import type { Kafka } from 'kafkajs'
 import { DETECTORS } from '../detectors/index.ts'
 import { loadConfig } from '../src/config/load.ts'
 import { createLineDecoder } from '../src/decode/formats.ts'
-import { createProducer } from '../src/kafka/client.ts'
 import { partitionOf } from '../src/partition.ts'
 import { createPipeline } from '../src/pipeline.ts'
 import { forEachLine } from '../src/sources/file.ts'
@@ -67,7 +67,8 @@ export const alertLatency = async (kafka: Kafka, brokers: string, fixture: strin
   await admin.connect()
   const id = randomUUID().slice(0, 8)
   const topics = { events: `lat-events-${id}`, alerts: `lat-alerts-${id}`, dlq: `lat-dlq-${id}`, state: `lat-state-${id}` }
-  const producer = createProducer(kafka)
+  // Not idempotent (that allows one request in flight): the senders of the partitions overlap; each awaits its own sends.
+  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner })
   const reader = kafka.consumer({ groupId: `lat-reader-${id}`, readUncommitted: false })
   let service: ReturnType<typeof spawn> | null = null
   try {
@@ -111,21 +112,34 @@ export const alertLatency = async (kafka: Kafka, brokers: string, fixture: strin
       },
     })
 
-    // The paced producer: TICKS sends a second on an absolute schedule.
+    // The paced producer: one sender per partition (records of a partition keep their order, as the
+    // offline trigger map assumes; partitions are independent shards), TICKS sends a second each, on
+    // an absolute schedule that keeps the file's interleaving of partitions.
     await producer.connect()
     const sentAt = new Float64Array(lines.length)
     const perTick = Math.max(1, Math.round(ratePerSecond / TICKS))
+    const byPartition = Array.from({ length: partitions }, () => [] as number[])
+    lines.forEach((line, i) => byPartition[partitionOf(line.key, partitions)]!.push(i))
     const t0 = performance.now()
-    for (let i = 0, tick = 0; i < lines.length; tick++) {
-      const wait = t0 + (tick * 1000) / TICKS - performance.now()
-      if (wait > 0) await sleep(wait)
-      const end = Math.min(lines.length, i + perTick)
-      const now = performance.now()
-      for (let j = i; j < end; j++) sentAt[j] = now
-      // One send at a time: records keep their order, as the offline trigger map assumes.
-      await producer.send({ topic: topics.events, acks: -1, messages: lines.slice(i, end) })
-      i = end
-    }
+    const tickOf = (i: number): number => Math.floor(i / perTick)
+    await Promise.all(
+      byPartition.map(async (indexes, partition) => {
+        for (let k = 0; k < indexes.length; ) {
+          const tick = tickOf(indexes[k]!)
+          const wait = t0 + (tick * 1000) / TICKS - performance.now()
+          if (wait > 0) await sleep(wait)
+          let end = k
+          while (end < indexes.length && tickOf(indexes[end]!) <= tick) end++
+          const now = performance.now()
+          const messages = indexes.slice(k, end).map((i) => {
+            sentAt[i] = now
+            return { ...lines[i]!, partition }
+          })
+          await producer.send({ topic: topics.events, acks: -1, messages })
+          k = end
+        }
+      }),
+    )
     const achieved = lines.length / ((performance.now() - t0) / 1000)
     await Promise.race([done, sleep(120_000).then(() => Promise.reject(new Error(`${received.size} of ${expected.size} alerts read in 2 min`)))])
 
