@@ -13,12 +13,14 @@
 #   .kafka/config/           generated server.properties and logging config
 #   .kafka/logs/kafka.log    broker output (previous run in kafka.log.1)
 #   .kafka/kafka.pid, .kafka/kafka.env   pid and ports of the running broker
+#   .kafka/tls/              the TLS listener's self-signed key store and certificate (made once, with keytool)
 #
 # `start` prints progress on stderr and, as the LAST line of stdout,
 #   KAFKA_BROKERS=127.0.0.1:<port>
 # preceded, with --scram or KAFKA_SCRAM=1, by
-#   KAFKA_SCRAM_BROKERS=127.0.0.1:<port>
-# (SASL_PLAINTEXT, SCRAM-SHA-256 and SCRAM-SHA-512, user $KAFKA_SCRAM_USER).
+#   KAFKA_SCRAM_BROKERS=127.0.0.1:<port>       (SASL_PLAINTEXT, SCRAM-SHA-256 and -512, user $KAFKA_SCRAM_USER)
+#   KAFKA_TLS_BROKERS=127.0.0.1:<port>         (SASL_SSL: the same SCRAM user over TLS)
+#   KAFKA_TLS_CA_FILE=<path>                   (PEM of the broker's self-signed certificate, for 127.0.0.1)
 # Usage in a shell: eval "$(scripts/kafka-local.sh start)"
 #
 # Environment:
@@ -26,6 +28,7 @@
 #   KAFKA_PORT            pin the client port (default: reuse the last one if free, else a free one)
 #   KAFKA_SCRAM=1         same as `start --scram`
 #   KAFKA_SCRAM_PORT      pin the SCRAM port
+#   KAFKA_TLS_PORT        pin the SCRAM-over-TLS port
 #   KAFKA_SCRAM_USER      SCRAM user (default sentinel)
 #   KAFKA_SCRAM_PASSWORD  its password (default sentinel-secret; no ',', '[' or ']')
 #   KAFKA_HEAP_OPTS       JVM heap (default "-Xms256m -Xmx512m")
@@ -53,6 +56,9 @@ START_TIMEOUT="${KAFKA_START_TIMEOUT:-60}"
 STOP_TIMEOUT="${KAFKA_STOP_TIMEOUT:-60}"
 SCRAM_USER="${KAFKA_SCRAM_USER:-sentinel}"
 SCRAM_PASSWORD="${KAFKA_SCRAM_PASSWORD:-sentinel-secret}"
+TLS_DIR="$STATE_DIR/tls"
+# Protects only a test key store on this machine.
+TLS_STORE_PASSWORD="egress-sentinel-local"
 JAVA="${JAVA_HOME:+$JAVA_HOME/bin/}java"
 MVN="${MVN:-mvn}"
 
@@ -248,12 +254,16 @@ EOF
 # server.properties for a single KRaft node. Arguments: client port,
 # controller port, SCRAM port (empty = no SCRAM listener).
 write_server_config() {
-  local port="$1" ctrl="$2" scram="$3"
+  local port="$1" ctrl="$2" scram="$3" tls="${4:-}"
   local listeners="PLAINTEXT://$HOST:$port,CONTROLLER://$HOST:$ctrl"
   local advertised="PLAINTEXT://$HOST:$port"
   if [[ -n "$scram" ]]; then
     listeners+=",SCRAM://$HOST:$scram"
     advertised+=",SCRAM://$HOST:$scram"
+  fi
+  if [[ -n "$tls" ]]; then
+    listeners+=",SCRAMTLS://$HOST:$tls"
+    advertised+=",SCRAMTLS://$HOST:$tls"
   fi
   {
     cat <<EOF
@@ -265,7 +275,7 @@ controller.listener.names=CONTROLLER
 listeners=$listeners
 advertised.listeners=$advertised
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SCRAM:SASL_PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SCRAM:SASL_PLAINTEXT,SCRAMTLS:SASL_SSL
 log.dirs=$(data_dir "$VERSION")
 
 # Single node: every internal topic has one replica.
@@ -298,7 +308,37 @@ listener.name.scram.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.secur
 listener.name.scram.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 EOF
     fi
+    if [[ -n "$tls" ]]; then
+      cat <<EOF
+
+# SASL_SSL listener: the same SCRAM users over TLS, with a self-signed certificate for $HOST.
+listener.name.scramtls.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.scramtls.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.scramtls.ssl.keystore.type=PKCS12
+listener.name.scramtls.ssl.keystore.location=$TLS_DIR/broker.p12
+listener.name.scramtls.ssl.keystore.password=$TLS_STORE_PASSWORD
+listener.name.scramtls.ssl.key.password=$TLS_STORE_PASSWORD
+EOF
+    fi
   } >"$CONF_DIR/server.properties"
+}
+
+# The TLS listener's key pair and self-signed certificate (SAN IP:$HOST), made
+# once with keytool; the certificate is also written as PEM for clients.
+ensure_tls_material() {
+  [[ -s "$TLS_DIR/broker.p12" && -s "$TLS_DIR/ca.pem" ]] && return 0
+  local keytool="${JAVA_HOME:+$JAVA_HOME/bin/}keytool"
+  command -v "$keytool" >/dev/null 2>&1 || die "keytool not found (it comes with Java): needed for the TLS listener"
+  mkdir -p "$TLS_DIR"
+  rm -f "$TLS_DIR/broker.p12" "$TLS_DIR/ca.pem"
+  log "making the TLS listener's self-signed certificate"
+  "$keytool" -genkeypair -alias broker -keyalg RSA -keysize 2048 -validity 3650 \
+    -dname "CN=$HOST" -ext "SAN=IP:$HOST" -keystore "$TLS_DIR/broker.p12" -storetype PKCS12 \
+    -storepass "$TLS_STORE_PASSWORD" -keypass "$TLS_STORE_PASSWORD" -noprompt >/dev/null 2>&1 \
+    || die "keytool could not make the TLS key store"
+  "$keytool" -exportcert -rfc -alias broker -keystore "$TLS_DIR/broker.p12" -storetype PKCS12 \
+    -storepass "$TLS_STORE_PASSWORD" -file "$TLS_DIR/ca.pem" >/dev/null 2>&1 \
+    || die "keytool could not export the TLS certificate"
 }
 
 # A Kafka cluster id: 16 random bytes, base64url without padding, not
@@ -392,13 +432,19 @@ print_addresses() {
   if [[ -n "$scram_port" ]]; then
     printf 'KAFKA_SCRAM_BROKERS=%s:%s\n' "$HOST" "$scram_port"
   fi
+  local tls_port
+  tls_port="$(state_get KAFKA_TLS_PORT)"
+  if [[ -n "$tls_port" ]]; then
+    printf 'KAFKA_TLS_BROKERS=%s:%s\n' "$HOST" "$tls_port"
+    printf 'KAFKA_TLS_CA_FILE=%s\n' "$TLS_DIR/ca.pem"
+  fi
   printf 'KAFKA_BROKERS=%s:%s\n' "$HOST" "$(state_get KAFKA_PORT)"
 }
 
 # ---------------------------------------------------------------- commands
 
 cmd_start() {
-  local want_scram="${KAFKA_SCRAM:-0}" pid port ctrl scram="" fresh t0=$SECONDS
+  local want_scram="${KAFKA_SCRAM:-0}" pid port ctrl scram="" tls="" fresh t0=$SECONDS
   while (($#)); do
     case "$1" in
       --scram) want_scram=1 ;;
@@ -435,23 +481,26 @@ cmd_start() {
   mkdir -p "$CONF_DIR" "$(dirname "$LOG_FILE")" "$STATE_DIR/data"
 
   # Ports: pinned ones, else last time's if still free, else fresh ones.
-  read -r -a fresh <<<"$(free_ports 3)"
+  read -r -a fresh <<<"$(free_ports 4)"
   port="$(choose_port "${KAFKA_PORT:-}" "$(state_get KAFKA_PORT)" "${fresh[0]}")"
   ctrl="$(choose_port "" "$(state_get KAFKA_CONTROLLER_PORT)" "${fresh[1]}")"
   if ((want_scram)); then
     scram="$(choose_port "${KAFKA_SCRAM_PORT:-}" "$(state_get KAFKA_SCRAM_PORT)" "${fresh[2]}")"
+    tls="$(choose_port "${KAFKA_TLS_PORT:-}" "$(state_get KAFKA_TLS_PORT)" "${fresh[3]}")"
+    ensure_tls_material
   fi
-  [[ "$port" != "$ctrl" && ( -z "$scram" || ( "$scram" != "$port" && "$scram" != "$ctrl" ) ) ]] \
-    || die "port clash (client $port, controller $ctrl, scram ${scram:-none})"
+  [[ "$port" != "$ctrl" && ( -z "$scram" || ( "$scram" != "$port" && "$scram" != "$ctrl" && "$tls" != "$port" && "$tls" != "$ctrl" && "$tls" != "$scram" ) ) ]] \
+    || die "port clash (client $port, controller $ctrl, scram ${scram:-none}, tls ${tls:-none})"
 
   write_logging_configs
-  write_server_config "$port" "$ctrl" "$scram"
+  write_server_config "$port" "$ctrl" "$scram" "$tls"
   format_storage
   cat >"$STATE_FILE" <<EOF
 KAFKA_VERSION=$VERSION
 KAFKA_PORT=$port
 KAFKA_CONTROLLER_PORT=$ctrl
 KAFKA_SCRAM_PORT=$scram
+KAFKA_TLS_PORT=$tls
 EOF
 
   # Keep the previous run's log, start a fresh one.
@@ -461,7 +510,7 @@ EOF
   local -a heap jvm_extra
   read -r -a heap <<<"${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}"
   read -r -a jvm_extra <<<"${KAFKA_JVM_OPTS:-}"
-  log "starting Kafka $VERSION on $HOST:$port (controller $ctrl${scram:+, SCRAM $scram})"
+  log "starting Kafka $VERSION on $HOST:$port (controller $ctrl${scram:+, SCRAM $scram}${tls:+, SCRAM over TLS $tls})"
   rm -f "$PID_FILE"
   # Detach the broker from this shell (own session, no stdin, not holding
   # the lock's fd 9) and let it write its own pid: `exec` keeps the pid of

@@ -18,15 +18,19 @@ export interface LocalKafka {
   readonly brokers: string
   /** The SASL_PLAINTEXT listener with SCRAM, or '' when the broker has none. */
   readonly scramBrokers: string
+  /** The SASL_SSL listener (SCRAM over TLS) and the PEM file of its certificate, or '' when the broker has none. */
+  readonly tlsBrokers: string
+  readonly tlsCaFile: string
   /** Stops the broker if it was started here; a broker that was already running is left running. */
   stop(): Promise<void>
 }
 
-/** KAFKA_BROKERS (and KAFKA_SCRAM_BROKERS) when set; else the local broker, started (with `scram`) if it is not running. */
+/** KAFKA_BROKERS (and KAFKA_SCRAM_BROKERS, KAFKA_TLS_BROKERS, KAFKA_TLS_CA_FILE) when set; else the local broker, started (with `scram`) if it is not running. */
 export const localKafka = async (options: { scram?: boolean } = {}): Promise<LocalKafka> => {
   const preset = process.env.KAFKA_BROKERS
   if (preset !== undefined && preset !== '') {
-    return { brokers: preset, scramBrokers: process.env.KAFKA_SCRAM_BROKERS ?? '', stop: async () => {} }
+    const env = (name: string): string => process.env[name] ?? ''
+    return { brokers: preset, scramBrokers: env('KAFKA_SCRAM_BROKERS'), tlsBrokers: env('KAFKA_TLS_BROKERS'), tlsCaFile: env('KAFKA_TLS_CA_FILE'), stop: async () => {} }
   }
   // A running broker is used as it is: asking it for a SCRAM listener it lacks would be refused.
   const running = await run('status').then(() => true, () => false)
@@ -36,6 +40,8 @@ export const localKafka = async (options: { scram?: boolean } = {}): Promise<Loc
   return {
     brokers,
     scramBrokers: valueOf(stdout, 'KAFKA_SCRAM_BROKERS'),
+    tlsBrokers: valueOf(stdout, 'KAFKA_TLS_BROKERS'),
+    tlsCaFile: valueOf(stdout, 'KAFKA_TLS_CA_FILE'),
     stop: async () => void (running ? undefined : await run('stop')),
   }
 }

@@ -126,7 +126,9 @@ export const explainConnect = async <T>(settings: KafkaSettings, call: () => Pro
       throw new AppError('EGD_KAFKA', `Kafka authentication failed for user "${sasl?.username ?? '?'}" with ${sasl?.mechanism ?? 'SASL'} at ${settings.brokers.join(',')}: check KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD`, { cause: err })
     }
     if (name === 'KafkaJSConnectionError' || name === 'KafkaJSNonRetriableError' || name === 'KafkaJSNumberOfRetriesExceeded') {
-      throw new AppError('EGD_KAFKA', `cannot reach the Kafka brokers at ${settings.brokers.join(',')}: ${(err as Error).message}`, { cause: err })
+      const message = (err as Error).message
+      const hint = /certificate/i.test(message) ? ' (KAFKA_TLS_CA_FILE names the PEM of the CA that signed the brokers\' certificates)' : ''
+      throw new AppError('EGD_KAFKA', `cannot reach the Kafka brokers at ${settings.brokers.join(',')}: ${message}${hint}`, { cause: err })
     }
     throw err
   }

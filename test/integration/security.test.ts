@@ -10,12 +10,17 @@ import { createTopics } from '../helpers/kafka.ts'
 const BIN = fileURLToPath(new URL('../../bin/egress-sentinel.js', import.meta.url))
 const DEMO = fileURLToPath(new URL('../../fixtures/demo/demo.ndjson', import.meta.url))
 const scram = inject('kafkaScramBrokers')
+const tls = inject('kafkaTlsBrokers')
+const tlsCaFile = inject('kafkaTlsCaFile')
 const admin = new Kafka({ clientId: 'security-test', brokers: [inject('kafkaBrokers')], logLevel: logLevel.NOTHING }).admin()
 
-const produce = async (env: NodeJS.ProcessEnv, topic: string): Promise<{ code: number; stderr: string }> => {
+/** The test's environment without security settings of its own (KAFKA_TLS_CA_FILE may name the suite's broker certificate). */
+const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^KAFKA_(TLS|SASL)/.test(k)))
+
+const produce = async (env: NodeJS.ProcessEnv, topic: string, brokers = scram): Promise<{ code: number; stderr: string }> => {
   try {
     const { stderr } = await promisify(execFile)(process.execPath, [BIN, 'produce', '-q', '--topic', topic, DEMO], {
-      env: { ...process.env, KAFKA_BROKERS: scram, ...env },
+      env: { ...inherited, KAFKA_BROKERS: brokers, ...env },
     })
     return { code: 0, stderr }
   } catch (err) {
@@ -57,5 +62,29 @@ describe.skipIf(scram === '')('Kafka SASL/SCRAM', () => {
     expect(bad.stderr).toContain('KAFKA_SASL_MECHANISM: expected plain, scram-sha-256 or scram-sha-512')
     const noPassword = await produce({ KAFKA_SASL_MECHANISM: 'plain', KAFKA_SASL_USERNAME: 'sentinel' }, 'any')
     expect(noPassword).toMatchObject({ code: 2, stderr: expect.stringContaining('KAFKA_SASL_PASSWORD: required') })
+  })
+})
+
+// The suite's own broker has a SASL_SSL listener with a self-signed certificate for 127.0.0.1.
+describe.skipIf(tls === '')('Kafka over TLS (SASL_SSL with SCRAM)', () => {
+  const user = { KAFKA_SASL_MECHANISM: 'scram-sha-512', KAFKA_SASL_USERNAME: 'sentinel', KAFKA_SASL_PASSWORD: 'sentinel-secret' }
+
+  it('produces over TLS when the broker\'s certificate is trusted through KAFKA_TLS_CA_FILE', async () => {
+    const topic = `tls-${randomUUID()}`
+    await createTopics(admin, [{ topic, numPartitions: 1 }])
+    expect(await produce({ ...user, KAFKA_TLS_CA_FILE: tlsCaFile }, topic, tls)).toEqual({ code: 0, stderr: '' })
+    expect((await admin.fetchTopicOffsets(topic))[0]!.high).toBe('855')
+  })
+
+  it('refuses a certificate it cannot verify (system CAs only), with exit 1 and a message naming the brokers', async () => {
+    const r = await produce({ ...user, KAFKA_TLS: 'true' }, `tls-${randomUUID()}`, tls)
+    expect(r.code).toBe(1)
+    expect(r.stderr).toContain(`cannot reach the Kafka brokers at ${tls}: Connection error: self-signed certificate (KAFKA_TLS_CA_FILE names the PEM of the CA that signed the brokers' certificates)`)
+    expect(r.stderr).not.toContain('sentinel-secret')
+  })
+
+  it('exits 2 naming KAFKA_TLS_CA_FILE when it cannot be read', async () => {
+    const r = await produce({ ...user, KAFKA_TLS_CA_FILE: '/nonexistent/ca.pem' }, 'any', tls)
+    expect(r).toMatchObject({ code: 2, stderr: expect.stringContaining('KAFKA_TLS_CA_FILE: cannot read /nonexistent/ca.pem: ENOENT') })
   })
 })

@@ -8,16 +8,21 @@ declare module 'vitest' {
     kafkaBrokers: string
     /** The SASL_PLAINTEXT listener with SCRAM (user sentinel), or '' when the broker has none. */
     kafkaScramBrokers: string
+    /** The SASL_SSL listener (the same user over TLS) and the PEM of its self-signed certificate, or '' when none. */
+    kafkaTlsBrokers: string
+    kafkaTlsCaFile: string
   }
 }
 
 let kafka: LocalKafka | null = null
 
 export const setup = async (project: TestProject): Promise<void> => {
-  // A broker started here has the SCRAM listener too, and is stopped after.
+  // A broker started here has the SCRAM and SCRAM-over-TLS listeners too, and is stopped after.
   kafka = await localKafka({ scram: true })
   project.provide('kafkaBrokers', kafka.brokers)
   project.provide('kafkaScramBrokers', kafka.scramBrokers)
+  project.provide('kafkaTlsBrokers', kafka.tlsBrokers)
+  project.provide('kafkaTlsCaFile', kafka.tlsCaFile)
 }
 
 export const teardown = async (): Promise<void> => {
