@@ -16,6 +16,7 @@ import { FETCH } from '../src/sources/kafka.ts'
 import { localKafka } from '../scripts/kafka/local.ts'
 import type { WebhookTargetConfig } from '../src/config/webhooks.ts'
 import { alertLatency } from './latency.ts'
+import { createTopics } from '../scripts/kafka/topics.ts'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const FLEET = `${ROOT}fixtures/synthetic/fleet.ndjson.gz`
@@ -33,10 +34,7 @@ export const kafkaThroughput = async (): Promise<Record<string, number | string>
   /** Each service run's alerts and state topics. */
   const extraTopics: string[] = []
   try {
-    await admin.createTopics({
-      topics: [{ topic: topics.events, numPartitions: PARTITIONS }, { topic: topics.dlq, numPartitions: 1 }],
-      waitForLeaders: true,
-    })
+    await createTopics(admin, [{ topic: topics.events, numPartitions: PARTITIONS }, { topic: topics.dlq, numPartitions: 1 }])
     const producer = createProducer(kafka)
     await producer.connect()
     const produced = await produceFiles({ producer, topic: topics.events, inputs: [FLEET], format: 'auto', speed: 0 })
@@ -78,10 +76,7 @@ export const kafkaThroughput = async (): Promise<Record<string, number | string>
     const timeService = async (label: string, webhooks: readonly WebhookTargetConfig[]): Promise<{ seconds: number; alerts: number }> => {
       const own = { alerts: `bench-alerts-${label}-${id}`, state: `bench-state-${label}-${id}` }
       extraTopics.push(own.alerts, own.state)
-      await admin.createTopics({
-        topics: [{ topic: own.alerts, numPartitions: 1 }, { topic: own.state, numPartitions: PARTITIONS, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }],
-        waitForLeaders: true,
-      })
+      await createTopics(admin, [{ topic: own.alerts, numPartitions: 1 }, { topic: own.state, numPartitions: PARTITIONS, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }])
       const group = `bench-service-${label}-${id}`
       const settings = serviceSettings(
         { brokers },

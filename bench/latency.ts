@@ -10,6 +10,7 @@ import { createLineDecoder } from '../src/decode/formats.ts'
 import { partitionOf } from '../src/partition.ts'
 import { createPipeline } from '../src/pipeline.ts'
 import { forEachLine } from '../src/sources/file.ts'
+import { createTopics } from '../scripts/kafka/topics.ts'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const BIN = `${ROOT}bin/egress-sentinel.js`
@@ -72,13 +73,10 @@ export const alertLatency = async (kafka: Kafka, brokers: string, fixture: strin
   const reader = kafka.consumer({ groupId: `lat-reader-${id}`, readUncommitted: false })
   let service: ReturnType<typeof spawn> | null = null
   try {
-    await admin.createTopics({
-      topics: [
+    await createTopics(admin, [
         { topic: topics.events, numPartitions: partitions }, { topic: topics.alerts, numPartitions: 1 }, { topic: topics.dlq, numPartitions: 1 },
         { topic: topics.state, numPartitions: partitions, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] },
-      ],
-      waitForLeaders: true,
-    })
+      ])
     // The service in a process of its own, as deployed; ready once its group is joined and shards restored.
     const child = spawn(process.execPath, [BIN, 'run'], {
       env: {
