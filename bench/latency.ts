@@ -74,9 +74,9 @@ export const alertLatency = async (kafka: Kafka, brokers: string, fixture: strin
   let service: ReturnType<typeof spawn> | null = null
   try {
     await createTopics(admin, [
-        { topic: topics.events, numPartitions: partitions }, { topic: topics.alerts, numPartitions: 1 }, { topic: topics.dlq, numPartitions: 1 },
-        { topic: topics.state, numPartitions: partitions, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] },
-      ])
+      { topic: topics.events, numPartitions: partitions }, { topic: topics.alerts, numPartitions: 1 }, { topic: topics.dlq, numPartitions: 1 },
+      { topic: topics.state, numPartitions: partitions, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] },
+    ])
     // The service in a process of its own, as deployed; ready once its group is joined and shards restored.
     const child = spawn(process.execPath, [BIN, 'run'], {
       env: {
