@@ -11,8 +11,8 @@ export interface Received {
   readonly at: number
 }
 
-/** How to answer: a status (and headers), or `hang` to never answer. */
-export type Answer = { readonly status: number; readonly headers?: Record<string, string> } | 'hang'
+/** How to answer: a status (and headers), after `delayMs` when given, or `hang` to never answer. */
+export type Answer = { readonly status: number; readonly headers?: Record<string, string>; readonly delayMs?: number } | 'hang'
 
 export interface Receiver {
   readonly url: string
@@ -44,8 +44,18 @@ export const startReceiver = async (answer: (req: Received, index: number) => An
         hanging.add(res)
         return
       }
-      res.writeHead(a.status, a.headers ?? {})
-      res.end()
+      const send = (): void => {
+        res.writeHead(a.status, a.headers ?? {})
+        res.end()
+      }
+      if (a.delayMs === undefined) send()
+      else {
+        hanging.add(res)
+        setTimeout(() => {
+          hanging.delete(res)
+          if (!res.destroyed) send()
+        }, a.delayMs)
+      }
     })
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))

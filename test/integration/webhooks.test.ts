@@ -153,4 +153,43 @@ describe('webhooks from run', () => {
     for (const secret of [SECRET, ROUTING_KEY, 'T0KEN-IN-PATH', '/services/T0/B0/XYZ']) expect(run.out.stderr).not.toContain(secret)
     expect(run.out.stderr).toContain('webhooks to soc (standard), chat (slack), oncall (pagerduty), failing (standard), throttled (standard), silent (standard)')
   })
+
+  it('loses no record when run is killed with deliveries under way: the next run sends the rest, under the same message ids', async () => {
+    const { t, env, groupId } = await setupTopics(admin, brokers, 1)
+    const expected = await replayLines(DEMO)
+    const ids = expected.map((l) => messageId(JSON.parse(l) as Alert)).sort()
+    // Slow: a record every 300 ms, one at a time, so the kill comes with most records undelivered.
+    const slow = await receiver(() => ({ status: 200, delayMs: 300 }))
+    const dir = mkdtempSync(join(tmpdir(), 'egress-webhooks-'))
+    const config = join(dir, 'webhooks.yml')
+    writeFileSync(config, stringify({ webhooks: { targets: [{ name: 'soc', url: slow.url, secret: '${SOC_SECRET}', allowHttp: true, concurrency: 1 }] } }))
+    const started = (): ReturnType<typeof startRun> => startRun({ ...env, SOC_SECRET: SECRET }, '--config', config)
+
+    const first = started()
+    await cli(env, 'produce', '-q', '--topic', t.events, DEMO)
+    const produced = Number((await admin.fetchTopicOffsets(t.events))[0]!.high)
+    await waitCommitted(admin, groupId, t.events, (c) => c === produced)
+    // Past a commit of the follower (every second), with records still to send.
+    await slow.waitFor(5)
+    first.child.kill('SIGKILL')
+    await first.exited
+    expect(new Set(slow.requests.map((r) => String(r.headers['webhook-id']))).size).toBeLessThan(ids.length)
+
+    const second = started()
+    try {
+      const deadline = Date.now() + 60_000
+      while (new Set(slow.requests.map((r) => String(r.headers['webhook-id']))).size < ids.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
+    } finally {
+      second.child.kill('SIGTERM')
+    }
+    expect(await second.exited).toBe(0)
+    // Every record arrived at least once, each time under its own id and with a valid signature.
+    expect([...new Set(slow.requests.map((r) => String(r.headers['webhook-id'])))].sort()).toEqual(ids)
+    const verifier = new Webhook(SECRET)
+    for (const r of slow.requests) {
+      const headers = { 'webhook-id': String(r.headers['webhook-id']), 'webhook-timestamp': String(r.headers['webhook-timestamp']), 'webhook-signature': String(r.headers['webhook-signature']) }
+      expect(messageId(verifier.verify(r.body, headers) as Alert)).toBe(headers['webhook-id'])
+    }
+  })
 })
+
