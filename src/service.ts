@@ -72,6 +72,8 @@ interface Shard {
   stale: boolean
   /** The next input offset to process, when known (for the consumer lag). */
   position: bigint | null
+  /** The input offset its last committed transaction (or the state it restored) goes on from; null before either. */
+  committed: bigint | null
 }
 
 /** Alerts and dead letters pending in a shard at most before it commits, whatever the interval. */
@@ -140,6 +142,21 @@ export const startService = async (
 
   const close = (shard: Shard): void => void shard.writer.close().catch(ignore)
 
+  /** Consumer-lag series this member exports, by shard key. */
+  const lagSeries = new Map<string, { topic: string; partition: string }>()
+  const setLag = (id: ShardId, lag: bigint): void => {
+    const key = shardKey(id)
+    let labels = lagSeries.get(key)
+    if (labels === undefined) lagSeries.set(key, (labels = { topic: id.topic, partition: String(id.partition) }))
+    metrics.consumerLag.set(labels, Number(lag > 0n ? lag : 0n))
+  }
+  const removeLag = (key: string): void => {
+    const labels = lagSeries.get(key)
+    if (labels === undefined) return
+    metrics.consumerLag.remove(labels)
+    lagSeries.delete(key)
+  }
+
   /**
    * A new pipeline carrying on from the stored state. A state it cannot take (other detectors, a
    * format it does not read) is reported and replaced: that shard starts afresh and forgets it.
@@ -154,7 +171,8 @@ export const startService = async (
     let pipeline = make()
     const shard: Shard = {
       id, pipeline, decoder: createLineDecoder('auto'), writer, pending, skipBelow: null, forget: [],
-      lastCommitAt: Date.now(), busy: false, stale: false, position: stored === null ? null : BigInt(stored.nextOffset),
+      lastCommitAt: Date.now(), busy: false, stale: false,
+      position: stored === null ? null : BigInt(stored.nextOffset), committed: stored === null ? null : BigInt(stored.nextOffset),
     }
     if (stored === null) return shard
     const key = shardKey(id)
@@ -237,12 +255,14 @@ export const startService = async (
       return false
     }
     shard.busy = true
+    // A shard that never committed started where the group had nothing committed: its first record.
+    shard.committed ??= BigInt(batch.messages[0]!.offset)
     try {
       const endTimer = metrics.batchSeconds.startTimer()
       await ingestBatch(shard, batch, heartbeat)
       metrics.batchRecords.observe(batch.messages.length)
       shard.position = BigInt(batch.lastOffset) + 1n
-      metrics.consumerLag.set({ topic: batch.topic, partition: String(batch.partition) }, Number(BigInt(batch.highWatermark) - shard.position))
+      if (shards.get(key) === shard && !shard.stale) setLag(shard.id, BigInt(batch.highWatermark) - shard.position)
       // Commit when caught up with the partition (an idle stream waits for nothing), else every
       // interval: under load one transaction carries several batches and each device's state once.
       const caughtUp = BigInt(batch.lastOffset) + 1n >= BigInt(batch.highWatermark)
@@ -254,7 +274,15 @@ export const startService = async (
     } catch (err) {
       metrics.transactions.inc({ result: 'aborted' })
       // Nothing since the last commit counts: whoever reads it again starts from the stored state.
+      // The consumer may fetch on from where it was rather than rejoin: it goes back to that state's offset.
       drop(shard)
+      if (shard.committed !== null) {
+        try {
+          source.seek(batch.topic, batch.partition, shard.committed.toString())
+        } catch {
+          // the consumer is stopping: its next owner starts from the committed offset anyway
+        }
+      }
       throw err
     } finally {
       shard.busy = false
@@ -327,15 +355,16 @@ export const startService = async (
     )
     shard.forget = []
     shard.lastCommitAt = Date.now()
+    shard.committed = BigInt(nextOffset)
     // Counted once committed: an aborted batch is processed again.
-    const source = id.topic
+    const sourceTopic = id.topic
     counters.events += pending.accepted + pending.late
     counters.deadLetters += pending.dead.length
     counters.alerts += pending.alerts.length
     counters.batches++
-    if (pending.accepted > 0) metrics.events.inc({ source, result: 'accepted' }, pending.accepted)
-    if (pending.late > 0) metrics.events.inc({ source, result: 'late' }, pending.late)
-    if (pending.dead.length > 0) metrics.events.inc({ source, result: 'rejected' }, pending.dead.length)
+    if (pending.accepted > 0) metrics.events.inc({ source: sourceTopic, result: 'accepted' }, pending.accepted)
+    if (pending.late > 0) metrics.events.inc({ source: sourceTopic, result: 'late' }, pending.late)
+    if (pending.dead.length > 0) metrics.events.inc({ source: sourceTopic, result: 'rejected' }, pending.dead.length)
     for (const reason of pending.deadReasons) metrics.dlq.inc({ reason })
     for (const a of pending.alertLabels) metrics.alerts.inc(a)
     metrics.transactions.inc({ result: 'committed' })
@@ -359,10 +388,11 @@ export const startService = async (
     // only if that is where it is: not one another member now owns (its writer is fenced by the new
     // owner anyway), not one with uncommitted work, not one whose batch in hand may commit after the
     // consumer fetched its offset (it leaves after that batch, and comes back restored).
+    // The lag of a partition this member no longer owns is its new owner's to report.
+    for (const key of lagSeries.keys()) if (!keep.has(key)) removeLag(key)
     for (const [key, shard] of shards) {
       if (!keep.has(key)) {
         drop(shard)
-        metrics.consumerLag.remove({ topic: shard.id.topic, partition: String(shard.id.partition) })
       } else if (shard.busy) {
         shard.stale = true
       } else if (shard.pending.nextOffset !== null) {
@@ -372,23 +402,25 @@ export const startService = async (
     for (const key of opening.keys()) if (!keep.has(key)) opening.delete(key)
     openShards(owned)
   }
-  // The lag is also read from the broker every LAG_REFRESH_MS, so that it grows while no batch comes (a stalled member).
-  const lagAdmin = kafka.admin()
-  let lagAdminConnected = false
+  // The lag is also read from the broker every LAG_REFRESH_MS, so that it grows while no batch comes
+  // (a stalled member). Each refresh has its own admin client, closed before the refresh ends.
   const refreshLag = async (): Promise<void> => {
     const owned = [...shards.values()].filter((sh) => sh.position !== null)
     if (owned.length === 0 || stopping) return
-    if (!lagAdminConnected) {
-      await lagAdmin.connect()
-      lagAdminConnected = true
-    }
-    for (const topic of new Set(owned.map((sh) => sh.id.topic))) {
-      const ends = new Map((await lagAdmin.fetchTopicOffsets(topic)).map((o) => [o.partition, BigInt(o.high)]))
-      for (const sh of owned) {
-        const end = ends.get(sh.id.partition)
-        if (sh.id.topic !== topic || end === undefined || sh.position === null || shards.get(shardKey(sh.id)) !== sh) continue
-        metrics.consumerLag.set({ topic, partition: String(sh.id.partition) }, Number(end > sh.position ? end - sh.position : 0n))
+    const admin = kafka.admin()
+    try {
+      await admin.connect()
+      for (const topic of new Set(owned.map((sh) => sh.id.topic))) {
+        if (stopping) return
+        const ends = new Map((await admin.fetchTopicOffsets(topic)).map((o) => [o.partition, BigInt(o.high)]))
+        for (const sh of owned) {
+          const end = ends.get(sh.id.partition)
+          if (sh.id.topic !== topic || end === undefined || sh.position === null || shards.get(shardKey(sh.id)) !== sh || sh.stale) continue
+          setLag(sh.id, end - sh.position)
+        }
       }
+    } finally {
+      await admin.disconnect().catch(ignore)
     }
   }
   let refreshing: Promise<void> | null = null
@@ -420,9 +452,8 @@ export const startService = async (
       if (stopping) return
       stopping = true
       clearInterval(lagTimer)
-      // A refresh under way ends first, so its admin connection is closed too (a stuck one is not waited for long).
+      // A refresh under way ends first and closes its admin client (a stuck one is not waited for long).
       if (refreshing !== null) await Promise.race([refreshing, new Promise((r) => setTimeout(r, 2_000).unref())])
-      if (lagAdminConnected) await lagAdmin.disconnect().catch(ignore)
       try {
         await source.stop()
         // What waited for the commit interval is committed before leaving; if a new owner has

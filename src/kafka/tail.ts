@@ -43,18 +43,23 @@ interface PartitionProgress {
  * finished: a record is read again after a crash unless it was finished (at-least-once).
  *
  * A group that has no offset on a partition starts at the partition's end when the tail starts, so
- * a new target is not sent the topic's history.
+ * a new target is not sent the topic's history (a partition that gets its first records later, or
+ * one created later, is read from its beginning).
  */
 export const startTail = async (opts: TailOptions): Promise<Tail> => {
   const { kafka, groupId, topic } = opts
-  // Partitions the group has no offset for, and where they end now.
-  const unset = new Map<number, bigint>()
+  // A partition the group has no offset for is set to its end before this member joins: a new
+  // target is not sent the topic's history. Only while the group is empty (another member has set
+  // them, or committed, otherwise); kafkajs' setOffsets takes a few seconds, once per new group.
   const admin = kafka.admin()
   await admin.connect()
   try {
     const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] })
     const none = new Set((committed?.partitions ?? []).filter((p) => Number(p.offset) < 0).map((p) => p.partition))
-    if (none.size > 0) for (const e of await admin.fetchTopicOffsets(topic)) if (none.has(e.partition)) unset.set(e.partition, BigInt(e.high))
+    if (none.size > 0) {
+      const ends = (await admin.fetchTopicOffsets(topic)).filter((e) => none.has(e.partition)).map((e) => ({ partition: e.partition, offset: e.high }))
+      await admin.setOffsets({ groupId, topic, partitions: ends }).catch(() => undefined)
+    }
   } finally {
     await admin.disconnect()
   }
@@ -84,7 +89,6 @@ export const startTail = async (opts: TailOptions): Promise<Tail> => {
   }
 
   let stopped = false
-  let firstJoin = true
   consumer.on(consumer.events.GROUP_JOIN, (e) => {
     // Partitions kept go on where they were; the others are the new owner's (unfinished ones are read again there).
     const owned = new Set(e.payload.memberAssignment[topic] ?? [])
@@ -93,17 +97,6 @@ export const startTail = async (opts: TailOptions): Promise<Tail> => {
     // kafkajs keeps a partition paused across assignments: one that comes back must not stay paused.
     if (lost.length > 0) consumer.resume([{ topic, partitions: lost }])
     for (const partition of lost) paused.delete(partition)
-    // On the first join, a partition the group never committed starts where it ended when this
-    // member started (and that is committed). Later, its owner will have committed.
-    if (!firstJoin) return
-    firstJoin = false
-    for (const partition of owned) {
-      const end = unset.get(partition)
-      if (end === undefined) continue
-      consumer.seek({ topic, partition, offset: String(end) })
-      progress.set(partition, { open: new Set(), next: end, committed: -1n })
-    }
-    unset.clear()
   })
   consumer.on(consumer.events.CRASH, (e) => {
     if (!e.payload.restart) opts.onCrash?.(e.payload.error)
@@ -163,8 +156,12 @@ export const startTail = async (opts: TailOptions): Promise<Tail> => {
   return {
     resume: () => {
       if (stopped || paused.size === 0) return
-      consumer.resume([{ topic, partitions: [...paused] }])
-      paused.clear()
+      try {
+        consumer.resume([{ topic, partitions: [...paused] }])
+        paused.clear()
+      } catch {
+        // the consumer is down (restarting after a crash): it resumes with a fresh assignment
+      }
     },
     stop: async (drain) => {
       stopped = true

@@ -31,6 +31,8 @@ export interface KafkaSourceOptions {
 export interface KafkaSource {
   /** Finishes the batches in hand, leaves the group. */
   stop(): Promise<void>
+  /** The partition's next fetch starts at `offset` (after a failed batch: back to its last committed state). */
+  seek(topic: string, partition: number, offset: string): void
 }
 
 /**
@@ -72,5 +74,8 @@ export const startKafkaSource = async (opts: KafkaSourceOptions): Promise<KafkaS
       await heartbeat()
     },
   })
-  return { stop: () => consumer.disconnect() }
+  return {
+    stop: () => consumer.disconnect(),
+    seek: (topic, partition, offset) => consumer.seek({ topic, partition, offset }),
+  }
 }

@@ -43,72 +43,75 @@ export const startWebhooks = async (opts: WebhooksOptions): Promise<Webhooks> =>
   const pause = (ms: number) => Promise.race([new Promise((r) => setTimeout(r, ms).unref()), stopped])
 
   const started: { delivery: TargetDelivery; tail: Tail }[] = []
-  try {
-    for (const target of opts.targets) {
-      for (const result of WEBHOOK_RESULTS) metrics.webhookDeliveries.inc({ target: target.name, result }, 0)
-      /** Where each record held came from, for its dead letter. */
-      const origin = new WeakMap<DeliveryItem, { partition: number; offset: string }>()
-      let tail: Tail | null = null
-      let lastDlqWarnAt = -Infinity
-      const delivery = new TargetDelivery(target, {
-        attempted: (result, seconds) => {
-          metrics.webhookDeliveries.inc({ target: target.name, result })
-          metrics.webhookSeconds.observe({ target: target.name }, seconds)
-        },
-        deadLetter: async (item, error, attempts) => {
-          const from = origin.get(item)!
-          const value = JSON.stringify({
-            reason: WEBHOOK_DLQ_REASON,
-            error: `webhook target ${target.name}: ${error} after ${attempts} attempt(s)`,
-            topic: opts.alertsTopic, partition: from.partition, offset: from.offset, target: target.name, raw: item.record,
-          })
-          // Never dropped: the record stays unfinished (and uncommitted) until the dead-letter topic has it.
-          for (let tries = 1; ; tries++) {
-            try {
-              await Promise.race([producer.send({ topic: opts.dlqTopic, acks: -1, messages: [{ key: item.alert.deviceId, value }] }), stopped])
-              break
-            } catch (err) {
-              if (stopping.signal.aborted) throw err
-              const now = Date.now()
-              if (now - lastDlqWarnAt >= 60_000) {
-                lastDlqWarnAt = now
-                warn(`webhook target ${target.name}: cannot write a dead letter to ${opts.dlqTopic} (${(err as Error).message}); trying again`)
-              }
-              await pause(Math.min(30_000, 1_000 * 2 ** Math.min(tries - 1, 5)))
-            }
-          }
-          metrics.webhookDeliveries.inc({ target: target.name, result: 'dead_letter' })
-          metrics.dlq.inc({ reason: WEBHOOK_DLQ_REASON })
-        },
-        room: () => tail?.resume(),
-        warn,
-      })
-      tail = await startTail({
-        kafka: opts.kafka,
-        groupId: `${opts.groupId}.webhook.${target.name}`,
-        topic: opts.alertsTopic,
-        sessionTimeoutMs: opts.sessionTimeoutMs,
-        full: () => delivery.full,
-        onCrash: (error) => warn(`webhook target ${target.name}: its reader of ${opts.alertsTopic} stopped (${error.message}); restart the service`),
-        onRecord: (record, done, live) => {
-          const text = record.value?.toString('utf8') ?? ''
-          let alert: Alert | null = null
+  /** One target: its delivery, and its follower of the alerts topic (the targets start side by side). */
+  const startTarget = async (target: WebhookTarget): Promise<void> => {
+    for (const result of WEBHOOK_RESULTS) metrics.webhookDeliveries.inc({ target: target.name, result }, 0)
+    /** Where each record held came from, for its dead letter. */
+    const origin = new WeakMap<DeliveryItem, { partition: number; offset: string }>()
+    let tail: Tail | null = null
+    let lastDlqWarnAt = -Infinity
+    const delivery = new TargetDelivery(target, {
+      attempted: (result, seconds) => {
+        metrics.webhookDeliveries.inc({ target: target.name, result })
+        metrics.webhookSeconds.observe({ target: target.name }, seconds)
+      },
+      deadLetter: async (item, error, attempts) => {
+        const from = origin.get(item)!
+        const value = JSON.stringify({
+          reason: WEBHOOK_DLQ_REASON,
+          error: `webhook target ${target.name}: ${error} after ${attempts} attempt(s)`,
+          topic: opts.alertsTopic, partition: from.partition, offset: from.offset, target: target.name, raw: item.record,
+        })
+        // Never dropped: the record stays unfinished (and uncommitted) until the dead-letter topic has it.
+        for (let tries = 1; ; tries++) {
           try {
-            alert = JSON.parse(text) as Alert
-          } catch {
-            // left null
+            await Promise.race([producer.send({ topic: opts.dlqTopic, acks: -1, messages: [{ key: item.alert.deviceId, value }] }), stopped])
+            break
+          } catch (err) {
+            if (stopping.signal.aborted) throw err
+            const now = Date.now()
+            if (now - lastDlqWarnAt >= 60_000) {
+              lastDlqWarnAt = now
+              warn(`webhook target ${target.name}: cannot write a dead letter to ${opts.dlqTopic} (${(err as Error).message}); trying again`)
+            }
+            await pause(Math.min(30_000, 1_000 * 2 ** Math.min(tries - 1, 5)))
           }
-          // The service writes every record of the alerts topic: anything else there is not an alert to send.
-          if (typeof alert !== 'object' || alert === null || typeof alert.id !== 'string' || typeof alert.status !== 'string') return done()
-          if (!delivery.wants(alert)) return done()
-          const item: DeliveryItem = { alert, record: text, done, live }
-          origin.set(item, { partition: record.partition, offset: record.offset })
-          delivery.push(item)
-        },
-      })
-      started.push({ delivery, tail })
-    }
-  } catch (err) {
+        }
+        metrics.webhookDeliveries.inc({ target: target.name, result: 'dead_letter' })
+        metrics.dlq.inc({ reason: WEBHOOK_DLQ_REASON })
+      },
+      room: () => tail?.resume(),
+      warn,
+    })
+    tail = await startTail({
+      kafka: opts.kafka,
+      groupId: `${opts.groupId}.webhook.${target.name}`,
+      topic: opts.alertsTopic,
+      sessionTimeoutMs: opts.sessionTimeoutMs,
+      full: () => delivery.full,
+      onCrash: (error) => warn(`webhook target ${target.name}: its reader of ${opts.alertsTopic} stopped (${error.message}); restart the service`),
+      onRecord: (record, done, live) => {
+        const text = record.value?.toString('utf8') ?? ''
+        let alert: Alert | null = null
+        try {
+          alert = JSON.parse(text) as Alert
+        } catch {
+          // left null
+        }
+        // The service writes every record of the alerts topic: anything else there is not an alert to send.
+        if (typeof alert !== 'object' || alert === null || typeof alert.id !== 'string' || typeof alert.status !== 'string') return done()
+        if (!delivery.wants(alert)) return done()
+        const item: DeliveryItem = { alert, record: text, done, live }
+        origin.set(item, { partition: record.partition, offset: record.offset })
+        delivery.push(item)
+      },
+    })
+    started.push({ delivery, tail })
+  }
+  const results = await Promise.allSettled(opts.targets.map(startTarget))
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')
+  if (failed !== undefined) {
+    const err = failed.reason as Error
     stopping.abort()
     await Promise.allSettled(started.map((s) => s.tail.stop(() => s.delivery.stop(0))))
     await producer.disconnect().catch(() => undefined)
