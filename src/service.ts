@@ -117,7 +117,9 @@ export const startService = async (
   const opening = new Map<string, Promise<Shard>>()
   let joined = false
   let stopping = false
-  const ready = (): boolean => joined && opening.size === 0 && !stopping
+  /** Shards whose restore failed and is to be tried again, by key: when it was last reported. */
+  const unrestored = new Map<string, number>()
+  const ready = (): boolean => joined && opening.size === 0 && unrestored.size === 0 && !stopping
   const metrics = createMetrics(
     {
       devicesTracked: () => [...shards.values()].reduce((n, s) => n + s.pipeline.devicesTracked(), 0),
@@ -224,12 +226,19 @@ export const startService = async (
         (shard) => {
           if (opening.get(key) !== promise) return close(shard) // revoked while it opened
           opening.delete(key)
+          unrestored.delete(key)
           shards.set(key, shard)
         },
         (err: Error) => {
           if (opening.get(key) !== promise) return
           opening.delete(key)
-          if (!stopping) warn(`${key}: state not restored (${err.message}); trying again`)
+          if (stopping) return
+          // Not ready until it is; reported once a minute while it keeps failing.
+          const last = unrestored.get(key)
+          if (last === undefined || Date.now() - last >= 60_000) {
+            warn(`${key}: state not restored (${err.message}); trying again`)
+            unrestored.set(key, Date.now())
+          }
         },
       )
     })
@@ -248,7 +257,10 @@ export const startService = async (
     if (shard === undefined) {
       // Its state is still being restored: the partition pauses, the others go on, and it is read
       // again from the same offset once the state is in.
-      if (stopping) return false
+      if (stopping) {
+        pause() // not fetched again before the consumer stops
+        return false
+      }
       if (!opening.has(key)) openShards([batch])
       const resume = pause()
       opening.get(key)!.then(resume, () => setTimeout(resume, RESTORE_RETRY_MS))
@@ -400,6 +412,7 @@ export const startService = async (
       }
     }
     for (const key of opening.keys()) if (!keep.has(key)) opening.delete(key)
+    for (const key of unrestored.keys()) if (!keep.has(key)) unrestored.delete(key)
     openShards(owned)
   }
   // The lag is also read from the broker every LAG_REFRESH_MS, so that it grows while no batch comes
