@@ -9,7 +9,7 @@ import { promisify } from 'node:util'
 import { DETECTORS } from '../detectors/index.ts'
 import { loadConfig } from '../src/config/load.ts'
 import { serviceSettings } from '../src/config/service.ts'
-import { createKafka, createProducer } from '../src/kafka/client.ts'
+import { createKafka, createProducer, memberConsumerConfig } from '../src/kafka/client.ts'
 import { produceFiles } from '../src/kafka/produce.ts'
 import { startService } from '../src/service.ts'
 import { FETCH } from '../src/sources/kafka.ts'
@@ -55,8 +55,8 @@ export const kafkaThroughput = async (): Promise<Record<string, number | string>
     const ceiling = Number(row[9])
 
     // Baseline: a bare kafkajs consumer, reading and nothing else.
-    // With the service's own fetch sizes: the baseline differs from the service only by doing nothing.
-    const bare = kafka.consumer({ groupId: `bench-bare-${id}`, ...FETCH })
+    // With the service's own consumer settings and fetch sizes (30 s session, its default): the baseline differs from the service only by doing nothing.
+    const bare = kafka.consumer({ ...memberConsumerConfig(`bench-bare-${id}`, 30_000), ...FETCH })
     await bare.connect()
     await bare.subscribe({ topic: topics.events, fromBeginning: true })
     let read = 0

@@ -10,6 +10,9 @@ export type WebhookFormat = (typeof WEBHOOK_FORMATS)[number]
 const PAGERDUTY_EVENTS_URL = 'https://events.pagerduty.com/v2/enqueue'
 /** `${NAME}`: the value of environment variable NAME, filled in when `run` starts. */
 const PLACEHOLDER = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g
+/** A value that is one placeholder, and one that starts with one. */
+const ONLY_PLACEHOLDER = new RegExp(`^${PLACEHOLDER.source}$`)
+const LEADING_PLACEHOLDER = new RegExp(`^${PLACEHOLDER.source}`)
 
 const targetSchema = z
   .strictObject({
@@ -137,9 +140,9 @@ export const resolveWebhookTargets = (targets: readonly WebhookTargetConfig[], e
 
 /** What check-config may print of a target: `${VAR}` placeholders as written, other secrets hidden, a URL's path and query hidden (Slack's carries its token). */
 export const redactWebhookTarget = (t: WebhookTargetConfig): WebhookTargetConfig => {
-  const hide = (v: string | undefined): string | undefined => (v === undefined || /^\$\{[A-Za-z_][A-Za-z0-9_]*\}$/.test(v) ? v : '<redacted>')
+  const hide = (v: string | undefined): string | undefined => (v === undefined || ONLY_PLACEHOLDER.test(v) ? v : '<redacted>')
   let url = t.url
-  const placeholder = url === undefined ? null : /^\$\{[A-Za-z_][A-Za-z0-9_]*\}/.exec(url)
+  const placeholder = url === undefined ? null : LEADING_PLACEHOLDER.exec(url)
   if (url !== undefined && placeholder !== null) {
     url = url === placeholder[0] ? url : `${placeholder[0]}/<redacted>`
   } else if (url !== undefined) {

@@ -1,7 +1,7 @@
 // The one place kafkajs is configured: brokers, TLS and SASL from flags or the environment, Java-compatible partitioning, quiet logs.
 import { readFileSync } from 'node:fs'
 import kafkajs, { Kafka, Partitioners, logLevel } from 'kafkajs'
-import type { LogEntry, Producer, SASLOptions } from 'kafkajs'
+import type { ConsumerConfig, LogEntry, Producer, SASLOptions } from 'kafkajs'
 import { z } from 'zod'
 import { AppError } from '../errors.ts'
 
@@ -145,6 +145,21 @@ export const createProducer = (kafka: Kafka): Producer =>
     retry: { retries: Number.MAX_SAFE_INTEGER },
     createPartitioner: Partitioners.DefaultPartitioner,
   })
+
+/**
+ * What every long-lived consumer-group member of the service shares (run's input consumer, the
+ * webhook followers): no topic creation, committed transactions only (their markers skipped),
+ * heartbeats well inside the session timeout, and idle fetches that return within a second, since
+ * a stop waits for the fetch in flight.
+ */
+export const memberConsumerConfig = (groupId: string, sessionTimeoutMs: number): ConsumerConfig => ({
+  groupId,
+  allowAutoTopicCreation: false,
+  readUncommitted: false,
+  sessionTimeout: sessionTimeoutMs,
+  heartbeatInterval: Math.min(3_000, Math.floor(sessionTimeoutMs / 3)),
+  maxWaitTimeInMs: 1_000,
+})
 
 /** Fails with a message naming the topic when it does not exist (topics are never created implicitly). */
 export const requireTopics = async (kafka: Kafka, topics: readonly string[]): Promise<void> => {

@@ -1,5 +1,6 @@
 // Follows a topic in a consumer group of its own, handing each record to work that finishes later; commits below the oldest unfinished record; pauses while the work is full.
 import type { Kafka } from 'kafkajs'
+import { memberConsumerConfig } from './client.ts'
 
 export interface TailRecord {
   readonly partition: number
@@ -66,15 +67,7 @@ export const startTail = async (opts: TailOptions): Promise<Tail> => {
 
   const progress = new Map<number, PartitionProgress>()
   const paused = new Set<number>()
-  const consumer = kafka.consumer({
-    groupId,
-    allowAutoTopicCreation: false,
-    readUncommitted: false,
-    sessionTimeout: opts.sessionTimeoutMs,
-    heartbeatInterval: Math.min(3_000, Math.floor(opts.sessionTimeoutMs / 3)),
-    // An idle fetch returns within this: a stop waits for the fetch in flight.
-    maxWaitTimeInMs: 1_000,
-  })
+  const consumer = kafka.consumer(memberConsumerConfig(groupId, opts.sessionTimeoutMs))
 
   const commit = async (): Promise<void> => {
     const offsets: { topic: string; partition: number; offset: string }[] = []

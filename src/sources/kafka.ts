@@ -1,5 +1,6 @@
 // Kafka source: a consumer-group member that hands each fetched partition batch to the service, which commits its offsets itself.
 import type { Kafka, KafkaMessage } from 'kafkajs'
+import { memberConsumerConfig } from '../kafka/client.ts'
 
 export interface PartitionBatch {
   readonly topic: string
@@ -39,20 +40,11 @@ export interface KafkaSource {
  * Fetch sizes: kafkajs fetches again only once the batches in hand are processed, so the broker's
  * time to serve a fetch is time the service waits; large fetches make those waits few (16 MB per
  * partition, at most 64 MB per fetch request, ~55 MB by the broker's default fetch.max.bytes).
- * An idle fetch returns within maxWaitTimeInMs: a stop waits for the fetch in flight.
  */
-export const FETCH = { maxBytesPerPartition: 16 << 20, maxBytes: 64 << 20, maxWaitTimeInMs: 1_000 } as const
+export const FETCH = { maxBytesPerPartition: 16 << 20, maxBytes: 64 << 20 } as const
 
 export const startKafkaSource = async (opts: KafkaSourceOptions): Promise<KafkaSource> => {
-  const consumer = opts.kafka.consumer({
-    groupId: opts.groupId,
-    allowAutoTopicCreation: false,
-    // Only committed transactions of producers writing the inputs; their markers are skipped.
-    readUncommitted: false,
-    sessionTimeout: opts.sessionTimeoutMs,
-    heartbeatInterval: Math.min(3_000, Math.floor(opts.sessionTimeoutMs / 3)),
-    ...FETCH,
-  })
+  const consumer = opts.kafka.consumer({ ...memberConsumerConfig(opts.groupId, opts.sessionTimeoutMs), ...FETCH })
   if (opts.onGroupJoin) {
     consumer.on(consumer.events.GROUP_JOIN, (e) => opts.onGroupJoin?.(e.payload.memberAssignment))
   }

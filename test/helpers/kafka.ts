@@ -46,6 +46,3 @@ export const readAll = async (kafka: Kafka, topic: string): Promise<Read[]> => {
   })
   return records
 }
-
-
-export { createTopics } from '../../scripts/kafka/topics.ts'

@@ -11,6 +11,13 @@ export interface Received {
   readonly at: number
 }
 
+/** The three Standard Webhooks headers of a request, as a verifier takes them. */
+export const signatureHeaders = (r: Received): Record<'webhook-id' | 'webhook-timestamp' | 'webhook-signature', string> => ({
+  'webhook-id': String(r.headers['webhook-id']),
+  'webhook-timestamp': String(r.headers['webhook-timestamp']),
+  'webhook-signature': String(r.headers['webhook-signature']),
+})
+
 /** How to answer: a status (and headers), after `delayMs` when given, or `hang` to never answer. */
 export type Answer = { readonly status: number; readonly headers?: Record<string, string>; readonly delayMs?: number } | 'hang'
 

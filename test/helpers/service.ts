@@ -4,7 +4,8 @@ import { randomUUID } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import type { Admin, Kafka } from 'kafkajs'
-import { createTopics, readAll } from './kafka.ts'
+import { createTopics } from '../../scripts/kafka/topics.ts'
+import { readAll } from './kafka.ts'
 
 export const BIN = fileURLToPath(new URL('../../bin/egress-sentinel.js', import.meta.url))
 

@@ -8,7 +8,8 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { Kafka, logLevel } from 'kafkajs'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
-import { createTopics, readTopic } from '../helpers/kafka.ts'
+import { createTopics } from '../../scripts/kafka/topics.ts'
+import { readTopic } from '../helpers/kafka.ts'
 import type { Read } from '../helpers/kafka.ts'
 
 const BIN = fileURLToPath(new URL('../../bin/egress-sentinel.js', import.meta.url))

@@ -14,6 +14,7 @@ import { cli, setupTopics, startRun, waitCommitted } from '../helpers/service.ts
 import { binary } from '../helpers/prometheus.ts'
 import { startReceiver } from '../helpers/receiver.ts'
 import type { Receiver } from '../helpers/receiver.ts'
+import { until } from '../helpers/wait.ts'
 
 const DEMO = fileURLToPath(new URL('../../fixtures/demo/demo.ndjson', import.meta.url))
 const DASHBOARDS = fileURLToPath(new URL('../../grafana/dashboards/', import.meta.url))
@@ -82,16 +83,6 @@ let connected = false
 const query = async (promql: string): Promise<QueryResult> =>
   (await (await fetch(`${prometheus!.url}/api/v1/query?query=${encodeURIComponent(promql)}`)).json()) as QueryResult
 const scalar = async (promql: string): Promise<number> => Number((await query(promql)).data?.result[0]?.value[1] ?? 'NaN')
-
-/** Polls `probe` until it returns true; fails with `explain()` after `timeoutMs`. */
-const until = async (probe: () => Promise<boolean>, explain: () => Promise<string> | string, timeoutMs = 30_000): Promise<void> => {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    if (await probe().catch(() => false)) return
-    if (Date.now() > deadline) throw new Error(await explain())
-    await new Promise((r) => setTimeout(r, 200))
-  }
-}
 
 /**
  * Produces the input, starts the run and Prometheus, and waits for scrapes. Each test awaits it, so that a missing

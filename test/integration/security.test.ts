@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { Kafka, logLevel } from 'kafkajs'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
-import { createTopics } from '../helpers/kafka.ts'
+import { createTopics } from '../../scripts/kafka/topics.ts'
 
 const BIN = fileURLToPath(new URL('../../bin/egress-sentinel.js', import.meta.url))
 const DEMO = fileURLToPath(new URL('../../fixtures/demo/demo.ndjson', import.meta.url))

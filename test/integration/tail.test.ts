@@ -4,7 +4,8 @@ import { Kafka, logLevel } from 'kafkajs'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { startTail } from '../../src/kafka/tail.ts'
 import type { Tail } from '../../src/kafka/tail.ts'
-import { createTopics } from '../helpers/kafka.ts'
+import { createTopics } from '../../scripts/kafka/topics.ts'
+import { until } from '../helpers/wait.ts'
 
 const brokers = inject('kafkaBrokers')
 const kafka = new Kafka({ clientId: 'tail-test', brokers: [brokers], logLevel: logLevel.NOTHING })
@@ -30,14 +31,6 @@ const produce = (topic: string, from: number, count: number) =>
 const committed = async (groupId: string, topic: string): Promise<number> =>
   Number((await admin.fetchOffsets({ groupId, topics: [topic] }))[0]!.partitions[0]!.offset)
 
-const until = async (probe: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> => {
-  const deadline = Date.now() + timeoutMs
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`not ${what} within ${timeoutMs} ms`)
-    await new Promise((r) => setTimeout(r, 50))
-  }
-}
-
 /** A tail that keeps each record's `done` for the test to call. */
 const follow = async (groupId: string, topic: string, full: () => boolean = () => false) => {
   const got: { value: string; done: () => void; live: () => boolean }[] = []
@@ -53,9 +46,9 @@ describe('the alerts topic follower of a webhook target', () => {
     const topic = await topicWith(5)
     const groupId = `g-${randomUUID()}`
     const { tail, got } = await follow(groupId, topic)
-    await until(async () => (await committed(groupId, topic)) === 5, 'committed at the end')
+    await until(async () => (await committed(groupId, topic)) === 5, 'not committed at the end within 30 s')
     await produce(topic, 5, 3)
-    await until(() => got.length === 3, 'given the new records')
+    await until(() => got.length === 3, 'not given the new records within 30 s')
     expect(got.map((g) => g.value)).toEqual(['r5', 'r6', 'r7'])
     await tail.stop(async () => undefined)
   })
@@ -65,19 +58,19 @@ describe('the alerts topic follower of a webhook target', () => {
     await createTopics(admin, [{ topic, numPartitions: 1 }])
     const groupId = `g-${randomUUID()}`
     const first = await follow(groupId, topic)
-    await until(async () => (await committed(groupId, topic)) === 0, 'committed at the start')
+    await until(async () => (await committed(groupId, topic)) === 0, 'not committed at the start within 30 s')
     await produce(topic, 0, 10)
-    await until(() => first.got.length === 10, 'given ten records')
+    await until(() => first.got.length === 10, 'not given ten records within 30 s')
     for (const i of [0, 1, 2, 5, 6]) first.got[i]!.done()
-    await until(async () => (await committed(groupId, topic)) === 3, 'committed up to the oldest unfinished record')
+    await until(async () => (await committed(groupId, topic)) === 3, 'not committed up to the oldest unfinished record within 30 s')
     await first.tail.stop(async () => undefined)
     expect(await committed(groupId, topic)).toBe(3)
 
     const second = await follow(groupId, topic)
-    await until(() => second.got.length === 7, 'given the unfinished records again')
+    await until(() => second.got.length === 7, 'not given the unfinished records again within 30 s')
     expect(second.got.map((g) => g.value)).toEqual(['r3', 'r4', 'r5', 'r6', 'r7', 'r8', 'r9'])
     for (const g of second.got) g.done()
-    await until(async () => (await committed(groupId, topic)) === 10, 'committed to the end')
+    await until(async () => (await committed(groupId, topic)) === 10, 'not committed to the end within 30 s')
     await second.tail.stop(async () => undefined)
   })
 
@@ -87,16 +80,16 @@ describe('the alerts topic follower of a webhook target', () => {
     const groupId = `g-${randomUUID()}`
     let held = 0
     const { tail, got } = await follow(groupId, topic, () => got.length - held >= 3)
-    await until(async () => (await committed(groupId, topic)) === 0, 'committed at the start')
+    await until(async () => (await committed(groupId, topic)) === 0, 'not committed at the start within 30 s')
     await produce(topic, 0, 3)
-    await until(() => got.length === 3, 'given three records')
+    await until(() => got.length === 3, 'not given three records within 30 s')
     // Full: what comes next waits in the topic.
     await produce(topic, 3, 4)
     await new Promise((r) => setTimeout(r, 2_500))
     expect(got).toHaveLength(3)
     held = 3
     tail.resume()
-    await until(() => got.length === 7, 'given the rest after resume')
+    await until(() => got.length === 7, 'not given the rest after resume within 30 s')
     expect(got.map((g) => g.value)).toEqual(['r0', 'r1', 'r2', 'r3', 'r4', 'r5', 'r6'])
     await tail.stop(async () => undefined)
   })

@@ -10,7 +10,7 @@ import { replay } from '../../../src/replay.ts'
 import { backoffMs, retryAfterMs, TargetDelivery } from '../../../src/sinks/webhooks/target.ts'
 import type { AttemptResult, DeliveryItem } from '../../../src/sinks/webhooks/target.ts'
 import type { Alert } from '../../../src/types.ts'
-import { startReceiver } from '../../helpers/receiver.ts'
+import { signatureHeaders, startReceiver } from '../../helpers/receiver.ts'
 import type { Answer, Receiver } from '../../helpers/receiver.ts'
 
 const DEMO = fileURLToPath(new URL('../../../fixtures/demo/demo.ndjson', import.meta.url))
@@ -104,7 +104,7 @@ describe('webhook requests', () => {
     const verifier = new Webhook(SECRET)
     expect(r.requests).toHaveLength(alerts.length)
     for (const req of r.requests) {
-      const headers = { 'webhook-id': req.headers['webhook-id'] as string, 'webhook-timestamp': req.headers['webhook-timestamp'] as string, 'webhook-signature': req.headers['webhook-signature'] as string }
+      const headers = signatureHeaders(req)
       expect(verifier.verify(req.body, headers)).toEqual(JSON.parse(req.body))
       expect(req.headers['content-type']).toBe('application/json')
     }
@@ -113,7 +113,7 @@ describe('webhook requests', () => {
     expect(r.requests.map((q) => q.headers['webhook-id']).sort()).toEqual(alerts.map((a) => `${a.id}_${a.status}`).sort())
     // A wrong secret or a changed body fails verification.
     const first = r.requests[0]!
-    const h = { 'webhook-id': first.headers['webhook-id'] as string, 'webhook-timestamp': first.headers['webhook-timestamp'] as string, 'webhook-signature': first.headers['webhook-signature'] as string }
+    const h = signatureHeaders(first)
     expect(() => new Webhook(`whsec_${Buffer.from('another secret of thirty-two b!!').toString('base64')}`).verify(first.body, h)).toThrow()
     expect(() => verifier.verify(first.body.replace('"firing"', '"resolved"'), h)).toThrow()
   })
