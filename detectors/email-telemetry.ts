@@ -50,7 +50,7 @@ export const emailTelemetry = defineDetector<EmailTelemetryConfig, State>({
   description:
     'Mail counts from device telemetry, summed per 30 min and required in several reports. ' +
     'Raise minEmails for models that legitimately send mail in bulk.',
-  version: 1,
+  version: 2,
   tags: ['maturity_stable', 'telemetry', 'spam'],
   configSchema: emailTelemetryConfig,
   create(cfg, { windowMs, lookaheadWindows }) {
@@ -93,6 +93,7 @@ export const emailTelemetry = defineDetector<EmailTelemetryConfig, State>({
             threshold: Math.round(threshold),
             baseline: Math.round(state.baseline * 100) / 100,
             horizonMinutes: minutes,
+            indicator: 'mail/reported',
           },
           destinations: [],
         }

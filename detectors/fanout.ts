@@ -49,7 +49,7 @@ export const fanout = defineDetector<FanoutConfig, State>({
   description:
     'Distinct destination addresses and ports per window against the device and model level. ' +
     'Raise minDistinctIps for devices that browse or stream from many hosts.',
-  version: 1,
+  version: 2,
   tags: ['maturity_stable', 'network', 'discovery', 'mitre_T1046'],
   configSchema: fanoutConfig,
   create(cfg, { windowMs, lookaheadWindows }) {
@@ -116,6 +116,7 @@ export const fanout = defineDetector<FanoutConfig, State>({
             thresholdPorts: Math.round(limitPorts),
             levelDestinations: Math.round(state.levelIps * 100) / 100,
             recentDestinations: sample,
+            indicator: wideIps ? 'fanout/addresses' : 'fanout/ports',
           },
           destinations: sample,
         }

@@ -31,6 +31,12 @@ export const smtpBurstConfig = z.strictObject({
   slowServers: z.number().int().min(1).max(120).default(6),
   /** Distinct servers within the burst horizon that make the alert critical. */
   criticalServers: z.number().int().min(1).max(120).default(50),
+  /**
+   * Ports of authenticated submission (RFC 6409, RFC 8314). A spambot that uses them holds stolen
+   * credentials, a different campaign from one that talks to MX hosts on 25 directly: the finding's
+   * `indicator` tells them apart (`smtp/submission` or `smtp/direct`).
+   */
+  submissionPorts: z.array(z.number().int().min(0).max(65535)).default([465, 587, 2525]),
 })
 export type SmtpBurstConfig = z.infer<typeof smtpBurstConfig>
 
@@ -40,6 +46,8 @@ const SERVERS = 128
 interface State {
   flows: WindowRing | null
   servers: RecentDistinct | null
+  /** Connections to submission ports; allocated on the first one. */
+  submission: WindowRing | null
 }
 
 export const smtpBurst = defineDetector<SmtpBurstConfig, State>({
@@ -48,20 +56,22 @@ export const smtpBurst = defineDetector<SmtpBurstConfig, State>({
   description:
     'SMTP connections and distinct mail servers per burst horizon (10 min) and per hour. ' +
     'Raise burstServers/slowServers for devices that use several relays.',
-  version: 1,
+  version: 2,
   tags: ['maturity_stable', 'network', 'spam', 'mitre_T1071.003'],
   configSchema: smtpBurstConfig,
   create(cfg, { windowMs, lookaheadWindows }) {
     const ports = new Set(cfg.ports)
+    const submissionPorts = new Set(cfg.submissionPorts)
     const horizon = Math.max(cfg.burstWindows, cfg.slowWindows)
     const slots = horizon + lookaheadWindows
     return {
-      init: () => ({ flows: null, servers: null }),
+      init: () => ({ flows: null, servers: null, submission: null }),
       observeEgress(state, e) {
         if (e.proto !== 6 || !ports.has(e.dstPort)) return
         const w = windowOf(e.ts, windowMs)
         ;(state.flows ??= new WindowRing(slots)).add(w, 1)
         ;(state.servers ??= new RecentDistinct(SERVERS)).add(e.dstIp, w)
+        if (submissionPorts.has(e.dstPort)) (state.submission ??= new WindowRing(slots)).add(w, 1)
       },
       evaluate(state, w) {
         const { flows, servers } = state
@@ -74,7 +84,9 @@ export const smtpBurst = defineDetector<SmtpBurstConfig, State>({
         if (!burst && slowServers < cfg.slowServers) return null
         const minutes = Math.round((cfg.burstWindows * windowMs) / 60_000)
         const hours = Math.round((cfg.slowWindows * windowMs) / 60_000)
-        const top = servers.top(w, burst ? cfg.burstWindows : cfg.slowWindows, 5)
+        const horizonWindows = burst ? cfg.burstWindows : cfg.slowWindows
+        const top = servers.top(w, horizonWindows, 5)
+        const submissionFlows = state.submission?.sum(w, horizonWindows) ?? 0
         return {
           severity: burst ? (burstServers >= cfg.criticalServers ? 'critical' : 'high') : 'medium',
           score: burst ? ratioScore(burstServers, cfg.burstServers) : 0.9 * ratioScore(slowServers, cfg.slowServers),
@@ -90,16 +102,20 @@ export const smtpBurst = defineDetector<SmtpBurstConfig, State>({
             thresholdServersBurst: cfg.burstServers,
             thresholdServersSlow: cfg.slowServers,
             topServers: top,
+            submissionFlows,
+            indicator: submissionFlows > 0 ? 'smtp/submission' : 'smtp/direct',
           },
           destinations: top,
         }
       },
-      snapshot: (s) => ({ flows: s.flows?.toJSON() ?? null, servers: s.servers?.toJSON() ?? null }),
+      snapshot: (s) => ({ flows: s.flows?.toJSON() ?? null, servers: s.servers?.toJSON() ?? null, submission: s.submission?.toJSON() ?? null }),
       restore(data) {
-        const d = data as { flows: ReturnType<WindowRing['toJSON']> | null; servers: ReturnType<RecentDistinct['toJSON']> | null }
+        type Ring = ReturnType<WindowRing['toJSON']>
+        const d = data as { flows: Ring | null; servers: ReturnType<RecentDistinct['toJSON']> | null; submission?: Ring | null }
         return {
           flows: d.flows === null ? null : WindowRing.from(d.flows),
           servers: d.servers === null ? null : RecentDistinct.from(d.servers),
+          submission: d.submission == null ? null : WindowRing.from(d.submission),
         }
       },
     }

@@ -54,7 +54,7 @@ export const volumeSpike = defineDetector<VolumeSpikeConfig, State>({
   description:
     'Rolling bytes out per 10 windows against the device median/MAD, with the model level as floor. ' +
     'Raise minBytes or ratio for devices with bursty uploads.',
-  version: 1,
+  version: 2,
   tags: ['maturity_experimental', 'network', 'exfiltration', 'mitre_T1048'],
   enabledByDefault: false,
   configSchema: volumeSpikeConfig,
@@ -96,6 +96,7 @@ export const volumeSpike = defineDetector<VolumeSpikeConfig, State>({
             thresholdBytes: Math.round(threshold),
             baselineSource: own ? 'device' : 'model',
             horizonMinutes: minutes,
+            indicator: 'bytes-out',
           },
           destinations: [],
         }

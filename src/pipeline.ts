@@ -8,6 +8,7 @@ import type { ActiveDetector, EngineChanges, EngineCounters, EngineSnapshot } fr
 import { AlertLifecycle, forEachOpenAlert } from './alerts/lifecycle.ts'
 import type { LifecycleCounters, LifecyclePolicy } from './alerts/lifecycle.ts'
 import { Suppressions } from './alerts/suppression.ts'
+import { configHash } from './config/hash.ts'
 
 export interface DetectionPipeline {
   /** Feeds one decoded event; false when it was too late for its window. */
@@ -15,6 +16,8 @@ export interface DetectionPipeline {
   /** End of input: closes every window; alerts still firing stay open. */
   flush(): void
   readonly detectorIds: readonly string[]
+  /** Each enabled detector's version and configuration hash, as its alerts carry them. */
+  readonly provenance: ReadonlyMap<string, { readonly detectorVersion: number; readonly configHash: string }>
   readonly engine: EngineCounters
   readonly alerts: LifecycleCounters
   readonly devicesTracked: () => number
@@ -43,10 +46,16 @@ export const createPipeline = (
     if (settings === undefined || !settings.enabled) continue
     const { enabled: _e, fireAfter, resolveAfter, ...own } = settings
     active.push({ id: def.id, detector: def.create(own, context) })
-    policies.push({
-      detector: def.id,
+    const policy = {
       fireAfter: fireAfter ?? config.alerts.fireAfter,
       resolveAfter: resolveAfter ?? config.alerts.resolveAfter,
+    }
+    policies.push({
+      detector: def.id,
+      detectorVersion: def.version,
+      // What shapes this detector's alerts: the engine, its lifecycle, the suppressions and its own settings.
+      configHash: configHash({ engine: config.engine, suppress: config.alerts.suppress, detector: def.id, ...policy, settings: own }),
+      ...policy,
     })
   }
   const lifecycle = new AlertLifecycle(policies, new Suppressions(config.alerts.suppress), windowMs, onAlert)
@@ -68,6 +77,7 @@ export const createPipeline = (
     ingest: (event) => engine.ingest(event),
     flush: () => engine.flush(),
     detectorIds: active.map((d) => d.id),
+    provenance: new Map(policies.map((p) => [p.detector, { detectorVersion: p.detectorVersion, configHash: p.configHash }])),
     engine: engine.counters,
     alerts: lifecycle.counters,
     devicesTracked: () => engine.deviceCount,

@@ -76,5 +76,11 @@ export interface Alert {
   readonly detectedAt: string
   readonly summary: string
   readonly model: string | null
+  /** The device's firmware when the alert fired, when known. */
+  readonly firmware: string | null
+  /** The detector's version (bumped whenever its findings change for the same input). */
+  readonly detectorVersion: number
+  /** Hash of the configuration that shaped the finding: engine, alert lifecycle, suppressions and this detector's settings. */
+  readonly configHash: string
   readonly evidence: Evidence
 }

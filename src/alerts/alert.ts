@@ -15,7 +15,10 @@ export interface AlertFields {
   readonly id: string
   readonly deviceId: string
   readonly model: string
+  readonly firmware: string
   readonly detector: string
+  readonly detectorVersion: number
+  readonly configHash: string
   readonly status: AlertStatus
   readonly severity: Severity
   readonly score: number
@@ -40,5 +43,8 @@ export const makeAlert = (f: AlertFields): Alert => ({
   detectedAt: isoTime(f.detectedAtMs),
   summary: f.summary,
   model: f.model === 'unknown' ? null : f.model,
+  firmware: f.firmware === '' ? null : f.firmware,
+  detectorVersion: f.detectorVersion,
+  configHash: f.configHash,
   evidence: f.evidence,
 })

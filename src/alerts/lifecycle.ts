@@ -8,6 +8,9 @@ import type { Suppressions } from './suppression.ts'
 
 export interface LifecyclePolicy {
   readonly detector: string
+  readonly detectorVersion: number
+  /** See `Alert.configHash`. */
+  readonly configHash: string
   /** Consecutive windows with a finding before the alert fires. */
   readonly fireAfter: number
   /** Consecutive clean windows before a firing alert resolves. */
@@ -81,7 +84,10 @@ export class AlertLifecycle implements WindowSink {
         id: alertId(device.id, policy.detector, startsAtMs),
         deviceId: device.id,
         model: device.model,
+        firmware: device.firmware,
         detector: policy.detector,
+        detectorVersion: policy.detectorVersion,
+        configHash: policy.configHash,
         status: 'firing',
         severity: finding.severity,
         score: finding.score,
@@ -132,7 +138,10 @@ export class AlertLifecycle implements WindowSink {
       id: open.id,
       deviceId: open.deviceId,
       model: open.model ?? 'unknown',
+      firmware: open.firmware ?? '',
       detector: open.detector,
+      detectorVersion: open.detectorVersion,
+      configHash: open.configHash,
       status: 'resolved',
       severity: rank(peak.severity) > rank(open.severity) ? peak.severity : open.severity,
       score: slot.maxScore,

@@ -19,7 +19,7 @@ const finding = (score = 0.7, severity: Finding['severity'] = 'high', destinatio
 
 const setup = (suppress = new Suppressions([])) => {
   const alerts: Alert[] = []
-  const lifecycle = new AlertLifecycle([{ detector: 'smtp-burst', fireAfter: 2, resolveAfter: 3 }], suppress, MIN, (a) => alerts.push(a))
+  const lifecycle = new AlertLifecycle([{ detector: 'smtp-burst', detectorVersion: 7, configHash: 'c0ffee', fireAfter: 2, resolveAfter: 3 }], suppress, MIN, (a) => alerts.push(a))
   return { alerts, lifecycle }
 }
 
@@ -34,7 +34,8 @@ describe('AlertLifecycle', () => {
       id: alertId('fridge-1', 'smtp-burst', T0 + 5 * MIN),
       scope: 'device', deviceId: 'fridge-1', detector: 'smtp-burst', status: 'firing', severity: 'high', score: 0.7,
       startsAt: '2026-11-02T00:05:00.000Z', endsAt: null, detectedAt: '2026-11-02T00:07:00.000Z',
-      summary: 'score 0.7', model: 'frostbyte-fridge', evidence: { score: 0.7 },
+      summary: 'score 0.7', model: 'frostbyte-fridge', firmware: '1.0', detectorVersion: 7, configHash: 'c0ffee',
+      evidence: { score: 0.7 },
     }])
   })
 

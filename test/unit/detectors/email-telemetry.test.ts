@@ -22,7 +22,7 @@ describe('email-telemetry', () => {
       score: expect.closeTo(0.5 + Math.log2(75 / 60) / 6, 9),
       summary: 'device reported 75 e-mails in 3 reports over 30 min (threshold 60)',
       // the baseline learnt from the two clean windows before: 0.02 * 25, then + 0.02 * (50 - 0.5)
-      evidence: { emails: 75, reports: 3, threshold: 60, baseline: 1.49, horizonMinutes: 30 },
+      evidence: { emails: 75, reports: 3, threshold: 60, baseline: 1.49, horizonMinutes: 30, indicator: 'mail/reported' },
       destinations: [],
     })
     expect(found.find((f) => f.minute === 31)!.finding.evidence).toMatchObject({ emails: 75, reports: 3 })
@@ -51,7 +51,7 @@ describe('email-telemetry', () => {
     const sustained = detectorFindings(emailTelemetry, reports('dev-1', 'test-model', [0, 1, 2], { emailsSent: 200 }))
     expect(minutesOf(sustained)).toEqual([2])
     expect(sustained[0]!.finding.severity).toBe('critical')
-    expect(sustained[0]!.finding.evidence).toEqual({ emails: 600, reports: 3, threshold: 60, baseline: 11.92, horizonMinutes: 30 })
+    expect(sustained[0]!.finding.evidence).toEqual({ emails: 600, reports: 3, threshold: 60, baseline: 11.92, horizonMinutes: 30, indicator: 'mail/reported' })
   })
 
   it('judges a device by its own baseline, and a new device by its model peers, not by the floor alone', () => {
@@ -67,7 +67,7 @@ describe('email-telemetry', () => {
     expect(minutesOf(found, 'hub-1')).toEqual([])
     expect(minutesOf(found, 'hub-2')).toEqual([])
     expect(minutesOf(found, 'cam-1')).toEqual([242])
-    expect(found[0]!.finding.evidence).toEqual({ emails: 63, reports: 3, threshold: 60, baseline: 1.25, horizonMinutes: 30 })
+    expect(found[0]!.finding.evidence).toEqual({ emails: 63, reports: 3, threshold: 60, baseline: 1.25, horizonMinutes: 30, indicator: 'mail/reported' })
   })
 
   it('honours minEmails, minReports and factor overrides', () => {

@@ -35,6 +35,7 @@ describe('fanout', () => {
         thresholdPorts: 20,
         levelDestinations: 1, // the level of a device that talks to one host a minute
         recentDestinations: sample,
+        indicator: 'fanout/addresses',
       },
       destinations: sample,
     })
@@ -53,7 +54,7 @@ describe('fanout', () => {
     ])
     expect(found.map((f) => [f.deviceId, f.minute])).toEqual([['portscan', 0]])
     expect(found[0]!.finding.summary).toBe('~1 distinct destinations and ~28 distinct ports in 1 min (thresholds 40 / 20)')
-    expect(found[0]!.finding.evidence).toMatchObject({ distinctDestinations: 1, distinctPorts: 28, recentDestinations: ['203.0.113.50'] })
+    expect(found[0]!.finding.evidence).toMatchObject({ distinctDestinations: 1, distinctPorts: 28, recentDestinations: ['203.0.113.50'], indicator: 'fanout/ports' })
   })
 
   it('is high from five times a threshold', () => {

@@ -16,11 +16,27 @@ describe('smtp-burst', () => {
         thresholdServersBurst: 5, thresholdServersSlow: 6,
         // ties in count are broken by address, so the evidence is the same on every replay
         topServers: ['203.0.113.0', '203.0.113.1', '203.0.113.10', '203.0.113.11', '203.0.113.12'],
+        // port 25 only: spam straight to MX hosts
+        submissionFlows: 0,
+        indicator: 'smtp/direct',
       },
       destinations: expect.any(Array),
     })
     // After the burst horizon, the hour-long slow rule keeps reporting at medium severity.
     expect(found.find((f) => f.minute === 20)!.finding.severity).toBe('medium')
+  })
+
+  it('names spam that also uses submission ports (stolen credentials) smtp/submission, counting those connections', () => {
+    const mixed = [
+      ...smtpFlows('dev-1', 10, 20),
+      egress({ ts: at(10.5), dstIp: '198.51.100.7', dstPort: 587 }),
+      egress({ ts: at(10.6), dstIp: '198.51.100.8', dstPort: 465 }),
+      egress({ ts: at(80) }),
+    ]
+    const found = detectorFindings(smtpBurst, mixed)
+    expect(found[0]!.finding.evidence).toMatchObject({ rule: 'burst', smtpFlowsBurst: 22, submissionFlows: 2, indicator: 'smtp/submission' })
+    // past the ten-minute burst horizon, the slow rule's hour still holds them
+    expect(found.find((f) => f.minute === 25)!.finding.evidence).toMatchObject({ rule: 'slow', submissionFlows: 2, indicator: 'smtp/submission' })
   })
 
   it('stays quiet for a NAS that sends many mails through its one relay', () => {

@@ -57,6 +57,7 @@ describe('volume-spike', () => {
         thresholdBytes: 5 * MB,
         baselineSource: 'model',
         horizonMinutes: 10,
+        indicator: 'bytes-out',
       },
       destinations: [],
     })
