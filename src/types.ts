@@ -84,3 +84,43 @@ export interface Alert {
   readonly configHash: string
   readonly evidence: Evidence
 }
+
+/** A record of the alerts topic: a device alert or a campaign. */
+export type AlertRecord = Alert | CampaignRecord
+
+/**
+ * A fleet-scope record on the alerts topic: many devices showing one behaviour (a campaign).
+ * `id` is stable for the campaign; each record of it has the next `revision`.
+ */
+export interface CampaignRecord {
+  readonly id: string
+  readonly scope: 'fleet'
+  readonly kind: 'campaign'
+  /** `<detector> <indicator>`, e.g. `smtp-burst smtp/direct`. */
+  readonly behaviour: string
+  readonly detector: string
+  readonly status: AlertStatus
+  /** 1 when it opens, one more with every device that joins and at resolution. */
+  readonly revision: number
+  readonly severity: Severity
+  readonly score: number
+  /** ISO-8601 event time: the earliest member's onset. */
+  readonly startsAt: string
+  /** ISO-8601 event time of the last member activity; set on the resolved record. */
+  readonly endsAt: string | null
+  /** ISO-8601 event time at which it opened. */
+  readonly detectedAt: string
+  /** ISO-8601 event time of this revision. */
+  readonly updatedAt: string
+  readonly summary: string
+  /** The model a model-scope campaign is limited to; null when it spans models. */
+  readonly model: string | null
+  readonly deviceCount: number
+  /** Members' models, most devices first. */
+  readonly models: readonly string[]
+  /** Members' firmware versions. */
+  readonly firmware: readonly string[]
+  /** The shared behaviours, ports and destinations, most devices first (at most 10). */
+  readonly indicators: readonly string[]
+  readonly evidence: Evidence
+}

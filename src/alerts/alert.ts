@@ -1,6 +1,8 @@
 // Alert records: stable ids and the contract's field order.
 import { createHash } from 'node:crypto'
+import { z } from 'zod'
 import type { Alert, AlertStatus, Evidence, Severity } from '../types.ts'
+import { SEVERITIES } from '../types.ts'
 
 /**
  * The same device, detector and start always give the same id, so a replay reproduces ids and a
@@ -47,4 +49,27 @@ export const makeAlert = (f: AlertFields): Alert => ({
   detectorVersion: f.detectorVersion,
   configHash: f.configHash,
   evidence: f.evidence,
+})
+
+const iso = z.iso.datetime({ offset: true })
+const evidenceValue = z.union([z.string(), z.number(), z.boolean(), z.null(), z.array(z.string()), z.array(z.number())])
+
+/** A device alert record read back (alerts topic, replay output), as `correlate` takes it; unknown fields are ignored. */
+export const deviceAlertSchema = z.object({
+  id: z.string().min(1),
+  scope: z.literal('device'),
+  deviceId: z.string().min(1),
+  detector: z.string().min(1),
+  status: z.enum(['firing', 'resolved']),
+  severity: z.enum(SEVERITIES),
+  score: z.number().min(0).max(1),
+  startsAt: iso,
+  endsAt: iso.nullable(),
+  detectedAt: iso,
+  summary: z.string(),
+  model: z.string().nullable(),
+  firmware: z.string().nullable().default(null),
+  detectorVersion: z.number().int().default(0),
+  configHash: z.string().default(''),
+  evidence: z.record(z.string(), evidenceValue),
 })

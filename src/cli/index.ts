@@ -4,6 +4,7 @@ import { DETECTORS } from '../../detectors/index.ts'
 import { redactWebhookTarget } from '../config/webhooks.ts'
 import { loadConfig } from '../config/load.ts'
 import { exitCodeOf, isAppError } from '../errors.ts'
+import { registerCorrelate } from './correlate.ts'
 import { registerProduce } from './produce.ts'
 import { registerReplay } from './replay.ts'
 import { registerRun } from './run.ts'
@@ -20,6 +21,7 @@ const buildProgram = (): Command => {
   registerReplay(program)
   registerProduce(program)
   registerRun(program)
+  registerCorrelate(program)
   program
     .command('list-detectors')
     .description('list the registered detectors with their ids, versions and what they catch')

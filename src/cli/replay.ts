@@ -7,6 +7,8 @@ import type { Config } from '../config/schema.ts'
 import type { Alert, DeviceEvent } from '../types.ts'
 import { Evaluator, evaluationMarkdown } from '../evaluate.ts'
 import { replay } from '../replay.ts'
+import { campaignSettings } from '../config/schema.ts'
+import { correlateAll } from '../correlate/campaigns.ts'
 import type { Rejection, ReplaySummary } from '../replay.ts'
 import { demoFixture, outputFile, parseFormat, progressBar, summaryText } from './shared.ts'
 
@@ -18,6 +20,7 @@ interface ReplayFlags {
   dlq?: string
   progress: boolean
   quiet?: boolean
+  campaigns?: boolean
 }
 
 const MAX_REJECTIONS_SHOWN = 5
@@ -89,13 +92,18 @@ export const registerReplay = (program: Command): void => {
     program
       .command('replay')
       .description('replay recorded events offline (no broker): alerts as NDJSON on stdout, a summary on stderr')
-      .argument('[inputs...]', 'NDJSON / Zeek / gzipped files or directories; the bundled demo fixture when none'),
+      .argument('[inputs...]', 'NDJSON / Zeek / gzipped files or directories; the bundled demo fixture when none')
+      .option('--campaigns', 'after the device alerts, the fleet-scope campaign records `correlate` makes of them'),
   ).action(async (files: string[], flags: ReplayFlags) => {
     const out: string[] = []
-    const { summary, elapsedMs } = await replayFiles(files, flags, loadConfig(flags.config, DETECTORS), (a) => {
+    const config = loadConfig(flags.config, DETECTORS)
+    const alerts: Alert[] = []
+    const { summary, elapsedMs } = await replayFiles(files, flags, config, (a) => {
       out.push(JSON.stringify(a))
+      if (flags.campaigns) alerts.push(a)
       if (out.length >= 256) process.stdout.write(out.splice(0).join('\n') + '\n')
     })
+    if (flags.campaigns) for (const r of correlateAll(alerts, campaignSettings(config.campaigns))) out.push(JSON.stringify(r))
     if (out.length > 0) process.stdout.write(out.join('\n') + '\n')
     if (!flags.quiet) process.stderr.write(summaryText(summary, elapsedMs))
   })

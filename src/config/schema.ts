@@ -50,6 +50,16 @@ const lifecycleSchema = z.strictObject({
   resolveAfter: z.number().int().min(1).default(10),
 })
 
+/** Fleet-scope campaigns (`correlate`, `replay --campaigns`): many devices showing one behaviour. */
+const campaignsSchema = z.strictObject({
+  /** Devices that must show a behaviour within the window before a campaign opens. */
+  minDevices: z.number().int().min(2).max(100_000).default(5),
+  /** How far back (event time) a device's behaviour counts towards opening a campaign. */
+  windowHours: z.number().positive().max(24 * 30).default(24),
+  /** A campaign resolves once none of its devices has had an alert firing for this long. */
+  quietHours: z.number().positive().max(24 * 30).default(6),
+})
+
 const deviceSchema = z.strictObject({ model: z.string().min(1).optional(), firmware: z.string().min(1).optional() })
 
 /** Wraps a detector's strict schema with the switches every detector has. */
@@ -70,6 +80,13 @@ const detectorSection = (def: DetectorDef) => {
     .prefault({})
 }
 
+/** The correlator's settings in milliseconds. */
+export const campaignSettings = (c: z.output<typeof campaignsSchema>) => ({
+  minDevices: c.minDevices,
+  windowMs: c.windowHours * 3_600_000,
+  quietMs: c.quietHours * 3_600_000,
+})
+
 export const buildConfigSchema = (defs: readonly DetectorDef[]) =>
   z.strictObject({
     engine: engineSchema.prefault({}),
@@ -77,6 +94,7 @@ export const buildConfigSchema = (defs: readonly DetectorDef[]) =>
       .extend({ suppress: z.array(suppressionRuleSchema).default([]) })
       .prefault({}),
     detectors: z.strictObject(Object.fromEntries(defs.map((d) => [d.id, detectorSection(d)]))).prefault({}),
+    campaigns: campaignsSchema.prefault({}),
     /** Device attributes by device id, for collectors that do not send them (pmacct, goflow2, Zeek). */
     inventory: z.record(z.string().min(1), deviceSchema).default({}),
     /** Where `run` sends alert records besides the alerts topic; replay and evaluate ignore it. */

@@ -28,6 +28,10 @@ const targetSchema = z
     routingKey: z.string().min(1).optional(),
     /** Allow an http:// URL: for local testing only, the alert and its signature travel in clear. */
     allowHttp: z.boolean().default(false),
+    /** Device alerts, campaign records (fleet), or both. A paging target takes `[fleet]`: one page per campaign instead of one per device. */
+    scopes: z.array(z.enum(['device', 'fleet'])).min(1).default(['device', 'fleet']),
+    /** Also send a campaign's firing record each time a device joins it (not only its opening and resolution). */
+    campaignUpdates: z.boolean().default(false),
     /** Which alert records go to this target. */
     statuses: z.array(z.enum(['firing', 'resolved'])).min(1).default(['firing', 'resolved']),
     /** Alerts below this severity are not sent here. */
@@ -73,6 +77,8 @@ export interface WebhookTarget {
   /** The HMAC key (the secret's base64 part, decoded). */
   readonly signingKey: Buffer | null
   readonly routingKey: string | null
+  readonly scopes: ReadonlySet<'device' | 'fleet'>
+  readonly campaignUpdates: boolean
   readonly statuses: ReadonlySet<AlertStatus>
   readonly minSeverity: Severity
   readonly timeoutMs: number
@@ -126,6 +132,8 @@ export const resolveWebhookTargets = (targets: readonly WebhookTargetConfig[], e
       url,
       signingKey,
       routingKey: t.routingKey === undefined ? null : fill('routingKey', t.routingKey),
+      scopes: new Set(t.scopes),
+      campaignUpdates: t.campaignUpdates,
       statuses: new Set(t.statuses),
       minSeverity: t.minSeverity,
       timeoutMs: t.timeoutSeconds * 1000,

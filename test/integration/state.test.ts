@@ -1,4 +1,4 @@
-// State that survives: a service killed mid-stream, or one of two members stopped, still sends each of replay's alerts exactly once.
+// State that survives: a service killed mid-stream, or one of two members stopped, still sends each of replay's alerts exactly once, and correlate finds replay's campaigns on its alerts topic.
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -36,6 +36,22 @@ const halves = (lines: readonly string[]) => {
 /** The devices a run restored from the state topic, from its closing line. */
 const restored = (stderr: string): number => Number(/\((\d+) devices restored\)/.exec(stderr)?.[1] ?? -1)
 
+/** Fleet-scope (campaign) records, as lines. */
+const fleetLines = (lines: readonly string[]): string[] => lines.filter((l) => l.includes('"scope":"fleet"'))
+
+/**
+ * `correlate --kafka` on the alerts topic adds exactly the campaign records `replay --campaigns`
+ * gives for the same sharding (whichever member wrote which alert), and a second pass adds none.
+ */
+const expectReplayCampaigns = async (env: NodeJS.ProcessEnv, alertsTopic: string, partitions: string): Promise<void> => {
+  const expected = fleetLines(await replayLines('--campaigns', '--partitions', partitions, FLEET))
+  expect(expected.length).toBeGreaterThan(0)
+  await cli(env, 'correlate', '--kafka', '-q')
+  expect(fleetLines(await topicLines(kafka, alertsTopic))).toEqual(expected)
+  await cli(env, 'correlate', '--kafka', '-q')
+  expect(fleetLines(await topicLines(kafka, alertsTopic))).toEqual(expected)
+}
+
 beforeAll(async () => {
   await admin.connect()
 })
@@ -44,7 +60,7 @@ afterAll(async () => {
 })
 
 describe('state and exactly-once delivery', () => {
-  it('killed with SIGKILL mid-stream and started again, run sends each alert of replay exactly once', async () => {
+  it('killed with SIGKILL mid-stream and started again, run sends each alert of replay exactly once, and correlate adds replay\'s campaigns', async () => {
     const { t, env, groupId } = await setupTopics(admin, brokers, 3)
     const total = await produceFleet(env, t.events)
     const expected = await replayLines('--partitions', '3', FLEET)
@@ -67,9 +83,10 @@ describe('state and exactly-once delivery', () => {
     // It carried on from the state the first one committed, not from scratch.
     expect(restored(second.out.stderr)).toBeGreaterThan(0)
     expect(await topicLines(kafka, t.alerts)).toEqual(expected)
+    await expectReplayCampaigns(env, t.alerts, '3')
   })
 
-  it('two members over six partitions, one stopped mid-stream: together they send each alert of replay exactly once', async () => {
+  it('two members over six partitions, one stopped mid-stream: together they send each alert of replay exactly once, and correlate adds replay\'s campaigns', async () => {
     const { t, env, groupId } = await setupTopics(admin, brokers, 6)
     // The stream comes in two halves; the member leaves between them, so the other one goes on with its partitions.
     const lines = gunzipSync(readFileSync(FLEET)).toString('utf8').trimEnd().split('\n')
@@ -95,6 +112,8 @@ describe('state and exactly-once delivery', () => {
     // b took over a's partitions with their state.
     expect(restored(b.out.stderr)).toBeGreaterThan(0)
     expect(await topicLines(kafka, t.alerts)).toEqual(expected)
+    // The campaigns of two members are those of one pipeline per partition (one member, or replay).
+    await expectReplayCampaigns(env, t.alerts, '6')
   })
 
   it('a state written by other detectors is reported, that shard starts afresh and replaces it, and the next start restores the new one', async () => {

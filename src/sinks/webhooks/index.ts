@@ -6,7 +6,7 @@ import { startTail } from '../../kafka/tail.ts'
 import type { Tail } from '../../kafka/tail.ts'
 import type { ServiceMetrics } from '../../metrics.ts'
 import { WEBHOOK_RESULTS } from '../../metrics.ts'
-import type { Alert } from '../../types.ts'
+import type { AlertRecord } from '../../types.ts'
 import { TargetDelivery } from './target.ts'
 import type { DeliveryItem } from './target.ts'
 
@@ -65,7 +65,7 @@ export const startWebhooks = async (opts: WebhooksOptions): Promise<Webhooks> =>
         // Never dropped: the record stays unfinished (and uncommitted) until the dead-letter topic has it.
         for (let tries = 1; ; tries++) {
           try {
-            await Promise.race([producer.send({ topic: opts.dlqTopic, acks: -1, messages: [{ key: item.alert.deviceId, value }] }), stopped])
+            await Promise.race([producer.send({ topic: opts.dlqTopic, acks: -1, messages: [{ key: item.alert.scope === 'device' ? item.alert.deviceId : item.alert.id, value }] }), stopped])
             break
           } catch (err) {
             if (stopping.signal.aborted) throw err
@@ -92,14 +92,15 @@ export const startWebhooks = async (opts: WebhooksOptions): Promise<Webhooks> =>
       onCrash: (error) => warn(`webhook target ${target.name}: its reader of ${opts.alertsTopic} stopped (${error.message}); restart the service`),
       onRecord: (record, done, live) => {
         const text = record.value?.toString('utf8') ?? ''
-        let alert: Alert | null = null
+        let alert: AlertRecord | null = null
         try {
-          alert = JSON.parse(text) as Alert
+          alert = JSON.parse(text) as AlertRecord
         } catch {
           // left null
         }
         // The service writes every record of the alerts topic: anything else there is not an alert to send.
-        if (typeof alert !== 'object' || alert === null || typeof alert.id !== 'string' || typeof alert.status !== 'string') return done()
+        if (typeof alert !== 'object' || alert === null || typeof alert.id !== 'string' || typeof alert.status !== 'string' ||
+          (alert.scope !== 'device' && alert.scope !== 'fleet')) return done()
         if (!delivery.wants(alert)) return done()
         const item: DeliveryItem = { alert, record: text, done, live }
         origin.set(item, { partition: record.partition, offset: record.offset })

@@ -1,7 +1,7 @@
 // The HTTP request one webhook attempt sends for an alert record: the body per target format, and the Standard Webhooks signature.
 import { createHmac } from 'node:crypto'
 import type { WebhookTarget } from '../../config/webhooks.ts'
-import type { Alert } from '../../types.ts'
+import type { Alert, AlertRecord, CampaignRecord } from '../../types.ts'
 
 export interface WebhookRequest {
   readonly body: string
@@ -15,8 +15,8 @@ export interface WebhookRequest {
 export const signature = (key: Buffer, id: string, timestampSeconds: number, body: string): string =>
   `v1,${createHmac('sha256', key).update(`${id}.${timestampSeconds}.${body}`).digest('base64')}`
 
-/** The message id of an alert record: the same on every attempt, distinct for its firing and its resolution. */
-export const messageId = (alert: Pick<Alert, 'id' | 'status'>): string => `${alert.id}_${alert.status}`
+/** The message id of an alert record: the same on every attempt, distinct for its firing and its resolution (for a campaign, for each revision). */
+export const messageId = (alert: AlertRecord): string => (alert.scope === 'fleet' ? `${alert.id}_r${alert.revision}` : `${alert.id}_${alert.status}`)
 
 const PAGERDUTY_SEVERITY = { low: 'info', medium: 'warning', high: 'error', critical: 'critical' } as const
 
@@ -46,6 +46,50 @@ const slackBody = (alert: Alert): unknown => {
   }
 }
 
+/** A campaign's digest: how many devices, which models and firmware, what they share, a few of them. */
+const slackCampaignBody = (c: CampaignRecord): unknown => {
+  const head = c.status === 'firing'
+    ? `:rotating_light: ${c.severity} campaign: ${c.deviceCount} devices, ${c.behaviour}`
+    : `:white_check_mark: campaign over: ${c.deviceCount} devices, ${c.behaviour}`
+  const summary = mrkdwn(c.summary, 2500)
+  const devices = c.evidence.devices
+  const facts = [
+    `*devices* ${c.deviceCount}${Array.isArray(devices) ? `: ${mrkdwn(devices.slice(0, 5).join(', '), 400)}${c.deviceCount > 5 ? ', …' : ''}` : ''}`,
+    `*models* ${mrkdwn(c.models.join(', '), 400)}`,
+    `*firmware* ${mrkdwn(c.firmware.join(', ') || 'unknown', 400)}`,
+    `*indicators* ${mrkdwn(c.indicators.slice(0, 5).join('; '), 600)}`,
+    `*since* ${c.startsAt}${c.endsAt === null ? '' : ` *until* ${c.endsAt}`}`,
+    `*campaign id* ${c.id}`,
+  ]
+  return {
+    text: `${mrkdwn(head, 400)}: ${summary}`,
+    blocks: [
+      { type: 'section', text: { type: 'mrkdwn', text: `*${mrkdwn(head, 400)}*\n${summary}` } },
+      { type: 'section', fields: facts.map((text) => ({ type: 'mrkdwn', text })) },
+    ],
+  }
+}
+
+/** PagerDuty: one incident per campaign (its id the dedup key: a later revision updates it, the resolution closes it). */
+const pagerDutyCampaignBody = (c: CampaignRecord, routingKey: string): unknown =>
+  c.status === 'firing'
+    ? {
+        routing_key: routingKey,
+        event_action: 'trigger',
+        dedup_key: c.id,
+        payload: {
+          summary: c.summary.slice(0, 1024),
+          source: 'fleet',
+          severity: PAGERDUTY_SEVERITY[c.severity],
+          timestamp: c.updatedAt,
+          component: c.model ?? undefined,
+          group: c.detector,
+          class: c.behaviour,
+          custom_details: { deviceCount: c.deviceCount, models: c.models, firmware: c.firmware, indicators: c.indicators, devices: c.evidence.devices },
+        },
+      }
+    : { routing_key: routingKey, event_action: 'resolve', dedup_key: c.id }
+
 /** PagerDuty Events API v2: the alert id is the dedup key, so its resolution closes the incident its firing opened. */
 const pagerDutyBody = (alert: Alert, routingKey: string): unknown =>
   alert.status === 'firing'
@@ -70,7 +114,7 @@ const pagerDutyBody = (alert: Alert, routingKey: string): unknown =>
  * The request for one attempt. `record` is the alert record as read from the alerts topic: the
  * standard format sends it byte for byte. Signed with the attempt's own timestamp.
  */
-export const buildRequest = (target: WebhookTarget, alert: Alert, record: string, nowMs: number): WebhookRequest => {
+export const buildRequest = (target: WebhookTarget, alert: AlertRecord, record: string, nowMs: number): WebhookRequest => {
   const headers: Record<string, string> = { 'content-type': 'application/json', 'user-agent': 'egress-sentinel' }
   switch (target.format) {
     case 'standard': {
@@ -82,8 +126,8 @@ export const buildRequest = (target: WebhookTarget, alert: Alert, record: string
       return { body: record, headers }
     }
     case 'slack':
-      return { body: JSON.stringify(slackBody(alert)), headers }
+      return { body: JSON.stringify(alert.scope === 'fleet' ? slackCampaignBody(alert) : slackBody(alert)), headers }
     case 'pagerduty':
-      return { body: JSON.stringify(pagerDutyBody(alert, target.routingKey!)), headers }
+      return { body: JSON.stringify(alert.scope === 'fleet' ? pagerDutyCampaignBody(alert, target.routingKey!) : pagerDutyBody(alert, target.routingKey!)), headers }
   }
 }

@@ -2,11 +2,11 @@
 import { setMaxListeners } from 'node:events'
 import type { WebhookTarget } from '../../config/webhooks.ts'
 import { SEVERITIES } from '../../types.ts'
-import type { Alert } from '../../types.ts'
+import type { AlertRecord } from '../../types.ts'
 import { buildRequest } from './request.ts'
 
 export interface DeliveryItem {
-  readonly alert: Alert
+  readonly alert: AlertRecord
   /** The alert record as read from the alerts topic. */
   readonly record: string
   /** Called once, when the record is delivered or dead-lettered. */
@@ -103,9 +103,11 @@ export class TargetDelivery {
     return this.#depth >= this.#target.queueSize
   }
 
-  /** Whether this target takes the record at all (its statuses and minimum severity). */
-  wants(alert: Alert): boolean {
-    return this.#target.statuses.has(alert.status) && SEVERITIES.indexOf(alert.severity) >= this.#minSeverity
+  /** Whether this target takes the record at all (its scopes, statuses and minimum severity; a campaign's growth only with campaignUpdates). */
+  wants(alert: AlertRecord): boolean {
+    const t = this.#target
+    if (!t.scopes.has(alert.scope) || !t.statuses.has(alert.status) || SEVERITIES.indexOf(alert.severity) < this.#minSeverity) return false
+    return alert.scope === 'device' || alert.status === 'resolved' || alert.revision === 1 || t.campaignUpdates
   }
 
   push(item: DeliveryItem): void {

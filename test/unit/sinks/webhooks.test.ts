@@ -9,7 +9,8 @@ import type { WebhookTarget, WebhookTargetConfig } from '../../../src/config/web
 import { replay } from '../../../src/replay.ts'
 import { backoffMs, retryAfterMs, TargetDelivery } from '../../../src/sinks/webhooks/target.ts'
 import type { AttemptResult, DeliveryItem } from '../../../src/sinks/webhooks/target.ts'
-import type { Alert } from '../../../src/types.ts'
+import { correlateAll } from '../../../src/correlate/campaigns.ts'
+import type { Alert, AlertRecord, CampaignRecord } from '../../../src/types.ts'
 import { signatureHeaders, startReceiver } from '../../helpers/receiver.ts'
 import type { Answer, Receiver } from '../../helpers/receiver.ts'
 
@@ -41,7 +42,7 @@ const receiver = async (answer: (index: number) => Answer = () => ({ status: 204
 const target = (url: string, over: Partial<WebhookTargetConfig> = {}): WebhookTarget =>
   resolveWebhookTargets([
     {
-      name: 'test', format: 'standard', url, secret: SECRET, allowHttp: true, statuses: ['firing', 'resolved'], minSeverity: 'low',
+      name: 'test', format: 'standard', url, secret: SECRET, allowHttp: true, scopes: ['device', 'fleet'], campaignUpdates: false, statuses: ['firing', 'resolved'], minSeverity: 'low',
       timeoutSeconds: 5, maxAttempts: 4, backoff: { initialSeconds: 0.05, maxSeconds: 1 }, maxRetryAfterSeconds: 600, concurrency: 4, queueSize: 100,
       ...over,
     },
@@ -70,7 +71,7 @@ const deliver = (t: WebhookTarget, random = () => 1) => {
   deliveries.push(d)
   let finished: () => void = () => undefined
   let expected = 0
-  const push = (alert: Alert, live: () => boolean = () => true): void => {
+  const push = (alert: AlertRecord, live: () => boolean = () => true): void => {
     expected++
     const item: DeliveryItem = {
       alert,
@@ -162,6 +163,63 @@ describe('webhook requests', () => {
     const want = alerts.filter((a) => d.wants(a))
     expect(want.length).toBeGreaterThan(0)
     expect(want).toEqual(alerts.filter((a) => a.status === 'firing' && (a.severity === 'high' || a.severity === 'critical')))
+  })
+})
+
+describe('campaign pages', () => {
+  /** The demo's first smtp-burst alert on six fridges a minute apart: a campaign opens at the fifth, the sixth joins it. */
+  const campaign = (): CampaignRecord[] => {
+    const base = alerts.find((a) => a.detector === 'smtp-burst' && a.status === 'firing')!
+    const spread = Array.from({ length: 6 }, (_, i): Alert => ({
+      ...base, id: `${base.id.slice(0, 30)}0${i}`, deviceId: `fridge-${i}`,
+      detectedAt: new Date(Date.parse(base.detectedAt) + i * 60_000).toISOString(),
+    }))
+    const records = correlateAll(spread, { minDevices: 5, windowMs: 86_400_000, quietMs: 21_600_000 })
+    return [...records, { ...records.at(-1)!, status: 'resolved', revision: 3, endsAt: records.at(-1)!.updatedAt }]
+  }
+
+  it('sends a paging target (scopes [fleet]) a campaign\'s opening and resolution, not its device alerts nor its growth', () => {
+    const records = campaign()
+    expect(records.map((r) => [r.status, r.revision, r.deviceCount])).toEqual([['firing', 1, 5], ['firing', 2, 6], ['resolved', 3, 6]])
+    const paging = deliver(target('http://127.0.0.1:9/', { scopes: ['fleet'] })).d
+    expect([...alerts, ...records].filter((a) => paging.wants(a)).map((r) => `${r.status} ${(r as CampaignRecord).revision}`)).toEqual(['firing 1', 'resolved 3'])
+    const updates = deliver(target('http://127.0.0.1:9/', { scopes: ['fleet'], campaignUpdates: true })).d
+    expect(records.filter((a) => updates.wants(a))).toHaveLength(3)
+    const devices = deliver(target('http://127.0.0.1:9/', { scopes: ['device'] })).d
+    expect([...alerts, ...records].filter((a) => devices.wants(a))).toEqual(alerts)
+  })
+
+  it('pages PagerDuty once per campaign (its id the dedup key) and gives Slack a digest of the campaign', async () => {
+    const [opened, , resolved] = campaign()
+    const pd = await receiver(() => ({ status: 202 }))
+    const pager = deliver(target(pd.url, { format: 'pagerduty', secret: undefined, routingKey: 'R0UTINGKEY', scopes: ['fleet'] }))
+    pager.push(opened!)
+    pager.push(resolved!)
+    await pager.allDone()
+    const [trigger, resolve] = pd.requests.map((q) => JSON.parse(q.body) as Record<string, unknown>)
+    expect(trigger).toMatchObject({
+      event_action: 'trigger', dedup_key: opened!.id,
+      payload: { source: 'fleet', summary: opened!.summary, class: opened!.behaviour, custom_details: { deviceCount: 5, models: opened!.models } },
+    })
+    expect(resolve).toEqual({ routing_key: 'R0UTINGKEY', event_action: 'resolve', dedup_key: opened!.id })
+
+    const sl = await receiver()
+    const chat = deliver(target(sl.url, { format: 'slack', secret: undefined, scopes: ['fleet'] }))
+    chat.push(opened!)
+    await chat.allDone()
+    const body = JSON.parse(sl.requests[0]!.body) as { text: string; blocks: { fields?: { text: string }[] }[] }
+    expect(body.text).toContain(`campaign: 5 devices, ${opened!.behaviour}`)
+    expect(body.blocks[1]!.fields!.map((f) => f.text)).toContain('*devices* 5: fridge-0, fridge-1, fridge-2, fridge-3, fridge-4')
+  })
+
+  it('signs each campaign revision under its own message id', async () => {
+    const r = await receiver()
+    const records = campaign()
+    const { push, allDone } = deliver(target(r.url, { scopes: ['fleet'], campaignUpdates: true }))
+    for (const c of records) push(c)
+    await allDone()
+    expect(r.requests.map((q) => q.headers['webhook-id'])).toEqual(records.map((c) => `${c.id}_r${c.revision}`))
+    expect(r.requests.map((q) => q.body)).toEqual(records.map((c) => JSON.stringify(c)))
   })
 })
 

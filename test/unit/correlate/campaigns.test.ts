@@ -1,0 +1,149 @@
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import { alertId } from '../../../src/alerts/alert.ts'
+import { Correlator, compareAlerts, correlateAll } from '../../../src/correlate/campaigns.ts'
+import type { Alert, CampaignRecord, Severity } from '../../../src/types.ts'
+
+const T0 = Date.parse('2026-11-02T00:00:00Z')
+const MIN = 60_000
+const HOUR = 60 * MIN
+const settings = { minDevices: 3, windowMs: 4 * HOUR, quietMs: 2 * HOUR }
+
+interface Spec {
+  device: string
+  model?: string
+  detector?: string
+  indicator?: string | null
+  /** Minutes after T0 at which it fires. */
+  at: number
+  /** Minutes after T0 at which it resolves (a second record), if it does. */
+  until?: number
+  severity?: Severity
+}
+
+/** The records a device alert gives: firing, and resolved when `until` is set. */
+const alert = (s: Spec): Alert[] => {
+  const detector = s.detector ?? 'smtp-burst'
+  const startsAt = T0 + (s.at - 2) * MIN
+  const firing: Alert = {
+    id: alertId(s.device, detector, startsAt), scope: 'device', deviceId: s.device, detector, status: 'firing',
+    severity: s.severity ?? 'high', score: 0.8, startsAt: new Date(startsAt).toISOString(), endsAt: null,
+    detectedAt: new Date(T0 + s.at * MIN).toISOString(), summary: 's', model: s.model ?? 'glacier-fridge', firmware: '1.0',
+    detectorVersion: 2, configHash: 'h',
+    evidence: s.indicator === null ? { ports: [25] } : { indicator: s.indicator ?? 'smtp/direct' },
+  }
+  if (s.until === undefined) return [firing]
+  return [firing, { ...firing, status: 'resolved', endsAt: new Date(T0 + s.until * MIN).toISOString() }]
+}
+
+const run = (specs: Spec[]): CampaignRecord[] => correlateAll(specs.flatMap(alert), settings)
+const last = (records: CampaignRecord[]): CampaignRecord[] => [...new Map(records.map((r) => [r.id, r])).values()]
+
+describe('campaigns', () => {
+  it('opens when the Nth device shows the behaviour within the window, with the devices that showed it', () => {
+    const records = run([{ device: 'a', at: 0 }, { device: 'b', at: 30 }, { device: 'c', at: 60 }])
+    expect(records).toHaveLength(1)
+    expect(records[0]).toMatchObject({
+      scope: 'fleet', kind: 'campaign', behaviour: 'smtp-burst smtp/direct', status: 'firing', revision: 1,
+      model: 'glacier-fridge', deviceCount: 3, models: ['glacier-fridge'], firmware: ['1.0'],
+      startsAt: '2026-11-01T23:58:00.000Z', detectedAt: '2026-11-02T01:00:00.000Z',
+      indicators: ['smtp-burst smtp/direct'], evidence: { devices: ['a', 'b', 'c'], devicesPerModel: [3], devicesPerIndicator: [3] },
+    })
+  })
+
+  it('does not count a device whose behaviour lies outside the window', () => {
+    expect(run([{ device: 'a', at: 0 }, { device: 'b', at: 250 }, { device: 'c', at: 260 }])).toEqual([])
+  })
+
+  it('adds each later device as a new revision, and resolves once every member has been quiet for quietMs', () => {
+    const records = run([
+      { device: 'a', at: 0, until: 20 }, { device: 'b', at: 10, until: 30 }, { device: 'c', at: 20, until: 40 },
+      { device: 'd', at: 100, until: 110 },
+      // event time moves on: 2 h after d's last activity the campaign resolves
+      { device: 'x', model: 'lumen-tv', detector: 'fanout', indicator: 'fanout/ports', at: 231 },
+    ])
+    expect(records.map((r) => [r.status, r.revision, r.deviceCount])).toEqual([['firing', 1, 3], ['firing', 2, 4], ['resolved', 3, 4]])
+    expect(records[2]).toMatchObject({ endsAt: '2026-11-02T01:50:00.000Z', updatedAt: '2026-11-02T01:50:00.000Z' })
+    expect(new Set(records.map((r) => r.id)).size).toBe(1)
+  })
+
+  it('stays open while a member still has an alert firing', () => {
+    const records = run([
+      { device: 'a', at: 0 }, { device: 'b', at: 10, until: 30 }, { device: 'c', at: 20, until: 40 },
+      { device: 'x', model: 'lumen-tv', detector: 'fanout', indicator: 'fanout/ports', at: 600 },
+    ])
+    expect(records.map((r) => r.status)).toEqual(['firing'])
+  })
+
+  it('opens a campaign of one model when enough devices of it show the behaviour, and keeps other models out of it', () => {
+    const records = last(run([
+      { device: 'g1', at: 0 }, { device: 'g2', at: 5 }, { device: 'g3', at: 20 }, { device: 'f1', model: 'frostbyte-fridge', at: 25 },
+      { device: 'f2', model: 'frostbyte-fridge', at: 30 }, { device: 'h1', model: 'hue-bridge', at: 40 }, { device: 'g4', at: 50 },
+    ]))
+    expect(records.map((r) => [r.model, r.deviceCount, r.evidence.devices])).toEqual([
+      ['glacier-fridge', 4, ['g1', 'g2', 'g3', 'g4']],
+      [null, 3, ['f1', 'f2', 'h1']],
+    ])
+    expect(records[0]!.summary).toBe('4 glacier-fridge devices: smtp-burst smtp/direct since 2026-11-01T23:58:00.000Z')
+    expect(records[1]!.summary).toBe('3 devices of 2 models: smtp-burst smtp/direct since 2026-11-02T00:23:00.000Z')
+  })
+
+  it('opens a campaign across models when mixed devices reach the count first; later devices of any model join it', () => {
+    const records = last(run([{ device: 'g1', at: 0 }, { device: 'f1', model: 'frostbyte-fridge', at: 5 }, { device: 'g2', at: 10 }, { device: 'g3', at: 20 }]))
+    expect(records.map((r) => [r.model, r.models, r.evidence.devicesPerModel])).toEqual([[null, ['glacier-fridge', 'frostbyte-fridge'], [3, 1]]])
+  })
+
+  it('keeps apart behaviours with different indicators (direct-to-MX and submission spam)', () => {
+    const records = run([
+      { device: 'a', at: 0 }, { device: 'b', at: 1, indicator: 'smtp/submission' }, { device: 'c', at: 2 },
+      { device: 'd', at: 3, indicator: 'smtp/submission' },
+    ])
+    expect(records).toEqual([])
+  })
+
+  it('counts a device towards the behaviour it showed first, its other alerts as indicators of that campaign', () => {
+    const records = last(run([
+      { device: 'a', at: 0 }, { device: 'a', detector: 'email-telemetry', indicator: 'mail/reported', at: 5 },
+      { device: 'a', detector: 'port-novelty', indicator: null, at: 6 },
+      { device: 'b', at: 10 }, { device: 'c', at: 20 },
+      { device: 'd', detector: 'email-telemetry', indicator: 'mail/reported', at: 30 },
+      { device: 'e', detector: 'email-telemetry', indicator: 'mail/reported', at: 31 },
+    ]))
+    expect(records).toHaveLength(1)
+    expect(records[0]).toMatchObject({
+      deviceCount: 3,
+      indicators: ['smtp-burst smtp/direct', 'email-telemetry mail/reported', 'port-novelty port 25'],
+      evidence: { devicesPerIndicator: [3, 1, 1] },
+    })
+  })
+
+  it('takes the stronger of two behaviours a device shows at the same instant', () => {
+    const records = last(run([
+      { device: 'a', detector: 'fanout', indicator: 'fanout/addresses', severity: 'medium', at: 0 },
+      { device: 'a', at: 0, severity: 'critical' },
+      { device: 'b', at: 1 }, { device: 'c', at: 2 },
+    ]))
+    expect(records.map((r) => [r.behaviour, r.deviceCount])).toEqual([['smtp-burst smtp/direct', 3]])
+  })
+
+  it('gives the same records whatever order the alerts arrive in', () => {
+    const specs: Spec[] = Array.from({ length: 12 }, (_, i) => ({
+      device: `d${i}`, model: i % 3 === 0 ? 'lumen-tv' : 'glacier-fridge', at: i * 17, until: i * 17 + 15 + (i % 4) * 40,
+      indicator: i % 5 === 0 ? 'smtp/submission' : 'smtp/direct',
+    }))
+    const alerts = specs.flatMap(alert)
+    const expected = correlateAll(alerts, settings)
+    expect(expected.length).toBeGreaterThan(2)
+    fc.assert(fc.property(fc.shuffledSubarray(alerts, { minLength: alerts.length }), (shuffled) => {
+      expect(correlateAll(shuffled, settings)).toEqual(expected)
+    }), { numRuns: 50 })
+  })
+
+  it('ignores fleet-scope records fed back to it', () => {
+    const records = run([{ device: 'a', at: 0 }, { device: 'b', at: 30 }, { device: 'c', at: 60 }])
+    const correlator = new Correlator(settings, () => undefined)
+    correlator.observe(records[0] as unknown as Alert)
+    expect(correlator.counters.alerts).toBe(0)
+    expect([...[alert({ device: 'a', at: 1 })[0]!, alert({ device: 'a', at: 0 })[0]!]].sort(compareAlerts)[0]!.detectedAt).toBe('2026-11-02T00:00:00.000Z')
+  })
+})
