@@ -35,7 +35,7 @@ describe('egress-sentinel replay', () => {
     const alerts = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
     expect(alerts.filter((a) => a.status === 'firing').length).toBeGreaterThan(0)
     for (const a of alerts) {
-      expect(Object.keys(a)).toEqual(['id', 'scope', 'deviceId', 'detector', 'status', 'severity', 'score', 'startsAt', 'endsAt', 'detectedAt', 'summary', 'model', 'evidence'])
+      expect(Object.keys(a)).toEqual(['id', 'scope', 'deviceId', 'detector', 'status', 'severity', 'score', 'startsAt', 'endsAt', 'detectedAt', 'summary', 'model', 'firmware', 'detectorVersion', 'configHash', 'evidence'])
       expect(a.id).toMatch(/^[0-9a-f]{32}$/)
     }
     expect(r.stderr).toMatch(/^replayed \d+ events from 1 file/m)
@@ -167,5 +167,32 @@ describe('list-detectors and check-config', () => {
     const c = JSON.parse(r.stdout) as { alerts: { fireAfter: number; resolveAfter: number }; engine: { windowSeconds: number } }
     expect(c.alerts.fireAfter).toBe(3)
     expect(c.engine.windowSeconds).toBe(60)
+  })
+})
+
+describe('egress-sentinel correlate', () => {
+  it('reads alert files, reports a bad line by file, line and field, skips campaign records, and writes the campaigns', async () => {
+    const dir = tmp()
+    const replayed = await run('replay', '-q', DEMO)
+    const alerts = replayed.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
+    const smtp = alerts.find((a) => a['detector'] === 'smtp-burst' && a['status'] === 'firing')!
+    // The demo's spambot on five more fridges a minute apart: one campaign, opened by the fifth device.
+    const spread = [1, 2, 3, 4, 5].map((i) => ({ ...smtp, id: `${i}${String(smtp['id']).slice(1)}`, deviceId: `fridge-${i}` }))
+    const file = join(dir, 'alerts.ndjson')
+    writeFileSync(file, [...alerts, { ...smtp, severity: 'dire' }, ...spread, { scope: 'fleet', id: 'x', revision: 1 }].map((a) => JSON.stringify(a)).join('\n') + '\n')
+    const r = await run('correlate', file)
+    expect(r.code).toBe(0)
+    expect(r.stderr).toContain(`rejected ${file}:${alerts.length + 1}: severity: `)
+    expect(r.stderr).toContain(`correlated ${alerts.length + 5} device alerts (1 invalid lines, 1 campaign records skipped): 1 campaign(s)`)
+    const campaigns = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { scope: string; deviceCount: number; behaviour: string })
+    expect(campaigns.map((c) => [c.scope, c.deviceCount])).toEqual([['fleet', 5], ['fleet', 6]])
+    expect(campaigns[0]!.behaviour).toBe(`smtp-burst ${String((smtp['evidence'] as Record<string, unknown>)['indicator'])}`)
+  })
+
+  it('exits 2 without inputs or --kafka, and for --follow without --kafka', async () => {
+    const none = await run('correlate')
+    expect([none.code, none.stderr]).toEqual([2, expect.stringContaining('expected alert files, or --kafka')])
+    const follow = await run('correlate', '--follow', '5', DEMO)
+    expect([follow.code, follow.stderr]).toEqual([2, expect.stringContaining('--follow and --brokers need --kafka')])
   })
 })
