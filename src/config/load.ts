@@ -1,8 +1,10 @@
 // Loads the configuration: YAML or JSON file → zod parse → errors that name the field → deep-frozen Config.
 import { readFileSync } from 'node:fs'
+import { dirname } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import type { DetectorDef } from '../engine/detector.ts'
 import { AppError } from '../errors.ts'
+import { loadMudProfiles } from './mud.ts'
 import { buildConfigSchema } from './schema.ts'
 import type { Config } from './schema.ts'
 
@@ -14,8 +16,11 @@ const deepFreeze = <T>(value: T): T => {
   return value
 }
 
-/** Validates a raw configuration object; throws EGD_CONFIG listing every issue as `path: message`. */
-export const parseConfig = (raw: unknown, defs: readonly DetectorDef[], source = 'config'): Config => {
+/**
+ * Validates a raw configuration object; throws EGD_CONFIG listing every issue as `path: message`.
+ * MUD files named in `detectors.mud-violation` are read (relative to `baseDir`) into its `loaded`.
+ */
+export const parseConfig = (raw: unknown, defs: readonly DetectorDef[], source = 'config', baseDir = process.cwd()): Config => {
   const ids = new Set<string>()
   for (const d of defs) {
     if (ids.has(d.id)) throw new AppError('EGD_DETECTOR', `duplicate detector id ${d.id}`)
@@ -26,7 +31,12 @@ export const parseConfig = (raw: unknown, defs: readonly DetectorDef[], source =
     const lines = result.error.issues.map((i) => `  ${i.path.length > 0 ? i.path.join('.') : '(root)'}: ${i.message}`)
     throw new AppError('EGD_CONFIG', `invalid configuration in ${source}:\n${lines.join('\n')}`)
   }
-  return deepFreeze(result.data as Config)
+  const config = result.data as Config
+  const mud = config.detectors['mud-violation'] as { profiles?: Record<string, string>; directory?: string; loaded?: unknown[] } | undefined
+  if (mud !== undefined && (Object.keys(mud.profiles ?? {}).length > 0 || mud.directory !== undefined)) {
+    mud.loaded = [...(mud.loaded ?? []), ...loadMudProfiles({ profiles: mud.profiles ?? {}, directory: mud.directory }, baseDir)]
+  }
+  return deepFreeze(config)
 }
 
 /** Reads `path` (YAML or JSON) when given, else the defaults. */
@@ -44,5 +54,5 @@ export const loadConfig = (path: string | undefined, defs: readonly DetectorDef[
   } catch (err) {
     throw new AppError('EGD_CONFIG', `config file ${path} is not valid YAML or JSON: ${(err as Error).message}`, { cause: err })
   }
-  return parseConfig(raw, defs, path)
+  return parseConfig(raw, defs, path, dirname(path))
 }

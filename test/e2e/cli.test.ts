@@ -1,6 +1,6 @@
 // The `egress-sentinel` command as users run it: the compiled bin, real fixtures, exit codes, stdout and stderr.
 import { execFile } from 'node:child_process'
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -142,9 +142,9 @@ describe('--help', () => {
 })
 
 describe('list-detectors and check-config', () => {
-  it('lists the six detectors', async () => {
+  it('lists the seven detectors', async () => {
     const r = await run('list-detectors')
-    expect(r.stdout.trim().split('\n').map((l) => l.split('\t')[0])).toEqual(['smtp-burst', 'email-telemetry', 'new-destination', 'fanout', 'volume-spike', 'port-novelty'])
+    expect(r.stdout.trim().split('\n').map((l) => l.split('\t')[0])).toEqual(['smtp-burst', 'email-telemetry', 'new-destination', 'fanout', 'volume-spike', 'port-novelty', 'mud-violation'])
   })
 
   it('accepts the configuration example of the README', async () => {
@@ -153,10 +153,14 @@ describe('list-detectors and check-config', () => {
     expect(block).not.toBeNull()
     const dir = tmp()
     writeFileSync(join(dir, 'readme.yaml'), block![1]!)
+    // its MUD paths are relative to the configuration file
+    cpSync(fileURLToPath(new URL('../../fixtures/mud', import.meta.url)), join(dir, 'mud'), { recursive: true })
     const r = await run('check-config', join(dir, 'readme.yaml'))
     expect(r.stderr).toBe('')
     expect(r.code).toBe(0)
-    expect((JSON.parse(r.stdout) as { detectors: Record<string, { enabled: boolean }> }).detectors['volume-spike']!.enabled).toBe(true)
+    const shown = JSON.parse(r.stdout) as { detectors: Record<string, { enabled: boolean; loaded?: { model: string }[] }> }
+    expect(shown.detectors['volume-spike']!.enabled).toBe(true)
+    expect(shown.detectors['mud-violation']!.loaded!.map((p) => p.model)).toEqual(['glacier-fridge'])
   })
 
   it('prints the effective configuration with defaults filled in', async () => {

@@ -71,6 +71,18 @@ const byDevice = (events: readonly DeviceEvent[]): DeviceEvent[][] => {
 
 const STREAMS: readonly (readonly DeviceEvent[])[] = [busyDevice(), ...REAL.flatMap((f) => byDevice(loadFixture(`real/${f}`)))]
 
+/** Settings a detector needs to judge anything: mud-violation, a profile for the busy device's model that allows HTTPS to its vendor and SMTP, and an SMTP budget of 0. */
+const SETTINGS: Readonly<Record<string, unknown>> = {
+  'mud-violation': {
+    loaded: [{
+      model: busyDevice()[0]!.model, url: 'https://vendor.example/mud', source: 'test', acls: ['fr'],
+      aces: [{ acl: 'fr', name: 'api', family: null, protocol: 6, networks: [], dnsNames: ['api.vendor.example'], localNetworks: false, ports: [443, 443], action: 'accept', unsupported: [] },
+        { acl: 'fr', name: 'mail', family: null, protocol: 6, networks: [], dnsNames: [], localNetworks: false, ports: [25, 25], action: 'accept', unsupported: [] }],
+    }],
+    budgets: [{ name: 'smtp', ports: [25], perHour: 0 }],
+  },
+}
+
 describe('every registered detector', () => {
   it('has a unique kebab-case id and a file of the same name whose header says what it catches and how to tune it', () => {
     const ids = DETECTORS.map((d) => d.id)
@@ -96,7 +108,7 @@ describe('every registered detector', () => {
     })
 
     it('gives identical findings for identical input, and the same with its state restored from a JSON snapshot every 7 windows', () => {
-      const create = (): Detector => def.create(def.configSchema.parse({}), { windowMs: MIN, lookaheadWindows: 1 })
+      const create = (): Detector => def.create(def.configSchema.parse(SETTINGS[def.id] ?? {}), { windowMs: MIN, lookaheadWindows: 1 })
       let total = 0
       for (const stream of STREAMS) {
         const straight = drive(create(), stream)

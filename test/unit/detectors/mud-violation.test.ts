@@ -1,0 +1,109 @@
+import { readFileSync } from 'node:fs'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { DETECTORS } from '../../../detectors/index.ts'
+import { mudViolation } from '../../../detectors/mud-violation.ts'
+import { parseConfig } from '../../../src/config/load.ts'
+import { parseMudFile } from '../../../src/config/mud.ts'
+import { MudPolicy } from '../../../src/engine/mud.ts'
+import type { MudProfile } from '../../../src/engine/mud.ts'
+import type { DeviceEvent, EgressEvent } from '../../../src/types.ts'
+import { at, egress } from '../../helpers/events.ts'
+import { fixturePath, loadFixture } from '../../helpers/fixtures.ts'
+import { detectorFindings } from '../../helpers/run.ts'
+
+const mudJson = (name: string): unknown => JSON.parse(readFileSync(fixturePath(`mud/${name}`), 'utf8'))
+const profile = (name: string, model?: string): MudProfile => parseMudFile(mudJson(name), name, model)
+
+describe('MUD files (RFC 8520)', () => {
+  it("reads the RFC's example light bulb: its from-device entry allows TCP 443 to test.example.com over IPv6, nothing else", () => {
+    const bulb = profile('rfc8520-lightbulb2000.json', 'lightbulb2000')
+    expect(bulb).toEqual({
+      model: 'lightbulb2000', url: 'https://lighting.example.com/lightbulb2000', source: 'rfc8520-lightbulb2000.json', acls: ['mud-76100-v6fr'],
+      aces: [{
+        acl: 'mud-76100-v6fr', name: 'cl0-frdev', family: 6, protocol: 6, networks: [], dnsNames: ['test.example.com'],
+        localNetworks: false, ports: [443, 443], action: 'accept', unsupported: [],
+      }],
+    })
+    const policy = new MudPolicy(bulb)
+    const flow = (fields: Partial<EgressEvent>) => policy.judge(egress({ ts: at(0), dstIp: '2001:db8::10', dstHost: 'test.example.com', ...fields }))
+    expect(flow({})).toEqual({ allowed: true, rule: 'mud-76100-v6fr/cl0-frdev' })
+    expect(flow({ dstPort: 80 })).toEqual({ allowed: false, rule: 'mud-76100-v6fr (no entry accepts)' })
+    expect(flow({ dstIp: '192.0.2.10' }).allowed).toBe(false) // an IPv6 ACL
+    expect(flow({ dstHost: undefined }).allowed).toBe(false) // a name matches only a flow that carries it
+    expect(flow({ proto: 17 }).allowed).toBe(false)
+  })
+
+  it('needs a model: the configuration names it, else the file (model-name)', () => {
+    expect(() => profile('rfc8520-lightbulb2000.json')).toThrow('no model')
+    expect(profile('glacier-fridge.json').model).toBe('glacier-fridge')
+  })
+
+  it('names the field at fault in a bad file, and an access list the policy names but nobody defines', () => {
+    const bad = structuredClone(mudJson('rfc8520-lightbulb2000.json')) as { 'ietf-access-control-list:acls': { acl: { aces: { ace: { matches: { tcp: { 'destination-port': { operator: string } } } }[] } }[] } }
+    bad['ietf-access-control-list:acls'].acl[1]!.aces.ace[0]!.matches.tcp['destination-port'].operator = 'about'
+    expect(() => parseMudFile(bad, 'x', 'm')).toThrow('ietf-access-control-list:acls.acl.1.aces.ace.0.matches.tcp.destination-port.operator')
+    const orphan = structuredClone(mudJson('rfc8520-lightbulb2000.json')) as { 'ietf-access-control-list:acls': { acl: unknown[] } }
+    orphan['ietf-access-control-list:acls'].acl.pop()
+    expect(() => parseMudFile(orphan, 'x', 'm')).toThrow('names access list "mud-76100-v6fr", which ietf-access-control-list:acls does not define')
+  })
+
+  it('never matches entries built on abstractions it cannot resolve (controller, manufacturer), nor connections opened towards the device', () => {
+    const json = structuredClone(mudJson('rfc8520-lightbulb2000.json')) as { 'ietf-access-control-list:acls': { acl: { aces: { ace: { matches: Record<string, unknown> }[] } }[] } }
+    json['ietf-access-control-list:acls'].acl[1]!.aces.ace[0]!.matches['ietf-mud:mud'] = { controller: 'urn:ietf:params:mud:dns' }
+    const p = parseMudFile(json, 'x', 'm')
+    expect(p.aces[0]!.unsupported).toEqual(['controller'])
+    expect(new MudPolicy(p).judge(egress({ ts: at(0), dstIp: '2001:db8::10', dstHost: 'test.example.com' })).allowed).toBe(false)
+  })
+
+  it('loads a directory: each file for the model its model-name names, else its file name; paths relative to the configuration', () => {
+    const config = parseConfig({ detectors: { 'mud-violation': { directory: 'mud' } } }, DETECTORS, 'test', fixturePath(''))
+    const loaded = (config.detectors['mud-violation'] as unknown as { loaded: MudProfile[] }).loaded
+    expect(loaded.map((p) => p.model)).toEqual(['glacier-fridge', 'rfc8520-lightbulb2000', 'vault-nas'])
+    expect(() => parseConfig({ detectors: { 'mud-violation': { profiles: { fridge: 'mud/none.json' } } } }, DETECTORS, 'test', fixturePath('')))
+      .toThrow(/detectors\.mud-violation\.profiles\.fridge: cannot read MUD file .*none\.json: ENOENT/)
+  })
+})
+
+describe('mud-violation on the synthetic fleet', () => {
+  let fleet: DeviceEvent[] = []
+  beforeAll(() => {
+    fleet = loadFixture('synthetic/fleet.ndjson.gz')
+  }, 60_000)
+  const ofModel = (model: string) => fleet.filter((e) => e.model === model)
+  const loaded = (...names: string[]) => ({ loaded: names.map((n) => profile(n)) })
+
+  it('makes every SMTP flow of the glacier fridges (a profile of the vendor API only) a violation citing the implicit deny, and nothing else', () => {
+    const events = ofModel('glacier-fridge')
+    const found = detectorFindings(mudViolation, events, loaded('glacier-fridge.json'))
+    // SMTP flows per device and minute, as the findings must count them
+    const smtp = new Map<string, number>()
+    for (const e of events) {
+      if (e.type !== 'egress' || e.dstPort !== 25) continue
+      const key = `${e.deviceId} ${Math.floor(e.ts / 60_000)}`
+      smtp.set(key, (smtp.get(key) ?? 0) + 1)
+    }
+    expect(smtp.size).toBeGreaterThan(1000)
+    const reported = new Map(found.map((f) => [`${f.deviceId} ${f.minute + Date.parse('2026-11-02T00:00:00Z') / 60_000}`, f.finding]))
+    expect([...reported.keys()].sort()).toEqual([...smtp.keys()].sort())
+    for (const [key, n] of smtp) {
+      expect(reported.get(key)!.evidence).toMatchObject({ deniedFlows: n, ports: [25], rule: 'mud-glacier-fridge-v4fr (no entry accepts)' })
+    }
+  })
+
+  it('keeps the benign NAS boxes silent with a profile that allows their relay, the ones that mail through it included', () => {
+    const labels = (JSON.parse(readFileSync(fixturePath('synthetic/fleet.labels.json'), 'utf8')) as { labels: { deviceId: string; kind: string; hardCase: string | null }[] }).labels
+    const benign = new Set(labels.filter((l) => l.kind === 'benign').map((l) => l.deviceId))
+    const events = ofModel('vault-nas').filter((e) => benign.has(e.deviceId))
+    expect(events.some((e) => e.type === 'egress' && e.dstPort === 587)).toBe(true)
+    expect(detectorFindings(mudViolation, events, loaded('vault-nas.json'))).toEqual([])
+    // An SMTP budget of 0 an hour turns the relay's mail, which the ACL allows, into findings citing the budget.
+    const budget = detectorFindings(mudViolation, events, { ...loaded('vault-nas.json'), budgets: [{ name: 'smtp', ports: [25, 465, 587], perHour: 0 }] })
+    expect(budget.length).toBeGreaterThan(0)
+    expect(budget[0]!.finding.evidence).toMatchObject({ rule: 'budget smtp', perHour: 0, indicator: 'mud budget smtp' })
+    expect(budget[0]!.finding.severity).toBe('high')
+  })
+
+  it('judges no device of a model without a profile', () => {
+    expect(detectorFindings(mudViolation, ofModel('lumen-tv'), loaded('glacier-fridge.json', 'vault-nas.json'))).toEqual([])
+  })
+})
