@@ -103,6 +103,8 @@ export interface CampaignRecord {
   /** 1 when it opens, one more with every device that joins and at resolution. */
   readonly revision: number
   readonly severity: Severity
+  /** The severity of the previous revision (null on the first): a paging target sends the revision that first reaches its threshold. */
+  readonly previousSeverity: Severity | null
   readonly score: number
   /** ISO-8601 event time: the earliest member's onset. */
   readonly startsAt: string

@@ -4,7 +4,7 @@ import { DETECTORS } from '../../detectors/index.ts'
 import { loadConfig } from '../config/load.ts'
 import { campaignSettings } from '../config/schema.ts'
 import { correlateAll } from '../correlate/campaigns.ts'
-import type { CampaignSettings } from '../correlate/campaigns.ts'
+import type { Config } from '../config/schema.ts'
 import { decodeAlertRecord } from '../correlate/read.ts'
 import { correlateTopic } from '../correlate/topic.ts'
 import { serviceSettings } from '../config/service.ts'
@@ -21,10 +21,14 @@ interface CorrelateFlags {
   kafka?: boolean
   brokers?: string
   follow?: string
+  complete?: boolean
 }
 
-/** A pause that a SIGTERM or SIGINT cuts short; resolves true when stopped. */
-const stopSignal = (): { wait: (ms: number) => Promise<boolean>; stopped: () => boolean } => {
+/**
+ * SIGTERM or SIGINT: the pass under way finishes, then the command exits 0. Listeners are taken
+ * once, so a second signal ends the process at once (a pass stuck on an unreachable broker).
+ */
+const stopSignal = (): { wait: (ms: number) => Promise<void>; stopped: () => boolean } => {
   let stop = false
   let wake: () => void = () => undefined
   const onSignal = (): void => {
@@ -34,38 +38,52 @@ const stopSignal = (): { wait: (ms: number) => Promise<boolean>; stopped: () => 
   process.once('SIGTERM', onSignal)
   process.once('SIGINT', onSignal)
   return {
-    wait: (ms) => new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => resolve(stop), ms)
+    wait: (ms) => new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms)
       wake = () => {
         clearTimeout(timer)
-        resolve(true)
+        resolve()
       }
     }),
     stopped: () => stop,
   }
 }
 
-/** `correlate --kafka`: passes over the alerts topic, once or every --follow seconds until SIGTERM. */
-const correlateKafka = async (flags: CorrelateFlags, settings: CampaignSettings): Promise<void> => {
+const parseFollow = (text: string | undefined): number | null => {
+  if (text === undefined) return null
+  const every = Number(text)
+  if (!Number.isFinite(every) || every < 1 || every > 86_400) throw new AppError('EGD_USAGE', `--follow: expected seconds from 1 to 86400, got "${text}"`)
+  return every
+}
+
+/** `correlate --kafka`: passes over the alerts topic, once or every --follow seconds until SIGTERM (a failed pass is reported and tried again). */
+const correlateKafka = async (flags: CorrelateFlags, campaigns: Config['campaigns']): Promise<void> => {
+  const every = parseFollow(flags.follow)
+  if (every !== null && flags.complete) throw new AppError('EGD_USAGE', 'correlate: --complete is for a topic that is finished, not with --follow')
   const service = serviceSettings(flags)
   const kafkaSettings = { brokers: service.brokers, clientId: 'egress-sentinel-correlate', security: service.security }
   const kafka = createKafka(kafkaSettings)
   const topic = service.topics.alerts
   await explainConnect(kafkaSettings, () => requireTopics(kafka, [topic]))
-  const every = flags.follow === undefined ? null : Number(flags.follow)
-  if (every !== null && (!Number.isFinite(every) || every < 1 || every > 86_400)) {
-    throw new AppError('EGD_USAGE', `--follow: expected seconds from 1 to 86400, got "${flags.follow}"`)
-  }
+  const options = { settings: campaignSettings(campaigns), graceMs: campaigns.graceMinutes * 60_000, complete: flags.complete ?? false }
   const signal = stopSignal()
   for (;;) {
-    const pass = await correlateTopic(kafka, topic, `${service.groupId}.correlate`, settings)
-    if (!flags.quiet) {
-      process.stderr.write(
-        `correlated ${pass.alerts} device alerts of ${topic} (${pass.invalid} invalid records): ` +
-          `${pass.campaigns} campaign(s), ${pass.written} new record(s) written\n`,
-      )
+    try {
+      const pass = await correlateTopic(kafka, topic, `${service.groupId}.correlate`, options)
+      if (!flags.quiet) {
+        const upTo = pass.watermark === null ? '' : ` up to ${new Date(pass.watermark).toISOString()}`
+        process.stderr.write(
+          `correlated ${pass.alerts} device alerts of ${topic} (${pass.invalid} invalid records): ${pass.campaigns} campaign(s)${upTo}, ` +
+            `${pass.written} new record(s) written, ${pass.held} held back for a later pass\n`,
+        )
+      }
+    } catch (err) {
+      if (every === null) throw err
+      process.stderr.write(`egress-sentinel correlate: pass failed (${(err as Error).message}); next in ${every} s\n`)
     }
-    if (every === null || signal.stopped() || (await signal.wait(every * 1000))) return
+    if (every === null || signal.stopped()) return
+    await signal.wait(every * 1000)
+    if (signal.stopped()) return
   }
 }
 
@@ -75,23 +93,26 @@ export const registerCorrelate = (program: Command): void => {
     .description(
       'group device alerts into fleet-scope campaigns (many devices showing one behaviour within campaigns.windowHours): ' +
         'reads alert records (NDJSON: replay output, a dump of the alerts topic) and writes the campaign records as NDJSON, ' +
-        'in event-time order; the same alerts give the same campaigns whatever order they come in',
+        'in event-time order; the same alerts give the same campaigns whatever order they come in. ' +
+        'With --kafka it reads the alerts topic to its end and writes to it the records it lacks, up to a watermark ' +
+        '(the least of the partitions\' newest alert times, less campaigns.graceMinutes) unless --complete',
     )
     .argument('[inputs...]', 'alert NDJSON files or directories (.gz too); none with --kafka')
     .option('-c, --config <file>', 'configuration file (its campaigns section); defaults apply without it')
     .option('-k, --kafka', 'read the alerts topic ($EGRESS_TOPIC_ALERTS) instead of files, and write to it the campaign records it does not hold yet')
     .option('-b, --brokers <list>', 'with --kafka: host:port[,host:port…] (default: $KAFKA_BROKERS)')
     .option('--follow <seconds>', 'with --kafka: a pass every so many seconds until SIGTERM, instead of one')
+    .option('--complete', 'with --kafka: the topic holds every alert there will be (a finished replay, a dump): write all records, hold none back for lagging partitions')
     .option('-q, --quiet', 'no summary on stderr')
     .addHelpText('after', '\nEnvironment (--kafka): KAFKA_BROKERS, EGRESS_TOPIC_ALERTS, EGRESS_GROUP_ID; KAFKA_TLS, KAFKA_TLS_CA_FILE; KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD or KAFKA_SASL_PASSWORD_FILE')
     .action(async (inputs: string[], flags: CorrelateFlags) => {
       const config = loadConfig(flags.config, DETECTORS)
       if (flags.kafka) {
         if (inputs.length > 0) throw new AppError('EGD_USAGE', 'correlate: give input files or --kafka, not both')
-        return correlateKafka(flags, campaignSettings(config.campaigns))
+        return correlateKafka(flags, config.campaigns)
       }
       if (inputs.length === 0) throw new AppError('EGD_USAGE', 'correlate: expected alert files, or --kafka')
-      if (flags.follow !== undefined || flags.brokers !== undefined) throw new AppError('EGD_USAGE', 'correlate: --follow and --brokers need --kafka')
+      if (flags.follow !== undefined || flags.brokers !== undefined || flags.complete) throw new AppError('EGD_USAGE', 'correlate: --follow, --complete and --brokers need --kafka')
       const alerts: Alert[] = []
       let invalid = 0
       let fleet = 0

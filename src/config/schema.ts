@@ -58,6 +58,8 @@ const campaignsSchema = z.strictObject({
   windowHours: z.number().positive().max(24 * 30).default(24),
   /** A campaign resolves once none of its devices has had an alert firing for this long. */
   quietHours: z.number().positive().max(24 * 30).default(6),
+  /** `correlate --kafka`: how far behind its partition's newest alert an alert may still arrive (event time). */
+  graceMinutes: z.number().min(0).max(24 * 60).default(30),
 })
 
 const deviceSchema = z.strictObject({ model: z.string().min(1).optional(), firmware: z.string().min(1).optional() })

@@ -75,6 +75,9 @@ interface DeviceState {
   campaign: Campaign | null
   /** Indicators seen on it while it waited for a campaign (bounded). */
   readonly pending: Set<string>
+  /** The strongest of its alerts while it waited (they count when it joins). */
+  severity: Severity
+  score: number
   lastEvent: number
 }
 
@@ -93,9 +96,13 @@ interface Campaign {
   revision: number
   severity: Severity
   score: number
+  /** Severity of the last record written, null before the first. */
+  recorded: Severity | null
 }
 
 const MAX_PENDING_INDICATORS = 16
+/** Alerts (event-time advances) between sweeps for forgettable devices. */
+const PRUNE_EVERY = 4096
 const LISTED_INDICATORS = 10
 const LISTED_DEVICES = 20
 const rank = (s: Severity): number => SEVERITIES.indexOf(s)
@@ -108,7 +115,7 @@ const rank = (s: Severity): number => SEVERITIES.indexOf(s)
  * a campaign of one model when that many are of one model (a model turned at once, the 2014
  * story), otherwise one across models. Later devices with the behaviour join it; its other alerts
  * add indicators. Records: `firing` revision 1 on opening, a `firing` revision per device that
- * joins, `resolved` once no member has fired for `quietMs`.
+ * joins and whenever its severity rises, `resolved` once no member has fired for `quietMs`.
  */
 export class Correlator {
   readonly counters: CorrelatorCounters = { alerts: 0, opened: 0, updated: 0, resolved: 0 }
@@ -117,6 +124,7 @@ export class Correlator {
   private readonly waiting = new Map<string, Map<string, DeviceState>>()
   private readonly open = new Map<string, Campaign>()
   private now = -Infinity
+  private advances = 0
 
   constructor(
     private readonly settings: CampaignSettings,
@@ -129,8 +137,7 @@ export class Correlator {
     this.counters.alerts++
     const t = alertTime(alert)
     this.advance(t)
-    const device = this.device(alert)
-    device.lastEvent = t
+    const device = this.device(alert, t)
     if (alert.status === 'resolved') {
       device.firing.delete(alert.id)
       if (device.campaign !== null) device.campaign.lastActive = Math.max(device.campaign.lastActive, t)
@@ -142,11 +149,24 @@ export class Correlator {
 
     const campaign = device.campaign
     if (campaign !== null) {
-      this.touch(campaign, device, alert, t)
+      // A member's alert adds indicators; one that raises the campaign's severity is a new revision (a paging target may wait for it).
+      if (this.touch(campaign, device, alert, t)) {
+        this.record(campaign, 'firing', t)
+        this.counters.updated++
+      }
       return
     }
     const behaviour = behaviourOf(alert)
-    const current = device.behaviour !== null && t - device.behaviourSeen <= this.settings.windowMs ? device.behaviour : null
+    if (device.behaviour !== null && t - device.behaviourSeen > this.settings.windowMs) {
+      // Quiet for a window: what it showed before no longer defines it, nor vouches for its next campaign.
+      device.behaviour = null
+      device.pending.clear()
+      device.severity = 'low'
+      device.score = 0
+    }
+    const current = device.behaviour
+    if (rank(alert.severity) > rank(device.severity)) device.severity = alert.severity
+    if (alert.score > device.score) device.score = alert.score
     if (behaviour === null || (current !== null && current !== behaviour)) {
       // Evidence of what it already does: kept for the campaign it may join.
       for (const i of indicatorsOf(alert)) if (device.pending.size < MAX_PENDING_INDICATORS) device.pending.add(i)
@@ -166,10 +186,15 @@ export class Correlator {
     this.wait(behaviour, device, alert, t)
   }
 
-  /** Event time moved on to `t`: campaigns whose devices have all been quiet for `quietMs` resolve. */
+  /**
+   * Event time moved on to `t` (an alert's, or a watermark all later alerts are known to follow):
+   * campaigns whose devices have all been quiet for `quietMs` resolve, and every so often devices
+   * that wait for nothing are forgotten.
+   */
   advance(t: number): void {
     if (t <= this.now) return
     this.now = t
+    if (++this.advances % PRUNE_EVERY === 0) this.forgetQuietDevices()
     for (const c of this.open.values()) {
       if (t - c.lastActive < this.settings.quietMs) continue
       let firing = false
@@ -219,6 +244,7 @@ export class Correlator {
       revision: 0,
       severity: 'low',
       score: 0,
+      recorded: null,
     }
     // Joined in onset order, so the member list reads as the campaign spread.
     members.sort((a, b) => a.onset - b.onset || cmp(a.id, b.id))
@@ -238,15 +264,20 @@ export class Correlator {
     c.startsAt = Math.min(c.startsAt, device.onset)
     for (const i of device.pending) addIndicator(c, i, device.id)
     device.pending.clear()
+    if (rank(device.severity) > rank(c.severity)) c.severity = device.severity
+    if (device.score > c.score) c.score = device.score
     if (alert !== null) this.touch(c, device, alert, t)
     else c.lastActive = Math.max(c.lastActive, device.behaviourSeen)
   }
 
-  private touch(c: Campaign, device: DeviceState, alert: Alert, t: number): void {
+  /** Adds a member's alert to the campaign; true when it raised the campaign's severity. */
+  private touch(c: Campaign, device: DeviceState, alert: Alert, t: number): boolean {
     c.lastActive = Math.max(c.lastActive, t)
-    if (rank(alert.severity) > rank(c.severity)) c.severity = alert.severity
+    const raised = rank(alert.severity) > rank(c.severity)
+    if (raised) c.severity = alert.severity
     if (alert.score > c.score) c.score = alert.score
     for (const i of indicatorsOf(alert)) addIndicator(c, i, device.id)
+    return raised
   }
 
   private resolve(c: Campaign): void {
@@ -260,29 +291,33 @@ export class Correlator {
     }
   }
 
-  private device(a: Alert): DeviceState {
+  private device(a: Alert, t: number): DeviceState {
     let d = this.devices.get(a.deviceId)
     if (d === undefined) {
       d = {
         id: a.deviceId, model: a.model, firmware: a.firmware, firing: new Set(), behaviour: null, behaviourSeen: -Infinity,
-        onset: Date.parse(a.startsAt), campaign: null, pending: new Set(), lastEvent: -Infinity,
+        onset: Date.parse(a.startsAt), campaign: null, pending: new Set(), severity: 'low', score: 0, lastEvent: t,
       }
       this.devices.set(a.deviceId, d)
-      this.forgetQuietDevices()
     }
+    d.lastEvent = t
     return d
   }
 
   /** Devices outside any campaign, with nothing firing and quiet for a window, are forgotten (memory stays bounded by the window). */
   private forgetQuietDevices(): void {
-    if (this.devices.size % 1024 !== 0) return
     for (const d of this.devices.values()) {
-      if (d.campaign === null && d.firing.size === 0 && this.now - d.lastEvent > this.settings.windowMs) this.devices.delete(d.id)
+      if (d.campaign !== null || d.firing.size > 0 || this.now - d.lastEvent <= this.settings.windowMs) continue
+      this.devices.delete(d.id)
+      if (d.behaviour !== null) this.waiting.get(d.behaviour)?.delete(d.id)
     }
+    for (const [behaviour, waiting] of this.waiting) if (waiting.size === 0) this.waiting.delete(behaviour)
   }
 
   private record(c: Campaign, status: 'firing' | 'resolved', t: number): void {
     c.revision++
+    const previous = c.recorded
+    c.recorded = c.severity
     const models = new Map<string, number>()
     const firmware = new Set<string>()
     for (const d of c.members.values()) {
@@ -306,6 +341,7 @@ export class Correlator {
       status,
       revision: c.revision,
       severity: c.severity,
+      previousSeverity: previous,
       score: Math.round(c.score * 1000) / 1000,
       startsAt: isoTime(c.startsAt),
       endsAt: status === 'resolved' ? isoTime(c.lastActive) : null,
@@ -334,10 +370,17 @@ const addIndicator = (c: Campaign, indicator: string, deviceId: string): void =>
   set.add(deviceId)
 }
 
-/** Correlates a finished set of alerts (a replay, a file): sorts them into `compareAlerts` order first. */
-export const correlateAll = (alerts: readonly Alert[], settings: CampaignSettings): CampaignRecord[] => {
+/**
+ * Correlates a set of alerts (a replay, a file, a topic read to its end): sorts them into
+ * `compareAlerts` order first. `until`, when given, is event time known to have passed (a
+ * watermark): campaigns quiet since long enough before it resolve. Records come in event-time
+ * order (`updatedAt`).
+ */
+export const correlateAll = (alerts: readonly Alert[], settings: CampaignSettings, until?: number): CampaignRecord[] => {
   const out: CampaignRecord[] = []
   const correlator = new Correlator(settings, (r) => out.push(r))
   for (const a of [...alerts].sort(compareAlerts)) correlator.observe(a)
-  return out
+  if (until !== undefined) correlator.advance(until)
+  // A resolution is written when event time has passed it: put it back in its place.
+  return out.map((r, i) => [r, i] as const).sort((a, b) => Date.parse(a[0].updatedAt) - Date.parse(b[0].updatedAt) || a[1] - b[1]).map(([r]) => r)
 }

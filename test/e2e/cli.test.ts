@@ -197,6 +197,6 @@ describe('egress-sentinel correlate', () => {
     const none = await run('correlate')
     expect([none.code, none.stderr]).toEqual([2, expect.stringContaining('expected alert files, or --kafka')])
     const follow = await run('correlate', '--follow', '5', DEMO)
-    expect([follow.code, follow.stderr]).toEqual([2, expect.stringContaining('--follow and --brokers need --kafka')])
+    expect([follow.code, follow.stderr]).toEqual([2, expect.stringContaining('--follow, --complete and --brokers need --kafka')])
   })
 })

@@ -103,11 +103,16 @@ export class TargetDelivery {
     return this.#depth >= this.#target.queueSize
   }
 
-  /** Whether this target takes the record at all (its scopes, statuses and minimum severity; a campaign's growth only with campaignUpdates). */
+  /**
+   * Whether this target takes the record at all: its scopes, statuses and minimum severity. Of a
+   * campaign's firing records only the first that reaches the minimum severity (its page), unless
+   * campaignUpdates; its resolution when a firing record reached it.
+   */
   wants(alert: AlertRecord): boolean {
     const t = this.#target
     if (!t.scopes.has(alert.scope) || !t.statuses.has(alert.status) || SEVERITIES.indexOf(alert.severity) < this.#minSeverity) return false
-    return alert.scope === 'device' || alert.status === 'resolved' || alert.revision === 1 || t.campaignUpdates
+    if (alert.scope === 'device' || alert.status === 'resolved' || t.campaignUpdates) return true
+    return alert.previousSeverity === null || SEVERITIES.indexOf(alert.previousSeverity) < this.#minSeverity
   }
 
   push(item: DeliveryItem): void {

@@ -139,6 +139,42 @@ describe('campaigns', () => {
     }), { numRuns: 50 })
   })
 
+  it('opens with the strongest alert of any of its devices, and writes a revision when a member raises the severity', () => {
+    const records = run([
+      { device: 'a', at: 0, severity: 'critical' }, { device: 'b', at: 1, severity: 'medium' }, { device: 'c', at: 2, severity: 'medium' },
+    ])
+    expect(records.map((r) => [r.revision, r.severity, r.previousSeverity])).toEqual([[1, 'critical', null]])
+    const rising = run([
+      { device: 'a', at: 0, severity: 'medium' }, { device: 'b', at: 1, severity: 'medium' }, { device: 'c', at: 2, severity: 'medium' },
+      { device: 'b', detector: 'port-novelty', indicator: null, at: 10, severity: 'high' },
+      { device: 'c', detector: 'port-novelty', indicator: null, at: 11, severity: 'medium' },
+    ])
+    expect(rising.map((r) => [r.revision, r.severity, r.previousSeverity])).toEqual([[1, 'medium', null], [2, 'high', 'medium']])
+  })
+
+  it('resolves at a watermark (event time known to have passed) and writes the resolution in its event-time place', () => {
+    const a = [{ device: 'a', at: 0, until: 10 }, { device: 'b', at: 1, until: 10 }, { device: 'c', at: 2, until: 10 }]
+    const b = [{ device: 'x', at: 300, indicator: 'smtp/submission' }, { device: 'y', at: 301, indicator: 'smtp/submission' }, { device: 'z', at: 302, indicator: 'smtp/submission' }]
+    expect(run(a).map((r) => r.status)).toEqual(['firing'])
+    const records = correlateAll([...a, ...b].flatMap(alert), settings, T0 + 400 * MIN)
+    expect(records.map((r) => [r.behaviour, r.status, r.updatedAt])).toEqual([
+      ['smtp-burst smtp/direct', 'firing', '2026-11-02T00:02:00.000Z'],
+      ['smtp-burst smtp/direct', 'resolved', '2026-11-02T00:10:00.000Z'],
+      ['smtp-burst smtp/submission', 'firing', '2026-11-02T05:02:00.000Z'],
+    ])
+  })
+
+  it('keeps its devices through the sweeps that forget devices quiet for a window', () => {
+    // Thousands of devices with one novelty alert each (no behaviour), then a campaign whose members outlive several sweeps.
+    const fillers: Spec[] = Array.from({ length: 9000 }, (_, i) => ({ device: `f${i}`, detector: 'port-novelty', indicator: null, at: i / 100 }))
+    const records = run([
+      ...fillers, { device: 'a', at: 30, until: 100 }, { device: 'b', at: 40, until: 100 }, { device: 'c', at: 50, until: 100 },
+      ...fillers.map((f) => ({ ...f, device: `g${f.device}`, at: 60 + f.at })),
+      { device: 'x', model: 'lumen-tv', detector: 'fanout', indicator: 'fanout/ports', at: 400 },
+    ])
+    expect(records.map((r) => [r.status, r.deviceCount, r.endsAt])).toEqual([['firing', 3, null], ['resolved', 3, '2026-11-02T01:40:00.000Z']])
+  })
+
   it('ignores fleet-scope records fed back to it', () => {
     const records = run([{ device: 'a', at: 0 }, { device: 'b', at: 30 }, { device: 'c', at: 60 }])
     const correlator = new Correlator(settings, () => undefined)

@@ -189,6 +189,18 @@ describe('campaign pages', () => {
     expect([...alerts, ...records].filter((a) => devices.wants(a))).toEqual(alerts)
   })
 
+  it('pages a target with a minimum severity when the campaign first reaches it, and sends the resolution only of what it paged', () => {
+    const [opened, grown, resolved] = campaign()
+    const quiet = { ...opened!, severity: 'medium' as const, previousSeverity: null }
+    const raised = { ...grown!, severity: 'high' as const, previousSeverity: 'medium' as const }
+    const again = { ...grown!, revision: 3, severity: 'high' as const, previousSeverity: 'high' as const }
+    const over = { ...resolved!, revision: 4, severity: 'high' as const, previousSeverity: 'high' as const }
+    const pager = deliver(target('http://127.0.0.1:9/', { scopes: ['fleet'], minSeverity: 'high' })).d
+    expect([quiet, raised, again, over].filter((r) => pager.wants(r)).map((r) => r.revision)).toEqual([2, 4])
+    const lowOnly = { ...over, severity: 'medium' as const }
+    expect(pager.wants(lowOnly)).toBe(false)
+  })
+
   it('pages PagerDuty once per campaign (its id the dedup key) and gives Slack a digest of the campaign', async () => {
     const [opened, , resolved] = campaign()
     const pd = await receiver(() => ({ status: 202 }))
