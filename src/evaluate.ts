@@ -47,6 +47,8 @@ export interface Evaluation {
   readonly detected: number
   readonly missed: number
   readonly falseAlarms: number
+  /** Low-severity alerts (notices: a firmware rollout's adoptions): neither detections nor false alarms. */
+  readonly notices: number
   readonly recall: number
   readonly precision: number
   readonly falseAlarmRate: number
@@ -70,6 +72,7 @@ const ratio = (a: number, b: number): number => (b === 0 ? 0 : Math.round((a / b
 export class Evaluator {
   private readonly truth = new Map<string, Truth>()
   private readonly firing: Alert[] = []
+  private notices = 0
 
   observe(event: DeviceEvent): void {
     let t = this.truth.get(event.deviceId)
@@ -90,8 +93,11 @@ export class Evaluator {
     }
   }
 
+  /** Low severity marks a notice (an expected change): counted apart, not scored. */
   alert(alert: Alert): void {
-    if (alert.status === 'firing') this.firing.push(alert)
+    if (alert.status !== 'firing') return
+    if (alert.severity === 'low') this.notices++
+    else this.firing.push(alert)
   }
 
   result(): Evaluation {
@@ -143,6 +149,7 @@ export class Evaluator {
       detected: detected.length,
       missed: infected.length - detected.length,
       falseAlarms,
+      notices: this.notices,
       recall: ratio(detected.length, infected.length),
       precision: ratio(detected.length, detected.length + falseAlarms),
       falseAlarmRate: ratio(falseAlarms, perDevice.length - infected.length),

@@ -95,7 +95,8 @@ export type AlertRecord = Alert | CampaignRecord
 export interface CampaignRecord {
   readonly id: string
   readonly scope: 'fleet'
-  readonly kind: 'campaign'
+  /** `campaign`: many devices showing one behaviour; `rollout`: a notice, many devices of a model taking up a host with new firmware. */
+  readonly kind: 'campaign' | 'rollout'
   /** `<detector> <indicator>`, e.g. `smtp-burst smtp/direct`. */
   readonly behaviour: string
   readonly detector: string

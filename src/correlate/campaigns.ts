@@ -117,6 +117,9 @@ const rank = (s: Severity): number => SEVERITIES.indexOf(s)
  * add indicators. Records: `firing` revision 1 on opening, a `firing` revision per device that
  * joins and whenever its severity rises, `resolved` once no member has fired for `quietMs`.
  */
+/** A behaviour that is a rollout (a notice), not a campaign: its devices changed with their firmware. */
+export const isRollout = (behaviour: string): boolean => behaviour.includes(' rollout ')
+
 export class Correlator {
   readonly counters: CorrelatorCounters = { alerts: 0, opened: 0, updated: 0, resolved: 0 }
   private readonly devices = new Map<string, DeviceState>()
@@ -126,17 +129,26 @@ export class Correlator {
   private now = -Infinity
   private advances = 0
 
+  /**
+   * `kind`: a `campaign` correlator takes every behaviour but rollouts; a `rollout` correlator
+   * only rollouts, so a device's rollout notice never stands in for its campaign (an infected
+   * fridge updated with all the others is in both).
+   */
   constructor(
     private readonly settings: CampaignSettings,
     private readonly emit: (record: CampaignRecord) => void,
+    private readonly kind: 'campaign' | 'rollout' = 'campaign',
   ) {}
 
   /** Takes the next device alert (fleet-scope records are ignored). */
   observe(alert: Alert): void {
     if ((alert as { scope: string }).scope !== 'device') return
-    this.counters.alerts++
+    // Every alert moves event time on; only those of this correlator's kind are correlated.
     const t = alertTime(alert)
     this.advance(t)
+    const b = behaviourOf(alert)
+    if ((b !== null && isRollout(b)) !== (this.kind === 'rollout')) return
+    this.counters.alerts++
     const device = this.device(alert, t)
     if (alert.status === 'resolved') {
       device.firing.delete(alert.id)
@@ -335,7 +347,7 @@ export class Correlator {
     this.emit({
       id: c.id,
       scope: 'fleet',
-      kind: 'campaign',
+      kind: this.kind,
       behaviour: c.behaviour,
       detector: c.detector,
       status,
@@ -378,9 +390,9 @@ const addIndicator = (c: Campaign, indicator: string, deviceId: string): void =>
  */
 export const correlateAll = (alerts: readonly Alert[], settings: CampaignSettings, until?: number): CampaignRecord[] => {
   const out: CampaignRecord[] = []
-  const correlator = new Correlator(settings, (r) => out.push(r))
-  for (const a of [...alerts].sort(compareAlerts)) correlator.observe(a)
-  if (until !== undefined) correlator.advance(until)
+  const correlators = [new Correlator(settings, (r) => out.push(r)), new Correlator(settings, (r) => out.push(r), 'rollout')]
+  for (const a of [...alerts].sort(compareAlerts)) for (const c of correlators) c.observe(a)
+  if (until !== undefined) for (const c of correlators) c.advance(until)
   // A resolution is written when event time has passed it: put it back in its place.
   return out.map((r, i) => [r, i] as const).sort((a, b) => Date.parse(a[0].updatedAt) - Date.parse(b[0].updatedAt) || a[1] - b[1]).map(([r]) => r)
 }

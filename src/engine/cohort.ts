@@ -33,6 +33,17 @@ export class ModelCounts<K extends string | number> {
     return this.models.get(model)?.get(key) ?? 0
   }
 
+  /** Sets a key's value (a count, or any number kept per model and key), within the same bounds. */
+  set(model: string, key: K, value: number): void {
+    let keys = this.models.get(model)
+    if (keys === undefined) {
+      if (this.models.size >= MAX_MODELS) return
+      keys = new Map()
+      this.models.set(model, keys)
+    }
+    if (keys.has(key) || keys.size < this.maxKeys) keys.set(key, value)
+  }
+
   toJSON(): Record<string, [K, number][]> {
     const out: Record<string, [K, number][]> = {}
     for (const [model, keys] of this.models) out[model] = [...keys]

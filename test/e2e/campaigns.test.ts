@@ -1,6 +1,9 @@
-// Campaigns as a specification: on the synthetic fleet, each attack that turned many devices is one campaign with exactly its devices, the benign firmware rollout is none, and a paging webhook target gets one page per campaign instead of one per device.
+// Campaigns as a specification: on the synthetic fleet, each attack that turned many devices is one campaign with exactly its devices, the benign firmware rollout is one rollout notice and no campaign (the same move without new firmware is a campaign), and a paging webhook target gets one page per campaign instead of one per device.
 import { execFile } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { gunzipSync, gzipSync } from 'node:zlib'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { beforeAll, describe, expect, it } from 'vitest'
@@ -14,22 +17,32 @@ const labels = (JSON.parse(readFileSync(fixture('synthetic/fleet.labels.json'), 
 const byDevice = new Map(labels.map((l) => [l.deviceId, l]))
 const devicesOf = (kind: string): string[] => labels.filter((l) => l.kind === kind).map((l) => l.deviceId).sort()
 
-let records: AlertRecord[] = []
-/** Each campaign's last record, and every member it ever listed. */
-let campaigns: { last: CampaignRecord; members: string[] }[] = []
+interface Grouped { last: CampaignRecord; members: string[] }
 
-beforeAll(async () => {
-  const { stdout } = await promisify(execFile)(process.execPath, [BIN, 'replay', '-q', '--campaigns', fixture('synthetic/fleet.ndjson.gz')], { maxBuffer: 256 * 1024 * 1024 })
-  records = stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as AlertRecord)
+const replayCampaigns = async (input: string): Promise<{ records: AlertRecord[]; groups: Grouped[] }> => {
+  const { stdout } = await promisify(execFile)(process.execPath, [BIN, 'replay', '-q', '--campaigns', input], { maxBuffer: 256 * 1024 * 1024 })
+  const records = stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as AlertRecord)
   const fleet = records.filter((r): r is CampaignRecord => r.scope === 'fleet')
-  const ids = [...new Set(fleet.map((r) => r.id))]
-  // The record lists at most 20 devices: the members are the device alerts' devices that count towards it, read from the records' growth.
-  campaigns = ids.map((id) => {
+  // The records list at most 20 devices each: the members are read from the records' growth.
+  const groups = [...new Set(fleet.map((r) => r.id))].map((id) => {
     const own = fleet.filter((r) => r.id === id)
     const members = new Set<string>()
     for (const r of own) for (const d of r.evidence.devices as string[]) members.add(d)
     return { last: own.at(-1)!, members: [...members].sort() }
   })
+  return { records, groups }
+}
+
+let records: AlertRecord[] = []
+/** Each campaign's last record, and every member it ever listed. */
+let campaigns: Grouped[] = []
+let rollouts: Grouped[] = []
+
+beforeAll(async () => {
+  const r = await replayCampaigns(fixture('synthetic/fleet.ndjson.gz'))
+  records = r.records
+  campaigns = r.groups.filter((g) => g.last.kind === 'campaign')
+  rollouts = r.groups.filter((g) => g.last.kind === 'rollout')
 }, 60_000)
 
 describe('campaigns on the synthetic fleet', () => {
@@ -48,6 +61,33 @@ describe('campaigns on the synthetic fleet', () => {
     expect(burst[0]!.members).toEqual(devicesOf('spam-burst'))
   })
 
+  it('makes the firmware update of every frostbyte fridge one rollout notice (low) of that model, and no campaign', () => {
+    expect(rollouts).toHaveLength(1)
+    expect(rollouts[0]!.last).toMatchObject({
+      kind: 'rollout', model: 'frostbyte-fridge', severity: 'low', behaviour: 'model-shift rollout fw.frostbyte.example firmware 3.2.0',
+    })
+    // 38 of the 40: two infected fridges stop being collected or updating with the rest
+    expect(rollouts[0]!.last.deviceCount).toBe(38)
+    expect(new Set(rollouts[0]!.members.map((d) => byDevice.get(d)!.model))).toEqual(new Set(['frostbyte-fridge']))
+    expect(rollouts[0]!.members.every((d) => byDevice.get(d)!.hardCase === 'firmware-update')).toBe(true)
+  })
+
+  it('makes the same move without the firmware change a campaign of that model', async () => {
+    // The fleet as if the fridges had taken up the update host without new firmware: a vendor-side compromise.
+    const lines = gunzipSync(readFileSync(fixture('synthetic/fleet.ndjson.gz'))).toString('utf8')
+    const dir = mkdtempSync(join(tmpdir(), 'egress-shift-'))
+    const file = join(dir, 'fleet-no-update.ndjson.gz')
+    const frozen = lines.split('\n').map((l) => (l.includes('"model":"frostbyte-fridge"') ? l.replace(/"firmware":"[^"]*"/, '"firmware":"3.1.4"') : l))
+    writeFileSync(file, gzipSync(frozen.join('\n')))
+    const { groups } = await replayCampaigns(file)
+    expect(groups.filter((g) => g.last.kind === 'rollout')).toEqual([])
+    const shift = groups.filter((g) => g.last.behaviour.startsWith('model-shift'))
+    expect(shift.map((g) => [g.last.kind, g.last.behaviour, g.last.model])).toEqual([['campaign', 'model-shift shift fw.frostbyte.example', 'frostbyte-fridge']])
+    // It opens as a medium campaign (a page for a medium target); members that later spam raise it.
+    expect(shift[0]!.last.severity).not.toBe('low')
+    expect(shift[0]!.last.deviceCount).toBeGreaterThanOrEqual(30)
+  }, 60_000)
+
   it('puts no benign device in any campaign: the fleet-wide firmware update is not one', () => {
     // The other three: the low-and-slow spam, the spam only telemetry shows, and the scans: each exactly its devices.
     expect(campaigns.map((c) => [c.last.behaviour, c.last.deviceCount, [...new Set(c.members.map((d) => byDevice.get(d)!.kind))]])).toEqual([
@@ -64,8 +104,10 @@ describe('campaigns on the synthetic fleet', () => {
 
   it('sends a paging target one page per campaign (its opening) instead of one per device alert', () => {
     const deviceFirings = records.filter((r): r is Alert => r.scope === 'device' && r.status === 'firing')
-    const pages = records.filter((r) => r.scope === 'fleet' && r.status === 'firing' && r.revision === 1)
+    // A paging target (scopes [fleet], minSeverity medium): campaign openings; the rollout notice is low.
+    const pages = records.filter((r) => r.scope === 'fleet' && r.status === 'firing' && r.revision === 1 && r.severity !== 'low')
     expect(pages).toHaveLength(5)
+    expect(pages.every((p) => p.scope === 'fleet' && p.kind === 'campaign')).toBe(true)
     expect(deviceFirings.length).toBeGreaterThan(500)
   })
 })

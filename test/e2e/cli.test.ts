@@ -142,9 +142,9 @@ describe('--help', () => {
 })
 
 describe('list-detectors and check-config', () => {
-  it('lists the seven detectors', async () => {
+  it('lists the eight detectors', async () => {
     const r = await run('list-detectors')
-    expect(r.stdout.trim().split('\n').map((l) => l.split('\t')[0])).toEqual(['smtp-burst', 'email-telemetry', 'new-destination', 'fanout', 'volume-spike', 'port-novelty', 'mud-violation'])
+    expect(r.stdout.trim().split('\n').map((l) => l.split('\t')[0])).toEqual(['smtp-burst', 'email-telemetry', 'new-destination', 'fanout', 'volume-spike', 'port-novelty', 'mud-violation', 'model-shift'])
   })
 
   it('accepts the configuration example of the README', async () => {

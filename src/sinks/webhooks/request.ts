@@ -48,9 +48,10 @@ const slackBody = (alert: Alert): unknown => {
 
 /** A campaign's digest: how many devices, which models and firmware, what they share, a few of them. */
 const slackCampaignBody = (c: CampaignRecord): unknown => {
+  const what = c.kind === 'rollout' ? 'rollout notice' : 'campaign'
   const head = c.status === 'firing'
-    ? `:rotating_light: ${c.severity} campaign: ${c.deviceCount} devices, ${c.behaviour}`
-    : `:white_check_mark: campaign over: ${c.deviceCount} devices, ${c.behaviour}`
+    ? `${c.kind === 'rollout' ? ':information_source:' : ':rotating_light:'} ${c.severity} ${what}: ${c.deviceCount} devices, ${c.behaviour}`
+    : `:white_check_mark: ${what} over: ${c.deviceCount} devices, ${c.behaviour}`
   const summary = mrkdwn(c.summary, 2500)
   const devices = c.evidence.devices
   const facts = [

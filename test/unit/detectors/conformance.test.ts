@@ -71,8 +71,10 @@ const byDevice = (events: readonly DeviceEvent[]): DeviceEvent[][] => {
 
 const STREAMS: readonly (readonly DeviceEvent[])[] = [busyDevice(), ...REAL.flatMap((f) => byDevice(loadFixture(`real/${f}`)))]
 
-/** Settings a detector needs to judge anything: mud-violation, a profile for the busy device's model that allows HTTPS to its vendor and SMTP, and an SMTP budget of 0. */
+/** Settings a detector needs to judge anything on one device's stream: model-shift without peers; mud-violation, a profile for the busy device's model that allows HTTPS to its vendor and SMTP, and an SMTP budget of 0. */
 const SETTINGS: Readonly<Record<string, unknown>> = {
+  // One device, no peers: any host new to its model after a short learning is an adoption.
+  'model-shift': { minPeers: 0, minShare: 0, learningMinutes: 30 },
   'mud-violation': {
     loaded: [{
       model: busyDevice()[0]!.model, url: 'https://vendor.example/mud', source: 'test', acls: ['fr'],

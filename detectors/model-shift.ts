@@ -1,0 +1,178 @@
+/**
+ * model-shift — many devices of a model taking up a host new to the model, together.
+ *
+ * A model's devices talk to the same few hosts for weeks. When several of them start using a
+ * host that no device of the model used before (after the model's own learning), either the
+ * vendor rolled out new firmware that calls it, or something turned the fleet, as in 2014 through
+ * the vendor's own servers. The firmware tells them apart: a device whose firmware changed shortly
+ * shortly before it took the host up (or while it settled: an update downloads, then reboots) reports a rollout (severity low, a notice: indicator
+ * `rollout <host> firmware <version>`, which `correlate` turns into one fleet-wide rollout notice
+ * instead of alerts per device); one without a firmware change reports a shift (medium, indicator
+ * `shift <host>`: a campaign once enough devices show it). Hosts are full names when the collector
+ * knows them (`api2.vendor.example` is not `api.vendor.example`), else addresses.
+ *
+ * Peers are counted per pipeline (per partition in `run`): `minPeers` must stay below the devices
+ * of a model a partition holds.
+ * Tuning: `minPeers` for small fleets; `adoptionMinutes` for rollouts staged over days;
+ * `firmwareMinutes` for devices that take long to call home after an update.
+ */
+import { z } from 'zod'
+import { defineDetector } from '../src/engine/detector.ts'
+import { MAX_MODELS } from '../src/engine/cohort.ts'
+import { isLocalAddress } from '../src/engine/net.ts'
+import { hashString, windowOf } from '../src/engine/window.ts'
+import type { Finding } from '../src/types.ts'
+
+export const modelShiftConfig = z.strictObject({
+  /** Minutes after a model's first device is seen during which its hosts are learned, not new. */
+  learningMinutes: z.number().int().min(0).default(120),
+  /** A device takes a host up with its model when it first uses it within this many minutes of the model's first use. */
+  adoptionMinutes: z.number().int().min(1).default(180),
+  /** Other devices of the model that must use the host too. */
+  minPeers: z.number().int().min(0).default(3),
+  /** Share of the model's devices (seen by this pipeline) that must have taken the host up: a rollout or a turned fleet moves most of a model, an ad server a few. */
+  minShare: z.number().min(0).max(1).default(0.5),
+  /** Windows with traffic to the host the device needs before it counts (a retry is not an adoption). */
+  minActiveWindows: z.number().int().min(1).default(2),
+  /** Minutes after its first use of a host before a device is judged: an update downloads, then installs and reboots. */
+  settleMinutes: z.number().int().min(0).default(10),
+  /** Windows after it is judged during which a device reports its adoption. */
+  reportWindows: z.number().int().min(1).default(30),
+  /** A firmware change at most this long before the first use (or while it settles) makes the adoption a rollout. */
+  firmwareMinutes: z.number().int().min(1).default(240),
+  /** Hosts tracked per model at most (they travel in the changelog's shard record); past it, new hosts are not judged. */
+  maxHosts: z.number().int().min(16).max(100_000).default(4096),
+  /** Hosts new to the model tracked per device at most. */
+  maxAdopted: z.number().int().min(1).max(64).default(8),
+})
+export type ModelShiftConfig = z.infer<typeof modelShiftConfig>
+
+/** What a model has used: since when, how many devices, and per host (by hash) its first window and the devices that took it up. */
+interface ModelHosts {
+  since: number
+  deviceCount: number
+  readonly first: Map<number, number>
+  readonly devices: Map<number, number>
+}
+
+/** Hosts new to its model this device used: allocated on the first. */
+interface Adopted {
+  hosts: string[]
+  first: number[]
+  last: number[]
+  active: number[]
+}
+
+interface State {
+  adopted: Adopted | null
+  /** Counted among its model's devices. */
+  counted: boolean
+}
+
+export const modelShift = defineDetector<ModelShiftConfig, State>({
+  id: 'model-shift',
+  title: 'Devices of a model taking up a new host together',
+  description:
+    'Hosts new to the model that several of its devices take up at once: a rollout (low, a notice) after a firmware change, ' +
+    'a shift (medium) without one. Lower minPeers for small fleets; raise adoptionMinutes for staged rollouts.',
+  version: 1,
+  tags: ['maturity_experimental', 'network', 'fleet', 'firmware'],
+  configSchema: modelShiftConfig,
+  create(cfg, { windowMs }) {
+    const models = new Map<string, ModelHosts>()
+    const learningWindows = Math.ceil((cfg.learningMinutes * 60_000) / windowMs)
+    const adoptionWindows = Math.ceil((cfg.adoptionMinutes * 60_000) / windowMs)
+    const firmwareMs = cfg.firmwareMinutes * 60_000
+    const settleWindows = Math.ceil((cfg.settleMinutes * 60_000) / windowMs)
+    return {
+      init: () => ({ adopted: null, counted: false }),
+      observeEgress(state, e, device) {
+        if (isLocalAddress(e.dstIp)) return
+        const w = windowOf(e.ts, windowMs)
+        let model = models.get(device.model)
+        if (model === undefined) {
+          if (models.size >= MAX_MODELS) return
+          model = { since: w, deviceCount: 0, first: new Map(), devices: new Map() }
+          models.set(device.model, model)
+        }
+        if (!state.counted) {
+          state.counted = true
+          model.deviceCount++
+        }
+        const host = e.dstHost === undefined ? e.dstIp : e.dstHost.toLowerCase()
+        const a = state.adopted
+        const i = a === null ? -1 : a.hosts.indexOf(host)
+        if (i >= 0) {
+          if (w > a!.last[i]!) {
+            a!.last[i] = w
+            a!.active[i]!++
+          }
+          return
+        }
+        const hash = hashString(host)
+        let first = model.first.get(hash)
+        if (first === undefined) {
+          if (model.first.size >= cfg.maxHosts) return
+          first = w
+          model.first.set(hash, w)
+        }
+        // Known to the model since its learning, or taken up long after the model's first use: not an adoption.
+        if (first < model.since + learningWindows || w - first > adoptionWindows) return
+        const n = (state.adopted ??= { hosts: [], first: [], last: [], active: [] })
+        if (n.hosts.length >= cfg.maxAdopted) return
+        n.hosts.push(host)
+        n.first.push(w)
+        n.last.push(w)
+        n.active.push(1)
+        model.devices.set(hash, (model.devices.get(hash) ?? 0) + 1)
+      },
+      evaluate(state, w, device): Finding | null {
+        const a = state.adopted
+        if (a === null) return null
+        const model = models.get(device.model)
+        if (model === undefined) return null
+        for (let i = 0; i < a.hosts.length; i++) {
+          const first = a.first[i]!
+          if (w - first < settleWindows || w - first >= settleWindows + cfg.reportWindows) continue
+          const activeByW = a.active[i]! - (a.last[i]! > w ? 1 : 0)
+          const host = a.hosts[i]!
+          const peers = (model.devices.get(hashString(host)) ?? 1) - 1
+          if (activeByW < cfg.minActiveWindows || peers < cfg.minPeers || peers + 1 < cfg.minShare * model.deviceCount) continue
+          const firstUse = first * windowMs
+          const changed = device.firmwareChangedAt
+          const rollout = changed < (first + settleWindows + 1) * windowMs && firstUse - changed <= firmwareMs
+          return {
+            severity: rollout ? 'low' : 'medium',
+            score: rollout ? 0.3 : 0.6,
+            summary: rollout
+              ? `took up ${host}, new to ${device.model}, with ${peers} peers after its firmware changed to ${device.firmware}: a rollout`
+              : `took up ${host}, new to ${device.model}, with ${peers} peers and no firmware change`,
+            evidence: {
+              rule: rollout ? 'rollout' : 'shift',
+              host,
+              peers,
+              firmware: device.firmware === '' ? null : device.firmware,
+              indicator: rollout ? `rollout ${host} firmware ${device.firmware}` : `shift ${host}`,
+            },
+            destinations: [host],
+          }
+        }
+        return null
+      },
+      snapshotShared: () => [...models].map(([m, h]) => ({ model: m, since: h.since, deviceCount: h.deviceCount, first: [...h.first], devices: [...h.devices] })),
+      restoreShared(data) {
+        models.clear()
+        for (const m of data as { model: string; since: number; deviceCount: number; first: [number, number][]; devices: [number, number][] }[]) {
+          models.set(m.model, { since: m.since, deviceCount: m.deviceCount, first: new Map(m.first), devices: new Map(m.devices) })
+        }
+      },
+      snapshot: (s) => ({ adopted: s.adopted === null ? null : copy(s.adopted), counted: s.counted }),
+      restore: (data) => {
+        const d = data as State
+        return { adopted: d.adopted === null ? null : copy(d.adopted), counted: d.counted }
+      },
+    }
+  },
+})
+
+const copy = (a: Adopted): Adopted => ({ hosts: a.hosts.slice(), first: a.first.slice(), last: a.last.slice(), active: a.active.slice() })

@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest'
+import { modelShift } from '../../../detectors/model-shift.ts'
+import type { DeviceEvent } from '../../../src/types.ts'
+import { at, egress } from '../../helpers/events.ts'
+import { detectorFindings } from '../../helpers/run.ts'
+
+const DEVICES = Array.from({ length: 8 }, (_, i) => `cam-${i}`)
+
+/**
+ * Eight cameras of one model calling their vendor every minute for 5 h; from minute 180 the
+ * `adopters` also call `host`, each a minute after the one before; `firmwareAt` (minutes after
+ * its first call) is when each adopter's firmware changes, or null.
+ */
+const fleet = (adopters: number, host: string, firmwareAt: number | null): DeviceEvent[] => {
+  const events: DeviceEvent[] = []
+  DEVICES.forEach((deviceId, d) => {
+    for (let m = 0; m < 300; m++) {
+      const updated = firmwareAt !== null && d < adopters && m >= 180 + d + firmwareAt
+      const firmware = updated ? '2.0' : '1.0'
+      events.push(egress({ deviceId, model: 'cam', firmware, ts: at(m + d / 100), dstHost: 'api.vendor.example', dstIp: '192.0.2.10' }))
+      if (d < adopters && m >= 180 + d) events.push(egress({ deviceId, model: 'cam', firmware, ts: at(m + 0.5), dstHost: host, dstIp: '192.0.2.99' }))
+    }
+  })
+  return events
+}
+
+describe('model-shift', () => {
+  it('reports a rollout (low, a notice) when most of a model takes up a new host with a firmware change, once it settled', () => {
+    const found = detectorFindings(modelShift, fleet(6, 'fw.vendor.example', 2))
+    expect(new Set(found.map((f) => f.deviceId))).toEqual(new Set(DEVICES.slice(0, 6)))
+    const first = found.find((f) => f.deviceId === 'cam-5')!
+    expect(first.minute).toBe(185 + 10) // its first call, then ten minutes to settle (the download precedes the new firmware)
+    expect(first.finding).toEqual({
+      severity: 'low', score: 0.3,
+      summary: 'took up fw.vendor.example, new to cam, with 5 peers after its firmware changed to 2.0: a rollout',
+      evidence: { rule: 'rollout', host: 'fw.vendor.example', peers: 5, firmware: '2.0', indicator: 'rollout fw.vendor.example firmware 2.0' },
+      destinations: ['fw.vendor.example'],
+    })
+  })
+
+  it('reports the same move without a firmware change as a shift (medium)', () => {
+    const found = detectorFindings(modelShift, fleet(6, 'relay.attacker.example', null))
+    expect(new Set(found.map((f) => f.deviceId)).size).toBe(6)
+    expect(found[0]!.finding).toMatchObject({ severity: 'medium', evidence: { rule: 'shift', indicator: 'shift relay.attacker.example', peers: 5 } })
+  })
+
+  it('stays quiet when a few devices take a host up (an ad server), and for hosts the model used while it learned', () => {
+    expect(detectorFindings(modelShift, fleet(3, 'ads.example', null))).toEqual([]) // 3 of 8: under half the model
+    const learned = fleet(6, 'api.vendor.example', null).filter((e) => e.type === 'egress' && e.dstHost === 'api.vendor.example')
+    expect(detectorFindings(modelShift, learned)).toEqual([])
+  })
+})
