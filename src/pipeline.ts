@@ -9,6 +9,7 @@ import { AlertLifecycle, forEachOpenAlert } from './alerts/lifecycle.ts'
 import type { LifecycleCounters, LifecyclePolicy } from './alerts/lifecycle.ts'
 import { Suppressions } from './alerts/suppression.ts'
 import { configHash } from './config/hash.ts'
+import { PeerGroups } from './engine/peers.ts'
 
 export interface DetectionPipeline {
   /** Feeds one decoded event; false when it was too late for its window. */
@@ -58,7 +59,8 @@ export const createPipeline = (
       ...policy,
     })
   }
-  const lifecycle = new AlertLifecycle(policies, new Suppressions(config.alerts.suppress), windowMs, onAlert)
+  const peers = new PeerGroups()
+  const lifecycle = new AlertLifecycle(policies, new Suppressions(config.alerts.suppress), windowMs, onAlert, peers)
   const engine = new Engine(
     active,
     {
@@ -70,6 +72,7 @@ export const createPipeline = (
       quietWindows: config.engine.quietWindows,
       inventory: new Map(Object.entries(config.inventory)),
       trackChanges: options.trackChanges ?? false,
+      peers,
     },
     lifecycle,
   )

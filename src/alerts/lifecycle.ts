@@ -5,6 +5,7 @@ import type { DeviceRecord } from '../engine/device.ts'
 import type { WindowSink } from '../engine/engine.ts'
 import { alertId, makeAlert } from './alert.ts'
 import type { Suppressions } from './suppression.ts'
+import type { PeerGroups } from '../engine/peers.ts'
 
 export interface LifecyclePolicy {
   readonly detector: string
@@ -51,7 +52,13 @@ export class AlertLifecycle implements WindowSink {
     private readonly suppressions: Suppressions,
     private readonly windowMs: number,
     private readonly emit: (alert: Alert) => void,
+    /** When given, alerts carry the device's standing among its model's peers in their evidence. */
+    private readonly peers?: PeerGroups,
   ) {}
+
+  private evidence(device: DeviceRecord, detector: string, finding: Finding): Finding['evidence'] {
+    return this.peers === undefined ? finding.evidence : { ...finding.evidence, ...this.peers.evidence(detector, device.model, device) }
+  }
 
   onWindow(device: DeviceRecord, detector: number, window: number, finding: Finding | null): void {
     if (finding === null) {
@@ -95,7 +102,7 @@ export class AlertLifecycle implements WindowSink {
         endsAtMs: null,
         detectedAtMs: windowEnd,
         summary: finding.summary,
-        evidence: finding.evidence,
+        evidence: this.evidence(device, policy.detector, finding),
       })
       this.counters.fired++
       this.emit(slot.open)
@@ -112,7 +119,7 @@ export class AlertLifecycle implements WindowSink {
     if (device.alerts === null) return
     for (let i = 0; i < device.alerts.length; i++) {
       const slot = device.alerts[i] as Slot | undefined
-      if (slot?.open) this.resolve(slot)
+      if (slot?.open) this.resolve(slot, device)
     }
   }
 
@@ -126,10 +133,10 @@ export class AlertLifecycle implements WindowSink {
       return
     }
     slot.clean += count
-    if (slot.clean >= this.policies[detector]!.resolveAfter) this.resolve(slot)
+    if (slot.clean >= this.policies[detector]!.resolveAfter) this.resolve(slot, device)
   }
 
-  private resolve(slot: Slot): void {
+  private resolve(slot: Slot, device: DeviceRecord): void {
     const open = slot.open!
     const peak = slot.peak!
     // The behaviour ended with the last bad window; the clean windows only confirmed it.
@@ -149,7 +156,7 @@ export class AlertLifecycle implements WindowSink {
       endsAtMs,
       detectedAtMs: Date.parse(open.detectedAt),
       summary: peak.summary,
-      evidence: peak.evidence,
+      evidence: this.evidence(device, open.detector, peak),
     }))
     this.counters.resolved++
     slot.open = null

@@ -1,8 +1,9 @@
 // The engine's per-device record: what detectors see of the device, detector states, window bookkeeping and the alert slots.
 import type { DeviceInfo } from './detector.ts'
+import type { DeviceFeatures } from './peers.ts'
 
 /** One object per device (the DeviceInfo detectors read is the record itself: no second object). */
-export interface DeviceRecord extends DeviceInfo {
+export interface DeviceRecord extends DeviceInfo, DeviceFeatures {
   /** One state per active detector, by detector index. */
   readonly states: unknown[]
   /** Largest event time seen (ms). */

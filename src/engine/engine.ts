@@ -3,6 +3,8 @@ import type { DeviceEvent, EgressEvent, Finding, TelemetryEvent } from '../types
 import type { Detector } from './detector.ts'
 import type { DeviceRecord } from './device.ts'
 import { windowOf } from './window.ts'
+import { initialFeatures } from './peers.ts'
+import type { PeerGroups, PeerSnapshot } from './peers.ts'
 
 export interface EngineOptions {
   /** Base window length (ms); detectors are evaluated when a window closes. */
@@ -19,6 +21,8 @@ export interface EngineOptions {
   readonly quietWindows: number
   /** Keep the devices each call to `takeChanges` must report (a changelog's input); off for replay. */
   readonly trackChanges?: boolean
+  /** Model cohorts for peer-group evidence; each device's features are kept when given. */
+  readonly peers?: PeerGroups
   /** Device attributes for events that do not carry them, by device id. */
   readonly inventory?: ReadonlyMap<string, { readonly model?: string | undefined; readonly firmware?: string | undefined }>
 }
@@ -61,6 +65,8 @@ export interface DeviceSnapshot {
   readonly pending: boolean
   readonly states: readonly unknown[]
   readonly alerts: unknown
+  /** Peer-group features: hour, SMTP/bytes/flows this hour, then the previous hour's (absent in older checkpoints). */
+  readonly features?: readonly number[]
 }
 
 /** What a checkpoint holds besides the devices: the engine's clocks and the detectors' shared priors. */
@@ -84,6 +90,8 @@ export interface EngineSnapshot {
   readonly devices: readonly DeviceSnapshot[]
   /** Each detector's cross-device state (model priors), by detector index. */
   readonly shared: readonly unknown[]
+  /** The model cohorts of peer groups (absent in older checkpoints). */
+  readonly peers?: PeerSnapshot | null
 }
 
 const finiteOrNull = (n: number): number | null => (Number.isFinite(n) ? n : null)
@@ -127,7 +135,11 @@ export class Engine {
       this.counters.late++
       return false
     }
-    if (event.model !== undefined && event.model !== device.model) device.model = event.model
+    if (event.model !== undefined && event.model !== device.model) {
+      this.options.peers?.leave(device.model)
+      this.options.peers?.join(event.model)
+      device.model = event.model
+    }
     if (event.firmware !== undefined && event.firmware !== device.firmware) {
       if (device.firmware !== '') device.firmwareChangedAt = event.ts
       device.firmware = event.firmware
@@ -186,6 +198,7 @@ export class Engine {
       fleetMaxTs: finiteOrNull(this.fleetMaxTs),
       sweptWindow: finiteOrNull(this.sweptWindow),
       shared: this.detectors.map((a) => a.detector.snapshotShared?.() ?? null),
+      peers: this.options.peers?.snapshot() ?? null,
     }
   }
 
@@ -203,6 +216,7 @@ export class Engine {
       pending: d.pending,
       states: this.detectors.map((a, i) => a.detector.snapshot(d.states[i])),
       alerts: d.alerts === null ? null : JSON.parse(JSON.stringify(d.alerts)),
+      features: [d.featureHour, d.smtpNow, d.bytesNow, d.flowsNow, d.smtpBefore, d.bytesBefore, d.flowsBefore],
     }
   }
 
@@ -219,6 +233,7 @@ export class Engine {
       const shared = snap.shared[i]
       if (shared !== null && shared !== undefined) a.detector.restoreShared?.(shared)
     })
+    if (snap.peers) this.options.peers?.restore(snap.peers)
     // The map's order is the LRU order, which is the order of touchedAt: a checkpoint assembled from
     // changes (in any order) restores the same map.
     for (const d of [...snap.devices].sort((a, b) => a.touchedAt - b.touchedAt)) {
@@ -236,7 +251,9 @@ export class Engine {
         pending: d.pending,
         // Slots JSON wrote as null for detectors without one are undefined again.
         alerts: d.alerts === null ? null : (d.alerts as unknown[]).map((slot) => slot ?? undefined),
+        ...featuresOf(d.features),
       }
+      this.options.peers?.join(device.model)
       for (let i = 0; i < this.detectors.length; i++) device.states[i] = this.detectors[i]!.detector.restore(d.states[i], device)
       this.devices.set(d.id, device)
     }
@@ -253,6 +270,7 @@ export class Engine {
   }
 
   private observeEgress(device: DeviceRecord, event: EgressEvent): void {
+    this.options.peers?.observe(device, device.model, event)
     const { egress, detectors } = this
     for (let i = 0; i < egress.length; i++) {
       const d = egress[i]!
@@ -309,7 +327,9 @@ export class Engine {
       touchedAt: this.counters.events,
       pending: false,
       alerts: null,
+      ...initialFeatures(),
     }
+    this.options.peers?.join(device.model)
     for (let i = 0; i < this.detectors.length; i++) device.states[i] = this.detectors[i]!.detector.init(device)
     return device
   }
@@ -374,6 +394,13 @@ export class Engine {
       this.evicted.push(device.id)
     }
     this.sink.onEvict(device)
+    this.options.peers?.leave(device.model)
     this.devices.delete(device.id)
   }
+}
+
+/** A device's features from its snapshot, fresh ones for a checkpoint older than them. */
+const featuresOf = (f: readonly number[] | undefined) => {
+  if (f === undefined || f.length !== 7) return initialFeatures()
+  return { featureHour: f[0]!, smtpNow: f[1]!, bytesNow: f[2]!, flowsNow: f[3]!, smtpBefore: f[4]!, bytesBefore: f[5]!, flowsBefore: f[6]! }
 }

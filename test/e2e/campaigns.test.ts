@@ -102,6 +102,25 @@ describe('campaigns on the synthetic fleet', () => {
     expect(labels.filter((l) => l.hardCase === 'firmware-update' && l.kind === 'benign' && members.has(l.deviceId))).toEqual([])
   })
 
+  it("says in each spambot's alert how far it stands from its model's peers", () => {
+    const spam = records.filter((r): r is Alert => r.scope === 'device' && r.status === 'firing' && r.detector === 'smtp-burst' && byDevice.get(r.deviceId)!.kind === 'spam-burst')
+    expect(spam.length).toBeGreaterThanOrEqual(8)
+    for (const a of spam) {
+      expect(a.evidence.peerFeature).toBe('smtpFlowsPerHour')
+      // the other devices of its model seen so far (one pipeline here; some boot late)
+      expect(a.evidence.peerDevices as number).toBeGreaterThanOrEqual(35)
+      expect(a.evidence.peerPercentile as number).toBeGreaterThanOrEqual(95)
+      expect(a.evidence.peerSummary).toMatch(/^\d+ SMTP connections an hour, (\d+(\.\d)?× the mean of its \d+ \S+ peers|where its peers have none)/)
+    }
+    // The glacier fridges were all turned at once: against peers that all spam, they stand out far less than the burst spambots.
+    const glacier = records.filter((r): r is Alert => r.scope === 'device' && r.status === 'firing' && r.detector === 'smtp-burst' && r.model === 'glacier-fridge' && r.evidence.peerRatio !== null)
+    const medianRatio = (alerts: Alert[]) => {
+      const ratios = alerts.map((a) => a.evidence.peerRatio).filter((r): r is number => typeof r === 'number').sort((x, y) => x - y)
+      return ratios[ratios.length >> 1]!
+    }
+    expect(medianRatio(glacier)).toBeLessThan(medianRatio(spam) / 2)
+  })
+
   it('sends a paging target one page per campaign (its opening) instead of one per device alert', () => {
     const deviceFirings = records.filter((r): r is Alert => r.scope === 'device' && r.status === 'firing')
     // A paging target (scopes [fleet], minSeverity medium): campaign openings; the rollout notice is low.

@@ -3,6 +3,7 @@ import { AlertLifecycle } from '../../../src/alerts/lifecycle.ts'
 import { Suppressions } from '../../../src/alerts/suppression.ts'
 import { alertId } from '../../../src/alerts/alert.ts'
 import type { DeviceRecord } from '../../../src/engine/device.ts'
+import { initialFeatures } from '../../../src/engine/peers.ts'
 import type { Alert, Finding } from '../../../src/types.ts'
 import { MIN, T0 } from '../../helpers/events.ts'
 
@@ -10,7 +11,7 @@ const W0 = T0 / MIN
 
 const device = (id = 'fridge-1'): DeviceRecord => ({
   id, model: 'frostbyte-fridge', firmware: '1.0', firmwareChangedAt: -Infinity, firstSeen: T0,
-  states: [], maxTs: T0, nextWindow: W0, lastDataWindow: W0, touchedAt: 0, pending: false, alerts: null,
+  states: [], maxTs: T0, nextWindow: W0, lastDataWindow: W0, touchedAt: 0, pending: false, alerts: null, ...initialFeatures(),
 })
 
 const finding = (score = 0.7, severity: Finding['severity'] = 'high', destinations = ['203.0.113.9']): Finding => ({

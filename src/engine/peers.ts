@@ -1,0 +1,169 @@
+// Peer groups: each device's hourly traffic features against its model's cohort (median, MAD, percentile), as evidence for its alerts.
+import type { EgressEvent, Evidence } from '../types.ts'
+import { MAX_MODELS } from './cohort.ts'
+
+const HOUR_MS = 3_600_000
+/** Completed device-hours kept per model and feature: the cohort a device is compared with. */
+const RESERVOIR = 128
+const SMTP_PORTS = new Set([25, 465, 587, 2525])
+
+export const PEER_FEATURES = ['smtpFlowsPerHour', 'bytesOutPerHour', 'flowsPerHour'] as const
+export type PeerFeature = (typeof PEER_FEATURES)[number]
+
+/** The feature an alert of each detector is compared on; flows per hour for the others. */
+const FEATURE_OF: Readonly<Record<string, PeerFeature>> = {
+  'smtp-burst': 'smtpFlowsPerHour',
+  'email-telemetry': 'smtpFlowsPerHour',
+  'mud-violation': 'flowsPerHour',
+  'volume-spike': 'bytesOutPerHour',
+  'new-destination': 'bytesOutPerHour',
+}
+
+/**
+ * A device's features: the hour (epoch hours) being counted, its counts so far, and the previous
+ * hour's. Plain fields on the device record: no allocation per event.
+ */
+export interface DeviceFeatures {
+  featureHour: number
+  smtpNow: number
+  bytesNow: number
+  flowsNow: number
+  smtpBefore: number
+  bytesBefore: number
+  flowsBefore: number
+}
+
+export const initialFeatures = (): DeviceFeatures => ({
+  featureHour: -1, smtpNow: 0, bytesNow: 0, flowsNow: 0, smtpBefore: 0, bytesBefore: 0, flowsBefore: 0,
+})
+
+/** The last RESERVOIR completed device-hours of one model, per feature. */
+interface Cohort {
+  readonly values: [number[], number[], number[]]
+  seen: number
+}
+
+export interface PeerSnapshot {
+  readonly models: readonly { model: string; seen: number; values: [number[], number[], number[]] }[]
+}
+
+const median = (sorted: readonly number[]): number => {
+  const n = sorted.length
+  if (n === 0) return 0
+  const mid = n >> 1
+  return n % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+}
+
+const round = (x: number, digits = 2): number => {
+  const f = 10 ** digits
+  return Math.round(x * f) / f
+}
+
+/**
+ * Per model (per pipeline: per partition in `run`), the devices tracked and the cohort of their
+ * completed hours. `evidence` compares a device's current level (the larger of its last full hour
+ * and the hour so far) with its model's cohort: ratio to the median, robust z-score (MAD), the
+ * share of device-hours below it.
+ */
+export class PeerGroups {
+  private readonly cohorts = new Map<string, Cohort>()
+  private readonly devices = new Map<string, number>()
+
+  /** A device of `model` appeared (or took that model). */
+  join(model: string): void {
+    this.devices.set(model, (this.devices.get(model) ?? 0) + 1)
+  }
+
+  /** A device of `model` was forgotten (or changed model). */
+  leave(model: string): void {
+    const n = (this.devices.get(model) ?? 1) - 1
+    if (n <= 0) this.devices.delete(model)
+    else this.devices.set(model, n)
+  }
+
+  observe(f: DeviceFeatures, model: string, e: EgressEvent): void {
+    const hour = Math.floor(e.ts / HOUR_MS)
+    if (hour > f.featureHour) this.roll(f, model, hour)
+    else if (hour < f.featureHour) return // late within the engine's lateness, across an hour: counted nowhere
+    f.flowsNow++
+    f.bytesNow += e.bytesOut
+    if (e.proto === 6 && SMTP_PORTS.has(e.dstPort)) f.smtpNow++
+  }
+
+  private roll(f: DeviceFeatures, model: string, hour: number): void {
+    if (f.featureHour >= 0) {
+      this.add(model, f.smtpNow, f.bytesNow, f.flowsNow)
+      const consecutive = hour === f.featureHour + 1
+      f.smtpBefore = consecutive ? f.smtpNow : 0
+      f.bytesBefore = consecutive ? f.bytesNow : 0
+      f.flowsBefore = consecutive ? f.flowsNow : 0
+    }
+    f.featureHour = hour
+    f.smtpNow = 0
+    f.bytesNow = 0
+    f.flowsNow = 0
+  }
+
+  private add(model: string, smtp: number, bytes: number, flows: number): void {
+    let c = this.cohorts.get(model)
+    if (c === undefined) {
+      if (this.cohorts.size >= MAX_MODELS) return
+      c = { values: [[], [], []], seen: 0 }
+      this.cohorts.set(model, c)
+    }
+    const slot = c.seen % RESERVOIR
+    c.values[0][slot] = smtp
+    c.values[1][slot] = bytes
+    c.values[2][slot] = flows
+    c.seen++
+  }
+
+  /** Peer evidence for an alert of `detector` on a device: `{}` when its model has no completed hours yet. */
+  evidence(detector: string, model: string, f: DeviceFeatures): Evidence {
+    const c = this.cohorts.get(model)
+    if (c === undefined || c.seen === 0) return {}
+    const feature = FEATURE_OF[detector] ?? 'flowsPerHour'
+    const k = PEER_FEATURES.indexOf(feature)
+    const now = [f.smtpNow, f.bytesNow, f.flowsNow][k]!
+    const before = [f.smtpBefore, f.bytesBefore, f.flowsBefore][k]!
+    const value = Math.max(now, before)
+    const sorted = c.values[k]!.slice().sort((a, b) => a - b)
+    const med = median(sorted)
+    const mad = median(sorted.map((v) => Math.abs(v - med)).sort((a, b) => a - b))
+    let below = 0
+    while (below < sorted.length && sorted[below]! < value) below++
+    let sum = 0
+    for (const v of sorted) sum += v
+    const mean = sum / sorted.length
+    // 1.4826 × MAD estimates a standard deviation; a cohort with no spread at all gives no z-score.
+    // Most devices send no mail: the median is 0 then, and the ratio is to the mean.
+    const z = mad > 0 ? (value - med) / (1.4826 * mad) : null
+    const ratio = mean > 0 ? round(value / mean, 1) : null
+    const peers = Math.max(0, (this.devices.get(model) ?? 1) - 1)
+    const percentile = round((100 * below) / sorted.length, 1)
+    const unit = feature === 'smtpFlowsPerHour' ? 'SMTP connections' : feature === 'bytesOutPerHour' ? 'bytes out' : 'flows'
+    return {
+      peerFeature: feature,
+      peerValue: value,
+      peerMedian: round(med),
+      peerMean: round(mean),
+      peerRatio: ratio,
+      peerZ: z === null ? null : round(z, 1),
+      peerPercentile: percentile,
+      peerDevices: peers,
+      peerHours: sorted.length,
+      peerSummary:
+        `${value} ${unit} an hour, ${ratio === null ? 'where its peers have none' : `${ratio}× the mean of its ${peers} ${model} peers`} ` +
+        `(median ${round(med)}, above ${percentile}% of ${sorted.length} device-hours)`,
+    }
+  }
+
+  snapshot(): PeerSnapshot {
+    return { models: [...this.cohorts].map(([model, c]) => ({ model, seen: c.seen, values: [c.values[0].slice(), c.values[1].slice(), c.values[2].slice()] })) }
+  }
+
+  restore(s: PeerSnapshot): void {
+    this.cohorts.clear()
+    for (const m of s.models) this.cohorts.set(m.model, { seen: m.seen, values: [m.values[0].slice(), m.values[1].slice(), m.values[2].slice()] })
+  }
+}
