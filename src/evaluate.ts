@@ -22,6 +22,8 @@ export interface DeviceOutcome {
   readonly model: string
   readonly kind: string
   readonly outcome: 'detected' | 'missed' | 'false-alarm' | 'quiet'
+  /** ISO-8601 event time of its first malicious event; null for a benign device. */
+  readonly onsetAt: string | null
   /** Event-time seconds from the first malicious event to the first alert after it. */
   readonly timeToDetectSeconds: number | null
   /** Event-time seconds from the payload's first event to that alert (0 when the alert came earlier). */
@@ -57,6 +59,9 @@ export interface Evaluation {
   readonly byKind: readonly KindScore[]
   readonly byDetector: Readonly<Record<string, { alerts: number; onInfected: number; onBenign: number }>>
   readonly perDevice: readonly DeviceOutcome[]
+  /** ISO-8601 event times of the first and last event (null without events). */
+  readonly start: string | null
+  readonly end: string | null
 }
 
 const medianOf = (xs: number[]): number | null => {
@@ -73,8 +78,12 @@ export class Evaluator {
   private readonly truth = new Map<string, Truth>()
   private readonly firing: Alert[] = []
   private notices = 0
+  private start = Infinity
+  private end = -Infinity
 
   observe(event: DeviceEvent): void {
+    if (event.ts < this.start) this.start = event.ts
+    if (event.ts > this.end) this.end = event.ts
     let t = this.truth.get(event.deviceId)
     if (t === undefined) {
       t = { model: event.model ?? 'unknown', firstTs: event.ts, onset: null, payload: null, kind: null }
@@ -120,7 +129,7 @@ export class Evaluator {
       const detectors = [...new Set(alerts.map((a) => a.detector))].sort()
       if (t.onset === null) {
         perDevice.push({
-          deviceId, model: t.model, kind: 'benign', outcome: alerts.length > 0 ? 'false-alarm' : 'quiet',
+          deviceId, model: t.model, kind: 'benign', outcome: alerts.length > 0 ? 'false-alarm' : 'quiet', onsetAt: null,
           timeToDetectSeconds: null, timeToDetectPayloadSeconds: null, alertsBeforeOnset: 0, detectors,
         })
         continue
@@ -129,7 +138,7 @@ export class Evaluator {
       const after = alerts.map((a) => Date.parse(a.detectedAt)).filter((at) => at >= onset)
       const first = after.length > 0 ? Math.min(...after) : null
       perDevice.push({
-        deviceId, model: t.model, kind: t.kind!, outcome: first === null ? 'missed' : 'detected',
+        deviceId, model: t.model, kind: t.kind!, outcome: first === null ? 'missed' : 'detected', onsetAt: new Date(onset).toISOString(),
         timeToDetectSeconds: first === null ? null : Math.round((first - onset) / 1000),
         timeToDetectPayloadSeconds: first === null || t.payload === null ? null : Math.max(0, Math.round((first - t.payload) / 1000)),
         alertsBeforeOnset: alerts.length - after.length, detectors,
@@ -165,6 +174,8 @@ export class Evaluator {
       }),
       byDetector,
       perDevice,
+      start: Number.isFinite(this.start) ? new Date(this.start).toISOString() : null,
+      end: Number.isFinite(this.end) ? new Date(this.end).toISOString() : null,
     }
   }
 }

@@ -9,6 +9,9 @@ import { Evaluator, evaluationMarkdown } from '../evaluate.ts'
 import { replay } from '../replay.ts'
 import { campaignSettings } from '../config/schema.ts'
 import { correlateAll } from '../correlate/campaigns.ts'
+import { createPipeline } from '../pipeline.ts'
+import { renderReport } from '../report/html.ts'
+import { VERSION } from '../version.ts'
 import type { Rejection, ReplaySummary } from '../replay.ts'
 import { demoFixture, outputFile, parseFormat, progressBar, summaryText } from './shared.ts'
 
@@ -114,14 +117,17 @@ export const registerReplay = (program: Command): void => {
       .description('replay labelled fixtures and score the alerts: detected / missed / false alarms, time to detect, per attack kind')
       .argument('[inputs...]', 'labelled fixture files or directories; the bundled demo fixture when none')
       .option('-o, --output <format>', 'json or markdown', 'json')
-      .option('--alerts <file>', 'also write the alerts as NDJSON to this file'),
-  ).action(async (files: string[], flags: ReplayFlags & { output: string; alerts?: string }) => {
+      .option('--alerts <file>', 'also write the alerts as NDJSON to this file')
+      .option('--html <file>', 'also write a report to open in a browser: scores, per-detector timelines, a drill-down per device'),
+  ).action(async (files: string[], flags: ReplayFlags & { output: string; alerts?: string; html?: string }) => {
     if (flags.output !== 'json' && flags.output !== 'markdown') {
       throw new AppError('EGD_USAGE', `--output: expected json or markdown, got "${flags.output}"`)
     }
     const evaluator = new Evaluator()
     const config = loadConfig(flags.config, DETECTORS) // a bad configuration exits 2 before --alerts creates its file
     const alertsOut = flags.alerts === undefined ? null : outputFile('--alerts', flags.alerts)
+    const htmlOut = flags.html === undefined ? null : outputFile('--html', flags.html)
+    const all: Alert[] = []
     const { summary, elapsedMs } = await replayFiles(
       files,
       flags,
@@ -129,11 +135,17 @@ export const registerReplay = (program: Command): void => {
       (a) => {
         evaluator.alert(a)
         alertsOut?.write(JSON.stringify(a) + '\n')
+        if (htmlOut) all.push(a)
       },
       (e) => evaluator.observe(e),
     )
     if (alertsOut) await new Promise<void>((resolve) => alertsOut.end(resolve))
     const result = evaluator.result()
+    if (htmlOut) {
+      const provenance = createPipeline(config, DETECTORS, () => undefined).provenance
+      const page = renderReport(result, all, { title: 'egress-sentinel evaluation', inputs: inputsOrDemo(files), provenance, version: VERSION })
+      await new Promise<void>((resolve) => htmlOut.end(page, resolve))
+    }
     process.stdout.write(flags.output === 'json' ? JSON.stringify(result, null, 2) + '\n' : evaluationMarkdown(result))
     if (!flags.quiet) process.stderr.write(summaryText(summary, elapsedMs))
   })
