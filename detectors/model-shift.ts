@@ -20,7 +20,7 @@ import { z } from 'zod'
 import { defineDetector } from '../src/engine/detector.ts'
 import { MAX_MODELS } from '../src/engine/cohort.ts'
 import { isLocalAddress } from '../src/engine/net.ts'
-import { hashString, windowOf } from '../src/engine/window.ts'
+import { hashNumber, hashString, windowOf } from '../src/engine/window.ts'
 import type { Finding } from '../src/types.ts'
 
 export const modelShiftConfig = z.strictObject({
@@ -40,19 +40,39 @@ export const modelShiftConfig = z.strictObject({
   reportWindows: z.number().int().min(1).default(30),
   /** A firmware change at most this long before the first use (or while it settles) makes the adoption a rollout. */
   firmwareMinutes: z.number().int().min(1).default(240),
-  /** Hosts tracked per model at most (they travel in the changelog's shard record); past it, new hosts are not judged. */
-  maxHosts: z.number().int().min(16).max(100_000).default(4096),
+  /** Hosts new to a model tracked at once (they travel in the changelog's shard record); past it, the oldest joins the known ones. */
+  maxNovelHosts: z.number().int().min(16).max(4096).default(128),
   /** Hosts new to the model tracked per device at most. */
   maxAdopted: z.number().int().min(1).max(64).default(8),
 })
 export type ModelShiftConfig = z.infer<typeof modelShiftConfig>
 
-/** What a model has used: since when, how many devices, and per host (by hash) its first window and the devices that took it up. */
+/** Bits of a model's known-hosts filter (a Bloom filter with two hashes): 4 KiB a model; about 5% false "known" at 4,000 hosts. */
+const KNOWN_BITS = 1 << 15
+
+/**
+ * What a model has used: since when and how many devices; the hosts it knows (a Bloom filter: a
+ * false "known" only misses an adoption, never invents one); and the hosts new to it still open to
+ * adoption, by hash, with their first window and the devices that took them up (oldest first).
+ */
 interface ModelHosts {
   since: number
   deviceCount: number
-  readonly first: Map<number, number>
-  readonly devices: Map<number, number>
+  readonly known: Uint8Array
+  readonly novel: Map<number, { first: number; devices: number }>
+}
+
+/** Whether both of the host's bits are set (checked for nearly every flow: no allocation). */
+const isKnown = (m: ModelHosts, hash: number): boolean => {
+  const b1 = hash & (KNOWN_BITS - 1)
+  const b2 = hashNumber(hash) & (KNOWN_BITS - 1)
+  return (m.known[b1 >>> 3]! & (1 << (b1 & 7))) !== 0 && (m.known[b2 >>> 3]! & (1 << (b2 & 7))) !== 0
+}
+const markKnown = (m: ModelHosts, hash: number): void => {
+  const b1 = hash & (KNOWN_BITS - 1)
+  const b2 = hashNumber(hash) & (KNOWN_BITS - 1)
+  m.known[b1 >>> 3]! |= 1 << (b1 & 7)
+  m.known[b2 >>> 3]! |= 1 << (b2 & 7)
 }
 
 /** Hosts new to its model this device used: allocated on the first. */
@@ -92,7 +112,7 @@ export const modelShift = defineDetector<ModelShiftConfig, State>({
         let model = models.get(device.model)
         if (model === undefined) {
           if (models.size >= MAX_MODELS) return
-          model = { since: w, deviceCount: 0, first: new Map(), devices: new Map() }
+          model = { since: w, deviceCount: 0, known: new Uint8Array(KNOWN_BITS / 8), novel: new Map() }
           models.set(device.model, model)
         }
         if (!state.counted) {
@@ -110,21 +130,34 @@ export const modelShift = defineDetector<ModelShiftConfig, State>({
           return
         }
         const hash = hashString(host)
-        let first = model.first.get(hash)
-        if (first === undefined) {
-          if (model.first.size >= cfg.maxHosts) return
-          first = w
-          model.first.set(hash, w)
+        let entry = model.novel.get(hash)
+        if (entry !== undefined && w - entry.first > adoptionWindows) {
+          // Too long since the model took it up: known now.
+          model.novel.delete(hash)
+          markKnown(model, hash)
+          return
         }
-        // Known to the model since its learning, or taken up long after the model's first use: not an adoption.
-        if (first < model.since + learningWindows || w - first > adoptionWindows) return
+        if (entry === undefined) {
+          if (isKnown(model, hash)) return
+          if (w < model.since + learningWindows) {
+            markKnown(model, hash)
+            return
+          }
+          entry = { first: w, devices: 0 }
+          model.novel.set(hash, entry)
+          if (model.novel.size > cfg.maxNovelHosts) {
+            const oldest = model.novel.keys().next().value as number
+            model.novel.delete(oldest)
+            markKnown(model, oldest)
+          }
+        }
         const n = (state.adopted ??= { hosts: [], first: [], last: [], active: [] })
         if (n.hosts.length >= cfg.maxAdopted) return
         n.hosts.push(host)
         n.first.push(w)
         n.last.push(w)
         n.active.push(1)
-        model.devices.set(hash, (model.devices.get(hash) ?? 0) + 1)
+        entry.devices++
       },
       evaluate(state, w, device): Finding | null {
         const a = state.adopted
@@ -136,7 +169,7 @@ export const modelShift = defineDetector<ModelShiftConfig, State>({
           if (w - first < settleWindows || w - first >= settleWindows + cfg.reportWindows) continue
           const activeByW = a.active[i]! - (a.last[i]! > w ? 1 : 0)
           const host = a.hosts[i]!
-          const peers = (model.devices.get(hashString(host)) ?? 1) - 1
+          const peers = (model.novel.get(hashString(host))?.devices ?? 1) - 1
           if (activeByW < cfg.minActiveWindows || peers < cfg.minPeers || peers + 1 < cfg.minShare * model.deviceCount) continue
           const firstUse = first * windowMs
           const changed = device.firmwareChangedAt
@@ -159,11 +192,18 @@ export const modelShift = defineDetector<ModelShiftConfig, State>({
         }
         return null
       },
-      snapshotShared: () => [...models].map(([m, h]) => ({ model: m, since: h.since, deviceCount: h.deviceCount, first: [...h.first], devices: [...h.devices] })),
+      snapshotShared: () =>
+        [...models].map(([m, h]) => ({
+          model: m, since: h.since, deviceCount: h.deviceCount, known: Buffer.from(h.known).toString('base64'),
+          novel: [...h.novel].map(([hash, e]) => [hash, e.first, e.devices]),
+        })),
       restoreShared(data) {
         models.clear()
-        for (const m of data as { model: string; since: number; deviceCount: number; first: [number, number][]; devices: [number, number][] }[]) {
-          models.set(m.model, { since: m.since, deviceCount: m.deviceCount, first: new Map(m.first), devices: new Map(m.devices) })
+        for (const m of data as { model: string; since: number; deviceCount: number; known: string; novel: [number, number, number][] }[]) {
+          models.set(m.model, {
+            since: m.since, deviceCount: m.deviceCount, known: new Uint8Array(Buffer.from(m.known, 'base64')),
+            novel: new Map(m.novel.map(([hash, first, devices]) => [hash, { first, devices }])),
+          })
         }
       },
       snapshot: (s) => ({ adopted: s.adopted === null ? null : copy(s.adopted), counted: s.counted }),
