@@ -57,7 +57,6 @@ const KNOWN_BITS = 1 << 15
  */
 interface ModelHosts {
   since: number
-  deviceCount: number
   readonly known: Uint8Array
   readonly novel: Map<number, { first: number; devices: number }>
 }
@@ -85,8 +84,6 @@ interface Adopted {
 
 interface State {
   adopted: Adopted | null
-  /** Counted among its model's devices. */
-  counted: boolean
 }
 
 export const modelShift = defineDetector<ModelShiftConfig, State>({
@@ -98,26 +95,22 @@ export const modelShift = defineDetector<ModelShiftConfig, State>({
   version: 1,
   tags: ['maturity_experimental', 'network', 'fleet', 'firmware'],
   configSchema: modelShiftConfig,
-  create(cfg, { windowMs }) {
+  create(cfg, { windowMs, modelDevices }) {
     const models = new Map<string, ModelHosts>()
     const learningWindows = Math.ceil((cfg.learningMinutes * 60_000) / windowMs)
     const adoptionWindows = Math.ceil((cfg.adoptionMinutes * 60_000) / windowMs)
     const firmwareMs = cfg.firmwareMinutes * 60_000
     const settleWindows = Math.ceil((cfg.settleMinutes * 60_000) / windowMs)
     return {
-      init: () => ({ adopted: null, counted: false }),
+      init: () => ({ adopted: null }),
       observeEgress(state, e, device) {
         if (isLocalAddress(e.dstIp)) return
         const w = windowOf(e.ts, windowMs)
         let model = models.get(device.model)
         if (model === undefined) {
           if (models.size >= MAX_MODELS) return
-          model = { since: w, deviceCount: 0, known: new Uint8Array(KNOWN_BITS / 8), novel: new Map() }
+          model = { since: w, known: new Uint8Array(KNOWN_BITS / 8), novel: new Map() }
           models.set(device.model, model)
-        }
-        if (!state.counted) {
-          state.counted = true
-          model.deviceCount++
         }
         const host = e.dstHost === undefined ? e.dstIp : e.dstHost.toLowerCase()
         const a = state.adopted
@@ -170,7 +163,7 @@ export const modelShift = defineDetector<ModelShiftConfig, State>({
           const activeByW = a.active[i]! - (a.last[i]! > w ? 1 : 0)
           const host = a.hosts[i]!
           const peers = (model.novel.get(hashString(host))?.devices ?? 1) - 1
-          if (activeByW < cfg.minActiveWindows || peers < cfg.minPeers || peers + 1 < cfg.minShare * model.deviceCount) continue
+          if (activeByW < cfg.minActiveWindows || peers < cfg.minPeers || peers + 1 < cfg.minShare * modelDevices(device.model)) continue
           const firstUse = first * windowMs
           const changed = device.firmwareChangedAt
           const rollout = changed < (first + settleWindows + 1) * windowMs && firstUse - changed <= firmwareMs
@@ -194,22 +187,22 @@ export const modelShift = defineDetector<ModelShiftConfig, State>({
       },
       snapshotShared: () =>
         [...models].map(([m, h]) => ({
-          model: m, since: h.since, deviceCount: h.deviceCount, known: Buffer.from(h.known).toString('base64'),
+          model: m, since: h.since, known: Buffer.from(h.known).toString('base64'),
           novel: [...h.novel].map(([hash, e]) => [hash, e.first, e.devices]),
         })),
       restoreShared(data) {
         models.clear()
-        for (const m of data as { model: string; since: number; deviceCount: number; known: string; novel: [number, number, number][] }[]) {
+        for (const m of data as { model: string; since: number; known: string; novel: [number, number, number][] }[]) {
           models.set(m.model, {
-            since: m.since, deviceCount: m.deviceCount, known: new Uint8Array(Buffer.from(m.known, 'base64')),
+            since: m.since, known: new Uint8Array(Buffer.from(m.known, 'base64')),
             novel: new Map(m.novel.map(([hash, first, devices]) => [hash, { first, devices }])),
           })
         }
       },
-      snapshot: (s) => ({ adopted: s.adopted === null ? null : copy(s.adopted), counted: s.counted }),
+      snapshot: (s) => ({ adopted: s.adopted === null ? null : copy(s.adopted) }),
       restore: (data) => {
         const d = data as State
-        return { adopted: d.adopted === null ? null : copy(d.adopted), counted: d.counted }
+        return { adopted: d.adopted === null ? null : copy(d.adopted) }
       },
     }
   },

@@ -144,7 +144,7 @@ export const mudViolation = defineDetector<MudViolationConfig, State>({
       },
       snapshot: (s) => ({
         denied: s.denied?.toJSON() ?? null,
-        samples: s.samples,
+        samples: s.samples?.map((x) => (x === null ? null : { ...x, ports: x.ports.slice() })) ?? null,
         budgets: s.budgets?.map((r) => r?.toJSON() ?? null) ?? null,
       }),
       restore(data) {

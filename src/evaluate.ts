@@ -6,6 +6,7 @@
 // from the first payload event (label without a stage), so a burst's detection delay is visible apart
 // from the quiet minutes after the dropper.
 import type { Alert, DeviceEvent } from './types.ts'
+import { SEVERITIES } from './types.ts'
 
 interface Truth {
   model: string
@@ -77,7 +78,8 @@ const ratio = (a: number, b: number): number => (b === 0 ? 0 : Math.round((a / b
 export class Evaluator {
   private readonly truth = new Map<string, Truth>()
   private readonly firing: Alert[] = []
-  private notices = 0
+  /** Each alert's highest severity over its records (a resolution carries its peak). */
+  private readonly peak = new Map<string, number>()
   private start = Infinity
   private end = -Infinity
 
@@ -102,16 +104,20 @@ export class Evaluator {
     }
   }
 
-  /** Low severity marks a notice (an expected change): counted apart, not scored. */
+  /** An alert whose every record is of low severity is a notice (an expected change): counted apart, not scored. */
   alert(alert: Alert): void {
-    if (alert.status !== 'firing') return
-    if (alert.severity === 'low') this.notices++
-    else this.firing.push(alert)
+    const rank = SEVERITIES.indexOf(alert.severity)
+    if (rank > (this.peak.get(alert.id) ?? -1)) this.peak.set(alert.id, rank)
+    if (alert.status === 'firing') this.firing.push(alert)
   }
 
   result(): Evaluation {
+    const low = SEVERITIES.indexOf('low')
+    const isNotice = (a: Alert): boolean => (this.peak.get(a.id) ?? low) <= low
+    const notices = this.firing.filter(isNotice).length
     const byDevice = new Map<string, Alert[]>()
     for (const a of this.firing) {
+      if (isNotice(a)) continue
       const list = byDevice.get(a.deviceId)
       if (list) list.push(a)
       else byDevice.set(a.deviceId, [a])
@@ -158,7 +164,7 @@ export class Evaluator {
       detected: detected.length,
       missed: infected.length - detected.length,
       falseAlarms,
-      notices: this.notices,
+      notices,
       recall: ratio(detected.length, infected.length),
       precision: ratio(detected.length, detected.length + falseAlarms),
       falseAlarmRate: ratio(falseAlarms, perDevice.length - infected.length),

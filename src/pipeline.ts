@@ -39,7 +39,12 @@ export const createPipeline = (
   options: { readonly trackChanges?: boolean } = {},
 ): DetectionPipeline => {
   const windowMs = config.engine.windowSeconds * 1000
-  const context = { windowMs, lookaheadWindows: lookaheadWindows(config.engine.allowedLatenessSeconds * 1000, windowMs) }
+  const peers = new PeerGroups()
+  const context = {
+    windowMs,
+    lookaheadWindows: lookaheadWindows(config.engine.allowedLatenessSeconds * 1000, windowMs),
+    modelDevices: (model: string) => peers.deviceCount(model),
+  }
   const active: ActiveDetector[] = []
   const policies: LifecyclePolicy[] = []
   for (const def of defs) {
@@ -59,7 +64,6 @@ export const createPipeline = (
       ...policy,
     })
   }
-  const peers = new PeerGroups()
   const lifecycle = new AlertLifecycle(policies, new Suppressions(config.alerts.suppress), windowMs, onAlert, peers)
   const engine = new Engine(
     active,

@@ -35,6 +35,10 @@ export const parseConfig = (raw: unknown, defs: readonly DetectorDef[], source =
   const mud = config.detectors['mud-violation'] as { profiles?: Record<string, string>; directory?: string; loaded?: unknown[] } | undefined
   if (mud !== undefined && (Object.keys(mud.profiles ?? {}).length > 0 || mud.directory !== undefined)) {
     mud.loaded = [...(mud.loaded ?? []), ...loadMudProfiles({ profiles: mud.profiles ?? {}, directory: mud.directory }, baseDir)]
+    // Read now: the effective configuration holds the profiles, not where they were read from, so
+    // the same profiles give the same configuration hash wherever the files live.
+    mud.profiles = {}
+    delete mud.directory
   }
   return deepFreeze(config)
 }

@@ -7,25 +7,41 @@ import { parseCidr } from '../engine/net.ts'
 import { AppError } from '../errors.ts'
 
 const port = z.number().int().min(0).max(65535)
-const portMatch = z.object({
+const portMatch = z.strictObject({
   operator: z.enum(['eq', 'lt', 'gt', 'lte', 'gte', 'neq']).default('eq'),
   port: port.optional(),
   'lower-port': port.optional(),
   'upper-port': port.optional(),
 })
-const transport = z.object({
+
+/**
+ * Match fields of RFC 8519 and RFC 8520 that this product reads, and those it knows but cannot
+ * judge a flow record by (an entry using one never matches: what it would allow is a violation).
+ * Any other key is an error that names it, so a typo never widens a policy.
+ */
+const UNJUDGED = {
+  ip: ['source-ipv4-network', 'source-ipv6-network', 'ietf-acldns:src-dnsname', 'dscp', 'ecn', 'length', 'ttl', 'ihl', 'flags', 'offset', 'identification', 'flow-label'],
+  transport: ['source-port', 'sequence-number', 'acknowledgement-number', 'data-offset', 'reserved', 'flags', 'window-size', 'urgent-pointer', 'options', 'length'],
+  matches: ['eth', 'egress-interface', 'ingress-interface'],
+} as const
+const unjudged = <K extends string>(known: readonly K[]) => Object.fromEntries(known.map((k) => [k, z.unknown().optional()])) as Record<K, z.ZodOptional<z.ZodUnknown>>
+
+const transport = z.strictObject({
   'destination-port': portMatch.optional(),
   'ietf-mud:direction-initiated': z.enum(['from-device', 'to-device']).optional(),
+  ...unjudged(UNJUDGED.transport),
 })
-const ipv4Match = z.object({
+const ipv4Match = z.strictObject({
   protocol: z.number().int().min(0).max(255).optional(),
   'destination-ipv4-network': z.string().optional(),
   'ietf-acldns:dst-dnsname': z.string().min(1).optional(),
+  ...unjudged(UNJUDGED.ip),
 })
-const ipv6Match = z.object({
+const ipv6Match = z.strictObject({
   protocol: z.number().int().min(0).max(255).optional(),
   'destination-ipv6-network': z.string().optional(),
   'ietf-acldns:dst-dnsname': z.string().min(1).optional(),
+  ...unjudged(UNJUDGED.ip),
 })
 /** The `ietf-mud:mud` match abstractions (RFC 8520 §8). */
 const MUD_ABSTRACTIONS = ['manufacturer', 'same-manufacturer', 'model', 'controller', 'my-controller'] as const
@@ -33,14 +49,17 @@ const MUD_ABSTRACTIONS = ['manufacturer', 'same-manufacturer', 'model', 'control
 const aceSchema = z.object({
   name: z.string().min(1),
   matches: z
-    .object({
+    .strictObject({
       ipv4: ipv4Match.optional(),
       ipv6: ipv6Match.optional(),
       tcp: transport.optional(),
       udp: transport.optional(),
-      icmp: z.object({}).optional(),
+      icmp: z.record(z.string(), z.unknown()).optional(),
       'ietf-mud:mud': z.record(z.string(), z.unknown()).optional(),
+      ...unjudged(UNJUDGED.matches),
     })
+    .refine((m) => !(m.ipv4 && m.ipv6), { message: 'ipv4 and ipv6 in one entry' })
+    .refine((m) => [m.tcp, m.udp, m.icmp].filter((x) => x !== undefined).length <= 1, { message: 'more than one of tcp, udp, icmp in one entry' })
     .default({}),
   actions: z.object({ forwarding: z.enum(['accept', 'drop', 'reject']) }),
 })
@@ -69,6 +88,7 @@ type AceIn = z.infer<typeof aceSchema>
 
 const portRange = (m: z.infer<typeof portMatch>, where: string): [number, number] | 'neq' => {
   if (m['lower-port'] !== undefined || m['upper-port'] !== undefined) {
+    if (m.port !== undefined) throw new Error(`${where}: port and lower-port/upper-port in one match`)
     const lo = m['lower-port'] ?? 0
     const hi = m['upper-port'] ?? 65535
     if (lo > hi) throw new Error(`${where}: lower-port ${lo} is above upper-port ${hi}`)
@@ -91,11 +111,20 @@ const normaliseAce = (acl: string, family: 4 | 6 | null, a: AceIn, where: string
   const ip = m.ipv4 ?? m.ipv6
   const unsupported: string[] = []
   const t = m.tcp ?? m.udp
+  const tName = m.tcp ? 'tcp' : 'udp'
   let ports: [number, number] | null = null
+  let exceptPort: number | null = null
   if (t?.['destination-port'] !== undefined) {
-    const r = portRange(t['destination-port'], `${where}.matches.${m.tcp ? 'tcp' : 'udp'}.destination-port`)
-    if (r === 'neq') unsupported.push('destination-port operator neq')
+    const r = portRange(t['destination-port'], `${where}.matches.${tName}.destination-port`)
+    if (r === 'neq') exceptPort = t['destination-port'].port!
     else ports = r
+  }
+  if (t !== undefined) for (const k of UNJUDGED.transport) if (t[k] !== undefined) unsupported.push(`${tName} ${k}`)
+  if (ip !== undefined) for (const k of UNJUDGED.ip) if (ip[k] !== undefined) unsupported.push(`${m.ipv4 ? 'ipv4' : 'ipv6'} ${k}`)
+  for (const k of UNJUDGED.matches) if (m[k] !== undefined) unsupported.push(k)
+  const transportProtocol = m.tcp ? 6 : m.udp ? 17 : m.icmp ? (m.ipv6 || family === 6 ? 58 : 1) : null
+  if (ip?.protocol !== undefined && transportProtocol !== null && ip.protocol !== transportProtocol) {
+    throw new Error(`${where}.matches: protocol ${ip.protocol} contradicts the ${m.tcp ? 'tcp' : m.udp ? 'udp' : 'icmp'} match`)
   }
   // Flow records are connections the device opened: an entry for connections opened towards it never matches one.
   if (t?.['ietf-mud:direction-initiated'] === 'to-device') unsupported.push('direction-initiated to-device')
@@ -109,7 +138,7 @@ const normaliseAce = (acl: string, family: 4 | 6 | null, a: AceIn, where: string
       throw new Error(`${where}.matches: ${(err as Error).message}`)
     }
   }
-  const protocol = ip?.protocol ?? (m.tcp ? 6 : m.udp ? 17 : m.icmp ? (m.ipv6 ? 58 : 1) : null)
+  const protocol = ip?.protocol ?? transportProtocol
   return {
     acl,
     name: a.name,
@@ -119,6 +148,7 @@ const normaliseAce = (acl: string, family: 4 | 6 | null, a: AceIn, where: string
     dnsNames: ip?.['ietf-acldns:dst-dnsname'] === undefined ? [] : [ip['ietf-acldns:dst-dnsname'].toLowerCase().replace(/\.$/, '')],
     localNetworks: 'local-networks' in mud,
     ports,
+    exceptPort,
     action: a.actions.forwarding,
     unsupported,
   }
@@ -128,7 +158,7 @@ const normaliseAce = (acl: string, family: 4 | 6 | null, a: AceIn, where: string
  * A MUD file's JSON, reduced to its from-device policy; throws naming the path of the first bad
  * field. The model is `model` when given, else the file's `model-name`, else `fallbackModel`.
  */
-export const parseMudFile = (json: unknown, source: string, model?: string, fallbackModel?: string): MudProfile => {
+export const parseMudFile = (json: unknown, model?: string, fallbackModel?: string): MudProfile => {
   const r = mudFileSchema.safeParse(json)
   if (!r.success) {
     const issue = r.error.issues[0]!
@@ -141,13 +171,15 @@ export const parseMudFile = (json: unknown, source: string, model?: string, fall
   for (const name of names) {
     const acl = acls.get(name)
     if (acl === undefined) throw new Error(`ietf-mud:mud.from-device-policy names access list "${name}", which ietf-access-control-list:acls does not define`)
-    const family = acl.type === 'ipv4-acl-type' ? 4 : acl.type === 'ipv6-acl-type' ? 6 : null
+    // Identities may carry their module's prefix (RFC 7951).
+    const type = acl.type?.replace(/^ietf-access-control-list:/, '')
+    const family = type === 'ipv4-acl-type' ? 4 : type === 'ipv6-acl-type' ? 6 : null
     const i = r.data['ietf-access-control-list:acls'].acl.indexOf(acl)
     acl.aces.ace.forEach((a, j) => aces.push(normaliseAce(name, family, a, `ietf-access-control-list:acls.acl.${i}.aces.ace.${j}`)))
   }
   const resolvedModel = model ?? mud['model-name'] ?? fallbackModel
   if (resolvedModel === undefined) throw new Error('no model: name it in the configuration or in ietf-mud:mud.model-name')
-  return { model: resolvedModel, url: mud['mud-url'], source, acls: names, aces }
+  return { model: resolvedModel, url: mud['mud-url'], acls: names, aces }
 }
 
 const readMud = (path: string, field: string, model?: string, fallbackModel?: string): MudProfile => {
@@ -159,7 +191,7 @@ const readMud = (path: string, field: string, model?: string, fallbackModel?: st
     throw new AppError('EGD_CONFIG', `${field}: cannot read MUD file ${path}: ${e.code ?? e.message}`, { cause: err })
   }
   try {
-    return parseMudFile(json, path, model, fallbackModel)
+    return parseMudFile(json, model, fallbackModel)
   } catch (err) {
     throw new AppError('EGD_CONFIG', `${field}: MUD file ${path}: ${(err as Error).message}`, { cause: err })
   }
@@ -171,9 +203,12 @@ const readMud = (path: string, field: string, model?: string, fallbackModel?: st
  * `baseDir` (the configuration file's folder). A model named twice is an error.
  */
 export const loadMudProfiles = (section: { profiles: Readonly<Record<string, string>>; directory?: string | undefined }, baseDir: string): MudProfile[] => {
-  const out: MudProfile[] = []
+  const out: { profile: MudProfile; path: string }[] = []
   const field = 'detectors.mud-violation'
-  for (const [model, file] of Object.entries(section.profiles)) out.push(readMud(resolve(baseDir, file), `${field}.profiles.${model}`, model))
+  for (const [model, file] of Object.entries(section.profiles)) {
+    const path = resolve(baseDir, file)
+    out.push({ profile: readMud(path, `${field}.profiles.${model}`, model), path })
+  }
   if (section.directory !== undefined) {
     const dir = resolve(baseDir, section.directory)
     let names: string[]
@@ -182,12 +217,16 @@ export const loadMudProfiles = (section: { profiles: Readonly<Record<string, str
     } catch (err) {
       throw new AppError('EGD_CONFIG', `${field}.directory: cannot read ${dir}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, { cause: err })
     }
-    for (const name of names) out.push(readMud(join(dir, name), `${field}.directory`, undefined, basename(name, '.json')))
+    for (const name of names) {
+      const path = join(dir, name)
+      out.push({ profile: readMud(path, `${field}.directory`, undefined, basename(name, '.json')), path })
+    }
   }
-  const seen = new Set<string>()
-  for (const p of out) {
-    if (seen.has(p.model)) throw new AppError('EGD_CONFIG', `${field}: two MUD profiles for model ${p.model} (one is ${p.source})`)
-    seen.add(p.model)
+  const seen = new Map<string, string>()
+  for (const { profile, path } of out) {
+    const other = seen.get(profile.model)
+    if (other !== undefined) throw new AppError('EGD_CONFIG', `${field}: two MUD profiles for model ${profile.model}: ${other} and ${path}`)
+    seen.set(profile.model, path)
   }
-  return out
+  return out.map((o) => o.profile)
 }

@@ -117,8 +117,8 @@ const rank = (s: Severity): number => SEVERITIES.indexOf(s)
  * add indicators. Records: `firing` revision 1 on opening, a `firing` revision per device that
  * joins and whenever its severity rises, `resolved` once no member has fired for `quietMs`.
  */
-/** A behaviour that is a rollout (a notice), not a campaign: its devices changed with their firmware. */
-export const isRollout = (behaviour: string): boolean => behaviour.includes(' rollout ')
+/** A behaviour that is a rollout (a notice), not a campaign: model-shift's adoptions that came with new firmware. */
+export const isRollout = (behaviour: string): boolean => behaviour.startsWith('model-shift rollout ')
 
 export class Correlator {
   readonly counters: CorrelatorCounters = { alerts: 0, opened: 0, updated: 0, resolved: 0 }

@@ -23,6 +23,8 @@ export interface DetectorContext {
    * `n + lookaheadWindows` slots so that early data of later windows does not overwrite it.
    */
   readonly lookaheadWindows: number
+  /** Devices of a model the pipeline tracks now (the engine's count: evictions and model changes included). */
+  readonly modelDevices: (model: string) => number
 }
 
 /** The lookahead the engine gives detectors for a lateness and window length. */

@@ -24,6 +24,8 @@ export const mudAceSchema = z.strictObject({
   localNetworks: z.boolean(),
   /** Destination port range, inclusive; null for any. */
   ports: z.tuple([z.number().int(), z.number().int()]).nullable(),
+  /** Any destination port but this one (operator neq); null for none. */
+  exceptPort: z.number().int().nullable().default(null),
   action: z.enum(['accept', 'drop', 'reject']),
   unsupported: z.array(z.string()),
 })
@@ -32,15 +34,16 @@ export type MudAce = z.infer<typeof mudAceSchema>
 export const mudProfileSchema = z.strictObject({
   /** The device model the profile is for. */
   model: z.string().min(1),
-  /** `mud-url` of the file. */
+  /** `mud-url` of the file (not where it was read from: the same profile gives the same configuration hash anywhere). */
   url: z.string(),
-  /** The file it was read from, for messages. */
-  source: z.string(),
   /** The from-device ACLs' names, in policy order. */
   acls: z.array(z.string()),
   aces: z.array(mudAceSchema),
 })
 export type MudProfile = z.infer<typeof mudProfileSchema>
+
+/** A DNS name as profiles hold it: lower case, without a trailing dot. */
+const hostName = (h: string): string => (h.endsWith('.') ? h.slice(0, -1) : h).toLowerCase()
 
 /** What a profile says of a flow: allowed (by the entry named), or a violation citing the entry or the implicit deny. */
 export interface MudVerdict {
@@ -79,9 +82,10 @@ export class MudPolicy {
       if (a.family !== null && (a.family === 6) !== v6) continue
       if (a.protocol !== null && a.protocol !== e.proto) continue
       if (a.ports !== null && (e.dstPort < a.ports[0] || e.dstPort > a.ports[1])) continue
+      if (a.exceptPort !== null && e.dstPort === a.exceptPort) continue
       if (a.localNetworks && !isLocalAddress(e.dstIp)) continue
       if (c.networks.length > 0 && !c.networks.some((n) => cidrContains(n, e.dstIp))) continue
-      if (c.dnsNames.size > 0 && (e.dstHost === undefined || !c.dnsNames.has(e.dstHost.toLowerCase()))) continue
+      if (c.dnsNames.size > 0 && (e.dstHost === undefined || !c.dnsNames.has(hostName(e.dstHost)))) continue
       return { allowed: a.action === 'accept', rule: c.rule }
     }
     return this.#implicitDeny

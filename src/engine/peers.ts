@@ -74,6 +74,11 @@ export class PeerGroups {
     this.devices.set(model, (this.devices.get(model) ?? 0) + 1)
   }
 
+  /** Devices of `model` tracked now. */
+  deviceCount(model: string): number {
+    return this.devices.get(model) ?? 0
+  }
+
   /** A device of `model` was forgotten (or changed model). */
   leave(model: string): void {
     const n = (this.devices.get(model) ?? 1) - 1

@@ -16,6 +16,8 @@ const MAX_ROWS = 80
 const WIDTH = 1000
 const LABEL = 230
 const ROW = 14
+const HOUR = 3_600_000
+const TICK_STEPS = [HOUR, 2 * HOUR, 3 * HOUR, 6 * HOUR, 12 * HOUR, 24 * HOUR, 48 * HOUR, 7 * 24 * HOUR, 30 * 24 * HOUR, 365 * 24 * HOUR]
 
 const esc = (text: string): string =>
   text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;')
@@ -43,11 +45,14 @@ const timeline = (detector: string, spans: readonly Span[], devices: ReadonlyMap
   const parts: string[] = [
     `<svg class="timeline" role="img" aria-label="${esc(detector)} alerts over time" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" xmlns="http://www.w3.org/2000/svg">`,
   ]
-  // Hour ticks along the top.
-  const hour = 3_600_000
-  const step = Math.max(1, Math.ceil((end - start) / hour / 12)) * hour
+  // Ticks along the top: at most a dozen, with the date once the axis spans more than a day.
+  const dated = end - start > 24 * HOUR
+  const most = dated ? 6 : 12 // dated labels are wider
+  const step = TICK_STEPS.find((st) => (end - start) / st <= most) ?? (end - start) / most
   for (let t = Math.ceil(start / step) * step; t <= end; t += step) {
-    parts.push(`<line x1="${x(t).toFixed(1)}" y1="10" x2="${x(t).toFixed(1)}" y2="${height}" class="tick"/><text x="${x(t).toFixed(1)}" y="9" class="tick-label">${new Date(t).toISOString().slice(11, 16)}</text>`)
+    const iso = new Date(t).toISOString()
+    const label = !dated ? iso.slice(11, 16) : step >= 24 * HOUR ? iso.slice(0, 10) : `${iso.slice(5, 10)} ${iso.slice(11, 16)}`
+    parts.push(`<line x1="${x(t).toFixed(1)}" y1="10" x2="${x(t).toFixed(1)}" y2="${height}" class="tick"/><text x="${x(t).toFixed(1)}" y="9" class="tick-label">${label}</text>`)
   }
   shown.forEach((id, row) => {
     const y = 14 + row * ROW
@@ -127,8 +132,17 @@ export const renderReport = (e: Evaluation, alerts: readonly Alert[], meta: Repo
     `<p class="legend">${(Object.entries(SEVERITY_COLOUR) as [Severity, string][]).map(([s, c]) => `<span style="background:${c}">${s}</span>`).join('')} a black tick marks an infected device's first malicious event; infected devices' names are red. Each name links to its drill-down.</p>`,
   ]
   for (const id of detectors) {
+    // Each timeline spans its own alerts (inputs from different years would squash one shared axis).
+    const own = spans.filter((s) => s.alert.detector === id)
+    let from = Infinity
+    let to = -Infinity
+    for (const s of own) {
+      from = Math.min(from, s.from)
+      to = Math.max(to, s.to ?? end, s.from)
+    }
+    const pad = Math.max(HOUR / 2, (to - from) / 20)
     out.push(`<section class="detector" id="detector-${esc(id)}"><h3>${esc(id)}</h3>`)
-    out.push(timeline(id, spans.filter((s) => s.alert.detector === id), devices, start, end))
+    out.push(timeline(id, own, devices, Math.max(start, from - pad), Math.min(Math.max(end, to), to + pad)))
     out.push('</section>')
   }
   out.push('<h2 id="devices">Devices</h2>')

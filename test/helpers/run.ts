@@ -1,5 +1,6 @@
 // Runs one detector through the real engine over events and records its findings per window.
 import { Engine } from '../../src/engine/engine.ts'
+import { PeerGroups } from '../../src/engine/peers.ts'
 import type { DetectorDef } from '../../src/engine/detector.ts'
 import type { DeviceEvent, Finding } from '../../src/types.ts'
 import { MIN, T0 } from './events.ts'
@@ -18,9 +19,10 @@ export const detectorFindings = (
 ): Found[] => {
   const config = def.configSchema.parse(overrides)
   const found: Found[] = []
+  const peers = new PeerGroups()
   const engine = new Engine(
-    [{ id: def.id, detector: def.create(config, { windowMs: MIN, lookaheadWindows: 1 }) }],
-    { windowMs: MIN, allowedLatenessMs: 30_000, idleFlushMs: 5 * MIN, deviceTtlMs: 24 * 60 * MIN, maxDevices: 10_000, quietWindows: 60 },
+    [{ id: def.id, detector: def.create(config, { windowMs: MIN, lookaheadWindows: 1, modelDevices: (m) => peers.deviceCount(m) }) }],
+    { windowMs: MIN, allowedLatenessMs: 30_000, idleFlushMs: 5 * MIN, deviceTtlMs: 24 * 60 * MIN, maxDevices: 10_000, quietWindows: 60, peers },
     {
       onWindow: (d, _i, w, f) => {
         if (f !== null) found.push({ deviceId: d.id, minute: w - T0 / MIN, finding: f })

@@ -77,7 +77,7 @@ const SETTINGS: Readonly<Record<string, unknown>> = {
   'model-shift': { minPeers: 0, minShare: 0, learningMinutes: 30 },
   'mud-violation': {
     loaded: [{
-      model: busyDevice()[0]!.model, url: 'https://vendor.example/mud', source: 'test', acls: ['fr'],
+      model: busyDevice()[0]!.model, url: 'https://vendor.example/mud', acls: ['fr'],
       aces: [{ acl: 'fr', name: 'api', family: null, protocol: 6, networks: [], dnsNames: ['api.vendor.example'], localNetworks: false, ports: [443, 443], action: 'accept', unsupported: [] },
         { acl: 'fr', name: 'mail', family: null, protocol: 6, networks: [], dnsNames: [], localNetworks: false, ports: [25, 25], action: 'accept', unsupported: [] }],
     }],
@@ -110,7 +110,7 @@ describe('every registered detector', () => {
     })
 
     it('gives identical findings for identical input, and the same with its state restored from a JSON snapshot every 7 windows', () => {
-      const create = (): Detector => def.create(def.configSchema.parse(SETTINGS[def.id] ?? {}), { windowMs: MIN, lookaheadWindows: 1 })
+      const create = (): Detector => def.create(def.configSchema.parse(SETTINGS[def.id] ?? {}), { windowMs: MIN, lookaheadWindows: 1, modelDevices: () => 1 })
       let total = 0
       for (const stream of STREAMS) {
         const straight = drive(create(), stream)

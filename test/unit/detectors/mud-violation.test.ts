@@ -12,16 +12,16 @@ import { fixturePath, loadFixture } from '../../helpers/fixtures.ts'
 import { detectorFindings } from '../../helpers/run.ts'
 
 const mudJson = (name: string): unknown => JSON.parse(readFileSync(fixturePath(`mud/${name}`), 'utf8'))
-const profile = (name: string, model?: string): MudProfile => parseMudFile(mudJson(name), name, model)
+const profile = (name: string, model?: string): MudProfile => parseMudFile(mudJson(name), model)
 
 describe('MUD files (RFC 8520)', () => {
   it("reads the RFC's example light bulb: its from-device entry allows TCP 443 to test.example.com over IPv6, nothing else", () => {
     const bulb = profile('rfc8520-lightbulb2000.json', 'lightbulb2000')
     expect(bulb).toEqual({
-      model: 'lightbulb2000', url: 'https://lighting.example.com/lightbulb2000', source: 'rfc8520-lightbulb2000.json', acls: ['mud-76100-v6fr'],
+      model: 'lightbulb2000', url: 'https://lighting.example.com/lightbulb2000', acls: ['mud-76100-v6fr'],
       aces: [{
         acl: 'mud-76100-v6fr', name: 'cl0-frdev', family: 6, protocol: 6, networks: [], dnsNames: ['test.example.com'],
-        localNetworks: false, ports: [443, 443], action: 'accept', unsupported: [],
+        localNetworks: false, ports: [443, 443], exceptPort: null, action: 'accept', unsupported: [],
       }],
     })
     const policy = new MudPolicy(bulb)
@@ -31,6 +31,7 @@ describe('MUD files (RFC 8520)', () => {
     expect(flow({ dstIp: '192.0.2.10' }).allowed).toBe(false) // an IPv6 ACL
     expect(flow({ dstHost: undefined }).allowed).toBe(false) // a name matches only a flow that carries it
     expect(flow({ proto: 17 }).allowed).toBe(false)
+    expect(flow({ dstHost: 'TEST.example.com.' }).allowed).toBe(true) // names compare without case or a trailing dot
   })
 
   it('needs a model: the configuration names it, else the file (model-name)', () => {
@@ -41,24 +42,55 @@ describe('MUD files (RFC 8520)', () => {
   it('names the field at fault in a bad file, and an access list the policy names but nobody defines', () => {
     const bad = structuredClone(mudJson('rfc8520-lightbulb2000.json')) as { 'ietf-access-control-list:acls': { acl: { aces: { ace: { matches: { tcp: { 'destination-port': { operator: string } } } }[] } }[] } }
     bad['ietf-access-control-list:acls'].acl[1]!.aces.ace[0]!.matches.tcp['destination-port'].operator = 'about'
-    expect(() => parseMudFile(bad, 'x', 'm')).toThrow('ietf-access-control-list:acls.acl.1.aces.ace.0.matches.tcp.destination-port.operator')
+    expect(() => parseMudFile(bad, 'm')).toThrow('ietf-access-control-list:acls.acl.1.aces.ace.0.matches.tcp.destination-port.operator')
     const orphan = structuredClone(mudJson('rfc8520-lightbulb2000.json')) as { 'ietf-access-control-list:acls': { acl: unknown[] } }
     orphan['ietf-access-control-list:acls'].acl.pop()
-    expect(() => parseMudFile(orphan, 'x', 'm')).toThrow('names access list "mud-76100-v6fr", which ietf-access-control-list:acls does not define')
+    expect(() => parseMudFile(orphan, 'm')).toThrow('names access list "mud-76100-v6fr", which ietf-access-control-list:acls does not define')
   })
 
   it('never matches entries built on abstractions it cannot resolve (controller, manufacturer), nor connections opened towards the device', () => {
     const json = structuredClone(mudJson('rfc8520-lightbulb2000.json')) as { 'ietf-access-control-list:acls': { acl: { aces: { ace: { matches: Record<string, unknown> }[] } }[] } }
     json['ietf-access-control-list:acls'].acl[1]!.aces.ace[0]!.matches['ietf-mud:mud'] = { controller: 'urn:ietf:params:mud:dns' }
-    const p = parseMudFile(json, 'x', 'm')
+    const p = parseMudFile(json, 'm')
     expect(p.aces[0]!.unsupported).toEqual(['controller'])
     expect(new MudPolicy(p).judge(egress({ ts: at(0), dstIp: '2001:db8::10', dstHost: 'test.example.com' })).allowed).toBe(false)
   })
 
+  /** The light bulb's from-device entry with its matches replaced. */
+  const bulbWith = (matches: Record<string, unknown>, type = 'ipv6-acl-type') => {
+    const json = structuredClone(mudJson('rfc8520-lightbulb2000.json')) as { 'ietf-access-control-list:acls': { acl: { type: string; aces: { ace: { matches: unknown }[] } }[] } }
+    json['ietf-access-control-list:acls'].acl[1]!.type = type
+    json['ietf-access-control-list:acls'].acl[1]!.aces.ace[0]!.matches = matches
+    return json
+  }
+
+  it('rejects a match key it does not know by its path, so a typo never widens a policy', () => {
+    expect(() => parseMudFile(bulbWith({ tcp: { 'destinaton-port': { operator: 'eq', port: 25 } } }), 'm'))
+      .toThrow(/ietf-access-control-list:acls\.acl\.1\.aces\.ace\.0\.matches\.tcp: Unrecognized key: "destinaton-port"/)
+    expect(() => parseMudFile(bulbWith({ ipv4: { protocol: 17 }, tcp: {} }, 'ipv4-acl-type'), 'm')).toThrow('protocol 17 contradicts the tcp match')
+    expect(() => parseMudFile(bulbWith({ tcp: {}, udp: {} }), 'm')).toThrow('more than one of tcp, udp, icmp in one entry')
+    expect(() => parseMudFile(bulbWith({ tcp: { 'destination-port': { port: 25, 'upper-port': 30 } } }), 'm')).toThrow('port and lower-port/upper-port in one match')
+  })
+
+  it('never matches with fields of RFC 8519 a flow record cannot show (source port, Ethernet), reads neq, icmp in IPv6 and prefixed types', () => {
+    const judge = (json: unknown, fields: Partial<EgressEvent>) => new MudPolicy(parseMudFile(json, 'm')).judge(egress({ ts: at(0), dstIp: '2001:db8::10', ...fields }))
+    const sourcePort = parseMudFile(bulbWith({ tcp: { 'source-port': { operator: 'eq', port: 4000 } } }), 'm')
+    expect(sourcePort.aces[0]!.unsupported).toEqual(['tcp source-port'])
+    expect(judge(bulbWith({ tcp: { 'source-port': { operator: 'eq', port: 4000 } } }), {}).allowed).toBe(false)
+    expect(judge(bulbWith({ eth: { 'source-mac-address': '00:00:5e:00:53:01' } }, 'eth-acl-type'), { dstPort: 25 }).allowed).toBe(false)
+    const notSmtp = bulbWith({ tcp: { 'destination-port': { operator: 'neq', port: 25 } } })
+    expect([judge(notSmtp, { dstPort: 443 }).allowed, judge(notSmtp, { dstPort: 25 }).allowed]).toEqual([true, false])
+    expect(parseMudFile(bulbWith({ icmp: {} }), 'm').aces[0]!.protocol).toBe(58)
+    const local = bulbWith({ 'ietf-mud:mud': { 'local-networks': [null] } }, 'ietf-access-control-list:ipv6-acl-type')
+    expect([judge(local, { dstIp: 'fd00::1' }).allowed, judge(local, { dstIp: '192.168.1.5' }).allowed]).toEqual([true, false])
+  })
+
   it('loads a directory: each file for the model its model-name names, else its file name; paths relative to the configuration', () => {
     const config = parseConfig({ detectors: { 'mud-violation': { directory: 'mud' } } }, DETECTORS, 'test', fixturePath(''))
-    const loaded = (config.detectors['mud-violation'] as unknown as { loaded: MudProfile[] }).loaded
-    expect(loaded.map((p) => p.model)).toEqual(['glacier-fridge', 'rfc8520-lightbulb2000', 'vault-nas'])
+    const section = config.detectors['mud-violation'] as unknown as { loaded: MudProfile[]; profiles: object; directory?: string }
+    expect(section.loaded.map((p) => p.model)).toEqual(['glacier-fridge', 'rfc8520-lightbulb2000', 'vault-nas'])
+    // The effective configuration holds the profiles, not the paths: the same files anywhere give the same hash.
+    expect([section.profiles, section.directory]).toEqual([{}, undefined])
     expect(() => parseConfig({ detectors: { 'mud-violation': { profiles: { fridge: 'mud/none.json' } } } }, DETECTORS, 'test', fixturePath('')))
       .toThrow(/detectors\.mud-violation\.profiles\.fridge: cannot read MUD file .*none\.json: ENOENT/)
   })
