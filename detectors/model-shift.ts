@@ -40,7 +40,7 @@ export const modelShiftConfig = z.strictObject({
   reportWindows: z.number().int().min(1).default(30),
   /** A firmware change at most this long before the first use (or while it settles) makes the adoption a rollout. */
   firmwareMinutes: z.number().int().min(1).default(240),
-  /** Hosts new to a model tracked at once (they travel in the changelog's shard record); past it, the oldest joins the known ones. */
+  /** Hosts new to a model tracked at once (they travel in the changelog's shard record); while full, further new hosts count as known. */
   maxNovelHosts: z.number().int().min(16).max(4096).default(128),
   /** Hosts new to the model tracked per device at most. */
   maxAdopted: z.number().int().min(1).max(64).default(8),
@@ -86,6 +86,9 @@ interface State {
   adopted: Adopted | null
 }
 
+/** The state of a device that took up no new host (nearly all): shared, never written. */
+const INERT: State = Object.freeze({ adopted: null }) as State
+
 export const modelShift = defineDetector<ModelShiftConfig, State>({
   id: 'model-shift',
   title: 'Devices of a model taking up a new host together',
@@ -102,9 +105,9 @@ export const modelShift = defineDetector<ModelShiftConfig, State>({
     const firmwareMs = cfg.firmwareMinutes * 60_000
     const settleWindows = Math.ceil((cfg.settleMinutes * 60_000) / windowMs)
     return {
-      init: () => ({ adopted: null }),
+      init: () => INERT,
       observeEgress(state, e, device) {
-        if (isLocalAddress(e.dstIp)) return
+        // Runs for every flow: the common case (a host the model knows) returns after one map lookup and a hash.
         const w = windowOf(e.ts, windowMs)
         let model = models.get(device.model)
         if (model === undefined) {
@@ -131,26 +134,34 @@ export const modelShift = defineDetector<ModelShiftConfig, State>({
           return
         }
         if (entry === undefined) {
-          if (isKnown(model, hash)) return
+          if (isKnown(model, hash) || isLocalAddress(e.dstIp)) return
           if (w < model.since + learningWindows) {
             markKnown(model, hash)
             return
           }
-          entry = { first: w, devices: 0 }
-          model.novel.set(hash, entry)
-          if (model.novel.size > cfg.maxNovelHosts) {
-            const oldest = model.novel.keys().next().value as number
+          if (model.novel.size >= cfg.maxNovelHosts) {
+            // Full: the oldest makes room once no device can take it up any more; until then a
+            // model churning through hosts (a spambot's mail servers) adds them to the known ones.
+            const [oldest, o] = model.novel.entries().next().value as [number, { first: number }]
+            if (w - o.first <= adoptionWindows) {
+              markKnown(model, hash)
+              return
+            }
             model.novel.delete(oldest)
             markKnown(model, oldest)
           }
+          entry = { first: w, devices: 0 }
+          model.novel.set(hash, entry)
         }
-        const n = (state.adopted ??= { hosts: [], first: [], last: [], active: [] })
-        if (n.hosts.length >= cfg.maxAdopted) return
+        const own: State = state === INERT ? { adopted: null } : state
+        const n = (own.adopted ??= { hosts: [], first: [], last: [], active: [] })
+        if (n.hosts.length >= cfg.maxAdopted) return own === state ? undefined : own
         n.hosts.push(host)
         n.first.push(w)
         n.last.push(w)
         n.active.push(1)
         entry.devices++
+        return own === state ? undefined : own
       },
       evaluate(state, w, device): Finding | null {
         const a = state.adopted
@@ -202,7 +213,7 @@ export const modelShift = defineDetector<ModelShiftConfig, State>({
       snapshot: (s) => ({ adopted: s.adopted === null ? null : copy(s.adopted) }),
       restore: (data) => {
         const d = data as State
-        return { adopted: d.adopted === null ? null : copy(d.adopted) }
+        return d.adopted === null ? INERT : { adopted: copy(d.adopted) }
       },
     }
   },

@@ -64,6 +64,9 @@ interface State {
   budgets: (WindowRing | null)[] | null
 }
 
+/** The state of every device whose model has no profile: shared, never written. */
+const INERT: State = Object.freeze({ denied: null, samples: null, budgets: null }) as State
+
 export const mudViolation = defineDetector<MudViolationConfig, State>({
   id: 'mud-violation',
   title: 'Egress the MUD profile does not allow',
@@ -84,33 +87,40 @@ export const mudViolation = defineDetector<MudViolationConfig, State>({
     }))
     const hour = Math.max(1, Math.round(3_600_000 / windowMs))
     const sampleSlots = lookaheadWindows + 1
+    /** Counts a denied flow in its window, and keeps the window's first rule and destination and up to MAX_PORTS ports. */
+    const note = (state: State, w: number, rule: string, destination: string, port: number): void => {
+      ;(state.denied ??= new WindowRing(sampleSlots)).add(w, 1)
+      const samples = (state.samples ??= new Array<Sample | null>(sampleSlots).fill(null))
+      const slot = w % sampleSlots
+      const s = samples[slot]
+      if (s === null || s === undefined || s.window !== w) samples[slot] = { window: w, rule, destination, ports: [port] }
+      else if (s.ports.length < MAX_PORTS && !s.ports.includes(port)) s.ports.push(port)
+    }
     return {
-      init: () => ({ denied: null, samples: null, budgets: null }),
+      // Devices share one state that is never written until they break their profile or use a budget.
+      init: () => INERT,
       observeEgress(state, e, device) {
         const policy = policies.get(device.model)
         if (policy === undefined) return
         const w = windowOf(e.ts, windowMs)
+        let own = state
         for (let i = 0; i < budgets.length; i++) {
           const b = budgets[i]!
           if (b.proto !== e.proto || !b.portSet.has(e.dstPort) || (b.models !== null && !b.models.has(device.model))) continue
-          const rings = (state.budgets ??= budgets.map(() => null))
+          if (own === INERT) own = { denied: null, samples: null, budgets: null }
+          const rings = (own.budgets ??= budgets.map(() => null))
           ;(rings[i] ??= new WindowRing(hour + lookaheadWindows)).add(w, 1)
         }
         const verdict = policy.judge(e)
-        if (verdict.allowed) return
-        ;(state.denied ??= new WindowRing(sampleSlots)).add(w, 1)
-        const samples = (state.samples ??= new Array<Sample | null>(sampleSlots).fill(null))
-        const slot = w % sampleSlots
-        const s = samples[slot]
-        if (s === null || s === undefined || s.window !== w) {
-          samples[slot] = { window: w, rule: verdict.rule, destination: e.dstHost ?? e.dstIp, ports: [e.dstPort] }
-        } else if (s.ports.length < MAX_PORTS && !s.ports.includes(e.dstPort)) {
-          s.ports.push(e.dstPort)
+        if (!verdict.allowed) {
+          if (own === INERT) own = { denied: null, samples: null, budgets: null }
+          note(own, w, verdict.rule, e.dstHost ?? e.dstIp, e.dstPort)
         }
+        return own === state ? undefined : own
       },
       evaluate(state, w, device): Finding | null {
         const profile = policies.get(device.model)?.profile
-        if (profile === undefined) return null
+        if (profile === undefined || state === INERT) return null
         const denied = state.denied?.sum(w, 1) ?? 0
         if (denied > 0) {
           const s = state.samples?.[w % sampleSlots]
@@ -150,6 +160,7 @@ export const mudViolation = defineDetector<MudViolationConfig, State>({
       restore(data) {
         type Ring = ReturnType<WindowRing['toJSON']>
         const d = data as { denied: Ring | null; samples: (Sample | null)[] | null; budgets: (Ring | null)[] | null }
+        if (d.denied === null && d.budgets === null) return INERT
         return {
           denied: d.denied === null ? null : WindowRing.from(d.denied),
           samples: d.samples === null ? null : d.samples.map((x) => (x === null ? null : { ...x, ports: x.ports.slice() })),

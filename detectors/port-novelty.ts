@@ -75,6 +75,9 @@ interface State {
 
 const MAX_PORTS = 16
 
+/** The state of a device that used no unusual port yet (nearly all): shared, never written. */
+const INERT: State = Object.freeze({ learned: null, used: null }) as State
+
 export const portNovelty = defineDetector<PortNoveltyConfig, State>({
   id: 'port-novelty',
   title: 'First use of a risky port',
@@ -96,17 +99,20 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
     const peers = new ModelCounts<number>(1024)
     const learningMs = cfg.learningMinutes * 60_000
     return {
-      init: () => ({ learned: null, used: null }),
-      observeEgress(state, e, device) {
+      init: () => INERT,
+      observeEgress(current, e, device) {
         const port = e.dstPort
         const isRisky = risky.has(port)
         if (!isRisky && (standard.has(port) || e.proto !== 6 && e.proto !== 17 || (e.proto === 17 && port >= UDP_DYNAMIC))) return
         if (isLocalAddress(e.dstIp)) return
-        if (state.learned?.includes(port)) return
+        if (current.learned?.includes(port)) return
+        // From here the device's own state is written: a device still on the shared one gets its own (handed back).
+        const state: State = current === INERT ? { learned: null, used: null } : current
+        const handBack = state === current ? undefined : state
         if (isRisky && !always.has(port) && e.ts - device.firstSeen < learningMs) {
           ;(state.learned ??= []).push(port)
           peers.increment(device.model, port)
-          return
+          return handBack
         }
         const w = windowOf(e.ts, windowMs)
         const used = (state.used ??= { ports: [], firstWindow: [], lastWindow: [], prevWindow: [], flows: [], lastFlows: [], sample: [] })
@@ -119,7 +125,7 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
             used.lastFlows[i] = 0
           }
           used.lastFlows[i]!++
-          return
+          return handBack
         }
         if (used.ports.length < MAX_PORTS) {
           i = used.ports.length
@@ -127,7 +133,7 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
           // Full: the port used longest ago makes room when it is out of the horizon, or for a risky port.
           i = 0
           for (let k = 1; k < used.ports.length; k++) if (used.lastWindow[k]! < used.lastWindow[i]!) i = k
-          if (!isRisky && used.lastWindow[i]! > w - cfg.windows) return
+          if (!isRisky && used.lastWindow[i]! > w - cfg.windows) return handBack
         }
         used.ports[i] = port
         used.firstWindow[i] = w
@@ -139,6 +145,7 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
         // Unusual ports count their users at first use: a model's own protocol is not novel. The
         // always-reported ones do not: a whole model on IRC is a compromised model (allow lists a habit).
         if (!isRisky) peers.increment(device.model, port)
+        return handBack
       },
       evaluate(state, w, device): Finding | null {
         const used = state.used
@@ -175,7 +182,10 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
       snapshotShared: () => peers.toJSON(),
       restoreShared: (data) => peers.load(data as ReturnType<ModelCounts<number>['toJSON']>),
       snapshot: (s) => copy(s),
-      restore: (data) => copy(data as State),
+      restore: (data) => {
+        const d = data as State
+        return d.learned === null && d.used === null ? INERT : copy(d)
+      },
     }
   },
 })

@@ -42,13 +42,15 @@ export type SmtpBurstConfig = z.infer<typeof smtpBurstConfig>
 
 const SERVERS = 128
 
-/** Allocated on the first SMTP flow: devices that never mail carry two nulls. */
+/** Allocated on the first SMTP flow: devices that never mail share INERT. */
 interface State {
   flows: WindowRing | null
   servers: RecentDistinct | null
   /** Connections to submission ports; allocated on the first one. */
   submission: WindowRing | null
 }
+
+const INERT: State = Object.freeze({ flows: null, servers: null, submission: null }) as State
 
 export const smtpBurst = defineDetector<SmtpBurstConfig, State>({
   id: 'smtp-burst',
@@ -65,13 +67,15 @@ export const smtpBurst = defineDetector<SmtpBurstConfig, State>({
     const horizon = Math.max(cfg.burstWindows, cfg.slowWindows)
     const slots = horizon + lookaheadWindows
     return {
-      init: () => ({ flows: null, servers: null, submission: null }),
+      init: () => INERT,
       observeEgress(state, e) {
         if (e.proto !== 6 || !ports.has(e.dstPort)) return
+        const own: State = state === INERT ? { flows: null, servers: null, submission: null } : state
         const w = windowOf(e.ts, windowMs)
-        ;(state.flows ??= new WindowRing(slots)).add(w, 1)
-        ;(state.servers ??= new RecentDistinct(SERVERS)).add(e.dstIp, w)
-        if (submissionPorts.has(e.dstPort)) (state.submission ??= new WindowRing(slots)).add(w, 1)
+        ;(own.flows ??= new WindowRing(slots)).add(w, 1)
+        ;(own.servers ??= new RecentDistinct(SERVERS)).add(e.dstIp, w)
+        if (submissionPorts.has(e.dstPort)) (own.submission ??= new WindowRing(slots)).add(w, 1)
+        return own === state ? undefined : own
       },
       evaluate(state, w) {
         const { flows, servers } = state
@@ -112,6 +116,7 @@ export const smtpBurst = defineDetector<SmtpBurstConfig, State>({
       restore(data) {
         type Ring = ReturnType<WindowRing['toJSON']>
         const d = data as { flows: Ring | null; servers: ReturnType<RecentDistinct['toJSON']> | null; submission?: Ring | null }
+        if (d.flows === null && d.servers === null && (d.submission ?? null) === null) return INERT
         return {
           flows: d.flows === null ? null : WindowRing.from(d.flows),
           servers: d.servers === null ? null : RecentDistinct.from(d.servers),

@@ -37,8 +37,13 @@ export const lookaheadWindows = (allowedLatenessMs: number, windowMs: number): n
  */
 export interface Detector<S = unknown> {
   init(device: DeviceInfo): S
-  observeEgress?(state: S, event: EgressEvent, device: DeviceInfo): void
-  observeTelemetry?(state: S, event: TelemetryEvent, device: DeviceInfo): void
+  /**
+   * Observes one event. May return a new state object, which replaces the device's: a detector
+   * that rarely needs state per device can share one inert state from `init` and allocate on the
+   * first event that needs it.
+   */
+  observeEgress?(state: S, event: EgressEvent, device: DeviceInfo): S | void
+  observeTelemetry?(state: S, event: TelemetryEvent, device: DeviceInfo): S | void
   /**
    * Called once per closed window of the device, in window order. `window` is the window index
    * (window start = window * windowMs); data of later windows may already have been observed

@@ -3,7 +3,6 @@ import type { DeviceEvent, EgressEvent, Finding, TelemetryEvent } from '../types
 import type { Detector } from './detector.ts'
 import type { DeviceRecord } from './device.ts'
 import { windowOf } from './window.ts'
-import { initialFeatures } from './peers.ts'
 import type { PeerGroups, PeerSnapshot } from './peers.ts'
 
 export interface EngineOptions {
@@ -237,6 +236,7 @@ export class Engine {
     // The map's order is the LRU order, which is the order of touchedAt: a checkpoint assembled from
     // changes (in any order) restores the same map.
     for (const d of [...snap.devices].sort((a, b) => a.touchedAt - b.touchedAt)) {
+      const f = featuresOf(d.features)
       const device: DeviceRecord = {
         id: d.id,
         model: d.model,
@@ -251,7 +251,7 @@ export class Engine {
         pending: d.pending,
         // Slots JSON wrote as null for detectors without one are undefined again.
         alerts: d.alerts === null ? null : (d.alerts as unknown[]).map((slot) => slot ?? undefined),
-        ...featuresOf(d.features),
+        featureHour: f[0], smtpNow: f[1], bytesNow: f[2], flowsNow: f[3], smtpBefore: f[4], bytesBefore: f[5], flowsBefore: f[6],
       }
       this.options.peers?.join(device.model)
       for (let i = 0; i < this.detectors.length; i++) device.states[i] = this.detectors[i]!.detector.restore(d.states[i], device)
@@ -274,7 +274,8 @@ export class Engine {
     const { egress, detectors } = this
     for (let i = 0; i < egress.length; i++) {
       const d = egress[i]!
-      detectors[d]!.detector.observeEgress!(device.states[d], event, device)
+      const next = detectors[d]!.detector.observeEgress!(device.states[d], event, device)
+      if (next !== undefined) device.states[d] = next
     }
   }
 
@@ -282,7 +283,8 @@ export class Engine {
     const { telemetry, detectors } = this
     for (let i = 0; i < telemetry.length; i++) {
       const d = telemetry[i]!
-      detectors[d]!.detector.observeTelemetry!(device.states[d], event, device)
+      const next = detectors[d]!.detector.observeTelemetry!(device.states[d], event, device)
+      if (next !== undefined) device.states[d] = next
     }
   }
 
@@ -327,7 +329,14 @@ export class Engine {
       touchedAt: this.counters.events,
       pending: false,
       alerts: null,
-      ...initialFeatures(),
+      // Written out, not spread: a spread builds the record out of line, a hundred bytes more a device.
+      featureHour: -1,
+      smtpNow: 0,
+      bytesNow: 0,
+      flowsNow: 0,
+      smtpBefore: 0,
+      bytesBefore: 0,
+      flowsBefore: 0,
     }
     this.options.peers?.join(device.model)
     for (let i = 0; i < this.detectors.length; i++) device.states[i] = this.detectors[i]!.detector.init(device)
@@ -399,8 +408,6 @@ export class Engine {
   }
 }
 
-/** A device's features from its snapshot, fresh ones for a checkpoint older than them. */
-const featuresOf = (f: readonly number[] | undefined) => {
-  if (f === undefined || f.length !== 7) return initialFeatures()
-  return { featureHour: f[0]!, smtpNow: f[1]!, bytesNow: f[2]!, flowsNow: f[3]!, smtpBefore: f[4]!, bytesBefore: f[5]!, flowsBefore: f[6]! }
-}
+/** A device's features from its snapshot (hour, SMTP/bytes/flows now, then before), fresh ones for a checkpoint older than them. */
+const featuresOf = (f: readonly number[] | undefined): readonly [number, number, number, number, number, number, number] =>
+  f !== undefined && f.length === 7 ? [f[0]!, f[1]!, f[2]!, f[3]!, f[4]!, f[5]!, f[6]!] : [-1, 0, 0, 0, 0, 0, 0]

@@ -37,8 +37,9 @@ const drive = (detector: Detector, events: readonly DeviceEvent[], restoreEvery 
     // As the engine: a window closes once an event is 30 s (the default lateness) past its end, so
     // the detector may already hold data of the next window: the lookahead it must account for.
     closeUntil(windowOf(e.ts - 30_000, MIN))
-    if (e.type === 'egress') detector.observeEgress?.(state, e, device)
-    else detector.observeTelemetry?.(state, e, device)
+    // A detector may hand back a new state (one that shares an inert state until it needs its own).
+    const next = e.type === 'egress' ? detector.observeEgress?.(state, e, device) : detector.observeTelemetry?.(state, e, device)
+    if (next !== undefined) state = next
   }
   closeUntil(next + 90)
   return out
