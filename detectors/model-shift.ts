@@ -59,7 +59,11 @@ interface ModelHosts {
   since: number
   readonly known: Uint8Array
   readonly novel: Map<number, { first: number; devices: number }>
+  /** Host names as flows carry them, seen known: a lookup per flow instead of a hash (rebuilt after a restore, emptied when full). */
+  readonly seen: Set<string>
 }
+
+const SEEN_MAX = 4096
 
 /** Whether both of the host's bits are set (checked for nearly every flow: no allocation). */
 const isKnown = (m: ModelHosts, hash: number): boolean => {
@@ -112,9 +116,11 @@ export const modelShift = defineDetector<ModelShiftConfig, State>({
         let model = models.get(device.model)
         if (model === undefined) {
           if (models.size >= MAX_MODELS) return
-          model = { since: w, known: new Uint8Array(KNOWN_BITS / 8), novel: new Map() }
+          model = { since: w, known: new Uint8Array(KNOWN_BITS / 8), novel: new Map(), seen: new Set() }
           models.set(device.model, model)
         }
+        const raw = e.dstHost ?? e.dstIp
+        if (model.seen.has(raw)) return
         const host = e.dstHost === undefined ? e.dstIp : e.dstHost.toLowerCase()
         const a = state.adopted
         const i = a === null ? -1 : a.hosts.indexOf(host)
@@ -134,7 +140,11 @@ export const modelShift = defineDetector<ModelShiftConfig, State>({
           return
         }
         if (entry === undefined) {
-          if (isKnown(model, hash) || isLocalAddress(e.dstIp)) return
+          if (isKnown(model, hash) || isLocalAddress(e.dstIp)) {
+            if (model.seen.size >= SEEN_MAX) model.seen.clear()
+            model.seen.add(raw)
+            return
+          }
           if (w < model.since + learningWindows) {
             markKnown(model, hash)
             return
@@ -205,7 +215,7 @@ export const modelShift = defineDetector<ModelShiftConfig, State>({
         models.clear()
         for (const m of data as { model: string; since: number; known: string; novel: [number, number, number][] }[]) {
           models.set(m.model, {
-            since: m.since, known: new Uint8Array(Buffer.from(m.known, 'base64')),
+            since: m.since, known: new Uint8Array(Buffer.from(m.known, 'base64')), seen: new Set(),
             novel: new Map(m.novel.map(([hash, first, devices]) => [hash, { first, devices }])),
           })
         }

@@ -75,6 +75,8 @@ export const mudViolation = defineDetector<MudViolationConfig, State>({
     'optional per-hour budgets (e.g. SMTP 0). Needs profiles: detectors.mud-violation.profiles or .directory.',
   version: 1,
   fireAfter: 1,
+  // Nothing to judge without profiles: it switches on when the configuration names some.
+  enabledByDefault: false,
   tags: ['maturity_stable', 'network', 'policy', 'mud'],
   configSchema: mudViolationConfig,
   create(cfg, { windowMs, lookaheadWindows }) {

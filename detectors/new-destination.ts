@@ -80,6 +80,9 @@ interface State {
   rateWindow: number
 }
 
+/** The destinations a device knows before its first: shared by every new device, never written. */
+const NONE_KNOWN = Object.freeze([]) as unknown as number[]
+
 export const newDestination = defineDetector<NewDestinationConfig, State>({
   id: 'new-destination',
   title: 'Destinations the device never used',
@@ -113,7 +116,8 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
       peers.increment(model, hash)
     }
     return {
-      init: () => ({ known: [], novel: null, rate: 0, activeWindows: 0, lastActive: -1, lateSince: -1, lateLearned: 0, rateWindow: -1 }),
+      // `known` starts as one shared empty array: `remember` copies small arrays instead of writing them.
+      init: () => ({ known: NONE_KNOWN, novel: null, rate: 0, activeWindows: 0, lastActive: -1, lateSince: -1, lateLearned: 0, rateWindow: -1 }),
       observeEgress(state, e, device) {
         const w = windowOf(e.ts, windowMs)
         const age = e.ts - device.firstSeen

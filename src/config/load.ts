@@ -32,8 +32,11 @@ export const parseConfig = (raw: unknown, defs: readonly DetectorDef[], source =
     throw new AppError('EGD_CONFIG', `invalid configuration in ${source}:\n${lines.join('\n')}`)
   }
   const config = result.data as Config
-  const mud = config.detectors['mud-violation'] as { profiles?: Record<string, string>; directory?: string; loaded?: unknown[] } | undefined
+  const mud = config.detectors['mud-violation'] as { enabled: boolean; profiles?: Record<string, string>; directory?: string; loaded?: unknown[] } | undefined
   if (mud !== undefined && (Object.keys(mud.profiles ?? {}).length > 0 || mud.directory !== undefined)) {
+    // Profiles switch the detector on, unless the configuration says `enabled: false`.
+    const section = (raw as { detectors?: Record<string, { enabled?: unknown } | undefined> } | null | undefined)?.detectors?.['mud-violation']
+    if (section?.enabled === undefined) mud.enabled = true
     mud.loaded = [...(mud.loaded ?? []), ...loadMudProfiles({ profiles: mud.profiles ?? {}, directory: mud.directory }, baseDir)]
     // Read now: the effective configuration holds the profiles, not where they were read from, so
     // the same profiles give the same configuration hash wherever the files live.

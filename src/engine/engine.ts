@@ -64,7 +64,7 @@ export interface DeviceSnapshot {
   readonly pending: boolean
   readonly states: readonly unknown[]
   readonly alerts: unknown
-  /** Peer-group features: hour, SMTP/bytes/flows this hour, then the previous hour's (absent in older checkpoints). */
+  /** Peer-group features: hour, counts (flows and SMTP, packed) and bytes this hour, then the previous hour's (absent in older checkpoints). */
   readonly features?: readonly number[]
 }
 
@@ -215,7 +215,7 @@ export class Engine {
       pending: d.pending,
       states: this.detectors.map((a, i) => a.detector.snapshot(d.states[i])),
       alerts: d.alerts === null ? null : JSON.parse(JSON.stringify(d.alerts)),
-      features: [d.featureHour, d.smtpNow, d.bytesNow, d.flowsNow, d.smtpBefore, d.bytesBefore, d.flowsBefore],
+      features: [d.featureHour, d.countsNow, d.bytesNow, d.countsBefore, d.bytesBefore],
     }
   }
 
@@ -251,7 +251,7 @@ export class Engine {
         pending: d.pending,
         // Slots JSON wrote as null for detectors without one are undefined again.
         alerts: d.alerts === null ? null : (d.alerts as unknown[]).map((slot) => slot ?? undefined),
-        featureHour: f[0], smtpNow: f[1], bytesNow: f[2], flowsNow: f[3], smtpBefore: f[4], bytesBefore: f[5], flowsBefore: f[6],
+        featureHour: f[0], countsNow: f[1], bytesNow: f[2], countsBefore: f[3], bytesBefore: f[4],
       }
       this.options.peers?.join(device.model)
       for (let i = 0; i < this.detectors.length; i++) device.states[i] = this.detectors[i]!.detector.restore(d.states[i], device)
@@ -331,12 +331,10 @@ export class Engine {
       alerts: null,
       // Written out, not spread: a spread builds the record out of line, a hundred bytes more a device.
       featureHour: -1,
-      smtpNow: 0,
+      countsNow: 0,
       bytesNow: 0,
-      flowsNow: 0,
-      smtpBefore: 0,
+      countsBefore: 0,
       bytesBefore: 0,
-      flowsBefore: 0,
     }
     this.options.peers?.join(device.model)
     for (let i = 0; i < this.detectors.length; i++) device.states[i] = this.detectors[i]!.detector.init(device)
@@ -408,6 +406,6 @@ export class Engine {
   }
 }
 
-/** A device's features from its snapshot (hour, SMTP/bytes/flows now, then before), fresh ones for a checkpoint older than them. */
-const featuresOf = (f: readonly number[] | undefined): readonly [number, number, number, number, number, number, number] =>
-  f !== undefined && f.length === 7 ? [f[0]!, f[1]!, f[2]!, f[3]!, f[4]!, f[5]!, f[6]!] : [-1, 0, 0, 0, 0, 0, 0]
+/** A device's features from its snapshot (hour, counts and bytes now, then before), fresh ones for a checkpoint older than them. */
+const featuresOf = (f: readonly number[] | undefined): readonly [number, number, number, number, number] =>
+  f !== undefined && f.length === 5 ? [f[0]!, f[1]!, f[2]!, f[3]!, f[4]!] : [-1, 0, 0, 0, 0]

@@ -21,26 +21,32 @@ const FEATURE_OF: Readonly<Record<string, PeerFeature>> = {
 
 /**
  * A device's features: the hour (epoch hours) being counted, its counts so far, and the previous
- * hour's. Plain fields on the device record: no allocation per event.
+ * hour's. Plain small-integer fields on the device record (no allocation per event, a few bytes a
+ * device): flows and SMTP connections share one field (flows in the low 16 bits, SMTP above,
+ * each saturating), bytes have their own.
  */
 export interface DeviceFeatures {
   featureHour: number
-  smtpNow: number
+  countsNow: number
   bytesNow: number
-  flowsNow: number
-  smtpBefore: number
+  countsBefore: number
   bytesBefore: number
-  flowsBefore: number
 }
 
-export const initialFeatures = (): DeviceFeatures => ({
-  featureHour: -1, smtpNow: 0, bytesNow: 0, flowsNow: 0, smtpBefore: 0, bytesBefore: 0, flowsBefore: 0,
-})
+export const initialFeatures = (): DeviceFeatures => ({ featureHour: -1, countsNow: 0, bytesNow: 0, countsBefore: 0, bytesBefore: 0 })
 
-/** The last RESERVOIR completed device-hours of one model, per feature. */
+const FLOWS_MAX = 0xffff
+const SMTP_UNIT = 0x10000
+/** 14 bits of SMTP connections: the packed field stays a small integer (31 bits). */
+const SMTP_MAX = 0x3fff
+const flowsOf = (counts: number): number => counts & FLOWS_MAX
+const smtpOf = (counts: number): number => Math.floor(counts / SMTP_UNIT)
+
+/** The last RESERVOIR completed device-hours of one model, per feature, and their statistics as of `seen` (alerts come in bursts). */
 interface Cohort {
   readonly values: [number[], number[], number[]]
   seen: number
+  readonly stats: ({ seen: number; sorted: number[]; median: number; mad: number; mean: number } | null)[]
 }
 
 export interface PeerSnapshot {
@@ -90,30 +96,30 @@ export class PeerGroups {
     const hour = Math.floor(e.ts / HOUR_MS)
     if (hour > f.featureHour) this.roll(f, model, hour)
     else if (hour < f.featureHour) return // late within the engine's lateness, across an hour: counted nowhere
-    f.flowsNow++
+    let c = f.countsNow
+    if (flowsOf(c) < FLOWS_MAX) c++
+    if (e.proto === 6 && SMTP_PORTS.has(e.dstPort) && smtpOf(c) < SMTP_MAX) c += SMTP_UNIT
+    f.countsNow = c
     f.bytesNow += e.bytesOut
-    if (e.proto === 6 && SMTP_PORTS.has(e.dstPort)) f.smtpNow++
   }
 
   private roll(f: DeviceFeatures, model: string, hour: number): void {
     if (f.featureHour >= 0) {
-      this.add(model, f.smtpNow, f.bytesNow, f.flowsNow)
+      this.add(model, smtpOf(f.countsNow), f.bytesNow, flowsOf(f.countsNow))
       const consecutive = hour === f.featureHour + 1
-      f.smtpBefore = consecutive ? f.smtpNow : 0
+      f.countsBefore = consecutive ? f.countsNow : 0
       f.bytesBefore = consecutive ? f.bytesNow : 0
-      f.flowsBefore = consecutive ? f.flowsNow : 0
     }
     f.featureHour = hour
-    f.smtpNow = 0
+    f.countsNow = 0
     f.bytesNow = 0
-    f.flowsNow = 0
   }
 
   private add(model: string, smtp: number, bytes: number, flows: number): void {
     let c = this.cohorts.get(model)
     if (c === undefined) {
       if (this.cohorts.size >= MAX_MODELS) return
-      c = { values: [[], [], []], seen: 0 }
+      c = { values: [[], [], []], seen: 0, stats: [null, null, null] }
       this.cohorts.set(model, c)
     }
     const slot = c.seen % RESERVOIR
@@ -129,17 +135,21 @@ export class PeerGroups {
     if (c === undefined || c.seen === 0) return {}
     const feature = FEATURE_OF[detector] ?? 'flowsPerHour'
     const k = PEER_FEATURES.indexOf(feature)
-    const now = [f.smtpNow, f.bytesNow, f.flowsNow][k]!
-    const before = [f.smtpBefore, f.bytesBefore, f.flowsBefore][k]!
+    const now = [smtpOf(f.countsNow), f.bytesNow, flowsOf(f.countsNow)][k]!
+    const before = [smtpOf(f.countsBefore), f.bytesBefore, flowsOf(f.countsBefore)][k]!
     const value = Math.max(now, before)
-    const sorted = c.values[k]!.slice().sort((a, b) => a - b)
-    const med = median(sorted)
-    const mad = median(sorted.map((v) => Math.abs(v - med)).sort((a, b) => a - b))
+    let st = c.stats[k]
+    if (st === null || st === undefined || st.seen !== c.seen) {
+      const sorted = c.values[k]!.slice().sort((a, b) => a - b)
+      const med = median(sorted)
+      let sum = 0
+      for (const v of sorted) sum += v
+      st = { seen: c.seen, sorted, median: med, mad: median(sorted.map((v) => Math.abs(v - med)).sort((a, b) => a - b)), mean: sum / sorted.length }
+      c.stats[k] = st
+    }
+    const { sorted, median: med, mad, mean } = st
     let below = 0
     while (below < sorted.length && sorted[below]! < value) below++
-    let sum = 0
-    for (const v of sorted) sum += v
-    const mean = sum / sorted.length
     // 1.4826 × MAD estimates a standard deviation; a cohort with no spread at all gives no z-score.
     // Most devices send no mail: the median is 0 then, and the ratio is to the mean.
     const z = mad > 0 ? (value - med) / (1.4826 * mad) : null
@@ -169,6 +179,6 @@ export class PeerGroups {
 
   restore(s: PeerSnapshot): void {
     this.cohorts.clear()
-    for (const m of s.models) this.cohorts.set(m.model, { seen: m.seen, values: [m.values[0].slice(), m.values[1].slice(), m.values[2].slice()] })
+    for (const m of s.models) this.cohorts.set(m.model, { seen: m.seen, values: [m.values[0].slice(), m.values[1].slice(), m.values[2].slice()], stats: [null, null, null] })
   }
 }

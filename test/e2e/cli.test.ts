@@ -161,6 +161,7 @@ describe('list-detectors and check-config', () => {
     const shown = JSON.parse(r.stdout) as { detectors: Record<string, { enabled: boolean; loaded?: { model: string }[] }> }
     expect(shown.detectors['volume-spike']!.enabled).toBe(true)
     expect(shown.detectors['mud-violation']!.loaded!.map((p) => p.model)).toEqual(['glacier-fridge'])
+    expect(shown.detectors['mud-violation']!.enabled).toBe(true) // profiles switch it on
   })
 
   it('prints the effective configuration with defaults filled in', async () => {

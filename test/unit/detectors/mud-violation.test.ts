@@ -91,6 +91,11 @@ describe('MUD files (RFC 8520)', () => {
     expect(section.loaded.map((p) => p.model)).toEqual(['glacier-fridge', 'rfc8520-lightbulb2000', 'vault-nas'])
     // The effective configuration holds the profiles, not the paths: the same files anywhere give the same hash.
     expect([section.profiles, section.directory]).toEqual([{}, undefined])
+    // Off by default (nothing to judge), on with profiles, unless switched off.
+    expect(parseConfig({}, DETECTORS).detectors['mud-violation']!.enabled).toBe(false)
+    expect((config.detectors['mud-violation'] as unknown as { enabled: boolean }).enabled).toBe(true)
+    const off = parseConfig({ detectors: { 'mud-violation': { directory: 'mud', enabled: false } } }, DETECTORS, 'test', fixturePath(''))
+    expect(off.detectors['mud-violation']!.enabled).toBe(false)
     expect(() => parseConfig({ detectors: { 'mud-violation': { profiles: { fridge: 'mud/none.json' } } } }, DETECTORS, 'test', fixturePath('')))
       .toThrow(/detectors\.mud-violation\.profiles\.fridge: cannot read MUD file .*none\.json: ENOENT/)
   })
