@@ -91,7 +91,8 @@ export const registerCorrelate = (program: Command): void => {
   program
     .command('correlate')
     .description(
-      'group device alerts into fleet-scope campaigns (many devices showing one behaviour within campaigns.windowHours): ' +
+      'group device alerts into fleet-scope campaigns (many devices showing one behaviour within campaigns.windowHours) ' +
+        'and rollout notices (many devices of a model taking up a host with new firmware): ' +
         'reads alert records (NDJSON: replay output, a dump of the alerts topic) and writes the campaign records as NDJSON, ' +
         'in event-time order; the same alerts give the same campaigns whatever order they come in. ' +
         'With --kafka it reads the alerts topic to its end and writes to it the records it lacks, up to a watermark ' +
