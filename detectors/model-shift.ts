@@ -111,16 +111,16 @@ export const modelShift = defineDetector<ModelShiftConfig, State>({
     return {
       init: () => INERT,
       observeEgress(state, e, device) {
-        // Runs for every flow: the common case (a host the model knows) returns after one map lookup and a hash.
-        const w = windowOf(e.ts, windowMs)
+        // Runs for every flow: the common case (a host the model is known to know) returns after two lookups.
         let model = models.get(device.model)
+        const raw = e.dstHost ?? e.dstIp
+        if (model?.seen.has(raw)) return
+        const w = windowOf(e.ts, windowMs)
         if (model === undefined) {
           if (models.size >= MAX_MODELS) return
           model = { since: w, known: new Uint8Array(KNOWN_BITS / 8), novel: new Map(), seen: new Set() }
           models.set(device.model, model)
         }
-        const raw = e.dstHost ?? e.dstIp
-        if (model.seen.has(raw)) return
         const host = e.dstHost === undefined ? e.dstIp : e.dstHost.toLowerCase()
         const a = state.adopted
         const i = a === null ? -1 : a.hosts.indexOf(host)
