@@ -71,6 +71,16 @@ const isKnown = (m: ModelHosts, hash: number): boolean => {
   const b2 = hashNumber(hash) & (KNOWN_BITS - 1)
   return (m.known[b1 >>> 3]! & (1 << (b1 & 7))) !== 0 && (m.known[b2 >>> 3]! & (1 << (b2 & 7))) !== 0
 }
+/**
+ * A host leaves the table of open ones: known from now on when several devices took it up; a host
+ * one device used (a scanned address, a mail server) is forgotten instead, so the filter does not
+ * fill with them, and is new again should another device use it.
+ */
+const retire = (m: ModelHosts, hash: number, entry: { devices: number }): void => {
+  m.novel.delete(hash)
+  if (entry.devices >= 2) markKnown(m, hash)
+}
+
 const markKnown = (m: ModelHosts, hash: number): void => {
   const b1 = hash & (KNOWN_BITS - 1)
   const b2 = hashNumber(hash) & (KNOWN_BITS - 1)
@@ -134,31 +144,26 @@ export const modelShift = defineDetector<ModelShiftConfig, State>({
         const hash = hashString(host)
         let entry = model.novel.get(hash)
         if (entry !== undefined && w - entry.first > adoptionWindows) {
-          // Too long since the model took it up: known now.
-          model.novel.delete(hash)
-          markKnown(model, hash)
+          // Too late to take it up with the model; the entry stays while its adopters may still report.
+          if (w - entry.first > adoptionWindows + settleWindows + cfg.reportWindows) retire(model, hash, entry)
           return
         }
         if (entry === undefined) {
-          if (isKnown(model, hash) || isLocalAddress(e.dstIp)) {
+          if (isKnown(model, hash)) {
+            // Cached as known only when the filter says so: every other path must see the host again.
             if (model.seen.size >= SEEN_MAX) model.seen.clear()
             model.seen.add(raw)
             return
           }
+          if (isLocalAddress(e.dstIp)) return
           if (w < model.since + learningWindows) {
             markKnown(model, hash)
             return
           }
           if (model.novel.size >= cfg.maxNovelHosts) {
-            // Full: the oldest makes room once no device can take it up any more; until then a
-            // model churning through hosts (a spambot's mail servers) adds them to the known ones.
-            const [oldest, o] = model.novel.entries().next().value as [number, { first: number }]
-            if (w - o.first <= adoptionWindows) {
-              markKnown(model, hash)
-              return
-            }
-            model.novel.delete(oldest)
-            markKnown(model, oldest)
+            // Full: the oldest makes room (a scanner churning through addresses must not blind the model).
+            const [oldest, o] = model.novel.entries().next().value as [number, { first: number; devices: number }]
+            retire(model, oldest, o)
           }
           entry = { first: w, devices: 0 }
           model.novel.set(hash, entry)

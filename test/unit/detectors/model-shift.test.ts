@@ -44,6 +44,28 @@ describe('model-shift', () => {
     expect(found[0]!.finding).toMatchObject({ severity: 'medium', evidence: { rule: 'shift', indicator: 'shift relay.attacker.example', peers: 5 } })
   })
 
+  it('still sees a shift after one device scanned hundreds of addresses, or reached the new host on a local address', () => {
+    const shift = fleet(6, 'relay.attacker.example', null)
+    const scan = Array.from({ length: 300 }, (_, i) => egress({ deviceId: 'cam-7', model: 'cam', firmware: '1.0', ts: at(170 + i / 100), dstIp: `198.18.${i >> 8}.${i & 255}`, dstPort: 23 }))
+    expect(new Set(detectorFindings(modelShift, [...shift, ...scan]).map((f) => f.deviceId)).size).toBe(6)
+    const local = egress({ deviceId: 'cam-7', model: 'cam', firmware: '1.0', ts: at(175), dstIp: '10.0.0.9', dstHost: 'relay.attacker.example' })
+    expect(new Set(detectorFindings(modelShift, [...shift, local]).map((f) => f.deviceId)).size).toBe(6)
+  })
+
+  it("keeps a host's adopters counted while they may still report, past the window for new adopters", () => {
+    // Five cameras take the host up, the last almost three hours after the first; a sixth calls it just after the window.
+    const events: DeviceEvent[] = []
+    DEVICES.forEach((deviceId, d) => {
+      for (let m = 0; m < 500; m++) {
+        events.push(egress({ deviceId, model: 'cam', firmware: '1.0', ts: at(m + d / 100), dstHost: 'api.vendor.example', dstIp: '192.0.2.10' }))
+        const start = [180, 181, 182, 183, 359, 362][d]
+        if (start !== undefined && m >= start) events.push(egress({ deviceId, model: 'cam', firmware: '1.0', ts: at(m + 0.5), dstHost: 'late.example', dstIp: '192.0.2.98' }))
+      }
+    })
+    const found = detectorFindings(modelShift, events, { minShare: 0.4 })
+    expect([...new Set(found.map((f) => f.deviceId))].sort()).toEqual(DEVICES.slice(0, 5))
+  })
+
   it('stays quiet when a few devices take a host up (an ad server), and for hosts the model used while it learned', () => {
     expect(detectorFindings(modelShift, fleet(3, 'ads.example', null))).toEqual([]) // 3 of 8: under half the model
     const learned = fleet(6, 'api.vendor.example', null).filter((e) => e.type === 'egress' && e.dstHost === 'api.vendor.example')
