@@ -19,7 +19,7 @@ import { defineDetector } from '../src/engine/detector.ts'
 import type { Finding } from '../src/types.ts'
 import { hashString, windowOf } from '../src/engine/window.ts'
 import { ModelCounts, ratioScore } from '../src/engine/cohort.ts'
-import { destinationKey, isLocalAddress } from '../src/engine/net.ts'
+import { destinationHash, destinationKey, isLocalAddress } from '../src/engine/net.ts'
 
 export const newDestinationConfig = z.strictObject({
   /** Minutes after a device's first event during which its destinations are learned. */
@@ -54,6 +54,8 @@ export type NewDestinationConfig = z.infer<typeof newDestinationConfig>
  */
 interface Novel {
   keys: string[]
+  /** `hashString` of each key: compared per flow instead of the strings. */
+  hashes: number[]
   window: number[]
   bytes: number[]
   lastWindow: number[]
@@ -128,9 +130,10 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
           if (state.lateSince < 0 && age >= learningMs / 2 && state.activeWindows > cfg.learningWindows / 2) state.lateSince = w
         }
         if (isLocalAddress(e.dstIp)) return
-        const key = destinationKey(e.dstIp, e.dstHost)
+        // The destination's key is hashed in place: the key string is built only for a new one.
+        const hash = destinationHash(e.dstIp, e.dstHost)
         const novel = state.novel
-        const i = novel === null ? -1 : novel.keys.indexOf(key)
+        const i = novel === null ? -1 : novel.hashes.indexOf(hash)
         if (novel !== null && i >= 0) {
           if (w - novel.window[i]! < cfg.windows) {
             novel.bytes[i]! += e.bytesOut
@@ -143,23 +146,24 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
           }
           return
         }
-        const hash = hashString(key)
         if (state.known.includes(hash)) return
         remember(state, device.model, hash)
         if (learning) {
           if (state.lateSince >= 0) state.lateLearned++
           return
         }
-        const n = (state.novel ??= { keys: [], window: [], bytes: [], lastWindow: [], lastBytes: [], active: [] })
+        const n = (state.novel ??= { keys: [], hashes: [], window: [], bytes: [], lastWindow: [], lastBytes: [], active: [] })
         if (n.keys.length >= cfg.maxNovel) {
           n.keys.shift()
+          n.hashes.shift()
           n.window.shift()
           n.bytes.shift()
           n.lastWindow.shift()
           n.lastBytes.shift()
           n.active.shift()
         }
-        n.keys.push(key)
+        n.keys.push(destinationKey(e.dstIp, e.dstHost))
+        n.hashes.push(hash)
         n.window.push(w)
         n.bytes.push(e.bytesOut)
         n.lastWindow.push(w)
@@ -188,7 +192,7 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
           if (first > w || first <= w - cfg.windows) continue
           const key = n.keys[i]!
           // Peers count the device itself: a destination is normal when others use it too.
-          const shared = peers.get(device.model, hashString(key)) > cfg.peerDevices
+          const shared = peers.get(device.model, n.hashes[i]!) > cfg.peerDevices
           // The lookahead is at most one window (the configuration caps lateness), so only the
           // latest window's bytes can lie past w.
           const bytes = n.bytes[i]! - (n.lastWindow[i]! > w ? n.lastBytes[i]! : 0)
@@ -250,6 +254,8 @@ const copy = (s: State): State => ({
       ? null
       : {
           keys: s.novel.keys.slice(),
+          // Checkpoints from before the hashes were kept: made from the keys.
+          hashes: s.novel.hashes?.slice() ?? s.novel.keys.map(hashString),
           window: s.novel.window.slice(),
           bytes: s.novel.bytes.slice(),
           lastWindow: s.novel.lastWindow.slice(),

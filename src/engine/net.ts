@@ -1,4 +1,5 @@
 // IP address helpers: parsing to numbers, CIDR matching, private/special ranges, destination keys.
+import { hashString } from './window.ts'
 
 /** IPv4 dotted quad → unsigned 32-bit number, or -1 when not IPv4. */
 export const ipv4ToNumber = (ip: string): number => {
@@ -112,6 +113,52 @@ export const isMulticast = (ip: string): boolean => {
   const n = ipv4ToNumber(ip)
   if (n >= 0) return n >= 0xe0000000
   return ip.toLowerCase().startsWith('ff')
+}
+
+const FNV_OFFSET = 0x811c9dc5
+const FNV_PRIME = 0x01000193
+/** murmur3's finaliser, as hashString ends. */
+const finish = (h: number): number => {
+  h ^= h >>> 16
+  h = Math.imul(h, 0x85ebca6b)
+  h ^= h >>> 13
+  h = Math.imul(h, 0xc2b2ae35)
+  h ^= h >>> 16
+  return h >>> 0
+}
+const SUFFIX_24 = '.0/24'
+
+/**
+ * `hashString(destinationKey(dstIp, dstHost))` without building the key: the hot path hashes the
+ * characters in place (host names lower-cased as they go). Names with characters beyond ASCII and
+ * IPv6 addresses take the plain path.
+ */
+export const destinationHash = (dstIp: string, dstHost: string | undefined): number => {
+  let h = FNV_OFFSET
+  if (dstHost !== undefined && dstHost.length > 0) {
+    const end = dstHost.endsWith('.') ? dstHost.length - 1 : dstHost.length
+    const last = dstHost.lastIndexOf('.', end - 1)
+    const second = last > 0 ? dstHost.lastIndexOf('.', last - 1) : -1
+    for (let i = second + 1; i < end; i++) {
+      let c = dstHost.charCodeAt(i)
+      if (c > 127) return hashString(destinationKey(dstIp, dstHost))
+      if (c >= 65 && c <= 90) c += 32
+      h ^= c
+      h = Math.imul(h, FNV_PRIME)
+    }
+    return finish(h)
+  }
+  const lastDot = dstIp.lastIndexOf('.')
+  if (lastDot <= 0 || dstIp.includes(':')) return hashString(destinationKey(dstIp, dstHost))
+  for (let i = 0; i < lastDot; i++) {
+    h ^= dstIp.charCodeAt(i)
+    h = Math.imul(h, FNV_PRIME)
+  }
+  for (let i = 0; i < SUFFIX_24.length; i++) {
+    h ^= SUFFIX_24.charCodeAt(i)
+    h = Math.imul(h, FNV_PRIME)
+  }
+  return finish(h)
 }
 
 /**
