@@ -1,5 +1,5 @@
 // IP address helpers: parsing to numbers, CIDR matching, private/special ranges, destination keys.
-import { hashString } from './window.ts'
+import { FNV_OFFSET, fnvFinish, fnvStep, hashString } from './window.ts'
 
 /** IPv4 dotted quad → unsigned 32-bit number, or -1 when not IPv4. */
 export const ipv4ToNumber = (ip: string): number => {
@@ -115,17 +115,6 @@ export const isMulticast = (ip: string): boolean => {
   return ip.toLowerCase().startsWith('ff')
 }
 
-const FNV_OFFSET = 0x811c9dc5
-const FNV_PRIME = 0x01000193
-/** murmur3's finaliser, as hashString ends. */
-const finish = (h: number): number => {
-  h ^= h >>> 16
-  h = Math.imul(h, 0x85ebca6b)
-  h ^= h >>> 13
-  h = Math.imul(h, 0xc2b2ae35)
-  h ^= h >>> 16
-  return h >>> 0
-}
 const SUFFIX_24 = '.0/24'
 
 /**
@@ -143,22 +132,15 @@ export const destinationHash = (dstIp: string, dstHost: string | undefined): num
       let c = dstHost.charCodeAt(i)
       if (c > 127) return hashString(destinationKey(dstIp, dstHost))
       if (c >= 65 && c <= 90) c += 32
-      h ^= c
-      h = Math.imul(h, FNV_PRIME)
+      h = fnvStep(h, c)
     }
-    return finish(h)
+    return fnvFinish(h)
   }
   const lastDot = dstIp.lastIndexOf('.')
   if (lastDot <= 0 || dstIp.includes(':')) return hashString(destinationKey(dstIp, dstHost))
-  for (let i = 0; i < lastDot; i++) {
-    h ^= dstIp.charCodeAt(i)
-    h = Math.imul(h, FNV_PRIME)
-  }
-  for (let i = 0; i < SUFFIX_24.length; i++) {
-    h ^= SUFFIX_24.charCodeAt(i)
-    h = Math.imul(h, FNV_PRIME)
-  }
-  return finish(h)
+  for (let i = 0; i < lastDot; i++) h = fnvStep(h, dstIp.charCodeAt(i))
+  for (let i = 0; i < SUFFIX_24.length; i++) h = fnvStep(h, SUFFIX_24.charCodeAt(i))
+  return fnvFinish(h)
 }
 
 /**

@@ -160,22 +160,26 @@ export class RecentDistinct {
 const SKETCH_WORDS = 6
 const SKETCH_BITS = SKETCH_WORDS * 30
 
-/**
- * FNV-1a over a string's UTF-16 code units, finished with murmur3's mixer so that similar keys
- * (addresses differing in one digit) spread over the whole range: cheap and deterministic.
- */
-export const hashString = (s: string): number => {
-  let h = 0x811c9dc5
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i)
-    h = Math.imul(h, 0x01000193)
-  }
+/** FNV-1a's start, one step per code unit, and the murmur3 finish: for hashing characters in place as `hashString` would. */
+export const FNV_OFFSET = 0x811c9dc5
+export const fnvStep = (h: number, code: number): number => Math.imul(h ^ code, 0x01000193)
+export const fnvFinish = (h: number): number => {
   h ^= h >>> 16
   h = Math.imul(h, 0x85ebca6b)
   h ^= h >>> 13
   h = Math.imul(h, 0xc2b2ae35)
   h ^= h >>> 16
   return h >>> 0
+}
+
+/**
+ * FNV-1a over a string's UTF-16 code units, finished with murmur3's mixer so that similar keys
+ * (addresses differing in one digit) spread over the whole range: cheap and deterministic.
+ */
+export const hashString = (s: string): number => {
+  let h = FNV_OFFSET
+  for (let i = 0; i < s.length; i++) h = fnvStep(h, s.charCodeAt(i))
+  return fnvFinish(h)
 }
 
 /** murmur3's 32-bit finaliser: spreads small integers (ports, consecutive ids) over the whole range. */
