@@ -26,6 +26,21 @@ const mrkdwn = (text: string, max = 3000): string => {
   return escaped.length <= max ? escaped : `${escaped.slice(0, max - 1)}…`
 }
 
+/** A Slack message: `head` (escaped) and the summary as text, then a section of facts. */
+const slackMessage = (head: string, summary: string, facts: readonly string[]): unknown => ({
+  text: `${head}: ${summary}`,
+  blocks: [
+    { type: 'section', text: { type: 'mrkdwn', text: `*${head}*\n${summary}` } },
+    { type: 'section', fields: facts.map((text) => ({ type: 'mrkdwn', text })) },
+  ],
+})
+
+/** A PagerDuty Events v2 event: a trigger with its payload while firing, a resolve of the same dedup key after. */
+const pagerDutyEvent = (routingKey: string, dedupKey: string, payload: Record<string, unknown> | null): unknown =>
+  payload === null
+    ? { routing_key: routingKey, event_action: 'resolve', dedup_key: dedupKey }
+    : { routing_key: routingKey, event_action: 'trigger', dedup_key: dedupKey, payload }
+
 const slackBody = (alert: Alert): unknown => {
   const device = mrkdwn(alert.deviceId, 200)
   const head = alert.status === 'firing' ? `:rotating_light: ${alert.severity} ${alert.detector} on ${device}` : `:white_check_mark: resolved: ${alert.detector} on ${device}`
@@ -37,13 +52,7 @@ const slackBody = (alert: Alert): unknown => {
     `*since* ${alert.startsAt}${alert.endsAt === null ? '' : ` *until* ${alert.endsAt}`}`,
     `*alert id* ${alert.id}`,
   ]
-  return {
-    text: `${head}: ${summary}`,
-    blocks: [
-      { type: 'section', text: { type: 'mrkdwn', text: `*${head}*\n${summary}` } },
-      { type: 'section', fields: facts.map((text) => ({ type: 'mrkdwn', text })) },
-    ],
-  }
+  return slackMessage(head, summary, facts)
 }
 
 /** A campaign's digest: how many devices, which models and firmware, what they share, a few of them. */
@@ -62,54 +71,34 @@ const slackCampaignBody = (c: CampaignRecord): unknown => {
     `*since* ${c.startsAt}${c.endsAt === null ? '' : ` *until* ${c.endsAt}`}`,
     `*campaign id* ${c.id}`,
   ]
-  return {
-    text: `${mrkdwn(head, 400)}: ${summary}`,
-    blocks: [
-      { type: 'section', text: { type: 'mrkdwn', text: `*${mrkdwn(head, 400)}*\n${summary}` } },
-      { type: 'section', fields: facts.map((text) => ({ type: 'mrkdwn', text })) },
-    ],
-  }
+  return slackMessage(mrkdwn(head, 400), summary, facts)
 }
 
 /** PagerDuty: one incident per campaign (its id the dedup key: a later revision updates it, the resolution closes it). */
 const pagerDutyCampaignBody = (c: CampaignRecord, routingKey: string): unknown =>
-  c.status === 'firing'
-    ? {
-        routing_key: routingKey,
-        event_action: 'trigger',
-        dedup_key: c.id,
-        payload: {
-          summary: c.summary.slice(0, 1024),
-          source: 'fleet',
-          severity: PAGERDUTY_SEVERITY[c.severity],
-          timestamp: c.updatedAt,
-          component: c.model ?? undefined,
-          group: c.detector,
-          class: c.behaviour,
-          custom_details: { deviceCount: c.deviceCount, models: c.models, firmware: c.firmware, indicators: c.indicators, devices: c.evidence.devices },
-        },
-      }
-    : { routing_key: routingKey, event_action: 'resolve', dedup_key: c.id }
+  pagerDutyEvent(routingKey, c.id, c.status !== 'firing' ? null : {
+    summary: c.summary.slice(0, 1024),
+    source: 'fleet',
+    severity: PAGERDUTY_SEVERITY[c.severity],
+    timestamp: c.updatedAt,
+    component: c.model ?? undefined,
+    group: c.detector,
+    class: c.behaviour,
+    custom_details: { deviceCount: c.deviceCount, models: c.models, firmware: c.firmware, indicators: c.indicators, devices: c.evidence.devices },
+  })
 
 /** PagerDuty Events API v2: the alert id is the dedup key, so its resolution closes the incident its firing opened. */
 const pagerDutyBody = (alert: Alert, routingKey: string): unknown =>
-  alert.status === 'firing'
-    ? {
-        routing_key: routingKey,
-        event_action: 'trigger',
-        dedup_key: alert.id,
-        payload: {
-          summary: `${alert.deviceId}: ${alert.summary}`.slice(0, 1024),
-          source: alert.deviceId,
-          severity: PAGERDUTY_SEVERITY[alert.severity],
-          timestamp: alert.detectedAt,
-          component: alert.model ?? undefined,
-          group: alert.detector,
-          class: alert.detector,
-          custom_details: { score: alert.score, startsAt: alert.startsAt, evidence: alert.evidence },
-        },
-      }
-    : { routing_key: routingKey, event_action: 'resolve', dedup_key: alert.id }
+  pagerDutyEvent(routingKey, alert.id, alert.status !== 'firing' ? null : {
+    summary: `${alert.deviceId}: ${alert.summary}`.slice(0, 1024),
+    source: alert.deviceId,
+    severity: PAGERDUTY_SEVERITY[alert.severity],
+    timestamp: alert.detectedAt,
+    component: alert.model ?? undefined,
+    group: alert.detector,
+    class: alert.detector,
+    custom_details: { score: alert.score, startsAt: alert.startsAt, evidence: alert.evidence },
+  })
 
 /**
  * The request for one attempt. `record` is the alert record as read from the alerts topic: the
