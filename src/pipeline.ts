@@ -32,6 +32,33 @@ export interface DetectionPipeline {
   forEachOpenAlert(visit: (alert: Alert) => void): void
 }
 
+/** The enabled detectors with their own settings and their alert policy (lifecycle, version, configuration hash). */
+const enabledDetectors = (config: Config, defs: readonly DetectorDef[]) =>
+  defs.flatMap((def) => {
+    const settings = config.detectors[def.id]
+    if (settings === undefined || !settings.enabled) return []
+    const { enabled: _e, fireAfter, resolveAfter, ...own } = settings
+    const lifecycle = {
+      fireAfter: fireAfter ?? config.alerts.fireAfter,
+      resolveAfter: resolveAfter ?? config.alerts.resolveAfter,
+    }
+    const policy: LifecyclePolicy = {
+      detector: def.id,
+      detectorVersion: def.version,
+      // What shapes this detector's alerts: the engine, its lifecycle, the suppressions and its own settings.
+      configHash: configHash({ engine: config.engine, suppress: config.alerts.suppress, detector: def.id, ...lifecycle, settings: own }),
+      ...lifecycle,
+    }
+    return [{ def, own, policy }]
+  })
+
+const provenanceOf = (policies: readonly LifecyclePolicy[]): DetectionPipeline['provenance'] =>
+  new Map(policies.map((p) => [p.detector, { detectorVersion: p.detectorVersion, configHash: p.configHash }]))
+
+/** Each enabled detector's version and configuration hash, as its alerts carry them (without building a pipeline). */
+export const detectorProvenance = (config: Config, defs: readonly DetectorDef[]): DetectionPipeline['provenance'] =>
+  provenanceOf(enabledDetectors(config, defs).map((d) => d.policy))
+
 export const createPipeline = (
   config: Config,
   defs: readonly DetectorDef[],
@@ -47,22 +74,9 @@ export const createPipeline = (
   }
   const active: ActiveDetector[] = []
   const policies: LifecyclePolicy[] = []
-  for (const def of defs) {
-    const settings = config.detectors[def.id]
-    if (settings === undefined || !settings.enabled) continue
-    const { enabled: _e, fireAfter, resolveAfter, ...own } = settings
+  for (const { def, own, policy } of enabledDetectors(config, defs)) {
     active.push({ id: def.id, detector: def.create(own, context) })
-    const policy = {
-      fireAfter: fireAfter ?? config.alerts.fireAfter,
-      resolveAfter: resolveAfter ?? config.alerts.resolveAfter,
-    }
-    policies.push({
-      detector: def.id,
-      detectorVersion: def.version,
-      // What shapes this detector's alerts: the engine, its lifecycle, the suppressions and its own settings.
-      configHash: configHash({ engine: config.engine, suppress: config.alerts.suppress, detector: def.id, ...policy, settings: own }),
-      ...policy,
-    })
+    policies.push(policy)
   }
   const lifecycle = new AlertLifecycle(policies, new Suppressions(config.alerts.suppress), windowMs, onAlert, peers)
   const engine = new Engine(
@@ -84,7 +98,7 @@ export const createPipeline = (
     ingest: (event) => engine.ingest(event),
     flush: () => engine.flush(),
     detectorIds: active.map((d) => d.id),
-    provenance: new Map(policies.map((p) => [p.detector, { detectorVersion: p.detectorVersion, configHash: p.configHash }])),
+    provenance: provenanceOf(policies),
     engine: engine.counters,
     alerts: lifecycle.counters,
     devicesTracked: () => engine.deviceCount,

@@ -9,7 +9,7 @@ import { Evaluator, evaluationMarkdown } from '../evaluate.ts'
 import { replay } from '../replay.ts'
 import { campaignSettings } from '../config/schema.ts'
 import { correlateAll } from '../correlate/campaigns.ts'
-import { createPipeline } from '../pipeline.ts'
+import { detectorProvenance } from '../pipeline.ts'
 import { renderReport } from '../report/html.ts'
 import { VERSION } from '../version.ts'
 import type { Rejection, ReplaySummary } from '../replay.ts'
@@ -142,7 +142,7 @@ export const registerReplay = (program: Command): void => {
     if (alertsOut) await new Promise<void>((resolve) => alertsOut.end(resolve))
     const result = evaluator.result()
     if (htmlOut) {
-      const provenance = createPipeline(config, DETECTORS, () => undefined).provenance
+      const provenance = detectorProvenance(config, DETECTORS)
       const page = renderReport(result, all, { title: 'egress-sentinel evaluation', inputs: inputsOrDemo(files), provenance, version: VERSION })
       await new Promise<void>((resolve) => htmlOut.end(page, resolve))
     }
