@@ -146,8 +146,8 @@ export class Correlator {
     // Every alert moves event time on; only those of this correlator's kind are correlated.
     const t = alertTime(alert)
     this.advance(t)
-    const b = behaviourOf(alert)
-    if ((b !== null && isRollout(b)) !== (this.kind === 'rollout')) return
+    const behaviour = behaviourOf(alert)
+    if ((behaviour !== null && isRollout(behaviour)) !== (this.kind === 'rollout')) return
     this.counters.alerts++
     const device = this.device(alert, t)
     if (alert.status === 'resolved') {
@@ -168,7 +168,6 @@ export class Correlator {
       }
       return
     }
-    const behaviour = behaviourOf(alert)
     if (device.behaviour !== null && t - device.behaviourSeen > this.settings.windowMs) {
       // Quiet for a window: what it showed before no longer defines it, nor vouches for its next campaign.
       device.behaviour = null
@@ -179,15 +178,13 @@ export class Correlator {
     const current = device.behaviour
     if (rank(alert.severity) > rank(device.severity)) device.severity = alert.severity
     if (alert.score > device.score) device.score = alert.score
-    if (behaviour === null || (current !== null && current !== behaviour)) {
-      // Evidence of what it already does: kept for the campaign it may join.
-      for (const i of indicatorsOf(alert)) if (device.pending.size < MAX_PENDING_INDICATORS) device.pending.add(i)
-      return
-    }
+    // Its indicators are kept for the campaign it may join, whatever it shows.
+    for (const i of indicatorsOf(alert)) if (device.pending.size < MAX_PENDING_INDICATORS) device.pending.add(i)
+    // No behaviour, or another than the one that defines it: evidence of what it already does, no more.
+    if (behaviour === null || (current !== null && current !== behaviour)) return
     if (current === null) device.onset = Date.parse(alert.startsAt)
     device.behaviour = behaviour
     device.behaviourSeen = t
-    for (const i of indicatorsOf(alert)) if (device.pending.size < MAX_PENDING_INDICATORS) device.pending.add(i)
     const target = this.open.get(key(behaviour, device.model)) ?? this.open.get(key(behaviour, null))
     if (target !== undefined) {
       this.join(target, device, alert, t)
