@@ -1,5 +1,6 @@
 // Peer groups: each device's hourly traffic features against its model's cohort (median, MAD, percentile), as evidence for its alerts.
 import type { EgressEvent, Evidence } from '../types.ts'
+import { mean as average, medianAbsoluteDeviation, medianSorted } from 'simple-statistics'
 import { MAX_MODELS } from './cohort.ts'
 
 const HOUR_MS = 3_600_000
@@ -51,13 +52,6 @@ interface Cohort {
 
 export interface PeerSnapshot {
   readonly models: readonly { model: string; seen: number; values: [number[], number[], number[]] }[]
-}
-
-const median = (sorted: readonly number[]): number => {
-  const n = sorted.length
-  if (n === 0) return 0
-  const mid = n >> 1
-  return n % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
 }
 
 const round = (x: number, digits = 2): number => {
@@ -140,11 +134,9 @@ export class PeerGroups {
     const value = Math.max(now, before)
     let st = c.stats[k]
     if (st === null || st === undefined || st.seen !== c.seen) {
+      // simple-statistics, as the detectors' baselines use it; a cohort here has at least one hour.
       const sorted = c.values[k]!.slice().sort((a, b) => a - b)
-      const med = median(sorted)
-      let sum = 0
-      for (const v of sorted) sum += v
-      st = { seen: c.seen, sorted, median: med, mad: median(sorted.map((v) => Math.abs(v - med)).sort((a, b) => a - b)), mean: sum / sorted.length }
+      st = { seen: c.seen, sorted, median: medianSorted(sorted), mad: medianAbsoluteDeviation(sorted), mean: average(sorted) }
       c.stats[k] = st
     }
     const { sorted, median: med, mad, mean } = st
