@@ -186,9 +186,12 @@ export class Evaluator {
   }
 }
 
+/** Seconds as minutes to a tenth, for people (the Markdown tables, the HTML report). */
+export const minutesText = (s: number | null): string => (s === null ? '–' : `${Math.round(s / 6) / 10} min`)
+
 /** The evaluation as Markdown tables, for the README and humans. */
 export const evaluationMarkdown = (e: Evaluation): string => {
-  const fmt = (s: number | null) => (s === null ? '–' : `${Math.round(s / 6) / 10} min`)
+  const fmt = minutesText
   const lines = [
     '| devices | infected | detected | recall | benign | false alarms | false-alarm rate | precision | median time to detect: from infection | from payload |',
     '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',

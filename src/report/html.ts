@@ -1,4 +1,5 @@
 // The evaluation as one self-contained HTML page: scores, per-detector timelines (inline SVG) and a drill-down per device. No script, no external resource.
+import { minutesText as minutes } from '../evaluate.ts'
 import type { DeviceOutcome, Evaluation } from '../evaluate.ts'
 import type { Alert, Severity } from '../types.ts'
 
@@ -22,7 +23,6 @@ const TICK_STEPS = [HOUR, 2 * HOUR, 3 * HOUR, 6 * HOUR, 12 * HOUR, 24 * HOUR, 48
 const esc = (text: string): string =>
   text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;')
 
-const minutes = (s: number | null): string => (s === null ? '–' : `${Math.round(s / 6) / 10} min`)
 
 /** An alert's span: its firing record's start to its resolution's end, or the end of the input while it still fires. */
 interface Span {
