@@ -213,11 +213,6 @@ export class Correlator {
     }
   }
 
-  /** Campaigns open now (for a gauge). */
-  get openCampaigns(): number {
-    return this.open.size
-  }
-
   private wait(behaviour: string, device: DeviceState, alert: Alert, t: number): void {
     let waiting = this.waiting.get(behaviour)
     if (waiting === undefined) this.waiting.set(behaviour, (waiting = new Map()))
