@@ -9,7 +9,7 @@ import { loadConfig } from '../src/config/load.ts'
 import { createLineDecoder } from '../src/decode/formats.ts'
 import { partitionOf } from '../src/partition.ts'
 import { createPipeline } from '../src/pipeline.ts'
-import { forEachLine } from '../src/sources/file.ts'
+import { DEFAULT_MAX_LINE_BYTES, forEachLine } from '../src/sources/file.ts'
 import { createTopics } from '../scripts/kafka/topics.ts'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
@@ -32,14 +32,15 @@ const triggers = (lines: readonly Line[], partitions: number): Map<string, numbe
   const config = loadConfig(undefined, DETECTORS)
   const decoder = createLineDecoder('auto')
   const out = new Map<string, number>()
+  const now = Date.now()
   let current = 0
   const shards = Array.from({ length: partitions }, () =>
     createPipeline(config, DETECTORS, (a) => out.set(`${a.id}/${a.status}`, current)))
   lines.forEach((line, i) => {
     const r = decoder.decode(line.value)
-    if (r === null || !r.ok) return
+    if (r.ok !== true) return
     current = i
-    shards[partitionOf(line.key, partitions)]!.ingest(r.event)
+    shards[partitionOf(line.key, partitions)]!.ingest(r.event, now)
   })
   return out
 }
@@ -60,8 +61,8 @@ export const alertLatency = async (kafka: Kafka, brokers: string, fixture: strin
   const decoder = createLineDecoder('auto')
   await forEachLine(fixture, (value) => {
     const r = decoder.decode(value)
-    if (r !== null && r.ok) lines.push({ key: r.event.deviceId, value })
-  })
+    if (r.ok === true) lines.push({ key: r.event.deviceId, value })
+  }, { maxLineBytes: DEFAULT_MAX_LINE_BYTES, onOversize: () => undefined })
   const expected = triggers(lines, partitions)
 
   const admin = kafka.admin()

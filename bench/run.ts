@@ -1,15 +1,15 @@
 // `npm run bench`: replay throughput against a bare JSON.parse loop, and heap bytes per tracked device.
 // Figures are ratios against baselines measured in the same run, so they compare across machines.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { gunzipSync } from 'node:zlib'
+import { gunzipSync, gzipSync } from 'node:zlib'
 import { DETECTORS } from '../detectors/index.ts'
 import { loadConfig } from '../src/config/load.ts'
 import { createPipeline } from '../src/pipeline.ts'
 import { replay } from '../src/replay.ts'
-import { forEachLine } from '../src/sources/file.ts'
+import { DEFAULT_MAX_LINE_BYTES, forEachLine } from '../src/sources/file.ts'
 import type { EgressEvent, TelemetryEvent } from '../src/types.ts'
 import { kafkaThroughput } from './kafka.ts'
 
@@ -47,7 +47,7 @@ const throughput = async (): Promise<Record<string, number>> => {
     const parseMs = await best(() =>
       forEachLine(file, (line) => {
         if (line.length > 0) sink += (JSON.parse(line) as { ts: number }).ts & 1
-      }))
+      }, { maxLineBytes: DEFAULT_MAX_LINE_BYTES, onOversize: () => {} }))
     const replayMs = await best(async () => {
       alerts = 0
       const s = await replay({ inputs: [file], format: 'auto', config, detectors: DETECTORS, onAlert: () => void alerts++ })
@@ -67,6 +67,41 @@ const throughput = async (): Promise<Record<string, number>> => {
 }
 
 /**
+ * The line reader alone (no parsing) over the fleet and over over-long lines, which it hashes and
+ * skips chunk by chunk: time is linear in the input, so the rates should be of one order.
+ */
+const lineReading = async (): Promise<{ input: string; mb: number; mbPerSecond: number; oversize: number }[]> => {
+  const dir = mkdtempSync(join(tmpdir(), 'egress-bench-lines-'))
+  const fleet = join(dir, 'fleet.ndjson')
+  const long = join(dir, 'long.ndjson')
+  const gzipLine = join(dir, 'line.gz')
+  writeFileSync(fleet, gunzipSync(readFileSync(FLEET)))
+  // 16 lines of 16 MiB between short ones; a gzip of one 64 MiB line (about 64 KB: a small bomb).
+  const line = Buffer.concat([Buffer.alloc(16 << 20, 'x'), Buffer.from('\n{}\n')])
+  for (let i = 0; i < 16; i++) appendFileSync(long, line)
+  writeFileSync(gzipLine, gzipSync(Buffer.alloc(64 << 20, 'a')))
+  const inputs = [
+    { input: 'fleet NDJSON', file: fleet, bytes: statSync(fleet).size },
+    { input: '16 lines of 16 MiB', file: long, bytes: statSync(long).size },
+    { input: 'gzip of one 64 MiB line', file: gzipLine, bytes: 64 << 20 },
+  ]
+  try {
+    const rows = []
+    for (const { input, file, bytes } of inputs) {
+      let oversize = 0
+      const ms = await best(() => {
+        oversize = 0
+        return forEachLine(file, () => {}, { maxLineBytes: DEFAULT_MAX_LINE_BYTES, onOversize: () => void oversize++ })
+      })
+      rows.push({ input, mb: Math.round(bytes / 1e6), mbPerSecond: Math.round(bytes / 1e6 / (ms / 1000)), oversize })
+    }
+    return rows
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+/**
  * Heap per tracked device: 100k devices, each with an hour of ordinary traffic (a vendor API call and
  * NTP every few minutes, telemetry every 5 min), so every detector holds its usual per-device state.
  */
@@ -75,6 +110,7 @@ const heapPerDevice = (devices: number): Record<string, number> => {
   gc()
   const before = process.memoryUsage().heapUsed
   const pipeline = createPipeline(config, DETECTORS, () => {})
+  const now = Date.now()
   const t0 = Date.UTC(2026, 10, 2)
   const models = ['frostbyte-fridge', 'lumen-tv', 'peep-cam', 'hue-bridge']
   for (let minute = 0; minute < 60; minute += 3) {
@@ -87,10 +123,10 @@ const heapPerDevice = (devices: number): Record<string, number> => {
         proto: minute % 9 === 0 ? 17 : 6, bytesOut: 1500 + (d & 1023), bytesIn: 4000, packetsOut: 4, durationMs: 300,
         dstHost: `api${(d + minute) & 7}.vendor.example`, model, firmware: '1.0.0', label: undefined,
       }
-      pipeline.ingest(e)
+      pipeline.ingest(e, now)
       if (minute % 15 === 0) {
         const t: TelemetryEvent = { type: 'telemetry', ts: ts + 1000, deviceId, model, firmware: '1.0.0', metrics: { emailsSent: 0, cpuPct: 12 }, label: undefined }
-        pipeline.ingest(t)
+        pipeline.ingest(t, now)
       }
     }
   }
@@ -107,6 +143,10 @@ const main = async (): Promise<void> => {
   console.log('| events | alerts | bare JSON.parse loop (events/s) | replay (events/s) | ratio replay / JSON.parse (aim >= 0.3) |')
   console.log('|---:|---:|---:|---:|---:|')
   console.log(`| ${t.events} | ${t.alerts} | ${t.parseEventsPerSecond} | ${t.replayEventsPerSecond} | ${t.ratio} |`)
+  console.log('\nline reader alone, over-long lines (> DEFAULT_MAX_LINE_BYTES) hashed and skipped')
+  console.log('| input | MB read (inflated) | MB/s | over-long lines |')
+  console.log('|---|---:|---:|---:|')
+  for (const r of await lineReading()) console.log(`| ${r.input} | ${r.mb} | ${r.mbPerSecond} | ${r.oversize} |`)
   const h = heapPerDevice(Number(process.env.BENCH_DEVICES ?? 100_000))
   console.log('\nheap per tracked device')
   console.log('| devices | heap growth (bytes) | bytes per device (aim <= 1024) |')

@@ -8,6 +8,8 @@ export interface MetricsSource {
   forEachOpenAlert(visit: (alert: OpenAlertView) => void): void
   /** Calls `visit` once per webhook target with the records it holds. */
   forEachWebhookTarget(visit: (target: string, depth: number) => void): void
+  /** Calls `visit` with the devices evicted so far for each reason (ttl, capacity_new, capacity_learned), possibly several times a reason: the counts add up. */
+  forEachEviction(visit: (reason: EvictionReason, count: number) => void): void
   /** Detection shards (input partitions) this member owns, restored. */
   shards(): number
   ready(): boolean
@@ -21,6 +23,10 @@ export interface OpenAlertView {
 }
 
 export type ServiceMetrics = ReturnType<typeof createMetrics>
+
+/** Why a device was evicted: silent past its TTL, or over the device cap while on probation or with learned state. */
+export type EvictionReason = 'ttl' | 'capacity_new' | 'capacity_learned'
+const EVICTION_REASONS: readonly EvictionReason[] = ['ttl', 'capacity_new', 'capacity_learned']
 
 /** Result label of webhook deliveries: one per attempt (success, retry, failed), and dead_letter per record given up. */
 export const WEBHOOK_RESULTS = ['success', 'retry', 'failed', 'dead_letter'] as const
@@ -56,7 +62,7 @@ export const createMetrics = (source: MetricsSource, version: string, topK = 20)
 
   const events = new Counter({
     name: 'egress_events_total',
-    help: 'Input records by source topic and result: accepted (taken by the engine), late (behind the watermark, dropped), rejected (undecodable: sent to the dead-letter topic).',
+    help: 'Input records by source topic and result: accepted (taken by the engine), late (behind the watermark, dropped), rejected (sent to the dead-letter topic: undecodable, too large, outside the clock bounds), skipped (no event in it: blank, a header, a marker).',
     labelNames: ['source', 'result'],
     registers,
   })
@@ -64,6 +70,30 @@ export const createMetrics = (source: MetricsSource, version: string, topK = 20)
     name: 'egress_dlq_total',
     help: 'Records sent to the dead-letter topic, by reason.',
     labelNames: ['reason'],
+    registers,
+  })
+  const skipped = new Counter({
+    name: 'egress_records_skipped_total',
+    help: 'Input records (or lines of one) that carry no event, by reason: blank, header (a Zeek # line), marker (a collector\'s start/end record).',
+    labelNames: ['reason'],
+    registers,
+  })
+  new Counter({
+    name: 'egress_devices_evicted_total',
+    help: 'Devices forgotten with their state, by reason: ttl (silent too long), capacity_new (over engine.maxDevices, still on probation), capacity_learned (over the cap, with learned state: the cap is too small for the fleet).',
+    labelNames: ['reason'],
+    registers,
+    collect() {
+      const totals = { ttl: 0, capacity_new: 0, capacity_learned: 0 }
+      source.forEachEviction((reason, n) => (totals[reason] += n))
+      this.reset()
+      for (const reason of EVICTION_REASONS) this.inc({ reason }, totals[reason])
+    },
+  })
+  const consumerCrashes = new Counter({
+    name: 'egress_consumer_crashes_total',
+    help: 'Times the input consumer failed, by whether kafkajs restarts it itself (restart="true") or the service replaces it (restart="false").',
+    labelNames: ['restart'],
     registers,
   })
   const alerts = new Counter({
@@ -108,7 +138,7 @@ export const createMetrics = (source: MetricsSource, version: string, topK = 20)
   })
   new Gauge({
     name: 'egress_ready',
-    help: '1 when the member is ready (group joined, shards restored, not stopping), else 0.',
+    help: '1 when the member is ready (group joined, shards restored, consuming: fetches coming, no lasting rebalance, no crash; not stopping), else 0.',
     registers,
     collect() {
       this.set(source.ready() ? 1 : 0)
@@ -204,6 +234,8 @@ export const createMetrics = (source: MetricsSource, version: string, topK = 20)
     webhookDeliveries,
     webhookSeconds,
     events,
+    skipped,
+    consumerCrashes,
     dlq,
     alerts,
     eventLag,

@@ -10,10 +10,17 @@ import type { LifecycleCounters, LifecyclePolicy } from './alerts/lifecycle.ts'
 import { Suppressions } from './alerts/suppression.ts'
 import { configHash } from './config/hash.ts'
 import { PeerGroups } from './engine/peers.ts'
+import type { DeviceBudget } from './engine/budget.ts'
+
+/** What became of one event: taken, too late for its window, or outside the clock bounds (a dead letter). */
+export type IngestResult = 'accepted' | 'late' | 'ts_future' | 'ts_past'
 
 export interface DetectionPipeline {
-  /** Feeds one decoded event; false when it was too late for its window. */
-  ingest(event: DeviceEvent): boolean
+  /**
+   * Feeds one decoded event. `nowMs` is the wall clock the event's time is bounded by
+   * (engine.maxFutureSeconds, engine.maxAgeHours): an event outside the bounds never reaches the engine.
+   */
+  ingest(event: DeviceEvent, nowMs: number): IngestResult
   /** End of input: closes every window; alerts still firing stay open. */
   flush(): void
   readonly detectorIds: readonly string[]
@@ -30,6 +37,18 @@ export interface DetectionPipeline {
   takeChanges(): EngineChanges
   /** Every alert firing now (for the firing gauge, at scrape time). */
   forEachOpenAlert(visit: (alert: Alert) => void): void
+  /** Gives back its devices to the process's device budget: the pipeline is being dropped. */
+  release(): void
+}
+
+/** The dead-letter error of an event outside the clock bounds: its time, how far off, and the setting. */
+export const clockBoundError = (result: 'ts_future' | 'ts_past', ts: number, nowMs: number, config: Config): string => {
+  const when = Number.isFinite(ts) && Math.abs(ts) <= 8.64e15 ? new Date(ts).toISOString() : String(ts)
+  const off = Math.abs(ts - nowMs) / 1000
+  const amount = off >= 172_800 ? `${Math.round(off / 86_400)} days` : off >= 7_200 ? `${Math.round(off / 3_600)} hours` : `${Math.round(off)} s`
+  return result === 'ts_future'
+    ? `ts: ${when} is ${amount} ahead of the clock (${new Date(nowMs).toISOString()}); engine.maxFutureSeconds is ${config.engine.maxFutureSeconds}`
+    : `ts: ${when} is ${amount} behind the clock (${new Date(nowMs).toISOString()}); engine.maxAgeHours is ${config.engine.maxAgeHours}`
 }
 
 /** The enabled detectors with their own settings and their alert policy (lifecycle, version, configuration hash). */
@@ -63,7 +82,11 @@ export const createPipeline = (
   config: Config,
   defs: readonly DetectorDef[],
   onAlert: (alert: Alert) => void,
-  options: { readonly trackChanges?: boolean } = {},
+  options: {
+    readonly trackChanges?: boolean
+    /** The process-wide device cap, shared by every pipeline of the process (replay's partitions, run's shards). */
+    readonly budget?: DeviceBudget
+  } = {},
 ): DetectionPipeline => {
   const windowMs = config.engine.windowSeconds * 1000
   const peers = new PeerGroups()
@@ -87,6 +110,8 @@ export const createPipeline = (
       idleFlushMs: config.engine.idleFlushSeconds * 1000,
       deviceTtlMs: config.engine.deviceTtlHours * 3_600_000,
       maxDevices: config.engine.maxDevices,
+      ...(options.budget === undefined ? {} : { budget: options.budget }),
+      probationMs: config.engine.probationMinutes * 60_000,
       quietWindows: config.engine.quietWindows,
       inventory: new Map(Object.entries(config.inventory)),
       trackChanges: options.trackChanges ?? false,
@@ -94,8 +119,14 @@ export const createPipeline = (
     },
     lifecycle,
   )
+  const maxFutureMs = config.engine.maxFutureSeconds * 1000
+  const maxAgeMs = config.engine.maxAgeHours * 3_600_000
   return {
-    ingest: (event) => engine.ingest(event),
+    ingest: (event, nowMs) => {
+      if (event.ts > nowMs + maxFutureMs) return 'ts_future'
+      if (maxAgeMs > 0 && event.ts < nowMs - maxAgeMs) return 'ts_past'
+      return engine.ingest(event) ? 'accepted' : 'late'
+    },
     flush: () => engine.flush(),
     detectorIds: active.map((d) => d.id),
     provenance: provenanceOf(policies),
@@ -106,5 +137,6 @@ export const createPipeline = (
     restore: (snap) => engine.restore(snap),
     takeChanges: () => engine.takeChanges(),
     forEachOpenAlert: (visit) => engine.forEachDevice((d) => forEachOpenAlert(d, visit)),
+    release: () => engine.release(),
   }
 }

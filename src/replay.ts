@@ -4,9 +4,11 @@ import type { Config } from './config/schema.ts'
 import type { DetectorDef } from './engine/detector.ts'
 import { createLineDecoder } from './decode/formats.ts'
 import type { InputFormat } from './decode/formats.ts'
-import type { DecodeFailureReason } from './decode/result.ts'
-import { createPipeline } from './pipeline.ts'
+import type { DecodeFailureReason, SkipReason } from './decode/result.ts'
+import { DeviceBudget } from './engine/budget.ts'
+import { clockBoundError, createPipeline } from './pipeline.ts'
 import type { DetectionPipeline } from './pipeline.ts'
+import type { CutBytes } from './sinks/dead-letter.ts'
 import { partitionOf } from './partition.ts'
 import { expandInputs, forEachLine } from './sources/file.ts'
 
@@ -16,7 +18,8 @@ export interface Rejection {
   readonly line: number
   readonly reason: DecodeFailureReason
   readonly error: string
-  readonly raw: string
+  /** The line, or what its reader kept of an over-long one. */
+  readonly raw: string | CutBytes
 }
 
 export interface ReplayProgress {
@@ -47,6 +50,8 @@ export interface ReplayOptions {
    * exactly those `run` sends for the same input.
    */
   readonly flush?: boolean | undefined
+  /** The wall clock event times are bounded by (engine.maxFutureSeconds, maxAgeHours); now, when absent. */
+  readonly nowMs?: number | undefined
 }
 
 export interface ReplaySummary {
@@ -54,6 +59,8 @@ export interface ReplaySummary {
   lines: number
   events: number
   rejected: Partial<Record<DecodeFailureReason, number>>
+  /** Lines that carry no event, by reason: blank lines, Zeek headers, collectors' markers. */
+  skipped: Partial<Record<SkipReason, number>>
   late: number
   devices: number
   evictedDevices: number
@@ -67,13 +74,21 @@ export const replay = async (opts: ReplayOptions): Promise<ReplaySummary> => {
   const files = expandInputs(opts.inputs)
   const shards: DetectionPipeline[] = []
   const partitions = opts.partitions ?? 1
-  for (let i = 0; i < partitions; i++) shards.push(createPipeline(opts.config, opts.detectors, opts.onAlert))
+  // engine.maxDevices bounds the whole replay, as it bounds the whole of a `run` process.
+  const budget = new DeviceBudget(opts.config.engine.maxDevices)
+  for (let i = 0; i < partitions; i++) shards.push(createPipeline(opts.config, opts.detectors, opts.onAlert, { budget }))
   const single = shards[0]!
   const summary: ReplaySummary = {
-    files: files.length, lines: 0, events: 0, rejected: {}, late: 0, devices: 0, evictedDevices: 0,
+    files: files.length, lines: 0, events: 0, rejected: {}, skipped: {}, late: 0, devices: 0, evictedDevices: 0,
     windowsEvaluated: 0, alertsFiring: 0, alertsResolved: 0, suppressed: 0,
   }
-  const { onEvent, onReject, progress } = opts
+  const { onEvent, onReject, progress, config } = opts
+  const nowMs = opts.nowMs ?? Date.now()
+  const maxLineBytes = config.input.maxRecordBytes
+  const reject = (file: string, line: number, reason: DecodeFailureReason, error: string, raw: string | CutBytes): void => {
+    summary.rejected[reason] = (summary.rejected[reason] ?? 0) + 1
+    onReject?.({ file, line, reason, error, raw })
+  }
   progress?.start(files.reduce((n, f) => n + f.size, 0))
   try {
     for (const file of files) {
@@ -84,18 +99,27 @@ export const replay = async (opts: ReplayOptions): Promise<ReplaySummary> => {
         (line) => {
           lineNo++
           const result = decoder.decode(line)
-          if (result === null) return
-          if (!result.ok) {
-            summary.rejected[result.reason] = (summary.rejected[result.reason] ?? 0) + 1
-            onReject?.({ file: file.path, line: lineNo, reason: result.reason, error: result.error, raw: line })
+          if (result.ok === null) {
+            summary.skipped[result.reason] = (summary.skipped[result.reason] ?? 0) + 1
             return
           }
+          if (!result.ok) return reject(file.path, lineNo, result.reason, result.error, line)
+          const event = result.event
+          const shard = partitions === 1 ? single : shards[partitionOf(event.deviceId, partitions)]!
+          const taken = shard.ingest(event, nowMs)
+          if (taken === 'ts_future' || taken === 'ts_past') return reject(file.path, lineNo, taken, clockBoundError(taken, event.ts, nowMs, config), line)
           summary.events++
-          if (onEvent) onEvent(result.event)
-          if (partitions === 1) single.ingest(result.event)
-          else shards[partitionOf(result.event.deviceId, partitions)]!.ingest(result.event)
+          if (onEvent) onEvent(event)
         },
-        progress ? (n) => progress.advance(n) : undefined,
+        {
+          ...(progress ? { onBytes: (n: number) => progress.advance(n) } : {}),
+          maxLineBytes,
+          maxGzipRatio: config.input.maxGzipRatio,
+          onOversize: (cut) => {
+            lineNo++
+            reject(file.path, lineNo, 'too_large', `line of ${cut.bytes} bytes exceeds input.maxRecordBytes (${maxLineBytes})`, cut)
+          },
+        },
       )
       summary.lines += lineNo
     }
@@ -106,7 +130,7 @@ export const replay = async (opts: ReplayOptions): Promise<ReplaySummary> => {
   for (const shard of shards) {
     summary.late += shard.engine.late
     summary.devices += shard.devicesTracked()
-    summary.evictedDevices += shard.engine.evictedTtl + shard.engine.evictedCap
+    summary.evictedDevices += shard.engine.evictedTtl + shard.engine.evictedNew + shard.engine.evictedLearned
     summary.windowsEvaluated += shard.engine.windowsEvaluated
     summary.alertsFiring += shard.alerts.fired
     summary.alertsResolved += shard.alerts.resolved

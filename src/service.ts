@@ -2,21 +2,28 @@
 import type { Config } from './config/schema.ts'
 import type { ServiceSettings } from './config/service.ts'
 import type { DetectorDef } from './engine/detector.ts'
-import { createLineDecoder } from './decode/formats.ts'
-import type { LineDecoder } from './decode/formats.ts'
+import type { DecodeFailureReason, SkipReason } from './decode/result.ts'
+import { DeviceBudget } from './engine/budget.ts'
 import { changelogRecords, readChangelog, shardKey } from './kafka/changelog.ts'
 import type { ShardId, StoredShard } from './kafka/changelog.ts'
-import { createKafka, explainConnect, requireStateTopic, requireTopics } from './kafka/client.ts'
+import { createKafka, explainConnect, requireStateTopic, requireTopics, topicMessageLimits } from './kafka/client.ts'
+import { ConsumerHealth } from './kafka/health.ts'
+import { LagReporter } from './kafka/lag.ts'
+import { ingestRecord } from './kafka/records.ts'
+import type { RecordOutcomes } from './kafka/records.ts'
 import { createPipeline } from './pipeline.ts'
 import type { DetectionPipeline } from './pipeline.ts'
+import { MIN_DEAD_LETTER_BYTES, deadLetterKey, deadLetterValue } from './sinks/dead-letter.ts'
+import type { DeadLetterLimits } from './sinks/dead-letter.ts'
 import { shardWriter } from './sinks/kafka.ts'
 import type { OutRecord, ShardWriter } from './sinks/kafka.ts'
 import { createMetrics } from './metrics.ts'
 import type { ServiceMetrics } from './metrics.ts'
 import { startKafkaSource } from './sources/kafka.ts'
+import { AppError } from './errors.ts'
 import { VERSION } from './version.ts'
 import { startWebhooks } from './sinks/webhooks/index.ts'
-import type { PartitionBatch } from './sources/kafka.ts'
+import type { KafkaSource, PartitionBatch } from './sources/kafka.ts'
 
 export interface ServiceCounters {
   records: number
@@ -31,8 +38,10 @@ export interface ServiceCounters {
 export interface Service {
   readonly counters: Readonly<ServiceCounters>
   readonly metrics: ServiceMetrics
-  /** Group joined, every assigned shard restored, not stopping. */
+  /** Group joined, every assigned shard restored, consuming (fetches coming, no lasting rebalance, no crash), not stopping. */
   ready(): boolean
+  /** Settles when the service cannot go on (its consumer keeps dying): `run` stops it and exits 1. */
+  readonly failed: Promise<Error>
   /** Graceful stop: not ready, finish and commit the batches in hand, leave the group, close the producers. */
   stop(): Promise<void>
 }
@@ -51,14 +60,18 @@ interface Pending {
   readonly alertLabels: AlertLabels[]
   readonly dead: OutRecord[]
   readonly deadReasons: string[]
+  /** Bytes of `alerts` and `dead`, bounding what waits for a commit. */
+  bytes: number
   accepted: number
   late: number
+  readonly skipped: Record<SkipReason, number>
 }
 
 interface Shard {
   readonly id: ShardId
   readonly pipeline: DetectionPipeline
-  readonly decoder: LineDecoder
+  /** Where its records' outcomes go (one object for the shard's life: nothing allocated per record). */
+  readonly outcomes: ShardOutcomes
   readonly writer: ShardWriter
   readonly pending: Pending
   /** Input records before this offset are in the restored state already; null once past them. */
@@ -78,11 +91,60 @@ interface Shard {
 
 /** Alerts and dead letters pending in a shard at most before it commits, whatever the interval. */
 const MAX_PENDING_RECORDS = 20_000
+/** Bytes of alerts and dead letters pending in a shard at most before it commits. */
+const MAX_PENDING_BYTES = 16 << 20
 
-/** The original bytes for a dead letter: text when they are valid UTF-8, else base64. */
-const rawOf = (bytes: Buffer): { raw: string; rawEncoding?: 'base64' } => {
-  const text = bytes.toString('utf8')
-  return Buffer.byteLength(text, 'utf8') === bytes.length && !text.includes('\uFFFD') ? { raw: text } : { raw: bytes.toString('base64'), rawEncoding: 'base64' }
+/** Room a dead letter leaves in its topic's max.message.bytes: the record batch's header and the key. */
+const DEAD_LETTER_MARGIN = 1024
+
+/** How often the consumer's health is looked at (a stall or crash reported as it starts). */
+const HEALTH_CHECK_MS = 1_000
+/** A consumer kafkajs gave up on is replaced after this; more failures in a row than MAX_RESTARTS end the service. */
+const RESTART_DELAY_MS = 2_000
+const MAX_RESTARTS = 5
+
+const SKIP_REASONS: readonly SkipReason[] = ['blank', 'header', 'marker']
+
+/**
+ * A shard's record outcomes: dead letters built (bounded) at once, events counted; all of it waits in
+ * `pending` for the shard's next commit. `at` names the record being ingested.
+ */
+class ShardOutcomes implements RecordOutcomes {
+  topic = ''
+  partition = 0
+  offset = ''
+  key: Buffer | null = null
+  readonly #pending: Pending
+  readonly #limits: DeadLetterLimits
+  readonly #eventLag: { observe(value: number): void }
+  nowMs = 0
+
+  constructor(pending: Pending, limits: DeadLetterLimits, eventLag: { observe(value: number): void }) {
+    this.#pending = pending
+    this.#limits = limits
+    this.#eventLag = eventLag
+  }
+
+  accepted(event: { readonly ts: number }): void {
+    this.#pending.accepted++
+    this.#eventLag.observe((this.nowMs - event.ts) / 1000)
+  }
+
+  late(): void {
+    this.#pending.late++
+  }
+
+  skipped(reason: SkipReason): void {
+    this.#pending.skipped[reason]++
+  }
+
+  dead(reason: DecodeFailureReason, error: string, bytes: Buffer): void {
+    const p = this.#pending
+    const value = deadLetterValue(reason, error, { topic: this.topic, partition: this.partition, offset: this.offset }, bytes, this.#limits)
+    p.deadReasons.push(reason)
+    p.dead.push({ key: deadLetterKey(this.key), value })
+    p.bytes += value.length
+  }
 }
 
 const ignore = (): void => undefined
@@ -106,33 +168,72 @@ export const startService = async (
   const kafkaSettings = { brokers: settings.brokers, clientId: 'egress-sentinel', security: settings.security }
   const kafka = createKafka(kafkaSettings)
   const inputs = [...new Set([topics.events, topics.telemetry])]
-  await explainConnect(kafkaSettings, async () => {
+  const messageLimits = await explainConnect(kafkaSettings, async () => {
     await requireTopics(kafka, [...inputs, topics.alerts, topics.dlq, topics.state])
     await requireStateTopic(kafka, topics.state, inputs)
+    return topicMessageLimits(kafka, [topics.alerts, topics.dlq, topics.state])
   })
+  // Every dead letter fits the dead-letter topic: its raw bytes are cut to what the topic takes.
+  const dlqLimit = messageLimits.get(topics.dlq)! - DEAD_LETTER_MARGIN
+  if (dlqLimit < MIN_DEAD_LETTER_BYTES) {
+    throw new AppError('EGD_KAFKA', `dead-letter topic "${topics.dlq}" has max.message.bytes=${messageLimits.get(topics.dlq)}; it needs at least ${MIN_DEAD_LETTER_BYTES + DEAD_LETTER_MARGIN}`)
+  }
+  const deadLetterLimits: DeadLetterLimits = { maxRawBytes: config.input.deadLetterRawBytes, maxRecordBytes: dlqLimit }
 
   const counters: ServiceCounters = { records: 0, events: 0, deadLetters: 0, alerts: 0, batches: 0, restoredDevices: 0 }
   const shards = new Map<string, Shard>()
   /** Shards being fenced and restored, by key. */
   const opening = new Map<string, Promise<Shard>>()
+  /** engine.maxDevices bounds the whole process: every shard's engine draws on this one budget. */
+  const budget = new DeviceBudget(config.engine.maxDevices)
   let joined = false
   let stopping = false
   /** Shards whose restore failed and is to be tried again, by key: when it was last reported. */
   const unrestored = new Map<string, number>()
-  const ready = (): boolean => joined && opening.size === 0 && unrestored.size === 0 && !stopping
+  let fail: (err: Error) => void = () => undefined
+  const failed = new Promise<Error>((resolve) => (fail = resolve))
+  const health = new ConsumerHealth(settings.stallTimeoutSeconds * 1000, {
+    onCrash: (restarting) => metrics.consumerCrashes.inc({ restart: String(restarting) }),
+    onDead: (err) => replaceConsumer(err),
+  })
+  const busy = (): boolean => {
+    for (const s of shards.values()) if (s.busy) return true
+    return false
+  }
+  /** Why the member is not ready now, or null when it is. */
+  const notReady = (): string | null => {
+    if (stopping) return 'stopping'
+    if (!joined) return 'not in the group yet'
+    if (opening.size > 0 || unrestored.size > 0) return 'restoring state'
+    return health.problem(busy())
+  }
+  const ready = (): boolean => notReady() === null
   const metrics = createMetrics(
     {
-      devicesTracked: () => [...shards.values()].reduce((n, s) => n + s.pipeline.devicesTracked(), 0),
+      devicesTracked: () => budget.total,
       forEachOpenAlert: (visit) => {
         for (const s of shards.values()) s.pipeline.forEachOpenAlert(visit)
       },
       forEachWebhookTarget: (visit) => webhooks?.forEachTarget(visit),
+      forEachEviction: (visit) => {
+        visit('ttl', evicted.ttl)
+        visit('capacity_new', evicted.capacityNew)
+        visit('capacity_learned', evicted.capacityLearned)
+        for (const s of shards.values()) {
+          const e = s.pipeline.engine
+          visit('ttl', e.evictedTtl)
+          visit('capacity_new', e.evictedNew)
+          visit('capacity_learned', e.evictedLearned)
+        }
+      },
       shards: () => shards.size,
       ready,
     },
     VERSION,
     settings.http.metricsTopDevices,
   )
+  /** Evictions of shards no longer in memory (their engines' counters go with them). */
+  const evicted = { ttl: 0, capacityNew: 0, capacityLearned: 0 }
   // Webhooks follow the alerts topic from before the first alert this member sends.
   const webhooks =
     settings.webhooks.length === 0
@@ -142,37 +243,41 @@ export const startService = async (
           targets: settings.webhooks, metrics, warn,
         })
 
-  const close = (shard: Shard): void => void shard.writer.close().catch(ignore)
+  /** Takes a shard's engine out of the device budget and closes its writer. */
+  const close = (shard: Shard): void => {
+    const e = shard.pipeline.engine
+    evicted.ttl += e.evictedTtl
+    evicted.capacityNew += e.evictedNew
+    evicted.capacityLearned += e.evictedLearned
+    shard.pipeline.release()
+    void shard.writer.close().catch(ignore)
+  }
 
-  /** Consumer-lag series this member exports, by shard key. */
-  const lagSeries = new Map<string, { topic: string; partition: string }>()
-  const setLag = (id: ShardId, lag: bigint): void => {
-    const key = shardKey(id)
-    let labels = lagSeries.get(key)
-    if (labels === undefined) lagSeries.set(key, (labels = { topic: id.topic, partition: String(id.partition) }))
-    metrics.consumerLag.set(labels, Number(lag > 0n ? lag : 0n))
-  }
-  const removeLag = (key: string): void => {
-    const labels = lagSeries.get(key)
-    if (labels === undefined) return
-    metrics.consumerLag.remove(labels)
-    lagSeries.delete(key)
-  }
+  const lag = new LagReporter(kafka, groupId, metrics.consumerLag, (key) => {
+    const s = shards.get(key)
+    return s === undefined || s.stale ? null : s.position
+  })
+
+  const newPending = (): Pending => ({
+    nextOffset: null, alerts: [], alertLabels: [], dead: [], deadReasons: [], bytes: 0, accepted: 0, late: 0, skipped: { blank: 0, header: 0, marker: 0 },
+  })
 
   /**
    * A new pipeline carrying on from the stored state. A state it cannot take (other detectors, a
    * format it does not read) is reported and replaced: that shard starts afresh and forgets it.
    */
   const buildShard = (id: ShardId, writer: ShardWriter, stored: StoredShard | null): Shard => {
-    const pending: Pending = { nextOffset: null, alerts: [], alertLabels: [], dead: [], deadReasons: [], accepted: 0, late: 0 }
+    const pending = newPending()
     const make = (): DetectionPipeline =>
       createPipeline(config, detectors, (a) => {
-        pending.alerts.push({ key: a.deviceId, value: JSON.stringify(a) })
+        const value = JSON.stringify(a)
+        pending.alerts.push({ key: a.deviceId, value })
         pending.alertLabels.push({ detector: a.detector, severity: a.severity, status: a.status })
-      }, { trackChanges: true })
+        pending.bytes += value.length
+      }, { trackChanges: true, budget })
     let pipeline = make()
     const shard: Shard = {
-      id, pipeline, decoder: createLineDecoder('auto'), writer, pending, skipBelow: null, forget: [],
+      id, pipeline, outcomes: new ShardOutcomes(pending, deadLetterLimits, metrics.eventLag), writer, pending, skipBelow: null, forget: [],
       lastCommitAt: Date.now(), busy: false, stale: false,
       position: stored === null ? null : BigInt(stored.nextOffset), committed: stored === null ? null : BigInt(stored.nextOffset),
     }
@@ -191,6 +296,7 @@ export const startService = async (
     }
     if (problem !== null) {
       warn(`the state of ${key} ${problem}; that shard starts afresh from offset ${stored.nextOffset}`)
+      pipeline.release()
       pipeline = make()
       return { ...shard, pipeline, skipBelow: BigInt(stored.nextOffset), forget: snapshot.devices.map((d) => `${key}/${d.id}`) }
     }
@@ -274,13 +380,14 @@ export const startService = async (
       await ingestBatch(shard, batch, heartbeat)
       metrics.batchRecords.observe(batch.messages.length)
       shard.position = BigInt(batch.lastOffset) + 1n
-      if (shards.get(key) === shard && !shard.stale) setLag(shard.id, BigInt(batch.highWatermark) - shard.position)
+      if (shards.get(key) === shard && !shard.stale) lag.set(shard.id, BigInt(batch.highWatermark) - shard.position)
       // Commit when caught up with the partition (an idle stream waits for nothing), else every
       // interval: under load one transaction carries several batches and each device's state once.
       const caughtUp = BigInt(batch.lastOffset) + 1n >= BigInt(batch.highWatermark)
       const due = Date.now() - shard.lastCommitAt >= settings.commitIntervalMs
-      const full = shard.pending.alerts.length + shard.pending.dead.length > MAX_PENDING_RECORDS
+      const full = shard.pending.alerts.length + shard.pending.dead.length > MAX_PENDING_RECORDS || shard.pending.bytes > MAX_PENDING_BYTES
       if (stopping || caughtUp || due || full) await commitShard(shard)
+      health.fetched()
       endTimer()
       return true
     } catch (err) {
@@ -312,46 +419,22 @@ export const startService = async (
       const first = BigInt(batch.messages[0]!.offset)
       if (first > skipBelow) warn(`${shardKey(shard.id)}: records ${skipBelow} to ${first - 1n} are gone (retention or an offset reset); their state is kept`)
     }
-    const { pending, pipeline, decoder } = shard
-    const { eventLag } = metrics
-    const now = Date.now()
+    const { outcomes } = shard
+    const context = { pipeline: shard.pipeline, config, format: settings.format, nowMs: Date.now() }
+    outcomes.topic = batch.topic
+    outcomes.partition = batch.partition
+    outcomes.nowMs = context.nowMs
     let n = 0
     for (const message of batch.messages) {
       if (skipBelow !== null && BigInt(message.offset) < skipBelow) continue
       counters.records++
-      const value = message.value
-      const deadLetter = (reason: string, error: string, bytes: Buffer): void => {
-        pending.deadReasons.push(reason)
-        pending.dead.push({
-          key: message.key?.toString() ?? null,
-          value: JSON.stringify({ reason, error, topic: batch.topic, partition: batch.partition, offset: message.offset, ...rawOf(bytes) }),
-        })
-      }
-      if (value === null || value.length === 0) {
-        deadLetter('schema', '(root): empty record', Buffer.alloc(0))
-        continue
-      }
-      // A collector may put several newline-separated records in one message (pmacct does).
-      const text = value.toString('utf8')
-      const several = text.includes('\n')
-      for (const line of several ? text.split('\n') : [text]) {
-        const r = decoder.decode(line)
-        if (r === null) continue
-        if (!r.ok) {
-          deadLetter(r.reason, r.error, several ? Buffer.from(line, 'utf8') : value)
-          continue
-        }
-        if (pipeline.ingest(r.event)) {
-          pending.accepted++
-          eventLag.observe((now - r.event.ts) / 1000)
-        } else {
-          pending.late++
-        }
-      }
+      outcomes.offset = message.offset
+      outcomes.key = message.key
+      ingestRecord(message.value, context, outcomes)
       if (++n % 1000 === 0) await heartbeat()
     }
     shard.skipBelow = null
-    pending.nextOffset = (BigInt(batch.lastOffset) + 1n).toString()
+    shard.pending.nextOffset = (BigInt(batch.lastOffset) + 1n).toString()
   }
 
   /** Alerts, dead letters, the state they leave and the input offset, in one transaction: all or none. */
@@ -361,10 +444,17 @@ export const startService = async (
     if (nextOffset === null) return
     const forget: OutRecord[] = shard.forget.map((key) => ({ key, value: null, partition: id.partition }))
     const state = [...forget, ...changelogRecords(id, shard.pipeline.takeChanges(), nextOffset)]
-    await shard.writer.commit(
-      [{ topic: topics.alerts, records: pending.alerts }, { topic: topics.dlq, records: pending.dead }, { topic: topics.state, records: state }],
-      { groupId, topic: id.topic, partition: id.partition, offset: nextOffset },
-    )
+    const consumed = { groupId, topic: id.topic, partition: id.partition, offset: nextOffset }
+    const lists = (dead: readonly OutRecord[]) => [{ topic: topics.alerts, records: pending.alerts }, { topic: topics.dlq, records: dead }, { topic: topics.state, records: state }]
+    try {
+      await shard.writer.commit(lists(pending.dead), consumed, messageLimits)
+    } catch (err) {
+      if (!tooLarge(err) || pending.dead.length === 0) throw err
+      // The broker refused a record for its size although each was cut to the topic's limit (a limit
+      // lowered since start?): the dead letters go again without their raw bytes, rather than stop the shard.
+      warn(`${shardKey(id)}: the broker refused a record for its size (${(err as Error).message}); dead letters sent again without their raw bytes`)
+      await shard.writer.commit(lists(pending.dead.map(withoutRaw)), consumed, messageLimits)
+    }
     shard.forget = []
     shard.lastCommitAt = Date.now()
     shard.committed = BigInt(nextOffset)
@@ -377,6 +467,13 @@ export const startService = async (
     if (pending.accepted > 0) metrics.events.inc({ source: sourceTopic, result: 'accepted' }, pending.accepted)
     if (pending.late > 0) metrics.events.inc({ source: sourceTopic, result: 'late' }, pending.late)
     if (pending.dead.length > 0) metrics.events.inc({ source: sourceTopic, result: 'rejected' }, pending.dead.length)
+    for (const reason of SKIP_REASONS) {
+      const skipped = pending.skipped[reason]
+      if (skipped === 0) continue
+      metrics.events.inc({ source: sourceTopic, result: 'skipped' }, skipped)
+      metrics.skipped.inc({ reason }, skipped)
+      pending.skipped[reason] = 0
+    }
     for (const reason of pending.deadReasons) metrics.dlq.inc({ reason })
     for (const a of pending.alertLabels) metrics.alerts.inc(a)
     metrics.transactions.inc({ result: 'committed' })
@@ -386,12 +483,14 @@ export const startService = async (
     pending.alertLabels.length = 0
     pending.dead.length = 0
     pending.deadReasons.length = 0
+    pending.bytes = 0
     pending.accepted = 0
     pending.late = 0
   }
 
   const onGroupJoin = (assigned: Readonly<Record<string, number[]>>): void => {
     joined = true
+    restarts = 0
     metrics.rebalances.inc()
     const owned: ShardId[] = []
     for (const topic of inputs) for (const partition of assigned[topic] ?? []) owned.push({ topic, partition })
@@ -401,7 +500,7 @@ export const startService = async (
     // owner anyway), not one with uncommitted work, not one whose batch in hand may commit after the
     // consumer fetched its offset (it leaves after that batch, and comes back restored).
     // The lag of a partition this member no longer owns is its new owner's to report.
-    for (const key of lagSeries.keys()) if (!keep.has(key)) removeLag(key)
+    lag.assigned(owned)
     for (const [key, shard] of shards) {
       if (!keep.has(key)) {
         drop(shard)
@@ -415,45 +514,63 @@ export const startService = async (
     for (const key of unrestored.keys()) if (!keep.has(key)) unrestored.delete(key)
     openShards(owned)
   }
+
   // The lag is also read from the broker every LAG_REFRESH_MS, so that it grows while no batch comes
-  // (a stalled member). Each refresh has its own admin client, closed before the refresh ends.
-  const refreshLag = async (): Promise<void> => {
-    const owned = [...shards.values()].filter((sh) => sh.position !== null)
-    if (owned.length === 0 || stopping) return
-    const admin = kafka.admin()
-    try {
-      await admin.connect()
-      for (const topic of new Set(owned.map((sh) => sh.id.topic))) {
-        if (stopping) return
-        const ends = new Map((await admin.fetchTopicOffsets(topic)).map((o) => [o.partition, BigInt(o.high)]))
-        for (const sh of owned) {
-          const end = ends.get(sh.id.partition)
-          if (sh.id.topic !== topic || end === undefined || sh.position === null || shards.get(shardKey(sh.id)) !== sh || sh.stale) continue
-          setLag(sh.id, end - sh.position)
-        }
-      }
-    } finally {
-      await admin.disconnect().catch(ignore)
-    }
-  }
-  let refreshing: Promise<void> | null = null
-  const lagTimer = setInterval(() => {
-    refreshing ??= refreshLag().catch(ignore).finally(() => (refreshing = null))
-  }, LAG_REFRESH_MS)
+  // (a stalled member, a shard dropped after a failure).
+  const lagTimer = setInterval(() => lag.refresh(() => stopping), LAG_REFRESH_MS)
   lagTimer.unref()
 
-  let source: Awaited<ReturnType<typeof startKafkaSource>>
+  // A stall, a lasting rebalance or a crash is said once as it starts, and once as it ends.
+  let reported: string | null = null
+  const healthTimer = setInterval(() => {
+    const problem = joined && !stopping ? health.problem(busy()) : null
+    if (problem !== null && reported === null) warn(`not ready: ${problem}`)
+    if (problem === null && reported !== null) warn('consuming again')
+    reported = problem
+  }, HEALTH_CHECK_MS)
+  healthTimer.unref()
+
+  const startSource = (): Promise<KafkaSource> =>
+    startKafkaSource({ kafka, groupId, topics: inputs, sessionTimeoutMs: settings.sessionTimeoutSeconds * 1000, onBatch, onGroupJoin, health })
+
+  /**
+   * kafkajs stops a consumer for good on an error it deems non-retriable (a group coordinator not
+   * found after a broker restart, a refused transaction): a new consumer takes its place, from the
+   * committed offsets and the stored state, as a restarted process would. Failing again and again
+   * without joining the group, the service gives up: `failed` settles and `run` exits 1.
+   */
+  let restarts = 0
+  let replacing: Promise<void> | null = null
+  const replaceConsumer = (err: Error): void => {
+    if (stopping || replacing !== null) return
+    restarts++
+    if (restarts > MAX_RESTARTS) {
+      fail(new AppError('EGD_KAFKA', `the consumer failed ${restarts} times in a row without joining the group; the last error: ${err.name}: ${err.message}`, { cause: err }))
+      return
+    }
+    warn(`the consumer stopped (${err.name}: ${err.message}); starting a new one in ${RESTART_DELAY_MS / 1000} s (${restarts} of ${MAX_RESTARTS})`)
+    joined = false
+    for (const shard of [...shards.values()]) drop(shard)
+    opening.clear()
+    unrestored.clear()
+    lag.assigned([])
+    replacing = (async () => {
+      await source.stop().catch(ignore)
+      await new Promise((r) => setTimeout(r, RESTART_DELAY_MS * restarts))
+      if (stopping) return
+      health.reset()
+      source = await startSource()
+    })()
+      .catch((e: Error) => replaceConsumer(e))
+      .finally(() => (replacing = null))
+  }
+
+  let source: KafkaSource
   try {
-    source = await startKafkaSource({
-      kafka,
-      groupId,
-      topics: inputs,
-      sessionTimeoutMs: settings.sessionTimeoutSeconds * 1000,
-      onBatch,
-      onGroupJoin,
-    })
+    source = await startSource()
   } catch (err) {
     clearInterval(lagTimer)
+    clearInterval(healthTimer)
     await webhooks?.stop(0)
     throw err
   }
@@ -461,13 +578,16 @@ export const startService = async (
     counters,
     metrics,
     ready,
+    failed,
     async stop() {
       if (stopping) return
       stopping = true
       clearInterval(lagTimer)
+      clearInterval(healthTimer)
       // A refresh under way ends first and closes its admin client (a stuck one is not waited for long).
-      if (refreshing !== null) await Promise.race([refreshing, new Promise((r) => setTimeout(r, 2_000).unref())])
+      await lag.settle(2_000)
       try {
+        await replacing?.catch(ignore)
         await source.stop()
         // What waited for the commit interval is committed before leaving; if a new owner has
         // fenced a shard meanwhile, its commit fails and the new owner reads that input again.
@@ -484,4 +604,18 @@ export const startService = async (
       }
     },
   }
+}
+
+/** Whether the broker refused a record or a batch for its size. */
+const tooLarge = (err: unknown): boolean => {
+  for (let e = err as { type?: unknown; cause?: unknown } | undefined; e !== undefined && e !== null; e = e.cause as typeof e) {
+    if (e.type === 'MESSAGE_TOO_LARGE' || e.type === 'RECORD_LIST_TOO_LARGE') return true
+  }
+  return false
+}
+
+/** A dead letter without its raw bytes (their size and hash stay). */
+const withoutRaw = (r: OutRecord): OutRecord => {
+  const v = JSON.parse(r.value!) as Record<string, unknown>
+  return { key: r.key, value: JSON.stringify({ ...v, raw: '', rawEncoding: undefined, rawTruncated: true }) }
 }

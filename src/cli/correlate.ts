@@ -126,6 +126,12 @@ export const registerCorrelate = (program: Command): void => {
           if (r.kind === 'alert') alerts.push(r.alert)
           else if (r.kind === 'fleet') fleet++
           else if (invalid++ < MAX_ERRORS_SHOWN) process.stderr.write(`rejected ${file.path}:${line}: ${r.error}\n`)
+        }, {
+          maxLineBytes: config.input.maxRecordBytes,
+          onOversize: (cut) => {
+            line++
+            if (invalid++ < MAX_ERRORS_SHOWN) process.stderr.write(`rejected ${file.path}:${line}: a line of ${cut.bytes} bytes exceeds input.maxRecordBytes\n`)
+          },
         })
       }
       if (alerts.length === 0 && invalid > 0) throw new AppError('EGD_INPUT', `no alert records among ${invalid} invalid line(s)`)

@@ -11,6 +11,7 @@ import { campaignSettings } from '../config/schema.ts'
 import { correlateAll } from '../correlate/campaigns.ts'
 import { detectorProvenance } from '../pipeline.ts'
 import { renderReport } from '../report/html.ts'
+import { deadLetterValue } from '../sinks/dead-letter.ts'
 import { VERSION } from '../version.ts'
 import type { Rejection, ReplaySummary } from '../replay.ts'
 import { demoFixture, outputFile, parseFormat, progressBar, summaryText } from './shared.ts'
@@ -28,9 +29,13 @@ interface ReplayFlags {
 
 const MAX_REJECTIONS_SHOWN = 5
 
+/** A --dlq file's records are bounded as a dead-letter topic's are at Kafka's default max.message.bytes. */
+const DLQ_FILE_RECORD_BYTES = 1_000_000
+
 /** Reports rejected lines: the first few on stderr (no payload), all of them to --dlq as DLQ records. */
-const rejectionReporter = (flags: ReplayFlags) => {
+const rejectionReporter = (flags: ReplayFlags, config: Config) => {
   const dlq = flags.dlq === undefined ? null : outputFile('--dlq', flags.dlq)
+  const limits = { maxRawBytes: config.input.deadLetterRawBytes, maxRecordBytes: DLQ_FILE_RECORD_BYTES }
   let shown = 0
   return {
     onReject(r: Rejection): void {
@@ -38,7 +43,9 @@ const rejectionReporter = (flags: ReplayFlags) => {
         process.stderr.write(`rejected ${r.file}:${r.line} (${r.reason}): ${r.error}\n`)
         shown++
       }
-      dlq?.write(JSON.stringify({ reason: r.reason, error: r.error, file: r.file, line: r.line, raw: r.raw }) + '\n')
+      if (dlq === null) return
+      const raw = typeof r.raw === 'string' ? Buffer.from(r.raw, 'utf8') : r.raw
+      dlq.write(deadLetterValue(r.reason, r.error, { file: r.file, line: r.line }, raw, limits) + '\n')
     },
     close: () => new Promise<void>((resolve) => (dlq === null ? resolve() : dlq.end(resolve))),
   }
@@ -59,7 +66,7 @@ const replayFiles = async (
   if (!Number.isInteger(partitions) || partitions < 1 || partitions > 10_000) {
     throw new AppError('EGD_USAGE', `--partitions: expected a whole number from 1 to 10000, got "${flags.partitions}"`)
   }
-  const rejections = rejectionReporter(flags)
+  const rejections = rejectionReporter(flags, config)
   const started = performance.now()
   try {
     const summary = await replay({

@@ -54,10 +54,11 @@ export const progressBar = (enabled: boolean): ReplayProgress | undefined => {
 
 export const summaryText = (s: ReplaySummary, elapsedMs: number): string => {
   const rejected = Object.entries(s.rejected).map(([r, n]) => `${r}=${n}`).join(' ') || 'none'
+  const skipped = Object.entries(s.skipped).map(([r, n]) => `${r}=${n}`).join(' ') || 'none'
   const rate = elapsedMs > 0 ? Math.round((s.events / elapsedMs) * 1000) : 0
   return [
     `replayed ${s.events} events from ${s.files} file(s), ${s.lines} lines in ${(elapsedMs / 1000).toFixed(2)} s (${rate} events/s)`,
-    `rejected: ${rejected}; late (dropped): ${s.late}`,
+    `rejected: ${rejected}; skipped: ${skipped}; late (dropped): ${s.late}`,
     `devices tracked: ${s.devices} (evicted ${s.evictedDevices}); windows evaluated: ${s.windowsEvaluated}`,
     `alerts: ${s.alertsFiring} firing, ${s.alertsResolved} resolved, ${s.suppressed} findings suppressed`,
   ].join('\n') + '\n'

@@ -32,8 +32,20 @@ const engineSchema = z.strictObject({
   idleFlushSeconds: z.number().int().min(0).default(300),
   /** A device silent this long (fleet event time) is forgotten, state and all. */
   deviceTtlHours: z.number().positive().default(24),
-  /** Hard cap on tracked devices: the least recently seen is evicted beyond it. */
+  /**
+   * Hard cap on tracked devices in the whole process (every shard of `run`, every partition of a
+   * replay). Beyond it devices still on probation go first (oldest first), then the least recently seen.
+   */
   maxDevices: z.number().int().min(1).default(200_000),
+  /** A device is on probation, first to go over maxDevices, until it has been seen over this many minutes of event time. */
+  probationMinutes: z.number().min(0).max(24 * 60).default(10),
+  /**
+   * An event dated more than this after the wall clock is a dead letter (ts_future): one bad clock
+   * cannot move its device's or its shard's time ahead. As Kafka bounds record timestamps by the broker's clock.
+   */
+  maxFutureSeconds: z.number().int().min(1).max(366 * 86_400).default(300),
+  /** An event dated more than this before the wall clock is a dead letter (ts_past); 0: no bound (replays of old recordings need none). */
+  maxAgeHours: z.number().min(0).default(0),
   /** Windows evaluated after a device's last event; later quiet windows pass in bulk as clean. */
   quietWindows: z.number().int().min(1).default(60),
 })
@@ -42,6 +54,16 @@ const engineSchema = z.strictObject({
     message: 'must not exceed windowSeconds (detectors are exact for a lateness of up to one window)',
     path: ['allowedLatenessSeconds'],
   })
+
+/** Bounds on what any input record may cost, in `run` and in replay alike. */
+const inputSchema = z.strictObject({
+  /** A Kafka record (or a replayed line) larger than this is a dead letter (too_large), never decoded. */
+  maxRecordBytes: z.number().int().min(1024).max(64 << 20).default(256 * 1024),
+  /** Bytes of the original record a dead letter keeps (cut to fit the dead-letter topic's max.message.bytes in any case). */
+  deadLetterRawBytes: z.number().int().min(0).max(1 << 20).default(64 * 1024),
+  /** Replay of .gz files: fails once the decompressed bytes exceed this many times the compressed ones (plus 64 MiB): a gzip bomb. */
+  maxGzipRatio: z.number().min(1).default(200),
+})
 
 const lifecycleSchema = z.strictObject({
   /** Consecutive bad windows before an alert fires. */
@@ -92,6 +114,7 @@ export const campaignSettings = (c: z.output<typeof campaignsSchema>) => ({
 export const buildConfigSchema = (defs: readonly DetectorDef[]) =>
   z.strictObject({
     engine: engineSchema.prefault({}),
+    input: inputSchema.prefault({}),
     alerts: lifecycleSchema
       .extend({ suppress: z.array(suppressionRuleSchema).default([]) })
       .prefault({}),

@@ -4,6 +4,7 @@ import { z } from 'zod'
 import { AppError } from '../errors.ts'
 import { kafkaSecurity, parseBrokers } from '../kafka/client.ts'
 import type { KafkaSecurity } from '../kafka/client.ts'
+import { INPUT_FORMATS } from '../decode/formats.ts'
 import { resolveWebhookTargets } from './webhooks.ts'
 import type { WebhookTarget, WebhookTargetConfig } from './webhooks.ts'
 
@@ -22,6 +23,10 @@ const schema = z.strictObject({
   sessionTimeoutSeconds: z.coerce.number().int().min(6).max(300).default(30),
   /** How often a shard that is behind its partition commits (one that has caught up commits every batch). */
   commitIntervalMs: z.coerce.number().int().min(0).max(60_000).default(500),
+  /** Not ready once the consumer has had no fetch or heartbeat, or the group has been rebalancing, for this long. */
+  stallTimeoutSeconds: z.coerce.number().int().min(2).max(600).default(30),
+  /** The input topics' record format: each record is decoded on its own (Zeek TSV rows need a file's header: not in Kafka). */
+  format: z.enum(INPUT_FORMATS, { error: `expected one of ${INPUT_FORMATS.join(', ')}` }).default('auto'),
   http: z.strictObject({
     host: z.string().min(1).default('127.0.0.1'),
     port: z.coerce.number().int().min(0).max(65535).default(8080),
@@ -49,6 +54,8 @@ const ENV: Readonly<Record<string, string>> = {
   'topics.state': 'EGRESS_TOPIC_STATE',
   sessionTimeoutSeconds: 'EGRESS_SESSION_TIMEOUT_SECONDS',
   commitIntervalMs: 'EGRESS_COMMIT_INTERVAL_MS',
+  stallTimeoutSeconds: 'EGRESS_STALL_TIMEOUT_SECONDS',
+  format: 'EGRESS_INPUT_FORMAT',
   'http.host': 'EGRESS_HTTP_HOST',
   'http.port': 'EGRESS_HTTP_PORT',
   'http.metricsToken': 'EGRESS_METRICS_TOKEN',
@@ -87,6 +94,8 @@ export const serviceSettings = (
     },
     sessionTimeoutSeconds: blankToUndefined(env.EGRESS_SESSION_TIMEOUT_SECONDS),
     commitIntervalMs: blankToUndefined(env.EGRESS_COMMIT_INTERVAL_MS),
+    stallTimeoutSeconds: blankToUndefined(env.EGRESS_STALL_TIMEOUT_SECONDS),
+    format: blankToUndefined(env.EGRESS_INPUT_FORMAT),
     http: {
       host: blankToUndefined(env.EGRESS_HTTP_HOST),
       port: blankToUndefined(env.EGRESS_HTTP_PORT),

@@ -1,6 +1,8 @@
 // The `webhooks` section of the configuration: its schema, and the targets `run` delivers to, with ${VAR} secrets filled in from the environment.
+import { isIP } from 'node:net'
 import { z } from 'zod'
 import { AppError } from '../errors.ts'
+import { classifyAddress } from '../sinks/webhooks/address.ts'
 import { SEVERITIES } from '../types.ts'
 import type { AlertStatus, Severity } from '../types.ts'
 
@@ -28,6 +30,12 @@ const targetSchema = z
     routingKey: z.string().min(1).optional(),
     /** Allow an http:// URL: for local testing only, the alert and its signature travel in clear. */
     allowHttp: z.boolean().default(false),
+    /**
+     * Allow loopback, private, link-local (cloud metadata at 169.254.169.254), CGNAT and other
+     * non-public addresses: for a receiver inside your own network. Checked on the addresses the
+     * name resolves to, when connecting.
+     */
+    allowPrivateNetworks: z.boolean().default(false),
     /** Device alerts, campaign records (fleet), or both. A paging target takes `[fleet]`: one page per campaign instead of one per device. */
     scopes: z.array(z.enum(['device', 'fleet'])).min(1).default(['device', 'fleet']),
     /** Also send a campaign's firing record each time a device joins it (not only its opening and resolution). */
@@ -74,6 +82,8 @@ export interface WebhookTarget {
   readonly name: string
   readonly format: WebhookFormat
   readonly url: URL
+  /** Whether the URL may lead to a non-public address (checked on each connection). */
+  readonly allowPrivateNetworks: boolean
   /** The HMAC key (the secret's base64 part, decoded). */
   readonly signingKey: Buffer | null
   readonly routingKey: string | null
@@ -114,6 +124,12 @@ export const resolveWebhookTargets = (targets: readonly WebhookTargetConfig[], e
     if (url.protocol !== 'https:' && !(url.protocol === 'http:' && t.allowHttp)) {
       throw new AppError('EGD_USAGE', `${field('url')}: expected https:// (http:// only with allowHttp: true, for local testing)`)
     }
+    // An IP literal is known now (a name is checked on what it resolves to, when connecting).
+    const literal = url.hostname.replace(/^\[(.*)\]$/, '$1')
+    const category = t.allowPrivateNetworks || isIP(literal) === 0 ? null : classifyAddress(literal)
+    if (category !== null) {
+      throw new AppError('EGD_USAGE', `${field('url')}: address ${literal} is ${category}; set allowPrivateNetworks: true to deliver to it`)
+    }
 
     let signingKey: Buffer | null = null
     if (t.secret !== undefined) {
@@ -130,6 +146,7 @@ export const resolveWebhookTargets = (targets: readonly WebhookTargetConfig[], e
       name: t.name,
       format: t.format,
       url,
+      allowPrivateNetworks: t.allowPrivateNetworks,
       signingKey,
       routingKey: t.routingKey === undefined ? null : fill('routingKey', t.routingKey),
       scopes: new Set(t.scopes),

@@ -29,7 +29,7 @@ export const canonicalWithSourceNames = (
   names: Readonly<Record<string, string>>,
 ): DecodeResult => {
   const result = canonicalEvent(value)
-  if (result === null || result.ok) return issues === '' ? result : fail('schema', issues)
+  if (result.ok !== false) return issues === '' ? result : fail('schema', issues)
   let renamed = ''
   for (const part of result.error.split('; ')) {
     const colon = part.indexOf(':')

@@ -1,8 +1,8 @@
-// The input formats and the per-file line decoder: skips blank lines, parses JSON once, detects the format, reads Zeek TSV headers.
+// The input formats, the per-file line decoder (Zeek TSV headers are per file) and the per-record decoder of the Kafka path (a function of the record alone).
 import { decodeCanonicalValue } from './canonical.ts'
 import { decodeGoflow2Value, isGoflow2Record } from './goflow2.ts'
 import { decodePmacctValue, isPmacctRecord } from './pmacct.ts'
-import { fail } from './result.ts'
+import { SKIPPED, fail } from './result.ts'
 import type { DecodeResult } from './result.ts'
 import { createZeekTsvReader, decodeZeekValue, isZeekRecord } from './zeek.ts'
 
@@ -11,7 +11,7 @@ export type InputFormat = (typeof INPUT_FORMATS)[number]
 
 /** Decodes the lines of one input file, in order; create one per file (Zeek TSV headers are per file). */
 export interface LineDecoder {
-  /** null for a blank line or a header/comment; never throws. */
+  /** A skip for a blank line or a header/comment; never throws. */
   decode(line: string): DecodeResult
 }
 
@@ -74,7 +74,7 @@ const decodeJson = (line: string, from: number, decodeValue: ValueDecoder): Deco
 const jsonDecoder = (decodeValue: ValueDecoder): LineDecoder => ({
   decode(line) {
     const i = firstContent(line)
-    return i < 0 ? null : decodeJson(line, i, decodeValue)
+    return i < 0 ? SKIPPED.blank : decodeJson(line, i, decodeValue)
   },
 })
 
@@ -88,13 +88,38 @@ const zeekAwareDecoder = (decodeValue: ValueDecoder, tsvOnly: boolean): LineDeco
   return {
     decode(line) {
       const i = firstContent(line)
-      if (i < 0) return null
+      if (i < 0) return SKIPPED.blank
       const c = line.charCodeAt(i)
       if (c === HASH) return tsv.header(i === 0 ? line : line.slice(i))
       if (c !== BRACE && (tsvOnly || tsv.ready || line.includes('\t', i))) return tsv.record(line)
       return decodeJson(line, i, decodeValue)
     },
   }
+}
+
+const VALUE_DECODERS: Readonly<Record<InputFormat, ValueDecoder>> = {
+  auto: decodeAutoValue,
+  canonical: decodeCanonicalValue,
+  pmacct: decodePmacctValue,
+  goflow2: decodeGoflow2Value,
+  zeek: decodeZeekValue,
+}
+
+const TSV_IN_A_RECORD =
+  'a tab-separated row: records are decoded one by one, without the #fields header of a Zeek file; send Zeek\'s JSON logs (LogAscii::use_json) or canonical events'
+
+/**
+ * Decodes one record of the Kafka path (one line of a message) in `format`: a function of the record
+ * alone, never of earlier ones, so that any member decodes any record the same way after any restart.
+ * Blank records and `#` lines are skipped; a Zeek TSV row is `unknown_format` (its header is not there).
+ */
+export const decodeRecord = (text: string, format: InputFormat): DecodeResult => {
+  const i = firstContent(text)
+  if (i < 0) return SKIPPED.blank
+  const c = text.charCodeAt(i)
+  if (c === HASH) return SKIPPED.header
+  if (c !== BRACE && text.includes('\t', i)) return fail('unknown_format', TSV_IN_A_RECORD)
+  return decodeJson(text, i, VALUE_DECODERS[format])
 }
 
 /** A decoder for one input file in `format`. */

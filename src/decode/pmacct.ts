@@ -1,5 +1,5 @@
 // pmacct JSON records (Kafka or print plugin) → canonical egress events, with errors naming pmacct's fields.
-import { fail } from './result.ts'
+import { SKIPPED, fail } from './result.ts'
 import type { DecodeResult } from './result.ts'
 import { addIssue, canonicalWithSourceNames, toUint } from './fields.ts'
 
@@ -169,12 +169,12 @@ const timeIssue = (o: Readonly<Record<string, unknown>>): string => {
 
 /**
  * Decodes one parsed pmacct record. `deviceId` is `ip_src` (the inventory maps ids to models);
- * purge markers give null. Adapter rejections name pmacct's field, e.g. `port_dst: expected an integer 0-65535`.
+ * purge markers are skipped (`marker`). Adapter rejections name pmacct's field, e.g. `port_dst: expected an integer 0-65535`.
  */
 export const decodePmacctValue = (value: unknown): DecodeResult => {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return fail('schema', '(root): expected a JSON object')
   const o = value as Readonly<Record<string, unknown>>
-  if (typeof o.event_type === 'string' && MARKERS.has(o.event_type)) return null
+  if (typeof o.event_type === 'string' && MARKERS.has(o.event_type)) return SKIPPED.marker
   let issues = ''
 
   let ts = eventTime(o)

@@ -1,8 +1,15 @@
-// The outcome of decoding one record: an event, a failure with a closed reason, or nothing (a header or blank line).
+// The outcome of decoding one record: an event, a failure with a closed reason, or a skip with a closed reason (a header, a blank line, a collector's marker).
 import type { DeviceEvent } from '../types.ts'
 
-/** Closed set of reasons a record is rejected; used as the `reason` label of DLQ metrics. */
-export type DecodeFailureReason = 'invalid_json' | 'schema' | 'unknown_format'
+/**
+ * Closed set of reasons a record is rejected; the `reason` of its dead letter and label of DLQ metrics.
+ * `too_large`: the record is above the configured size bound; `ts_future` / `ts_past`: its event
+ * time lies outside the configured bounds of the clock (see the engine settings).
+ */
+export type DecodeFailureReason = 'invalid_json' | 'schema' | 'unknown_format' | 'too_large' | 'ts_future' | 'ts_past'
+
+/** Closed set of reasons a record carries no event and is counted as skipped (never dead-lettered). */
+export type SkipReason = 'blank' | 'header' | 'marker'
 
 export interface DecodeFailure {
   readonly ok: false
@@ -16,8 +23,20 @@ export interface DecodeSuccess {
   readonly event: DeviceEvent
 }
 
-/** `null`: the record carries no event (blank line, comment, format header). */
-export type DecodeResult = DecodeSuccess | DecodeFailure | null
+/** The record carries no event: a blank line, a Zeek `#` header or comment, a collector's start/end marker. */
+export interface DecodeSkip {
+  readonly ok: null
+  readonly reason: SkipReason
+}
+
+export type DecodeResult = DecodeSuccess | DecodeFailure | DecodeSkip
 
 export const fail = (reason: DecodeFailureReason, error: string): DecodeFailure => ({ ok: false, reason, error })
 export const success = (event: DeviceEvent): DecodeSuccess => ({ ok: true, event })
+
+/** One frozen object per reason: a skip allocates nothing. */
+export const SKIPPED: Readonly<Record<SkipReason, DecodeSkip>> = Object.freeze({
+  blank: Object.freeze({ ok: null, reason: 'blank' }),
+  header: Object.freeze({ ok: null, reason: 'header' }),
+  marker: Object.freeze({ ok: null, reason: 'marker' }),
+})

@@ -1,6 +1,6 @@
 // Zeek conn.log (JSON lines, or TSV with `#` headers read per file) → canonical egress events, with errors naming Zeek's fields.
 import { PROTO_NUMBERS } from '../types.ts'
-import { fail } from './result.ts'
+import { SKIPPED, fail } from './result.ts'
 import type { DecodeResult } from './result.ts'
 import { addIssue, canonicalWithSourceNames, toUint } from './fields.ts'
 
@@ -112,7 +112,7 @@ const unescapeSeparator = (s: string): string =>
 export interface ZeekTsvReader {
   /** Whether a `#fields` header has been read, so that rows can be decoded. */
   readonly ready: boolean
-  /** A `#` line: learns the separator, unset/empty markers and columns; always null (no event). */
+  /** A `#` line: learns the separator, unset/empty markers and columns; always a `header` skip (no event). */
   header(line: string): DecodeResult
   /** A data row; `unknown_format` before any `#fields` header or when the columns are not a conn.log's. */
   record(line: string): DecodeResult
@@ -144,7 +144,7 @@ export const createZeekTsvReader = (): ZeekTsvReader => {
     header(line) {
       if (line.startsWith('#separator ')) {
         separator = unescapeSeparator(line.slice('#separator '.length)) || '\t'
-        return null
+        return SKIPPED.header
       }
       const parts = line.split(separator)
       const value = parts[1]
@@ -159,7 +159,7 @@ export const createZeekTsvReader = (): ZeekTsvReader => {
           if (value !== undefined) empty = value
           break
       }
-      return null
+      return SKIPPED.header
     },
 
     record(line) {

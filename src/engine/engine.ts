@@ -4,6 +4,8 @@ import type { Detector } from './detector.ts'
 import type { DeviceRecord } from './device.ts'
 import { windowOf } from './window.ts'
 import type { PeerGroups, PeerSnapshot } from './peers.ts'
+import { DeviceBudget } from './budget.ts'
+import type { BudgetMember } from './budget.ts'
 
 export interface EngineOptions {
   /** Base window length (ms); detectors are evaluated when a window closes. */
@@ -14,8 +16,15 @@ export interface EngineOptions {
   readonly idleFlushMs: number
   /** A device silent this long in fleet event time is evicted with its state (ms). */
   readonly deviceTtlMs: number
-  /** Hard cap on tracked devices; the least recently seen is evicted beyond it. */
+  /** Hard cap on tracked devices when no `budget` is given (one engine alone). */
   readonly maxDevices: number
+  /** The process-wide cap shared with other engines; replaces `maxDevices` when given. */
+  readonly budget?: DeviceBudget
+  /**
+   * A device is on probation until it has been seen over this much event time (ms): over the cap,
+   * devices on probation are evicted first (oldest first), then the least recently seen. 0: none.
+   */
+  readonly probationMs?: number
   /** Windows evaluated after a device's last data before quiet windows are skipped in bulk. */
   readonly quietWindows: number
   /** Keep the devices each call to `takeChanges` must report (a changelog's input); off for replay. */
@@ -45,7 +54,9 @@ export interface EngineCounters {
   events: number
   late: number
   evictedTtl: number
-  evictedCap: number
+  /** Evicted over the device cap: devices on probation, and devices with learned state. */
+  evictedNew: number
+  evictedLearned: number
   windowsEvaluated: number
 }
 
@@ -95,8 +106,8 @@ export interface EngineSnapshot {
 
 const finiteOrNull = (n: number): number | null => (Number.isFinite(n) ? n : null)
 
-export class Engine {
-  readonly counters: EngineCounters = { events: 0, late: 0, evictedTtl: 0, evictedCap: 0, windowsEvaluated: 0 }
+export class Engine implements BudgetMember {
+  readonly counters: EngineCounters = { events: 0, late: 0, evictedTtl: 0, evictedNew: 0, evictedLearned: 0, windowsEvaluated: 0 }
   /** Every tracked device, in approximate least-recently-seen order (`pending` marks open windows). */
   private readonly devices = new Map<string, DeviceRecord>()
   private readonly egress: number[] = []
@@ -106,12 +117,24 @@ export class Engine {
   /** With `trackChanges`: devices whose state changed, and ids of devices evicted, since `takeChanges`. */
   private readonly changed = new Set<DeviceRecord>()
   private readonly evicted: string[] = []
+  private readonly budget: DeviceBudget
+  private readonly probationMs: number
+  /**
+   * Devices in the order they were created, from `newHead` on: those still on probation among them
+   * are the first to go over the cap. Entries of devices admitted or gone are skipped, and dropped
+   * at each sweep.
+   */
+  private newDevices: DeviceRecord[] = []
+  private newHead = 0
 
   constructor(
     private readonly detectors: readonly ActiveDetector[],
     private readonly options: EngineOptions,
     private readonly sink: WindowSink,
   ) {
+    this.budget = options.budget ?? new DeviceBudget(options.maxDevices)
+    this.budget.join(this)
+    this.probationMs = options.probationMs ?? 0
     // Dispatch tables are built once: a detector without an observer for a kind costs nothing for it.
     detectors.forEach((d, i) => {
       if (d.detector.observeEgress) this.egress.push(i)
@@ -121,6 +144,44 @@ export class Engine {
 
   get deviceCount(): number {
     return this.devices.size
+  }
+
+  /** Leaves the device budget with every device it holds (the engine is being dropped). */
+  release(): void {
+    this.budget.leave(this, this.devices.size)
+  }
+
+  /** Whether a device is still on probation: seen over less than `probationMs` of event time. */
+  private onProbation(d: DeviceRecord): boolean {
+    return d.maxTs - d.firstSeen < this.probationMs || d.maxTs === -Infinity
+  }
+
+  evictNewDevice(spare: unknown): boolean {
+    const queue = this.newDevices
+    for (let i = this.newHead; i < queue.length; i++) {
+      const d = queue[i]!
+      if (d === spare) continue
+      if (this.devices.get(d.id) !== d || !this.onProbation(d)) {
+        if (i === this.newHead) this.newHead++ // gone or admitted: never a candidate again
+        continue
+      }
+      if (i === this.newHead) this.newHead++
+      this.evict(d)
+      this.counters.evictedNew++
+      return true
+    }
+    return false
+  }
+
+  evictOldestDevice(spare: unknown): boolean {
+    for (const d of this.devices.values()) {
+      if (d === spare) continue
+      this.evict(d)
+      if (this.onProbation(d)) this.counters.evictedNew++
+      else this.counters.evictedLearned++
+      return true
+    }
+    return false
   }
 
   /** Feeds one event; returns false when it arrived too late for its window and was dropped. */
@@ -256,7 +317,11 @@ export class Engine {
       this.options.peers?.join(device.model)
       for (let i = 0; i < this.detectors.length; i++) device.states[i] = this.detectors[i]!.detector.restore(d.states[i], device)
       this.devices.set(d.id, device)
+      if (this.probationMs > 0 && this.onProbation(device)) this.newDevices.push(device)
     }
+    // Counted, not trimmed: the next new device makes room if the restored ones overfill the budget.
+    this.budget.held(this.devices.size)
+    this.newDevices.sort((a, b) => a.firstSeen - b.firstSeen)
   }
 
   /** Every tracked device, least recently seen first (for gauges read at scrape time). */
@@ -293,7 +358,8 @@ export class Engine {
     if (device === undefined) {
       device = this.createDevice(event)
       this.devices.set(event.deviceId, device)
-      if (this.devices.size > this.options.maxDevices) this.evictOldest()
+      if (this.probationMs > 0) this.newDevices.push(device)
+      this.budget.added(this, device)
     } else {
       this.touch(device)
     }
@@ -385,13 +451,11 @@ export class Engine {
         this.closeAll(device)
       }
     }
-  }
-
-  private evictOldest(): void {
-    const oldest = this.devices.values().next().value
-    if (oldest === undefined) return
-    this.evict(oldest)
-    this.counters.evictedCap++
+    if (this.newDevices.length > 0) {
+      // Only devices still here and on probation stay candidates: the queue holds no more than those.
+      this.newDevices = this.newDevices.slice(this.newHead).filter((d) => this.devices.get(d.id) === d && this.onProbation(d))
+      this.newHead = 0
+    }
   }
 
   private evict(device: DeviceRecord): void {
@@ -403,6 +467,7 @@ export class Engine {
     this.sink.onEvict(device)
     this.options.peers?.leave(device.model)
     this.devices.delete(device.id)
+    this.budget.removed()
   }
 }
 

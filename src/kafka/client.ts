@@ -218,3 +218,29 @@ export const requireStateTopic = async (kafka: Kafka, state: string, inputs: rea
     await admin.disconnect()
   }
 }
+
+/** Kafka's default max.message.bytes (a record batch's size at most), when a topic's cannot be read. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 1_048_588
+
+/**
+ * Each topic's max.message.bytes (its own, or the broker's default it inherits): the largest record
+ * batch it accepts. Writers stay under it, so a record is never refused for its size.
+ */
+export const topicMessageLimits = async (kafka: Kafka, topics: readonly string[]): Promise<Map<string, number>> => {
+  const admin = kafka.admin()
+  await admin.connect()
+  try {
+    const described = await admin.describeConfigs({
+      resources: [...new Set(topics)].map((name) => ({ type: kafkajs.ConfigResourceTypes.TOPIC, name })),
+      includeSynonyms: false,
+    })
+    const limits = new Map<string, number>()
+    for (const r of described.resources) {
+      const value = Number(r.configEntries.find((e) => e.configName === 'max.message.bytes')?.configValue)
+      limits.set(r.resourceName, Number.isInteger(value) && value > 0 ? value : DEFAULT_MAX_MESSAGE_BYTES)
+    }
+    return limits
+  } finally {
+    await admin.disconnect()
+  }
+}

@@ -2,7 +2,7 @@
 import type { Producer } from 'kafkajs'
 import { createLineDecoder } from '../decode/formats.ts'
 import type { InputFormat } from '../decode/formats.ts'
-import { expandInputs, forEachLine } from '../sources/file.ts'
+import { DEFAULT_MAX_LINE_BYTES, expandInputs, forEachLine } from '../sources/file.ts'
 import { MAX_BATCH_BYTES, recordBytes } from '../sinks/kafka.ts'
 import type { OutRecord } from '../sinks/kafka.ts'
 
@@ -17,6 +17,8 @@ export interface ProduceOptions {
   readonly batchRecords?: number
   /** Bytes per send at most, below the broker's default 1 MB message batch limit. */
   readonly batchBytes?: number
+  /** Lines longer than this (bytes, without the line end) are not sent but counted as `oversize`; default DEFAULT_MAX_LINE_BYTES. */
+  readonly maxLineBytes?: number
   readonly onProgress?: (summary: Readonly<ProduceSummary>) => void
 }
 
@@ -24,6 +26,8 @@ export interface ProduceSummary {
   records: number
   /** Lines that did not decode: sent with a null key (the service sends them to the DLQ). */
   undecodable: number
+  /** Lines over `maxLineBytes`: not sent (no broker takes a record of any size), not in `records`. */
+  oversize: number
   batches: number
 }
 
@@ -42,14 +46,15 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 /**
  * JSON lines are sent as they are (the service decodes them, as it would a collector's records); the key
  * is the decoded deviceId so that a device's records share a partition, in file order. Blank lines
- * and format headers are skipped. With `speed` > 0 a record is sent no sooner than its event time,
+ * and format headers are skipped; a line over `maxLineBytes` is counted as `oversize`, not sent. With `speed` > 0 a record is sent no sooner than its event time,
  * relative to the first record's, divided by `speed`.
  */
 export const produceFiles = async (opts: ProduceOptions): Promise<ProduceSummary> => {
   const { producer, topic, speed } = opts
   const maxRecords = opts.batchRecords ?? 2000
   const maxBytes = opts.batchBytes ?? MAX_BATCH_BYTES
-  const summary: ProduceSummary = { records: 0, undecodable: 0, batches: 0 }
+  const maxLineBytes = opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES
+  const summary: ProduceSummary = { records: 0, undecodable: 0, oversize: 0, batches: 0 }
   let batch: OutRecord[] = []
   let bytes = 0
   const send = async (): Promise<void> => {
@@ -89,7 +94,7 @@ export const produceFiles = async (opts: ProduceOptions): Promise<ProduceSummary
       file.path,
       (line) => {
         const result = decoder.decode(line)
-        if (result === null) return
+        if (result.ok === null) return // a blank line or a header
         summary.records++
         // JSON records go as they are; a Zeek TSV row means nothing without its header, so it goes
         // as the canonical event it decoded to.
@@ -99,8 +104,7 @@ export const produceFiles = async (opts: ProduceOptions): Promise<ProduceSummary
           chunk.push({ key: null, value: line, ts: Number.NaN })
         }
       },
-      undefined,
-      drain,
+      { afterChunk: drain, maxLineBytes, onOversize: () => void summary.oversize++ },
     )
     await drain()
   }

@@ -25,33 +25,50 @@ export interface TopicRecords {
 export const MAX_BATCH_BYTES = 900_000
 
 /** A record's size as a send counts it: value, key and a per-record overhead. */
-export const recordBytes = (r: OutRecord): number => (r.value?.length ?? 0) + (r.key?.length ?? 0) + 64
+export const recordBytes = (r: OutRecord): number => byteLength(r.value) + byteLength(r.key) + 64
+
+/** UTF-8 bytes of a string: its length when it is ASCII (the common case, counted without encoding). */
+const byteLength = (s: string | null): number => {
+  if (s === null) return 0
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return Buffer.byteLength(s, 'utf8')
+  return s.length
+}
+
+/** Room left in a record batch besides its records: the batch header and slack for our own estimate. */
+const BATCH_OVERHEAD = 1024
 
 /**
  * Sends every record of `lists`, in order within each topic, in as few `sendBatch` requests as
  * MAX_BATCH_BYTES allows (several topics share a request), all acknowledged by every in-sync replica.
+ * `limits` (topic → max.message.bytes) keeps each topic's part of a request, one record batch per
+ * partition, under what that topic accepts.
  */
-export const sendRecords = async (sender: RecordSender, lists: readonly TopicRecords[]): Promise<void> => {
+export const sendRecords = async (sender: RecordSender, lists: readonly TopicRecords[], limits?: ReadonlyMap<string, number>): Promise<void> => {
   let request: TopicMessages[] = []
   let current: Message[] | null = null
   let bytes = 0
+  let topicBytes = 0
   const flush = async (): Promise<void> => {
     if (request.length > 0) await sender.sendBatch({ acks: -1, topicMessages: request })
     request = []
     current = null
     bytes = 0
+    topicBytes = 0
   }
   for (const { topic, records } of lists) {
     current = null
+    topicBytes = 0
+    const topicMax = Math.min(MAX_BATCH_BYTES, (limits?.get(topic) ?? Infinity) - BATCH_OVERHEAD)
     for (const r of records) {
       const size = recordBytes(r)
-      if (bytes > 0 && bytes + size > MAX_BATCH_BYTES) await flush()
+      if ((bytes > 0 && bytes + size > MAX_BATCH_BYTES) || (topicBytes > 0 && topicBytes + size > topicMax)) await flush()
       if (current === null) {
         current = []
         request.push({ topic, messages: current })
       }
       current.push(r as Message)
       bytes += size
+      topicBytes += size
     }
   }
   await flush()
@@ -70,8 +87,8 @@ export interface ConsumedOffset {
 export interface ShardWriter {
   /** Takes over the shard's transactional id: the previous owner is fenced and its open transaction aborted. */
   fence(): Promise<void>
-  /** Sends `lists` and commits `consumed`, all or nothing. */
-  commit(lists: readonly TopicRecords[], consumed: ConsumedOffset): Promise<void>
+  /** Sends `lists` and commits `consumed`, all or nothing; `limits`: max.message.bytes by topic. */
+  commit(lists: readonly TopicRecords[], consumed: ConsumedOffset, limits?: ReadonlyMap<string, number>): Promise<void>
   close(): Promise<void>
 }
 
@@ -83,10 +100,10 @@ export const shardWriter = (kafka: Kafka, transactionalId: string): ShardWriter 
       // The first transaction initialises the id with the coordinator: that is the fencing.
       await (await producer.transaction()).abort()
     },
-    async commit(lists, consumed) {
+    async commit(lists, consumed, limits) {
       const tx = await producer.transaction()
       try {
-        await sendRecords(tx, lists)
+        await sendRecords(tx, lists, limits)
         await tx.sendOffsets({
           consumerGroupId: consumed.groupId,
           topics: [{ topic: consumed.topic, partitions: [{ partition: consumed.partition, offset: consumed.offset }] }],

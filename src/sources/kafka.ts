@@ -27,6 +27,20 @@ export interface KafkaSourceOptions {
   readonly onBatch: (batch: PartitionBatch, heartbeat: () => Promise<void>, pause: () => () => void) => Promise<boolean>
   /** The partitions this member owns after a rebalance, by topic; called before their first batch. */
   readonly onGroupJoin?: (assigned: Readonly<Record<string, number[]>>) => void
+  /** Signs of the consumer's life and trouble, for readiness (see ConsumerHealth). */
+  readonly health?: ConsumerSignals
+}
+
+/** What the consumer reports besides batches: each completed fetch and heartbeat, rebalances, a crash. */
+export interface ConsumerSignals {
+  fetched(): void
+  rebalancing(): void
+  joined(): void
+  /**
+   * The consumer failed. `restarting`: kafkajs restarts it by itself; otherwise it is stopped for
+   * good (a non-retriable error), and only a new consumer reads again.
+   */
+  crashed(error: Error, restarting: boolean): void
 }
 
 export interface KafkaSource {
@@ -45,8 +59,16 @@ export const FETCH = { maxBytesPerPartition: 16 << 20, maxBytes: 64 << 20 } as c
 
 export const startKafkaSource = async (opts: KafkaSourceOptions): Promise<KafkaSource> => {
   const consumer = opts.kafka.consumer({ ...memberConsumerConfig(opts.groupId, opts.sessionTimeoutMs), ...FETCH })
-  if (opts.onGroupJoin) {
-    consumer.on(consumer.events.GROUP_JOIN, (e) => opts.onGroupJoin?.(e.payload.memberAssignment))
+  const health = opts.health
+  consumer.on(consumer.events.GROUP_JOIN, (e) => {
+    health?.joined()
+    opts.onGroupJoin?.(e.payload.memberAssignment)
+  })
+  if (health !== undefined) {
+    consumer.on(consumer.events.FETCH, () => health.fetched())
+    consumer.on(consumer.events.HEARTBEAT, () => health.fetched())
+    consumer.on(consumer.events.REBALANCING, () => health.rebalancing())
+    consumer.on(consumer.events.CRASH, (e) => health.crashed(e.payload.error, e.payload.restart))
   }
   await consumer.connect()
   await consumer.subscribe({ topics: [...opts.topics], fromBeginning: true })

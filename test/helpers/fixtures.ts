@@ -16,7 +16,7 @@ export const loadFixture = (relative: string): DeviceEvent[] => {
   lines.forEach((line, i) => {
     if (line.trim() === '') return
     const r = decodeCanonicalValue(JSON.parse(line))
-    if (r === null || !r.ok) throw new Error(`${relative}:${i + 1}: ${r === null ? 'no event' : r.error}`)
+    if (!r.ok) throw new Error(`${relative}:${i + 1}: ${r.ok === null ? 'no event' : r.error}`)
     events.push(r.event)
   })
   return events

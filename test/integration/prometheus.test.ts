@@ -106,7 +106,7 @@ const start = async (): Promise<void> => {
   receiver = await startReceiver(() => ({ status: 204 }))
   writeFileSync(
     join(dir, 'config.yml'),
-    stringify({ webhooks: { targets: [{ name: 'soc', url: `${receiver.url}/hook`, secret: '${SOC_WEBHOOK_SECRET}', allowHttp: true }] } }),
+    stringify({ webhooks: { targets: [{ name: 'soc', url: `${receiver.url}/hook`, secret: '${SOC_WEBHOOK_SECRET}', allowHttp: true, allowPrivateNetworks: true }] } }),
   )
   service = startRun({ ...env, SOC_WEBHOOK_SECRET: `whsec_${Buffer.from('prometheus test webhook secret!!').toString('base64')}` }, '--config', join(dir, 'config.yml'))
   const run = service

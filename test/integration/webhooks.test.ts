@@ -74,12 +74,12 @@ describe('webhooks from run', () => {
       stringify({
         webhooks: {
           targets: [
-            { name: 'soc', url: `${standard.url}/soc/T0KEN-IN-PATH`, secret: '${SOC_SECRET}', allowHttp: true },
-            { name: 'chat', format: 'slack', url: `${slack.url}/services/T0/B0/XYZ`, allowHttp: true },
-            { name: 'oncall', format: 'pagerduty', url: `${pagerduty.url}/v2/enqueue`, routingKey: '${PD_ROUTING_KEY}', allowHttp: true, statuses: ['firing', 'resolved'] },
-            { name: 'failing', url: failing.url, secret: '${SOC_SECRET}', allowHttp: true, maxAttempts: 3, backoff: fast },
-            { name: 'throttled', url: throttled.url, secret: '${SOC_SECRET}', allowHttp: true, maxAttempts: 2, backoff: fast },
-            { name: 'silent', url: silent.url, secret: '${SOC_SECRET}', allowHttp: true, maxAttempts: 2, timeoutSeconds: 0.3, backoff: fast },
+            { name: 'soc', url: `${standard.url}/soc/T0KEN-IN-PATH`, secret: '${SOC_SECRET}', allowHttp: true, allowPrivateNetworks: true },
+            { name: 'chat', format: 'slack', url: `${slack.url}/services/T0/B0/XYZ`, allowHttp: true, allowPrivateNetworks: true },
+            { name: 'oncall', format: 'pagerduty', url: `${pagerduty.url}/v2/enqueue`, routingKey: '${PD_ROUTING_KEY}', allowHttp: true, allowPrivateNetworks: true, statuses: ['firing', 'resolved'] },
+            { name: 'failing', url: failing.url, secret: '${SOC_SECRET}', allowHttp: true, allowPrivateNetworks: true, maxAttempts: 3, backoff: fast },
+            { name: 'throttled', url: throttled.url, secret: '${SOC_SECRET}', allowHttp: true, allowPrivateNetworks: true, maxAttempts: 2, backoff: fast },
+            { name: 'silent', url: silent.url, secret: '${SOC_SECRET}', allowHttp: true, allowPrivateNetworks: true, maxAttempts: 2, timeoutSeconds: 0.3, backoff: fast },
           ],
         },
       }),
@@ -162,7 +162,7 @@ describe('webhooks from run', () => {
     const slow = await receiver(() => ({ status: 200, delayMs: 300 }))
     const dir = mkdtempSync(join(tmpdir(), 'egress-webhooks-'))
     const config = join(dir, 'webhooks.yml')
-    writeFileSync(config, stringify({ webhooks: { targets: [{ name: 'soc', url: slow.url, secret: '${SOC_SECRET}', allowHttp: true, concurrency: 1 }] } }))
+    writeFileSync(config, stringify({ webhooks: { targets: [{ name: 'soc', url: slow.url, secret: '${SOC_SECRET}', allowHttp: true, allowPrivateNetworks: true, concurrency: 1 }] } }))
     const started = (): ReturnType<typeof startRun> => startRun({ ...env, SOC_SECRET: SECRET }, '--config', config)
 
     const first = started()

@@ -1,8 +1,12 @@
-// One webhook target's delivery: a bounded queue, a concurrency limit, retries with full-jitter backoff and Retry-After, then the dead-letter hook.
+// One webhook target's delivery: a bounded queue, a concurrency limit, retries with full-jitter backoff and Retry-After, then the dead-letter hook; answers read up to a cap, addresses checked per connection.
 import { setMaxListeners } from 'node:events'
+import { fetch } from 'undici'
+import type { Agent } from 'undici'
 import type { WebhookTarget } from '../../config/webhooks.ts'
 import { SEVERITIES } from '../../types.ts'
 import type { AlertRecord } from '../../types.ts'
+import { RefusedAddressError } from './address.ts'
+import { createDispatcher } from './dispatcher.ts'
 import { buildRequest } from './request.ts'
 
 export interface DeliveryItem {
@@ -43,6 +47,21 @@ interface Job {
 
 class TimeoutError extends Error {}
 
+/**
+ * The most of an answer's body read: only its status counts, and a receiver answering with a huge
+ * body once took the service to 4.85 GB when bodies were read whole.
+ */
+export const RESPONSE_BODY_CAP = 4096
+
+/** Reads a body until its end or `cap` bytes (the chunk crossing it included); the caller cancels the rest. */
+const readUpTo = async (body: ReadableStreamDefaultReader<Uint8Array>, cap: number): Promise<void> => {
+  for (let read = 0; read < cap; ) {
+    const chunk = await body.read()
+    if (chunk.done) return
+    read += chunk.value.byteLength
+  }
+}
+
 /** Answers worth another attempt: too many requests, request timeout, server errors. */
 const retryable = (status: number): boolean => status === 408 || status === 429 || status >= 500
 
@@ -72,6 +91,8 @@ export class TargetDelivery {
   /** Alert ids with a job under way (in flight or waiting to retry), and the later jobs for them, parked in order. */
   readonly #busy = new Map<string, Job[]>()
   readonly #timers = new Set<NodeJS.Timeout>()
+  /** This target's connections, each to an address its allowPrivateNetworks permits. */
+  readonly #dispatcher: Agent
   readonly #stop = new AbortController()
   #stopping = false
   readonly #inFlight = new Set<Promise<void>>()
@@ -86,6 +107,7 @@ export class TargetDelivery {
     this.#random = options.random ?? Math.random
     this.#now = options.now ?? Date.now
     this.#minSeverity = SEVERITIES.indexOf(target.minSeverity)
+    this.#dispatcher = createDispatcher(target.allowPrivateNetworks)
     // Each request in flight listens for the stop.
     setMaxListeners(0, this.#stop.signal)
   }
@@ -139,6 +161,7 @@ export class TargetDelivery {
     await settled
     clearTimeout(grace)
     this.#stop.abort()
+    await this.#dispatcher.destroy().catch(() => undefined)
   }
 
   #next(): Job | undefined {
@@ -191,6 +214,8 @@ export class TargetDelivery {
     const started = performance.now()
     let status = 0
     let retryAfter: number | null = null
+    /** An address this target may not connect to: no later attempt would get further. */
+    let refused = false
     // The attempt's own timer, raced against the request rather than trusted to abort it: a fetch
     // may miss an abort signal that was garbage-collected (nodejs/node#55428).
     const abort = new AbortController()
@@ -205,19 +230,30 @@ export class TargetDelivery {
     try {
       const req = buildRequest(this.#target, job.item.alert, job.item.record, this.#now())
       const res = await Promise.race([
-        fetch(this.#target.url, { method: 'POST', headers: req.headers, body: req.body, redirect: 'manual', signal: abort.signal }),
+        fetch(this.#target.url, { method: 'POST', headers: req.headers, body: req.body, redirect: 'manual', signal: abort.signal, dispatcher: this.#dispatcher }),
         ended,
       ])
       status = res.status
       retryAfter = retryAfterMs(res.headers.get('retry-after'), this.#now())
-      await Promise.race([res.arrayBuffer(), ended])
+      const body = res.body?.getReader()
+      try {
+        await Promise.race([body === undefined ? undefined : readUpTo(body, RESPONSE_BODY_CAP), ended])
+      } finally {
+        // Past the cap, on a timeout or when stopping: cancelling closes the connection rather than reading on.
+        void body?.cancel().catch(() => undefined)
+      }
       job.lastError = `HTTP ${status}`
     } catch (err) {
       if (this.#stop.signal.aborted) return // stopping: the next owner delivers it
       const e = err as Error & { cause?: { code?: string } }
-      const why = e instanceof TimeoutError ? `no answer within ${this.#target.timeoutMs / 1000} s` : (e.cause?.code ?? e.name)
-      // An answer whose body did not come keeps its status: a 2xx is delivered, a 404 is not retried.
-      job.lastError = status === 0 ? why : `HTTP ${status} (${why} reading the body)`
+      if (e.cause instanceof RefusedAddressError) {
+        refused = true
+        job.lastError = e.cause.message
+      } else {
+        const why = e instanceof TimeoutError ? `no answer within ${this.#target.timeoutMs / 1000} s` : (e.cause?.code ?? e.name)
+        // An answer whose body did not come keeps its status: a 2xx is delivered, a 404 is not retried.
+        job.lastError = status === 0 ? why : `HTTP ${status} (${why} reading the body)`
+      }
     } finally {
       clearTimeout(timer)
       this.#stop.signal.removeEventListener('abort', onStop)
@@ -236,7 +272,7 @@ export class TargetDelivery {
       this.#drop(job) // its new owner has it
       return
     }
-    if ((status === 0 || retryable(status)) && job.attempts < this.#target.maxAttempts) {
+    if (!refused && (status === 0 || retryable(status)) && job.attempts < this.#target.maxAttempts) {
       this.#hooks.attempted('retry', seconds)
       const delay = retryAfter !== null ? Math.min(retryAfter, this.#target.maxRetryAfterMs) : backoffMs(this.#target, job.attempts, this.#random())
       const timer = setTimeout(() => {

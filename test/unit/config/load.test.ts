@@ -20,7 +20,11 @@ const errorOf = (fn: () => unknown): { code: string; message: string } => {
 describe('parseConfig', () => {
   it('fills every default, with the detectors\' own: port-novelty fires after one window, volume-spike is off', () => {
     const c = parseConfig({}, DETECTORS)
-    expect(c.engine).toEqual({ windowSeconds: 60, allowedLatenessSeconds: 30, idleFlushSeconds: 300, deviceTtlHours: 24, maxDevices: 200_000, quietWindows: 60 })
+    expect(c.engine).toEqual({
+      windowSeconds: 60, allowedLatenessSeconds: 30, idleFlushSeconds: 300, deviceTtlHours: 24, maxDevices: 200_000, probationMinutes: 10, quietWindows: 60,
+      maxFutureSeconds: 300, maxAgeHours: 0,
+    })
+    expect(c.input).toEqual({ maxRecordBytes: 262_144, deadLetterRawBytes: 65_536, maxGzipRatio: 200 })
     expect(c.alerts).toEqual({ fireAfter: 2, resolveAfter: 10, suppress: [] })
     expect(Object.keys(c.detectors)).toEqual(DETECTORS.map((d) => d.id))
     expect(c.detectors['port-novelty']).toMatchObject({ enabled: true, fireAfter: 1 })

@@ -24,9 +24,9 @@ const ZEEK_TSV = [
   '#close\t2026-11-25-00-00-00',
 ]
 
-/** A result in one line: `deviceId ts proto dstIp:dstPort bytesOut`, `reason: error`, or null. */
-const summary = (r: DecodeResult): string | null => {
-  if (r === null) return null
+/** A result in one line: `deviceId ts proto dstIp:dstPort bytesOut`, `reason: error`, or `skip: reason`. */
+const summary = (r: DecodeResult): string => {
+  if (r.ok === null) return `skip: ${r.reason}`
   if (!r.ok) return `${r.reason}: ${r.error}`
   const e = r.event
   return e.type === 'egress' ? `${e.deviceId} ${e.ts} ${e.proto} ${e.dstIp}:${e.dstPort} ${e.bytesOut}` : `${e.deviceId} ${e.ts} telemetry`
@@ -58,13 +58,14 @@ describe('auto line decoder', () => {
     expect(decodeAll('auto', [line])).toEqual(['cam-17 1795563420000 telemetry'])
   })
 
-  it('switches to Zeek TSV at the header block: headers and blank lines give null, rows give events', () => {
+  it('switches to Zeek TSV at the header block: headers and blank lines are skipped, rows give events', () => {
+    const header = 'skip: header'
     expect(decodeAll('auto', ZEEK_TSV)).toEqual([
-      null, null, null, null, null, null, null, null,
+      header, header, header, header, header, header, header, header,
       '192.168.1.20 1795563420123 6 203.0.113.5:25 399',
-      null,
+      'skip: blank',
       '192.168.1.20 1795563422500 6 198.51.100.7:23 44',
-      null,
+      header,
     ])
   })
 
@@ -81,8 +82,8 @@ describe('auto line decoder', () => {
     ])
   })
 
-  it('gives null for blank and whitespace-only lines', () => {
-    expect(decodeAll('auto', ['', '   ', '\t', '\r', ' \t \r '])).toEqual([null, null, null, null, null])
+  it('skips blank and whitespace-only lines (reason blank)', () => {
+    expect(decodeAll('auto', ['', '   ', '\t', '\r', ' \t \r '])).toEqual(Array(5).fill('skip: blank'))
   })
 
   it('skips a byte-order mark at the start of a file', () => {
@@ -126,7 +127,7 @@ describe('explicit format line decoders', () => {
     expect(decodeAll('canonical', [canonicalLine])).toEqual(['cam-17 1795563420000 6 198.51.100.10:443 5120'])
     expect(decodeAll('pmacct', [pmacctLine])).toEqual(['192.168.1.20 1795563420000 6 203.0.113.5:25 399'])
     expect(decodeAll('goflow2', [goflow2Line])).toEqual(['192.168.1.21 1764027420123 17 203.0.113.9:123 1500'])
-    expect(decodeAll('zeek', [zeekLine, ...ZEEK_TSV]).filter((s) => s !== null)).toEqual([
+    expect(decodeAll('zeek', [zeekLine, ...ZEEK_TSV]).filter((s) => !s.startsWith('skip: '))).toEqual([
       '192.168.1.22 1795563420123 6 203.0.113.7:8883 1270',
       '192.168.1.20 1795563420123 6 203.0.113.5:25 399',
       '192.168.1.20 1795563422500 6 198.51.100.7:23 44',
@@ -165,13 +166,13 @@ describe('line decoder robustness', () => {
     ).map((o) => JSON.stringify(o)),
   )
 
-  it.each(INPUT_FORMATS)('%s never throws and returns null or a result with a boolean ok', (format) => {
+  it.each(INPUT_FORMATS)('%s never throws and returns an event, a failure or a skip', (format) => {
     fc.assert(
       fc.property(fc.array(line, { maxLength: 20 }), (lines) => {
         const decoder = createLineDecoder(format)
         for (const l of lines) {
           const r = decoder.decode(l)
-          if (r !== null && typeof r.ok !== 'boolean') return false
+          if (r.ok === null ? !['blank', 'header', 'marker'].includes(r.reason) : typeof r.ok !== 'boolean') return false
         }
         return true
       }),

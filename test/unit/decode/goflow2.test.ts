@@ -33,7 +33,7 @@ const tsOf = (fields: Record<string, unknown>) => {
 }
 const errorOf = (record: Record<string, unknown>) => {
   const r = decodeGoflow2Value(record)
-  return r !== null && !r.ok ? `${r.reason} | ${r.error}` : 'decoded'
+  return r.ok === false ? `${r.reason} | ${r.error}` : 'decoded'
 }
 
 describe('goflow2 adapter', () => {

@@ -20,7 +20,7 @@ const T = Date.UTC(2026, 10, 24, 23, 37)
 const decode = (fields: Record<string, unknown>) => decodePmacctValue({ ...purge, ...fields })
 const errorOf = (fields: Record<string, unknown>) => {
   const r = decode(fields)
-  return r !== null && !r.ok ? `${r.reason} | ${r.error}` : 'decoded'
+  return r.ok === false ? `${r.reason} | ${r.error}` : 'decoded'
 }
 
 describe('pmacct adapter', () => {
@@ -82,9 +82,9 @@ describe('pmacct adapter', () => {
     expect(r?.ok && r.event.label).toBe('benign')
   })
 
-  it('returns null for the purge_init and purge_close markers', () => {
-    expect(decodePmacctValue({ event_type: 'purge_init', seq: 1, timestamp: '2026-11-24 23:37:00', writer_pid: 4242 })).toBeNull()
-    expect(decodePmacctValue({ event_type: 'purge_close', seq: 1, purged_entries: 120 })).toBeNull()
+  it('skips the purge_init and purge_close markers (reason marker)', () => {
+    expect(decodePmacctValue({ event_type: 'purge_init', seq: 1, timestamp: '2026-11-24 23:37:00', writer_pid: 4242 })).toEqual({ ok: null, reason: 'marker' })
+    expect(decodePmacctValue({ event_type: 'purge_close', seq: 1, purged_entries: 120 })).toEqual({ ok: null, reason: 'marker' })
   })
 
   it('names the pmacct field it rejects', () => {

@@ -7,13 +7,16 @@ import { createPipeline } from '../../../src/pipeline.ts'
 import type { DeviceEvent } from '../../../src/types.ts'
 import { loadFixture } from '../../helpers/fixtures.ts'
 
+/** The wall clock replays run at: the fixtures are all in the past. */
+const NOW = Date.now()
+
 const fleet = (): DeviceEvent[] => loadFixture('synthetic/fleet.ndjson.gz')
 
 /** The alerts of the events run straight through one pipeline, as JSON lines. */
 const straightAlerts = (events: readonly DeviceEvent[], config: Config): string[] => {
   const straight: string[] = []
   const whole = createPipeline(config, DETECTORS, (a) => straight.push(JSON.stringify(a)))
-  for (const e of events) whole.ingest(e)
+  for (const e of events) whole.ingest(e, NOW)
   whole.flush()
   return straight
 }
@@ -27,7 +30,7 @@ const runs = (events: readonly DeviceEvent[], cuts: readonly number[], config = 
   let pipeline = createPipeline(config, DETECTORS, emit)
   let from = 0
   for (const cut of [...cuts, events.length]) {
-    for (let i = from; i < cut; i++) pipeline.ingest(events[i]!)
+    for (let i = from; i < cut; i++) pipeline.ingest(events[i]!, NOW)
     from = cut
     if (cut === events.length) break
     const checkpoint = JSON.parse(JSON.stringify(pipeline.snapshot())) as ReturnType<typeof pipeline.snapshot>
@@ -70,7 +73,7 @@ describe('pipeline checkpoints', () => {
     let written = 0
     const cut = 150_000
     for (let i = 0; i < cut; i++) {
-      tracked.ingest(events[i]!)
+      tracked.ingest(events[i]!, NOW)
       if (i % 5_000 === 4_999 || i === cut - 1) {
         const changes = JSON.parse(JSON.stringify(tracked.takeChanges())) as ReturnType<typeof tracked.takeChanges>
         for (const d of changes.devices) log.set(d.id, JSON.stringify(d))
@@ -85,7 +88,7 @@ describe('pipeline checkpoints', () => {
     expect(written).toBeLessThan(cut / 10)
     const restored = createPipeline(config, DETECTORS, emit, { trackChanges: true })
     restored.restore({ ...(JSON.parse(shard) as ReturnType<typeof tracked.takeChanges>['shard']), devices: [...log.values()].map((d) => JSON.parse(d)) })
-    for (let i = cut; i < events.length; i++) restored.ingest(events[i]!)
+    for (let i = cut; i < events.length; i++) restored.ingest(events[i]!, NOW)
     restored.flush()
     expect(resumed).toEqual(straight)
   })
@@ -94,9 +97,9 @@ describe('pipeline checkpoints', () => {
     const config = parseConfig({}, DETECTORS)
     const a = createPipeline(config, DETECTORS, () => {})
     const events = loadFixture('real/iot23-honeypot-4.ndjson')
-    for (const e of events.slice(0, 10)) a.ingest(e)
+    for (const e of events.slice(0, 10)) a.ingest(e, NOW)
     const b = createPipeline(config, DETECTORS, () => {})
-    b.ingest(events[0]!)
+    b.ingest(events[0]!, NOW)
     expect(() => b.restore(a.snapshot())).toThrow(/cannot restore/)
   })
 })

@@ -118,7 +118,7 @@ describe('Engine', () => {
     engine.ingest(egress({ deviceId: 'b', ts: at(0) }))
     engine.ingest(egress({ deviceId: 'c', ts: at(0) }))
     expect(engine.deviceCount).toBe(2)
-    expect(engine.counters.evictedCap).toBe(1)
+    expect(engine.counters.evictedLearned).toBe(1)
     expect(log.at(-1)).toBe('a evicted')
     engine.ingest(egress({ deviceId: 'c', ts: at(61) }))
     expect(log).toContain('b evicted')

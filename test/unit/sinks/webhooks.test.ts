@@ -1,4 +1,4 @@
-// Webhook delivery against a real HTTP receiver on loopback: signatures a Standard Webhooks verifier accepts, Slack and PagerDuty bodies, retries on schedule, Retry-After, timeouts, no redirects, order per alert, concurrency and the bounded queue.
+// Webhook delivery against a real HTTP receiver on loopback: signatures a Standard Webhooks verifier accepts, Slack and PagerDuty bodies, retries on schedule, Retry-After, timeouts, no redirects, order per alert, concurrency, the bounded queue, answers read up to a cap, and non-public addresses refused.
 import { fileURLToPath } from 'node:url'
 import { Webhook } from 'standardwebhooks'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
@@ -7,7 +7,9 @@ import { loadConfig, parseConfig } from '../../../src/config/load.ts'
 import { redactWebhookTarget, resolveWebhookTargets } from '../../../src/config/webhooks.ts'
 import type { WebhookTarget, WebhookTargetConfig } from '../../../src/config/webhooks.ts'
 import { replay } from '../../../src/replay.ts'
-import { backoffMs, retryAfterMs, TargetDelivery } from '../../../src/sinks/webhooks/target.ts'
+import { classifyAddress } from '../../../src/sinks/webhooks/address.ts'
+import type { AddressCategory } from '../../../src/sinks/webhooks/address.ts'
+import { backoffMs, RESPONSE_BODY_CAP, retryAfterMs, TargetDelivery } from '../../../src/sinks/webhooks/target.ts'
 import type { AttemptResult, DeliveryItem } from '../../../src/sinks/webhooks/target.ts'
 import { correlateAll } from '../../../src/correlate/campaigns.ts'
 import type { Alert, AlertRecord, CampaignRecord } from '../../../src/types.ts'
@@ -42,7 +44,7 @@ const receiver = async (answer: (index: number) => Answer = () => ({ status: 204
 const target = (url: string, over: Partial<WebhookTargetConfig> = {}): WebhookTarget =>
   resolveWebhookTargets([
     {
-      name: 'test', format: 'standard', url, secret: SECRET, allowHttp: true, scopes: ['device', 'fleet'], campaignUpdates: false, statuses: ['firing', 'resolved'], minSeverity: 'low',
+      name: 'test', format: 'standard', url, secret: SECRET, allowHttp: true, allowPrivateNetworks: true, scopes: ['device', 'fleet'], campaignUpdates: false, statuses: ['firing', 'resolved'], minSeverity: 'low',
       timeoutSeconds: 5, maxAttempts: 4, backoff: { initialSeconds: 0.05, maxSeconds: 1 }, maxRetryAfterSeconds: 600, concurrency: 4, queueSize: 100,
       ...over,
     },
@@ -52,19 +54,20 @@ interface Outcome {
   readonly attempts: AttemptResult[]
   readonly dead: { id: string; error: string; attempts: number }[]
   readonly done: string[]
+  readonly warnings: string[]
   rooms: number
 }
 
 /** A delivery to `t` whose hooks record what happened; `random` fixes the jitter. */
 const deliver = (t: WebhookTarget, random = () => 1) => {
-  const out: Outcome = { attempts: [], dead: [], done: [], rooms: 0 }
+  const out: Outcome = { attempts: [], dead: [], done: [], warnings: [], rooms: 0 }
   const d = new TargetDelivery(
     t,
     {
       attempted: (result) => void out.attempts.push(result),
       deadLetter: async (item, error, attempts) => void out.dead.push({ id: `${item.alert.id}_${item.alert.status}`, error, attempts }),
       room: () => void out.rooms++,
-      warn: () => undefined,
+      warn: (message) => void out.warnings.push(message),
     },
     { random },
   )
@@ -388,6 +391,110 @@ describe('webhook delivery when records move or the service stops', () => {
   })
 })
 
+describe('webhook bounds: answers read up to a cap, non-public addresses refused', () => {
+  const MiB = 1024 * 1024
+
+  it('reads at most 4 KiB of an answer, then closes the connection: a 200 with a 100 MB body is delivered without taking the body in', async () => {
+    expect(RESPONSE_BODY_CAP).toBe(4096)
+    const r = await receiver(() => ({ status: 200, bodyBytes: 100 * MiB }))
+    const { push, allDone, out } = deliver(target(r.url))
+    push(alerts[0]!)
+    await allDone()
+    expect(out.attempts).toEqual(['success'])
+    expect(out.dead).toEqual([])
+    // The receiver writes only as fast as the client reads: what it got out is the cap plus the
+    // socket and stream buffers (a few MB), then the client closed the connection (a whole-body read takes all 100 MB).
+    const sent = await r.sent[0]!
+    expect(sent.complete).toBe(false)
+    expect(sent.bodyBytes).toBeLessThan(25 * MiB)
+  })
+
+  it('refuses an IP literal to loopback or link-local without allowPrivateNetworks when connecting: one attempt, no retry, dead-lettered with the reason, nothing reaches the receiver, no URL in the warning', async () => {
+    const r = await receiver()
+    const port = new URL(r.url).port
+    // resolveWebhookTargets refuses these URLs already; the delivery checks again on its own.
+    const cases = [
+      [`${r.url}/hooks/T0KEN`, 'address 127.0.0.1 is loopback: refused (allowPrivateNetworks: false)'],
+      [`http://[::ffff:127.0.0.1]:${port}/hooks/T0KEN`, 'address ::ffff:7f00:1 is loopback: refused (allowPrivateNetworks: false)'],
+      ['http://169.254.169.254/latest/meta-data/T0KEN', 'address 169.254.169.254 is link-local: refused (allowPrivateNetworks: false)'],
+    ] as const
+    for (const [url, error] of cases) {
+      const { push, allDone, out } = deliver({ ...target(url), allowPrivateNetworks: false })
+      push(alerts[0]!)
+      await allDone()
+      expect(out.attempts).toEqual(['failed'])
+      expect(out.dead).toEqual([{ id: `${alerts[0]!.id}_${alerts[0]!.status}`, error, attempts: 1 }])
+      expect(out.warnings).toEqual([`webhook target test: 1 failed attempt(s) since the last report, the latest: ${error}`])
+    }
+    expect(r.requests).toEqual([])
+  })
+
+  it('refuses a name that resolves to loopback (localhost) after resolving it, and delivers to it with allowPrivateNetworks', async () => {
+    const r = await receiver()
+    const url = `${r.url.replace('127.0.0.1', 'localhost')}/hook`
+    // A name passes the configuration: only what it resolves to, when connecting, tells.
+    const refused = deliver(target(url, { allowPrivateNetworks: false }))
+    refused.push(alerts[0]!)
+    await refused.allDone()
+    expect(refused.out.attempts).toEqual(['failed'])
+    expect(refused.out.dead).toHaveLength(1)
+    expect(refused.out.dead[0]!.error).toMatch(/^address (127\.0\.0\.1|::1) is loopback: refused \(allowPrivateNetworks: false\)$/)
+    expect(r.requests).toEqual([])
+
+    const allowed = deliver(target(url, { allowPrivateNetworks: true }))
+    allowed.push(alerts[0]!)
+    await allowed.allDone()
+    expect(allowed.out.attempts).toEqual(['success'])
+    expect(r.requests).toHaveLength(1)
+  })
+
+  it('classifies addresses: public ones allowed; unspecified, loopback, link-local, private, CGNAT, multicast, broadcast, reserved, and their IPv4-mapped and NAT64 forms refused', () => {
+    const table: readonly (readonly [string, AddressCategory | null])[] = [
+      ['8.8.8.8', null],
+      ['1.1.1.1', null],
+      ['172.15.255.255', null],
+      ['172.32.0.1', null],
+      ['100.128.0.1', null],
+      ['2606:4700::1', null],
+      ['::ffff:8.8.8.8', null],
+      ['64:ff9b::8.8.8.8', null],
+      ['169.254.169.254', 'link-local'],
+      ['fe80::1', 'link-local'],
+      ['fe80::1%eth0', 'link-local'],
+      ['::ffff:169.254.169.254', 'link-local'],
+      ['::ffff:a9fe:a9fe', 'link-local'],
+      ['64:ff9b::a9fe:a9fe', 'link-local'],
+      ['127.0.0.1', 'loopback'],
+      ['127.255.0.9', 'loopback'],
+      ['::1', 'loopback'],
+      ['::ffff:127.0.0.1', 'loopback'],
+      ['10.1.2.3', 'private'],
+      ['172.16.0.1', 'private'],
+      ['172.31.0.1', 'private'],
+      ['192.168.0.1', 'private'],
+      ['fd00::1', 'private'],
+      ['fc00::1', 'private'],
+      ['::ffff:10.0.0.1', 'private'],
+      ['100.64.0.1', 'carrier-grade NAT'],
+      ['100.127.255.255', 'carrier-grade NAT'],
+      ['0.0.0.0', 'unspecified'],
+      ['::', 'unspecified'],
+      ['::ffff:0.0.0.0', 'unspecified'],
+      ['224.0.0.1', 'multicast'],
+      ['239.255.255.250', 'multicast'],
+      ['ff02::1', 'multicast'],
+      ['255.255.255.255', 'broadcast'],
+      ['240.0.0.1', 'reserved'],
+      ['192.0.2.1', 'reserved'],
+      ['2001:db8::1', 'reserved'],
+      ['2002:a9fe:a9fe::1', 'reserved'],
+      ['::127.0.0.1', 'reserved'],
+      ['100::1', 'reserved'],
+    ]
+    expect(table.map(([address]) => [address, classifyAddress(address)])).toEqual(table)
+  })
+})
+
 describe('webhook targets in the configuration', () => {
   const base = { name: 'soc', format: 'standard', url: 'https://hooks.example.com/egress/T0KEN', secret: '${SOC_SECRET}' }
 
@@ -414,6 +521,22 @@ describe('webhook targets in the configuration', () => {
     expect(resolveWebhookTargets(parseConfig({ webhooks: { targets: [{ ...http, allowHttp: true }] } }, DETECTORS).webhooks.targets, {})[0]!.url.href).toBe(
       'http://hooks.example.com/egress',
     )
+  })
+
+  it('refuses an IP-literal URL to a non-public address without allowPrivateNetworks, naming the field and the address, never the URL', () => {
+    const resolve = (url: string, over: Record<string, unknown> = {}) =>
+      resolveWebhookTargets(parseConfig({ webhooks: { targets: [{ ...base, url, secret: SECRET, ...over }] } }, DETECTORS).webhooks.targets, {})
+    expect(() => resolve('https://169.254.169.254/latest/T0KEN')).toThrow(
+      'webhooks.targets.0.url (target soc): address 169.254.169.254 is link-local; set allowPrivateNetworks: true to deliver to it',
+    )
+    expect(() => resolve('https://10.1.2.3/T0KEN')).toThrow('webhooks.targets.0.url (target soc): address 10.1.2.3 is private; set allowPrivateNetworks: true to deliver to it')
+    expect(() => resolve('https://[fd00::1]:8443/T0KEN')).toThrow('webhooks.targets.0.url (target soc): address fd00::1 is private; set allowPrivateNetworks: true to deliver to it')
+    // The URL parser reads 0x7f.1 as 127.0.0.1: the literal checked is the one connected to.
+    expect(() => resolve('https://0x7f.1/T0KEN')).toThrow('webhooks.targets.0.url (target soc): address 127.0.0.1 is loopback; set allowPrivateNetworks: true to deliver to it')
+    expect(resolve('https://10.1.2.3/T0KEN', { allowPrivateNetworks: true })[0]!.allowPrivateNetworks).toBe(true)
+    // A public literal, and a name (checked on what it resolves to, when connecting), pass.
+    expect(resolve('https://8.8.8.8/T0KEN')[0]!.allowPrivateNetworks).toBe(false)
+    expect(resolve('https://localhost/T0KEN')[0]!.url.hostname).toBe('localhost')
   })
 
   it('names the field a format needs, and a name used twice', () => {
