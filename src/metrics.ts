@@ -8,8 +8,6 @@ export interface MetricsSource {
   forEachOpenAlert(visit: (alert: OpenAlertView) => void): void
   /** Calls `visit` once per webhook target with the records it holds. */
   forEachWebhookTarget(visit: (target: string, depth: number) => void): void
-  /** Calls `visit` with the devices evicted so far for each reason (ttl, capacity_new, capacity_learned), possibly several times a reason: the counts add up. */
-  forEachEviction(visit: (reason: EvictionReason, count: number) => void): void
   /** Detection shards (input partitions) this member owns, restored. */
   shards(): number
   ready(): boolean
@@ -23,10 +21,6 @@ export interface OpenAlertView {
 }
 
 export type ServiceMetrics = ReturnType<typeof createMetrics>
-
-/** Why a device was evicted: silent past its TTL, or over the device cap while on probation or with learned state. */
-export type EvictionReason = 'ttl' | 'capacity_new' | 'capacity_learned'
-const EVICTION_REASONS: readonly EvictionReason[] = ['ttl', 'capacity_new', 'capacity_learned']
 
 /** Result label of webhook deliveries: one per attempt (success, retry, failed), and dead_letter per record given up. */
 export const WEBHOOK_RESULTS = ['success', 'retry', 'failed', 'dead_letter'] as const
@@ -78,18 +72,13 @@ export const createMetrics = (source: MetricsSource, version: string, topK = 20)
     labelNames: ['reason'],
     registers,
   })
-  new Counter({
+  const evicted = new Counter({
     name: 'egress_devices_evicted_total',
-    help: 'Devices forgotten with their state, by reason: ttl (silent too long), capacity_new (over engine.maxDevices, still on probation), capacity_learned (over the cap, with learned state: the cap is too small for the fleet).',
+    help: 'Devices forgotten with their state, counted as their shard commits, by reason: ttl (silent too long), capacity_new (over engine.maxDevices, still on probation), capacity_learned (over the cap, with learned state: the cap is too small for the fleet).',
     labelNames: ['reason'],
     registers,
-    collect() {
-      const totals = { ttl: 0, capacity_new: 0, capacity_learned: 0 }
-      source.forEachEviction((reason, n) => (totals[reason] += n))
-      this.reset()
-      for (const reason of EVICTION_REASONS) this.inc({ reason }, totals[reason])
-    },
   })
+  for (const reason of ['ttl', 'capacity_new', 'capacity_learned']) evicted.inc({ reason }, 0)
   const consumerCrashes = new Counter({
     name: 'egress_consumer_crashes_total',
     help: 'Times the input consumer failed, by whether kafkajs restarts it itself (restart="true") or the service replaces it (restart="false").',
@@ -235,6 +224,7 @@ export const createMetrics = (source: MetricsSource, version: string, topK = 20)
     webhookSeconds,
     events,
     skipped,
+    evicted,
     consumerCrashes,
     dlq,
     alerts,

@@ -76,6 +76,8 @@ interface Shard {
   readonly pending: Pending
   /** Input records before this offset are in the restored state already; null once past them. */
   skipBelow: bigint | null
+  /** The engine's eviction counters at the last commit (evictions are counted as they commit). */
+  readonly evictedAtCommit: { ttl: number; capacityNew: number; capacityLearned: number }
   /** Device keys of a stored state that could not be restored, deleted by the first transaction. */
   forget: string[]
   lastCommitAt: number
@@ -215,25 +217,12 @@ export const startService = async (
         for (const s of shards.values()) s.pipeline.forEachOpenAlert(visit)
       },
       forEachWebhookTarget: (visit) => webhooks?.forEachTarget(visit),
-      forEachEviction: (visit) => {
-        visit('ttl', evicted.ttl)
-        visit('capacity_new', evicted.capacityNew)
-        visit('capacity_learned', evicted.capacityLearned)
-        for (const s of shards.values()) {
-          const e = s.pipeline.engine
-          visit('ttl', e.evictedTtl)
-          visit('capacity_new', e.evictedNew)
-          visit('capacity_learned', e.evictedLearned)
-        }
-      },
       shards: () => shards.size,
       ready,
     },
     VERSION,
     settings.http.metricsTopDevices,
   )
-  /** Evictions of shards no longer in memory (their engines' counters go with them). */
-  const evicted = { ttl: 0, capacityNew: 0, capacityLearned: 0 }
   // Webhooks follow the alerts topic from before the first alert this member sends.
   const webhooks =
     settings.webhooks.length === 0
@@ -245,10 +234,6 @@ export const startService = async (
 
   /** Takes a shard's engine out of the device budget and closes its writer. */
   const close = (shard: Shard): void => {
-    const e = shard.pipeline.engine
-    evicted.ttl += e.evictedTtl
-    evicted.capacityNew += e.evictedNew
-    evicted.capacityLearned += e.evictedLearned
     shard.pipeline.release()
     void shard.writer.close().catch(ignore)
   }
@@ -278,7 +263,7 @@ export const startService = async (
     let pipeline = make()
     const shard: Shard = {
       id, pipeline, outcomes: new ShardOutcomes(pending, deadLetterLimits, metrics.eventLag), writer, pending, skipBelow: null, forget: [],
-      lastCommitAt: Date.now(), busy: false, stale: false,
+      lastCommitAt: Date.now(), busy: false, stale: false, evictedAtCommit: { ttl: 0, capacityNew: 0, capacityLearned: 0 },
       position: stored === null ? null : BigInt(stored.nextOffset), committed: stored === null ? null : BigInt(stored.nextOffset),
     }
     if (stored === null) return shard
@@ -476,6 +461,15 @@ export const startService = async (
     }
     for (const reason of pending.deadReasons) metrics.dlq.inc({ reason })
     for (const a of pending.alertLabels) metrics.alerts.inc(a)
+    // Evictions count as they commit too: a batch read again evicts again.
+    const e = shard.pipeline.engine
+    const at = shard.evictedAtCommit
+    if (e.evictedTtl > at.ttl) metrics.evicted.inc({ reason: 'ttl' }, e.evictedTtl - at.ttl)
+    if (e.evictedNew > at.capacityNew) metrics.evicted.inc({ reason: 'capacity_new' }, e.evictedNew - at.capacityNew)
+    if (e.evictedLearned > at.capacityLearned) metrics.evicted.inc({ reason: 'capacity_learned' }, e.evictedLearned - at.capacityLearned)
+    at.ttl = e.evictedTtl
+    at.capacityNew = e.evictedNew
+    at.capacityLearned = e.evictedLearned
     metrics.transactions.inc({ result: 'committed' })
     metrics.stateRecords.inc(state.length)
     pending.nextOffset = null

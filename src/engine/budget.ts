@@ -2,7 +2,9 @@
 
 /** What the budget asks of a shard's engine when the process holds too many devices. */
 export interface BudgetMember {
-  /** Evicts this shard's oldest device still on probation, other than `spare`; false when it has none. */
+  /** The creation number (DeviceBudget.created) of this shard's oldest device still on probation, other than `spare`; Infinity when none. */
+  oldestNewDevice(spare: unknown): number
+  /** Evicts that device; false when it has none. */
   evictNewDevice(spare: unknown): boolean
   /** Evicts this shard's least recently seen device, other than `spare`; false when it has none. */
   evictOldestDevice(spare: unknown): boolean
@@ -12,10 +14,12 @@ export interface BudgetMember {
  * `max` devices at most over all members (the engine's `maxDevices` is per process, not per shard).
  * A device is on probation until it has been seen over `probationMs` of event time; only once no
  * shard has a device on probation left does a device with learned state go. So a flood of fresh
- * device ids, however large, evicts its own kind, never the fleet's baselines.
+ * device ids, however large, evicts its own kind, never the fleet's baselines. Among devices on
+ * probation the one created first goes, whichever shard holds it.
  */
 export class DeviceBudget {
   #total = 0
+  #created = 0
   readonly #members = new Set<BudgetMember>()
 
   constructor(readonly max: number) {}
@@ -34,10 +38,17 @@ export class DeviceBudget {
     if (this.#members.delete(member)) this.#total -= devices
   }
 
-  /** `requester` now holds one more device (`device`): over the bound, room is made, never by evicting `device` itself. */
-  added(requester: BudgetMember, device: unknown): void {
+  /** `requester` now holds one more device (`device`), which gets the number returned: over the bound, room is made, never by evicting `device` itself. */
+  added(requester: BudgetMember, device: unknown): number {
     this.#total++
-    while (this.#total > this.max) if (!this.#reclaim(requester, device)) return
+    const created = this.#created++
+    while (this.#total > this.max) if (!this.#reclaim(requester, device)) break
+    return created
+  }
+
+  /** A creation number for a device restored from a checkpoint (older than any created after). */
+  restored(): number {
+    return this.#created++
   }
 
   /** A member took `devices` without making room (restored from a checkpoint); the next `added` does. */
@@ -51,8 +62,16 @@ export class DeviceBudget {
   }
 
   #reclaim(requester: BudgetMember, device: unknown): boolean {
-    if (requester.evictNewDevice(device)) return true
-    for (const m of this.#members) if (m !== requester && m.evictNewDevice(device)) return true
+    let oldest: BudgetMember | null = null
+    let first = Infinity
+    for (const m of this.#members) {
+      const created = m.oldestNewDevice(device)
+      if (created < first) {
+        first = created
+        oldest = m
+      }
+    }
+    if (oldest !== null && oldest.evictNewDevice(device)) return true
     if (requester.evictOldestDevice(device)) return true
     for (const m of this.#members) if (m !== requester && m.evictOldestDevice(device)) return true
     return false

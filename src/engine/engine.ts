@@ -125,6 +125,8 @@ export class Engine implements BudgetMember {
    * at each sweep.
    */
   private newDevices: DeviceRecord[] = []
+  /** Each of newDevices' creation number in the device budget (the order over every shard). */
+  private newCreated: number[] = []
   private newHead = 0
 
   constructor(
@@ -156,21 +158,31 @@ export class Engine implements BudgetMember {
     return d.maxTs - d.firstSeen < this.probationMs || d.maxTs === -Infinity
   }
 
+  oldestNewDevice(spare: unknown): number {
+    const i = this.oldestNewIndex(spare)
+    return i < 0 ? Infinity : this.newCreated[i]!
+  }
+
   evictNewDevice(spare: unknown): boolean {
+    const i = this.oldestNewIndex(spare)
+    if (i < 0) return false
+    const d = this.newDevices[i]!
+    if (i === this.newHead) this.newHead++
+    this.evict(d)
+    this.counters.evictedNew++
+    return true
+  }
+
+  /** Index in newDevices of the oldest device still here and on probation, other than `spare`; -1 for none. */
+  private oldestNewIndex(spare: unknown): number {
     const queue = this.newDevices
     for (let i = this.newHead; i < queue.length; i++) {
       const d = queue[i]!
       if (d === spare) continue
-      if (this.devices.get(d.id) !== d || !this.onProbation(d)) {
-        if (i === this.newHead) this.newHead++ // gone or admitted: never a candidate again
-        continue
-      }
-      if (i === this.newHead) this.newHead++
-      this.evict(d)
-      this.counters.evictedNew++
-      return true
+      if (this.devices.get(d.id) === d && this.onProbation(d)) return i
+      if (i === this.newHead) this.newHead++ // gone or admitted: never a candidate again
     }
-    return false
+    return -1
   }
 
   evictOldestDevice(spare: unknown): boolean {
@@ -317,11 +329,15 @@ export class Engine implements BudgetMember {
       this.options.peers?.join(device.model)
       for (let i = 0; i < this.detectors.length; i++) device.states[i] = this.detectors[i]!.detector.restore(d.states[i], device)
       this.devices.set(d.id, device)
-      if (this.probationMs > 0 && this.onProbation(device)) this.newDevices.push(device)
     }
     // Counted, not trimmed: the next new device makes room if the restored ones overfill the budget.
     this.budget.held(this.devices.size)
-    this.newDevices.sort((a, b) => a.firstSeen - b.firstSeen)
+    // Devices on probation are candidates again, oldest first.
+    const fresh = [...this.devices.values()].filter((d) => this.probationMs > 0 && this.onProbation(d)).sort((a, b) => a.firstSeen - b.firstSeen)
+    for (const d of fresh) {
+      this.newDevices.push(d)
+      this.newCreated.push(this.budget.restored())
+    }
   }
 
   /** Every tracked device, least recently seen first (for gauges read at scrape time). */
@@ -358,8 +374,11 @@ export class Engine implements BudgetMember {
     if (device === undefined) {
       device = this.createDevice(event)
       this.devices.set(event.deviceId, device)
-      if (this.probationMs > 0) this.newDevices.push(device)
-      this.budget.added(this, device)
+      const created = this.budget.added(this, device)
+      if (this.probationMs > 0) {
+        this.newDevices.push(device)
+        this.newCreated.push(created)
+      }
     } else {
       this.touch(device)
     }
@@ -453,7 +472,16 @@ export class Engine implements BudgetMember {
     }
     if (this.newDevices.length > 0) {
       // Only devices still here and on probation stay candidates: the queue holds no more than those.
-      this.newDevices = this.newDevices.slice(this.newHead).filter((d) => this.devices.get(d.id) === d && this.onProbation(d))
+      const devices: DeviceRecord[] = []
+      const created: number[] = []
+      for (let i = this.newHead; i < this.newDevices.length; i++) {
+        const d = this.newDevices[i]!
+        if (this.devices.get(d.id) !== d || !this.onProbation(d)) continue
+        devices.push(d)
+        created.push(this.newCreated[i]!)
+      }
+      this.newDevices = devices
+      this.newCreated = created
       this.newHead = 0
     }
   }

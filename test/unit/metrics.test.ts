@@ -14,7 +14,6 @@ const source = (alerts: readonly OpenAlertView[]) => ({
   devicesTracked: () => 4,
   forEachOpenAlert: (visit: (a: OpenAlertView) => void) => alerts.forEach(visit),
   forEachWebhookTarget: () => undefined,
-  forEachEviction: () => undefined,
   shards: () => 1,
   ready: () => true,
 })
