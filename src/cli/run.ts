@@ -25,7 +25,8 @@ export const registerRun = (program: Command): void => {
         'Environment: KAFKA_BROKERS, EGRESS_TOPIC_EVENTS, EGRESS_TOPIC_TELEMETRY, EGRESS_TOPIC_ALERTS, EGRESS_TOPIC_DLQ, ' +
         'EGRESS_TOPIC_STATE, EGRESS_GROUP_ID, EGRESS_SESSION_TIMEOUT_SECONDS, EGRESS_HTTP_HOST, EGRESS_HTTP_PORT (/livez, /readyz, /healthz, /metrics), ' +
         'EGRESS_METRICS_TOKEN or EGRESS_METRICS_TOKEN_FILE (bearer token for /metrics), EGRESS_METRICS_TOP_DEVICES (series of egress_top_device_score, default 20, 0: none), ' +
-        'EGRESS_COMMIT_INTERVAL_MS; KAFKA_TLS, KAFKA_TLS_CA_FILE; KAFKA_SASL_MECHANISM ' +
+        'EGRESS_COMMIT_INTERVAL_MS, EGRESS_STALL_TIMEOUT_SECONDS (not ready after this long without a fetch, or rebalancing; default 30), ' +
+        'EGRESS_INPUT_FORMAT (auto, canonical, pmacct, goflow2, zeek: each record decoded on its own); KAFKA_TLS, KAFKA_TLS_CA_FILE; KAFKA_SASL_MECHANISM ' +
         '(plain, scram-sha-256, scram-sha-512), KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD or KAFKA_SASL_PASSWORD_FILE',
     )
     .option('-c, --config <file>', 'detection configuration file (YAML or JSON); defaults apply without it')
@@ -64,12 +65,15 @@ export const registerRun = (program: Command): void => {
           `alerts to ${settings.topics.alerts}, dead letters to ${settings.topics.dlq}, state in ${settings.topics.state}` +
           `${settings.webhooks.length > 0 ? `, webhooks to ${settings.webhooks.map((w) => `${w.name} (${w.format})`).join(', ')}` : ''}; http on ${http.address}\n`,
       )
-      await stopRequested
+      // A consumer that keeps failing ends the process (exit 1) for an orchestrator to restart.
+      const failure = await Promise.race([stopRequested.then(() => null), service.failed])
+      if (failure !== null) process.stderr.write(`egress-sentinel run: ${failure.message}; stopping\n`)
       try {
         await service.stop()
       } finally {
         await http.close()
       }
+      if (failure !== null) throw failure
       const c = service.counters
       process.stderr.write(`egress-sentinel run: stopped after ${c.records} records, ${c.events} events, ${c.alerts} alerts, ${c.deadLetters} dead letters (${c.restoredDevices} devices restored)\n`)
     })

@@ -125,11 +125,16 @@ export const explainConnect = async <T>(settings: KafkaSettings, call: () => Pro
     if (name === 'KafkaJSSASLAuthenticationError' || name === 'KafkaJSAuthenticationError') {
       throw new AppError('EGD_KAFKA', `Kafka authentication failed for user "${sasl?.username ?? '?'}" with ${sasl?.mechanism ?? 'SASL'} at ${settings.brokers.join(',')}: check KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD`, { cause: err })
     }
+    if ((err as { type?: unknown }).type === 'UNSUPPORTED_SASL_MECHANISM' || /SASL mechanism/i.test((err as Error).message)) {
+      throw new AppError('EGD_KAFKA', `the Kafka brokers at ${settings.brokers.join(',')} do not accept SASL mechanism ${sasl?.mechanism ?? '(none)'}: check KAFKA_SASL_MECHANISM`, { cause: err })
+    }
     if (name === 'KafkaJSConnectionError' || name === 'KafkaJSNonRetriableError' || name === 'KafkaJSNumberOfRetriesExceeded') {
       const message = (err as Error).message
       const hint = /certificate/i.test(message) ? ' (KAFKA_TLS_CA_FILE names the PEM of the CA that signed the brokers\' certificates)' : ''
       throw new AppError('EGD_KAFKA', `cannot reach the Kafka brokers at ${settings.brokers.join(',')}: ${message}${hint}`, { cause: err })
     }
+    // Any other refusal of the brokers is said in a line, not a stack trace.
+    if (name.startsWith('KafkaJS')) throw new AppError('EGD_KAFKA', `the Kafka brokers at ${settings.brokers.join(',')} refused: ${name}: ${(err as Error).message}`, { cause: err })
     throw err
   }
 }

@@ -56,6 +56,16 @@ describe.skipIf(scram === '')('Kafka SASL/SCRAM', () => {
     expect(r.stderr).not.toContain('w0rong-Pa55')
   })
 
+  it('fails with exit 1 and one line naming the mechanism, no stack trace, when the brokers do not accept it', async () => {
+    const topic = `sasl-${randomUUID()}`
+    await createTopics(admin, [{ topic, numPartitions: 1 }])
+    const r = await produce({ KAFKA_SASL_MECHANISM: 'plain', KAFKA_SASL_USERNAME: 'sentinel', KAFKA_SASL_PASSWORD: 'sentinel-secret' }, topic)
+    expect(r.code).toBe(1)
+    expect(r.stderr).toContain(`the Kafka brokers at ${scram} do not accept SASL mechanism plain: check KAFKA_SASL_MECHANISM`)
+    expect(r.stderr).not.toMatch(/^\s+at /m)
+    expect(r.stderr).not.toContain('sentinel-secret')
+  })
+
   it('exits 2 naming a bad security setting', async () => {
     const bad = await produce({ KAFKA_SASL_MECHANISM: 'kerberos' }, 'any')
     expect(bad.code).toBe(2)

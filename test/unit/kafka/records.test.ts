@@ -120,7 +120,12 @@ describe('a Kafka record', () => {
 describe('sendRecords', () => {
   it('keeps each topic part of a request under that topic\'s max.message.bytes', async () => {
     const requests: ProducerBatch[] = []
-    const sender = { sendBatch: async (b: ProducerBatch) => void requests.push(b) ?? [] }
+    const sender = {
+      sendBatch: async (b: ProducerBatch) => {
+        requests.push(b)
+        return []
+      },
+    }
     const dead: OutRecord[] = Array.from({ length: 10 }, (_, i) => ({ key: null, value: 'x'.repeat(20_000 + i) }))
     const alerts: OutRecord[] = [{ key: 'a', value: 'y'.repeat(100) }]
     await sendRecords(sender, [{ topic: 'alerts', records: alerts }, { topic: 'dlq', records: dead }], new Map([['dlq', 65_536]]))
