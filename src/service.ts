@@ -72,7 +72,8 @@ interface Shard {
   readonly pipeline: DetectionPipeline
   /** Where its records' outcomes go (one object for the shard's life: nothing allocated per record). */
   readonly outcomes: ShardOutcomes
-  readonly writer: ShardWriter
+  /** Replaced after a refusal for size: a producer whose transaction failed mid-request may hold stale sequence numbers. */
+  writer: ShardWriter
   readonly pending: Pending
   /** Input records before this offset are in the restored state already; null once past them. */
   skipBelow: bigint | null
@@ -180,7 +181,8 @@ export const startService = async (
   if (dlqLimit < MIN_DEAD_LETTER_BYTES) {
     throw new AppError('EGD_KAFKA', `dead-letter topic "${topics.dlq}" has max.message.bytes=${messageLimits.get(topics.dlq)}; it needs at least ${MIN_DEAD_LETTER_BYTES + DEAD_LETTER_MARGIN}`)
   }
-  const deadLetterLimits: DeadLetterLimits = { maxRawBytes: config.input.deadLetterRawBytes, maxRecordBytes: dlqLimit }
+  /** Read again when the broker refuses a record for its size (a limit lowered since the start). */
+  const deadLetterLimits: { maxRawBytes: number; maxRecordBytes: number } = { maxRawBytes: config.input.deadLetterRawBytes, maxRecordBytes: dlqLimit }
 
   const counters: ServiceCounters = { records: 0, events: 0, deadLetters: 0, alerts: 0, batches: 0, restoredDevices: 0 }
   const shards = new Map<string, Shard>()
@@ -236,6 +238,15 @@ export const startService = async (
   const close = (shard: Shard): void => {
     shard.pipeline.release()
     void shard.writer.close().catch(ignore)
+  }
+
+  /** A shard's transactional id: whoever owns the shard next initialises it, fencing this member's producer. */
+  const transactionalId = (s: ShardId): string => `egress-sentinel.${groupId}.${shardKey(s)}`
+
+  const refreshLimits = async (): Promise<void> => {
+    const fresh = await topicMessageLimits(kafka, [topics.alerts, topics.dlq, topics.state])
+    for (const [topic, limit] of fresh) messageLimits.set(topic, limit)
+    deadLetterLimits.maxRecordBytes = Math.max(MIN_DEAD_LETTER_BYTES, messageLimits.get(topics.dlq)! - DEAD_LETTER_MARGIN)
   }
 
   const lag = new LagReporter(kafka, groupId, metrics.consumerLag, (key) => {
@@ -296,7 +307,7 @@ export const startService = async (
     if (todo.length === 0) return
     const all = (async (): Promise<Shard[]> => {
       const stopTimer = metrics.restoreSeconds.startTimer()
-      const writers = todo.map((s) => shardWriter(kafka, `egress-sentinel.${groupId}.${shardKey(s)}`))
+      const writers = todo.map((s) => shardWriter(kafka, transactionalId(s)))
       try {
         // Fencing aborts what a previous owner left open, so the state read next is final.
         await Promise.all(writers.map((w) => w.fence()))
@@ -436,8 +447,15 @@ export const startService = async (
     } catch (err) {
       if (!tooLarge(err) || pending.dead.length === 0) throw err
       // The broker refused a record for its size although each was cut to the topic's limit (a limit
-      // lowered since start?): the dead letters go again without their raw bytes, rather than stop the shard.
+      // lowered since the start): the limits are read again, and the dead letters go again without
+      // their raw bytes, rather than stop the shard. Through a new producer: kafkajs does not keep
+      // the sequence numbers of the partitions a failed request did write, and the broker would take
+      // the same records again as duplicates of the aborted ones, and drop them.
       warn(`${shardKey(id)}: the broker refused a record for its size (${(err as Error).message}); dead letters sent again without their raw bytes`)
+      await refreshLimits().catch(ignore)
+      await shard.writer.close().catch(ignore)
+      shard.writer = shardWriter(kafka, transactionalId(id))
+      await shard.writer.fence()
       await shard.writer.commit(lists(pending.dead.map(withoutRaw)), consumed, messageLimits)
     }
     shard.forget = []

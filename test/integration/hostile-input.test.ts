@@ -8,7 +8,7 @@ import kafkajs, { Kafka, logLevel } from 'kafkajs'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { createProducer } from '../../src/kafka/client.ts'
 import { readAll } from '../helpers/kafka.ts'
-import { replayLines, sample, setupTopics, startRun, topicLines, waitCommitted } from '../helpers/service.ts'
+import { replayLines, sample, setupTopics, startRun, topicLines, waitCommitted, waitReady } from '../helpers/service.ts'
 import { CONN_LOG_HEADER } from '../helpers/zeek.ts'
 
 const DEMO = fileURLToPath(new URL('../../fixtures/demo/demo.ndjson', import.meta.url))
@@ -98,6 +98,30 @@ describe('run, fed records meant to stop or blind it', () => {
       expect(sample(metrics, 'egress_dlq_total', { reason: 'too_large' })).toBe(1)
       expect(sample(metrics, 'egress_dlq_total', { reason: 'invalid_json' })).toBe(2)
       expect(sample(metrics, 'egress_ready')).toBe(1)
+    } finally {
+      run.child.kill('SIGTERM')
+    }
+    expect(await run.exited).toBe(0)
+  })
+
+  it('sends a dead letter the broker still refuses for its size (the DLQ topic\'s limit lowered while running) again without its raw bytes, and goes on', async () => {
+    const { t, env, groupId } = await setupTopics(admin, brokers, 1)
+    const run = startRun(env)
+    try {
+      await waitReady(run)
+      await admin.alterConfigs({
+        validateOnly: false,
+        resources: [{ type: kafkajs.ConfigResourceTypes.TOPIC, name: t.dlq, configEntries: [{ name: 'max.message.bytes', value: '4096' }] }],
+      })
+      const junk = Buffer.alloc(20_000, '"')
+      await produce(t.events, [{ key: 'attacker', value: junk }, ...keyed(DEMO_LINES)])
+      await waitCommitted(admin, groupId, t.events, (n) => n === 1 + DEMO_LINES.length, 60_000)
+      expect(await topicLines(kafka, t.alerts)).toEqual(await replayLines(DEMO))
+      const letters = (await readAll(kafka, t.dlq)).map((r) => JSON.parse(r.value) as DeadLetter)
+      expect(letters.map((d) => [d.reason, d.offset, d.raw, d.rawBytes, d.rawTruncated, d.rawSha256])).toEqual([
+        ['invalid_json', '0', '', 20_000, true, createHash('sha256').update(junk).digest('hex')],
+      ])
+      expect(run.out.stderr).toContain('the broker refused a record for its size')
     } finally {
       run.child.kill('SIGTERM')
     }
