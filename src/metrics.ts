@@ -141,7 +141,7 @@ export const createMetrics = (source: MetricsSource, version: string, topK = 20)
   })
   const consumerLag = new Gauge({
     name: 'egress_consumer_lag',
-    help: 'Records between the last one processed and the end of each input partition this member owns: set per batch and read from the broker every 15 s (so it grows while a member is stalled).',
+    help: 'Records between the group\'s committed offset and the end of each input partition this member owns: set after each commit and read from the broker every 15 s (so it grows while a member is stalled).',
     labelNames: ['topic', 'partition'],
     registers,
   })

@@ -86,8 +86,6 @@ interface Shard {
   busy: boolean
   /** A rebalance happened during the batch in hand: the shard leaves memory after it. */
   stale: boolean
-  /** The next input offset to process, when known (for the consumer lag). */
-  position: bigint | null
   /** The input offset its last committed transaction (or the state it restored) goes on from; null before either. */
   committed: bigint | null
 }
@@ -200,16 +198,12 @@ export const startService = async (
     onCrash: (restarting) => metrics.consumerCrashes.inc({ restart: String(restarting) }),
     onDead: (err) => replaceConsumer(err),
   })
-  const busy = (): boolean => {
-    for (const s of shards.values()) if (s.busy) return true
-    return false
-  }
   /** Why the member is not ready now, or null when it is. */
   const notReady = (): string | null => {
     if (stopping) return 'stopping'
     if (!joined) return 'not in the group yet'
     if (opening.size > 0 || unrestored.size > 0) return 'restoring state'
-    return health.problem(busy())
+    return health.problem()
   }
   const ready = (): boolean => notReady() === null
   const metrics = createMetrics(
@@ -251,7 +245,7 @@ export const startService = async (
 
   const lag = new LagReporter(kafka, groupId, metrics.consumerLag, (key) => {
     const s = shards.get(key)
-    return s === undefined || s.stale ? null : s.position
+    return s === undefined || s.stale ? null : s.committed
   })
 
   const newPending = (): Pending => ({
@@ -275,7 +269,7 @@ export const startService = async (
     const shard: Shard = {
       id, pipeline, outcomes: new ShardOutcomes(pending, deadLetterLimits, metrics.eventLag), writer, pending, skipBelow: null, forget: [],
       lastCommitAt: Date.now(), busy: false, stale: false, evictedAtCommit: { ttl: 0, capacityNew: 0, capacityLearned: 0 },
-      position: stored === null ? null : BigInt(stored.nextOffset), committed: stored === null ? null : BigInt(stored.nextOffset),
+      committed: stored === null ? null : BigInt(stored.nextOffset),
     }
     if (stored === null) return shard
     const key = shardKey(id)
@@ -375,14 +369,17 @@ export const startService = async (
       const endTimer = metrics.batchSeconds.startTimer()
       await ingestBatch(shard, batch, heartbeat)
       metrics.batchRecords.observe(batch.messages.length)
-      shard.position = BigInt(batch.lastOffset) + 1n
-      if (shards.get(key) === shard && !shard.stale) lag.set(shard.id, BigInt(batch.highWatermark) - shard.position)
       // Commit when caught up with the partition (an idle stream waits for nothing), else every
       // interval: under load one transaction carries several batches and each device's state once.
       const caughtUp = BigInt(batch.lastOffset) + 1n >= BigInt(batch.highWatermark)
       const due = Date.now() - shard.lastCommitAt >= settings.commitIntervalMs
       const full = shard.pending.alerts.length + shard.pending.dead.length > MAX_PENDING_RECORDS || shard.pending.bytes > MAX_PENDING_BYTES
-      if (stopping || caughtUp || due || full) await commitShard(shard)
+      if (stopping || caughtUp || due || full) {
+        await commitShard(shard)
+        // The lag is what the group has committed, as Kafka's own tools count it: processed but not
+        // committed is read again after a failure, so it is not behind us yet.
+        if (shards.get(key) === shard && !shard.stale) lag.set(shard.id, BigInt(batch.highWatermark) - shard.committed!)
+      }
       health.fetched()
       endTimer()
       return true
@@ -535,7 +532,7 @@ export const startService = async (
   // A stall, a lasting rebalance or a crash is said once as it starts, and once as it ends.
   let reported: string | null = null
   const healthTimer = setInterval(() => {
-    const problem = joined && !stopping ? health.problem(busy()) : null
+    const problem = joined && !stopping ? health.problem() : null
     if (problem !== null && reported === null) warn(`not ready: ${problem}`)
     if (problem === null && reported !== null) warn('consuming again')
     reported = problem

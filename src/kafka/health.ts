@@ -2,8 +2,8 @@
 import type { ConsumerSignals } from '../sources/kafka.ts'
 
 /**
- * Tracks the consumer's signs of life. It is consuming while a fetch or heartbeat completed within
- * `stallMs` (or a batch is being processed), it has not been rebalancing for longer than that, and
+ * Tracks the consumer's signs of life. It is consuming while a fetch, a heartbeat or a batch completed
+ * within `stallMs`, it has not been rebalancing for longer than that, and
  * it has not crashed since it last joined the group. `onDead` hears of a crash kafkajs does not
  * recover from (a non-retriable error): only a new consumer reads again.
  */
@@ -50,14 +50,18 @@ export class ConsumerHealth implements ConsumerSignals {
     this.#lastAlive = this.#now()
   }
 
-  /** Why the consumer is not consuming now, or null when it is. `busy`: a batch is being processed. */
-  problem(busy: boolean): string | null {
+  /**
+   * Why the consumer is not consuming now, or null when it is. A batch being processed heartbeats
+   * every thousand records, so one that outlasts the stall time (a commit the broker never answers)
+   * is a stall too.
+   */
+  problem(): string | null {
     const now = this.#now()
     if (this.#crash !== null) return `the consumer crashed (${this.#crash})`
     if (this.#rebalancingSince !== null && now - this.#rebalancingSince > this.#stallMs) {
       return `the group has been rebalancing for ${Math.round((now - this.#rebalancingSince) / 1000)} s`
     }
-    if (!busy && now - this.#lastAlive > this.#stallMs) return `no fetch or heartbeat for ${Math.round((now - this.#lastAlive) / 1000)} s`
+    if (now - this.#lastAlive > this.#stallMs) return `no fetch or heartbeat for ${Math.round((now - this.#lastAlive) / 1000)} s`
     return null
   }
 }

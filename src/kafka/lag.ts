@@ -1,4 +1,4 @@
-// The consumer lag of the partitions this member owns: set after each batch, and read from the broker on a timer (the partition's end minus where its shard is, or else what the group committed).
+// The consumer lag of the partitions this member owns: set after each commit, and read from the broker on a timer (the partition's end minus what the group committed).
 import type { Kafka } from 'kafkajs'
 import type { Gauge } from 'prom-client'
 import { shardKey } from './changelog.ts'
@@ -18,7 +18,7 @@ export class LagReporter {
     private readonly kafka: Kafka,
     private readonly groupId: string,
     private readonly gauge: Gauge<'topic' | 'partition'>,
-    /** The next offset a live shard will process, when known. */
+    /** The offset a live shard has committed up to, when known (the group's committed offsets are read otherwise). */
     private readonly position: (key: string) => bigint | null,
   ) {}
 
@@ -37,7 +37,7 @@ export class LagReporter {
     }
   }
 
-  /** After a batch: its partition's end as fetched minus the shard's next offset. */
+  /** After a commit: the partition's end as fetched minus the offset committed. */
   set(id: ShardId, lag: bigint): void {
     const s = this.#series.get(shardKey(id))
     if (s !== undefined) this.gauge.set(s.labels, Number(lag > 0n ? lag : 0n))
