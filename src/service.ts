@@ -226,6 +226,8 @@ export const startService = async (
       : await startWebhooks({
           kafka, groupId, alertsTopic: topics.alerts, dlqTopic: topics.dlq, sessionTimeoutMs: settings.sessionTimeoutSeconds * 1000,
           targets: settings.webhooks, metrics, warn,
+          // Deliveries would stall behind a ready probe: the process ends (exit 1) and its restart reads on from the committed position.
+          onDead: (err) => fail(new AppError('EGD_KAFKA', `a webhook target's reader of ${topics.alerts} stopped for good: ${err.name}: ${err.message}`, { cause: err })),
         })
 
   /** Takes a shard's engine out of the device budget and closes its writer. */

@@ -20,6 +20,8 @@ export interface WebhooksOptions {
   readonly targets: readonly WebhookTarget[]
   readonly metrics: ServiceMetrics
   readonly warn: (message: string) => void
+  /** A target's reader of the alerts topic stopped for good (a non-retriable error): its deliveries would stall. */
+  readonly onDead?: (error: Error) => void
 }
 
 export interface Webhooks {
@@ -89,7 +91,10 @@ export const startWebhooks = async (opts: WebhooksOptions): Promise<Webhooks> =>
       topic: opts.alertsTopic,
       sessionTimeoutMs: opts.sessionTimeoutMs,
       full: () => delivery.full,
-      onCrash: (error) => warn(`webhook target ${target.name}: its reader of ${opts.alertsTopic} stopped (${error.message}); restart the service`),
+      onCrash: (error) => {
+        warn(`webhook target ${target.name}: its reader of ${opts.alertsTopic} stopped (${error.message})`)
+        opts.onDead?.(error)
+      },
       onRecord: (record, done, live) => {
         const text = record.value?.toString('utf8') ?? ''
         let alert: AlertRecord | null = null
