@@ -56,15 +56,30 @@ interface AlertLabels {
 interface Pending {
   /** The next input offset; null when nothing is pending. */
   nextOffset: string | null
-  readonly alerts: OutRecord[]
-  readonly alertLabels: AlertLabels[]
-  readonly dead: OutRecord[]
-  readonly deadReasons: string[]
+  alerts: OutRecord[]
+  alertLabels: AlertLabels[]
+  dead: OutRecord[]
+  deadReasons: string[]
   /** Bytes of `alerts` and `dead`, bounding what waits for a commit. */
   bytes: number
   accepted: number
   late: number
-  readonly skipped: Record<SkipReason, number>
+  skipped: Record<SkipReason, number>
+}
+
+const emptyPending = (): Pending => ({
+  nextOffset: null, alerts: [], alertLabels: [], dead: [], deadReasons: [], bytes: 0, accepted: 0, late: 0, skipped: { blank: 0, header: 0, marker: 0 },
+})
+
+/**
+ * What a commit takes: the pending output as it is, `pending` emptied in place. Output that comes
+ * while the commit is under way (another shard's device flood evicting a device of this one
+ * resolves its alerts) waits for the next commit instead of being cleared unsent.
+ */
+const takePending = (pending: Pending): Pending => {
+  const taken = { ...pending, skipped: { ...pending.skipped } }
+  Object.assign(pending, emptyPending())
+  return taken
 }
 
 interface Shard {
@@ -103,6 +118,10 @@ const HEALTH_CHECK_MS = 1_000
 /** A consumer kafkajs gave up on is replaced after this; more failures in a row than MAX_RESTARTS end the service. */
 const RESTART_DELAY_MS = 2_000
 const MAX_RESTARTS = 5
+/** Failures of the consumer this far apart (in the group meanwhile) do not add up to MAX_RESTARTS. */
+const RESTARTS_FORGOTTEN_MS = 600_000
+/** A member out of the group this long after its consumer was replaced gives up (exit 1). */
+const NOT_JOINED_LIMIT_MS = 120_000
 
 const SKIP_REASONS: readonly SkipReason[] = ['blank', 'header', 'marker']
 
@@ -242,7 +261,9 @@ export const startService = async (
   const refreshLimits = async (): Promise<void> => {
     const fresh = await topicMessageLimits(kafka, [topics.alerts, topics.dlq, topics.state])
     for (const [topic, limit] of fresh) messageLimits.set(topic, limit)
-    deadLetterLimits.maxRecordBytes = Math.max(MIN_DEAD_LETTER_BYTES, messageLimits.get(topics.dlq)! - DEAD_LETTER_MARGIN)
+    // Below the minimum `run` starts with, dead letters are cut to nothing but their frame; one the
+    // broker refuses even so fails its batch again and again, and the consumer's failures end `run`.
+    deadLetterLimits.maxRecordBytes = Math.max(0, messageLimits.get(topics.dlq)! - DEAD_LETTER_MARGIN)
   }
 
   const lag = new LagReporter(kafka, groupId, metrics.consumerLag, (key) => {
@@ -250,16 +271,12 @@ export const startService = async (
     return s === undefined || s.stale ? null : s.committed
   })
 
-  const newPending = (): Pending => ({
-    nextOffset: null, alerts: [], alertLabels: [], dead: [], deadReasons: [], bytes: 0, accepted: 0, late: 0, skipped: { blank: 0, header: 0, marker: 0 },
-  })
-
   /**
    * A new pipeline carrying on from the stored state. A state it cannot take (other detectors, a
    * format it does not read) is reported and replaced: that shard starts afresh and forgets it.
    */
   const buildShard = (id: ShardId, writer: ShardWriter, stored: StoredShard | null): Shard => {
-    const pending = newPending()
+    const pending = emptyPending()
     const make = (): DetectionPipeline =>
       createPipeline(config, detectors, (a) => {
         const value = JSON.stringify(a)
@@ -415,7 +432,9 @@ export const startService = async (
       if (first > skipBelow) warn(`${shardKey(shard.id)}: records ${skipBelow} to ${first - 1n} are gone (retention or an offset reset); their state is kept`)
     }
     const { outcomes } = shard
-    const context = { pipeline: shard.pipeline, config, format: settings.format, nowMs: Date.now() }
+    // The format names the events topic's collector; telemetry is canonical, read as auto.
+    const format = batch.topic === topics.events ? settings.format : 'auto'
+    const context = { pipeline: shard.pipeline, config, format, nowMs: Date.now() }
     outcomes.topic = batch.topic
     outcomes.partition = batch.partition
     outcomes.nowMs = context.nowMs
@@ -425,8 +444,12 @@ export const startService = async (
       counters.records++
       outcomes.offset = message.offset
       outcomes.key = message.key
-      ingestRecord(message.value, context, outcomes)
-      if (++n % 1000 === 0) await heartbeat()
+      // Heartbeats by lines decoded, not records: one record may hold many lines.
+      n += ingestRecord(message.value, context, outcomes)
+      if (n >= 1000) {
+        n = 0
+        await heartbeat()
+      }
     }
     shard.skipBelow = null
     shard.pending.nextOffset = (BigInt(batch.lastOffset) + 1n).toString()
@@ -434,11 +457,15 @@ export const startService = async (
 
   /** Alerts, dead letters, the state they leave and the input offset, in one transaction: all or none. */
   const commitShard = async (shard: Shard): Promise<void> => {
-    const { pending, id } = shard
-    const nextOffset = pending.nextOffset
+    const { id } = shard
+    const nextOffset = shard.pending.nextOffset
     if (nextOffset === null) return
-    const forget: OutRecord[] = shard.forget.map((key) => ({ key, value: null, partition: id.partition }))
+    const key = shardKey(id)
+    const forget: OutRecord[] = shard.forget.map((k) => ({ key: k, value: null, partition: id.partition }))
     const state = [...forget, ...changelogRecords(id, shard.pipeline.takeChanges(), nextOffset)]
+    const pending = takePending(shard.pending)
+    const e = shard.pipeline.engine
+    const evictedNow = { ttl: e.evictedTtl, capacityNew: e.evictedNew, capacityLearned: e.evictedLearned }
     const consumed = { groupId, topic: id.topic, partition: id.partition, offset: nextOffset }
     const lists = (dead: readonly OutRecord[]) => [{ topic: topics.alerts, records: pending.alerts }, { topic: topics.dlq, records: dead }, { topic: topics.state, records: state }]
     try {
@@ -450,13 +477,17 @@ export const startService = async (
       // their raw bytes, rather than stop the shard. Through a new producer: kafkajs does not keep
       // the sequence numbers of the partitions a failed request did write, and the broker would take
       // the same records again as duplicates of the aborted ones, and drop them.
-      warn(`${shardKey(id)}: the broker refused a record for its size (${(err as Error).message}); dead letters sent again without their raw bytes`)
-      await refreshLimits().catch(ignore)
+      warn(`${key}: the broker refused a record for its size (${(err as Error).message}); dead letters sent again without their raw bytes`)
+      await refreshLimits()
       await shard.writer.close().catch(ignore)
-      shard.writer = shardWriter(kafka, transactionalId(id))
-      await shard.writer.fence()
-      await shard.writer.commit(lists(pending.dead.map(withoutRaw)), consumed, messageLimits)
+      const writer = shardWriter(kafka, transactionalId(id))
+      // Not this member's any more (revoked meanwhile): the new owner reads the batch again.
+      if (shards.get(key) !== shard || shard.stale) throw new Error(`${key} was revoked during its commit`)
+      shard.writer = writer
+      await writer.fence()
+      await writer.commit(lists(pending.dead.map(withoutRaw)), consumed, messageLimits)
     }
+    restarts = 0 // the consumer works: a later crash starts a new count
     shard.forget = []
     shard.lastCommitAt = Date.now()
     shard.committed = BigInt(nextOffset)
@@ -474,34 +505,23 @@ export const startService = async (
       if (skipped === 0) continue
       metrics.events.inc({ source: sourceTopic, result: 'skipped' }, skipped)
       metrics.skipped.inc({ reason }, skipped)
-      pending.skipped[reason] = 0
     }
     for (const reason of pending.deadReasons) metrics.dlq.inc({ reason })
     for (const a of pending.alertLabels) metrics.alerts.inc(a)
     // Evictions count as they commit too: a batch read again evicts again.
-    const e = shard.pipeline.engine
     const at = shard.evictedAtCommit
-    if (e.evictedTtl > at.ttl) metrics.evicted.inc({ reason: 'ttl' }, e.evictedTtl - at.ttl)
-    if (e.evictedNew > at.capacityNew) metrics.evicted.inc({ reason: 'capacity_new' }, e.evictedNew - at.capacityNew)
-    if (e.evictedLearned > at.capacityLearned) metrics.evicted.inc({ reason: 'capacity_learned' }, e.evictedLearned - at.capacityLearned)
-    at.ttl = e.evictedTtl
-    at.capacityNew = e.evictedNew
-    at.capacityLearned = e.evictedLearned
+    if (evictedNow.ttl > at.ttl) metrics.evicted.inc({ reason: 'ttl' }, evictedNow.ttl - at.ttl)
+    if (evictedNow.capacityNew > at.capacityNew) metrics.evicted.inc({ reason: 'capacity_new' }, evictedNow.capacityNew - at.capacityNew)
+    if (evictedNow.capacityLearned > at.capacityLearned) metrics.evicted.inc({ reason: 'capacity_learned' }, evictedNow.capacityLearned - at.capacityLearned)
+    Object.assign(at, evictedNow)
     metrics.transactions.inc({ result: 'committed' })
     metrics.stateRecords.inc(state.length)
-    pending.nextOffset = null
-    pending.alerts.length = 0
-    pending.alertLabels.length = 0
-    pending.dead.length = 0
-    pending.deadReasons.length = 0
-    pending.bytes = 0
-    pending.accepted = 0
-    pending.late = 0
   }
 
   const onGroupJoin = (assigned: Readonly<Record<string, number[]>>): void => {
     joined = true
-    restarts = 0
+    joinedAt = Date.now()
+    notJoinedSince = null
     metrics.rebalances.inc()
     const owned: ShardId[] = []
     for (const topic of inputs) for (const partition of assigned[topic] ?? []) owned.push({ topic, partition })
@@ -538,6 +558,10 @@ export const startService = async (
     if (problem !== null && reported === null) warn(`not ready: ${problem}`)
     if (problem === null && reported !== null) warn('consuming again')
     reported = problem
+    // A replacement consumer that never gets into the group (its join keeps failing quietly) is a stall too.
+    if (notJoinedSince !== null && !stopping && Date.now() - notJoinedSince > NOT_JOINED_LIMIT_MS) {
+      fail(new AppError('EGD_KAFKA', `not in the consumer group for ${Math.round((Date.now() - notJoinedSince) / 1000)} s after the consumer was replaced`))
+    }
   }, HEALTH_CHECK_MS)
   healthTimer.unref()
 
@@ -552,28 +576,48 @@ export const startService = async (
    */
   let restarts = 0
   let replacing: Promise<void> | null = null
+  /** A crash heard while a replacement was under way (kafkajs reports a failed first join as a crash inside `run`). */
+  let crashedMeanwhile: Error | null = null
+  /** Since when the member has been out of the group after a replacement; null while in it. */
+  let notJoinedSince: number | null = null
+  let joinedAt = 0
+  const stopWaiting = new AbortController()
   const replaceConsumer = (err: Error): void => {
-    if (stopping || replacing !== null) return
-    restarts++
-    if (restarts > MAX_RESTARTS) {
-      fail(new AppError('EGD_KAFKA', `the consumer failed ${restarts} times in a row without joining the group; the last error: ${err.name}: ${err.message}`, { cause: err }))
+    if (stopping) return
+    if (replacing !== null) {
+      crashedMeanwhile = err
       return
     }
-    warn(`the consumer stopped (${err.name}: ${err.message}); starting a new one in ${RESTART_DELAY_MS / 1000} s (${restarts} of ${MAX_RESTARTS})`)
-    joined = false
-    for (const shard of [...shards.values()]) drop(shard)
-    opening.clear()
-    unrestored.clear()
-    lag.assigned([])
+    // Failures far apart are not a loop: a member that stayed in the group a while starts a new count.
+    if (joined && Date.now() - joinedAt > RESTARTS_FORGOTTEN_MS) restarts = 0
     replacing = (async () => {
-      await source.stop().catch(ignore)
-      await new Promise((r) => setTimeout(r, RESTART_DELAY_MS * restarts))
-      if (stopping) return
-      health.reset()
-      source = await startSource()
-    })()
-      .catch((e: Error) => replaceConsumer(e))
-      .finally(() => (replacing = null))
+      for (let cause: Error | null = err; cause !== null && !stopping; ) {
+        restarts++
+        if (restarts > MAX_RESTARTS) {
+          fail(new AppError('EGD_KAFKA', `the consumer failed ${MAX_RESTARTS} times in a row without committing anything; the last error: ${cause.name}: ${cause.message}`, { cause }))
+          return
+        }
+        const delay = RESTART_DELAY_MS * restarts
+        warn(`the consumer stopped (${cause.name}: ${cause.message}); starting a new one in ${delay / 1000} s (${restarts} of ${MAX_RESTARTS})`)
+        joined = false
+        notJoinedSince ??= Date.now()
+        for (const shard of [...shards.values()]) drop(shard)
+        opening.clear()
+        unrestored.clear()
+        lag.assigned([])
+        await source.stop().catch(ignore)
+        await abortableDelay(delay, stopWaiting.signal)
+        if (stopping) return
+        health.reset()
+        crashedMeanwhile = null
+        try {
+          source = await startSource()
+          cause = crashedMeanwhile
+        } catch (e) {
+          cause = e as Error
+        }
+      }
+    })().finally(() => (replacing = null))
   }
 
   let source: KafkaSource
@@ -593,6 +637,7 @@ export const startService = async (
     async stop() {
       if (stopping) return
       stopping = true
+      stopWaiting.abort()
       clearInterval(lagTimer)
       clearInterval(healthTimer)
       // A refresh under way ends first and closes its admin client (a stuck one is not waited for long).
@@ -616,6 +661,17 @@ export const startService = async (
     },
   }
 }
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+const abortableDelay = (ms: number, signal: AbortSignal): Promise<void> =>
+  new Promise((resolve) => {
+    if (signal.aborted) return resolve()
+    const timer = setTimeout(resolve, ms)
+    signal.addEventListener('abort', () => {
+      clearTimeout(timer)
+      resolve()
+    }, { once: true })
+  })
 
 /** Whether the broker refused a record or a batch for its size. */
 const tooLarge = (err: unknown): boolean => {

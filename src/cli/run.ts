@@ -9,6 +9,14 @@ import { startService } from '../service.ts'
 /** A graceful stop must be done within this (orchestrators kill after 30 s). */
 const STOP_BUDGET_MS = 25_000
 
+/** A stop that outlasts its budget (a broker that never answers a commit) ends the process at once, exit 1. */
+const stopDeadline = (): void => {
+  setTimeout(() => {
+    process.stderr.write(`egress-sentinel run: not stopped after ${STOP_BUDGET_MS / 1000} s, exiting now\n`)
+    process.exit(1)
+  }, STOP_BUDGET_MS).unref()
+}
+
 interface RunFlags {
   config?: string
   brokers?: string
@@ -26,7 +34,7 @@ export const registerRun = (program: Command): void => {
         'EGRESS_TOPIC_STATE, EGRESS_GROUP_ID, EGRESS_SESSION_TIMEOUT_SECONDS, EGRESS_HTTP_HOST, EGRESS_HTTP_PORT (/livez, /readyz, /healthz, /metrics), ' +
         'EGRESS_METRICS_TOKEN or EGRESS_METRICS_TOKEN_FILE (bearer token for /metrics), EGRESS_METRICS_TOP_DEVICES (series of egress_top_device_score, default 20, 0: none), ' +
         'EGRESS_COMMIT_INTERVAL_MS, EGRESS_STALL_TIMEOUT_SECONDS (not ready after this long without a fetch, or rebalancing; default 30), ' +
-        'EGRESS_INPUT_FORMAT (auto, canonical, pmacct, goflow2, zeek: each record decoded on its own); KAFKA_TLS, KAFKA_TLS_CA_FILE; KAFKA_SASL_MECHANISM ' +
+        'EGRESS_INPUT_FORMAT (the events topic\'s format: auto, canonical, pmacct, goflow2, zeek; each record decoded on its own; telemetry is read as auto); KAFKA_TLS, KAFKA_TLS_CA_FILE; KAFKA_SASL_MECHANISM ' +
         '(plain, scram-sha-256, scram-sha-512), KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD or KAFKA_SASL_PASSWORD_FILE',
     )
     .option('-c, --config <file>', 'detection configuration file (YAML or JSON); defaults apply without it')
@@ -45,10 +53,7 @@ export const registerRun = (program: Command): void => {
           }
           signalled = true
           process.stderr.write(`egress-sentinel run: ${signal}, stopping\n`)
-          setTimeout(() => {
-            process.stderr.write(`egress-sentinel run: not stopped after ${STOP_BUDGET_MS / 1000} s, exiting now\n`)
-            process.exit(1)
-          }, STOP_BUDGET_MS).unref()
+          stopDeadline()
           resolve()
         }
         process.on('SIGTERM', () => onSignal('SIGTERM'))
@@ -67,7 +72,10 @@ export const registerRun = (program: Command): void => {
       )
       // A consumer that keeps failing ends the process (exit 1) for an orchestrator to restart.
       const failure = await Promise.race([stopRequested.then(() => null), service.failed])
-      if (failure !== null) process.stderr.write(`egress-sentinel run: ${failure.message}; stopping\n`)
+      if (failure !== null) {
+        process.stderr.write(`egress-sentinel run: ${failure.message}; stopping\n`)
+        stopDeadline()
+      }
       try {
         await service.stop()
       } finally {

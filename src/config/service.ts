@@ -24,8 +24,8 @@ const schema = z.strictObject({
   /** How often a shard that is behind its partition commits (one that has caught up commits every batch). */
   commitIntervalMs: z.coerce.number().int().min(0).max(60_000).default(500),
   /** Not ready once the consumer has had no fetch or heartbeat, or the group has been rebalancing, for this long. */
-  stallTimeoutSeconds: z.coerce.number().int().min(2).max(600).default(30),
-  /** The input topics' record format: each record is decoded on its own (Zeek TSV rows need a file's header: not in Kafka). */
+  stallTimeoutSeconds: z.coerce.number().int().min(5).max(600).default(30),
+  /** The events topic's record format (the telemetry topic is read as auto): each record decoded on its own. Leave auto when one topic carries both. */
   format: z.enum(INPUT_FORMATS, { error: `expected one of ${INPUT_FORMATS.join(', ')}` }).default('auto'),
   http: z.strictObject({
     host: z.string().min(1).default('127.0.0.1'),

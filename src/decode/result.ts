@@ -4,9 +4,10 @@ import type { DeviceEvent } from '../types.ts'
 /**
  * Closed set of reasons a record is rejected; the `reason` of its dead letter and label of DLQ metrics.
  * `too_large`: the record is above the configured size bound; `ts_future` / `ts_past`: its event
- * time lies outside the configured bounds of the clock (see the engine settings).
+ * time lies outside the configured bounds of the clock (see the engine settings); `too_many_errors`:
+ * a Kafka record of many lines whose failures past the first 64 are told in one dead letter of it.
  */
-export type DecodeFailureReason = 'invalid_json' | 'schema' | 'unknown_format' | 'too_large' | 'ts_future' | 'ts_past'
+export type DecodeFailureReason = 'invalid_json' | 'schema' | 'unknown_format' | 'too_large' | 'ts_future' | 'ts_past' | 'too_many_errors'
 
 /** Closed set of reasons a record carries no event and is counted as skipped (never dead-lettered). */
 export type SkipReason = 'blank' | 'header' | 'marker'

@@ -38,10 +38,15 @@ export class DeviceBudget {
     if (this.#members.delete(member)) this.#total -= devices
   }
 
-  /** `requester` now holds one more device (`device`), which gets the number returned: over the bound, room is made, never by evicting `device` itself. */
+  /**
+   * `requester` now holds one more device (`device`), which gets the number returned: over the
+   * bound, room is made, never by evicting `device` itself. A member that left (a dropped shard
+   * finishing its batch) is not counted, and makes no room.
+   */
   added(requester: BudgetMember, device: unknown): number {
-    this.#total++
     const created = this.#created++
+    if (!this.#members.has(requester)) return created
+    this.#total++
     while (this.#total > this.max) if (!this.#reclaim(requester, device)) break
     return created
   }
@@ -52,13 +57,13 @@ export class DeviceBudget {
   }
 
   /** A member took `devices` without making room (restored from a checkpoint); the next `added` does. */
-  held(devices: number): void {
-    this.#total += devices
+  held(member: BudgetMember, devices: number): void {
+    if (this.#members.has(member)) this.#total += devices
   }
 
   /** A member evicted one device. */
-  removed(): void {
-    this.#total--
+  removed(member: BudgetMember): void {
+    if (this.#members.has(member)) this.#total--
   }
 
   #reclaim(requester: BudgetMember, device: unknown): boolean {

@@ -167,7 +167,7 @@ export class Engine implements BudgetMember {
     const i = this.oldestNewIndex(spare)
     if (i < 0) return false
     const d = this.newDevices[i]!
-    if (i === this.newHead) this.newHead++
+    if (i === this.newHead) this.advanceNewHead()
     this.evict(d)
     this.counters.evictedNew++
     return true
@@ -175,14 +175,34 @@ export class Engine implements BudgetMember {
 
   /** Index in newDevices of the oldest device still here and on probation, other than `spare`; -1 for none. */
   private oldestNewIndex(spare: unknown): number {
-    const queue = this.newDevices
-    for (let i = this.newHead; i < queue.length; i++) {
-      const d = queue[i]!
-      if (d === spare) continue
-      if (this.devices.get(d.id) === d && this.onProbation(d)) return i
-      if (i === this.newHead) this.newHead++ // gone or admitted: never a candidate again
+    // Devices gone or admitted at the head are never candidates again: they leave the queue.
+    while (this.newHead < this.newDevices.length) {
+      const d = this.newDevices[this.newHead]!
+      if (d === spare) break
+      if (this.devices.get(d.id) === d && this.onProbation(d)) return this.newHead
+      this.advanceNewHead()
+    }
+    // The head is the device just created (the only one left to look past).
+    for (let i = this.newHead + 1; i < this.newDevices.length; i++) {
+      const d = this.newDevices[i]!
+      if (d !== spare && this.devices.get(d.id) === d && this.onProbation(d)) return i
     }
     return -1
+  }
+
+  /**
+   * Drops the queue's head: its slot is cleared at once (an evicted device is not kept alive by
+   * it), and the queue is compacted once half of it is behind the head, so a flood of new ids under
+   * a clock that does not move (no sweep) holds no more than twice the devices on probation.
+   */
+  private advanceNewHead(): void {
+    this.newDevices[this.newHead] = undefined as never
+    this.newHead++
+    if (this.newHead > 1024 && this.newHead * 2 > this.newDevices.length) {
+      this.newDevices = this.newDevices.slice(this.newHead)
+      this.newCreated = this.newCreated.slice(this.newHead)
+      this.newHead = 0
+    }
   }
 
   evictOldestDevice(spare: unknown): boolean {
@@ -308,7 +328,23 @@ export class Engine implements BudgetMember {
     if (snap.peers) this.options.peers?.restore(snap.peers)
     // The map's order is the LRU order, which is the order of touchedAt: a checkpoint assembled from
     // changes (in any order) restores the same map.
-    for (const d of [...snap.devices].sort((a, b) => a.touchedAt - b.touchedAt)) {
+    try {
+      this.restoreDevices(snap.devices)
+    } finally {
+      // Counted, not trimmed (the next new device makes room if they overfill the budget), and
+      // counted however far a failed restore got: its caller releases what it holds.
+      this.budget.held(this, this.devices.size)
+    }
+    // Devices on probation are candidates again, oldest first.
+    const fresh = [...this.devices.values()].filter((d) => this.probationMs > 0 && this.onProbation(d)).sort((a, b) => a.firstSeen - b.firstSeen)
+    for (const d of fresh) {
+      this.newDevices.push(d)
+      this.newCreated.push(this.budget.restored())
+    }
+  }
+
+  private restoreDevices(devices: readonly DeviceSnapshot[]): void {
+    for (const d of [...devices].sort((a, b) => a.touchedAt - b.touchedAt)) {
       const f = featuresOf(d.features)
       const device: DeviceRecord = {
         id: d.id,
@@ -329,14 +365,6 @@ export class Engine implements BudgetMember {
       this.options.peers?.join(device.model)
       for (let i = 0; i < this.detectors.length; i++) device.states[i] = this.detectors[i]!.detector.restore(d.states[i], device)
       this.devices.set(d.id, device)
-    }
-    // Counted, not trimmed: the next new device makes room if the restored ones overfill the budget.
-    this.budget.held(this.devices.size)
-    // Devices on probation are candidates again, oldest first.
-    const fresh = [...this.devices.values()].filter((d) => this.probationMs > 0 && this.onProbation(d)).sort((a, b) => a.firstSeen - b.firstSeen)
-    for (const d of fresh) {
-      this.newDevices.push(d)
-      this.newCreated.push(this.budget.restored())
     }
   }
 
@@ -495,7 +523,7 @@ export class Engine implements BudgetMember {
     this.sink.onEvict(device)
     this.options.peers?.leave(device.model)
     this.devices.delete(device.id)
-    this.budget.removed()
+    this.budget.removed(this)
   }
 }
 

@@ -28,41 +28,68 @@ const EMPTY = Buffer.alloc(0)
 const NEWLINE = 10
 
 /**
- * Decodes one record and feeds its events to the pipeline. A collector may put several
- * newline-separated records in one message (pmacct does): each line is decoded on its own. A record
- * above `input.maxRecordBytes` is a dead letter before anything reads it. Never throws for any bytes.
+ * Dead letters one record may give line by line; past them its other failing lines make one dead
+ * letter of the whole record (a 256 KiB record of one-byte lines would otherwise make 131,072).
  */
-export const ingestRecord = (value: Buffer | null, ctx: RecordContext, out: RecordOutcomes): void => {
+export const MAX_DEAD_LINES = 64
+
+/**
+ * Decodes one record and feeds its events to the pipeline; returns how many lines it held (the
+ * work done, for heartbeats). A collector may put several newline-separated records in one message
+ * (pmacct does): each line is decoded on its own, and a line's dead letter carries that line's own
+ * bytes; the newline that ends the last line is no blank line. A record above
+ * `input.maxRecordBytes` is a dead letter before anything reads it. Never throws for any bytes.
+ */
+export const ingestRecord = (value: Buffer | null, ctx: RecordContext, out: RecordOutcomes): number => {
   if (value === null || value.length === 0) {
     out.dead('schema', '(root): empty record', EMPTY)
-    return
+    return 1
   }
   const max = ctx.config.input.maxRecordBytes
   if (value.length > max) {
     out.dead('too_large', `record of ${value.length} bytes exceeds input.maxRecordBytes (${max})`, value)
-    return
+    return 1
   }
-  const text = value.toString('utf8')
-  if (value.indexOf(NEWLINE) < 0) {
-    ingestLine(text, value, ctx, out)
-    return
+  let nl = value.indexOf(NEWLINE)
+  if (nl < 0) {
+    ingestLine(value, ctx, out, true)
+    return 1
   }
-  for (const line of text.split('\n')) ingestLine(line, null, ctx, out)
+  let lines = 0
+  let failed = 0
+  for (let start = 0; start < value.length; nl = value.indexOf(NEWLINE, start)) {
+    const end = nl < 0 ? value.length : nl
+    const ok = ingestLine(value.subarray(start, end), ctx, out, failed < MAX_DEAD_LINES)
+    if (!ok) failed++
+    lines++
+    start = end + 1
+  }
+  if (failed > MAX_DEAD_LINES) {
+    out.dead('too_many_errors', `${failed} of the record's ${lines} lines failed: the first ${MAX_DEAD_LINES} have dead letters of their own`, value)
+  }
+  return lines
 }
 
-/** One line: `bytes` is the whole record when the line is all of it, else null (the line's own bytes go to a dead letter). */
-const ingestLine = (line: string, bytes: Buffer | null, ctx: RecordContext, out: RecordOutcomes): void => {
-  const r = decodeRecord(line, ctx.format)
+/**
+ * One line (`bytes`; the whole record when it holds one line): false when it failed. A failure
+ * becomes a dead letter when `report` (a record's first MAX_DEAD_LINES failures), else it is only counted.
+ */
+const ingestLine = (bytes: Buffer, ctx: RecordContext, out: RecordOutcomes, report: boolean): boolean => {
+  const r = decodeRecord(bytes.toString('utf8'), ctx.format)
   if (r.ok === null) {
     out.skipped(r.reason)
-    return
+    return true
   }
   if (!r.ok) {
-    out.dead(r.reason, r.error, bytes ?? Buffer.from(line, 'utf8'))
-    return
+    if (report) out.dead(r.reason, r.error, bytes)
+    return false
   }
   const taken = ctx.pipeline.ingest(r.event, ctx.nowMs)
   if (taken === 'accepted') out.accepted(r.event)
   else if (taken === 'late') out.late()
-  else out.dead(taken, clockBoundError(taken, r.event.ts, ctx.nowMs, ctx.config), bytes ?? Buffer.from(line, 'utf8'))
+  else {
+    if (report) out.dead(taken, clockBoundError(taken, r.event.ts, ctx.nowMs, ctx.config), bytes)
+    return false
+  }
+  return true
 }

@@ -149,7 +149,7 @@ describe('run, fed records meant to stop or blind it', () => {
         ['ts_future', String(lines.indexOf(future(DEMO_LINES[tv]!)))],
         ['ts_future', String(lines.indexOf(future(DEMO_LINES[fridge]!)))],
       ])
-      expect(letters[0]!.error).toMatch(/^ts: 2036-1\d-\d\dT.* is 36\d\d days ahead of the clock \(.*\); engine\.maxFutureSeconds is 300$/)
+      expect(letters[0]!.error).toMatch(/^ts: 2036-1\d-\d\dT.* is \d+ days ahead of the clock \(.*\); engine\.maxFutureSeconds is 300$/)
       const metrics = await metricsOf(run.out.stderr)
       expect(sample(metrics, 'egress_dlq_total', { reason: 'ts_future' })).toBe(2)
       expect(sample(metrics, 'egress_devices_evicted_total', { reason: 'ttl' })).toBe(0)

@@ -79,6 +79,24 @@ describe('the device budget', () => {
     expect(evicted).toEqual(['a'])
   })
 
+  it('does not count what a dropped shard takes while it finishes its batch, nor let it evict', () => {
+    const { budget, engines, evicted } = shards(2, 3)
+    learn(engines[0]!, 'a')
+    engines[1]!.release()
+    for (let i = 0; i < 50; i++) engines[1]!.ingest(egress({ deviceId: `late-${i}`, ts: at(21) }))
+    expect(budget.total).toBe(1)
+    expect(evicted).toEqual([])
+  })
+
+  it('keeps no more than twice the devices on probation in its queue when a flood comes at one instant (no sweep)', () => {
+    const { engines } = shards(1, 10)
+    for (let i = 0; i < 100_000; i++) engines[0]!.ingest(egress({ deviceId: `flood-${i}`, ts: at(0) }))
+    // The queue is private: its length is what holds evicted devices in memory.
+    const queue = (engines[0] as unknown as { newDevices: unknown[] }).newDevices
+    expect(engines[0]!.deviceCount).toBe(10)
+    expect(queue.length).toBeLessThanOrEqual(2 * 1024 + 20)
+  })
+
   it('gives back a dropped shard\'s devices', () => {
     const { budget, engines } = shards(2, 10)
     learn(engines[0]!, 'a')

@@ -17,7 +17,7 @@ import { T0 } from '../../helpers/events.ts'
 const config = parseConfig({}, DETECTORS)
 /** Kafka's default max.message.bytes: what an input topic takes at most. */
 const TOPIC_LIMIT = 1_048_588
-const REASONS: readonly DecodeFailureReason[] = ['invalid_json', 'schema', 'unknown_format', 'too_large', 'ts_future', 'ts_past']
+const REASONS: readonly DecodeFailureReason[] = ['invalid_json', 'schema', 'unknown_format', 'too_large', 'ts_future', 'ts_past', 'too_many_errors']
 
 const valid = (deviceId: string, ts = T0): Buffer =>
   Buffer.from(JSON.stringify({ type: 'egress', ts, deviceId, dstIp: '198.51.100.7', dstPort: 443, proto: 'tcp', bytesOut: 100 }))
@@ -101,10 +101,32 @@ describe('a Kafka record', () => {
 
   it('holding several lines gives each line its own outcome, a failing line its own bytes in its dead letter', () => {
     const { seen, ingest } = shard()
-    ingest(Buffer.concat([valid('a'), Buffer.from('\n\nnot json\n'), valid('b')]))
+    ingest(Buffer.concat([valid('a'), Buffer.from('\n\nnot json\n'), valid('b'), Buffer.from('\n')]))
     expect(seen.accepted).toBe(2)
     expect(seen.skipped).toEqual(['blank'])
     expect(seen.dead.map((d) => [d.reason, d.bytes.toString()])).toEqual([['invalid_json', 'not json']])
+  })
+
+  it('of many failing lines gives dead letters to the first 64 and one of the whole record for the rest', () => {
+    const { seen, ingest } = shard()
+    const record = Buffer.from('x\n'.repeat(1000))
+    ingest(record)
+    expect(seen.dead).toHaveLength(65)
+    expect(seen.dead.slice(0, 64).every((d) => d.reason === 'invalid_json' && d.bytes.toString() === 'x')).toBe(true)
+    expect(seen.dead[64]!.reason).toBe('too_many_errors')
+    expect(seen.dead[64]!.error).toBe('1000 of the record\'s 1000 lines failed: the first 64 have dead letters of their own')
+    expect(seen.dead[64]!.bytes).toBe(record)
+    // The newline that ends the last line is no blank line.
+    expect(seen.skipped).toEqual([])
+  })
+
+  it('gives a failing line of a record of several its own original bytes, invalid UTF-8 included', () => {
+    const { seen, ingest } = shard()
+    const bad = Buffer.from([0x7b, 0xff, 0xfe, 0x7d])
+    ingest(Buffer.concat([valid('a'), Buffer.from('\n'), bad, Buffer.from('\n')]))
+    expect(seen.dead.map((d) => d.bytes)).toEqual([bad])
+    const letter = JSON.parse(seen.dead[0]!.value) as { raw: string; rawEncoding: string }
+    expect([letter.raw, letter.rawEncoding]).toEqual([bad.toString('base64'), 'base64'])
   })
 
   it('dated past engine.maxFutureSeconds of the wall clock is a ts_future dead letter and moves no clock', () => {
