@@ -119,7 +119,7 @@ const HEALTH_CHECK_MS = 1_000
 const RESTART_DELAY_MS = 2_000
 const MAX_RESTARTS = 5
 /** Failures of the consumer this far apart (in the group meanwhile) do not add up to MAX_RESTARTS. */
-const RESTARTS_FORGOTTEN_MS = 600_000
+const RESTARTS_FORGOTTEN_MS = 300_000
 /** A member out of the group this long after its consumer was replaced gives up (exit 1). */
 const NOT_JOINED_LIMIT_MS = 120_000
 
@@ -480,14 +480,19 @@ export const startService = async (
       warn(`${key}: the broker refused a record for its size (${(err as Error).message}); dead letters sent again without their raw bytes`)
       await refreshLimits()
       await shard.writer.close().catch(ignore)
+      // Not this member's any more (revoked meanwhile, before or while the new producer fences): the
+      // new owner reads the batch again, and this producer must not fence it.
+      const revoked = (): boolean => shards.get(key) !== shard
+      if (revoked()) throw new Error(`${key} was revoked during its commit`)
       const writer = shardWriter(kafka, transactionalId(id))
-      // Not this member's any more (revoked meanwhile): the new owner reads the batch again.
-      if (shards.get(key) !== shard || shard.stale) throw new Error(`${key} was revoked during its commit`)
       shard.writer = writer
       await writer.fence()
+      if (revoked()) {
+        await writer.close().catch(ignore)
+        throw new Error(`${key} was revoked during its commit`)
+      }
       await writer.commit(lists(pending.dead.map(withoutRaw)), consumed, messageLimits)
     }
-    restarts = 0 // the consumer works: a later crash starts a new count
     shard.forget = []
     shard.lastCommitAt = Date.now()
     shard.committed = BigInt(nextOffset)
@@ -582,8 +587,15 @@ export const startService = async (
   let notJoinedSince: number | null = null
   let joinedAt = 0
   const stopWaiting = new AbortController()
+  /** A crash heard while the first consumer starts (a missing ACL): `startService` fails with it. */
+  let startupCrash: Error | null = null
+  let started = false
   const replaceConsumer = (err: Error): void => {
     if (stopping) return
+    if (!started) {
+      startupCrash ??= err
+      return
+    }
     if (replacing !== null) {
       crashedMeanwhile = err
       return
@@ -617,12 +629,21 @@ export const startService = async (
           cause = e as Error
         }
       }
-    })().finally(() => (replacing = null))
+    })()
+      // Nothing may leave the replacement unheard: what it throws ends the service.
+      .catch((e: Error) => fail(e))
+      .finally(() => (replacing = null))
   }
 
   let source: KafkaSource
   try {
     source = await startSource()
+    started = true
+    if (startupCrash !== null) {
+      const crash: Error = startupCrash
+      await source.stop().catch(ignore)
+      throw new AppError('EGD_KAFKA', `the consumer failed as it started: ${crash.name}: ${crash.message}`, { cause: crash })
+    }
   } catch (err) {
     clearInterval(lagTimer)
     clearInterval(healthTimer)

@@ -175,17 +175,12 @@ export class Engine implements BudgetMember {
 
   /** Index in newDevices of the oldest device still here and on probation, other than `spare`; -1 for none. */
   private oldestNewIndex(spare: unknown): number {
-    // Devices gone or admitted at the head are never candidates again: they leave the queue.
+    // Devices gone or admitted at the head are never candidates again: they leave the queue. (The
+    // device just created, `spare`, joins the queue only after room is made: it is never in it.)
     while (this.newHead < this.newDevices.length) {
       const d = this.newDevices[this.newHead]!
-      if (d === spare) break
-      if (this.devices.get(d.id) === d && this.onProbation(d)) return this.newHead
+      if (d !== spare && this.devices.get(d.id) === d && this.onProbation(d)) return this.newHead
       this.advanceNewHead()
-    }
-    // The head is the device just created (the only one left to look past).
-    for (let i = this.newHead + 1; i < this.newDevices.length; i++) {
-      const d = this.newDevices[i]!
-      if (d !== spare && this.devices.get(d.id) === d && this.onProbation(d)) return i
     }
     return -1
   }

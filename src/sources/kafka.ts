@@ -71,23 +71,29 @@ export const startKafkaSource = async (opts: KafkaSourceOptions): Promise<KafkaS
     consumer.on(consumer.events.CRASH, (e) => health.crashed(e.payload.error, e.payload.restart))
   }
   await consumer.connect()
-  await consumer.subscribe({ topics: [...opts.topics], fromBeginning: true })
-  await consumer.run({
-    autoCommit: false,
-    eachBatchAutoResolve: false,
-    // Partitions interleave at their awaits (restores, transactions): one partition's network waits
-    // overlap another's processing. Batches of one partition stay in order, one at a time.
-    partitionsConsumedConcurrently: 4,
-    eachBatch: async ({ batch, resolveOffset, heartbeat, pause, isRunning, isStale }) => {
-      if (!isRunning() || isStale() || batch.messages.length === 0) return
-      const lastOffset = batch.lastOffset()
-      const taken = await opts.onBatch({ topic: batch.topic, partition: batch.partition, messages: batch.messages, lastOffset, highWatermark: batch.highWatermark }, heartbeat, pause)
-      if (!taken) return
-      // The consumer's own position moves on; the committed offset moved with the batch's transaction.
-      resolveOffset(lastOffset)
-      await heartbeat()
-    },
-  })
+  try {
+    await consumer.subscribe({ topics: [...opts.topics], fromBeginning: true })
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      // Partitions interleave at their awaits (restores, transactions): one partition's network waits
+      // overlap another's processing. Batches of one partition stay in order, one at a time.
+      partitionsConsumedConcurrently: 4,
+      eachBatch: async ({ batch, resolveOffset, heartbeat, pause, isRunning, isStale }) => {
+        if (!isRunning() || isStale() || batch.messages.length === 0) return
+        const lastOffset = batch.lastOffset()
+        const taken = await opts.onBatch({ topic: batch.topic, partition: batch.partition, messages: batch.messages, lastOffset, highWatermark: batch.highWatermark }, heartbeat, pause)
+        if (!taken) return
+        // The consumer's own position moves on; the committed offset moved with the batch's transaction.
+        resolveOffset(lastOffset)
+        await heartbeat()
+      },
+    })
+  } catch (err) {
+    // A consumer that connected but could not subscribe or run is not left connected.
+    await consumer.disconnect().catch(() => undefined)
+    throw err
+  }
   return {
     stop: () => consumer.disconnect(),
     seek: (topic, partition, offset) => consumer.seek({ topic, partition, offset }),
