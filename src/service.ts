@@ -2,7 +2,7 @@
 import type { Config } from './config/schema.ts'
 import type { ServiceSettings } from './config/service.ts'
 import type { DetectorDef } from './engine/detector.ts'
-import type { DecodeFailureReason, SkipReason } from './decode/result.ts'
+import type { SkipReason } from './decode/result.ts'
 import { DeviceBudget } from './engine/budget.ts'
 import { changelogRecords, readChangelog, shardKey } from './kafka/changelog.ts'
 import type { ShardId, StoredShard } from './kafka/changelog.ts'
@@ -10,11 +10,11 @@ import { createKafka, explainConnect, requireStateTopic, requireTopics, topicMes
 import { ConsumerHealth } from './kafka/health.ts'
 import { LagReporter } from './kafka/lag.ts'
 import { ingestRecord } from './kafka/records.ts'
-import type { RecordOutcomes } from './kafka/records.ts'
+import { ShardOutcomes, emptyPending, takePending } from './kafka/pending.ts'
+import type { Pending } from './kafka/pending.ts'
 import { createPipeline } from './pipeline.ts'
 import type { DetectionPipeline } from './pipeline.ts'
-import { MIN_DEAD_LETTER_BYTES, deadLetterKey, deadLetterValue } from './sinks/dead-letter.ts'
-import type { DeadLetterLimits } from './sinks/dead-letter.ts'
+import { MIN_DEAD_LETTER_BYTES } from './sinks/dead-letter.ts'
 import { shardWriter } from './sinks/kafka.ts'
 import type { OutRecord, ShardWriter } from './sinks/kafka.ts'
 import { createMetrics } from './metrics.ts'
@@ -44,42 +44,6 @@ export interface Service {
   readonly failed: Promise<Error>
   /** Graceful stop: not ready, finish and commit the batches in hand, leave the group, close the producers. */
   stop(): Promise<void>
-}
-
-interface AlertLabels {
-  readonly detector: string
-  readonly severity: string
-  readonly status: string
-}
-
-/** What a shard has processed since its last commit: sent and counted when the transaction commits. */
-interface Pending {
-  /** The next input offset; null when nothing is pending. */
-  nextOffset: string | null
-  alerts: OutRecord[]
-  alertLabels: AlertLabels[]
-  dead: OutRecord[]
-  deadReasons: string[]
-  /** Bytes of `alerts` and `dead`, bounding what waits for a commit. */
-  bytes: number
-  accepted: number
-  late: number
-  skipped: Record<SkipReason, number>
-}
-
-const emptyPending = (): Pending => ({
-  nextOffset: null, alerts: [], alertLabels: [], dead: [], deadReasons: [], bytes: 0, accepted: 0, late: 0, skipped: { blank: 0, header: 0, marker: 0 },
-})
-
-/**
- * What a commit takes: the pending output as it is, `pending` emptied in place. Output that comes
- * while the commit is under way (another shard's device flood evicting a device of this one
- * resolves its alerts) waits for the next commit instead of being cleared unsent.
- */
-const takePending = (pending: Pending): Pending => {
-  const taken = { ...pending, skipped: { ...pending.skipped } }
-  Object.assign(pending, emptyPending())
-  return taken
 }
 
 interface Shard {
@@ -125,47 +89,6 @@ const NOT_JOINED_LIMIT_MS = 120_000
 
 const SKIP_REASONS: readonly SkipReason[] = ['blank', 'header', 'marker']
 
-/**
- * A shard's record outcomes: dead letters built (bounded) at once, events counted; all of it waits in
- * `pending` for the shard's next commit. `at` names the record being ingested.
- */
-class ShardOutcomes implements RecordOutcomes {
-  topic = ''
-  partition = 0
-  offset = ''
-  key: Buffer | null = null
-  readonly #pending: Pending
-  readonly #limits: DeadLetterLimits
-  readonly #eventLag: { observe(value: number): void }
-  nowMs = 0
-
-  constructor(pending: Pending, limits: DeadLetterLimits, eventLag: { observe(value: number): void }) {
-    this.#pending = pending
-    this.#limits = limits
-    this.#eventLag = eventLag
-  }
-
-  accepted(event: { readonly ts: number }): void {
-    this.#pending.accepted++
-    this.#eventLag.observe((this.nowMs - event.ts) / 1000)
-  }
-
-  late(): void {
-    this.#pending.late++
-  }
-
-  skipped(reason: SkipReason): void {
-    this.#pending.skipped[reason]++
-  }
-
-  dead(reason: DecodeFailureReason, error: string, bytes: Buffer): void {
-    const p = this.#pending
-    const value = deadLetterValue(reason, error, { topic: this.topic, partition: this.partition, offset: this.offset }, bytes, this.#limits)
-    p.deadReasons.push(reason)
-    p.dead.push({ key: deadLetterKey(this.key), value })
-    p.bytes += value.length
-  }
-}
 
 const ignore = (): void => undefined
 

@@ -47,11 +47,14 @@ export const committed = async (admin: Admin, groupId: string, topic: string): P
   return (offsets?.partitions ?? []).reduce((n, p) => n + Math.max(0, Number(p.offset)), 0)
 }
 
-/** Polls the group's committed offsets on `topic` until `until(count)`; fails after `timeoutMs`. */
+/**
+ * Polls the group's committed offsets on `topic` until `until(count)`; fails after `timeoutMs`. A
+ * broker that is still loading the group's coordinator (a fresh broker) is asked again.
+ */
 export const waitCommitted = async (admin: Admin, groupId: string, topic: string, until: (count: number) => boolean, timeoutMs = 120_000): Promise<number> => {
   const deadline = Date.now() + timeoutMs
   for (;;) {
-    const n = await committed(admin, groupId, topic)
+    const n = await committed(admin, groupId, topic).catch(() => -1)
     if (until(n)) return n
     if (Date.now() > deadline) throw new Error(`group ${groupId} committed ${n} records of ${topic} and no more`)
     await new Promise((r) => setTimeout(r, 50))
