@@ -34,7 +34,7 @@ export interface ReplayOptions {
   readonly config: Config
   readonly detectors: readonly DetectorDef[]
   readonly onAlert: (alert: Alert) => void
-  /** Every decoded event, before the engine sees it (evaluate reads the labels). */
+  /** Every decoded event within the clock bounds, once the engine has it (evaluate reads the labels). */
   readonly onEvent?: ((event: DeviceEvent) => void) | undefined
   readonly onReject?: ((rejection: Rejection) => void) | undefined
   readonly progress?: ReplayProgress | undefined

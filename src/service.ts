@@ -117,7 +117,8 @@ export const startService = async (
     return topicMessageLimits(kafka, [topics.alerts, topics.dlq, topics.state])
   })
   // Every dead letter fits the dead-letter topic: its raw bytes are cut to what the topic takes.
-  const dlqLimit = messageLimits.get(topics.dlq)! - DEAD_LETTER_MARGIN
+  const dlqRoom = (): number => messageLimits.get(topics.dlq)! - DEAD_LETTER_MARGIN
+  const dlqLimit = dlqRoom()
   if (dlqLimit < MIN_DEAD_LETTER_BYTES) {
     throw new AppError('EGD_KAFKA', `dead-letter topic "${topics.dlq}" has max.message.bytes=${messageLimits.get(topics.dlq)}; it needs at least ${MIN_DEAD_LETTER_BYTES + DEAD_LETTER_MARGIN}`)
   }
@@ -186,7 +187,7 @@ export const startService = async (
     for (const [topic, limit] of fresh) messageLimits.set(topic, limit)
     // Below the minimum `run` starts with, dead letters are cut to nothing but their frame; one the
     // broker refuses even so fails its batch again and again, and the consumer's failures end `run`.
-    deadLetterLimits.maxRecordBytes = Math.max(0, messageLimits.get(topics.dlq)! - DEAD_LETTER_MARGIN)
+    deadLetterLimits.maxRecordBytes = Math.max(0, dlqRoom())
   }
 
   const lag = new LagReporter(kafka, groupId, metrics.consumerLag, (key) => {

@@ -158,6 +158,11 @@ export class Engine implements BudgetMember {
     return d.maxTs - d.firstSeen < this.probationMs || d.maxTs === -Infinity
   }
 
+  /** Whether a device of the probation queue may still be evicted as new: tracked (not evicted since) and on probation. */
+  private stillNew(d: DeviceRecord): boolean {
+    return this.devices.get(d.id) === d && this.onProbation(d)
+  }
+
   oldestNewDevice(spare: unknown): number {
     const i = this.oldestNewIndex(spare)
     return i < 0 ? Infinity : this.newCreated[i]!
@@ -179,7 +184,7 @@ export class Engine implements BudgetMember {
     // device just created, `spare`, joins the queue only after room is made: it is never in it.)
     while (this.newHead < this.newDevices.length) {
       const d = this.newDevices[this.newHead]!
-      if (d !== spare && this.devices.get(d.id) === d && this.onProbation(d)) return this.newHead
+      if (d !== spare && this.stillNew(d)) return this.newHead
       this.advanceNewHead()
     }
     return -1
@@ -331,8 +336,8 @@ export class Engine implements BudgetMember {
       this.budget.held(this, this.devices.size)
     }
     // Devices on probation are candidates again, oldest first.
-    const fresh = [...this.devices.values()].filter((d) => this.probationMs > 0 && this.onProbation(d)).sort((a, b) => a.firstSeen - b.firstSeen)
-    for (const d of fresh) {
+    const fresh = this.probationMs > 0 ? [...this.devices.values()].filter((d) => this.onProbation(d)) : []
+    for (const d of fresh.sort((a, b) => a.firstSeen - b.firstSeen)) {
       this.newDevices.push(d)
       this.newCreated.push(this.budget.restored())
     }
@@ -499,7 +504,7 @@ export class Engine implements BudgetMember {
       const created: number[] = []
       for (let i = this.newHead; i < this.newDevices.length; i++) {
         const d = this.newDevices[i]!
-        if (this.devices.get(d.id) !== d || !this.onProbation(d)) continue
+        if (!this.stillNew(d)) continue
         devices.push(d)
         created.push(this.newCreated[i]!)
       }
