@@ -15,7 +15,7 @@
 import { z } from 'zod'
 import { defineDetector } from '../src/engine/detector.ts'
 import { WindowRing, windowOf } from '../src/engine/window.ts'
-import { ModelLevel, ratioScore } from '../src/engine/cohort.ts'
+import { ratioScore } from '../src/engine/score.ts'
 
 export const emailTelemetryConfig = z.strictObject({
   /** Telemetry metric names read as mail counts, in order of preference (the first present counts). */
@@ -53,9 +53,9 @@ export const emailTelemetry = defineDetector<EmailTelemetryConfig, State>({
   version: 2,
   tags: ['maturity_stable', 'telemetry', 'spam'],
   configSchema: emailTelemetryConfig,
-  create(cfg, { windowMs, lookaheadWindows }) {
-    // Typical horizon sum per model: the prior for a device's first baseline.
-    const prior = new ModelLevel(0.5, 0)
+  create(cfg, { windowMs, lookaheadWindows, fleet }) {
+    // Typical horizon sum per model over the fleet: the prior for a device's first baseline.
+    const prior = fleet.histogram('mail')
     const minutes = Math.round((cfg.windows * windowMs) / 60_000)
     return {
       init: () => ({ mail: null, reported: false, baseline: Number.NaN }),
@@ -71,7 +71,8 @@ export const emailTelemetry = defineDetector<EmailTelemetryConfig, State>({
       },
       evaluate(state, w, device) {
         if (!state.reported) return null
-        if (Number.isNaN(state.baseline)) state.baseline = prior.get(device.model)
+        const at = w * windowMs
+        if (Number.isNaN(state.baseline)) state.baseline = prior.quantile(device.model, 0.5, at, 0)
         // No ring yet: every report so far said zero.
         const mail = state.mail
         const total = mail === null ? 0 : mail.sum(w, cfg.windows)
@@ -80,7 +81,7 @@ export const emailTelemetry = defineDetector<EmailTelemetryConfig, State>({
         const fires = (total >= threshold && reports >= cfg.minReports) || total >= cfg.extremeEmails
         if (!fires) {
           state.baseline += cfg.baselineAlpha * (total - state.baseline)
-          prior.observe(device.model, total)
+          prior.observe(device.model, total, at)
           return null
         }
         return {
@@ -98,8 +99,6 @@ export const emailTelemetry = defineDetector<EmailTelemetryConfig, State>({
           destinations: [],
         }
       },
-      snapshotShared: () => prior.toJSON(),
-      restoreShared: (data) => prior.load(data as ReturnType<ModelLevel['toJSON']>),
       snapshot: (s) => ({ mail: s.mail?.toJSON() ?? null, reported: s.reported, baseline: s.baseline }),
       restore(data) {
         const d = data as { mail: ReturnType<WindowRing['toJSON']> | null; reported: boolean; baseline: number | null }

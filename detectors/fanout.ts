@@ -11,7 +11,7 @@
 import { z } from 'zod'
 import { defineDetector } from '../src/engine/detector.ts'
 import { SketchRing, hashNumber, hashString, windowOf } from '../src/engine/window.ts'
-import { ModelLevel, ratioScore } from '../src/engine/cohort.ts'
+import { ratioScore } from '../src/engine/score.ts'
 import { isMulticast } from '../src/engine/net.ts'
 
 export const fanoutConfig = z.strictObject({
@@ -52,12 +52,13 @@ export const fanout = defineDetector<FanoutConfig, State>({
   version: 2,
   tags: ['maturity_stable', 'network', 'discovery', 'mitre_T1046'],
   configSchema: fanoutConfig,
-  create(cfg, { windowMs, lookaheadWindows }) {
+  create(cfg, { windowMs, lookaheadWindows, fleet }) {
     const ring = new SketchRing(lookaheadWindows + 1, 2)
     const sampleIpsFrom = Math.max(SAMPLE, Math.floor(cfg.minDistinctIps / 4))
     const samplePortsFrom = Math.max(SAMPLE, Math.floor(cfg.minDistinctPorts / 4))
-    const priorIps = new ModelLevel(0.5, 1)
-    const priorPorts = new ModelLevel(0.5, 1)
+    // The fleet's typical window of each model: the first level of its new devices.
+    const priorIps = fleet.histogram('addresses')
+    const priorPorts = fleet.histogram('ports')
     return {
       init: () => ({
         sketch: ring.create(),
@@ -83,9 +84,10 @@ export const fanout = defineDetector<FanoutConfig, State>({
         }
       },
       evaluate(state, w, device) {
+        const at = w * windowMs
         if (Number.isNaN(state.levelIps)) {
-          state.levelIps = priorIps.get(device.model)
-          state.levelPorts = priorPorts.get(device.model)
+          state.levelIps = priorIps.quantile(device.model, 0.5, at, 1)
+          state.levelPorts = priorPorts.quantile(device.model, 0.5, at, 1)
         }
         const ips = ring.estimate(state.sketch, IPS, w)
         const ports = ring.estimate(state.sketch, PORTS, w)
@@ -97,8 +99,8 @@ export const fanout = defineDetector<FanoutConfig, State>({
           if (ips > 0 || ports > 0) {
             state.levelIps += cfg.baselineAlpha * (ips - state.levelIps)
             state.levelPorts += cfg.baselineAlpha * (ports - state.levelPorts)
-            priorIps.observe(device.model, ips)
-            priorPorts.observe(device.model, ports)
+            priorIps.observe(device.model, ips, at)
+            priorPorts.observe(device.model, ports, at)
           }
           return null
         }
@@ -120,12 +122,6 @@ export const fanout = defineDetector<FanoutConfig, State>({
           },
           destinations: sample,
         }
-      },
-      snapshotShared: () => ({ ips: priorIps.toJSON(), ports: priorPorts.toJSON() }),
-      restoreShared(data) {
-        const d = data as { ips: ReturnType<ModelLevel['toJSON']>; ports: ReturnType<ModelLevel['toJSON']> }
-        priorIps.load(d.ips)
-        priorPorts.load(d.ports)
       },
       snapshot: (s) => ({ sketch: s.sketch.slice(), levelIps: s.levelIps, levelPorts: s.levelPorts, sample: recent(s) }),
       restore(data) {

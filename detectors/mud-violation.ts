@@ -17,7 +17,7 @@
  */
 import { z } from 'zod'
 import { defineDetector } from '../src/engine/detector.ts'
-import { ratioScore } from '../src/engine/cohort.ts'
+import { ratioScore } from '../src/engine/score.ts'
 import { MudPolicy, mudProfileSchema } from '../src/engine/mud.ts'
 import { WindowRing, windowOf } from '../src/engine/window.ts'
 import type { Finding, Severity } from '../src/types.ts'

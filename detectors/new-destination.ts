@@ -18,7 +18,7 @@ import { z } from 'zod'
 import { defineDetector } from '../src/engine/detector.ts'
 import type { Finding } from '../src/types.ts'
 import { hashString, windowOf } from '../src/engine/window.ts'
-import { ModelCounts, ratioScore } from '../src/engine/cohort.ts'
+import { ratioScore } from '../src/engine/score.ts'
 import { destinationHash, destinationKey, isLocalAddress } from '../src/engine/net.ts'
 
 export const newDestinationConfig = z.strictObject({
@@ -36,7 +36,7 @@ export const newDestinationConfig = z.strictObject({
   peerDevices: z.number().int().min(1).default(3),
   /** Windows with traffic a new destination needs before it counts: C&C persists, a page load does not. */
   minActiveWindows: z.number().int().min(1).default(3),
-  /** Windows a new destination waits for peers before it counts. */
+  /** Windows a new destination waits for peers before it counts (for a model with more devices than peerDevices, until the fleet view has those windows: 1–2 epochs more). */
   peerDelayWindows: z.number().int().min(0).default(20),
   /** Bytes sent to one new destination within the horizon that fire at once. */
   uploadBytes: z.number().int().min(1).default(20_000_000),
@@ -94,14 +94,15 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
   version: 1,
   tags: ['maturity_stable', 'network', 'command_and_control', 'mitre_T1071'],
   configSchema: newDestinationConfig,
-  create(cfg, { windowMs }) {
-    // Keyed by destination hash: a rare collision only makes a destination look shared or known.
-    const peers = new ModelCounts<number>(20_000)
+  create(cfg, { windowMs, fleet }) {
+    // Devices of each model per destination, over the fleet. Keyed by destination hash: a rare
+    // collision only makes a destination look shared or known.
+    const peers = fleet.counts('destinations', 20_000)
     const learningMs = cfg.learningMinutes * 60_000
     const hourWindows = Math.max(1, Math.round(3_600_000 / windowMs))
     /** Learning lasts the learning minutes since the device's first event and its first active windows. */
     const learns = (state: State, age: number): boolean => age < learningMs || state.activeWindows < cfg.learningWindows
-    const remember = (state: State, model: string, hash: number): void => {
+    const remember = (state: State, model: string, hash: number, ts: number): void => {
       const known = state.known
       if (known.length < 16) {
         // A fresh array of exactly the right length while it is small, as for most devices: push
@@ -115,7 +116,7 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
         if (known.length >= cfg.maxKnown) known.shift()
         known.push(hash)
       }
-      peers.increment(model, hash)
+      peers.add(model, hash, ts)
     }
     return {
       // `known` starts as one shared empty array: `remember` copies small arrays instead of writing them.
@@ -147,7 +148,7 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
           return
         }
         if (state.known.includes(hash)) return
-        remember(state, device.model, hash)
+        remember(state, device.model, hash, e.ts)
         if (learning) {
           if (state.lateSince >= 0) state.lateLearned++
           return
@@ -186,13 +187,15 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
         const keys: string[] = []
         const novel = state.novel
         const count = novel === null ? 0 : novel.keys.length
+        const at = w * windowMs
+        const canShare = count > 0 && fleet.devices(device.model, at) > cfg.peerDevices
         for (let i = 0; i < count; i++) {
           const n = novel!
           const first = n.window[i]!
           if (first > w || first <= w - cfg.windows) continue
           const key = n.keys[i]!
           // Peers count the device itself: a destination is normal when others use it too.
-          const shared = peers.get(device.model, n.hashes[i]!) > cfg.peerDevices
+          const shared = peers.get(device.model, n.hashes[i]!, at) > cfg.peerDevices
           // The lookahead is at most one window (the configuration caps lateness), so only the
           // latest window's bytes can lie past w.
           const bytes = n.bytes[i]! - (n.lastWindow[i]! > w ? n.lastBytes[i]! : 0)
@@ -201,7 +204,11 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
             biggestBytes = bytes
           }
           const activeByW = n.active[i]! - (n.lastWindow[i]! > w ? 1 : 0)
-          if (first > w - cfg.peerDelayWindows || shared || activeByW < cfg.minActiveWindows) continue
+          // Peers that took it up within the wait must be in the fleet's level: for a model with
+          // devices enough to share it, the wait ends when the level read at w reaches its last
+          // window (the fleet view runs two epochs behind); a model without cannot discount it anyway.
+          const waited = canShare ? fleet.sees(first + cfg.peerDelayWindows, w) : first <= w - cfg.peerDelayWindows
+          if (!waited || shared || activeByW < cfg.minActiveWindows) continue
           counted++
           keys.push(key)
         }
@@ -238,8 +245,6 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
           destinations: keys,
         }
       },
-      snapshotShared: () => peers.toJSON(),
-      restoreShared: (data) => peers.load(data as ReturnType<ModelCounts<number>['toJSON']>),
       snapshot: (s) => copy(s),
       restore: (data) => copy(data as State),
     }

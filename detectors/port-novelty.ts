@@ -20,7 +20,6 @@ import { z } from 'zod'
 import { defineDetector } from '../src/engine/detector.ts'
 import type { Finding, Severity } from '../src/types.ts'
 import { windowOf } from '../src/engine/window.ts'
-import { ModelCounts } from '../src/engine/cohort.ts'
 import { isLocalAddress } from '../src/engine/net.ts'
 
 const HIGH_RISK = [23, 2323, 25, 465, 587, 2525, 6667, 6697]
@@ -90,13 +89,14 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
   // A first use is one event, not a level: one window confirms it (a bot's five SMTP flows in a
   // minute and then silence must still page someone).
   fireAfter: 1,
-  create(cfg, { windowMs }) {
+  create(cfg, { windowMs, fleet }) {
     const risky = new Set(cfg.ports)
     const always = new Set(cfg.alwaysReport)
     const standard = new Set(cfg.standardPorts)
     const high = new Set(cfg.highRiskPorts)
     const allowed = new Map(Object.entries(cfg.allow).map(([model, ports]) => [model, new Set(ports)]))
-    const peers = new ModelCounts<number>(1024)
+    // Devices of each model per port, over the fleet.
+    const peers = fleet.counts('ports', 1024)
     const learningMs = cfg.learningMinutes * 60_000
     return {
       init: () => INERT,
@@ -111,7 +111,7 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
         const handBack = state === current ? undefined : state
         if (isRisky && !always.has(port) && e.ts - device.firstSeen < learningMs) {
           ;(state.learned ??= []).push(port)
-          peers.increment(device.model, port)
+          peers.add(device.model, port, e.ts)
           return handBack
         }
         const w = windowOf(e.ts, windowMs)
@@ -144,7 +144,7 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
         used.sample[i] = e.dstIp
         // Unusual ports count their users at first use: a model's own protocol is not novel. The
         // always-reported ones do not: a whole model on IRC is a compromised model (allow lists a habit).
-        if (!isRisky) peers.increment(device.model, port)
+        if (!isRisky) peers.add(device.model, port, e.ts)
         return handBack
       },
       evaluate(state, w, device): Finding | null {
@@ -155,16 +155,20 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
         let severity: Severity = 'medium'
         let sample = ''
         const modelAllows = allowed.get(device.model)
+        const at = w * windowMs
         for (let i = 0; i < used.ports.length; i++) {
           // In use during (w - windows, w]: first used by w (later windows may already be observed)
           // and not abandoned before the horizon.
           const last = used.lastWindow[i]! <= w ? used.lastWindow[i]! : used.prevWindow[i]!
           if (used.firstWindow[i]! > w || last <= w - cfg.windows) continue
           const port = used.ports[i]!
-          if (modelAllows?.has(port) || (!always.has(port) && peers.get(device.model, port) >= cfg.peerDevices)) continue
+          if (modelAllows?.has(port) || (!always.has(port) && peers.get(device.model, port, at) >= cfg.peerDevices)) continue
           // Flows up to the end of w (the lookahead is at most one window: only the latest can lie past it).
           const upToW = used.flows[i]! - (used.lastWindow[i]! > w ? used.lastFlows[i]! : 0)
-          if (!risky.has(port) && upToW < cfg.persistentFlows) continue
+          // A persistent unusual port of a model with devices enough to share it is judged once the
+          // fleet's level has its first use: peers that started with it meanwhile count (the fleet
+          // view runs two epochs behind).
+          if (!risky.has(port) && (upToW < cfg.persistentFlows || (fleet.devices(device.model, at) >= cfg.peerDevices && !fleet.sees(used.firstWindow[i]!, w)))) continue
           hits.push(port)
           flows += upToW
           if (high.has(port)) severity = 'high'
@@ -179,8 +183,6 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
           destinations: [sample],
         }
       },
-      snapshotShared: () => peers.toJSON(),
-      restoreShared: (data) => peers.load(data as ReturnType<ModelCounts<number>['toJSON']>),
       snapshot: (s) => copy(s),
       restore: (data) => {
         const d = data as State

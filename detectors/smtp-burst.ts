@@ -14,7 +14,7 @@
 import { z } from 'zod'
 import { defineDetector } from '../src/engine/detector.ts'
 import { RecentDistinct, WindowRing, windowOf } from '../src/engine/window.ts'
-import { ratioScore } from '../src/engine/cohort.ts'
+import { ratioScore } from '../src/engine/score.ts'
 
 export const smtpBurstConfig = z.strictObject({
   /** Destination ports counted as SMTP submission or relay. */

@@ -18,7 +18,7 @@ import { z } from 'zod'
 import { median, medianAbsoluteDeviation } from 'simple-statistics'
 import { defineDetector } from '../src/engine/detector.ts'
 import { WindowRing, windowOf } from '../src/engine/window.ts'
-import { ModelLevel, ratioScore } from '../src/engine/cohort.ts'
+import { ratioScore } from '../src/engine/score.ts'
 
 export const volumeSpikeConfig = z.strictObject({
   /** Bucket length in windows; the rolling sum covers one bucket. */
@@ -58,9 +58,9 @@ export const volumeSpike = defineDetector<VolumeSpikeConfig, State>({
   tags: ['maturity_experimental', 'network', 'exfiltration', 'mitre_T1048'],
   enabledByDefault: false,
   configSchema: volumeSpikeConfig,
-  create(cfg, { windowMs, lookaheadWindows }) {
-    const typical = new ModelLevel(0.5, 0)
-    const high = new ModelLevel(0.98, 0)
+  create(cfg, { windowMs, lookaheadWindows, fleet }) {
+    // Bucket sums of each model over the fleet: its median is the typical level, its 98th percentile the floor of every threshold.
+    const buckets = fleet.histogram('buckets')
     const minutes = Math.round((cfg.bucketWindows * windowMs) / 60_000)
     return {
       init: () => ({ bytes: new WindowRing(cfg.bucketWindows + lookaheadWindows), history: [], median: 0, mad: 0 }),
@@ -69,20 +69,20 @@ export const volumeSpike = defineDetector<VolumeSpikeConfig, State>({
       },
       evaluate(state, w, device) {
         const sum = state.bytes.sum(w, cfg.bucketWindows)
+        const at = w * windowMs
         const own = state.history.length >= cfg.minHistory
         // A device without history of a model nobody has measured yet (the first bucket of a new
         // fleet) has no baseline at all: it is not judged until one exists.
-        const judged = own || typical.observations(device.model) >= cfg.minModelBuckets
-        const base = own ? state.median : typical.get(device.model)
+        const judged = own || buckets.observations(device.model, at) >= cfg.minModelBuckets
+        const base = own ? state.median : buckets.quantile(device.model, 0.5, at, 0)
         const spread = own ? state.mad : base
-        const threshold = Math.max(cfg.minBytes, cfg.ratio * base, base + cfg.madFactor * 1.4826 * spread, high.get(device.model))
+        const threshold = Math.max(cfg.minBytes, cfg.ratio * base, base + cfg.madFactor * 1.4826 * spread, buckets.quantile(device.model, 0.98, at, 0))
         const fires = judged && sum >= threshold
         if ((w + 1) % cfg.bucketWindows === 0 && state.bytes.head > w - cfg.bucketWindows) {
           // Anomalous buckets are clipped at the threshold: a spike teaches neither the device nor its model.
           const clipped = fires ? Math.min(sum, threshold) : sum
           closeBucket(state, clipped, cfg.historyBuckets)
-          typical.observe(device.model, clipped)
-          high.observe(device.model, clipped)
+          buckets.observe(device.model, clipped, at)
         }
         if (!fires) return null
         return {
@@ -100,12 +100,6 @@ export const volumeSpike = defineDetector<VolumeSpikeConfig, State>({
           },
           destinations: [],
         }
-      },
-      snapshotShared: () => ({ typical: typical.toJSON(), high: high.toJSON() }),
-      restoreShared(data) {
-        const d = data as { typical: ReturnType<ModelLevel['toJSON']>; high: ReturnType<ModelLevel['toJSON']> }
-        typical.load(d.typical)
-        high.load(d.high)
       },
       snapshot: (s) => ({ bytes: s.bytes.toJSON(), history: s.history.slice(), median: s.median, mad: s.mad }),
       restore(data) {

@@ -11,16 +11,33 @@ import { Suppressions } from './alerts/suppression.ts'
 import { configHash } from './config/hash.ts'
 import { PeerGroups } from './engine/peers.ts'
 import type { DeviceBudget } from './engine/budget.ts'
+import { FleetView, shardFleet } from './engine/fleet.ts'
+import type { Publication, ShardFleet } from './engine/fleet.ts'
 
-/** What became of one event: taken, too late for its window, or outside the clock bounds (a dead letter). */
-export type IngestResult = 'accepted' | 'late' | 'ts_future' | 'ts_past'
+/**
+ * What became of one event: taken, too late for its window, outside the clock bounds (a dead
+ * letter), or not taken yet: the fleet view has not reached its epoch (`wait`: feed it again once
+ * the other shards caught up, or after `advanceTo`).
+ */
+export type IngestResult = 'accepted' | 'late' | 'ts_future' | 'ts_past' | 'wait'
 
 export interface DetectionPipeline {
   /**
-   * Feeds one decoded event. `nowMs` is the wall clock the event's time is bounded by
-   * (engine.maxFutureSeconds, engine.maxAgeHours): an event outside the bounds never reaches the engine.
+   * Feeds one decoded event, once `canIngest(event.ts)`. `nowMs` is the wall clock the event's time
+   * is bounded by (engine.maxFutureSeconds, engine.maxAgeHours): an event outside the bounds never
+   * reaches the engine.
    */
   ingest(event: DeviceEvent, nowMs: number): IngestResult
+  /** Whether the fleet view has what an event at `ts` needs (see Engine.canIngest): if not, the shard waits or is moved on. */
+  canIngest(ts: number): boolean
+  /** How far `advanceTo` may move the shard's clock now. */
+  maxAdvance(): number
+  /** Moves the shard's clock without an event (a shard with nothing to read keeps up with the fleet). */
+  advanceTo(t: number): void
+  /** The shard's clock. */
+  readonly time: () => number
+  /** The last epoch the shard has closed and published. */
+  readonly closedThrough: () => number
   /** End of input: closes every window; alerts still firing stay open. */
   flush(): void
   readonly detectorIds: readonly string[]
@@ -86,19 +103,18 @@ export const createPipeline = (
     readonly trackChanges?: boolean
     /** The process-wide device cap, shared by every pipeline of the process (replay's partitions, run's shards). */
     readonly budget?: DeviceBudget
+    /** The pipeline's part of the fleet view; a fleet of this pipeline alone when absent. */
+    readonly fleet?: ShardFleet
   } = {},
 ): DetectionPipeline => {
   const windowMs = config.engine.windowSeconds * 1000
-  const peers = new PeerGroups()
-  const context = {
-    windowMs,
-    lookaheadWindows: lookaheadWindows(config.engine.allowedLatenessSeconds * 1000, windowMs),
-    modelDevices: (model: string) => peers.deviceCount(model),
-  }
+  const fleet = options.fleet ?? soloPipelineFleet(config)
+  const peers = new PeerGroups(fleet.access('peers'))
+  const lookahead = lookaheadWindows(config.engine.allowedLatenessSeconds * 1000, windowMs)
   const active: ActiveDetector[] = []
   const policies: LifecyclePolicy[] = []
   for (const { def, own, policy } of enabledDetectors(config, defs)) {
-    active.push({ id: def.id, detector: def.create(own, context) })
+    active.push({ id: def.id, detector: def.create(own, { windowMs, lookaheadWindows: lookahead, fleet: fleet.access(def.id) }) })
     policies.push(policy)
   }
   const lifecycle = new AlertLifecycle(policies, new Suppressions(config.alerts.suppress), windowMs, onAlert, peers)
@@ -116,6 +132,7 @@ export const createPipeline = (
       inventory: new Map(Object.entries(config.inventory)),
       trackChanges: options.trackChanges ?? false,
       peers,
+      fleet,
     },
     lifecycle,
   )
@@ -125,8 +142,14 @@ export const createPipeline = (
     ingest: (event, nowMs) => {
       if (event.ts > nowMs + maxFutureMs) return 'ts_future'
       if (maxAgeMs > 0 && event.ts < nowMs - maxAgeMs) return 'ts_past'
+      if (!fleet.solo && !engine.canIngest(event.ts)) return 'wait'
       return engine.ingest(event) ? 'accepted' : 'late'
     },
+    canIngest: (ts) => engine.canIngest(ts),
+    maxAdvance: () => engine.maxAdvance(),
+    advanceTo: (t) => engine.advanceTo(t),
+    time: () => engine.time,
+    closedThrough: () => engine.closedThrough,
     flush: () => engine.flush(),
     detectorIds: active.map((d) => d.id),
     provenance: provenanceOf(policies),
@@ -139,4 +162,17 @@ export const createPipeline = (
     forEachOpenAlert: (visit) => engine.forEachDevice((d) => forEachOpenAlert(d, visit)),
     release: () => engine.release(),
   }
+}
+
+/** A fleet view for `shards` pipelines made from one configuration. */
+export const createFleetView = (config: Config, shards: number): FleetView => {
+  const windowMs = config.engine.windowSeconds * 1000
+  const epochMs = config.fleet.epochMinutes * 60_000
+  return new FleetView({ epochMs, windowsPerEpoch: epochMs / windowMs, shards, maxModels: config.fleet.maxModels })
+}
+
+/** A fleet of one pipeline: its closed epochs go straight into its own view. */
+const soloPipelineFleet = (config: Config): ShardFleet => {
+  const view = createFleetView(config, 1)
+  return shardFleet(view, 0, (p: Publication) => view.publish(p))
 }

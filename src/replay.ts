@@ -6,8 +6,9 @@ import { createLineDecoder } from './decode/formats.ts'
 import type { InputFormat } from './decode/formats.ts'
 import type { DecodeFailureReason, SkipReason } from './decode/result.ts'
 import { DeviceBudget } from './engine/budget.ts'
-import { clockBoundError, createPipeline } from './pipeline.ts'
-import type { DetectionPipeline } from './pipeline.ts'
+import { clockBoundError, createFleetView, createPipeline } from './pipeline.ts'
+import type { DetectionPipeline, IngestResult } from './pipeline.ts'
+import { shardFleet } from './engine/fleet.ts'
 import type { CutBytes } from './sinks/dead-letter.ts'
 import { partitionOf } from './partition.ts'
 import { expandInputs, forEachLine } from './sources/file.ts'
@@ -40,10 +41,15 @@ export interface ReplayOptions {
   readonly progress?: ReplayProgress | undefined
   /**
    * Shards devices over this many pipelines by Kafka's default partitioner, as the service shards a
-   * topic of that many partitions (model-level priors are per shard), so that a replay gives the
+   * topic of that many partitions, with one fleet view over them all, so that a replay gives the
    * service's alerts. 1 (the default) is one pipeline for all devices.
    */
   readonly partitions?: number | undefined
+  /**
+   * Each shard has a fleet view of its own and its own clock, as each shard of `run` has today: the
+   * alerts are `run`'s for the same sharding (model-level knowledge per partition). Off: one view.
+   */
+  readonly fleetPerPartition?: boolean | undefined
   /**
    * Closes every window at the end of the input (the default). Without it, the windows that only
    * the end would close stay open, as in a live service waiting for more: the alerts are then
@@ -70,14 +76,98 @@ export interface ReplaySummary {
   suppressed: number
 }
 
+/** Thrown to stop reading a file early (its first event found). */
+const STOP = Symbol('stop')
+
+/** Lines probed for a file's first event at most. */
+const PROBE_LINES = 10_000
+
+/** The time of a file's first event (Infinity for none in its first lines). */
+const firstEventTime = async (path: string, format: InputFormat, config: Config): Promise<number> => {
+  const decoder = createLineDecoder(format)
+  let first = Infinity
+  let lines = 0
+  try {
+    await forEachLine(
+      path,
+      (line) => {
+        const r = decoder.decode(line)
+        if (r.ok === true) {
+          first = r.event.ts
+          throw STOP
+        }
+        if (++lines >= PROBE_LINES) throw STOP
+      },
+      { maxLineBytes: config.input.maxRecordBytes, maxGzipRatio: config.input.maxGzipRatio, onOversize: () => undefined },
+    )
+  } catch (err) {
+    if ((err as { cause?: unknown }).cause !== STOP) throw err
+  }
+  return first
+}
+
+/**
+ * The inputs in the order their recordings begin: the input's clock is one for every device (as in
+ * `run`), so recordings made at different times are replayed oldest first rather than in name order,
+ * which would make the older ones late. (Recordings that overlap in time belong in one file, sorted.)
+ */
+const inTimeOrder = async (files: ReturnType<typeof expandInputs>, format: InputFormat, config: Config): Promise<ReturnType<typeof expandInputs>> => {
+  if (files.length < 2) return files
+  const starts = await Promise.all(files.map((f) => firstEventTime(f.path, format, config)))
+  return files.map((f, i) => ({ f, start: starts[i]!, i })).sort((a, b) => a.start - b.start || a.i - b.i).map((x) => x.f)
+}
+
 export const replay = async (opts: ReplayOptions): Promise<ReplaySummary> => {
-  const files = expandInputs(opts.inputs)
+  const files = await inTimeOrder(expandInputs(opts.inputs), opts.format, opts.config)
   const shards: DetectionPipeline[] = []
   const partitions = opts.partitions ?? 1
   // engine.maxDevices bounds the whole replay, as it bounds the whole of a `run` process.
   const budget = new DeviceBudget(opts.config.engine.maxDevices)
-  for (let i = 0; i < partitions; i++) shards.push(createPipeline(opts.config, opts.detectors, opts.onAlert, { budget }))
+  // One fleet view over every shard: each publishes its closed epochs straight into it. (Per
+  // partition: each pipeline makes a view of its own, and moves its own clock.)
+  const perPartition = opts.fleetPerPartition === true && partitions > 1
+  const view = createFleetView(opts.config, partitions)
+  for (let i = 0; i < partitions; i++) {
+    const fleet = perPartition ? undefined : shardFleet(view, i, (p) => view.publish(p))
+    shards.push(createPipeline(opts.config, opts.detectors, opts.onAlert, { budget, ...(fleet === undefined ? {} : { fleet }) }))
+  }
   const single = shards[0]!
+  /**
+   * The input's clock (its newest event time) is every shard's clock: a shard whose devices are quiet
+   * moves on with the others, its epochs close with theirs, and lateness is judged as one pipeline
+   * judges it, whatever the number of shards. Moving a shard with open windows waits for the fleet
+   * view, which the others' moves complete: all of them move in steps until they reach `t`.
+   */
+  let clock = -Infinity
+  const moveAll = (t: number): void => {
+    for (;;) {
+      let behind = false
+      let moved = false
+      for (const shard of shards) {
+        if (shard.time() >= t) continue
+        behind = true
+        const target = Math.min(t, shard.maxAdvance())
+        if (target > shard.time()) {
+          shard.advanceTo(target)
+          moved = true
+        }
+      }
+      if (!behind) return
+      if (!moved) throw new Error(`replay: the shards cannot reach ${t}: the fleet view is complete through epoch ${view.complete}`)
+    }
+  }
+  const feed = (shard: DetectionPipeline, event: DeviceEvent): IngestResult => {
+    let taken = shard.ingest(event, nowMs)
+    if (taken === 'wait') {
+      moveAll(event.ts)
+      taken = shard.ingest(event, nowMs)
+    }
+    if (event.ts > clock && taken !== 'ts_future' && taken !== 'ts_past') {
+      clock = event.ts
+      if (partitions > 1 && !perPartition) moveAll(clock)
+    }
+    return taken
+  }
   const summary: ReplaySummary = {
     files: files.length, lines: 0, events: 0, rejected: {}, skipped: {}, late: 0, devices: 0, evictedDevices: 0,
     windowsEvaluated: 0, alertsFiring: 0, alertsResolved: 0, suppressed: 0,
@@ -106,7 +196,7 @@ export const replay = async (opts: ReplayOptions): Promise<ReplaySummary> => {
           if (!result.ok) return reject(file.path, lineNo, result.reason, result.error, line)
           const event = result.event
           const shard = partitions === 1 ? single : shards[partitionOf(event.deviceId, partitions)]!
-          const taken = shard.ingest(event, nowMs)
+          const taken = feed(shard, event)
           if (taken === 'ts_future' || taken === 'ts_past') return reject(file.path, lineNo, taken, clockBoundError(taken, event.ts, nowMs, config), line)
           summary.events++
           if (onEvent) onEvent(event)

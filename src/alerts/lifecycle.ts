@@ -27,6 +27,8 @@ interface Slot {
   lastBadWindow: number
   open: Alert | null
   peak: Finding | null
+  /** The peak's evidence with the device's standing among its peers when it became the peak. */
+  peakEvidence: Finding['evidence'] | null
   maxScore: number
 }
 
@@ -56,8 +58,9 @@ export class AlertLifecycle implements WindowSink {
     private readonly peers?: PeerGroups,
   ) {}
 
-  private evidence(device: DeviceRecord, detector: string, finding: Finding): Finding['evidence'] {
-    return this.peers === undefined ? finding.evidence : { ...finding.evidence, ...this.peers.evidence(detector, device.model, device) }
+  /** A finding's evidence with the device's standing among its model's peers as the fleet knew it for `window`. */
+  private evidence(device: DeviceRecord, detector: string, finding: Finding, window: number): Finding['evidence'] {
+    return this.peers === undefined ? finding.evidence : { ...finding.evidence, ...this.peers.evidence(detector, device.model, device, window * this.windowMs) }
   }
 
   onWindow(device: DeviceRecord, detector: number, window: number, finding: Finding | null): void {
@@ -83,6 +86,7 @@ export class AlertLifecycle implements WindowSink {
     if (peak === null || rank(finding.severity) > rank(peak.severity) ||
       (finding.severity === peak.severity && finding.score > peak.score)) {
       slot.peak = finding
+      slot.peakEvidence = this.evidence(device, policy.detector, finding, window)
     }
     if (finding.score > slot.maxScore) slot.maxScore = finding.score
     if (slot.open === null && slot.bad >= policy.fireAfter) {
@@ -102,7 +106,7 @@ export class AlertLifecycle implements WindowSink {
         endsAtMs: null,
         detectedAtMs: windowEnd,
         summary: finding.summary,
-        evidence: this.evidence(device, policy.detector, finding),
+        evidence: slot.peak === finding ? slot.peakEvidence! : this.evidence(device, policy.detector, finding, window),
       })
       this.counters.fired++
       this.emit(slot.open)
@@ -119,7 +123,7 @@ export class AlertLifecycle implements WindowSink {
     if (device.alerts === null) return
     for (let i = 0; i < device.alerts.length; i++) {
       const slot = device.alerts[i] as Slot | undefined
-      if (slot?.open) this.resolve(slot, device)
+      if (slot?.open) this.resolve(slot)
     }
   }
 
@@ -129,14 +133,15 @@ export class AlertLifecycle implements WindowSink {
     slot.bad = 0
     if (slot.open === null) {
       slot.peak = null
+      slot.peakEvidence = null
       slot.maxScore = 0
       return
     }
     slot.clean += count
-    if (slot.clean >= this.policies[detector]!.resolveAfter) this.resolve(slot, device)
+    if (slot.clean >= this.policies[detector]!.resolveAfter) this.resolve(slot)
   }
 
-  private resolve(slot: Slot, device: DeviceRecord): void {
+  private resolve(slot: Slot): void {
     const open = slot.open!
     const peak = slot.peak!
     // The behaviour ended with the last bad window; the clean windows only confirmed it.
@@ -156,11 +161,12 @@ export class AlertLifecycle implements WindowSink {
       endsAtMs,
       detectedAtMs: Date.parse(open.detectedAt),
       summary: peak.summary,
-      evidence: this.evidence(device, open.detector, peak),
+      evidence: slot.peakEvidence ?? peak.evidence,
     }))
     this.counters.resolved++
     slot.open = null
     slot.peak = null
+    slot.peakEvidence = null
     slot.maxScore = 0
     slot.bad = 0
     slot.clean = 0
@@ -170,7 +176,7 @@ export class AlertLifecycle implements WindowSink {
     const slots = (device.alerts ??= new Array<unknown>(this.policies.length).fill(undefined))
     let slot = slots[detector] as Slot | undefined
     if (slot === undefined) {
-      slot = { bad: 0, clean: 0, startWindow: 0, lastBadWindow: 0, open: null, peak: null, maxScore: 0 }
+      slot = { bad: 0, clean: 0, startWindow: 0, lastBadWindow: 0, open: null, peak: null, peakEvidence: null, maxScore: 0 }
       slots[detector] = slot
     }
     return slot

@@ -65,6 +65,18 @@ const inputSchema = z.strictObject({
   maxGzipRatio: z.number().min(1).default(200),
 })
 
+/** The fleet view: model-level knowledge merged over every shard (see src/engine/fleet.ts). */
+const fleetSchema = z.strictObject({
+  /**
+   * Event-time period the fleet view moves by: data of epoch e is judged with what the whole fleet
+   * knew up to epoch e - 2. Shorter epochs make fleet knowledge fresher and shards wait for each
+   * other more often. A whole number of windows.
+   */
+  epochMinutes: z.number().int().min(1).max(24 * 60).default(10),
+  /** Models the fleet view holds at most; past them, a new model gets no fleet knowledge (its devices are judged by their own history). */
+  maxModels: z.number().int().min(1).max(1_000_000).default(1024),
+})
+
 const lifecycleSchema = z.strictObject({
   /** Consecutive bad windows before an alert fires. */
   fireAfter: z.number().int().min(1).default(2),
@@ -114,6 +126,7 @@ export const campaignSettings = (c: z.output<typeof campaignsSchema>) => ({
 export const buildConfigSchema = (defs: readonly DetectorDef[]) =>
   z.strictObject({
     engine: engineSchema.prefault({}),
+    fleet: fleetSchema.prefault({}),
     input: inputSchema.prefault({}),
     alerts: lifecycleSchema
       .extend({ suppress: z.array(suppressionRuleSchema).default([]) })
@@ -125,6 +138,10 @@ export const buildConfigSchema = (defs: readonly DetectorDef[]) =>
     /** Where `run` sends alert records besides the alerts topic; replay and evaluate ignore it. */
     webhooks: webhooksSchema.prefault({}),
   })
+    .refine((c) => (c.fleet.epochMinutes * 60) % c.engine.windowSeconds === 0, {
+      message: 'must be a whole number of engine.windowSeconds',
+      path: ['fleet', 'epochMinutes'],
+    })
 
 export type ConfigSchema = ReturnType<typeof buildConfigSchema>
 export interface DetectorSettings {

@@ -1,6 +1,7 @@
 // The detector contract: what every module in detectors/ implements, and what the engine passes it.
 import type { z } from 'zod'
 import type { EgressEvent, Finding, TelemetryEvent } from '../types.ts'
+import type { FleetAccess } from './fleet.ts'
 
 /** What the engine knows of a device; detectors read it, only the engine writes it. */
 export interface DeviceInfo {
@@ -23,8 +24,13 @@ export interface DetectorContext {
    * `n + lookaheadWindows` slots so that early data of later windows does not overwrite it.
    */
   readonly lookaheadWindows: number
-  /** Devices of a model the pipeline tracks now (the engine's count: evictions and model changes included). */
-  readonly modelDevices: (model: string) => number
+  /**
+   * What the detector shares with the whole fleet (every shard of `run`, every `--partitions` shard of
+   * replay): model-level knowledge is written to and read from here, never kept in the instance, so
+   * that findings do not depend on how devices are sharded. Reads for data of time t see the fleet
+   * as of two epochs before t's (see src/engine/fleet.ts).
+   */
+  readonly fleet: FleetAccess
 }
 
 /** The lookahead the engine gives detectors for a lateness and window length. */
@@ -32,8 +38,8 @@ export const lookaheadWindows = (allowedLatenessMs: number, windowMs: number): n
 
 /**
  * A detector instance, made once per engine (per shard). Per-device state is created by `init`
- * and passed back in; model-level priors (cohorts) live in the instance. No I/O, no clocks, no
- * logging: the same events in the same order give the same findings.
+ * and passed back in; model-level knowledge goes through `DetectorContext.fleet`. No I/O, no clocks,
+ * no logging: the same events of a device, with the same fleet, give the same findings.
  */
 export interface Detector<S = unknown> {
   init(device: DeviceInfo): S
@@ -53,10 +59,6 @@ export interface Detector<S = unknown> {
   /** JSON-serialisable copy of a device's state, for the changelog. */
   snapshot(state: S): unknown
   restore(data: unknown, device: DeviceInfo): S
-  /** JSON-serialisable copy of what the instance learns across devices (model-level priors). */
-  snapshotShared?(): unknown
-  /** Replaces the instance's cross-device state with a `snapshotShared` copy. */
-  restoreShared?(data: unknown): void
 }
 
 /** Falco-style metadata plus the factory; one per file in detectors/. */

@@ -3,9 +3,11 @@ import type { DeviceEvent, EgressEvent, Finding, TelemetryEvent } from '../types
 import type { Detector } from './detector.ts'
 import type { DeviceRecord } from './device.ts'
 import { windowOf } from './window.ts'
-import type { PeerGroups, PeerSnapshot } from './peers.ts'
+import type { PeerGroups } from './peers.ts'
 import { DeviceBudget } from './budget.ts'
 import type { BudgetMember } from './budget.ts'
+import { LAG_EPOCHS, soloFleet } from './fleet.ts'
+import type { ContributionJSON, FleetViewJSON, ShardFleet } from './fleet.ts'
 
 export interface EngineOptions {
   /** Base window length (ms); detectors are evaluated when a window closes. */
@@ -31,6 +33,11 @@ export interface EngineOptions {
   readonly trackChanges?: boolean
   /** Model cohorts for peer-group evidence; each device's features are kept when given. */
   readonly peers?: PeerGroups
+  /**
+   * The shard's part of the fleet view (its detectors' facets were made from it): the engine closes
+   * the shard's epochs and publishes them there. A fleet of this engine alone when absent.
+   */
+  readonly fleet?: ShardFleet
   /** Device attributes for events that do not carry them, by device id. */
   readonly inventory?: ReadonlyMap<string, { readonly model?: string | undefined; readonly firmware?: string | undefined }>
 }
@@ -77,6 +84,8 @@ export interface DeviceSnapshot {
   readonly alerts: unknown
   /** Peer-group features: hour, counts (flows and SMTP, packed) and bytes this hour, then the previous hour's (absent in older checkpoints). */
   readonly features?: readonly number[]
+  /** The newest epoch the device was counted active in (absent in older checkpoints). */
+  readonly activeEpoch?: number
 }
 
 /** What a checkpoint holds besides the devices: the engine's clocks and the detectors' shared priors. */
@@ -94,14 +103,17 @@ export interface EngineSnapshot {
   readonly detectors: readonly string[]
   /** Events ingested so far (the clock of the approximate LRU order). */
   readonly events: number
+  /** The shard's clock: its newest event time, or the time the fleet moved it to. */
   readonly fleetMaxTs: number | null
   readonly sweptWindow: number | null
+  /** The first epoch the shard has not closed (published) yet. */
+  readonly openEpoch: number | null
+  /** The shard's contributions to the fleet view for its open epochs. */
+  readonly fleet: readonly (readonly [number, ContributionJSON])[]
+  /** A fleet of this shard alone: its view (a shared view is rebuilt from every shard's publications instead). */
+  readonly view?: FleetViewJSON | null
   /** In least-recently-seen order. */
   readonly devices: readonly DeviceSnapshot[]
-  /** Each detector's cross-device state (model priors), by detector index. */
-  readonly shared: readonly unknown[]
-  /** The model cohorts of peer groups (absent in older checkpoints). */
-  readonly peers?: PeerSnapshot | null
 }
 
 const finiteOrNull = (n: number): number | null => (Number.isFinite(n) ? n : null)
@@ -112,8 +124,15 @@ export class Engine implements BudgetMember {
   private readonly devices = new Map<string, DeviceRecord>()
   private readonly egress: number[] = []
   private readonly telemetry: number[] = []
-  private fleetMaxTs = -Infinity
+  /** The shard's clock: its newest event time, or where the fleet moved it (`advanceTo`). */
+  private clock = -Infinity
   private sweptWindow = -Infinity
+  /** The first epoch not closed yet, and its first window: every device's windows before it are closed. */
+  private openEpoch = -Infinity
+  private openWindow = -Infinity
+  private readonly fleet: ShardFleet
+  private readonly epochMs: number
+  private readonly windowsPerEpoch: number
   /** With `trackChanges`: devices whose state changed, and ids of devices evicted, since `takeChanges`. */
   private readonly changed = new Set<DeviceRecord>()
   private readonly evicted: string[] = []
@@ -136,6 +155,10 @@ export class Engine implements BudgetMember {
   ) {
     this.budget = options.budget ?? new DeviceBudget(options.maxDevices)
     this.budget.join(this)
+    this.fleet = options.fleet ?? soloFleet(options.windowMs)
+    this.epochMs = this.fleet.view.settings.epochMs
+    this.windowsPerEpoch = this.fleet.view.settings.windowsPerEpoch
+    if (this.epochMs !== this.windowsPerEpoch * options.windowMs) throw new Error(`the fleet's epoch (${this.epochMs} ms) is not a whole number of windows (${options.windowMs} ms)`)
     this.probationMs = options.probationMs ?? 0
     // Dispatch tables are built once: a detector without an observer for a kind costs nothing for it.
     detectors.forEach((d, i) => {
@@ -216,46 +239,133 @@ export class Engine implements BudgetMember {
     return false
   }
 
-  /** Feeds one event; returns false when it arrived too late for its window and was dropped. */
+  /**
+   * Whether the fleet view holds what an event at `ts` needs: the level its data is judged with
+   * (LAG_EPOCHS before its epoch, and before the epoch the shard's clock is in). False: the shard
+   * must wait for the other shards (run pauses its partitions), or be moved on (`advanceTo`).
+   */
+  canIngest(ts: number): boolean {
+    const t = ts > this.clock ? ts : this.clock
+    return Math.floor(t / this.epochMs) - LAG_EPOCHS <= this.fleet.view.complete
+  }
+
+  /** How far the clock may be moved without an event (`advanceTo`): anywhere while the shard tracks no device, else as far as the fleet view reaches. */
+  maxAdvance(): number {
+    if (this.devices.size === 0) return Infinity
+    return (this.fleet.view.complete + LAG_EPOCHS + 1) * this.epochMs - 1
+  }
+
+  /** The shard's clock (newest event time, or where it was moved). */
+  get time(): number {
+    return this.clock
+  }
+
+  /** The last epoch the shard has closed. */
+  get closedThrough(): number {
+    return this.openEpoch - 1
+  }
+
+  /**
+   * Moves the shard's clock to `t` (no further than `maxAdvance`) as an event at `t` would, without
+   * one: a shard with nothing to read catches up with the fleet, so that its epochs close.
+   */
+  advanceTo(t: number): void {
+    if (t <= this.clock) return
+    if (t > this.maxAdvance()) throw new Error(`shard clock moved to ${t}, past what the fleet view allows (${this.maxAdvance()})`)
+    this.advance(t)
+  }
+
+  /** Feeds one event (the caller checked `canIngest`); returns false when it arrived too late for its window and was dropped. */
   ingest(event: DeviceEvent): boolean {
     const { windowMs, allowedLatenessMs } = this.options
+    const ts = event.ts
+    if (!this.canIngest(ts)) {
+      if (!this.fleet.solo) throw new Error(`event at ${ts} fed before the fleet view reached its epoch (complete through ${this.fleet.view.complete})`)
+      catchUpAlone(this, ts)
+    }
     this.counters.events++
+    if (ts > this.clock) this.advance(ts)
+    const window = windowOf(ts, windowMs)
+    // Windows of epochs the shard has closed are closed for every device, new ones included: the
+    // fleet has the shard's contribution to them already.
+    if (window < this.openWindow) {
+      this.counters.late++
+      return false
+    }
     const device = this.deviceFor(event)
     if (this.options.trackChanges) this.changed.add(device)
-    const window = windowOf(event.ts, windowMs)
     if (window < device.nextWindow) {
       this.counters.late++
       return false
     }
-    if (event.model !== undefined && event.model !== device.model) {
-      this.options.peers?.leave(device.model)
-      this.options.peers?.join(event.model)
-      device.model = event.model
-    }
+    if (event.model !== undefined && event.model !== device.model) device.model = event.model
     if (event.firmware !== undefined && event.firmware !== device.firmware) {
-      if (device.firmware !== '') device.firmwareChangedAt = event.ts
+      if (device.firmware !== '') device.firmwareChangedAt = ts
       device.firmware = event.firmware
     }
-    if (event.ts > device.maxTs) {
-      device.maxTs = event.ts
+    if (ts > device.maxTs) {
+      device.maxTs = ts
       // Close before observing: a detector evaluating window w has seen nothing later than the
       // lateness margin past its end (DetectorContext.lookaheadWindows), however far this event jumps.
-      const closeBefore = windowOf(event.ts - allowedLatenessMs, windowMs)
+      const closeBefore = windowOf(ts - allowedLatenessMs, windowMs)
       if (closeBefore > device.nextWindow) this.closeWindows(device, closeBefore)
+    }
+    // A device counts once per epoch towards its model's active devices in the fleet.
+    const epoch = Math.floor(ts / this.epochMs)
+    if (epoch > device.activeEpoch) {
+      device.activeEpoch = epoch
+      this.fleet.devices.active(device.model, ts)
     }
     if (event.type === 'egress') this.observeEgress(device, event)
     else this.observeTelemetry(device, event)
     device.pending = true
     if (window > device.lastDataWindow) device.lastDataWindow = window
-    if (event.ts > this.fleetMaxTs) {
-      this.fleetMaxTs = event.ts
-      const fleetWindow = windowOf(event.ts - allowedLatenessMs, windowMs)
-      if (fleetWindow > this.sweptWindow) {
-        this.sweptWindow = fleetWindow
-        this.sweep()
-      }
-    }
     return true
+  }
+
+  /**
+   * The clock moves to `t`. Once it passes an epoch's end by the lateness, every window before the
+   * epoch after it closes, for every device, and the shard publishes its contribution to the fleet
+   * view: from then on its events of those epochs are late. Then the minute's sweep (idle devices,
+   * TTL) runs as before.
+   */
+  private advance(t: number): void {
+    const { windowMs, allowedLatenessMs } = this.options
+    this.clock = t
+    const open = Math.floor((t - allowedLatenessMs) / this.epochMs)
+    if (open > this.openEpoch) {
+      const until = open * this.windowsPerEpoch
+      for (const device of this.devices.values()) if (device.nextWindow < until) this.closeBefore(device, until)
+      this.openEpoch = open
+      this.openWindow = until
+      this.fleet.publish({ shard: this.fleet.shard.index, closedThrough: open - 1, clock: t, epochs: this.fleet.shard.take(open - 1) })
+    }
+    const fleetWindow = windowOf(t - allowedLatenessMs, windowMs)
+    if (fleetWindow > this.sweptWindow) {
+      this.sweptWindow = fleetWindow
+      this.sweep()
+    }
+  }
+
+  /**
+   * Closes a device's windows before `until`, the start of the shard's open epoch: every window is
+   * evaluated while the fleet level it is judged with is at hand (a quiet device's windows are not
+   * left for its next event, which may come days later). A device quiet long enough that its windows
+   * pass in bulk and with no alert slots has nothing to evaluate: only its next window moves (not a
+   * change for the changelog; `restore` moves it the same way).
+   */
+  private closeBefore(device: DeviceRecord, until: number): void {
+    if (device.alerts === null && device.nextWindow > device.lastDataWindow + this.options.quietWindows) {
+      device.nextWindow = until
+    } else {
+      this.closeWindows(device, until)
+    }
+    if (device.lastDataWindow < until) this.settle(device)
+  }
+
+  /** A device's windows are all closed. */
+  private settle(device: DeviceRecord): void {
+    device.pending = false
   }
 
   /** Everything the engine holds, as JSON-serialisable data. */
@@ -287,10 +397,11 @@ export class Engine implements BudgetMember {
     return {
       detectors: this.detectors.map((a) => a.id),
       events: this.counters.events,
-      fleetMaxTs: finiteOrNull(this.fleetMaxTs),
+      fleetMaxTs: finiteOrNull(this.clock),
       sweptWindow: finiteOrNull(this.sweptWindow),
-      shared: this.detectors.map((a) => a.detector.snapshotShared?.() ?? null),
-      peers: this.options.peers?.snapshot() ?? null,
+      openEpoch: finiteOrNull(this.openEpoch),
+      fleet: this.fleet.shard.toJSON(),
+      view: this.fleet.solo ? this.fleet.view.toJSON() : null,
     }
   }
 
@@ -309,6 +420,7 @@ export class Engine implements BudgetMember {
       states: this.detectors.map((a, i) => a.detector.snapshot(d.states[i])),
       alerts: d.alerts === null ? null : JSON.parse(JSON.stringify(d.alerts)),
       features: [d.featureHour, d.countsNow, d.bytesNow, d.countsBefore, d.bytesBefore],
+      activeEpoch: finiteOrNull(d.activeEpoch) ?? undefined,
     }
   }
 
@@ -319,17 +431,20 @@ export class Engine implements BudgetMember {
       throw new Error(`cannot restore detectors [${snap.detectors.join(', ')}] into an engine of [${ids.join(', ')}] that holds ${this.devices.size} devices`)
     }
     this.counters.events = snap.events
-    this.fleetMaxTs = snap.fleetMaxTs ?? -Infinity
+    this.clock = snap.fleetMaxTs ?? -Infinity
     this.sweptWindow = snap.sweptWindow ?? -Infinity
-    this.detectors.forEach((a, i) => {
-      const shared = snap.shared[i]
-      if (shared !== null && shared !== undefined) a.detector.restoreShared?.(shared)
-    })
-    if (snap.peers) this.options.peers?.restore(snap.peers)
+    this.openEpoch = snap.openEpoch ?? -Infinity
+    this.openWindow = this.openEpoch * this.windowsPerEpoch
+    this.fleet.shard.load(snap.fleet ?? [])
+    if (this.fleet.solo && snap.view) this.fleet.view.load(snap.view)
     // The map's order is the LRU order, which is the order of touchedAt: a checkpoint assembled from
     // changes (in any order) restores the same map.
     try {
       this.restoreDevices(snap.devices)
+      for (const d of this.devices.values()) {
+        // As the epoch's close moved it (closeBefore), without writing the device again.
+        if (d.nextWindow < this.openWindow && d.alerts === null && d.nextWindow > d.lastDataWindow + this.options.quietWindows) d.nextWindow = this.openWindow
+      }
     } finally {
       // Counted, not trimmed (the next new device makes room if they overfill the budget), and
       // counted however far a failed restore got: its caller releases what it holds.
@@ -361,8 +476,8 @@ export class Engine implements BudgetMember {
         // Slots JSON wrote as null for detectors without one are undefined again.
         alerts: d.alerts === null ? null : (d.alerts as unknown[]).map((slot) => slot ?? undefined),
         featureHour: f[0], countsNow: f[1], bytesNow: f[2], countsBefore: f[3], bytesBefore: f[4],
+        activeEpoch: d.activeEpoch ?? -Infinity,
       }
-      this.options.peers?.join(device.model)
       for (let i = 0; i < this.detectors.length; i++) device.states[i] = this.detectors[i]!.detector.restore(d.states[i], device)
       this.devices.set(d.id, device)
     }
@@ -373,8 +488,12 @@ export class Engine implements BudgetMember {
     for (const d of this.devices.values()) visit(d)
   }
 
-  /** End of input: closes every open window of every device (replay's last step). */
+  /** End of input: closes every open window of every device (replay's last step, once the fleet view reaches the shard's clock). */
   flush(): void {
+    if (!this.canIngest(this.clock)) {
+      if (!this.fleet.solo) throw new Error(`flush before the fleet view reached the shard's clock (complete through ${this.fleet.view.complete})`)
+      catchUpAlone(this, this.clock)
+    }
     for (const device of this.devices.values()) if (device.pending) this.closeAll(device)
   }
 
@@ -399,6 +518,13 @@ export class Engine implements BudgetMember {
 
   private deviceFor(event: DeviceEvent): DeviceRecord {
     let device = this.devices.get(event.deviceId)
+    if (device !== undefined && device.maxTs + this.options.deviceTtlMs <= event.ts) {
+      // Silent past its TTL: forgotten, whether or not a sweep came by since (the sweep's timing
+      // depends on the other devices of the shard; this does not).
+      this.evict(device)
+      this.counters.evictedTtl++
+      device = undefined
+    }
     if (device === undefined) {
       device = this.createDevice(event)
       this.devices.set(event.deviceId, device)
@@ -441,6 +567,7 @@ export class Engine implements BudgetMember {
       lastDataWindow: window,
       touchedAt: this.counters.events,
       pending: false,
+      activeEpoch: -Infinity,
       alerts: null,
       // Written out, not spread: a spread builds the record out of line, a hundred bytes more a device.
       featureHour: -1,
@@ -449,7 +576,6 @@ export class Engine implements BudgetMember {
       countsBefore: 0,
       bytesBefore: 0,
     }
-    this.options.peers?.join(device.model)
     for (let i = 0; i < this.detectors.length; i++) device.states[i] = this.detectors[i]!.detector.init(device)
     return device
   }
@@ -477,7 +603,7 @@ export class Engine implements BudgetMember {
     if (this.options.trackChanges) this.changed.add(device)
     const last = Math.max(windowOf(device.maxTs, this.options.windowMs), device.lastDataWindow)
     if (last >= device.nextWindow) this.closeWindows(device, last + 1)
-    device.pending = false
+    this.settle(device)
   }
 
   /**
@@ -489,7 +615,7 @@ export class Engine implements BudgetMember {
    */
   private sweep(): void {
     const { idleFlushMs, deviceTtlMs } = this.options
-    const now = this.fleetMaxTs
+    const now = this.clock
     for (const device of this.devices.values()) {
       if (device.maxTs + deviceTtlMs <= now) {
         this.evict(device)
@@ -521,7 +647,6 @@ export class Engine implements BudgetMember {
       this.evicted.push(device.id)
     }
     this.sink.onEvict(device)
-    this.options.peers?.leave(device.model)
     this.devices.delete(device.id)
     this.budget.removed(this)
   }
@@ -530,3 +655,12 @@ export class Engine implements BudgetMember {
 /** A device's features from its snapshot (hour, counts and bytes now, then before), fresh ones for a checkpoint older than them. */
 const featuresOf = (f: readonly number[] | undefined): readonly [number, number, number, number, number] =>
   f !== undefined && f.length === 5 ? [f[0]!, f[1]!, f[2]!, f[3]!, f[4]!] : [-1, 0, 0, 0, 0]
+
+/** Moves an engine that is a fleet of its own (its view completes with its own publications) far enough for an event at `ts`. */
+const catchUpAlone = (engine: Engine, ts: number): void => {
+  while (!engine.canIngest(ts)) {
+    const before = engine.closedThrough
+    engine.advanceTo(Math.min(ts, engine.maxAdvance()))
+    if (engine.closedThrough === before) throw new Error(`a shard alone cannot reach ${ts}: its fleet view is complete through ${engine.closedThrough}`)
+  }
+}

@@ -85,6 +85,8 @@ const ingestLine = (bytes: Buffer, ctx: RecordContext, out: RecordOutcomes, repo
     return false
   }
   const taken = ctx.pipeline.ingest(r.event, ctx.nowMs)
+  // Each shard of `run` is a fleet view of its own so far: its pipeline never waits.
+  if (taken === 'wait') throw new Error('a shard of run waited for a fleet view it has alone')
   if (taken === 'accepted') out.accepted(r.event)
   else if (taken === 'late') out.late()
   else {

@@ -2,6 +2,9 @@
 // targets of the README (synthetic fleet, real captures, demo), and a replay of the fleet is byte-identical.
 import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { describe, expect, it } from 'vitest'
@@ -32,6 +35,30 @@ describe('evaluate on the synthetic fleet', () => {
     const digest = async (): Promise<string> => createHash('sha256').update(await cli('replay', '-q', fixture('synthetic/fleet.ndjson.gz'))).digest('hex')
     expect(await digest()).toBe(await digest())
   })
+})
+
+describe('one fleet view: the alerts do not depend on how devices are sharded', () => {
+  const GENERATOR = fileURLToPath(new URL('../../dist/scripts/generate-fleet.js', import.meta.url))
+  /** Alert records of a replay over `partitions` shards, sorted (shards interleave their output). */
+  const alerts = async (input: string, partitions: number): Promise<string[]> =>
+    (await cli('replay', '-q', '--partitions', String(partitions), input)).split('\n').filter((l) => l !== '').sort()
+
+  it.each([
+    ['the bundled fleet', null],
+    ['the fleet of seed 7', 7],
+    ['the fleet of seed 11', 11],
+  ] as const)('gives %s the same alerts, ids and evidence alike, over 1, 3, 6 and 24 partitions', async (_name, seed) => {
+    let input = fixture('synthetic/fleet.ndjson.gz')
+    if (seed !== null) {
+      const dir = mkdtempSync(join(tmpdir(), `egress-fleet-${seed}-`))
+      await promisify(execFile)(process.execPath, [GENERATOR, '--seed', String(seed), '--out', dir, '--demo-out', join(dir, 'demo.ndjson')])
+      input = join(dir, 'fleet.ndjson.gz')
+    }
+    const one = await alerts(input, 1)
+    // Non-vacuous: the fleets' attacks are there to be found.
+    expect(one.length).toBeGreaterThan(100)
+    for (const n of [3, 6, 24]) expect(await alerts(input, n), `${n} partitions`).toEqual(one)
+  }, 240_000)
 })
 
 describe('evaluate on the real captures', () => {

@@ -1,6 +1,7 @@
 // Runs one detector through the real engine over events and records its findings per window.
 import { Engine } from '../../src/engine/engine.ts'
 import { PeerGroups } from '../../src/engine/peers.ts'
+import { soloFleet } from '../../src/engine/fleet.ts'
 import type { DetectorDef } from '../../src/engine/detector.ts'
 import type { DeviceEvent, Finding } from '../../src/types.ts'
 import { MIN, T0 } from './events.ts'
@@ -19,10 +20,11 @@ export const detectorFindings = (
 ): Found[] => {
   const config = def.configSchema.parse(overrides)
   const found: Found[] = []
-  const peers = new PeerGroups()
+  const fleet = soloFleet(MIN)
+  const peers = new PeerGroups(fleet.access('peers'))
   const engine = new Engine(
-    [{ id: def.id, detector: def.create(config, { windowMs: MIN, lookaheadWindows: 1, modelDevices: (m) => peers.deviceCount(m) }) }],
-    { windowMs: MIN, allowedLatenessMs: 30_000, idleFlushMs: 5 * MIN, deviceTtlMs: 24 * 60 * MIN, maxDevices: 10_000, quietWindows: 60, peers },
+    [{ id: def.id, detector: def.create(config, { windowMs: MIN, lookaheadWindows: 1, fleet: fleet.access(def.id) }) }],
+    { windowMs: MIN, allowedLatenessMs: 30_000, idleFlushMs: 5 * MIN, deviceTtlMs: 24 * 60 * MIN, maxDevices: 10_000, quietWindows: 60, peers, fleet },
     {
       onWindow: (d, _i, w, f) => {
         if (f !== null) found.push({ deviceId: d.id, minute: w - T0 / MIN, finding: f })

@@ -182,7 +182,7 @@ describe('run, fed records meant to stop or blind it', () => {
     const run = startRun(env, '--config', config)
     try {
       await waitCommitted(admin, groupId, t.events, (n) => n === lines.length, 60_000)
-      expect(await topicLines(kafka, t.alerts)).toEqual(await replayLines('--partitions', '2', '--config', config, DEMO))
+      expect(await topicLines(kafka, t.alerts)).toEqual(await replayLines('--partitions', '2', '--fleet-per-partition', '--config', config, DEMO))
       const metrics = await metricsOf(run.out.stderr)
       expect(sample(metrics, 'egress_devices_tracked')).toBe(12)
       expect(sample(metrics, 'egress_devices_evicted_total', { reason: 'capacity_new' })).toBe(296)

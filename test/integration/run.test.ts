@@ -94,7 +94,7 @@ describe('egress-sentinel run', () => {
     const { child: service, exited } = startRun(env)
     try {
       await waitCommitted(admin, groupId, t.events, (n) => n === total)
-      expect(await topicLines(kafka, t.alerts)).toEqual(await replayLines('--partitions', '3', DEMO))
+      expect(await topicLines(kafka, t.alerts)).toEqual(await replayLines('--partitions', '3', '--fleet-per-partition', DEMO))
     } finally {
       service.kill('SIGTERM')
     }

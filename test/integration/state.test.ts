@@ -44,7 +44,7 @@ const fleetLines = (lines: readonly string[]): string[] => lines.filter((l) => l
  * gives for the same sharding (whichever member wrote which alert), and a second pass adds none.
  */
 const expectReplayCampaigns = async (env: NodeJS.ProcessEnv, alertsTopic: string, partitions: string): Promise<void> => {
-  const expected = fleetLines(await replayLines('--campaigns', '--partitions', partitions, FLEET))
+  const expected = fleetLines(await replayLines('--campaigns', '--partitions', partitions, '--fleet-per-partition', FLEET))
   expect(expected.length).toBeGreaterThan(0)
   // Without --complete a pass writes up to its watermark only: what it writes is final.
   await cli(env, 'correlate', '--kafka', '-q')
@@ -68,7 +68,7 @@ describe('state and exactly-once delivery', () => {
   it('killed with SIGKILL mid-stream and started again, run sends each alert of replay exactly once, and correlate adds replay\'s campaigns', async () => {
     const { t, env, groupId } = await setupTopics(admin, brokers, 3)
     const total = await produceFleet(env, t.events)
-    const expected = await replayLines('--partitions', '3', FLEET)
+    const expected = await replayLines('--partitions', '3', '--fleet-per-partition', FLEET)
 
     const first = startRun(env)
     // Killed once it has committed a fifth of the fleet, not all of it: batches are in flight.
@@ -96,7 +96,7 @@ describe('state and exactly-once delivery', () => {
     // The stream comes in two halves; the member leaves between them, so the other one goes on with its partitions.
     const lines = gunzipSync(readFileSync(FLEET)).toString('utf8').trimEnd().split('\n')
     const { first, second } = halves(lines)
-    const expected = await replayLines('--partitions', '6', FLEET)
+    const expected = await replayLines('--partitions', '6', '--fleet-per-partition', FLEET)
 
     await cli(env, 'produce', '-q', '--topic', t.events, first)
     const a = startRun(env)

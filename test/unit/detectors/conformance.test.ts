@@ -9,6 +9,8 @@ import { DETECTORS } from '../../../detectors/index.ts'
 import type { Detector, DeviceInfo } from '../../../src/engine/detector.ts'
 import type { DeviceEvent, Finding } from '../../../src/types.ts'
 import { windowOf } from '../../../src/engine/window.ts'
+import { soloFleet } from '../../../src/engine/fleet.ts'
+import type { ShardFleet } from '../../../src/engine/fleet.ts'
 import { at, egress, smtpFlows, telemetry } from '../../helpers/events.ts'
 import { loadFixture } from '../../helpers/fixtures.ts'
 
@@ -19,9 +21,23 @@ const MIN = 60_000
  * the event's arrival completes, then observe it), optionally replacing the device state by a JSON round trip
  * of its snapshot before every `restoreEvery`-th window.
  */
-const drive = (detector: Detector, events: readonly DeviceEvent[], restoreEvery = 0): string[] => {
+const drive = (create: (fleet: ShardFleet) => Detector, events: readonly DeviceEvent[], restoreEvery = 0): string[] => {
   const first = events[0]
   if (first === undefined) return []
+  // A fleet of this device alone, closing its epochs as the engine does (30 s after their end).
+  const fleet = soloFleet(MIN)
+  const detector = create(fleet)
+  let closed = Math.floor(first.ts / (10 * MIN)) - 1
+  fleet.publish({ shard: 0, closedThrough: closed, clock: first.ts, epochs: [] })
+  /** Epoch by epoch: its windows are evaluated, then it is closed and published (the engine's boundary). */
+  const advance = (ts: number): void => {
+    const through = Math.floor((ts - 30_000) / (10 * MIN)) - 1
+    for (let k = closed + 1; k <= through; k++) {
+      closeUntil((k + 1) * 10)
+      fleet.publish({ shard: 0, closedThrough: k, clock: ts, epochs: fleet.shard.take(k) })
+      closed = k
+    }
+  }
   const device: DeviceInfo = { id: first.deviceId, model: first.model ?? 'unknown', firmware: 'unknown', firmwareChangedAt: -Infinity, firstSeen: first.ts }
   let state = detector.init(device)
   const out: string[] = []
@@ -34,6 +50,7 @@ const drive = (detector: Detector, events: readonly DeviceEvent[], restoreEvery 
     }
   }
   for (const e of events) {
+    advance(e.ts)
     // As the engine: a window closes once an event is 30 s (the default lateness) past its end, so
     // the detector may already hold data of the next window: the lookahead it must account for.
     closeUntil(windowOf(e.ts - 30_000, MIN))
@@ -41,7 +58,9 @@ const drive = (detector: Detector, events: readonly DeviceEvent[], restoreEvery 
     const next = e.type === 'egress' ? detector.observeEgress?.(state, e, device) : detector.observeTelemetry?.(state, e, device)
     if (next !== undefined) state = next
   }
-  closeUntil(next + 90)
+  const end = next + 90
+  advance(end * MIN + 30_000)
+  closeUntil(end)
   return out
 }
 
@@ -111,12 +130,13 @@ describe('every registered detector', () => {
     })
 
     it('gives identical findings for identical input, and the same with its state restored from a JSON snapshot every 7 windows', () => {
-      const create = (): Detector => def.create(def.configSchema.parse(SETTINGS[def.id] ?? {}), { windowMs: MIN, lookaheadWindows: 1, modelDevices: () => 1 })
+      const create = (fleet: ShardFleet): Detector =>
+        def.create(def.configSchema.parse(SETTINGS[def.id] ?? {}), { windowMs: MIN, lookaheadWindows: 1, fleet: fleet.access(def.id) })
       let total = 0
       for (const stream of STREAMS) {
-        const straight = drive(create(), stream)
-        expect(drive(create(), stream)).toEqual(straight)
-        expect(drive(create(), stream, 7)).toEqual(straight)
+        const straight = drive(create, stream)
+        expect(drive(create, stream)).toEqual(straight)
+        expect(drive(create, stream, 7)).toEqual(straight)
         total += straight.length
       }
       // Non-vacuous: every detector finds something in this input set.

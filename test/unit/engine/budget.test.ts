@@ -21,10 +21,10 @@ const shards = (count: number, max: number) => {
   return { budget, evicted, engines }
 }
 
-/** Two events 20 minutes apart: past probation. */
-const learn = (engine: Engine, deviceId: string): void => {
-  engine.ingest(egress({ deviceId, ts: at(0) }))
-  engine.ingest(egress({ deviceId, ts: at(20) }))
+/** Two events 20 minutes apart, from minute `start`: past probation. (A shard's clock only moves on: later devices start later.) */
+const learn = (engine: Engine, deviceId: string, start = 0): void => {
+  engine.ingest(egress({ deviceId, ts: at(start) }))
+  engine.ingest(egress({ deviceId, ts: at(start + 20) }))
 }
 
 describe('the device budget', () => {
@@ -32,8 +32,8 @@ describe('the device budget', () => {
     const { budget, engines, evicted } = shards(2, 3)
     learn(engines[0]!, 'a')
     learn(engines[1]!, 'b')
-    learn(engines[0]!, 'c')
-    learn(engines[1]!, 'd')
+    learn(engines[0]!, 'c', 20)
+    learn(engines[1]!, 'd', 20)
     expect(budget.total).toBe(3)
     expect(engines[0]!.deviceCount + engines[1]!.deviceCount).toBe(3)
     // None is on probation: the shard that needed room gave its least recently seen.
@@ -43,8 +43,8 @@ describe('the device budget', () => {
 
   it('lets a flood of new ids evict its own kind, never devices with learned state', () => {
     const { engines, evicted } = shards(2, 6)
-    for (const id of ['a', 'b', 'c', 'd']) learn(engines[id < 'c' ? 0 : 1]!, id)
-    for (let i = 0; i < 500; i++) engines[i % 2]!.ingest(egress({ deviceId: `flood-${i}`, ts: at(21) }))
+    for (const id of ['a', 'b', 'c', 'd']) learn(engines[id < 'c' ? 0 : 1]!, id, id === 'b' || id === 'd' ? 20 : 0)
+    for (let i = 0; i < 500; i++) engines[i % 2]!.ingest(egress({ deviceId: `flood-${i}`, ts: at(41) }))
     expect(evicted.filter((id) => !id.startsWith('flood-'))).toEqual([])
     expect(evicted).toHaveLength(498)
     const counters = engines.map((e) => e.counters)
@@ -74,8 +74,8 @@ describe('the device budget', () => {
   it('falls back to the least recently seen device when none is on probation', () => {
     const { engines, evicted } = shards(1, 2)
     learn(engines[0]!, 'a')
-    learn(engines[0]!, 'b')
-    engines[0]!.ingest(egress({ deviceId: 'c', ts: at(21) }))
+    learn(engines[0]!, 'b', 20)
+    engines[0]!.ingest(egress({ deviceId: 'c', ts: at(41) }))
     expect(evicted).toEqual(['a'])
   })
 
