@@ -53,6 +53,12 @@ const throughput = async (): Promise<Record<string, number>> => {
       const s = await replay({ inputs: [file], format: 'auto', config, detectors: DETECTORS, onAlert: () => void alerts++ })
       events = s.events
     })
+    // Six shards over one fleet view (what `run` deploys): the same alerts, the cost of the sharding.
+    let alerts6 = 0
+    const replay6Ms = await best(async () => {
+      alerts6 = 0
+      await replay({ inputs: [file], format: 'auto', config, detectors: DETECTORS, partitions: 6, onAlert: () => void alerts6++ })
+    })
     if (sink < 0) console.log(sink)
     return {
       events,
@@ -60,6 +66,9 @@ const throughput = async (): Promise<Record<string, number>> => {
       parseEventsPerSecond: Math.round(events / (parseMs / 1000)),
       replayEventsPerSecond: Math.round(events / (replayMs / 1000)),
       ratio: Math.round((parseMs / replayMs) * 1000) / 1000,
+      alerts6,
+      replay6EventsPerSecond: Math.round(events / (replay6Ms / 1000)),
+      sixOverOne: Math.round((replayMs / replay6Ms) * 1000) / 1000,
     }
   } finally {
     rmSync(dir, { recursive: true, force: true })
@@ -143,6 +152,10 @@ const main = async (): Promise<void> => {
   console.log('| events | alerts | bare JSON.parse loop (events/s) | replay (events/s) | ratio replay / JSON.parse (aim >= 0.3) |')
   console.log('|---:|---:|---:|---:|---:|')
   console.log(`| ${t.events} | ${t.alerts} | ${t.parseEventsPerSecond} | ${t.replayEventsPerSecond} | ${t.ratio} |`)
+  console.log('\nreplay over 6 partitions, one fleet view (same alerts as 1), same run')
+  console.log('| alerts | replay --partitions 6 (events/s) | ratio 6 partitions / 1 |')
+  console.log('|---:|---:|---:|')
+  console.log(`| ${t.alerts6} | ${t.replay6EventsPerSecond} | ${t.sixOverOne} |`)
   console.log('\nline reader alone, over-long lines (> DEFAULT_MAX_LINE_BYTES) hashed and skipped')
   console.log('| input | MB read (inflated) | MB/s | over-long lines |')
   console.log('|---|---:|---:|---:|')

@@ -466,7 +466,10 @@ export class FleetView {
       closed: this.closed.map(finite),
       clocks: this.clocks.map(finite),
       refused: { ...this.refused },
-      levels: this.levels.map((l) => [finite(l.epoch), [...l.models].map(([model, m]) => [model, modelToJSON(m, this.specs)])]),
+      // Only the levels reads can still ask for: data of the open epochs reads complete - 1 and on.
+      levels: this.levels
+        .filter((l, i) => i + 1 >= this.levels.length || this.levels[i + 1]!.epoch > this.complete - 1)
+        .map((l) => [finite(l.epoch), [...l.models].map(([model, m]) => [model, modelToJSON(m, this.specs)])]),
     }
   }
 
@@ -617,13 +620,21 @@ class LevelCursor {
   }
 }
 
-/** Devices per key per model (a destination, a port), counted over the whole fleet. */
-export class FleetCounts {
-  private readonly cursor: LevelCursor
-  constructor(private readonly shard: FleetShard, private readonly facet: number) {
+/** A detector's handle on one facet: writes go to its shard's contributions, reads to the fleet's level. */
+abstract class Facet<S> {
+  protected readonly cursor: LevelCursor
+  constructor(protected readonly shard: FleetShard, protected readonly facet: number) {
     this.cursor = new LevelCursor(shard.view)
   }
 
+  /** The model's state of this facet as the fleet knew it for data of time `ts`. */
+  protected state(model: string, ts: number): S | undefined {
+    return this.cursor.at(ts).models.get(model)?.facets[this.facet] as S | undefined
+  }
+}
+
+/** Devices per key per model (a destination, a port), counted over the whole fleet. */
+export class FleetCounts extends Facet<ReadonlyMap<number, number>> {
   /** One more device of `model` uses `key` (at time `ts`). */
   add(model: string, key: number, ts: number): void {
     const models = this.shard.at(ts).counts(this.facet)
@@ -634,8 +645,7 @@ export class FleetCounts {
 
   /** Devices of `model` that used `key`, as the fleet knew it for data of time `ts`. */
   get(model: string, key: number, ts: number): number {
-    const f = this.cursor.at(ts).models.get(model)?.facets[this.facet] as ReadonlyMap<number, number> | undefined
-    return f?.get(key) ?? 0
+    return this.state(model, ts)?.get(key) ?? 0
   }
 }
 
@@ -651,12 +661,7 @@ export interface DistributionStats {
 }
 
 /** A per-device value's distribution per model over the fleet (decayed: recent hours weigh most). */
-export class FleetHistogram {
-  private readonly cursor: LevelCursor
-  constructor(private readonly shard: FleetShard, private readonly facet: number) {
-    this.cursor = new LevelCursor(shard.view)
-  }
-
+export class FleetHistogram extends Facet<HistogramState> {
   observe(model: string, value: number, ts: number): void {
     const models = this.shard.at(ts).histograms(this.facet)
     let h = models.get(model)
@@ -665,10 +670,6 @@ export class FleetHistogram {
     h.buckets.set(b, (h.buckets.get(b) ?? 0) + 1)
     h.count++
     h.sum += value
-  }
-
-  private state(model: string, ts: number): HistogramState | undefined {
-    return this.cursor.at(ts).models.get(model)?.facets[this.facet] as HistogramState | undefined
   }
 
   /** Observations of the model the fleet has made, for data of time `ts`. */
@@ -735,8 +736,7 @@ export interface HostsReader {
 }
 
 /** Hosts a model knows and hosts new to it, over the whole fleet (model-shift). */
-export class FleetHosts {
-  private readonly cursor: LevelCursor
+export class FleetHosts extends Facet<HostsState> {
   private readonly spec: FacetSpec & { kind: 'hosts' }
   private readonly reader = {
     present: false,
@@ -757,8 +757,8 @@ export class FleetHosts {
     },
   }
 
-  constructor(private readonly shard: FleetShard, private readonly facet: number) {
-    this.cursor = new LevelCursor(shard.view)
+  constructor(shard: FleetShard, facet: number) {
+    super(shard, facet)
     this.spec = shard.view.specs[facet] as FacetSpec & { kind: 'hosts' }
   }
 
@@ -768,8 +768,7 @@ export class FleetHosts {
 
   /** The model's hosts as the fleet knew them for data of time `ts` (one reader, reused: read it before the next call). */
   read(model: string, ts: number): HostsReader {
-    const level = this.cursor.at(ts)
-    const s = level.models.get(model)?.facets[this.facet] as HostsState | undefined
+    const s = this.state(model, ts)
     const r = this.reader
     r.state = s
     r.present = s !== undefined

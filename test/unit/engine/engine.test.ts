@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { Engine } from '../../../src/engine/engine.ts'
+import { FleetView, shardFleet } from '../../../src/engine/fleet.ts'
 import type { EngineOptions, WindowSink } from '../../../src/engine/engine.ts'
 import type { Detector } from '../../../src/engine/detector.ts'
 import type { DeviceRecord } from '../../../src/engine/device.ts'
@@ -143,4 +144,42 @@ describe('Engine', () => {
     engine.ingest(egress({ ts: at(1), model: undefined, firmware: '2.0' }))
     expect(seen).toEqual(['cam/1.0/-', `cam/2.0/${at(1)}`])
   })
+
+  it("closes every device's windows before an epoch once the shard's clock passes its end by the lateness: that epoch's events are late from then on, for any device", () => {
+    const { log, sink } = recorder()
+    const engine = new Engine([{ id: 'c', detector: counter }], options, sink)
+    engine.ingest(egress({ deviceId: 'a', ts: at(9.2) }))
+    engine.ingest(egress({ deviceId: 'b', ts: at(10.6) }))
+    // b's event is 36 s past the end of epoch [0, 10 min): a's open window 9 closes, though a is quiet.
+    expect(log).toEqual(['a w9 1'])
+    expect(engine.closedThrough).toBe(Math.floor(at(0) / (10 * MIN)))
+    expect(engine.ingest(egress({ deviceId: 'a', ts: at(9.9) }))).toBe(false)
+    expect(engine.ingest(egress({ deviceId: 'new', ts: at(9.9) }))).toBe(false)
+    expect(engine.counters.late).toBe(2)
+    expect(engine.deviceCount).toBe(2)
+  })
+
+  it('in a view shared by two shards, waits for the other shard to close the epoch two before an event, and moves on once it has', () => {
+    const view = new FleetView({ epochMs: 10 * MIN, windowsPerEpoch: 10, shards: 2, maxModels: 10 })
+    const engines = [0, 1].map((i) => new Engine([{ id: 'c', detector: counter }], { ...options, fleet: shardFleet(view, i, (p) => view.publish(p)) }, recorder().sink))
+    const [one, two] = engines as [Engine, Engine]
+    // Neither has a device: each may move anywhere, so both reach the first event's time.
+    for (const e of engines) e.advanceTo(at(0))
+    expect(one.canIngest(at(5))).toBe(true)
+    one.ingest(egress({ ts: at(5) }))
+    // An event of epoch 2 is judged with the fleet's epoch 0, which shard two has not closed.
+    expect(one.canIngest(at(25))).toBe(false)
+    expect(() => one.ingest(egress({ ts: at(25) }))).toThrow(/before the fleet view reached its epoch/)
+    // Shard one holds a device: it moves only as far as the view allows (two's clock closed the epoch before epoch 0 only).
+    const e0 = Math.floor(at(0) / (10 * MIN))
+    expect(view.complete).toBe(e0 - 2)
+    expect(one.maxAdvance()).toBe(at(10) - 1)
+    two.advanceTo(at(11))
+    expect(view.complete).toBe(e0 - 1)
+    one.advanceTo(one.maxAdvance())
+    expect(view.complete).toBe(e0)
+    expect(one.canIngest(at(25))).toBe(true)
+    expect(one.ingest(egress({ ts: at(25) }))).toBe(true)
+  })
 })
+
