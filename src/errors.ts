@@ -6,6 +6,7 @@ export type ErrorCode =
   | 'EGD_INPUT' // an input file cannot be read
   | 'EGD_DETECTOR' // the detector registry is inconsistent
   | 'EGD_KAFKA' // the broker refused, or lacks what is needed (a topic, credentials)
+  | 'EGD_KAFKA_UNREACHABLE' // no broker answered (run retries at start)
 
 export class AppError extends Error {
   override readonly name = 'AppError'

@@ -2,21 +2,17 @@
 import type { Config } from './config/schema.ts'
 import type { ServiceSettings } from './config/service.ts'
 import type { DetectorDef } from './engine/detector.ts'
-import type { SkipReason } from './decode/result.ts'
 import { DeviceBudget } from './engine/budget.ts'
-import { changelogRecords, readChangelog, shardKey } from './kafka/changelog.ts'
-import type { ShardId, StoredShard } from './kafka/changelog.ts'
+import { shardKey } from './kafka/changelog.ts'
+import type { ShardId } from './kafka/changelog.ts'
 import { createKafka, explainConnect, requireStateTopic, requireTopics, topicMessageLimits } from './kafka/client.ts'
 import { ConsumerHealth } from './kafka/health.ts'
 import { LagReporter } from './kafka/lag.ts'
 import { ingestRecord } from './kafka/records.ts'
-import { ShardOutcomes, emptyPending, takePending } from './kafka/pending.ts'
-import type { Pending } from './kafka/pending.ts'
-import { createPipeline } from './pipeline.ts'
-import type { DetectionPipeline } from './pipeline.ts'
+import { commitShardOutput } from './kafka/commit.ts'
+import { ShardSet } from './kafka/shards.ts'
+import type { Shard } from './kafka/shards.ts'
 import { MIN_DEAD_LETTER_BYTES } from './sinks/dead-letter.ts'
-import { shardWriter } from './sinks/kafka.ts'
-import type { OutRecord, ShardWriter } from './sinks/kafka.ts'
 import { createMetrics } from './metrics.ts'
 import type { ServiceMetrics } from './metrics.ts'
 import { startKafkaSource } from './sources/kafka.ts'
@@ -46,29 +42,6 @@ export interface Service {
   stop(): Promise<void>
 }
 
-interface Shard {
-  readonly id: ShardId
-  readonly pipeline: DetectionPipeline
-  /** Where its records' outcomes go (one object for the shard's life: nothing allocated per record). */
-  readonly outcomes: ShardOutcomes
-  /** Replaced after a refusal for size: a producer whose transaction failed mid-request may hold stale sequence numbers. */
-  writer: ShardWriter
-  readonly pending: Pending
-  /** Input records before this offset are in the restored state already; null once past them. */
-  skipBelow: bigint | null
-  /** The engine's eviction counters at the last commit (evictions are counted as they commit). */
-  readonly evictedAtCommit: { ttl: number; capacityNew: number; capacityLearned: number }
-  /** Device keys of a stored state that could not be restored, deleted by the first transaction. */
-  forget: string[]
-  lastCommitAt: number
-  /** A batch is being processed. */
-  busy: boolean
-  /** A rebalance happened during the batch in hand: the shard leaves memory after it. */
-  stale: boolean
-  /** The input offset its last committed transaction (or the state it restored) goes on from; null before either. */
-  committed: bigint | null
-}
-
 /** Alerts and dead letters pending in a shard at most before it commits, whatever the interval. */
 const MAX_PENDING_RECORDS = 20_000
 /** Bytes of alerts and dead letters pending in a shard at most before it commits. */
@@ -87,7 +60,6 @@ const RESTARTS_FORGOTTEN_MS = 300_000
 /** A member out of the group this long after its consumer was replaced gives up (exit 1). */
 const NOT_JOINED_LIMIT_MS = 120_000
 
-const SKIP_REASONS: readonly SkipReason[] = ['blank', 'header', 'marker']
 
 
 const ignore = (): void => undefined
@@ -126,15 +98,10 @@ export const startService = async (
   const deadLetterLimits: { maxRawBytes: number; maxRecordBytes: number } = { maxRawBytes: config.input.deadLetterRawBytes, maxRecordBytes: dlqLimit }
 
   const counters: ServiceCounters = { records: 0, events: 0, deadLetters: 0, alerts: 0, batches: 0, restoredDevices: 0 }
-  const shards = new Map<string, Shard>()
-  /** Shards being fenced and restored, by key. */
-  const opening = new Map<string, Promise<Shard>>()
   /** engine.maxDevices bounds the whole process: every shard's engine draws on this one budget. */
   const budget = new DeviceBudget(config.engine.maxDevices)
   let joined = false
   let stopping = false
-  /** Shards whose restore failed and is to be tried again, by key: when it was last reported. */
-  const unrestored = new Map<string, number>()
   let fail: (err: Error) => void = () => undefined
   const failed = new Promise<Error>((resolve) => (fail = resolve))
   const health = new ConsumerHealth(settings.stallTimeoutSeconds * 1000, {
@@ -145,7 +112,7 @@ export const startService = async (
   const notReady = (): string | null => {
     if (stopping) return 'stopping'
     if (!joined) return 'not in the group yet'
-    if (opening.size > 0 || unrestored.size > 0) return 'restoring state'
+    if (set.restoring) return 'restoring state'
     return health.problem()
   }
   const ready = (): boolean => notReady() === null
@@ -153,15 +120,24 @@ export const startService = async (
     {
       devicesTracked: () => budget.total,
       forEachOpenAlert: (visit) => {
-        for (const s of shards.values()) s.pipeline.forEachOpenAlert(visit)
+        for (const s of set.shards.values()) s.pipeline.forEachOpenAlert(visit)
       },
       forEachWebhookTarget: (visit) => webhooks?.forEachTarget(visit),
-      shards: () => shards.size,
+      shards: () => set.shards.size,
       ready,
     },
     VERSION,
     settings.http.metricsTopDevices,
   )
+  const set = new ShardSet({
+    kafka, groupId, stateTopic: topics.state, config, detectors, budget, metrics, deadLetterLimits, warn,
+    stopping: () => stopping,
+    onRestored: (devices) => {
+      counters.restoredDevices += devices
+      metrics.restoredDevices.inc(devices)
+    },
+  })
+
   // Webhooks follow the alerts topic from before the first alert this member sends.
   const webhooks =
     settings.webhooks.length === 0
@@ -173,15 +149,6 @@ export const startService = async (
           onDead: (err) => fail(new AppError('EGD_KAFKA', `a webhook target's reader of ${topics.alerts} stopped for good: ${err.name}: ${err.message}`, { cause: err })),
         })
 
-  /** Takes a shard's engine out of the device budget and closes its writer. */
-  const close = (shard: Shard): void => {
-    shard.pipeline.release()
-    void shard.writer.close().catch(ignore)
-  }
-
-  /** A shard's transactional id: whoever owns the shard next initialises it, fencing this member's producer. */
-  const transactionalId = (s: ShardId): string => `egress-sentinel.${groupId}.${shardKey(s)}`
-
   const refreshLimits = async (): Promise<void> => {
     const fresh = await topicMessageLimits(kafka, [topics.alerts, topics.dlq, topics.state])
     for (const [topic, limit] of fresh) messageLimits.set(topic, limit)
@@ -191,108 +158,13 @@ export const startService = async (
   }
 
   const lag = new LagReporter(kafka, groupId, metrics.consumerLag, (key) => {
-    const s = shards.get(key)
+    const s = set.get(key)
     return s === undefined || s.stale ? null : s.committed
   })
 
-  /**
-   * A new pipeline carrying on from the stored state. A state it cannot take (other detectors, a
-   * format it does not read) is reported and replaced: that shard starts afresh and forgets it.
-   */
-  const buildShard = (id: ShardId, writer: ShardWriter, stored: StoredShard | null): Shard => {
-    const pending = emptyPending()
-    const make = (): DetectionPipeline =>
-      createPipeline(config, detectors, (a) => {
-        const value = JSON.stringify(a)
-        pending.alerts.push({ key: a.deviceId, value })
-        pending.alertLabels.push({ detector: a.detector, severity: a.severity, status: a.status })
-        pending.bytes += value.length
-      }, { trackChanges: true, budget })
-    let pipeline = make()
-    const shard: Shard = {
-      id, pipeline, outcomes: new ShardOutcomes(pending, deadLetterLimits, metrics.eventLag), writer, pending, skipBelow: null, forget: [],
-      lastCommitAt: Date.now(), busy: false, stale: false, evictedAtCommit: { ttl: 0, capacityNew: 0, capacityLearned: 0 },
-      committed: stored === null ? null : BigInt(stored.nextOffset),
-    }
-    if (stored === null) return shard
-    const key = shardKey(id)
-    const { snapshot } = stored
-    let problem: string | null = null
-    if (snapshot.detectors.join() !== pipeline.detectorIds.join()) {
-      problem = `was written by detectors [${snapshot.detectors.join(', ')}], this configuration runs [${pipeline.detectorIds.join(', ')}]`
-    } else {
-      try {
-        pipeline.restore(snapshot)
-      } catch (err) {
-        problem = `cannot be read: ${(err as Error).message}`
-      }
-    }
-    if (problem !== null) {
-      warn(`the state of ${key} ${problem}; that shard starts afresh from offset ${stored.nextOffset}`)
-      pipeline.release()
-      pipeline = make()
-      return { ...shard, pipeline, skipBelow: BigInt(stored.nextOffset), forget: snapshot.devices.map((d) => `${key}/${d.id}`) }
-    }
-    counters.restoredDevices += snapshot.devices.length
-    metrics.restoredDevices.inc(snapshot.devices.length)
-    return { ...shard, skipBelow: BigInt(stored.nextOffset) }
-  }
-
-  /** Fences and restores `wanted` shards together: one producer each, one read of the state topic for all. */
-  const openShards = (wanted: readonly ShardId[]): void => {
-    const todo = wanted.filter((s) => !shards.has(shardKey(s)) && !opening.has(shardKey(s)))
-    if (todo.length === 0) return
-    const all = (async (): Promise<Shard[]> => {
-      const stopTimer = metrics.restoreSeconds.startTimer()
-      const writers = todo.map((s) => shardWriter(kafka, transactionalId(s)))
-      try {
-        // Fencing aborts what a previous owner left open, so the state read next is final.
-        await Promise.all(writers.map((w) => w.fence()))
-        const stored = await readChangelog({ kafka, stateTopic: topics.state, groupPrefix: groupId, shards: todo })
-        const built = todo.map((s, i) => buildShard(s, writers[i]!, stored.get(shardKey(s)) ?? null))
-        stopTimer()
-        return built
-      } catch (err) {
-        await Promise.all(writers.map((w) => w.close().catch(ignore)))
-        throw err
-      }
-    })()
-    todo.forEach((s, i) => {
-      const key = shardKey(s)
-      const promise = all.then((list) => list[i]!)
-      opening.set(key, promise)
-      promise.then(
-        (shard) => {
-          if (opening.get(key) !== promise) return close(shard) // revoked while it opened
-          opening.delete(key)
-          unrestored.delete(key)
-          shards.set(key, shard)
-        },
-        (err: Error) => {
-          if (opening.get(key) !== promise) return
-          opening.delete(key)
-          if (stopping) return
-          // Not ready until it is; reported once a minute while it keeps failing.
-          const last = unrestored.get(key)
-          if (last === undefined || Date.now() - last >= 60_000) {
-            warn(`${key}: state not restored (${err.message}); trying again`)
-            unrestored.set(key, Date.now())
-          }
-        },
-      )
-    })
-  }
-
-  /** Takes a shard out of memory; what it had not committed is read again by whoever owns it next. */
-  const drop = (shard: Shard): void => {
-    const key = shardKey(shard.id)
-    if (shards.get(key) === shard) shards.delete(key)
-    close(shard)
-  }
-
   const onBatch = async (batch: PartitionBatch, heartbeat: () => Promise<void>, pause: () => () => void): Promise<boolean> => {
     const key = shardKey(batch)
-    const shard = shards.get(key)
+    const shard = set.get(key)
     if (shard === undefined) {
       // Its state is still being restored: the partition pauses, the others go on, and it is read
       // again from the same offset once the state is in.
@@ -300,9 +172,9 @@ export const startService = async (
         pause() // not fetched again before the consumer stops
         return false
       }
-      if (!opening.has(key)) openShards([batch])
+      if (!set.opening.has(key)) set.open([batch])
       const resume = pause()
-      opening.get(key)!.then(resume, () => setTimeout(resume, RESTORE_RETRY_MS))
+      set.opening.get(key)!.then(resume, () => setTimeout(resume, RESTORE_RETRY_MS))
       return false
     }
     shard.busy = true
@@ -321,7 +193,7 @@ export const startService = async (
         await commitShard(shard)
         // The lag is what the group has committed, as Kafka's own tools count it: processed but not
         // committed is read again after a failure, so it is not behind us yet.
-        if (shards.get(key) === shard && !shard.stale) lag.set(shard.id, BigInt(batch.highWatermark) - shard.committed!)
+        if (set.get(key) === shard && !shard.stale) lag.set(shard.id, BigInt(batch.highWatermark) - shard.committed!)
       }
       health.fetched()
       endTimer()
@@ -330,7 +202,7 @@ export const startService = async (
       metrics.transactions.inc({ result: 'aborted' })
       // Nothing since the last commit counts: whoever reads it again starts from the stored state.
       // The consumer may fetch on from where it was rather than rejoin: it goes back to that state's offset.
-      drop(shard)
+      set.drop(shard)
       if (shard.committed !== null) {
         try {
           source.seek(batch.topic, batch.partition, shard.committed.toString())
@@ -341,7 +213,7 @@ export const startService = async (
       throw err
     } finally {
       shard.busy = false
-      if (shard.stale) drop(shard)
+      if (shard.stale) set.drop(shard)
     }
   }
 
@@ -379,73 +251,8 @@ export const startService = async (
     shard.pending.nextOffset = (BigInt(batch.lastOffset) + 1n).toString()
   }
 
-  /** Alerts, dead letters, the state they leave and the input offset, in one transaction: all or none. */
-  const commitShard = async (shard: Shard): Promise<void> => {
-    const { id } = shard
-    const nextOffset = shard.pending.nextOffset
-    if (nextOffset === null) return
-    const key = shardKey(id)
-    const forget: OutRecord[] = shard.forget.map((k) => ({ key: k, value: null, partition: id.partition }))
-    const state = [...forget, ...changelogRecords(id, shard.pipeline.takeChanges(), nextOffset)]
-    const pending = takePending(shard.pending)
-    const e = shard.pipeline.engine
-    const evictedNow = { ttl: e.evictedTtl, capacityNew: e.evictedNew, capacityLearned: e.evictedLearned }
-    const consumed = { groupId, topic: id.topic, partition: id.partition, offset: nextOffset }
-    const lists = (dead: readonly OutRecord[]) => [{ topic: topics.alerts, records: pending.alerts }, { topic: topics.dlq, records: dead }, { topic: topics.state, records: state }]
-    try {
-      await shard.writer.commit(lists(pending.dead), consumed, messageLimits)
-    } catch (err) {
-      if (!tooLarge(err) || pending.dead.length === 0) throw err
-      // The broker refused a record for its size although each was cut to the topic's limit (a limit
-      // lowered since the start): the limits are read again, and the dead letters go again without
-      // their raw bytes, rather than stop the shard. Through a new producer: kafkajs does not keep
-      // the sequence numbers of the partitions a failed request did write, and the broker would take
-      // the same records again as duplicates of the aborted ones, and drop them.
-      warn(`${key}: the broker refused a record for its size (${(err as Error).message}); dead letters sent again without their raw bytes`)
-      await refreshLimits()
-      await shard.writer.close().catch(ignore)
-      // Not this member's any more (revoked meanwhile, before or while the new producer fences): the
-      // new owner reads the batch again, and this producer must not fence it.
-      const revoked = (): boolean => shards.get(key) !== shard
-      if (revoked()) throw new Error(`${key} was revoked during its commit`)
-      const writer = shardWriter(kafka, transactionalId(id))
-      shard.writer = writer
-      await writer.fence()
-      if (revoked()) {
-        await writer.close().catch(ignore)
-        throw new Error(`${key} was revoked during its commit`)
-      }
-      await writer.commit(lists(pending.dead.map(withoutRaw)), consumed, messageLimits)
-    }
-    shard.forget = []
-    shard.lastCommitAt = Date.now()
-    shard.committed = BigInt(nextOffset)
-    // Counted once committed: an aborted batch is processed again.
-    const sourceTopic = id.topic
-    counters.events += pending.accepted + pending.late
-    counters.deadLetters += pending.dead.length
-    counters.alerts += pending.alerts.length
-    counters.batches++
-    if (pending.accepted > 0) metrics.events.inc({ source: sourceTopic, result: 'accepted' }, pending.accepted)
-    if (pending.late > 0) metrics.events.inc({ source: sourceTopic, result: 'late' }, pending.late)
-    if (pending.dead.length > 0) metrics.events.inc({ source: sourceTopic, result: 'rejected' }, pending.dead.length)
-    for (const reason of SKIP_REASONS) {
-      const skipped = pending.skipped[reason]
-      if (skipped === 0) continue
-      metrics.events.inc({ source: sourceTopic, result: 'skipped' }, skipped)
-      metrics.skipped.inc({ reason }, skipped)
-    }
-    for (const reason of pending.deadReasons) metrics.dlq.inc({ reason })
-    for (const a of pending.alertLabels) metrics.alerts.inc(a)
-    // Evictions count as they commit too: a batch read again evicts again.
-    const at = shard.evictedAtCommit
-    if (evictedNow.ttl > at.ttl) metrics.evicted.inc({ reason: 'ttl' }, evictedNow.ttl - at.ttl)
-    if (evictedNow.capacityNew > at.capacityNew) metrics.evicted.inc({ reason: 'capacity_new' }, evictedNow.capacityNew - at.capacityNew)
-    if (evictedNow.capacityLearned > at.capacityLearned) metrics.evicted.inc({ reason: 'capacity_learned' }, evictedNow.capacityLearned - at.capacityLearned)
-    Object.assign(at, evictedNow)
-    metrics.transactions.inc({ result: 'committed' })
-    metrics.stateRecords.inc(state.length)
-  }
+  const commitShard = (shard: Shard): Promise<void> =>
+    commitShardOutput(shard, { kafka, groupId, topics, messageLimits, refreshLimits, shards: set, counters, metrics, warn })
 
   const onGroupJoin = (assigned: Readonly<Record<string, number[]>>): void => {
     joined = true
@@ -454,31 +261,9 @@ export const startService = async (
     metrics.rebalances.inc()
     const owned: ShardId[] = []
     for (const topic of inputs) for (const partition of assigned[topic] ?? []) owned.push({ topic, partition })
-    const keep = new Set(owned.map(shardKey))
-    // After a join the consumer reads every partition from the group's committed offset again. A
-    // shard stays only if its state is at that offset: not one another member now owns (its writer is
-    // fenced by the new owner anyway), not one with uncommitted work, not one whose batch in hand may
-    // commit after the consumer fetched its offset (it leaves after that batch, and comes back
-    // restored). The offset fetched may still be an older one: kafkajs' OffsetFetch does not ask for
-    // stable offsets, and the broker may not show a commit whose transaction markers are not written
-    // yet (3 fetches in 100 right after a commit, measured here). A kept shard skips what it re-reads
-    // below its committed offset, as a restored shard does: those records are in its state already.
     // The lag of a partition this member no longer owns is its new owner's to report.
     lag.assigned(owned)
-    for (const [key, shard] of shards) {
-      if (!keep.has(key)) {
-        drop(shard)
-      } else if (shard.busy) {
-        shard.stale = true
-      } else if (shard.pending.nextOffset !== null) {
-        drop(shard)
-      } else if (shard.committed !== null) {
-        shard.skipBelow = shard.committed
-      }
-    }
-    for (const key of opening.keys()) if (!keep.has(key)) opening.delete(key)
-    for (const key of unrestored.keys()) if (!keep.has(key)) unrestored.delete(key)
-    openShards(owned)
+    set.assigned(owned)
   }
 
   // The lag is also read from the broker every LAG_REFRESH_MS, so that it grows while no batch comes
@@ -543,9 +328,7 @@ export const startService = async (
         warn(`the consumer stopped (${cause.name}: ${cause.message}); starting a new one in ${delay / 1000} s (${restarts} of ${MAX_RESTARTS})`)
         joined = false
         notJoinedSince ??= Date.now()
-        for (const shard of [...shards.values()]) drop(shard)
-        opening.clear()
-        unrestored.clear()
+        set.dropAll()
         lag.assigned([])
         await source.stop().catch(ignore)
         await abortableDelay(delay, stopWaiting.signal)
@@ -598,14 +381,14 @@ export const startService = async (
         await source.stop()
         // What waited for the commit interval is committed before leaving; if a new owner has
         // fenced a shard meanwhile, its commit fails and the new owner reads that input again.
-        await Promise.all([...shards.values()].map((s) => commitShard(s).catch((err: Error) => warn(`${shardKey(s.id)}: not committed at stop (${err.message}); its new owner reads it again`))))
+        await Promise.all([...set.shards.values()].map((s) => commitShard(s).catch((err: Error) => warn(`${shardKey(s.id)}: not committed at stop (${err.message}); its new owner reads it again`))))
       } finally {
         // Shards still opening close themselves once they are no longer wanted.
-        const pending = [...opening.values()]
-        opening.clear()
+        const pending = [...set.opening.values()]
+        set.opening.clear()
         await Promise.allSettled(pending)
-        await Promise.all([...shards.values()].map((s) => s.writer.close().catch(ignore)))
-        shards.clear()
+        await Promise.all([...set.shards.values()].map((s) => s.writer.close().catch(ignore)))
+        set.shards.clear()
         // Deliveries still in flight get a grace; what is left is delivered by the next owner.
         await webhooks?.stop(WEBHOOK_GRACE_MS)
       }
@@ -624,16 +407,4 @@ const abortableDelay = (ms: number, signal: AbortSignal): Promise<void> =>
     }, { once: true })
   })
 
-/** Whether the broker refused a record or a batch for its size. */
-const tooLarge = (err: unknown): boolean => {
-  for (let e = err as { type?: unknown; cause?: unknown } | undefined; e !== undefined && e !== null; e = e.cause as typeof e) {
-    if (e.type === 'MESSAGE_TOO_LARGE' || e.type === 'RECORD_LIST_TOO_LARGE') return true
-  }
-  return false
-}
 
-/** A dead letter without its raw bytes (their size and hash stay). */
-const withoutRaw = (r: OutRecord): OutRecord => {
-  const v = JSON.parse(r.value!) as Record<string, unknown>
-  return { key: r.key, value: JSON.stringify({ ...v, raw: '', rawEncoding: undefined, rawTruncated: true }) }
-}

@@ -5,6 +5,11 @@ import { loadConfig } from '../config/load.ts'
 import { serviceSettings } from '../config/service.ts'
 import { startHealthServer } from '../http/server.ts'
 import { startService } from '../service.ts'
+import type { Service } from '../service.ts'
+import { isAppError } from '../errors.ts'
+
+/** Connection attempts at start back off up to this. */
+const MAX_CONNECT_DELAY_MS = 30_000
 
 /** A graceful stop must be done within this (orchestrators kill after 30 s). */
 const STOP_BUDGET_MS = 25_000
@@ -59,12 +64,44 @@ export const registerRun = (program: Command): void => {
         process.on('SIGTERM', () => onSignal('SIGTERM'))
         process.on('SIGINT', () => onSignal('SIGINT'))
       })
-      const service = await startService(config, settings, DETECTORS)
+      // /livez answers from the start; /readyz is 503 (and /metrics 503) until the service is up.
+      let service: Service | null = null
       const http = await startHealthServer(settings.http.host, settings.http.port, {
-        ready: () => service.ready(),
-        metrics: async () => ({ contentType: service.metrics.registry.contentType, body: await service.metrics.registry.metrics() }),
+        ready: () => service?.ready() ?? false,
+        metrics: async () => {
+          if (service === null) throw new Error('not started')
+          return { contentType: service.metrics.registry.contentType, body: await service.metrics.registry.metrics() }
+        },
         metricsToken: settings.http.metricsToken,
       })
+      process.stderr.write(`egress-sentinel run: http on ${http.address} (connecting to ${settings.brokers.join(',')})\n`)
+      let stopped = false
+      void stopRequested.then(() => (stopped = true))
+      // Brokers that do not answer at start are tried again, 1 s, 2 s, 4 s … 30 s apart, until they
+      // answer or a signal comes; anything else they say (a missing topic, refused credentials) ends run.
+      for (let attempt = 1; service === null; attempt++) {
+        try {
+          service = await startService(config, settings, DETECTORS)
+        } catch (err) {
+          if (stopped) {
+            await http.close()
+            process.stderr.write(`egress-sentinel run: stopped before the service started (${(err as Error).message})\n`)
+            return
+          }
+          if (!isAppError(err, 'EGD_KAFKA_UNREACHABLE')) {
+            await http.close()
+            throw err
+          }
+          const delay = Math.min(MAX_CONNECT_DELAY_MS, 1000 * 2 ** (attempt - 1))
+          process.stderr.write(`egress-sentinel run: ${err.message}; trying again in ${delay / 1000} s (attempt ${attempt})\n`)
+          await Promise.race([new Promise((resolve) => setTimeout(resolve, delay)), stopRequested])
+          if (stopped) {
+            await http.close()
+            process.stderr.write('egress-sentinel run: stopped before the brokers answered\n')
+            return
+          }
+        }
+      }
       process.stderr.write(
         `egress-sentinel run: group ${settings.groupId}, reading ${settings.topics.events} and ${settings.topics.telemetry}, ` +
           `alerts to ${settings.topics.alerts}, dead letters to ${settings.topics.dlq}, state in ${settings.topics.state}` +

@@ -130,8 +130,10 @@ export const explainConnect = async <T>(settings: KafkaSettings, call: () => Pro
     }
     if (name === 'KafkaJSConnectionError' || name === 'KafkaJSNonRetriableError' || name === 'KafkaJSNumberOfRetriesExceeded') {
       const message = (err as Error).message
-      const hint = /certificate/i.test(message) ? ' (KAFKA_TLS_CA_FILE names the PEM of the CA that signed the brokers\' certificates)' : ''
-      throw new AppError('EGD_KAFKA', `cannot reach the Kafka brokers at ${settings.brokers.join(',')}: ${message}${hint}`, { cause: err })
+      // A certificate the client refuses is a setting to fix; a broker that does not answer may answer later.
+      const certificate = /certificate/i.test(message)
+      const hint = certificate ? ' (KAFKA_TLS_CA_FILE names the PEM of the CA that signed the brokers\' certificates)' : ''
+      throw new AppError(certificate ? 'EGD_KAFKA' : 'EGD_KAFKA_UNREACHABLE', `cannot reach the Kafka brokers at ${settings.brokers.join(',')}: ${message}${hint}`, { cause: err })
     }
     // Any other refusal of the brokers is said in a line, not a stack trace.
     if (name.startsWith('KafkaJS')) throw new AppError('EGD_KAFKA', `the Kafka brokers at ${settings.brokers.join(',')} refused: ${name}: ${(err as Error).message}`, { cause: err })

@@ -1,5 +1,7 @@
 // `egress-sentinel run` against a real broker: alerts of a fixture reach the alerts topic as replay gives them, bad records the DLQ.
 import { randomUUID } from 'node:crypto'
+import { connect, createServer } from 'node:net'
+import type { AddressInfo } from 'node:net'
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -8,6 +10,7 @@ import { Kafka, logLevel } from 'kafkajs'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { readTopic } from '../helpers/kafka.ts'
 import { cli, replayLines, sample, setupTopics, startRun, topicLines, waitCommitted } from '../helpers/service.ts'
+import { until } from '../helpers/wait.ts'
 
 const DEMO = fileURLToPath(new URL('../../fixtures/demo/demo.ndjson', import.meta.url))
 
@@ -27,7 +30,46 @@ afterAll(async () => {
   await admin.disconnect()
 })
 
+/** A TCP port nothing listens on now (taken and given back). */
+const freePort = async (): Promise<number> => {
+  const probe = createServer()
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve))
+  const { port } = probe.address() as AddressInfo
+  await new Promise<void>((resolve) => probe.close(() => resolve()))
+  return port
+}
+
 describe('egress-sentinel run', () => {
+  it('answers /livez at once and /readyz 503 while no broker answers, tries again with backoff, and is ready once one does', async () => {
+    const setup = await setupTopics(admin, brokers, 1)
+    // The service's bootstrap address: nothing there at first, then a relay to the test broker
+    // (kafkajs bootstraps through it and then talks to the broker's advertised address).
+    const port = await freePort()
+    const { child: service, out, exited } = startRun({ ...setup.env, KAFKA_BROKERS: `127.0.0.1:${port}` })
+    const relay = createServer((client) => {
+      const [host, brokerPort] = brokers.split(':') as [string, string]
+      const upstream = connect(Number(brokerPort), host)
+      client.pipe(upstream).pipe(client)
+      client.on('error', () => upstream.destroy())
+      upstream.on('error', () => client.destroy())
+    })
+    try {
+      await until(() => /trying again in 2 s \(attempt 2\)/.test(out.stderr), () => `no second attempt: ${out.stderr}`, 90_000)
+      const address = /http on (\S+)/.exec(out.stderr)![1]!
+      expect((await fetch(`http://${address}/livez`)).status).toBe(200)
+      expect((await fetch(`http://${address}/readyz`)).status).toBe(503)
+      expect(out.stderr).toMatch(/cannot reach the Kafka brokers at 127\.0\.0\.1:\d+: .*; trying again in 1 s \(attempt 1\)/)
+      await new Promise<void>((resolve) => relay.listen(port, '127.0.0.1', resolve))
+      await until(async () => (await fetch(`http://${address}/readyz`)).status === 200, () => `not ready once the broker answers: ${out.stderr}`, 90_000)
+      service.kill('SIGTERM')
+      expect(await exited).toBe(0)
+    } finally {
+      service.kill('SIGKILL')
+      relay.close()
+    }
+  })
+
+
   it('sends exactly the alerts replay gives to the alerts topic, bad records to the DLQ with their reason, and stops on SIGTERM with exit 0', async () => {
     // One partition each: one detection shard, as in a replay of the file.
     const setup = await setupTopics(admin, brokers, 1)

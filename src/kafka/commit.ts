@@ -1,0 +1,110 @@
+// A shard's commit in `run`: its alerts, dead letters, changelog records and input offset in one Kafka transaction, then the counts of what it committed.
+import type { Kafka } from 'kafkajs'
+import type { SkipReason } from '../decode/result.ts'
+import type { ServiceMetrics } from '../metrics.ts'
+import { shardWriter } from '../sinks/kafka.ts'
+import type { OutRecord } from '../sinks/kafka.ts'
+import { changelogRecords, shardKey } from './changelog.ts'
+import { takePending } from './pending.ts'
+import type { Shard, ShardSet } from './shards.ts'
+
+const SKIP_REASONS: readonly SkipReason[] = ['blank', 'header', 'marker']
+
+const ignore = (): void => undefined
+
+/** What a commit writes to and counts in. */
+export interface CommitContext {
+  readonly kafka: Kafka
+  readonly groupId: string
+  readonly topics: { readonly alerts: string; readonly dlq: string; readonly state: string }
+  /** Each output topic's max.message.bytes (read again after a refusal for size). */
+  readonly messageLimits: ReadonlyMap<string, number>
+  readonly refreshLimits: () => Promise<void>
+  readonly shards: ShardSet
+  readonly counters: { events: number; deadLetters: number; alerts: number; batches: number }
+  readonly metrics: ServiceMetrics
+  readonly warn: (message: string) => void
+}
+
+/** Alerts, dead letters, the state they leave and the input offset, in one transaction: all or none. */
+export const commitShardOutput = async (shard: Shard, ctx: CommitContext): Promise<void> => {
+  const { kafka, groupId, topics, messageLimits, refreshLimits, shards, counters, metrics, warn } = ctx
+  const { id } = shard
+  const nextOffset = shard.pending.nextOffset
+  if (nextOffset === null) return
+  const key = shardKey(id)
+  const forget: OutRecord[] = shard.forget.map((k) => ({ key: k, value: null, partition: id.partition }))
+  const state = [...forget, ...changelogRecords(id, shard.pipeline.takeChanges(), nextOffset)]
+  const pending = takePending(shard.pending)
+  const e = shard.pipeline.engine
+  const evictedNow = { ttl: e.evictedTtl, capacityNew: e.evictedNew, capacityLearned: e.evictedLearned }
+  const consumed = { groupId, topic: id.topic, partition: id.partition, offset: nextOffset }
+  const lists = (dead: readonly OutRecord[]) => [{ topic: topics.alerts, records: pending.alerts }, { topic: topics.dlq, records: dead }, { topic: topics.state, records: state }]
+  try {
+    await shard.writer.commit(lists(pending.dead), consumed, messageLimits)
+  } catch (err) {
+    if (!tooLarge(err) || pending.dead.length === 0) throw err
+    // The broker refused a record for its size although each was cut to the topic's limit (a limit
+    // lowered since the start): the limits are read again, and the dead letters go again without
+    // their raw bytes, rather than stop the shard. Through a new producer: kafkajs does not keep
+    // the sequence numbers of the partitions a failed request did write, and the broker would take
+    // the same records again as duplicates of the aborted ones, and drop them.
+    warn(`${key}: the broker refused a record for its size (${(err as Error).message}); dead letters sent again without their raw bytes`)
+    await refreshLimits()
+    await shard.writer.close().catch(ignore)
+    // Not this member's any more (revoked meanwhile, before or while the new producer fences): the
+    // new owner reads the batch again, and this producer must not fence it.
+    const revoked = (): boolean => shards.get(key) !== shard
+    if (revoked()) throw new Error(`${key} was revoked during its commit`)
+    const writer = shardWriter(kafka, shards.transactionalId(id))
+    shard.writer = writer
+    await writer.fence()
+    if (revoked()) {
+      await writer.close().catch(ignore)
+      throw new Error(`${key} was revoked during its commit`)
+    }
+    await writer.commit(lists(pending.dead.map(withoutRaw)), consumed, messageLimits)
+  }
+  shard.forget = []
+  shard.lastCommitAt = Date.now()
+  shard.committed = BigInt(nextOffset)
+  // Counted once committed: an aborted batch is processed again.
+  const sourceTopic = id.topic
+  counters.events += pending.accepted + pending.late
+  counters.deadLetters += pending.dead.length
+  counters.alerts += pending.alerts.length
+  counters.batches++
+  if (pending.accepted > 0) metrics.events.inc({ source: sourceTopic, result: 'accepted' }, pending.accepted)
+  if (pending.late > 0) metrics.events.inc({ source: sourceTopic, result: 'late' }, pending.late)
+  if (pending.dead.length > 0) metrics.events.inc({ source: sourceTopic, result: 'rejected' }, pending.dead.length)
+  for (const reason of SKIP_REASONS) {
+    const skipped = pending.skipped[reason]
+    if (skipped === 0) continue
+    metrics.events.inc({ source: sourceTopic, result: 'skipped' }, skipped)
+    metrics.skipped.inc({ reason }, skipped)
+  }
+  for (const reason of pending.deadReasons) metrics.dlq.inc({ reason })
+  for (const a of pending.alertLabels) metrics.alerts.inc(a)
+  // Evictions count as they commit too: a batch read again evicts again.
+  const at = shard.evictedAtCommit
+  if (evictedNow.ttl > at.ttl) metrics.evicted.inc({ reason: 'ttl' }, evictedNow.ttl - at.ttl)
+  if (evictedNow.capacityNew > at.capacityNew) metrics.evicted.inc({ reason: 'capacity_new' }, evictedNow.capacityNew - at.capacityNew)
+  if (evictedNow.capacityLearned > at.capacityLearned) metrics.evicted.inc({ reason: 'capacity_learned' }, evictedNow.capacityLearned - at.capacityLearned)
+  Object.assign(at, evictedNow)
+  metrics.transactions.inc({ result: 'committed' })
+  metrics.stateRecords.inc(state.length)
+}
+
+/** Whether the broker refused a record or a batch for its size. */
+const tooLarge = (err: unknown): boolean => {
+  for (let e = err as { type?: unknown; cause?: unknown } | undefined; e !== undefined && e !== null; e = e.cause as typeof e) {
+    if (e.type === 'MESSAGE_TOO_LARGE' || e.type === 'RECORD_LIST_TOO_LARGE') return true
+  }
+  return false
+}
+
+/** A dead letter without its raw bytes (their size and hash stay). */
+const withoutRaw = (r: OutRecord): OutRecord => {
+  const v = JSON.parse(r.value!) as Record<string, unknown>
+  return { key: r.key, value: JSON.stringify({ ...v, raw: '', rawEncoding: undefined, rawTruncated: true }) }
+}
