@@ -201,7 +201,7 @@ interface HostsState {
   readonly novel: ReadonlyMap<number, { readonly first: number; readonly devices: number }>
 }
 
-type FacetState = ReadonlyMap<number, number> | HistogramState | HostsState
+type FacetState = CountsState | HistogramState | HostsState
 
 interface ModelView {
   readonly facets: readonly (FacetState | undefined)[]
@@ -261,7 +261,7 @@ const fold = (prev: FleetLevel, epoch: number, c: Contribution | undefined, spec
     specs.forEach((spec, i) => {
       const delta = c.facets[i]?.get(model)
       if (delta === undefined) return
-      if (spec.kind === 'counts') facets[i] = foldCounts(facets[i] as ReadonlyMap<number, number> | undefined, delta as Map<number, number>, spec.maxKeys, refused)
+      if (spec.kind === 'counts') facets[i] = ((facets[i] as CountsState | undefined) ?? EMPTY_COUNTS).fold(delta as Map<number, number>, spec.maxKeys, refused)
       else if (spec.kind === 'histogram') facets[i] = foldHistogram(facets[i] as HistogramState | undefined, delta as HistogramDelta, epoch)
       else facets[i] = foldHosts(facets[i] as HostsState | undefined, delta as HostsDelta, epoch, spec, settings.windowsPerEpoch)
     })
@@ -273,27 +273,63 @@ const fold = (prev: FleetLevel, epoch: number, c: Contribution | undefined, spec
   return new FleetLevel(epoch, models)
 }
 
-const foldCounts = (prev: ReadonlyMap<number, number> | undefined, delta: Map<number, number>, maxKeys: number, refused: FleetRefusals): ReadonlyMap<number, number> => {
-  const next = new Map(prev)
-  let fresh: number[] | null = null
-  for (const [k, n] of delta) {
-    const had = next.get(k)
-    if (had !== undefined) next.set(k, had + n)
-    else (fresh ??= []).push(k)
+const NO_COUNTS: ReadonlyMap<number, number> = new Map()
+
+/**
+ * A model's counts per key, in two layers: a large base and the keys changed since it was made. A
+ * fold copies only the small top layer; once the top grows to a quarter of the base, the two are
+ * merged into a new base (each level stays immutable: the level before shares what did not change).
+ */
+export class CountsState {
+  constructor(
+    private readonly base: ReadonlyMap<number, number>,
+    private readonly top: ReadonlyMap<number, number>,
+    /** Keys held, both layers together. */
+    readonly size: number,
+  ) {}
+
+  get(key: number): number | undefined {
+    const v = this.top.get(key)
+    return v !== undefined ? v : this.base.get(key)
   }
-  if (fresh !== null) {
-    // New keys past the cap are refused in key order, whatever order the shards sent them in.
-    if (next.size + fresh.length > maxKeys) fresh.sort((a, b) => a - b)
-    for (const k of fresh) {
-      if (next.size >= maxKeys) {
-        refused.keys++
-        continue
-      }
-      next.set(k, delta.get(k)!)
+
+  entries(): [number, number][] {
+    const out = new Map(this.base)
+    for (const [k, v] of this.top) out.set(k, v)
+    return [...out]
+  }
+
+  /** This state with `delta` added: new keys past `maxKeys` are refused in key order, whatever order the shards sent them in. */
+  fold(delta: Map<number, number>, maxKeys: number, refused: FleetRefusals): CountsState {
+    const top = new Map(this.top)
+    let size = this.size
+    let fresh: number[] | null = null
+    for (const [k, n] of delta) {
+      const had = this.get(k)
+      if (had !== undefined) top.set(k, had + n)
+      else (fresh ??= []).push(k)
     }
+    if (fresh !== null) {
+      if (size + fresh.length > maxKeys) fresh.sort((a, b) => a - b)
+      for (const k of fresh) {
+        if (size >= maxKeys) {
+          refused.keys++
+          continue
+        }
+        top.set(k, delta.get(k)!)
+        size++
+      }
+    }
+    if (top.size > 64 && top.size * 4 > this.base.size) {
+      const base = new Map(this.base)
+      for (const [k, v] of top) base.set(k, v)
+      return new CountsState(base, NO_COUNTS, size)
+    }
+    return new CountsState(this.base, top, size)
   }
-  return next
 }
+
+const EMPTY_COUNTS = new CountsState(NO_COUNTS, NO_COUNTS, 0)
 
 const foldHistogram = (prev: HistogramState | undefined, delta: HistogramDelta, epoch: number): HistogramState => {
   const buckets = new Float64Array(HISTOGRAM_BUCKETS)
@@ -491,7 +527,7 @@ export class FleetView {
     let keys = 0
     for (const m of level.models.values()) {
       for (const f of m.facets) {
-        if (f instanceof Map) keys += f.size
+        if (f instanceof CountsState) keys += f.size
         else if (f !== undefined && 'novel' in f) keys += f.novel.size
       }
     }
@@ -519,7 +555,7 @@ const modelToJSON = (m: ModelView, specs: readonly FacetSpec[]): ModelJSON => ({
   facets: specs.map((spec, i) => {
     const f = m.facets[i]
     if (f === undefined) return null
-    if (spec.kind === 'counts') return [...(f as ReadonlyMap<number, number>)]
+    if (spec.kind === 'counts') return (f as CountsState).entries()
     if (spec.kind === 'histogram') {
       const h = f as HistogramState
       const b: [number, number][] = []
@@ -536,7 +572,10 @@ const modelFromJSON = (m: ModelJSON, specs: readonly FacetSpec[]): ModelView => 
   facets: specs.map((spec, i) => {
     const f = m.facets[i] as unknown
     if (f === null || f === undefined) return undefined
-    if (spec.kind === 'counts') return new Map(f as [number, number][])
+    if (spec.kind === 'counts') {
+      const entries = f as [number, number][]
+      return new CountsState(new Map(entries), NO_COUNTS, entries.length)
+    }
     if (spec.kind === 'histogram') {
       const h = f as { b: [number, number][]; weight: number; sum: number; total: number; tag: number }
       const buckets = new Float64Array(HISTOGRAM_BUCKETS)
@@ -634,7 +673,7 @@ abstract class Facet<S> {
 }
 
 /** Devices per key per model (a destination, a port), counted over the whole fleet. */
-export class FleetCounts extends Facet<ReadonlyMap<number, number>> {
+export class FleetCounts extends Facet<CountsState> {
   /** One more device of `model` uses `key` (at time `ts`). */
   add(model: string, key: number, ts: number): void {
     const models = this.shard.at(ts).counts(this.facet)
