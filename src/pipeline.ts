@@ -1,5 +1,6 @@
 // Assembles the detection core from a config: enabled detectors → engine → alert lifecycle.
 import type { Alert, DeviceEvent } from './types.ts'
+import type { DecodeFailureReason, DecodeResult, SkipReason } from './decode/result.ts'
 import type { Config } from './config/schema.ts'
 import { lookaheadWindows } from './engine/detector.ts'
 import type { DetectorDef } from './engine/detector.ts'
@@ -66,6 +67,51 @@ export const clockBoundError = (result: 'ts_future' | 'ts_past', ts: number, now
   return result === 'ts_future'
     ? `ts: ${when} is ${amount} ahead of the clock (${new Date(nowMs).toISOString()}); engine.maxFutureSeconds is ${config.engine.maxFutureSeconds}`
     : `ts: ${when} is ${amount} behind the clock (${new Date(nowMs).toISOString()}); engine.maxAgeHours is ${config.engine.maxAgeHours}`
+}
+
+/** Where one decoded line's outcome goes: replay's summary and rejections, a shard's pending output in `run`. */
+export interface LineOutcomes<R> {
+  accepted(event: DeviceEvent): void
+  /** Taken, but too late for its window (the engine counted and dropped it). */
+  late(event: DeviceEvent): void
+  /** A dead letter: `raw` is the line (or record) as read. */
+  dead(reason: DecodeFailureReason, error: string, raw: R): void
+  skipped(reason: SkipReason): void
+}
+
+/**
+ * The one path from a decoded line to its outcome, for replay and `run` alike: a skip, a dead letter
+ * (a decode failure, or a time outside the clock bounds), late, or taken. `target` takes the event
+ * (a shard's pipeline; replay's router, which first moves the shards when the fleet view asks it
+ * to). False for a failure; its dead letter is sent only when `report` (a record's first lines in `run`).
+ */
+export const ingestDecoded = <R>(
+  result: DecodeResult,
+  raw: R,
+  target: { ingest(event: DeviceEvent, nowMs: number): IngestResult },
+  nowMs: number,
+  config: Config,
+  out: LineOutcomes<R>,
+  report = true,
+): boolean => {
+  if (result.ok === null) {
+    out.skipped(result.reason)
+    return true
+  }
+  if (!result.ok) {
+    if (report) out.dead(result.reason, result.error, raw)
+    return false
+  }
+  const event = result.event
+  const taken = target.ingest(event, nowMs)
+  if (taken === 'accepted') out.accepted(event)
+  else if (taken === 'late') out.late(event)
+  else if (taken === 'wait') throw new Error(`event at ${event.ts} fed before the fleet view reached its epoch`)
+  else {
+    if (report) out.dead(taken, clockBoundError(taken, event.ts, nowMs, config), raw)
+    return false
+  }
+  return true
 }
 
 /** The enabled detectors with their own settings and their alert policy (lifecycle, version, configuration hash). */

@@ -6,8 +6,8 @@ import { createLineDecoder } from './decode/formats.ts'
 import type { InputFormat } from './decode/formats.ts'
 import type { DecodeFailureReason, SkipReason } from './decode/result.ts'
 import { DeviceBudget } from './engine/budget.ts'
-import { clockBoundError, createFleetView, createPipeline } from './pipeline.ts'
-import type { DetectionPipeline, IngestResult } from './pipeline.ts'
+import { createFleetView, createPipeline, ingestDecoded } from './pipeline.ts'
+import type { DetectionPipeline, IngestResult, LineOutcomes } from './pipeline.ts'
 import { shardFleet } from './engine/fleet.ts'
 import type { CutBytes } from './sinks/dead-letter.ts'
 import { partitionOf } from './partition.ts'
@@ -156,6 +156,10 @@ export const replay = async (opts: ReplayOptions): Promise<ReplaySummary> => {
       if (!moved) throw new Error(`replay: the shards cannot reach ${t}: the fleet view is complete through epoch ${view.complete}`)
     }
   }
+  /** Takes each event to its device's shard. */
+  const router = {
+    ingest: (event: DeviceEvent): IngestResult => feed(partitions === 1 ? single : shards[partitionOf(event.deviceId, partitions)]!, event),
+  }
   const feed = (shard: DetectionPipeline, event: DeviceEvent): IngestResult => {
     let taken = shard.ingest(event, nowMs)
     if (taken === 'wait') {
@@ -184,22 +188,23 @@ export const replay = async (opts: ReplayOptions): Promise<ReplaySummary> => {
     for (const file of files) {
       const decoder = createLineDecoder(opts.format)
       let lineNo = 0
+      // One outcome object per file (nothing allocated per line); the line number it reports is the current one.
+      const taken = (event: DeviceEvent): void => {
+        summary.events++
+        if (onEvent) onEvent(event)
+      }
+      const outcomes: LineOutcomes<string> = {
+        accepted: taken,
+        // Counted as events (the engines count them late too) and seen by evaluate, as taken ones.
+        late: taken,
+        dead: (reason, error, raw) => reject(file.path, lineNo, reason, error, raw),
+        skipped: (reason) => void (summary.skipped[reason] = (summary.skipped[reason] ?? 0) + 1),
+      }
       await forEachLine(
         file.path,
         (line) => {
           lineNo++
-          const result = decoder.decode(line)
-          if (result.ok === null) {
-            summary.skipped[result.reason] = (summary.skipped[result.reason] ?? 0) + 1
-            return
-          }
-          if (!result.ok) return reject(file.path, lineNo, result.reason, result.error, line)
-          const event = result.event
-          const shard = partitions === 1 ? single : shards[partitionOf(event.deviceId, partitions)]!
-          const taken = feed(shard, event)
-          if (taken === 'ts_future' || taken === 'ts_past') return reject(file.path, lineNo, taken, clockBoundError(taken, event.ts, nowMs, config), line)
-          summary.events++
-          if (onEvent) onEvent(event)
+          ingestDecoded(decoder.decode(line), line, router, nowMs, config, outcomes)
         },
         {
           ...(progress ? { onBytes: (n: number) => progress.advance(n) } : {}),

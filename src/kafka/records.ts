@@ -1,20 +1,15 @@
 // One input record of the Kafka path → events into a shard's pipeline, dead letters or skips: a function of the record, its topic's format and the limits.
 import { decodeRecord } from '../decode/formats.ts'
 import type { InputFormat } from '../decode/formats.ts'
-import type { DecodeFailureReason, SkipReason } from '../decode/result.ts'
 import type { Config } from '../config/schema.ts'
-import { clockBoundError } from '../pipeline.ts'
-import type { DetectionPipeline } from '../pipeline.ts'
-import type { DeviceEvent } from '../types.ts'
+import { ingestDecoded } from '../pipeline.ts'
+import type { DetectionPipeline, LineOutcomes } from '../pipeline.ts'
 
-/** Where a record's outcomes go; the caller counts them and turns dead letters into records. */
-export interface RecordOutcomes {
-  accepted(event: DeviceEvent): void
-  late(): void
-  /** `bytes`: the record, or the line of it that failed when the record holds several. */
-  dead(reason: DecodeFailureReason, error: string, bytes: Buffer): void
-  skipped(reason: SkipReason): void
-}
+/**
+ * Where a record's outcomes go; the caller counts them and turns dead letters into records. A dead
+ * letter's bytes: the record, or the line of it that failed when the record holds several.
+ */
+export type RecordOutcomes = LineOutcomes<Buffer>
 
 export interface RecordContext {
   readonly pipeline: DetectionPipeline
@@ -74,24 +69,5 @@ export const ingestRecord = (value: Buffer | null, ctx: RecordContext, out: Reco
  * One line (`bytes`; the whole record when it holds one line): false when it failed. A failure
  * becomes a dead letter when `report` (a record's first MAX_DEAD_LINES failures), else it is only counted.
  */
-const ingestLine = (bytes: Buffer, ctx: RecordContext, out: RecordOutcomes, report: boolean): boolean => {
-  const r = decodeRecord(bytes.toString('utf8'), ctx.format)
-  if (r.ok === null) {
-    out.skipped(r.reason)
-    return true
-  }
-  if (!r.ok) {
-    if (report) out.dead(r.reason, r.error, bytes)
-    return false
-  }
-  const taken = ctx.pipeline.ingest(r.event, ctx.nowMs)
-  // Each shard of `run` is a fleet view of its own so far: its pipeline never waits.
-  if (taken === 'wait') throw new Error('a shard of run waited for a fleet view it has alone')
-  if (taken === 'accepted') out.accepted(r.event)
-  else if (taken === 'late') out.late()
-  else {
-    if (report) out.dead(taken, clockBoundError(taken, r.event.ts, ctx.nowMs, ctx.config), bytes)
-    return false
-  }
-  return true
-}
+const ingestLine = (bytes: Buffer, ctx: RecordContext, out: RecordOutcomes, report: boolean): boolean =>
+  ingestDecoded(decodeRecord(bytes.toString('utf8'), ctx.format), bytes, ctx.pipeline, ctx.nowMs, ctx.config, out, report)
