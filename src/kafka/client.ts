@@ -201,8 +201,9 @@ export const createTransactionalProducer = (kafka: Kafka, transactionalId: strin
   })
 
 /**
- * The state topic must be compacted (a deleting retention would forget devices) and have a partition
- * for every input partition (shard p keeps its state in partition p).
+ * The input topics must have one partition count (co-partitioned), and the state topic must be
+ * compacted (a deleting retention would forget devices) and have a partition for every input
+ * partition (shard p keeps its state in partition p).
  */
 export const requireStateTopic = async (kafka: Kafka, state: string, inputs: readonly string[]): Promise<void> => {
   const admin = kafka.admin()
@@ -210,6 +211,14 @@ export const requireStateTopic = async (kafka: Kafka, state: string, inputs: rea
   try {
     const { topics } = await admin.fetchTopicMetadata({ topics: [state, ...inputs] })
     const count = new Map(topics.map((t) => [t.name, t.partitions.length]))
+    // Co-partitioned inputs (as Kafka Streams requires of a join): a device's events and telemetry,
+    // keyed by its id, land in the same partition number of each, so one shard sees both.
+    const [first, ...others] = inputs
+    for (const other of others) {
+      if (count.get(other) !== count.get(first!)) {
+        throw new AppError('EGD_KAFKA', `input topics "${first}" (${count.get(first!)} partitions) and "${other}" (${count.get(other)} partitions) must have as many partitions: a device's records, keyed by its id, must land in the same partition of each`)
+      }
+    }
     const needed = Math.max(...inputs.map((t) => count.get(t) ?? 0))
     const has = count.get(state) ?? 0
     if (has < needed) {

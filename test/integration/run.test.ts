@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { readTopic } from '../helpers/kafka.ts'
 import { cli, replayLines, sample, setupTopics, startRun, topicLines, waitCommitted } from '../helpers/service.ts'
 import { until } from '../helpers/wait.ts'
+import { createTopics } from '../../scripts/kafka/topics.ts'
 
 const DEMO = fileURLToPath(new URL('../../fixtures/demo/demo.ndjson', import.meta.url))
 
@@ -153,6 +154,20 @@ describe('egress-sentinel run', () => {
     }
     expect(failure.code).toBe(1)
     expect(failure.stderr).toContain(`"nope-${id}"`)
+  })
+
+  it('exits 1 naming both input topics when their partition counts differ (a device\'s events and telemetry would land in different shards)', async () => {
+    const setup = await setupTopics(admin, brokers, 2)
+    const telemetry = `telemetry-3-${randomUUID()}`
+    await createTopics(admin, [{ topic: telemetry, numPartitions: 3 }])
+    let failure: { code?: number; stderr?: string } = {}
+    try {
+      await cli({ ...setup.env, EGRESS_TOPIC_TELEMETRY: telemetry }, 'run')
+    } catch (err) {
+      failure = err as { code?: number; stderr?: string }
+    }
+    expect(failure.code).toBe(1)
+    expect(failure.stderr).toContain(`input topics "${setup.t.events}" (2 partitions) and "${telemetry}" (3 partitions) must have as many partitions`)
   })
 
   it('exits 2 naming a bad setting', async () => {
