@@ -88,7 +88,7 @@ export interface DeviceSnapshot {
   readonly activeEpoch?: number
 }
 
-/** What a checkpoint holds besides the devices: the engine's clocks and the detectors' shared priors. */
+/** What a checkpoint holds besides the devices: the engine's clocks, its open fleet contributions and (a fleet of one shard) its view. */
 export type ShardSnapshot = Omit<EngineSnapshot, 'devices'>
 
 /** What changed since the last `takeChanges`: the devices to write again and those to forget. */
@@ -433,10 +433,15 @@ export class Engine implements BudgetMember {
     this.counters.events = snap.events
     this.clock = snap.fleetMaxTs ?? -Infinity
     this.sweptWindow = snap.sweptWindow ?? -Infinity
-    this.openEpoch = snap.openEpoch ?? -Infinity
+    // A checkpoint from before the fleet view has no open epoch: the shard's clock gives it.
+    this.openEpoch = snap.openEpoch ?? (snap.fleetMaxTs === null ? -Infinity : Math.floor((snap.fleetMaxTs - this.options.allowedLatenessMs) / this.epochMs))
     this.openWindow = this.openEpoch * this.windowsPerEpoch
     this.fleet.shard.load(snap.fleet ?? [])
-    if (this.fleet.solo && snap.view) this.fleet.view.load(snap.view)
+    if (this.fleet.solo) {
+      // A fleet of this shard alone carries its view; one from an older checkpoint starts empty, complete to the shard's closed epoch.
+      if (snap.view) this.fleet.view.load(snap.view)
+      else if (Number.isFinite(this.openEpoch)) this.fleet.publish({ shard: this.fleet.shard.index, closedThrough: this.openEpoch - 1, clock: this.clock, epochs: [] })
+    }
     // The map's order is the LRU order, which is the order of touchedAt: a checkpoint assembled from
     // changes (in any order) restores the same map.
     try {

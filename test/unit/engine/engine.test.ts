@@ -181,5 +181,21 @@ describe('Engine', () => {
     expect(one.canIngest(at(25))).toBe(true)
     expect(one.ingest(egress({ ts: at(25) }))).toBe(true)
   })
+
+  it('restores a checkpoint written before the fleet view (no open epoch, no view) and carries on', () => {
+    const { log, sink } = recorder()
+    const first = new Engine([{ id: 'c', detector: counter }], options, sink)
+    first.ingest(egress({ ts: at(0.5) }))
+    first.ingest(egress({ ts: at(25.5) }))
+    const { openEpoch: _o, fleet: _f, view: _v, ...old } = first.snapshot()
+    expect(log).toEqual(['dev-1 w0 1', 'dev-1 w1 -', 'dev-1 w2 -', 'dev-1 w3 -', 'dev-1 quiet 6', 'dev-1 quiet 5'])
+    const after = recorder()
+    const second = new Engine([{ id: 'c', detector: counter }], options, after.sink)
+    second.restore(JSON.parse(JSON.stringify(old)) as ReturnType<Engine['snapshot']>)
+    expect(second.closedThrough).toBe(first.closedThrough)
+    expect(second.ingest(egress({ ts: at(26.2) }))).toBe(true)
+    expect(second.ingest(egress({ ts: at(27) }))).toBe(true)
+    expect(after.log).toEqual(['dev-1 w25 1'])
+  })
 })
 
