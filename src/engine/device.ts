@@ -16,8 +16,6 @@ export interface DeviceRecord extends DeviceInfo, DeviceFeatures {
   touchedAt: number
   /** True while the device has windows that only the fleet watermark can close. */
   pending: boolean
-  /** The newest epoch the device was counted in towards its model's active devices. */
-  activeEpoch: number
   /** Owned by the alert stage: per-detector lifecycle slots, allocated on the first finding. */
   alerts: unknown[] | null
 }

@@ -84,8 +84,6 @@ export interface DeviceSnapshot {
   readonly alerts: unknown
   /** Peer-group features: hour, counts (flows and SMTP, packed) and bytes this hour, then the previous hour's (absent in older checkpoints). */
   readonly features?: readonly number[]
-  /** The newest epoch the device was counted active in (absent in older checkpoints). */
-  readonly activeEpoch?: number
 }
 
 /** What a checkpoint holds besides the devices: the engine's clocks, its open fleet contributions and (a fleet of one shard) its view. */
@@ -310,16 +308,15 @@ export class Engine implements BudgetMember {
       const closeBefore = windowOf(ts - allowedLatenessMs, windowMs)
       if (closeBefore > device.nextWindow) this.closeWindows(device, closeBefore)
     }
-    // A device counts once per epoch towards its model's active devices in the fleet.
-    const epoch = Math.floor(ts / this.epochMs)
-    if (epoch > device.activeEpoch) {
-      device.activeEpoch = epoch
-      this.fleet.devices.active(device.model, ts)
-    }
     if (event.type === 'egress') this.observeEgress(device, event)
     else this.observeTelemetry(device, event)
     device.pending = true
-    if (window > device.lastDataWindow) device.lastDataWindow = window
+    if (window > device.lastDataWindow) {
+      // A device counts once per epoch towards its model's active devices in the fleet (its first
+      // epoch when it is created): when its newest window enters a new epoch.
+      if (Math.floor(window / this.windowsPerEpoch) > Math.floor(device.lastDataWindow / this.windowsPerEpoch)) this.fleet.devices.active(device.model, ts)
+      device.lastDataWindow = window
+    }
     return true
   }
 
@@ -420,7 +417,6 @@ export class Engine implements BudgetMember {
       states: this.detectors.map((a, i) => a.detector.snapshot(d.states[i])),
       alerts: d.alerts === null ? null : JSON.parse(JSON.stringify(d.alerts)),
       features: [d.featureHour, d.countsNow, d.bytesNow, d.countsBefore, d.bytesBefore],
-      activeEpoch: finiteOrNull(d.activeEpoch) ?? undefined,
     }
   }
 
@@ -481,7 +477,6 @@ export class Engine implements BudgetMember {
         // Slots JSON wrote as null for detectors without one are undefined again.
         alerts: d.alerts === null ? null : (d.alerts as unknown[]).map((slot) => slot ?? undefined),
         featureHour: f[0], countsNow: f[1], bytesNow: f[2], countsBefore: f[3], bytesBefore: f[4],
-        activeEpoch: d.activeEpoch ?? -Infinity,
       }
       for (let i = 0; i < this.detectors.length; i++) device.states[i] = this.detectors[i]!.detector.restore(d.states[i], device)
       this.devices.set(d.id, device)
@@ -533,6 +528,7 @@ export class Engine implements BudgetMember {
     if (device === undefined) {
       device = this.createDevice(event)
       this.devices.set(event.deviceId, device)
+      this.fleet.devices.active(device.model, event.ts)
       const created = this.budget.added(this, device)
       if (this.probationMs > 0) {
         this.newDevices.push(device)
@@ -572,7 +568,6 @@ export class Engine implements BudgetMember {
       lastDataWindow: window,
       touchedAt: this.counters.events,
       pending: false,
-      activeEpoch: -Infinity,
       alerts: null,
       // Written out, not spread: a spread builds the record out of line, a hundred bytes more a device.
       featureHour: -1,
