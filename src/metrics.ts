@@ -11,6 +11,8 @@ export interface MetricsSource {
   /** Detection shards (input partitions) this member owns, restored. */
   shards(): number
   ready(): boolean
+  /** What the fleet views of this member's shards refused at their caps (fleet.maxModels, keys per model). */
+  fleetRefused(): { readonly models: number; readonly keys: number }
 }
 
 export interface OpenAlertView {
@@ -123,6 +125,17 @@ export const createMetrics = (source: MetricsSource, version: string, topK = 20)
     registers,
     collect() {
       this.set(source.shards())
+    },
+  })
+  new Gauge({
+    name: 'egress_fleet_refused',
+    help: 'What the fleet views of this member\'s shards refused at their caps: an epoch\'s contribution of a model past fleet.maxModels (one per model and epoch), a key past a detector\'s cap per model. Their devices are judged without that fleet knowledge. Grows only while a cap is reached.',
+    labelNames: ['what'],
+    registers,
+    collect() {
+      const r = source.fleetRefused()
+      this.set({ what: 'models' }, r.models)
+      this.set({ what: 'keys' }, r.keys)
     },
   })
   new Gauge({

@@ -74,6 +74,8 @@ export interface ReplaySummary {
   alertsFiring: number
   alertsResolved: number
   suppressed: number
+  /** Models and keys the fleet view refused at its caps (fleet.maxModels, a facet's keys per model). */
+  fleetRefused: { models: number; keys: number }
 }
 
 /** Thrown to stop reading a file early (its first event found). */
@@ -174,7 +176,7 @@ export const replay = async (opts: ReplayOptions): Promise<ReplaySummary> => {
   }
   const summary: ReplaySummary = {
     files: files.length, lines: 0, events: 0, rejected: {}, skipped: {}, late: 0, devices: 0, evictedDevices: 0,
-    windowsEvaluated: 0, alertsFiring: 0, alertsResolved: 0, suppressed: 0,
+    windowsEvaluated: 0, alertsFiring: 0, alertsResolved: 0, suppressed: 0, fleetRefused: { models: 0, keys: 0 },
   }
   const { onEvent, onReject, progress, config } = opts
   const nowMs = opts.nowMs ?? Date.now()
@@ -230,6 +232,11 @@ export const replay = async (opts: ReplayOptions): Promise<ReplaySummary> => {
     summary.alertsFiring += shard.alerts.fired
     summary.alertsResolved += shard.alerts.resolved
     summary.suppressed += shard.alerts.suppressed
+  }
+  // One view, or one per shard (--fleet-per-partition): each refusal counted where it happened.
+  for (const r of perPartition ? shards.map((s) => s.fleetRefused()) : [view.refused]) {
+    summary.fleetRefused.models += r.models
+    summary.fleetRefused.keys += r.keys
   }
   return summary
 }

@@ -124,6 +124,15 @@ export const startService = async (
       },
       forEachWebhookTarget: (visit) => webhooks?.forEachTarget(visit),
       shards: () => set.shards.size,
+      fleetRefused: () => {
+        const total = { models: 0, keys: 0 }
+        for (const s of set.shards.values()) {
+          const r = s.pipeline.fleetRefused()
+          total.models += r.models
+          total.keys += r.keys
+        }
+        return total
+      },
       ready,
     },
     VERSION,

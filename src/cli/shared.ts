@@ -61,6 +61,9 @@ export const summaryText = (s: ReplaySummary, elapsedMs: number): string => {
     `rejected: ${rejected}; skipped: ${skipped}; late (dropped): ${s.late}`,
     `devices tracked: ${s.devices} (evicted ${s.evictedDevices}); windows evaluated: ${s.windowsEvaluated}`,
     `alerts: ${s.alertsFiring} firing, ${s.alertsResolved} resolved, ${s.suppressed} findings suppressed`,
+    ...(s.fleetRefused.models + s.fleetRefused.keys > 0
+      ? [`fleet view full: refused ${s.fleetRefused.models} epoch contributions of models past fleet.maxModels and ${s.fleetRefused.keys} keys past a detector's cap per model`]
+      : []),
   ].join('\n') + '\n'
 }
 

@@ -235,7 +235,7 @@ const setKnownBit = (known: Uint8Array, hash: number): void => {
 /** Whether a new host is past its horizon at `epoch` (read as retired, and retired at the next fold). */
 const retiredAt = (first: number, epoch: number, windowsPerEpoch: number, horizon: number): boolean => (epoch + 1) * windowsPerEpoch - first > horizon
 
-/** What a fold could not take: keys and models over their limits (a metric). */
+/** What folds could not take (a metric): an epoch's contribution of a model past the model cap (one per model and epoch), keys past a facet's cap. */
 export interface FleetRefusals {
   models: number
   keys: number

@@ -101,6 +101,15 @@ describe('egress-sentinel replay', () => {
     expect(piped.stderr).toMatch(/^replayed 279311 events/)
   })
 
+  it('says when the fleet view is full: contributions of models past fleet.maxModels are refused, and counted', async () => {
+    const dir = tmp()
+    writeFileSync(join(dir, 'small.yaml'), 'fleet:\n  maxModels: 1\n')
+    const r = await run('replay', '--no-progress', '--config', join(dir, 'small.yaml'), DEMO)
+    expect(r.code).toBe(0)
+    expect(r.stderr).toMatch(/^fleet view full: refused [1-9]\d* epoch contributions of models past fleet\.maxModels and \d+ keys past a detector's cap per model$/m)
+    expect((await run('replay', '--no-progress', DEMO)).stderr).not.toContain('fleet view full')
+  })
+
   it('exits 2 and names the field for an invalid configuration', async () => {
     const dir = tmp()
     writeFileSync(join(dir, 'bad.yaml'), 'engine:\n  windowSeconds: -5\ndetectors:\n  smtp-burst:\n    burstServers: many\n')

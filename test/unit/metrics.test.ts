@@ -16,6 +16,7 @@ const source = (alerts: readonly OpenAlertView[]) => ({
   forEachWebhookTarget: () => undefined,
   shards: () => 1,
   ready: () => true,
+  fleetRefused: () => ({ models: 2, keys: 40 }),
 })
 
 describe('top devices', () => {
@@ -44,4 +45,13 @@ describe('top devices', () => {
       .flatMap((m) => (m as unknown as { labelNames?: string[] }).labelNames ?? [])
     expect(labels.filter((l) => /device|ip|addr|host/i.test(l))).toEqual([])
   })
+
+  it('says at scrape time what the shards\' fleet views refused at their caps', async () => {
+    const text = await createMetrics(source(open), 'test', 0).registry.getSingleMetricAsString('egress_fleet_refused')
+    expect(text.split('\n').filter((l) => l.startsWith('egress_fleet_refused{'))).toEqual([
+      'egress_fleet_refused{what="models"} 2',
+      'egress_fleet_refused{what="keys"} 40',
+    ])
+  })
 })
+
