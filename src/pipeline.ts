@@ -12,8 +12,8 @@ import { Suppressions } from './alerts/suppression.ts'
 import { configHash } from './config/hash.ts'
 import { PeerGroups } from './engine/peers.ts'
 import type { DeviceBudget } from './engine/budget.ts'
-import { FleetView, shardFleet } from './engine/fleet.ts'
-import type { FleetRefusals, Publication, ShardFleet } from './engine/fleet.ts'
+import { FleetView, soloFleet } from './engine/fleet.ts'
+import type { FleetRefusals, ShardFleet } from './engine/fleet.ts'
 
 /**
  * What became of one event: taken, too late for its window, outside the clock bounds (a dead
@@ -221,7 +221,5 @@ export const createFleetView = (config: Config, shards: number): FleetView => {
 }
 
 /** A fleet of one pipeline: its closed epochs go straight into its own view. */
-const soloPipelineFleet = (config: Config): ShardFleet => {
-  const view = createFleetView(config, 1)
-  return shardFleet(view, 0, (p: Publication) => view.publish(p))
-}
+const soloPipelineFleet = (config: Config): ShardFleet =>
+  soloFleet(config.engine.windowSeconds * 1000, config.fleet.epochMinutes * 60_000, config.fleet.maxModels)

@@ -233,8 +233,8 @@ export const replay = async (opts: ReplayOptions): Promise<ReplaySummary> => {
     summary.alertsResolved += shard.alerts.resolved
     summary.suppressed += shard.alerts.suppressed
   }
-  // One view, or one per shard (--fleet-per-partition): each refusal counted where it happened.
-  for (const r of perPartition ? shards.map((s) => s.fleetRefused()) : [view.refused]) {
+  // Each view once: one shared by every shard, or one per shard (--fleet-per-partition).
+  for (const r of new Set(shards.map((s) => s.fleetRefused()))) {
     summary.fleetRefused.models += r.models
     summary.fleetRefused.keys += r.keys
   }

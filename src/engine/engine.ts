@@ -277,10 +277,7 @@ export class Engine implements BudgetMember {
   ingest(event: DeviceEvent): boolean {
     const { windowMs, allowedLatenessMs } = this.options
     const ts = event.ts
-    if (!this.canIngest(ts)) {
-      if (!this.fleet.solo) throw new Error(`event at ${ts} fed before the fleet view reached its epoch (complete through ${this.fleet.view.complete})`)
-      catchUpAlone(this, ts)
-    }
+    this.reach(ts, `event at ${ts} fed`)
     this.counters.events++
     if (ts > this.clock) this.advance(ts)
     const window = windowOf(ts, windowMs)
@@ -352,17 +349,28 @@ export class Engine implements BudgetMember {
    * change for the changelog; `restore` moves it the same way).
    */
   private closeBefore(device: DeviceRecord, until: number): void {
-    if (device.alerts === null && device.nextWindow > device.lastDataWindow + this.options.quietWindows) {
-      device.nextWindow = until
-    } else {
-      this.closeWindows(device, until)
-    }
-    if (device.lastDataWindow < until) this.settle(device)
+    if (this.passesQuietly(device)) device.nextWindow = until
+    else this.closeWindows(device, until)
+    if (device.lastDataWindow < until) device.pending = false
   }
 
-  /** A device's windows are all closed. */
-  private settle(device: DeviceRecord): void {
-    device.pending = false
+  /**
+   * Makes sure the fleet view reaches what data at `ts` needs: a fleet of this shard alone moves its
+   * own clock there (nothing else completes its view); a shared one must have been waited for.
+   */
+  private reach(ts: number, what: string): void {
+    if (this.canIngest(ts)) return
+    if (!this.fleet.solo) throw new Error(`${what} before the fleet view reached its epoch (${Math.floor(ts / this.epochMs) - LAG_EPOCHS}; complete through ${this.fleet.view.complete})`)
+    while (!this.canIngest(ts)) {
+      const before = this.closedThrough
+      this.advanceTo(Math.min(ts, this.maxAdvance()))
+      if (this.closedThrough === before) throw new Error(`a shard alone cannot reach ${ts}: its fleet view is complete through ${this.closedThrough}`)
+    }
+  }
+
+  /** Whether a device's windows pass in bulk (quiet long enough) with nothing to evaluate (no alert slots): only its next window moves. */
+  private passesQuietly(device: DeviceRecord): boolean {
+    return device.alerts === null && device.nextWindow > device.lastDataWindow + this.options.quietWindows
   }
 
   /** Everything the engine holds, as JSON-serialisable data. */
@@ -444,7 +452,7 @@ export class Engine implements BudgetMember {
       this.restoreDevices(snap.devices)
       for (const d of this.devices.values()) {
         // As the epoch's close moved it (closeBefore), without writing the device again.
-        if (d.nextWindow < this.openWindow && d.alerts === null && d.nextWindow > d.lastDataWindow + this.options.quietWindows) d.nextWindow = this.openWindow
+        if (d.nextWindow < this.openWindow && this.passesQuietly(d)) d.nextWindow = this.openWindow
       }
     } finally {
       // Counted, not trimmed (the next new device makes room if they overfill the budget), and
@@ -490,10 +498,7 @@ export class Engine implements BudgetMember {
 
   /** End of input: closes every open window of every device (replay's last step, once the fleet view reaches the shard's clock). */
   flush(): void {
-    if (!this.canIngest(this.clock)) {
-      if (!this.fleet.solo) throw new Error(`flush before the fleet view reached the shard's clock (complete through ${this.fleet.view.complete})`)
-      catchUpAlone(this, this.clock)
-    }
+    this.reach(this.clock, 'flush')
     for (const device of this.devices.values()) if (device.pending) this.closeAll(device)
   }
 
@@ -603,7 +608,7 @@ export class Engine implements BudgetMember {
     if (this.options.trackChanges) this.changed.add(device)
     const last = Math.max(windowOf(device.maxTs, this.options.windowMs), device.lastDataWindow)
     if (last >= device.nextWindow) this.closeWindows(device, last + 1)
-    this.settle(device)
+    device.pending = false
   }
 
   /**
@@ -655,12 +660,3 @@ export class Engine implements BudgetMember {
 /** A device's features from its snapshot (hour, counts and bytes now, then before), fresh ones for a checkpoint older than them. */
 const featuresOf = (f: readonly number[] | undefined): readonly [number, number, number, number, number] =>
   f !== undefined && f.length === 5 ? [f[0]!, f[1]!, f[2]!, f[3]!, f[4]!] : [-1, 0, 0, 0, 0]
-
-/** Moves an engine that is a fleet of its own (its view completes with its own publications) far enough for an event at `ts`. */
-const catchUpAlone = (engine: Engine, ts: number): void => {
-  while (!engine.canIngest(ts)) {
-    const before = engine.closedThrough
-    engine.advanceTo(Math.min(ts, engine.maxAdvance()))
-    if (engine.closedThrough === before) throw new Error(`a shard alone cannot reach ${ts}: its fleet view is complete through ${engine.closedThrough}`)
-  }
-}

@@ -390,7 +390,7 @@ export interface FleetSettings {
 export interface Publication {
   readonly shard: number
   readonly closedThrough: number
-  /** The shard's clock when it published (newest event time it has seen, or the time it was moved to). */
+  /** The shard's clock when it published (newest event time it has seen, or the time it was moved to); not read by the view itself. */
   readonly clock: number
   readonly epochs: readonly (readonly [number, Contribution])[]
 }
@@ -404,16 +404,13 @@ export class FleetView {
   complete = -Infinity
   readonly refused: FleetRefusals = { models: 0, keys: 0 }
   private readonly closed: number[]
-  private readonly clocks: number[]
   /** Contributions of epochs past `complete`, merged over the shards that sent them. */
   private readonly pending = new Map<number, Contribution>()
   /** Materialised levels, oldest first: level(e) is the newest of them at or before e. */
   private levels: FleetLevel[] = [EMPTY_LEVEL]
-  private readonly listeners: (() => void)[] = []
 
   constructor(readonly settings: FleetSettings) {
     this.closed = new Array<number>(settings.shards).fill(-Infinity)
-    this.clocks = new Array<number>(settings.shards).fill(-Infinity)
   }
 
   /** A facet's index; pipelines made from one configuration register the same facets in the same order. */
@@ -428,23 +425,6 @@ export class FleetView {
     return Math.floor(ts / this.settings.epochMs)
   }
 
-  /** The newest clock any shard published: where shards with nothing to read catch up to. */
-  get maxClock(): number {
-    let max = -Infinity
-    for (const c of this.clocks) if (c > max) max = c
-    return max
-  }
-
-  /** Each shard's closed epoch (for readiness detail: who holds the fleet back). */
-  closedEpochs(): readonly number[] {
-    return this.closed
-  }
-
-  /** Called once each time `complete` moves (run resumes the shards that waited for it). */
-  onComplete(listener: () => void): void {
-    this.listeners.push(listener)
-  }
-
   publish(p: Publication): void {
     const { shard } = p
     if (shard < 0 || shard >= this.settings.shards) throw new Error(`fleet publication of shard ${shard}: the fleet has ${this.settings.shards} shards`)
@@ -457,7 +437,6 @@ export class FleetView {
       merged.merge(c, this.specs)
     }
     if (p.closedThrough > this.closed[shard]!) this.closed[shard] = p.closedThrough
-    if (p.clock > this.clocks[shard]!) this.clocks[shard] = p.clock
     let complete = Infinity
     for (const c of this.closed) if (c < complete) complete = c
     if (complete <= this.complete) return
@@ -470,7 +449,6 @@ export class FleetView {
     }
     this.complete = complete
     this.prune()
-    for (const l of this.listeners) l()
   }
 
   private prune(): void {
@@ -491,7 +469,7 @@ export class FleetView {
   }
 
   /**
-   * The view as JSON: the levels kept, the shards' closed epochs and clocks. Only a fleet of one
+   * The view as JSON: the levels kept and the shards' closed epochs. Only a fleet of one
    * shard checkpoints its view this way (its shard's changelog carries it); a shared view is rebuilt
    * from the shards' publications.
    */
@@ -500,7 +478,6 @@ export class FleetView {
     return {
       complete: finite(this.complete),
       closed: this.closed.map(finite),
-      clocks: this.clocks.map(finite),
       refused: { ...this.refused },
       // Only the levels reads can still ask for: data of the open epochs reads complete - 1 and on.
       levels: this.levels
@@ -512,7 +489,6 @@ export class FleetView {
   load(data: FleetViewJSON): void {
     this.complete = data.complete ?? -Infinity
     data.closed.forEach((c, i) => (this.closed[i] = c ?? -Infinity))
-    data.clocks.forEach((c, i) => (this.clocks[i] = c ?? -Infinity))
     Object.assign(this.refused, data.refused)
     this.pending.clear()
     this.levels = data.levels.map(([epoch, models]) =>
@@ -521,18 +497,6 @@ export class FleetView {
     if (this.levels.length === 0) this.levels = [EMPTY_LEVEL]
   }
 
-  /** Models and keys the view holds now (gauges). */
-  size(): { models: number; keys: number } {
-    const level = this.levels[this.levels.length - 1]!
-    let keys = 0
-    for (const m of level.models.values()) {
-      for (const f of m.facets) {
-        if (f instanceof CountsState) keys += f.size
-        else if (f !== undefined && 'novel' in f) keys += f.novel.size
-      }
-    }
-    return { models: level.models.size, keys }
-  }
 }
 
 const finite = (n: number): number | null => (Number.isFinite(n) ? n : null)
@@ -540,7 +504,6 @@ const finite = (n: number): number | null => (Number.isFinite(n) ? n : null)
 export interface FleetViewJSON {
   readonly complete: number | null
   readonly closed: readonly (number | null)[]
-  readonly clocks: readonly (number | null)[]
   readonly refused: FleetRefusals
   readonly levels: readonly (readonly [number | null, readonly (readonly [string, ModelJSON])[]])[]
 }
@@ -921,7 +884,7 @@ export const shardFleet = (view: FleetView, index: number, publish: (p: Publicat
 }
 
 /** The default epoch: 10 minutes. */
-export const DEFAULT_EPOCH_MS = 600_000
+const DEFAULT_EPOCH_MS = 600_000
 
 /** A fleet of one shard (a pipeline on its own: tests, tools), publishing straight into its view. */
 export const soloFleet = (windowMs: number, epochMs = DEFAULT_EPOCH_MS, maxModels = 1024): ShardFleet => {
