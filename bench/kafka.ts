@@ -76,15 +76,18 @@ export const kafkaThroughput = async (): Promise<Record<string, number | string>
     // and offsets; timed from its first batch (group join left out, as for the others). Each run has
     // an alerts and a state topic of its own, so that it starts from no state.
     const timeService = async (label: string, webhooks: readonly WebhookTargetConfig[]): Promise<{ seconds: number; alerts: number }> => {
-      const own = { alerts: `bench-alerts-${label}-${id}`, state: `bench-state-${label}-${id}` }
-      extraTopics.push(own.alerts, own.state)
-      await createTopics(admin, [{ topic: own.alerts, numPartitions: 1 }, { topic: own.state, numPartitions: PARTITIONS, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }])
+      const own = { alerts: `bench-alerts-${label}-${id}`, state: `bench-state-${label}-${id}`, models: `bench-models-${label}-${id}` }
+      extraTopics.push(own.alerts, own.state, own.models)
+      await createTopics(admin, [
+        { topic: own.alerts, numPartitions: 1 }, { topic: own.state, numPartitions: PARTITIONS, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] },
+        { topic: own.models, numPartitions: 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] },
+      ])
       const group = `bench-service-${label}-${id}`
       const settings = serviceSettings(
         { brokers },
         {
           EGRESS_GROUP_ID: group, EGRESS_TOPIC_EVENTS: topics.events, EGRESS_TOPIC_TELEMETRY: topics.events,
-          EGRESS_TOPIC_ALERTS: own.alerts, EGRESS_TOPIC_DLQ: topics.dlq, EGRESS_TOPIC_STATE: own.state, EGRESS_HTTP_PORT: '0',
+          EGRESS_TOPIC_ALERTS: own.alerts, EGRESS_TOPIC_DLQ: topics.dlq, EGRESS_TOPIC_STATE: own.state, EGRESS_TOPIC_MODELS: own.models, EGRESS_HTTP_PORT: '0',
         },
         webhooks,
       )

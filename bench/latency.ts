@@ -68,7 +68,7 @@ export const alertLatency = async (kafka: Kafka, brokers: string, fixture: strin
   const admin = kafka.admin()
   await admin.connect()
   const id = randomUUID().slice(0, 8)
-  const topics = { events: `lat-events-${id}`, alerts: `lat-alerts-${id}`, dlq: `lat-dlq-${id}`, state: `lat-state-${id}` }
+  const topics = { events: `lat-events-${id}`, alerts: `lat-alerts-${id}`, dlq: `lat-dlq-${id}`, state: `lat-state-${id}`, models: `lat-models-${id}` }
   // Not idempotent (that allows one request in flight): the senders of the partitions overlap; each awaits its own sends.
   const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner })
   const reader = kafka.consumer({ groupId: `lat-reader-${id}`, readUncommitted: false })
@@ -77,13 +77,14 @@ export const alertLatency = async (kafka: Kafka, brokers: string, fixture: strin
     await createTopics(admin, [
       { topic: topics.events, numPartitions: partitions }, { topic: topics.alerts, numPartitions: 1 }, { topic: topics.dlq, numPartitions: 1 },
       { topic: topics.state, numPartitions: partitions, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] },
+      { topic: topics.models, numPartitions: 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] },
     ])
     // The service in a process of its own, as deployed; ready once its group is joined and shards restored.
     const child = spawn(process.execPath, [BIN, 'run'], {
       env: {
         ...process.env, KAFKA_BROKERS: brokers, EGRESS_GROUP_ID: `lat-service-${id}`, EGRESS_TOPIC_EVENTS: topics.events,
         EGRESS_TOPIC_TELEMETRY: topics.events, EGRESS_TOPIC_ALERTS: topics.alerts, EGRESS_TOPIC_DLQ: topics.dlq,
-        EGRESS_TOPIC_STATE: topics.state, EGRESS_HTTP_PORT: '0',
+        EGRESS_TOPIC_STATE: topics.state, EGRESS_TOPIC_MODELS: topics.models, EGRESS_HTTP_PORT: '0',
       },
       stdio: ['ignore', 'ignore', 'pipe'],
     })

@@ -13,6 +13,10 @@ export interface MetricsSource {
   ready(): boolean
   /** What the fleet views of this member's shards refused at their caps (fleet.maxModels, keys per model). */
   fleetRefused(): { readonly models: number; readonly keys: number }
+  /** Shards of this member whose partitions are paused until the fleet view has what their next event needs. */
+  fleetWaiting(): number
+  /** Event time (ms) up to which every shard of the fleet has published, as this member's view holds it; -Infinity before any. */
+  fleetCompleteMs(): number
 }
 
 export interface OpenAlertView {
@@ -139,6 +143,28 @@ export const createMetrics = (source: MetricsSource, version: string, topK = 20)
     },
   })
   new Gauge({
+    name: 'egress_fleet_waiting_shards',
+    help: 'Shards of this member whose input partitions are paused until every shard has published the epochs their next event is judged with (another shard, here or on another member, is behind). Back-pressure, not a failure; lasting, it points at the slowest member (see egress_consumer_lag).',
+    registers,
+    collect() {
+      this.set(source.fleetWaiting())
+    },
+  })
+  new Gauge({
+    name: 'egress_fleet_view_seconds',
+    help: 'Event time (Unix seconds) up to which every shard of the fleet has published to the fleet view, as this member holds it. time() minus it is how old the fleet knowledge is: 20 to 30 minutes at the default 10-minute epochs when the fleet keeps up.',
+    registers,
+    collect() {
+      const ms = source.fleetCompleteMs()
+      if (Number.isFinite(ms)) this.set(ms / 1000)
+    },
+  })
+  const modelsRecords = new Counter({
+    name: 'egress_models_records_total',
+    help: 'Records written to the models topic: contributions to the fleet view, shard progress, snapshots, tombstones.',
+    registers,
+  })
+  new Gauge({
     name: 'egress_ready',
     help: '1 when the member is ready (group joined, shards restored, consuming: fetches coming, no lasting rebalance, no crash; not stopping), else 0.',
     registers,
@@ -247,6 +273,7 @@ export const createMetrics = (source: MetricsSource, version: string, topK = 20)
     batchRecords,
     transactions,
     stateRecords,
+    modelsRecords,
     restoredDevices,
     restoreSeconds,
     rebalances,

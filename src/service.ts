@@ -10,8 +10,11 @@ import { ConsumerHealth } from './kafka/health.ts'
 import { LagReporter } from './kafka/lag.ts'
 import { ingestRecord } from './kafka/records.ts'
 import { commitShardOutput } from './kafka/commit.ts'
-import { ShardSet } from './kafka/shards.ts'
+import { FleetWait, ShardSet } from './kafka/shards.ts'
 import type { Shard } from './kafka/shards.ts'
+import { ModelsFeed } from './kafka/models.ts'
+import { createFleetView, createPipeline } from './pipeline.ts'
+import { shardFleet } from './engine/fleet.ts'
 import { MIN_DEAD_LETTER_BYTES } from './sinks/dead-letter.ts'
 import { createMetrics } from './metrics.ts'
 import type { ServiceMetrics } from './metrics.ts'
@@ -67,6 +70,16 @@ const ignore = (): void => undefined
 /** How long a shard whose restore failed waits before its partition is read (and the restore tried) again. */
 const RESTORE_RETRY_MS = 1_000
 
+/** How often idle and waiting shards look at the fleet besides each change of it. */
+const MOVE_CHECK_MS = 1_000
+
+/** Runs `work` on a shard after whatever it is doing (a batch, a move with the fleet). */
+const serial = <T>(shard: Shard, work: () => T | Promise<T>): Promise<T> => {
+  const next = shard.work.then(work, work)
+  shard.work = next.catch(() => undefined)
+  return next
+}
+
 /** How often the consumer lag is read from the broker besides each batch. */
 const LAG_REFRESH_MS = 15_000
 
@@ -83,10 +96,10 @@ export const startService = async (
   const kafkaSettings = { brokers: settings.brokers, clientId: 'egress-sentinel', security: settings.security }
   const kafka = createKafka(kafkaSettings)
   const inputs = [...new Set([topics.events, topics.telemetry])]
-  const messageLimits = await explainConnect(kafkaSettings, async () => {
-    await requireTopics(kafka, [...inputs, topics.alerts, topics.dlq, topics.state])
-    await requireStateTopic(kafka, topics.state, inputs)
-    return topicMessageLimits(kafka, [topics.alerts, topics.dlq, topics.state])
+  const { messageLimits, partitions } = await explainConnect(kafkaSettings, async () => {
+    await requireTopics(kafka, [...inputs, topics.alerts, topics.dlq, topics.state, topics.models])
+    const partitions = await requireStateTopic(kafka, topics.state, inputs, topics.models)
+    return { messageLimits: await topicMessageLimits(kafka, [topics.alerts, topics.dlq, topics.state, topics.models]), partitions }
   })
   // Every dead letter fits the dead-letter topic: its raw bytes are cut to what the topic takes.
   const dlqRoom = (): number => messageLimits.get(topics.dlq)! - DEAD_LETTER_MARGIN
@@ -100,6 +113,12 @@ export const startService = async (
   const counters: ServiceCounters = { records: 0, events: 0, deadLetters: 0, alerts: 0, batches: 0, restoredDevices: 0 }
   /** engine.maxDevices bounds the whole process: every shard's engine draws on this one budget. */
   const budget = new DeviceBudget(config.engine.maxDevices)
+  // One fleet view for the member: every input partition of every input topic is a shard of it; the
+  // member's own shards publish into it, and the models topic brings the other members' shards.
+  const view = createFleetView(config, inputs.length * partitions)
+  const fleetIndex = (id: { topic: string; partition: number }): number => inputs.indexOf(id.topic) * partitions + id.partition
+  // The detectors' facets, registered before a contribution is read (every pipeline registers the same, in the same order).
+  createPipeline(config, detectors, () => undefined, { fleet: shardFleet(view, 0, () => undefined) }).release()
   let joined = false
   let stopping = false
   let fail: (err: Error) => void = () => undefined
@@ -124,22 +143,20 @@ export const startService = async (
       },
       forEachWebhookTarget: (visit) => webhooks?.forEachTarget(visit),
       shards: () => set.shards.size,
-      fleetRefused: () => {
-        const total = { models: 0, keys: 0 }
-        for (const s of set.shards.values()) {
-          const r = s.pipeline.fleetRefused()
-          total.models += r.models
-          total.keys += r.keys
-        }
-        return total
+      fleetRefused: () => view.refused,
+      fleetWaiting: () => {
+        let n = 0
+        for (const s of set.shards.values()) if (s.waitingAt !== null) n++
+        return n
       },
+      fleetCompleteMs: () => (view.complete + 1) * view.settings.epochMs,
       ready,
     },
     VERSION,
     settings.http.metricsTopDevices,
   )
   const set = new ShardSet({
-    kafka, groupId, stateTopic: topics.state, config, detectors, budget, metrics, deadLetterLimits, warn,
+    kafka, groupId, stateTopic: topics.state, config, detectors, budget, metrics, deadLetterLimits, warn, view, fleetIndex,
     stopping: () => stopping,
     onRestored: (devices) => {
       counters.restoredDevices += devices
@@ -159,7 +176,7 @@ export const startService = async (
         })
 
   const refreshLimits = async (): Promise<void> => {
-    const fresh = await topicMessageLimits(kafka, [topics.alerts, topics.dlq, topics.state])
+    const fresh = await topicMessageLimits(kafka, [topics.alerts, topics.dlq, topics.state, topics.models])
     for (const [topic, limit] of fresh) messageLimits.set(topic, limit)
     // Below the minimum `run` starts with, dead letters are cut to nothing but their frame; one the
     // broker refuses even so fails its batch again and again, and the consumer's failures end `run`.
@@ -186,19 +203,36 @@ export const startService = async (
       set.opening.get(key)!.then(resume, () => setTimeout(resume, RESTORE_RETRY_MS))
       return false
     }
+    // One at a time with the shard's moves with the fleet; a shard dropped meanwhile reads the batch again once opened.
+    return serial(shard, () => (set.get(key) === shard ? processBatch(shard, batch, heartbeat, pause) : false))
+  }
+
+  const processBatch = async (shard: Shard, batch: PartitionBatch, heartbeat: () => Promise<void>, pause: () => () => void): Promise<boolean> => {
+    const key = shardKey(shard.id)
+    if (shard.waitingAt !== null) {
+      // Still waiting for the fleet view (a batch fetched before the pause, or a pause a rebalance lifted).
+      if (stopping || !shard.pipeline.canIngest(shard.waitingAt)) {
+        shard.resume ??= pause()
+        return false
+      }
+      shard.waitingAt = null
+      shard.resume = null
+    }
     shard.busy = true
     // A shard that never committed started where the group had nothing committed: its first record.
     shard.committed ??= BigInt(batch.messages[0]!.offset)
     try {
       const endTimer = metrics.batchSeconds.startTimer()
-      await ingestBatch(shard, batch, heartbeat)
+      const waits = await ingestBatch(shard, batch, heartbeat)
       metrics.batchRecords.observe(batch.messages.length)
       // Commit when caught up with the partition (an idle stream waits for nothing), else every
       // interval: under load one transaction carries several batches and each device's state once.
-      const caughtUp = BigInt(batch.lastOffset) + 1n >= BigInt(batch.highWatermark)
+      // A shard that stopped at an event waiting for the fleet view commits at once: the epochs it
+      // closed on its way there may be what the others wait for.
+      shard.caughtUp = !waits && BigInt(batch.lastOffset) + 1n >= BigInt(batch.highWatermark)
       const due = Date.now() - shard.lastCommitAt >= settings.commitIntervalMs
       const full = shard.pending.alerts.length + shard.pending.dead.length > MAX_PENDING_RECORDS || shard.pending.bytes > MAX_PENDING_BYTES
-      if (stopping || caughtUp || due || full) {
+      if (stopping || waits || shard.caughtUp || due || full) {
         await commitShard(shard)
         // The lag is what the group has committed, as Kafka's own tools count it: processed but not
         // committed is read again after a failure, so it is not behind us yet.
@@ -206,19 +240,16 @@ export const startService = async (
       }
       health.fetched()
       endTimer()
+      scheduleMove()
+      if (waits) {
+        // Read again from the record it stopped in once the view has what it needs (`moveWithFleet`).
+        shard.resume = pause()
+        return false
+      }
       return true
     } catch (err) {
       metrics.transactions.inc({ result: 'aborted' })
-      // Nothing since the last commit counts: whoever reads it again starts from the stored state.
-      // The consumer may fetch on from where it was rather than rejoin: it goes back to that state's offset.
-      set.drop(shard)
-      if (shard.committed !== null) {
-        try {
-          source.seek(batch.topic, batch.partition, shard.committed.toString())
-        } catch {
-          // the consumer is stopping: its next owner starts from the committed offset anyway
-        }
-      }
+      failedShard(shard)
       throw err
     } finally {
       shard.busy = false
@@ -226,42 +257,155 @@ export const startService = async (
     }
   }
 
-  /** Decodes a batch into the shard; its output waits in `pending` for the next commit. */
-  const ingestBatch = async (shard: Shard, batch: PartitionBatch, heartbeat: () => Promise<void>): Promise<void> => {
+  /** Nothing since the last commit counts: whoever reads it again starts from the stored state. The consumer goes back to that state's offset rather than fetch on. */
+  const failedShard = (shard: Shard): void => {
+    set.drop(shard)
+    if (shard.committed !== null) {
+      try {
+        source.seek(shard.id.topic, shard.id.partition, shard.committed.toString())
+      } catch {
+        // the consumer is stopping: its next owner starts from the committed offset anyway
+      }
+    }
+  }
+
+  /**
+   * Decodes a batch into the shard; its output waits in `pending` for the next commit. True when it
+   * stopped at an event that waits for the fleet view: what came before it is pending, the rest is
+   * read again (from that record's line) once the view has it.
+   */
+  const ingestBatch = async (shard: Shard, batch: PartitionBatch, heartbeat: () => Promise<void>): Promise<boolean> => {
     const skipBelow = shard.skipBelow
     if (skipBelow !== null) {
       // The consumer may start behind the stored state (a previous owner committed after this member
-      // fetched its offsets): those records are in the state already.
-      if (BigInt(batch.lastOffset) < skipBelow) return
+      // fetched its offsets, or the shard stopped mid-batch for the fleet view): those records are in the state already.
+      if (BigInt(batch.lastOffset) < skipBelow) return false
       const first = BigInt(batch.messages[0]!.offset)
       if (first > skipBelow) warn(`${shardKey(shard.id)}: records ${skipBelow} to ${first - 1n} are gone (retention or an offset reset); their state is kept`)
     }
     const { outcomes } = shard
     // The format names the events topic's collector; telemetry is canonical, read as auto.
     const format = batch.topic === topics.events ? settings.format : 'auto'
-    const context = { pipeline: shard.pipeline, config, format, nowMs: Date.now() }
+    const position = { from: 0, line: 0 }
+    const context = { target: shard.target, config, format, nowMs: Date.now(), position }
     outcomes.topic = batch.topic
     outcomes.partition = batch.partition
     outcomes.nowMs = context.nowMs
     let n = 0
     for (const message of batch.messages) {
-      if (skipBelow !== null && BigInt(message.offset) < skipBelow) continue
-      counters.records++
+      position.from = 0
+      if (skipBelow !== null) {
+        const offset = BigInt(message.offset)
+        if (offset < skipBelow) continue
+        if (offset === skipBelow) position.from = shard.skipLine
+      }
+      if (position.from === 0) counters.records++
       outcomes.offset = message.offset
       outcomes.key = message.key
       // Heartbeats by lines decoded, not records: one record may hold many lines.
-      n += ingestRecord(message.value, context, outcomes)
+      try {
+        n += ingestRecord(message.value, context, outcomes)
+      } catch (err) {
+        if (!(err instanceof FleetWait)) throw err
+        shard.waitingAt = err.ts
+        shard.skipBelow = BigInt(message.offset)
+        shard.skipLine = position.line
+        shard.pending.nextOffset = message.offset
+        shard.pending.nextLine = position.line
+        return true
+      }
       if (n >= 1000) {
         n = 0
         await heartbeat()
       }
     }
     shard.skipBelow = null
+    shard.skipLine = 0
     shard.pending.nextOffset = (BigInt(batch.lastOffset) + 1n).toString()
+    shard.pending.nextLine = 0
+    return false
   }
 
   const commitShard = (shard: Shard): Promise<void> =>
-    commitShardOutput(shard, { kafka, groupId, topics, messageLimits, refreshLimits, shards: set, counters, metrics, warn })
+    commitShardOutput(shard, { kafka, groupId, topics, messageLimits, refreshLimits, shards: set, counters, metrics, warn, feed, view })
+
+  /**
+   * Moves shards with the fleet, off their own input: a shard waiting at an event goes on once the
+   * view has what the event needs (its partition resumes), or moves its clock as far as the view
+   * allows meanwhile; a shard read up to its partition's end (its broker's end offset: an empty
+   * partition too) takes the fleet's clock, the newest any shard committed, so that its epochs close
+   * with everyone's and no shard waits for an idle one. Each move commits (its epochs are published).
+   */
+  const moveWithFleet = async (shard: Shard): Promise<void> => {
+    if (stopping || set.get(shardKey(shard.id)) !== shard) return
+    const p = shard.pipeline
+    let target: number
+    if (shard.waitingAt !== null) {
+      if (p.canIngest(shard.waitingAt)) {
+        const resume = shard.resume
+        shard.resume = null
+        resume?.()
+        return
+      }
+      target = Math.min(shard.waitingAt, p.maxAdvance())
+    } else if (shard.caughtUp) {
+      // An idle shard commits at most once a commit interval for the clock alone.
+      if (Date.now() - shard.lastCommitAt < settings.commitIntervalMs) return
+      target = Math.min(fleetClock(), p.maxAdvance())
+    } else {
+      return
+    }
+    if (!(target > p.time())) return
+    p.advanceTo(target)
+    if (shard.pending.nextOffset === null) {
+      shard.pending.nextOffset = (shard.committed ?? shard.position!).toString()
+      shard.pending.nextLine = shard.committed === null ? 0 : shard.committedLine
+    }
+    try {
+      await commitShard(shard)
+    } catch (err) {
+      metrics.transactions.inc({ result: 'aborted' })
+      warn(`${shardKey(shard.id)}: moving with the fleet failed (${(err as Error).message}); it is read again from its committed state`)
+      failedShard(shard)
+    }
+  }
+
+  /** The fleet's clock: the newest clock a shard committed (any member's), or one of this member's shards has. */
+  const fleetClock = (): number => {
+    let clock = feed.maxClock
+    for (const s of set.shards.values()) if (s.pipeline.time() > clock) clock = s.pipeline.time()
+    return clock
+  }
+
+  let moving = false
+  let moveAgain = false
+  /** Runs moveWithFleet over the shards soon (once, however often asked meanwhile). */
+  const scheduleMove = (): void => {
+    if (moving) {
+      moveAgain = true
+      return
+    }
+    moving = true
+    setImmediate(() => {
+      void (async () => {
+        do {
+          moveAgain = false
+          for (const shard of [...set.shards.values()]) await serial(shard, () => moveWithFleet(shard))
+        } while (moveAgain && !stopping)
+      })()
+        .catch((err: Error) => fail(new AppError('EGD_KAFKA', `moving shards with the fleet failed: ${err.message}`, { cause: err })))
+        .finally(() => (moving = false))
+    })
+  }
+
+  const feed = new ModelsFeed({
+    kafka, topic: topics.models, groupPrefix: groupId, view, warn,
+    onChange: () => scheduleMove(),
+    onCrash: (err) => fail(new AppError('EGD_KAFKA', `the reader of the models topic "${topics.models}" stopped for good: ${err.name}: ${err.message}`, { cause: err })),
+  })
+  // Idle shards follow the fleet's clock, waiting ones look again, even when no record comes.
+  const moveTimer = setInterval(scheduleMove, MOVE_CHECK_MS)
+  moveTimer.unref()
 
   const onGroupJoin = (assigned: Readonly<Record<string, number[]>>): void => {
     joined = true
@@ -359,6 +503,9 @@ export const startService = async (
 
   let source: KafkaSource
   try {
+    // The view as the topic holds it before any shard reads: a member that joins late judges with
+    // what the others published, and reports ready only after.
+    await feed.start()
     source = await startSource()
     started = true
     if (startupCrash !== null) {
@@ -369,6 +516,8 @@ export const startService = async (
   } catch (err) {
     clearInterval(lagTimer)
     clearInterval(healthTimer)
+    clearInterval(moveTimer)
+    await feed.stop()
     await webhooks?.stop(0)
     throw err
   }
@@ -383,6 +532,7 @@ export const startService = async (
       stopWaiting.abort()
       clearInterval(lagTimer)
       clearInterval(healthTimer)
+      clearInterval(moveTimer)
       // A refresh under way ends first and closes its admin client (a stuck one is not waited for long).
       await lag.settle(2_000)
       try {
@@ -398,6 +548,7 @@ export const startService = async (
         await Promise.allSettled(pending)
         await Promise.all([...set.shards.values()].map((s) => s.writer.close().catch(ignore)))
         set.shards.clear()
+        await feed.stop()
         // Deliveries still in flight get a grace; what is left is delivered by the next owner.
         await webhooks?.stop(WEBHOOK_GRACE_MS)
       }

@@ -18,6 +18,7 @@ const schema = z.strictObject({
     alerts: topic.default('egress-alerts'),
     dlq: topic.default('egress-dlq'),
     state: topic.default('egress-sentinel-state'),
+    models: topic.default('egress-sentinel-models'),
   }),
   /** How long the group waits for a silent member before giving its partitions to others. */
   sessionTimeoutSeconds: z.coerce.number().int().min(6).max(300).default(30),
@@ -52,6 +53,7 @@ const ENV: Readonly<Record<string, string>> = {
   'topics.alerts': 'EGRESS_TOPIC_ALERTS',
   'topics.dlq': 'EGRESS_TOPIC_DLQ',
   'topics.state': 'EGRESS_TOPIC_STATE',
+  'topics.models': 'EGRESS_TOPIC_MODELS',
   sessionTimeoutSeconds: 'EGRESS_SESSION_TIMEOUT_SECONDS',
   commitIntervalMs: 'EGRESS_COMMIT_INTERVAL_MS',
   stallTimeoutSeconds: 'EGRESS_STALL_TIMEOUT_SECONDS',
@@ -91,6 +93,7 @@ export const serviceSettings = (
       alerts: blankToUndefined(env.EGRESS_TOPIC_ALERTS),
       dlq: blankToUndefined(env.EGRESS_TOPIC_DLQ),
       state: blankToUndefined(env.EGRESS_TOPIC_STATE),
+      models: blankToUndefined(env.EGRESS_TOPIC_MODELS),
     },
     sessionTimeoutSeconds: blankToUndefined(env.EGRESS_SESSION_TIMEOUT_SECONDS),
     commitIntervalMs: blankToUndefined(env.EGRESS_COMMIT_INTERVAL_MS),

@@ -541,6 +541,9 @@ export class Engine implements BudgetMember {
       }
     } else {
       this.touch(device)
+      // Quiet past idleFlush: its windows close before this event, whether or not a sweep came by
+      // since (as for the TTL: the sweep's timing depends on the shard's clock, this does not).
+      if (device.pending && device.maxTs + this.options.idleFlushMs <= event.ts) this.closeAll(device)
     }
     return device
   }

@@ -403,6 +403,8 @@ export class FleetView {
   /** Epochs every shard has closed: levels up to this one can be read. */
   complete = -Infinity
   readonly refused: FleetRefusals = { models: 0, keys: 0 }
+  /** Contributions that came after their epoch was complete (a shard whose state was lost and started afresh), left out. */
+  stale = 0
   private readonly closed: number[]
   /** Contributions of epochs past `complete`, merged over the shards that sent them. */
   private readonly pending = new Map<number, Contribution>()
@@ -431,7 +433,10 @@ export class FleetView {
     for (const [epoch, c] of p.epochs) {
       // What a shard sends again (a batch processed again after a failed commit) is not added twice.
       if (epoch <= this.closed[shard]!) continue
-      if (epoch <= this.complete) throw new Error(`fleet publication of shard ${shard} for epoch ${epoch}: the fleet completed that epoch already`)
+      if (epoch <= this.complete) {
+        this.stale++
+        continue
+      }
       let merged = this.pending.get(epoch)
       if (merged === undefined) this.pending.set(epoch, (merged = new Contribution()))
       merged.merge(c, this.specs)
@@ -469,12 +474,13 @@ export class FleetView {
   }
 
   /**
-   * The view as JSON: the levels kept and the shards' closed epochs. Only a fleet of one
-   * shard checkpoints its view this way (its shard's changelog carries it); a shared view is rebuilt
-   * from the shards' publications.
+   * The view as JSON: the levels kept and the shards' closed epochs. A fleet of one shard
+   * checkpoints its view this way (its shard's changelog carries it); `run`'s shared view writes it to
+   * the models topic now and then (`withoutPending`: the contributions past `complete` are in the
+   * topic on their own), so that a member starting later needs only the contributions since.
    */
-  toJSON(): FleetViewJSON {
-    if (this.pending.size > 0) throw new Error('a fleet view with contributions waiting for other shards cannot be checkpointed')
+  toJSON(withoutPending = false): FleetViewJSON {
+    if (this.pending.size > 0 && !withoutPending) throw new Error('a fleet view with contributions waiting for other shards cannot be checkpointed')
     return {
       complete: finite(this.complete),
       closed: this.closed.map(finite),

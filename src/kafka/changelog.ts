@@ -21,6 +21,8 @@ interface ShardRecord {
   readonly v: 1
   /** The next input offset to process: every record before it is in this state. */
   readonly nextOffset: string
+  /** Lines of the record at nextOffset already in this state (its shard stopped in it, waiting for the fleet view); absent for 0. */
+  readonly nextLine?: number
   readonly shard: ShardSnapshot
 }
 
@@ -28,19 +30,20 @@ interface ShardRecord {
 export interface StoredShard {
   readonly snapshot: EngineSnapshot
   readonly nextOffset: string
+  readonly nextLine: number
 }
 
 /**
  * The records that carry a shard's changes: each changed device, a tombstone for each evicted one,
  * and the shard record last. Written in the same transaction as the offsets they account for.
  */
-export const changelogRecords = (shard: ShardId, changes: EngineChanges, nextOffset: string): OutRecord[] => {
+export const changelogRecords = (shard: ShardId, changes: EngineChanges, nextOffset: string, nextLine = 0): OutRecord[] => {
   const prefix = `${shardKey(shard)}/`
   const { partition } = shard
   const records: OutRecord[] = []
   for (const d of changes.devices) records.push({ key: prefix + d.id, value: JSON.stringify(d), partition })
   for (const id of changes.evicted) records.push({ key: prefix + id, value: null, partition })
-  const value: ShardRecord = { v: 1, nextOffset, shard: changes.shard }
+  const value: ShardRecord = { v: 1, nextOffset, ...(nextLine > 0 ? { nextLine } : {}), shard: changes.shard }
   records.push({ key: shardKey(shard), value: JSON.stringify(value), partition })
   return records
 }
@@ -90,7 +93,7 @@ export const readChangelog = async (opts: ReadOptions): Promise<Map<string, Stor
   })
   const out = new Map<string, StoredShard | null>()
   for (const [key, c] of byKey) {
-    out.set(key, c.shard === null ? null : { nextOffset: c.shard.nextOffset, snapshot: { ...c.shard.shard, devices: [...c.devices.values()] } })
+    out.set(key, c.shard === null ? null : { nextOffset: c.shard.nextOffset, nextLine: c.shard.nextLine ?? 0, snapshot: { ...c.shard.shard, devices: [...c.devices.values()] } })
   }
   return out
 }

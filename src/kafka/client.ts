@@ -205,31 +205,39 @@ export const createTransactionalProducer = (kafka: Kafka, transactionalId: strin
  * compacted (a deleting retention would forget devices) and have a partition for every input
  * partition (shard p keeps its state in partition p).
  */
-export const requireStateTopic = async (kafka: Kafka, state: string, inputs: readonly string[]): Promise<void> => {
+/**
+ * Checks the inputs, the state topic and the models topic, and returns the inputs' partition count
+ * (every input has the same). Co-partitioned inputs (as Kafka Streams requires of a join): a device's
+ * events and telemetry, keyed by its id, land in the same partition number of each. The state topic
+ * has a partition per input partition; both it and the models topic are compacted.
+ */
+export const requireStateTopic = async (kafka: Kafka, state: string, inputs: readonly string[], models: string): Promise<number> => {
   const admin = kafka.admin()
   await admin.connect()
   try {
-    const { topics } = await admin.fetchTopicMetadata({ topics: [state, ...inputs] })
+    const { topics } = await admin.fetchTopicMetadata({ topics: [state, models, ...inputs] })
     const count = new Map(topics.map((t) => [t.name, t.partitions.length]))
-    // Co-partitioned inputs (as Kafka Streams requires of a join): a device's events and telemetry,
-    // keyed by its id, land in the same partition number of each, so one shard sees both.
     const [first, ...others] = inputs
     for (const other of others) {
       if (count.get(other) !== count.get(first!)) {
         throw new AppError('EGD_KAFKA', `input topics "${first}" (${count.get(first!)} partitions) and "${other}" (${count.get(other)} partitions) must have as many partitions: a device's records, keyed by its id, must land in the same partition of each`)
       }
     }
-    const needed = Math.max(...inputs.map((t) => count.get(t) ?? 0))
+    const needed = count.get(first!) ?? 0
     const has = count.get(state) ?? 0
     if (has < needed) {
-      const widest = inputs.find((t) => count.get(t) === needed)
-      throw new AppError('EGD_KAFKA', `state topic "${state}" has ${has} partitions; it needs at least ${needed}, as many as "${widest}"`)
+      throw new AppError('EGD_KAFKA', `state topic "${state}" has ${has} partitions; it needs at least ${needed}, as many as "${first}"`)
     }
-    const described = await admin.describeConfigs({ resources: [{ type: kafkajs.ConfigResourceTypes.TOPIC, name: state }], includeSynonyms: false })
-    const policy = described.resources[0]?.configEntries.find((e) => e.configName === 'cleanup.policy')?.configValue ?? 'delete'
-    if (!policy.split(',').includes('compact')) {
-      throw new AppError('EGD_KAFKA', `state topic "${state}" has cleanup.policy=${policy}; it must be compact (create it with --config cleanup.policy=compact)`)
+    const described = await admin.describeConfigs({ resources: [state, models].map((name) => ({ type: kafkajs.ConfigResourceTypes.TOPIC, name })), includeSynonyms: false })
+    for (const [topic, kind] of [[state, 'state'], [models, 'models']] as const) {
+      const entries = described.resources.find((r) => r.resourceName === topic)?.configEntries ?? []
+      const policy = entries.find((e) => e.configName === 'cleanup.policy')?.configValue ?? 'delete'
+      // The models topic's snapshot must outlive any retention: only compaction may drop its records.
+      if (!policy.split(',').includes('compact') || (kind === 'models' && policy.split(',').includes('delete'))) {
+        throw new AppError('EGD_KAFKA', `${kind} topic "${topic}" has cleanup.policy=${policy}; it must be compact (create it with --config cleanup.policy=compact)`)
+      }
     }
+    return needed
   } finally {
     await admin.disconnect()
   }

@@ -7,6 +7,8 @@ import type { OutRecord } from '../sinks/kafka.ts'
 import { changelogRecords, shardKey } from './changelog.ts'
 import { takePending } from './pending.ts'
 import type { Shard, ShardSet } from './shards.ts'
+import type { ModelsFeed } from './models.ts'
+import type { FleetView } from '../engine/fleet.ts'
 
 const SKIP_REASONS: readonly SkipReason[] = ['blank', 'header', 'marker']
 
@@ -16,7 +18,10 @@ const ignore = (): void => undefined
 export interface CommitContext {
   readonly kafka: Kafka
   readonly groupId: string
-  readonly topics: { readonly alerts: string; readonly dlq: string; readonly state: string }
+  readonly topics: { readonly alerts: string; readonly dlq: string; readonly state: string; readonly models: string }
+  /** The models topic's reader (tombstones, snapshots) and the member's view. */
+  readonly feed: ModelsFeed
+  readonly view: FleetView
   /** Each output topic's max.message.bytes (read again after a refusal for size). */
   readonly messageLimits: ReadonlyMap<string, number>
   readonly refreshLimits: () => Promise<void>
@@ -26,20 +31,27 @@ export interface CommitContext {
   readonly warn: (message: string) => void
 }
 
-/** Alerts, dead letters, the state they leave and the input offset, in one transaction: all or none. */
+/**
+ * Alerts, dead letters, the state they leave, the shard's fleet-view publications and the input
+ * offset, in one transaction: all or none.
+ */
 export const commitShardOutput = async (shard: Shard, ctx: CommitContext): Promise<void> => {
   const { kafka, groupId, topics, messageLimits, refreshLimits, shards, counters, metrics, warn } = ctx
   const { id } = shard
   const nextOffset = shard.pending.nextOffset
   if (nextOffset === null) return
+  const nextLine = shard.pending.nextLine
   const key = shardKey(id)
   const forget: OutRecord[] = shard.forget.map((k) => ({ key: k, value: null, partition: id.partition }))
-  const state = [...forget, ...changelogRecords(id, shard.pipeline.takeChanges(), nextOffset)]
+  const state = [...forget, ...changelogRecords(id, shard.pipeline.takeChanges(), nextOffset, nextLine)]
+  const models = shard.outbox.take(shard.pipeline.time(), ctx.feed, ctx.view)
   const pending = takePending(shard.pending)
   const e = shard.pipeline.engine
   const evictedNow = { ttl: e.evictedTtl, capacityNew: e.evictedNew, capacityLearned: e.evictedLearned }
   const consumed = { groupId, topic: id.topic, partition: id.partition, offset: nextOffset }
-  const lists = (dead: readonly OutRecord[]) => [{ topic: topics.alerts, records: pending.alerts }, { topic: topics.dlq, records: dead }, { topic: topics.state, records: state }]
+  const lists = (dead: readonly OutRecord[]) => [
+    { topic: topics.alerts, records: pending.alerts }, { topic: topics.dlq, records: dead }, { topic: topics.state, records: state }, { topic: topics.models, records: models },
+  ]
   try {
     await shard.writer.commit(lists(pending.dead), consumed, messageLimits)
   } catch (err) {
@@ -68,6 +80,7 @@ export const commitShardOutput = async (shard: Shard, ctx: CommitContext): Promi
   shard.forget = []
   shard.lastCommitAt = Date.now()
   shard.committed = BigInt(nextOffset)
+  shard.committedLine = nextLine
   // Counted once committed: an aborted batch is processed again.
   const sourceTopic = id.topic
   counters.events += pending.accepted + pending.late
@@ -93,6 +106,7 @@ export const commitShardOutput = async (shard: Shard, ctx: CommitContext): Promi
   Object.assign(at, evictedNow)
   metrics.transactions.inc({ result: 'committed' })
   metrics.stateRecords.inc(state.length)
+  if (models.length > 0) metrics.modelsRecords.inc(models.length)
 }
 
 /** Whether the broker refused a record or a batch for its size. */

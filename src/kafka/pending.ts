@@ -15,6 +15,8 @@ export interface AlertLabels {
 export interface Pending {
   /** The next input offset; null when nothing is pending. */
   nextOffset: string | null
+  /** Lines of the record at nextOffset already processed (the shard stopped in it, waiting for the fleet view). */
+  nextLine: number
   alerts: OutRecord[]
   alertLabels: AlertLabels[]
   dead: OutRecord[]
@@ -27,7 +29,7 @@ export interface Pending {
 }
 
 export const emptyPending = (): Pending => ({
-  nextOffset: null, alerts: [], alertLabels: [], dead: [], deadReasons: [], bytes: 0, accepted: 0, late: 0, skipped: { blank: 0, header: 0, marker: 0 },
+  nextOffset: null, nextLine: 0, alerts: [], alertLabels: [], dead: [], deadReasons: [], bytes: 0, accepted: 0, late: 0, skipped: { blank: 0, header: 0, marker: 0 },
 })
 
 /**

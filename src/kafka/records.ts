@@ -3,7 +3,8 @@ import { decodeRecord } from '../decode/formats.ts'
 import type { InputFormat } from '../decode/formats.ts'
 import type { Config } from '../config/schema.ts'
 import { ingestDecoded } from '../pipeline.ts'
-import type { DetectionPipeline, LineOutcomes } from '../pipeline.ts'
+import type { IngestResult, LineOutcomes } from '../pipeline.ts'
+import type { DeviceEvent } from '../types.ts'
 
 /**
  * Where a record's outcomes go; the caller counts them and turns dead letters into records. A dead
@@ -12,11 +13,17 @@ import type { DetectionPipeline, LineOutcomes } from '../pipeline.ts'
 export type RecordOutcomes = LineOutcomes<Buffer>
 
 export interface RecordContext {
-  readonly pipeline: DetectionPipeline
+  /** Takes each event: the shard's pipeline, or what waits for the fleet view in front of it (it throws to stop the record). */
+  readonly target: { ingest(event: DeviceEvent, nowMs: number): IngestResult }
   readonly config: Config
   readonly format: InputFormat
   /** The wall clock event times are bounded by. */
   readonly nowMs: number
+  /**
+   * `from`: lines of the record already in the shard's state (a record its shard stopped in, waiting
+   * for the fleet view), skipped; `line`: the line being ingested, for whoever stops the record.
+   */
+  readonly position: { from: number; line: number }
 }
 
 const EMPTY = Buffer.alloc(0)
@@ -46,16 +53,22 @@ export const ingestRecord = (value: Buffer | null, ctx: RecordContext, out: Reco
     return 1
   }
   let nl = value.indexOf(NEWLINE)
+  const position = ctx.position
+  position.line = 0
   if (nl < 0) {
-    ingestLine(value, ctx, out, true)
+    if (position.from === 0) ingestLine(value, ctx, out, true)
     return 1
   }
   let lines = 0
   let failed = 0
   for (let start = 0; start < value.length; nl = value.indexOf(NEWLINE, start)) {
     const end = nl < 0 ? value.length : nl
-    const ok = ingestLine(value.subarray(start, end), ctx, out, failed < MAX_DEAD_LINES)
-    if (!ok) failed++
+    if (lines >= position.from) {
+      position.line = lines
+      // (The dead-letter allowance of a record started again counts from where it went on.)
+      const ok = ingestLine(value.subarray(start, end), ctx, out, failed < MAX_DEAD_LINES)
+      if (!ok) failed++
+    }
     lines++
     start = end + 1
   }
@@ -70,4 +83,4 @@ export const ingestRecord = (value: Buffer | null, ctx: RecordContext, out: Reco
  * becomes a dead letter when `report` (a record's first MAX_DEAD_LINES failures), else it is only counted.
  */
 const ingestLine = (bytes: Buffer, ctx: RecordContext, out: RecordOutcomes, report: boolean): boolean =>
-  ingestDecoded(decodeRecord(bytes.toString('utf8'), ctx.format), bytes, ctx.pipeline, ctx.nowMs, ctx.config, out, report)
+  ingestDecoded(decodeRecord(bytes.toString('utf8'), ctx.format), bytes, ctx.target, ctx.nowMs, ctx.config, out, report)

@@ -4,7 +4,10 @@ import type { Config } from '../config/schema.ts'
 import type { DetectorDef } from '../engine/detector.ts'
 import type { DeviceBudget } from '../engine/budget.ts'
 import { createPipeline } from '../pipeline.ts'
-import type { DetectionPipeline } from '../pipeline.ts'
+import type { DetectionPipeline, IngestResult } from '../pipeline.ts'
+import { shardFleet } from '../engine/fleet.ts'
+import type { FleetView } from '../engine/fleet.ts'
+import type { DeviceEvent } from '../types.ts'
 import type { ServiceMetrics } from '../metrics.ts'
 import type { DeadLetterLimits } from '../sinks/dead-letter.ts'
 import { shardWriter } from '../sinks/kafka.ts'
@@ -13,10 +16,17 @@ import { readChangelog, shardKey } from './changelog.ts'
 import type { ShardId, StoredShard } from './changelog.ts'
 import { ShardOutcomes, emptyPending } from './pending.ts'
 import type { Pending } from './pending.ts'
+import { ModelsOutbox } from './models.ts'
 
 export interface Shard {
   readonly id: ShardId
+  /** Its index in the fleet view (every input partition of every input topic is one). */
+  readonly fleetIndex: number
   readonly pipeline: DetectionPipeline
+  /** Takes the shard's events: its pipeline, moving its clock as far as the fleet view allows when an event waits, and throwing FleetWait when that is not enough. */
+  readonly target: { ingest(event: DeviceEvent, nowMs: number): IngestResult }
+  /** Its publications to the models topic, written by its next commit. */
+  readonly outbox: ModelsOutbox
   /** Where its records' outcomes go (one object for the shard's life: nothing allocated per record). */
   readonly outcomes: ShardOutcomes
   /** Replaced after a refusal for size: a producer whose transaction failed mid-request may hold stale sequence numbers. */
@@ -24,6 +34,8 @@ export interface Shard {
   readonly pending: Pending
   /** Input records before this offset are in the restored state already; null once past them. */
   skipBelow: bigint | null
+  /** Lines of the record at skipBelow already in the state. */
+  skipLine: number
   /** The engine's eviction counters at the last commit (evictions are counted as they commit). */
   readonly evictedAtCommit: { ttl: number; capacityNew: number; capacityLearned: number }
   /** Device keys of a stored state that could not be restored, deleted by the first transaction. */
@@ -35,6 +47,28 @@ export interface Shard {
   stale: boolean
   /** The input offset its last committed transaction (or the state it restored) goes on from; null before either. */
   committed: bigint | null
+  /** Lines of the record at `committed` in the committed state. */
+  committedLine: number
+  /**
+   * Read up to the partition's end as the broker last told it (the batch's high watermark, or the
+   * end offsets when the shard opened): it moves with the fleet's clock rather than its own events.
+   */
+  caughtUp: boolean
+  /** Where its partition is read up to when it never committed (the offset an idle commit writes). */
+  position: bigint | null
+  /** The time of the event it waits at for the fleet view (its partition paused); null when not waiting. */
+  waitingAt: number | null
+  /** Resumes its partition once the fleet view has what `waitingAt` needs. */
+  resume: (() => void) | null
+  /** Work on the shard (a batch, a move with the fleet) one at a time. */
+  work: Promise<unknown>
+}
+
+/** Thrown by a shard's target when an event must wait for the other shards to publish (its record stops there). */
+export class FleetWait extends Error {
+  constructor(readonly ts: number) {
+    super(`event at ${ts} waits for the fleet view`)
+  }
 }
 
 export interface ShardSetOptions {
@@ -46,6 +80,9 @@ export interface ShardSetOptions {
   /** engine.maxDevices bounds the whole process: every shard's engine draws on this one budget. */
   readonly budget: DeviceBudget
   readonly metrics: ServiceMetrics
+  /** The member's fleet view, which every shard reads and publishes into. */
+  readonly view: FleetView
+  readonly fleetIndex: (id: ShardId) => number
   /** Read again when the broker refuses a record for its size; shared with every shard's outcomes. */
   readonly deadLetterLimits: DeadLetterLimits
   readonly stopping: () => boolean
@@ -86,6 +123,10 @@ export class ShardSet {
 
   /** Takes a shard's engine out of the device budget and closes its writer. */
   private close(shard: Shard): void {
+    // A partition paused while the shard waited is read again by whoever takes it on (here, from its committed state).
+    const resume = shard.resume
+    shard.resume = null
+    resume?.()
     shard.pipeline.release()
     void shard.writer.close().catch(ignore)
   }
@@ -125,6 +166,7 @@ export class ShardSet {
         this.drop(shard)
       } else if (shard.committed !== null) {
         shard.skipBelow = shard.committed
+        shard.skipLine = shard.committedLine
       }
     }
     for (const key of this.opening.keys()) if (!keep.has(key)) this.opening.delete(key)
@@ -144,7 +186,8 @@ export class ShardSet {
         // Fencing aborts what a previous owner left open, so the state read next is final.
         await Promise.all(writers.map((w) => w.fence()))
         const stored = await readChangelog({ kafka, stateTopic: this.o.stateTopic, groupPrefix: this.o.groupId, shards: todo })
-        const built = todo.map((s, i) => this.build(s, writers[i]!, stored.get(shardKey(s)) ?? null))
+        const ends = await partitionEnds(kafka, this.o.groupId, todo)
+        const built = todo.map((s, i) => this.build(s, writers[i]!, stored.get(shardKey(s)) ?? null, ends.get(shardKey(s))!))
         stopTimer()
         return built
       } catch (err) {
@@ -182,42 +225,103 @@ export class ShardSet {
    * A new pipeline carrying on from the stored state. A state it cannot take (other detectors, a
    * format it does not read) is reported and replaced: that shard starts afresh and forgets it.
    */
-  private build(id: ShardId, writer: ShardWriter, stored: StoredShard | null): Shard {
-    const { config, detectors, budget, metrics, deadLetterLimits } = this.o
+  private build(id: ShardId, writer: ShardWriter, stored: StoredShard | null, end: PartitionEnd): Shard {
+    const { config, detectors, budget, metrics, deadLetterLimits, view } = this.o
+    const fleetIndex = this.o.fleetIndex(id)
     const pending = emptyPending()
-    const make = (): DetectionPipeline =>
-      createPipeline(config, detectors, (a) => {
+    let outbox = new ModelsOutbox(fleetIndex)
+    const make = (): DetectionPipeline => {
+      const box = outbox
+      // Published into the member's view at once (its other shards need not wait for the topic) and to the models topic at the commit.
+      const fleet = shardFleet(view, fleetIndex, (p) => {
+        view.publish(p)
+        box.add(p)
+      })
+      return createPipeline(config, detectors, (a) => {
         const value = JSON.stringify(a)
         pending.alerts.push({ key: a.deviceId, value })
         pending.alertLabels.push({ detector: a.detector, severity: a.severity, status: a.status })
         pending.bytes += value.length
-      }, { trackChanges: true, budget })
-    let pipeline = make()
-    const shard: Shard = {
-      id, pipeline, outcomes: new ShardOutcomes(pending, deadLetterLimits, metrics.eventLag), writer, pending, skipBelow: null, forget: [],
-      lastCommitAt: Date.now(), busy: false, stale: false, evictedAtCommit: { ttl: 0, capacityNew: 0, capacityLearned: 0 },
-      committed: stored === null ? null : BigInt(stored.nextOffset),
+      }, { trackChanges: true, budget, fleet })
     }
-    if (stored === null) return shard
+    let pipeline = make()
     const key = shardKey(id)
-    const { snapshot } = stored
-    let problem: string | null = null
-    if (snapshot.detectors.join() !== pipeline.detectorIds.join()) {
-      problem = `was written by detectors [${snapshot.detectors.join(', ')}], this configuration runs [${pipeline.detectorIds.join(', ')}]`
-    } else {
-      try {
-        pipeline.restore(snapshot)
-      } catch (err) {
-        problem = `cannot be read: ${(err as Error).message}`
+    let forget: string[] = []
+    if (stored !== null) {
+      const { snapshot } = stored
+      let problem: string | null = null
+      if (snapshot.detectors.join() !== pipeline.detectorIds.join()) {
+        problem = `was written by detectors [${snapshot.detectors.join(', ')}], this configuration runs [${pipeline.detectorIds.join(', ')}]`
+      } else {
+        try {
+          pipeline.restore(snapshot)
+        } catch (err) {
+          problem = `cannot be read: ${(err as Error).message}`
+        }
+      }
+      if (problem !== null) {
+        this.o.warn(`the state of ${key} ${problem}; that shard starts afresh from offset ${stored.nextOffset}`)
+        pipeline.release()
+        outbox = new ModelsOutbox(fleetIndex)
+        pipeline = make()
+        forget = snapshot.devices.map((d) => `${key}/${d.id}`)
+      } else {
+        this.o.onRestored(snapshot.devices.length)
       }
     }
-    if (problem !== null) {
-      this.o.warn(`the state of ${key} ${problem}; that shard starts afresh from offset ${stored.nextOffset}`)
-      pipeline.release()
-      pipeline = make()
-      return { ...shard, pipeline, skipBelow: BigInt(stored.nextOffset), forget: snapshot.devices.map((d) => `${key}/${d.id}`) }
+    const committed = stored === null ? null : BigInt(stored.nextOffset)
+    const committedLine = stored?.nextLine ?? 0
+    const read = committed ?? end.start
+    const shard: Shard = {
+      id, fleetIndex, pipeline, outbox, outcomes: new ShardOutcomes(pending, deadLetterLimits, metrics.eventLag), writer, pending,
+      target: {
+        ingest: (event, nowMs) => {
+          let taken = pipeline.ingest(event, nowMs)
+          if (taken !== 'wait') return taken
+          // As far as the fleet view allows on its own: the epochs it closes let the others go on.
+          const max = pipeline.maxAdvance()
+          if (max > pipeline.time()) {
+            pipeline.advanceTo(Math.min(event.ts, max))
+            taken = pipeline.ingest(event, nowMs)
+            if (taken !== 'wait') return taken
+          }
+          throw new FleetWait(event.ts)
+        },
+      },
+      skipBelow: committed, skipLine: committedLine, forget,
+      lastCommitAt: Date.now(), busy: false, stale: false, evictedAtCommit: { ttl: 0, capacityNew: 0, capacityLearned: 0 },
+      committed, committedLine, caughtUp: read >= end.high, position: read, waitingAt: null, resume: null, work: Promise.resolve(),
     }
-    this.o.onRestored(snapshot.devices.length)
-    return { ...shard, skipBelow: BigInt(stored.nextOffset) }
+    return shard
+  }
+}
+
+/** Where a partition ends and where its shard starts reading it (the group's committed offset, else its first record). */
+interface PartitionEnd {
+  readonly high: bigint
+  readonly start: bigint
+}
+
+/** The broker's end offsets of the shards' partitions, and where the group left them. */
+const partitionEnds = async (kafka: Kafka, groupId: string, shards: readonly ShardId[]): Promise<Map<string, PartitionEnd>> => {
+  const admin = kafka.admin()
+  await admin.connect()
+  try {
+    const out = new Map<string, PartitionEnd>()
+    for (const topic of new Set(shards.map((s) => s.topic))) {
+      const offsets = await admin.fetchTopicOffsets(topic)
+      const [group] = await admin.fetchOffsets({ groupId, topics: [topic] })
+      for (const s of shards) {
+        if (s.topic !== topic) continue
+        const o = offsets.find((x) => x.partition === s.partition)
+        const g = group?.partitions.find((x) => x.partition === s.partition)
+        const low = BigInt(o?.low ?? '0')
+        const committed = g === undefined ? -1n : BigInt(g.offset)
+        out.set(shardKey(s), { high: BigInt(o?.high ?? '0'), start: committed >= low ? committed : low })
+      }
+    }
+    return out
+  } finally {
+    await admin.disconnect()
   }
 }

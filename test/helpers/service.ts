@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import type { Admin, Kafka } from 'kafkajs'
 import { createTopics } from '../../scripts/kafka/topics.ts'
+import { expect } from 'vitest'
 import { readAll } from './kafka.ts'
 
 export const BIN = fileURLToPath(new URL('../../bin/egress-sentinel.js', import.meta.url))
@@ -13,19 +14,20 @@ export const BIN = fileURLToPath(new URL('../../bin/egress-sentinel.js', import.
 export const cli = async (env: NodeJS.ProcessEnv, ...args: string[]): Promise<string> =>
   (await promisify(execFile)(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, maxBuffer: 64 * 1024 * 1024 })).stdout
 
-/** Fresh topics (events, telemetry and state with `partitions`) and the environment that points `run` at them. */
+/** Fresh topics (events, telemetry and state with `partitions`; alerts, dead letters, models) and the environment that points `run` at them. */
 export const setupTopics = async (admin: Admin, brokers: string, partitions: number) => {
   const id = randomUUID()
-  const t = { events: `events-${id}`, telemetry: `telemetry-${id}`, alerts: `alerts-${id}`, dlq: `dlq-${id}`, state: `state-${id}` }
+  const t = { events: `events-${id}`, telemetry: `telemetry-${id}`, alerts: `alerts-${id}`, dlq: `dlq-${id}`, state: `state-${id}`, models: `models-${id}` }
   await createTopics(admin, [
     { topic: t.events, numPartitions: partitions }, { topic: t.telemetry, numPartitions: partitions },
     { topic: t.alerts, numPartitions: 1 }, { topic: t.dlq, numPartitions: 1 },
     { topic: t.state, numPartitions: partitions, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] },
+    { topic: t.models, numPartitions: 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] },
   ])
   const groupId = `group-${id}`
   const env = {
     KAFKA_BROKERS: brokers, EGRESS_TOPIC_EVENTS: t.events, EGRESS_TOPIC_TELEMETRY: t.telemetry, EGRESS_TOPIC_ALERTS: t.alerts,
-    EGRESS_TOPIC_DLQ: t.dlq, EGRESS_TOPIC_STATE: t.state, EGRESS_GROUP_ID: groupId, EGRESS_HTTP_PORT: '0',
+    EGRESS_TOPIC_DLQ: t.dlq, EGRESS_TOPIC_STATE: t.state, EGRESS_TOPIC_MODELS: t.models, EGRESS_GROUP_ID: groupId, EGRESS_HTTP_PORT: '0',
     // A member killed without leaving is noticed after this long (the broker's minimum).
     EGRESS_SESSION_TIMEOUT_SECONDS: '6',
   }
@@ -67,6 +69,24 @@ export const replayLines = async (...args: string[]): Promise<string[]> =>
 
 /** Every committed record of the alerts topic, sorted: duplicates stay in. */
 export const topicLines = async (kafka: Kafka, topic: string): Promise<string[]> => (await readAll(kafka, topic)).map((r) => r.value).sort()
+
+/**
+ * Waits until `topic` holds exactly `expected` (sorted record values), then asserts it: a shard read
+ * to its partition's end keeps moving with the fleet's clock for a moment after the last input
+ * offset is committed, and the alerts that move closes come then. On timeout, fails with the difference.
+ */
+export const expectTopicLines = async (kafka: Kafka, topic: string, expected: readonly string[], timeoutMs = 60_000): Promise<void> => {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const lines = await topicLines(kafka, topic)
+    if (lines.length === expected.length && lines.every((l, i) => l === expected[i])) return
+    if (Date.now() > deadline) {
+      expect(lines).toEqual(expected)
+      return
+    }
+    await new Promise((r) => setTimeout(r, 250))
+  }
+}
 
 /** Waits until a started run answers 200 on /readyz (group joined, its shards restored). */
 export const waitReady = async (run: ReturnType<typeof startRun>, timeoutMs = 60_000): Promise<void> => {

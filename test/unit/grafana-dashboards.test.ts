@@ -99,7 +99,7 @@ const every = dashboards
 /** Names and label names of every metric the service's registry exports, default process metrics included. */
 let exported: { readonly metrics: Set<string>; readonly labels: Set<string> }
 beforeAll(() => {
-  const { registry } = createMetrics({ devicesTracked: () => 0, forEachOpenAlert: () => {}, forEachWebhookTarget: () => {}, shards: () => 0, ready: () => true, fleetRefused: () => ({ models: 0, keys: 0 }) }, '0.0.0-test', 20)
+  const { registry } = createMetrics({ devicesTracked: () => 0, forEachOpenAlert: () => {}, forEachWebhookTarget: () => {}, shards: () => 0, ready: () => true, fleetRefused: () => ({ models: 0, keys: 0 }), fleetWaiting: () => 0, fleetCompleteMs: () => -Infinity }, '0.0.0-test', 20)
   const all = registry.getMetricsAsArray()
   const metrics = new Set(all.flatMap((m) => (m instanceof Histogram ? ['_bucket', '_sum', '_count'].map((s) => m.name + s) : [m.name])))
   const labels = new Set(all.flatMap((m) => (m as { labelNames?: readonly string[] }).labelNames ?? []))

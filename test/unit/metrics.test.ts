@@ -17,6 +17,8 @@ const source = (alerts: readonly OpenAlertView[]) => ({
   shards: () => 1,
   ready: () => true,
   fleetRefused: () => ({ models: 2, keys: 40 }),
+  fleetWaiting: () => 3,
+  fleetCompleteMs: () => 1_700_000_400_000,
 })
 
 describe('top devices', () => {
@@ -52,6 +54,12 @@ describe('top devices', () => {
       'egress_fleet_refused{what="models"} 2',
       'egress_fleet_refused{what="keys"} 40',
     ])
+  })
+
+  it('says at scrape time how many shards wait for the fleet view, and how far the view is complete', async () => {
+    const metrics = createMetrics(source(open), 'test', 0).registry
+    expect(await metrics.getSingleMetricAsString('egress_fleet_waiting_shards')).toMatch(/^egress_fleet_waiting_shards 3$/m)
+    expect(await metrics.getSingleMetricAsString('egress_fleet_view_seconds')).toMatch(/^egress_fleet_view_seconds 1700000400$/m)
   })
 })
 

@@ -32,7 +32,7 @@ interface Seen {
 /** Runs records through one shard's pipeline as the service does, dead letters built for a DLQ topic of `dlqLimit` bytes. */
 const shard = (dlqLimit = TOPIC_LIMIT) => {
   const pipeline = createPipeline(config, DETECTORS, () => undefined)
-  const ctx: RecordContext = { pipeline, config, format: 'auto', nowMs: T0 + 86_400_000 }
+  const ctx: RecordContext = { target: pipeline, config, format: 'auto', nowMs: T0 + 86_400_000, position: { from: 0, line: 0 } }
   const limits = { maxRawBytes: config.input.deadLetterRawBytes, maxRecordBytes: dlqLimit - 1024 }
   const seen: Seen = { accepted: 0, late: 0, skipped: [], dead: [] }
   const outcomes = {

@@ -1,0 +1,292 @@
+// The models topic: each shard's fleet-view publications as compacted records, written in its transactions, and every member's reader of them into its own fleet view.
+//
+// Keys (one partition, 0, so that a shard's records keep their order):
+//   c/<shard>/<epoch>  a shard's contribution to a closed epoch (ContributionJSON)
+//   p/<shard>          the shard's progress: every epoch up to closedThrough closed, its clock
+//   s                  the head of the newest snapshot of the view (complete through an epoch)
+//   s/<model>          a model's part of that snapshot
+// A snapshot lets a member that starts later fold only the contributions after it; once one is in
+// the topic, each shard writes tombstones for its contributions up to it, and compaction drops them.
+import { randomUUID } from 'node:crypto'
+import type { Kafka } from 'kafkajs'
+import { Contribution } from '../engine/fleet.ts'
+import type { ContributionJSON, FleetView, FleetViewJSON, Publication } from '../engine/fleet.ts'
+import type { OutRecord } from '../sinks/kafka.ts'
+
+/** The models topic's partition every record goes to (and the only one read). */
+export const MODELS_PARTITION = 0
+
+/** A snapshot of the view is written once it completed this many epochs past the last one (an hour of 10-minute epochs). */
+export const SNAPSHOT_EVERY_EPOCHS = 6
+
+interface ProgressValue {
+  readonly closedThrough: number | null
+  readonly clock: number | null
+}
+
+interface SnapshotHead {
+  readonly v: 1
+  readonly complete: number
+  readonly refused: FleetViewJSON['refused']
+  /** The epochs of the levels kept, oldest first; each model record has one entry per level. */
+  readonly levels: readonly (number | null)[]
+}
+
+type ModelLevels = readonly (unknown | null)[]
+
+const finite = (n: number): number | null => (Number.isFinite(n) ? n : null)
+
+/**
+ * What one shard has to write to the models topic: its publications since its last commit, its
+ * clock, the tombstones of contributions a snapshot made unneeded and, for shard 0, a snapshot now
+ * and then. Taken whole by a commit; a commit that fails drops the shard, and whoever reads its
+ * input again publishes the same again.
+ */
+export class ModelsOutbox {
+  private epochs: [number, Contribution][] = []
+  private closedThrough = -Infinity
+  private written: ProgressValue = { closedThrough: null, clock: null }
+  private tombstonedThrough = -Infinity
+  private snapshotAt = -Infinity
+
+  constructor(private readonly index: number) {}
+
+  add(p: Publication): void {
+    for (const e of p.epochs) this.epochs.push([e[0], e[1]])
+    if (p.closedThrough > this.closedThrough) this.closedThrough = p.closedThrough
+  }
+
+  /** The records of the next commit; `clock`: the shard's clock now. */
+  take(clock: number, feed: ModelsFeed, view: FleetView): OutRecord[] {
+    const out: OutRecord[] = []
+    const s = this.index
+    const partition = MODELS_PARTITION
+    for (const [epoch, c] of this.epochs) out.push({ key: `c/${s}/${epoch}`, value: JSON.stringify(c.toJSON()), partition })
+    this.epochs = []
+    const through = feed.snapshotComplete
+    if (through > this.tombstonedThrough) {
+      for (const epoch of feed.contributions(s)) if (epoch <= through) out.push({ key: `c/${s}/${epoch}`, value: null, partition })
+      this.tombstonedThrough = through
+    }
+    const progress: ProgressValue = { closedThrough: finite(this.closedThrough), clock: finite(clock) }
+    if (progress.closedThrough !== this.written.closedThrough || progress.clock !== this.written.clock) {
+      out.push({ key: `p/${s}`, value: JSON.stringify(progress), partition })
+      this.written = progress
+    }
+    // The owner of shard 0 snapshots the view (every member's view is the same at the same epoch).
+    if (s === 0 && Number.isFinite(view.complete) && view.complete >= Math.max(feed.snapshotComplete, this.snapshotAt) + SNAPSHOT_EVERY_EPOCHS) {
+      out.push(...snapshotRecords(view))
+      this.snapshotAt = view.complete
+    }
+    return out
+  }
+}
+
+/** The view as snapshot records: one per model (its state at each level kept), the head last. */
+export const snapshotRecords = (view: FleetView): OutRecord[] => {
+  const json = view.toJSON(true)
+  const models = new Map<string, (unknown | null)[]>()
+  json.levels.forEach(([, list], i) => {
+    for (const [model, m] of list) {
+      let levels = models.get(model)
+      if (levels === undefined) models.set(model, (levels = new Array<unknown | null>(json.levels.length).fill(null)))
+      levels[i] = m
+    }
+  })
+  const partition = MODELS_PARTITION
+  const out: OutRecord[] = [...models].map(([model, levels]) => ({ key: `s/${model}`, value: JSON.stringify(levels), partition }))
+  const head: SnapshotHead = { v: 1, complete: json.complete!, refused: json.refused, levels: json.levels.map(([e]) => e) }
+  out.push({ key: 's', value: JSON.stringify(head), partition })
+  return out
+}
+
+/** A snapshot's records back into the view's JSON; every shard closed through its epoch. */
+const snapshotJSON = (head: SnapshotHead, models: ReadonlyMap<string, ModelLevels>, shards: number): FleetViewJSON => ({
+  complete: head.complete,
+  closed: new Array<number | null>(shards).fill(head.complete),
+  refused: head.refused,
+  levels: head.levels.map((epoch, i) => [
+    epoch,
+    [...models].filter(([, levels]) => levels[i] !== null && levels[i] !== undefined).map(([model, levels]) => [model, levels[i] as never]),
+  ]),
+})
+
+export interface ModelsFeedOptions {
+  readonly kafka: Kafka
+  readonly topic: string
+  /** Prefix of the member's own consumer group for the topic (a unique suffix is added). */
+  readonly groupPrefix: string
+  readonly view: FleetView
+  /** The view moved on (or was loaded): waiting shards may go on. */
+  readonly onChange: () => void
+  /** The reader stopped for good. */
+  readonly onCrash: (err: Error) => void
+  readonly warn: (message: string) => void
+}
+
+/**
+ * A member's reader of the models topic: at start it reads the topic to its end and builds the view
+ * (the newest snapshot, then the contributions after it), then it follows the topic, folding each
+ * shard's publication once its progress record arrives (written after its contributions, in the
+ * same transaction). The member's own shards publish into the view directly as well: what comes
+ * back here again is not added twice (the view ignores epochs a shard has closed already).
+ */
+export class ModelsFeed {
+  /** The view holds the topic as it was when the reader started. */
+  loaded = false
+  /** The newest clock any shard committed. */
+  maxClock = -Infinity
+  /** The epoch of the newest snapshot in the topic. */
+  snapshotComplete = -Infinity
+  /** Epochs each shard has contributions of in the topic (tombstoned ones leave). */
+  private readonly present = new Map<number, Set<number>>()
+  private readonly buffered = new Map<number, [number, Contribution][]>()
+  private consumer: ReturnType<Kafka['consumer']> | null = null
+  private warnedShards = false
+
+  constructor(private readonly o: ModelsFeedOptions) {}
+
+  /** The epochs shard `s` has contributions of in the topic. */
+  contributions(s: number): Iterable<number> {
+    return this.present.get(s) ?? []
+  }
+
+  /** Reads the topic to its end into the view, then follows it; resolves once the view is loaded. */
+  async start(timeoutMs = 300_000): Promise<void> {
+    const { kafka, topic } = this.o
+    const admin = kafka.admin()
+    await admin.connect()
+    let end: bigint
+    try {
+      const offsets = await admin.fetchTopicOffsets(topic)
+      const p = offsets.find((o) => o.partition === MODELS_PARTITION)
+      end = p === undefined || BigInt(p.high) <= BigInt(p.low) ? -1n : BigInt(p.high) - 1n
+    } finally {
+      await admin.disconnect()
+    }
+    const initial = new Map<string, Buffer | null>()
+    let finish: (err?: Error) => void = () => undefined
+    const loaded = new Promise<void>((resolve, reject) => (finish = (err) => (err ? reject(err) : resolve())))
+    const build = (): void => {
+      if (this.loaded) return
+      this.load(initial)
+      initial.clear()
+      this.loaded = true
+      finish()
+      this.o.onChange()
+    }
+    const consumer = kafka.consumer({ groupId: `${this.o.groupPrefix}.models.${randomUUID()}`, readUncommitted: false, allowAutoTopicCreation: false, maxWaitTimeInMs: 250, maxBytesPerPartition: 8 << 20 })
+    this.consumer = consumer
+    consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+      if (!this.loaded && payload.partition === MODELS_PARTITION && BigInt(payload.lastOffset) >= end) build()
+    })
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      if (payload.restart) return
+      if (!this.loaded) finish(payload.error)
+      else this.o.onCrash(payload.error)
+    })
+    const timer = setTimeout(() => finish(new Error(`models topic "${topic}" not read to its end within ${timeoutMs / 1000} s`)), timeoutMs)
+    try {
+      await consumer.connect()
+      await consumer.subscribe({ topics: [topic], fromBeginning: true })
+      await consumer.run({
+        eachBatch: async ({ batch }) => {
+          if (batch.partition !== MODELS_PARTITION) return
+          if (!this.loaded) {
+            for (const m of batch.messages) if (m.key !== null) initial.set(m.key.toString(), m.value)
+            return
+          }
+          let changed = false
+          for (const m of batch.messages) if (m.key !== null && this.apply(m.key.toString(), m.value)) changed = true
+          if (changed) this.o.onChange()
+        },
+      })
+      if (end < 0n) build()
+      await loaded
+    } catch (err) {
+      await this.stop()
+      throw err
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  async stop(): Promise<void> {
+    const c = this.consumer
+    this.consumer = null
+    await c?.disconnect().catch(() => undefined)
+  }
+
+  /** The topic as first read (the latest value of each key): the newest snapshot, then every shard's contributions after it. */
+  private load(records: ReadonlyMap<string, Buffer | null>): void {
+    const { view } = this.o
+    const shards = view.settings.shards
+    const head = records.get('s')
+    if (head !== undefined && head !== null) {
+      const h = JSON.parse(head.toString('utf8')) as SnapshotHead
+      const models = new Map<string, ModelLevels>()
+      for (const [key, value] of records) if (key.startsWith('s/') && value !== null) models.set(key.slice(2), JSON.parse(value.toString('utf8')) as ModelLevels)
+      view.load(snapshotJSON(h, models, shards))
+      this.snapshotComplete = h.complete
+    }
+    const progress: [number, ProgressValue][] = []
+    for (const [key, value] of records) {
+      if (key.startsWith('c/')) this.contribution(key, value, (epoch) => epoch > this.snapshotComplete)
+      else if (key.startsWith('p/') && value !== null) progress.push([Number(key.slice(2)), JSON.parse(value.toString('utf8')) as ProgressValue])
+    }
+    for (const [s, p] of progress) this.publish(s, p)
+  }
+
+  /** One record as it comes once the view is loaded; true when the view may have moved on. */
+  private apply(key: string, value: Buffer | null): boolean {
+    if (key.startsWith('c/')) {
+      this.contribution(key, value, () => true)
+      return false
+    }
+    if (key.startsWith('p/')) {
+      if (value === null) return false
+      return this.publish(Number(key.slice(2)), JSON.parse(value.toString('utf8')) as ProgressValue)
+    }
+    if (key === 's' && value !== null) {
+      const h = JSON.parse(value.toString('utf8')) as SnapshotHead
+      if (h.complete > this.snapshotComplete) this.snapshotComplete = h.complete
+    }
+    return false
+  }
+
+  /** A contribution record: its epoch is noted as present (or gone, for a tombstone) and, when `wanted`, held for the shard's next progress record. */
+  private contribution(key: string, value: Buffer | null, wanted: (epoch: number) => boolean): void {
+    const slash = key.indexOf('/', 2)
+    const s = Number(key.slice(2, slash))
+    const epoch = Number(key.slice(slash + 1))
+    let present = this.present.get(s)
+    if (present === undefined) this.present.set(s, (present = new Set()))
+    if (value === null) {
+      present.delete(epoch)
+      return
+    }
+    present.add(epoch)
+    if (!wanted(epoch)) return
+    let list = this.buffered.get(s)
+    if (list === undefined) this.buffered.set(s, (list = []))
+    list.push([epoch, Contribution.fromJSON(JSON.parse(value.toString('utf8')) as ContributionJSON, this.o.view.specs)])
+  }
+
+  /** A shard's progress record: its held contributions go into the view. True when the view completed more, or the fleet's clock moved. */
+  private publish(s: number, p: ProgressValue): boolean {
+    const { view } = this.o
+    const epochs = (this.buffered.get(s) ?? []).sort((a, b) => a[0] - b[0])
+    this.buffered.delete(s)
+    const clockMoved = p.clock !== null && p.clock > this.maxClock
+    if (clockMoved) this.maxClock = p.clock!
+    if (!(s >= 0 && s < view.settings.shards)) {
+      // Written when the inputs had more partitions: the fleet is this many shards now.
+      if (!this.warnedShards) this.o.warn(`the models topic holds shard ${s}; the inputs have ${view.settings.shards} shards now: its records are left out`)
+      this.warnedShards = true
+      return false
+    }
+    const before = view.complete
+    view.publish({ shard: s, closedThrough: p.closedThrough ?? -Infinity, clock: p.clock ?? -Infinity, epochs })
+    return view.complete !== before || clockMoved
+  }
+}
