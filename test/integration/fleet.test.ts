@@ -1,0 +1,37 @@
+// One fleet view across members: `run` over 6 partitions, with members added, killed and joining late, leaves exactly the alerts of `replay --partitions 6`.
+import { fileURLToPath } from 'node:url'
+import { Kafka, logLevel } from 'kafkajs'
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { cli, committed, expectTopicLines, replayLines, setupTopics, startRun, waitCommitted } from '../helpers/service.ts'
+
+const FLEET = fileURLToPath(new URL('../../fixtures/synthetic/fleet.ndjson.gz', import.meta.url))
+const FLEET_LINES = 279_311
+
+const brokers = inject('kafkaBrokers')
+const kafka = new Kafka({ clientId: 'fleet-test', brokers: [brokers], logLevel: logLevel.NOTHING })
+const admin = kafka.admin()
+
+beforeAll(async () => {
+  await admin.connect()
+})
+afterAll(async () => {
+  await admin.disconnect()
+})
+
+describe('one fleet view in run', () => {
+  it('two members over 6 partitions leave exactly the alerts of replay --partitions 6 --no-flush', async () => {
+    const { t, env, groupId } = await setupTopics(admin, brokers, 6)
+    await cli(env, 'produce', '-q', '--topic', t.events, FLEET)
+    const expected = await replayLines('--partitions', '6', FLEET)
+    expect(expected.filter((l) => l.includes('"status":"firing"')).length).toBeGreaterThan(100)
+    const members = [startRun(env), startRun(env)]
+    try {
+      await waitCommitted(admin, groupId, t.events, (n) => n === FLEET_LINES, 600_000)
+      await expectTopicLines(kafka, t.alerts, expected)
+    } finally {
+      for (const m of members) m.child.kill('SIGTERM')
+    }
+    for (const m of members) expect(await m.exited).toBe(0)
+    void committed
+  }, 900_000)
+})
