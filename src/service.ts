@@ -73,6 +73,9 @@ const RESTORE_RETRY_MS = 1_000
 /** How often idle and waiting shards look at the fleet besides each change of it. */
 const MOVE_CHECK_MS = 1_000
 
+/** Outside the consumer's batch handler the consumer heartbeats by itself. */
+const NO_HEARTBEAT = (): Promise<void> => Promise.resolve()
+
 /** Runs `work` on a shard after whatever it is doing (a batch, a move with the fleet). */
 const serial = <T>(shard: Shard, work: () => T | Promise<T>): Promise<T> => {
   const next = shard.work.then(work, work)
@@ -208,23 +211,34 @@ export const startService = async (
   }
 
   const processBatch = async (shard: Shard, batch: PartitionBatch, heartbeat: () => Promise<void>, pause: () => () => void): Promise<boolean> => {
-    const key = shardKey(shard.id)
-    if (shard.waitingAt !== null) {
-      // Still waiting for the fleet view (a batch fetched before the pause, or a pause a rebalance lifted).
-      if (stopping || !shard.pipeline.canIngest(shard.waitingAt)) {
-        shard.resume ??= pause()
-        return false
-      }
-      shard.waitingAt = null
-      shard.resume = null
+    if (shard.held !== null) {
+      // A batch fetched before the partition paused: read again after the held one is done.
+      shard.resume ??= pause()
+      return false
     }
-    shard.busy = true
+    if (stopping && shard.waitingAt !== null) return false
     // A shard that never committed started where the group had nothing committed: its first record.
     shard.committed ??= BigInt(batch.messages[0]!.offset)
+    if (!(await runBatch(shard, batch, 0, heartbeat))) return true
+    // The rest of the batch waits in memory for the fleet view (`moveWithFleet` goes on with it);
+    // the partition is paused until then, its records taken (the consumer fetches on after them).
+    shard.resume = pause()
+    return true
+  }
+
+  /**
+   * Ingests `batch` from message `from` and commits when due; true when it stopped at an event
+   * waiting for the fleet view: the shard then holds the rest of the batch.
+   */
+  const runBatch = async (shard: Shard, batch: PartitionBatch, from: number, heartbeat: () => Promise<void>): Promise<boolean> => {
+    const key = shardKey(shard.id)
+    shard.busy = true
     try {
       const endTimer = metrics.batchSeconds.startTimer()
-      const waits = await ingestBatch(shard, batch, heartbeat)
-      metrics.batchRecords.observe(batch.messages.length)
+      const stoppedAt = await ingestBatch(shard, batch, from, heartbeat)
+      const waits = stoppedAt >= 0
+      shard.held = waits ? { batch, index: stoppedAt } : null
+      if (from === 0) metrics.batchRecords.observe(batch.messages.length)
       // Commit when caught up with the partition (an idle stream waits for nothing), else every
       // interval: under load one transaction carries several batches and each device's state once.
       // A shard that stopped at an event waiting for the fleet view commits at once: the epochs it
@@ -241,12 +255,7 @@ export const startService = async (
       health.fetched()
       endTimer()
       scheduleMove()
-      if (waits) {
-        // Read again from the record it stopped in once the view has what it needs (`moveWithFleet`).
-        shard.resume = pause()
-        return false
-      }
-      return true
+      return waits
     } catch (err) {
       metrics.transactions.inc({ result: 'aborted' })
       failedShard(shard)
@@ -270,16 +279,16 @@ export const startService = async (
   }
 
   /**
-   * Decodes a batch into the shard; its output waits in `pending` for the next commit. True when it
-   * stopped at an event that waits for the fleet view: what came before it is pending, the rest is
-   * read again (from that record's line) once the view has it.
+   * Decodes a batch from message `from` into the shard; its output waits in `pending` for the next
+   * commit. Returns the index of the message it stopped at, waiting for the fleet view (what came
+   * before it is pending; that record goes on from the line it stopped at), or -1 at the batch's end.
    */
-  const ingestBatch = async (shard: Shard, batch: PartitionBatch, heartbeat: () => Promise<void>): Promise<boolean> => {
+  const ingestBatch = async (shard: Shard, batch: PartitionBatch, from: number, heartbeat: () => Promise<void>): Promise<number> => {
     const skipBelow = shard.skipBelow
-    if (skipBelow !== null) {
+    if (skipBelow !== null && from === 0) {
       // The consumer may start behind the stored state (a previous owner committed after this member
-      // fetched its offsets, or the shard stopped mid-batch for the fleet view): those records are in the state already.
-      if (BigInt(batch.lastOffset) < skipBelow) return false
+      // fetched its offsets): those records are in the state already.
+      if (BigInt(batch.lastOffset) < skipBelow) return -1
       const first = BigInt(batch.messages[0]!.offset)
       if (first > skipBelow) warn(`${shardKey(shard.id)}: records ${skipBelow} to ${first - 1n} are gone (retention or an offset reset); their state is kept`)
     }
@@ -291,8 +300,10 @@ export const startService = async (
     outcomes.topic = batch.topic
     outcomes.partition = batch.partition
     outcomes.nowMs = context.nowMs
+    const { messages } = batch
     let n = 0
-    for (const message of batch.messages) {
+    for (let i = from; i < messages.length; i++) {
+      const message = messages[i]!
       position.from = 0
       if (skipBelow !== null) {
         const offset = BigInt(message.offset)
@@ -302,7 +313,6 @@ export const startService = async (
       if (position.from === 0) counters.records++
       outcomes.offset = message.offset
       outcomes.key = message.key
-      // Heartbeats by lines decoded, not records: one record may hold many lines.
       try {
         n += ingestRecord(message.value, context, outcomes)
       } catch (err) {
@@ -312,18 +322,20 @@ export const startService = async (
         shard.skipLine = position.line
         shard.pending.nextOffset = message.offset
         shard.pending.nextLine = position.line
-        return true
+        return i
       }
+      // Heartbeats by lines decoded, not records: one record may hold many lines.
       if (n >= 1000) {
         n = 0
         await heartbeat()
       }
     }
+    shard.waitingAt = null
     shard.skipBelow = null
     shard.skipLine = 0
     shard.pending.nextOffset = (BigInt(batch.lastOffset) + 1n).toString()
     shard.pending.nextLine = 0
-    return false
+    return -1
   }
 
   const commitShard = (shard: Shard): Promise<void> =>
@@ -341,7 +353,15 @@ export const startService = async (
     const p = shard.pipeline
     let target: number
     if (shard.waitingAt !== null) {
-      if (p.canIngest(shard.waitingAt)) {
+      const held = shard.held
+      if (held !== null && p.canIngest(shard.waitingAt)) {
+        // On with the rest of its batch; its partition is read again once the batch is done.
+        try {
+          if (await runBatch(shard, held.batch, held.index, NO_HEARTBEAT)) return
+        } catch (err) {
+          warn(`${shardKey(shard.id)}: ${(err as Error).message}; it is read again from its committed state`)
+          return
+        }
         const resume = shard.resume
         shard.resume = null
         resume?.()
@@ -349,9 +369,11 @@ export const startService = async (
       }
       target = Math.min(shard.waitingAt, p.maxAdvance())
     } else if (shard.caughtUp) {
-      // An idle shard commits at most once a commit interval for the clock alone.
-      if (Date.now() - shard.lastCommitAt < settings.commitIntervalMs) return
       target = Math.min(fleetClock(), p.maxAdvance())
+      if (!(target > p.time())) return
+      // At once when the move closes an epoch (others may wait for it), else at most once a commit interval.
+      const closes = Math.floor((target - latenessMs) / view.settings.epochMs) - 1 > p.closedThrough()
+      if (!closes && Date.now() - shard.lastCommitAt < settings.commitIntervalMs) return
     } else {
       return
     }
@@ -370,6 +392,7 @@ export const startService = async (
     }
   }
 
+  const latenessMs = config.engine.allowedLatenessSeconds * 1000
   /** The fleet's clock: the newest clock a shard committed (any member's), or one of this member's shards has. */
   const fleetClock = (): number => {
     let clock = feed.maxClock

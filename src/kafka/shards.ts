@@ -17,6 +17,7 @@ import type { ShardId, StoredShard } from './changelog.ts'
 import { ShardOutcomes, emptyPending } from './pending.ts'
 import type { Pending } from './pending.ts'
 import { ModelsOutbox } from './models.ts'
+import type { PartitionBatch } from '../sources/kafka.ts'
 
 export interface Shard {
   readonly id: ShardId
@@ -58,6 +59,8 @@ export interface Shard {
   position: bigint | null
   /** The time of the event it waits at for the fleet view (its partition paused); null when not waiting. */
   waitingAt: number | null
+  /** The batch it stopped in, waiting, and the index of the record it goes on from. */
+  held: { readonly batch: PartitionBatch; readonly index: number } | null
   /** Resumes its partition once the fleet view has what `waitingAt` needs. */
   resume: (() => void) | null
   /** Work on the shard (a batch, a move with the fleet) one at a time. */
@@ -148,7 +151,8 @@ export class ShardSet {
   /**
    * After a join the consumer reads every partition from the group's committed offset again. A
    * shard stays only if its state is at that offset: not one another member now owns (its writer is
-   * fenced by the new owner anyway), not one with uncommitted work, not one whose batch in hand may
+   * fenced by the new owner anyway), not one with uncommitted work or a batch it holds (waiting for
+   * the fleet view: the consumer reads it again from the committed record), not one whose batch in hand may
    * commit after the consumer fetched its offset (it leaves after that batch, and comes back
    * restored). The offset fetched may still be an older one: kafkajs' OffsetFetch does not ask for
    * stable offsets, and the broker may not show a commit whose transaction markers are not written
@@ -162,7 +166,7 @@ export class ShardSet {
         this.drop(shard)
       } else if (shard.busy) {
         shard.stale = true
-      } else if (shard.pending.nextOffset !== null) {
+      } else if (shard.pending.nextOffset !== null || shard.held !== null) {
         this.drop(shard)
       } else if (shard.committed !== null) {
         shard.skipBelow = shard.committed
@@ -290,7 +294,7 @@ export class ShardSet {
       },
       skipBelow: committed, skipLine: committedLine, forget,
       lastCommitAt: Date.now(), busy: false, stale: false, evictedAtCommit: { ttl: 0, capacityNew: 0, capacityLearned: 0 },
-      committed, committedLine, caughtUp: read >= end.high, position: read, waitingAt: null, resume: null, work: Promise.resolve(),
+      committed, committedLine, caughtUp: read >= end.high, position: read, waitingAt: null, held: null, resume: null, work: Promise.resolve(),
     }
     return shard
   }
