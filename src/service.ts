@@ -10,9 +10,9 @@ import { ConsumerHealth } from './kafka/health.ts'
 import { LagReporter } from './kafka/lag.ts'
 import { ingestRecord } from './kafka/records.ts'
 import { commitShardOutput } from './kafka/commit.ts'
-import { FleetWait, ShardSet } from './kafka/shards.ts'
-import type { Shard } from './kafka/shards.ts'
-import { ModelsFeed } from './kafka/models.ts'
+import { FleetWait, InputWait, ShardSet, idle } from './kafka/shards.ts'
+import type { Shard, ShardInput } from './kafka/shards.ts'
+import { ModelsFeed, viewSignature } from './kafka/models.ts'
 import { createFleetView, createPipeline } from './pipeline.ts'
 import { shardFleet } from './engine/fleet.ts'
 import { MIN_DEAD_LETTER_BYTES } from './sinks/dead-letter.ts'
@@ -73,6 +73,9 @@ const RESTORE_RETRY_MS = 1_000
 /** How often idle and waiting shards look at the fleet besides each change of it. */
 const MOVE_CHECK_MS = 1_000
 
+/** An input's place in a shard's event-time order: where its held batch stopped (-Infinity: not tried yet, it goes first). */
+const order = (i: ShardInput): number => (Number.isNaN(i.held!.stoppedAt) ? -Infinity : i.held!.stoppedAt)
+
 /** Outside the consumer's batch handler the consumer heartbeats by itself. */
 const NO_HEARTBEAT = (): Promise<void> => Promise.resolve()
 
@@ -116,12 +119,12 @@ export const startService = async (
   const counters: ServiceCounters = { records: 0, events: 0, deadLetters: 0, alerts: 0, batches: 0, restoredDevices: 0 }
   /** engine.maxDevices bounds the whole process: every shard's engine draws on this one budget. */
   const budget = new DeviceBudget(config.engine.maxDevices)
-  // One fleet view for the member: every input partition of every input topic is a shard of it; the
-  // member's own shards publish into it, and the models topic brings the other members' shards.
-  const view = createFleetView(config, inputs.length * partitions)
-  const fleetIndex = (id: { topic: string; partition: number }): number => inputs.indexOf(id.topic) * partitions + id.partition
+  // One fleet view for the member: every partition number is a shard of it (its events and its
+  // telemetry); the member's own shards publish into it, the models topic brings the others'.
+  const view = createFleetView(config, partitions)
   // The detectors' facets, registered before a contribution is read (every pipeline registers the same, in the same order).
   createPipeline(config, detectors, () => undefined, { fleet: shardFleet(view, 0, () => undefined) }).release()
+  const sig = viewSignature(view)
   let joined = false
   let stopping = false
   let fail: (err: Error) => void = () => undefined
@@ -159,7 +162,7 @@ export const startService = async (
     settings.http.metricsTopDevices,
   )
   const set = new ShardSet({
-    kafka, groupId, stateTopic: topics.state, config, detectors, budget, metrics, deadLetterLimits, warn, view, fleetIndex,
+    kafka, groupId, stateTopic: topics.state, config, detectors, budget, metrics, deadLetterLimits, warn, view, sig, inputs,
     stopping: () => stopping,
     onRestored: (devices) => {
       counters.restoredDevices += devices
@@ -187,12 +190,13 @@ export const startService = async (
   }
 
   const lag = new LagReporter(kafka, groupId, metrics.consumerLag, (key) => {
-    const s = set.get(key)
-    return s === undefined || s.stale ? null : s.committed
+    const input = set.input(key)
+    return input === undefined ? null : input.committed
   })
 
   const onBatch = async (batch: PartitionBatch, heartbeat: () => Promise<void>, pause: () => () => void): Promise<boolean> => {
-    const key = shardKey(batch)
+    const id = set.of(batch)
+    const key = shardKey(id)
     const shard = set.get(key)
     if (shard === undefined) {
       // Its state is still being restored: the partition pauses, the others go on, and it is read
@@ -201,77 +205,107 @@ export const startService = async (
         pause() // not fetched again before the consumer stops
         return false
       }
-      if (!set.opening.has(key)) set.open([batch])
+      if (!set.opening.has(key)) set.open([id])
       const resume = pause()
       set.opening.get(key)!.then(resume, () => setTimeout(resume, RESTORE_RETRY_MS))
       return false
     }
-    // One at a time with the shard's moves with the fleet; a shard dropped meanwhile reads the batch again once opened.
-    return serial(shard, () => (set.get(key) === shard ? processBatch(shard, batch, heartbeat, pause) : false))
+    // One at a time with the shard's other input and its moves with the fleet; a shard dropped
+    // meanwhile reads the batch again once opened.
+    return serial(shard, () => (set.get(key) === shard ? takeBatch(shard, batch, heartbeat, pause) : false))
   }
 
-  const processBatch = async (shard: Shard, batch: PartitionBatch, heartbeat: () => Promise<void>, pause: () => () => void): Promise<boolean> => {
-    if (shard.held !== null) {
-      // A batch fetched before the partition paused: read again after the held one is done.
-      shard.resume ??= pause()
+  /**
+   * A batch of one of the shard's inputs: held, and the shard's held records run in event-time order
+   * (see `drain`). What is not done when `drain` stops stays held, its partition paused: the
+   * consumer fetches on after the batch, which counts as taken.
+   */
+  const takeBatch = async (shard: Shard, batch: PartitionBatch, heartbeat: () => Promise<void>, pause: () => () => void): Promise<boolean> => {
+    const input = shard.inputs.find((i) => i.topic === batch.topic)!
+    if (input.held !== null || stopping) {
+      // A batch fetched before the partition paused: read again once the held one is done.
+      input.resume ??= pause()
       return false
     }
-    if (stopping && shard.waitingAt !== null) return false
-    // A shard that never committed started where the group had nothing committed: its first record.
-    shard.committed ??= BigInt(batch.messages[0]!.offset)
-    if (!(await runBatch(shard, batch, 0, heartbeat))) return true
-    // The rest of the batch waits in memory for the fleet view (`moveWithFleet` goes on with it);
-    // the partition is paused until then, its records taken (the consumer fetches on after them).
-    shard.resume = pause()
+    // An input that never committed started where the group had nothing committed: its first record.
+    input.committed ??= BigInt(batch.messages[0]!.offset)
+    input.held = { batch, index: 0, line: 0, stoppedAt: Number.NaN }
+    await drain(shard, heartbeat)
+    if (input.held !== null) input.resume = pause()
     return true
   }
 
   /**
-   * Ingests `batch` from message `from` and commits when due; true when it stopped at an event
-   * waiting for the fleet view: the shard then holds the rest of the batch.
+   * Runs a shard's held batches in event-time order over its inputs (the smallest event first, as a
+   * Kafka Streams task picks among its partitions) until it must stop: an event waits for the fleet
+   * view, or for an input that has nothing held but is not read to its end (its batch comes next).
+   * A batch run to its end resumes its partition. Commits when due, and at once when it waits for the
+   * fleet view: the epochs the shard closed on its way may be what the others wait for.
    */
-  const runBatch = async (shard: Shard, batch: PartitionBatch, from: number, heartbeat: () => Promise<void>): Promise<boolean> => {
+  const drain = async (shard: Shard, heartbeat: () => Promise<void>): Promise<void> => {
     const key = shardKey(shard.id)
     shard.busy = true
     try {
-      const endTimer = metrics.batchSeconds.startTimer()
-      const stoppedAt = await ingestBatch(shard, batch, from, heartbeat)
-      const waits = stoppedAt >= 0
-      shard.held = waits ? { batch, index: stoppedAt } : null
-      if (from === 0) metrics.batchRecords.observe(batch.messages.length)
-      // Commit when caught up with the partition (an idle stream waits for nothing), else every
-      // interval: under load one transaction carries several batches and each device's state once.
-      // A shard that stopped at an event waiting for the fleet view commits at once: the epochs it
-      // closed on its way there may be what the others wait for.
-      shard.caughtUp = !waits && BigInt(batch.lastOffset) + 1n >= BigInt(batch.highWatermark)
-      const due = Date.now() - shard.lastCommitAt >= settings.commitIntervalMs
-      const full = shard.pending.alerts.length + shard.pending.dead.length > MAX_PENDING_RECORDS || shard.pending.bytes > MAX_PENDING_BYTES
-      if (stopping || waits || shard.caughtUp || due || full) {
-        await commitShard(shard)
-        // The lag is what the group has committed, as Kafka's own tools count it: processed but not
-        // committed is read again after a failure, so it is not behind us yet.
-        if (set.get(key) === shard && !shard.stale) lag.set(shard.id, BigInt(batch.highWatermark) - shard.committed!)
+      for (;;) {
+        if (shard.waitingAt !== null) {
+          if (!shard.pipeline.canIngest(shard.waitingAt)) break
+          shard.waitingAt = null
+        }
+        // The input whose next event is earliest (one not tried yet first); no other input may still bring an earlier one.
+        let next: ShardInput | null = null
+        let blocked = false
+        for (const i of shard.inputs) {
+          if (i.held === null) {
+            if (!i.caughtUp) blocked = true
+          } else if (next === null || order(i) < order(next)) {
+            next = i
+          }
+        }
+        if (next === null || blocked) break
+        let bound = Infinity
+        for (const i of shard.inputs) if (i !== next && i.held !== null) bound = Math.min(bound, order(i))
+        shard.bound = bound
+        const endTimer = metrics.batchSeconds.startTimer()
+        const held = next.held!
+        if (held.index === 0 && held.line === 0) metrics.batchRecords.observe(held.batch.messages.length)
+        const stop = await runHeld(shard, next, heartbeat)
+        endTimer()
+        if (stop === 'fleet') {
+          await commitShard(shard)
+          break
+        }
+        if (stop === 'end') {
+          const resume = next.resume
+          next.resume = null
+          resume?.()
+          const due = Date.now() - shard.lastCommitAt >= settings.commitIntervalMs
+          const full = shard.pending.alerts.length + shard.pending.dead.length > MAX_PENDING_RECORDS || shard.pending.bytes > MAX_PENDING_BYTES
+          // Commit when caught up with the partitions (an idle stream waits for nothing), else every
+          // interval: under load one transaction carries several batches and each device's state once.
+          if (stopping || idle(shard) || due || full) await commitShard(shard)
+          if (set.get(key) === shard && !shard.stale) lag.set(next, BigInt(held.batch.highWatermark) - (next.committed ?? 0n))
+        }
       }
       health.fetched()
-      endTimer()
       scheduleMove()
-      return waits
     } catch (err) {
       metrics.transactions.inc({ result: 'aborted' })
       failedShard(shard)
       throw err
     } finally {
+      shard.bound = Infinity
       shard.busy = false
       if (shard.stale) set.drop(shard)
     }
   }
 
-  /** Nothing since the last commit counts: whoever reads it again starts from the stored state. The consumer goes back to that state's offset rather than fetch on. */
+  /** Nothing since the last commit counts: whoever reads it again starts from the stored state. The consumer goes back to that state's offsets rather than fetch on. */
   const failedShard = (shard: Shard): void => {
     set.drop(shard)
-    if (shard.committed !== null) {
+    for (const i of shard.inputs) {
+      if (i.committed === null) continue
       try {
-        source.seek(shard.id.topic, shard.id.partition, shard.committed.toString())
+        source.seek(i.topic, i.partition, i.committed.toString())
       } catch {
         // the consumer is stopping: its next owner starts from the committed offset anyway
       }
@@ -279,36 +313,35 @@ export const startService = async (
   }
 
   /**
-   * Decodes a batch from message `from` into the shard; its output waits in `pending` for the next
-   * commit. Returns the index of the message it stopped at, waiting for the fleet view (what came
-   * before it is pending; that record goes on from the line it stopped at), or -1 at the batch's end.
+   * Ingests an input's held batch from where it stopped, until its end or an event that must wait
+   * (for the fleet view, or past the shard's bound: another input holds an earlier one). Its output
+   * waits in `pending`, its position in `next`, for the next commit.
    */
-  const ingestBatch = async (shard: Shard, batch: PartitionBatch, from: number, heartbeat: () => Promise<void>): Promise<number> => {
-    const skipBelow = shard.skipBelow
-    if (skipBelow !== null && from === 0) {
+  const runHeld = async (shard: Shard, input: ShardInput, heartbeat: () => Promise<void>): Promise<'end' | 'input' | 'fleet'> => {
+    const held = input.held!
+    const { batch } = held
+    const skipBelow = input.skipBelow
+    if (skipBelow !== null && held.index === 0 && held.line === 0) {
       // The consumer may start behind the stored state (a previous owner committed after this member
       // fetched its offsets): those records are in the state already.
-      if (BigInt(batch.lastOffset) < skipBelow) return -1
       const first = BigInt(batch.messages[0]!.offset)
-      if (first > skipBelow) warn(`${shardKey(shard.id)}: records ${skipBelow} to ${first - 1n} are gone (retention or an offset reset); their state is kept`)
+      if (first > skipBelow) warn(`${batch.topic}/${batch.partition}: records ${skipBelow} to ${first - 1n} are gone (retention or an offset reset); their state is kept`)
     }
     const { outcomes } = shard
     // The format names the events topic's collector; telemetry is canonical, read as auto.
     const format = batch.topic === topics.events ? settings.format : 'auto'
     const position = { from: 0, line: 0 }
     const context = { target: shard.target, config, format, nowMs: Date.now(), position }
-    outcomes.topic = batch.topic
-    outcomes.partition = batch.partition
-    outcomes.nowMs = context.nowMs
+    outcomes.at(batch.topic, batch.partition, context.nowMs)
     const { messages } = batch
     let n = 0
-    for (let i = from; i < messages.length; i++) {
+    for (let i = held.index; i < messages.length; i++) {
       const message = messages[i]!
-      position.from = 0
+      position.from = i === held.index ? held.line : 0
       if (skipBelow !== null) {
         const offset = BigInt(message.offset)
         if (offset < skipBelow) continue
-        if (offset === skipBelow) position.from = shard.skipLine
+        if (offset === skipBelow && position.from === 0) position.from = input.skipLine
       }
       if (position.from === 0) counters.records++
       outcomes.offset = message.offset
@@ -316,13 +349,17 @@ export const startService = async (
       try {
         n += ingestRecord(message.value, context, outcomes)
       } catch (err) {
-        if (!(err instanceof FleetWait)) throw err
-        shard.waitingAt = err.ts
-        shard.skipBelow = BigInt(message.offset)
-        shard.skipLine = position.line
-        shard.pending.nextOffset = message.offset
-        shard.pending.nextLine = position.line
-        return i
+        const fleet = err instanceof FleetWait
+        if (!fleet && !(err instanceof InputWait)) throw err
+        // It goes on from this record's line: what came before is pending (and in the state the next commit writes).
+        held.index = i
+        held.line = position.line
+        held.stoppedAt = (err as FleetWait | InputWait).ts
+        input.skipBelow = null
+        input.next = message.offset
+        input.nextLine = position.line
+        if (fleet) shard.waitingAt = held.stoppedAt
+        return fleet ? 'fleet' : 'input'
       }
       // Heartbeats by lines decoded, not records: one record may hold many lines.
       if (n >= 1000) {
@@ -330,12 +367,13 @@ export const startService = async (
         await heartbeat()
       }
     }
-    shard.waitingAt = null
-    shard.skipBelow = null
-    shard.skipLine = 0
-    shard.pending.nextOffset = (BigInt(batch.lastOffset) + 1n).toString()
-    shard.pending.nextLine = 0
-    return -1
+    input.held = null
+    input.skipBelow = null
+    input.skipLine = 0
+    input.caughtUp = BigInt(batch.lastOffset) + 1n >= BigInt(batch.highWatermark)
+    input.next = (BigInt(batch.lastOffset) + 1n).toString()
+    input.nextLine = 0
+    return 'end'
   }
 
   const commitShard = (shard: Shard): Promise<void> =>
@@ -353,22 +391,17 @@ export const startService = async (
     const p = shard.pipeline
     let target: number
     if (shard.waitingAt !== null) {
-      const held = shard.held
-      if (held !== null && p.canIngest(shard.waitingAt)) {
-        // On with the rest of its batch; its partition is read again once the batch is done.
+      if (p.canIngest(shard.waitingAt)) {
+        // On with its held batches.
         try {
-          if (await runBatch(shard, held.batch, held.index, NO_HEARTBEAT)) return
+          await drain(shard, NO_HEARTBEAT)
         } catch (err) {
           warn(`${shardKey(shard.id)}: ${(err as Error).message}; it is read again from its committed state`)
-          return
         }
-        const resume = shard.resume
-        shard.resume = null
-        resume?.()
         return
       }
       target = Math.min(shard.waitingAt, p.maxAdvance())
-    } else if (shard.caughtUp) {
+    } else if (idle(shard)) {
       target = Math.min(fleetClock(), p.maxAdvance())
       if (!(target > p.time())) return
       // At once when the move closes an epoch (others may wait for it), else at most once a commit interval.
@@ -379,9 +412,11 @@ export const startService = async (
     }
     if (!(target > p.time())) return
     p.advanceTo(target)
-    if (shard.pending.nextOffset === null) {
-      shard.pending.nextOffset = (shard.committed ?? shard.position!).toString()
-      shard.pending.nextLine = shard.committed === null ? 0 : shard.committedLine
+    // A commit for the move alone goes on from where the inputs are.
+    const first = shard.inputs[0]!
+    if (shard.inputs.every((i) => i.next === null)) {
+      first.next = (first.committed ?? first.position).toString()
+      first.nextLine = first.committed === null ? 0 : first.committedLine
     }
     try {
       await commitShard(shard)
@@ -422,7 +457,7 @@ export const startService = async (
   }
 
   const feed = new ModelsFeed({
-    kafka, topic: topics.models, groupPrefix: groupId, view, warn,
+    kafka, topic: topics.models, groupPrefix: groupId, view, sig, warn,
     onChange: () => scheduleMove(),
     onCrash: (err) => fail(new AppError('EGD_KAFKA', `the reader of the models topic "${topics.models}" stopped for good: ${err.name}: ${err.message}`, { cause: err })),
   })
@@ -439,7 +474,8 @@ export const startService = async (
     for (const topic of inputs) for (const partition of assigned[topic] ?? []) owned.push({ topic, partition })
     // The lag of a partition this member no longer owns is its new owner's to report.
     lag.assigned(owned)
-    set.assigned(owned)
+    // A shard is a partition number: the assignor gives every input's partition p to one member.
+    set.assigned([...new Set(owned.map((o) => o.partition))].sort((a, b) => a - b).map((partition) => ({ topic: topics.events, partition })))
   }
 
   // The lag is also read from the broker every LAG_REFRESH_MS, so that it grows while no batch comes

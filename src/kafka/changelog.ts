@@ -16,34 +16,46 @@ export interface ShardId {
 
 export const shardKey = (s: ShardId): string => `${s.topic}/${s.partition}`
 
-/** The shard record's value: the engine's own state and the input offset it has consumed up to. */
+/** The shard record's value: the engine's own state and the input offsets it has consumed up to. */
 interface ShardRecord {
   readonly v: 1
-  /** The next input offset to process: every record before it is in this state. */
+  /** The shard's own topic's next offset to process: every record before it is in this state (as written before `inputs`). */
   readonly nextOffset: string
-  /** Lines of the record at nextOffset already in this state (its shard stopped in it, waiting for the fleet view); absent for 0. */
-  readonly nextLine?: number
+  /**
+   * Each input topic's next offset, and the lines of the record there already in this state (its
+   * shard stopped in it, for the fleet view or its other input).
+   */
+  readonly inputs?: Readonly<Record<string, readonly [string, number]>>
   readonly shard: ShardSnapshot
 }
 
 /** A shard as the changelog holds it. */
 export interface StoredShard {
-  readonly snapshot: EngineSnapshot
-  readonly nextOffset: string
-  readonly nextLine: number
+  /** Null when only an older layout's keys are there. */
+  readonly snapshot: EngineSnapshot | null
+  /** Each input topic's next offset and the lines of that record already in the state. */
+  readonly inputs: ReadonlyMap<string, readonly [string, number]>
+  /** Keys of an older layout to delete: a shard of another input topic on the same partition (before shards were co-partitioned). */
+  readonly orphans: readonly string[]
 }
+
+/** Where a shard's inputs are committed up to: topic, next offset, lines of that record done. */
+export type InputPositions = readonly (readonly [string, string, number])[]
 
 /**
  * The records that carry a shard's changes: each changed device, a tombstone for each evicted one,
  * and the shard record last. Written in the same transaction as the offsets they account for.
  */
-export const changelogRecords = (shard: ShardId, changes: EngineChanges, nextOffset: string, nextLine = 0): OutRecord[] => {
+export const changelogRecords = (shard: ShardId, changes: EngineChanges, positions: InputPositions): OutRecord[] => {
   const prefix = `${shardKey(shard)}/`
   const { partition } = shard
   const records: OutRecord[] = []
   for (const d of changes.devices) records.push({ key: prefix + d.id, value: JSON.stringify(d), partition })
   for (const id of changes.evicted) records.push({ key: prefix + id, value: null, partition })
-  const value: ShardRecord = { v: 1, nextOffset, ...(nextLine > 0 ? { nextLine } : {}), shard: changes.shard }
+  const own = positions.find(([topic]) => topic === shard.topic) ?? positions[0]!
+  const inputs: Record<string, readonly [string, number]> = {}
+  for (const [topic, offset, line] of positions) inputs[topic] = [offset, line]
+  const value: ShardRecord = { v: 1, nextOffset: own[1], inputs, shard: changes.shard }
   records.push({ key: shardKey(shard), value: JSON.stringify(value), partition })
   return records
 }
@@ -54,11 +66,14 @@ export interface ReadOptions {
   /** Prefix of the short-lived consumer group that reads. */
   readonly groupPrefix: string
   readonly shards: readonly ShardId[]
+  /** The other input topics: their shards' keys on the same partitions are an older layout, to delete. */
+  readonly others?: readonly string[]
 }
 
 interface Collected {
   shard: ShardRecord | null
   readonly devices: Map<string, DeviceSnapshot>
+  readonly orphans: Set<string>
 }
 
 /**
@@ -69,7 +84,10 @@ interface Collected {
  */
 export const readChangelog = async (opts: ReadOptions): Promise<Map<string, StoredShard | null>> => {
   const byKey = new Map<string, Collected>()
-  for (const s of opts.shards) byKey.set(shardKey(s), { shard: null, devices: new Map() })
+  for (const s of opts.shards) byKey.set(shardKey(s), { shard: null, devices: new Map(), orphans: new Set() })
+  // An older layout's shard of another input on the same partition: its keys are collected to be deleted.
+  const orphanOf = new Map<string, Collected>()
+  for (const s of opts.shards) for (const topic of opts.others ?? []) orphanOf.set(shardKey({ topic, partition: s.partition }), byKey.get(shardKey(s))!)
   await readToEnd({
     kafka: opts.kafka,
     topic: opts.stateTopic,
@@ -79,9 +97,14 @@ export const readChangelog = async (opts: ReadOptions): Promise<Map<string, Stor
       const key = m.key?.toString()
       if (key === undefined) return
       const slash = key.indexOf('/', key.indexOf('/') + 1)
-      const shard = byKey.get(slash === -1 ? key : key.slice(0, slash))
-      if (shard === undefined) return
+      const prefix = slash === -1 ? key : key.slice(0, slash)
+      const shard = byKey.get(prefix)
       const value = m.value === null || m.value.length === 0 ? null : m.value.toString('utf8')
+      if (shard === undefined) {
+        const owner = orphanOf.get(prefix)
+        if (owner !== undefined) value === null ? owner.orphans.delete(key) : owner.orphans.add(key)
+        return
+      }
       if (slash === -1) {
         shard.shard = value === null ? null : (JSON.parse(value) as ShardRecord)
       } else if (value === null) {
@@ -93,7 +116,12 @@ export const readChangelog = async (opts: ReadOptions): Promise<Map<string, Stor
   })
   const out = new Map<string, StoredShard | null>()
   for (const [key, c] of byKey) {
-    out.set(key, c.shard === null ? null : { nextOffset: c.shard.nextOffset, nextLine: c.shard.nextLine ?? 0, snapshot: { ...c.shard.shard, devices: [...c.devices.values()] } })
+    if (c.shard === null) {
+      out.set(key, c.orphans.size === 0 ? null : { inputs: new Map(), orphans: [...c.orphans], snapshot: null })
+      continue
+    }
+    const inputs = new Map<string, readonly [string, number]>(Object.entries(c.shard.inputs ?? { [key.slice(0, key.lastIndexOf('/'))]: [c.shard.nextOffset, 0] }))
+    out.set(key, { inputs, orphans: [...c.orphans], snapshot: { ...c.shard.shard, devices: [...c.devices.values()] } })
   }
   return out
 }

@@ -5,6 +5,7 @@ import type { ServiceMetrics } from '../metrics.ts'
 import { shardWriter } from '../sinks/kafka.ts'
 import type { OutRecord } from '../sinks/kafka.ts'
 import { changelogRecords, shardKey } from './changelog.ts'
+import type { InputPositions } from './changelog.ts'
 import { takePending } from './pending.ts'
 import type { Shard, ShardSet } from './shards.ts'
 import type { ModelsFeed } from './models.ts'
@@ -38,17 +39,20 @@ export interface CommitContext {
 export const commitShardOutput = async (shard: Shard, ctx: CommitContext): Promise<void> => {
   const { kafka, groupId, topics, messageLimits, refreshLimits, shards, counters, metrics, warn } = ctx
   const { id } = shard
-  const nextOffset = shard.pending.nextOffset
-  if (nextOffset === null) return
-  const nextLine = shard.pending.nextLine
+  // The inputs read since the last commit, and where to: nothing read, nothing to commit.
+  const moved = shard.inputs.flatMap((i) => (i.next === null ? [] : [[i, i.next, i.nextLine] as const]))
+  if (moved.length === 0) return
   const key = shardKey(id)
+  const positions: InputPositions = shard.inputs.flatMap((i): (readonly [string, string, number])[] =>
+    i.next !== null ? [[i.topic, i.next, i.nextLine]] : i.committed !== null ? [[i.topic, i.committed.toString(), i.committedLine]] : [],
+  )
   const forget: OutRecord[] = shard.forget.map((k) => ({ key: k, value: null, partition: id.partition }))
-  const state = [...forget, ...changelogRecords(id, shard.pipeline.takeChanges(), nextOffset, nextLine)]
+  const state = [...forget, ...changelogRecords(id, shard.pipeline.takeChanges(), positions)]
   const models = shard.outbox.take(shard.pipeline.time(), ctx.feed, ctx.view)
   const pending = takePending(shard.pending)
   const e = shard.pipeline.engine
   const evictedNow = { ttl: e.evictedTtl, capacityNew: e.evictedNew, capacityLearned: e.evictedLearned }
-  const consumed = { groupId, topic: id.topic, partition: id.partition, offset: nextOffset }
+  const consumed = moved.map(([i, offset]) => ({ groupId, topic: i.topic, partition: i.partition, offset }))
   const lists = (dead: readonly OutRecord[]) => [
     { topic: topics.alerts, records: pending.alerts }, { topic: topics.dlq, records: dead }, { topic: topics.state, records: state }, { topic: topics.models, records: models },
   ]
@@ -79,22 +83,26 @@ export const commitShardOutput = async (shard: Shard, ctx: CommitContext): Promi
   }
   shard.forget = []
   shard.lastCommitAt = Date.now()
-  shard.committed = BigInt(nextOffset)
-  shard.committedLine = nextLine
+  for (const [i, offset, line] of moved) {
+    i.committed = BigInt(offset)
+    i.committedLine = line
+    if (i.next === offset && i.nextLine === line) i.next = null
+  }
   // Counted once committed: an aborted batch is processed again.
-  const sourceTopic = id.topic
-  counters.events += pending.accepted + pending.late
   counters.deadLetters += pending.dead.length
   counters.alerts += pending.alerts.length
   counters.batches++
-  if (pending.accepted > 0) metrics.events.inc({ source: sourceTopic, result: 'accepted' }, pending.accepted)
-  if (pending.late > 0) metrics.events.inc({ source: sourceTopic, result: 'late' }, pending.late)
-  if (pending.dead.length > 0) metrics.events.inc({ source: sourceTopic, result: 'rejected' }, pending.dead.length)
-  for (const reason of SKIP_REASONS) {
-    const skipped = pending.skipped[reason]
-    if (skipped === 0) continue
-    metrics.events.inc({ source: sourceTopic, result: 'skipped' }, skipped)
-    metrics.skipped.inc({ reason }, skipped)
+  for (const [source, c] of pending.sources) {
+    counters.events += c.accepted + c.late
+    if (c.accepted > 0) metrics.events.inc({ source, result: 'accepted' }, c.accepted)
+    if (c.late > 0) metrics.events.inc({ source, result: 'late' }, c.late)
+    if (c.rejected > 0) metrics.events.inc({ source, result: 'rejected' }, c.rejected)
+    for (const reason of SKIP_REASONS) {
+      const skipped = c.skipped[reason]
+      if (skipped === 0) continue
+      metrics.events.inc({ source, result: 'skipped' }, skipped)
+      metrics.skipped.inc({ reason }, skipped)
+    }
   }
   for (const reason of pending.deadReasons) metrics.dlq.inc({ reason })
   for (const a of pending.alertLabels) metrics.alerts.inc(a)

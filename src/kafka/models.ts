@@ -7,7 +7,7 @@
 //   s/<model>          a model's part of that snapshot
 // A snapshot lets a member that starts later fold only the contributions after it; once one is in
 // the topic, each shard writes tombstones for its contributions up to it, and compaction drops them.
-import { randomUUID } from 'node:crypto'
+import { createHash, randomUUID } from 'node:crypto'
 import type { Kafka } from 'kafkajs'
 import { Contribution } from '../engine/fleet.ts'
 import type { ContributionJSON, FleetView, FleetViewJSON, Publication } from '../engine/fleet.ts'
@@ -20,12 +20,28 @@ export const MODELS_PARTITION = 0
 export const SNAPSHOT_EVERY_EPOCHS = 6
 
 interface ProgressValue {
+  /** The view's signature: records of another configuration's facets are left out. */
+  readonly sig: string
   readonly closedThrough: number | null
   readonly clock: number | null
 }
 
+interface ContributionValue {
+  readonly sig: string
+  readonly c: ContributionJSON
+}
+
+/**
+ * What a view's records can only be merged under: its facets (names, kinds and settings, in their
+ * order) and its epochs. Members with another configuration write another signature; each reads
+ * only its own (a configuration change starts the fleet's knowledge afresh).
+ */
+export const viewSignature = (view: FleetView): string =>
+  createHash('sha256').update(JSON.stringify({ specs: view.specs, epochMs: view.settings.epochMs, windowsPerEpoch: view.settings.windowsPerEpoch })).digest('hex').slice(0, 16)
+
 interface SnapshotHead {
   readonly v: 1
+  readonly sig: string
   readonly complete: number
   readonly refused: FleetViewJSON['refused']
   /** The epochs of the levels kept, oldest first; each model record has one entry per level. */
@@ -45,11 +61,14 @@ const finite = (n: number): number | null => (Number.isFinite(n) ? n : null)
 export class ModelsOutbox {
   private epochs: [number, Contribution][] = []
   private closedThrough = -Infinity
-  private written: ProgressValue = { closedThrough: null, clock: null }
+  private written: { closedThrough: number | null; clock: number | null } = { closedThrough: null, clock: null }
   private tombstonedThrough = -Infinity
   private snapshotAt = -Infinity
 
-  constructor(private readonly index: number) {}
+  constructor(
+    private readonly index: number,
+    private readonly sig: string,
+  ) {}
 
   add(p: Publication): void {
     for (const e of p.epochs) this.epochs.push([e[0], e[1]])
@@ -61,21 +80,22 @@ export class ModelsOutbox {
     const out: OutRecord[] = []
     const s = this.index
     const partition = MODELS_PARTITION
-    for (const [epoch, c] of this.epochs) out.push({ key: `c/${s}/${epoch}`, value: JSON.stringify(c.toJSON()), partition })
+    const sig = this.sig
+    for (const [epoch, c] of this.epochs) out.push({ key: `c/${s}/${epoch}`, value: JSON.stringify({ sig, c: c.toJSON() } satisfies ContributionValue), partition })
     this.epochs = []
     const through = feed.snapshotComplete
     if (through > this.tombstonedThrough) {
       for (const epoch of feed.contributions(s)) if (epoch <= through) out.push({ key: `c/${s}/${epoch}`, value: null, partition })
       this.tombstonedThrough = through
     }
-    const progress: ProgressValue = { closedThrough: finite(this.closedThrough), clock: finite(clock) }
+    const progress: ProgressValue = { sig, closedThrough: finite(this.closedThrough), clock: finite(clock) }
     if (progress.closedThrough !== this.written.closedThrough || progress.clock !== this.written.clock) {
       out.push({ key: `p/${s}`, value: JSON.stringify(progress), partition })
       this.written = progress
     }
     // The owner of shard 0 snapshots the view (every member's view is the same at the same epoch).
     if (s === 0 && Number.isFinite(view.complete) && view.complete >= Math.max(feed.snapshotComplete, this.snapshotAt) + SNAPSHOT_EVERY_EPOCHS) {
-      out.push(...snapshotRecords(view))
+      out.push(...snapshotRecords(view, sig))
       this.snapshotAt = view.complete
     }
     return out
@@ -83,7 +103,7 @@ export class ModelsOutbox {
 }
 
 /** The view as snapshot records: one per model (its state at each level kept), the head last. */
-export const snapshotRecords = (view: FleetView): OutRecord[] => {
+export const snapshotRecords = (view: FleetView, sig: string): OutRecord[] => {
   const json = view.toJSON(true)
   const models = new Map<string, (unknown | null)[]>()
   json.levels.forEach(([, list], i) => {
@@ -94,8 +114,8 @@ export const snapshotRecords = (view: FleetView): OutRecord[] => {
     }
   })
   const partition = MODELS_PARTITION
-  const out: OutRecord[] = [...models].map(([model, levels]) => ({ key: `s/${model}`, value: JSON.stringify(levels), partition }))
-  const head: SnapshotHead = { v: 1, complete: json.complete!, refused: json.refused, levels: json.levels.map(([e]) => e) }
+  const out: OutRecord[] = [...models].map(([model, levels]) => ({ key: `s/${model}`, value: JSON.stringify({ sig, levels }), partition }))
+  const head: SnapshotHead = { v: 1, sig, complete: json.complete!, refused: json.refused, levels: json.levels.map(([e]) => e) }
   out.push({ key: 's', value: JSON.stringify(head), partition })
   return out
 }
@@ -117,6 +137,8 @@ export interface ModelsFeedOptions {
   /** Prefix of the member's own consumer group for the topic (a unique suffix is added). */
   readonly groupPrefix: string
   readonly view: FleetView
+  /** The view's signature (viewSignature): records of others are left out. */
+  readonly sig: string
   /** The view moved on (or was loaded): waiting shards may go on. */
   readonly onChange: () => void
   /** The reader stopped for good. */
@@ -143,6 +165,8 @@ export class ModelsFeed {
   private readonly buffered = new Map<number, [number, Contribution][]>()
   private consumer: ReturnType<Kafka['consumer']> | null = null
   private warnedShards = false
+  private warnedSig = false
+  private warnedBad = false
 
   constructor(private readonly o: ModelsFeedOptions) {}
 
@@ -220,19 +244,24 @@ export class ModelsFeed {
   /** The topic as first read (the latest value of each key): the newest snapshot, then every shard's contributions after it. */
   private load(records: ReadonlyMap<string, Buffer | null>): void {
     const { view } = this.o
-    const shards = view.settings.shards
-    const head = records.get('s')
-    if (head !== undefined && head !== null) {
-      const h = JSON.parse(head.toString('utf8')) as SnapshotHead
+    const head = this.parse<SnapshotHead>('s', records.get('s') ?? null)
+    if (head !== null) {
       const models = new Map<string, ModelLevels>()
-      for (const [key, value] of records) if (key.startsWith('s/') && value !== null) models.set(key.slice(2), JSON.parse(value.toString('utf8')) as ModelLevels)
-      view.load(snapshotJSON(h, models, shards))
-      this.snapshotComplete = h.complete
+      for (const [key, value] of records) {
+        if (!key.startsWith('s/')) continue
+        const m = this.parse<{ sig: string; levels: ModelLevels }>(key, value)
+        if (m !== null) models.set(key.slice(2), m.levels)
+      }
+      view.load(snapshotJSON(head, models, view.settings.shards))
+      this.snapshotComplete = head.complete
     }
     const progress: [number, ProgressValue][] = []
     for (const [key, value] of records) {
       if (key.startsWith('c/')) this.contribution(key, value, (epoch) => epoch > this.snapshotComplete)
-      else if (key.startsWith('p/') && value !== null) progress.push([Number(key.slice(2)), JSON.parse(value.toString('utf8')) as ProgressValue])
+      else if (key.startsWith('p/')) {
+        const p = this.parse<ProgressValue>(key, value)
+        if (p !== null) progress.push([Number(key.slice(2)), p])
+      }
     }
     for (const [s, p] of progress) this.publish(s, p)
   }
@@ -244,14 +273,32 @@ export class ModelsFeed {
       return false
     }
     if (key.startsWith('p/')) {
-      if (value === null) return false
-      return this.publish(Number(key.slice(2)), JSON.parse(value.toString('utf8')) as ProgressValue)
+      const p = this.parse<ProgressValue>(key, value)
+      return p !== null && this.publish(Number(key.slice(2)), p)
     }
-    if (key === 's' && value !== null) {
-      const h = JSON.parse(value.toString('utf8')) as SnapshotHead
-      if (h.complete > this.snapshotComplete) this.snapshotComplete = h.complete
+    if (key === 's') {
+      const h = this.parse<SnapshotHead>(key, value)
+      if (h !== null && h.complete > this.snapshotComplete) this.snapshotComplete = h.complete
     }
     return false
+  }
+
+  /**
+   * A record's value, or null for a tombstone, a record of another signature (another configuration)
+   * or one that cannot be read (said once: the view goes on without it).
+   */
+  private parse<T extends { readonly sig: string }>(key: string, value: Buffer | null): T | null {
+    if (value === null || value.length === 0) return null
+    try {
+      const v = JSON.parse(value.toString('utf8')) as T
+      if (v.sig === this.o.sig) return v
+      if (!this.warnedSig) this.o.warn(`the models topic holds records of another configuration (${String(v.sig)}; this one is ${this.o.sig}): they are left out`)
+      this.warnedSig = true
+    } catch (err) {
+      if (!this.warnedBad) this.o.warn(`models topic record ${key} cannot be read (${(err as Error).message}): left out`)
+      this.warnedBad = true
+    }
+    return null
   }
 
   /** A contribution record: its epoch is noted as present (or gone, for a tombstone) and, when `wanted`, held for the shard's next progress record. */
@@ -267,9 +314,19 @@ export class ModelsFeed {
     }
     present.add(epoch)
     if (!wanted(epoch)) return
+    const v = this.parse<ContributionValue>(key, value)
+    if (v === null) return
+    let c: Contribution
+    try {
+      c = Contribution.fromJSON(v.c, this.o.view.specs)
+    } catch (err) {
+      if (!this.warnedBad) this.o.warn(`models topic record ${key} cannot be read (${(err as Error).message}): left out`)
+      this.warnedBad = true
+      return
+    }
     let list = this.buffered.get(s)
     if (list === undefined) this.buffered.set(s, (list = []))
-    list.push([epoch, Contribution.fromJSON(JSON.parse(value.toString('utf8')) as ContributionJSON, this.o.view.specs)])
+    list.push([epoch, c])
   }
 
   /** A shard's progress record: its held contributions go into the view. True when the view completed more, or the fleet's clock moved. */

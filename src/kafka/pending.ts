@@ -11,26 +11,27 @@ export interface AlertLabels {
   readonly status: string
 }
 
+/** What one input topic's records gave since the last commit. */
+export interface SourceCounts {
+  accepted: number
+  late: number
+  rejected: number
+  skipped: Record<SkipReason, number>
+}
+
 /** What a shard has processed since its last commit: sent and counted when the transaction commits. */
 export interface Pending {
-  /** The next input offset; null when nothing is pending. */
-  nextOffset: string | null
-  /** Lines of the record at nextOffset already processed (the shard stopped in it, waiting for the fleet view). */
-  nextLine: number
   alerts: OutRecord[]
   alertLabels: AlertLabels[]
   dead: OutRecord[]
   deadReasons: string[]
   /** Bytes of `alerts` and `dead`, bounding what waits for a commit. */
   bytes: number
-  accepted: number
-  late: number
-  skipped: Record<SkipReason, number>
+  /** Counts by input topic. */
+  sources: Map<string, SourceCounts>
 }
 
-export const emptyPending = (): Pending => ({
-  nextOffset: null, nextLine: 0, alerts: [], alertLabels: [], dead: [], deadReasons: [], bytes: 0, accepted: 0, late: 0, skipped: { blank: 0, header: 0, marker: 0 },
-})
+export const emptyPending = (): Pending => ({ alerts: [], alertLabels: [], dead: [], deadReasons: [], bytes: 0, sources: new Map() })
 
 /**
  * What a commit takes: the pending output as it is, `pending` emptied in place. Output that comes
@@ -38,7 +39,7 @@ export const emptyPending = (): Pending => ({
  * resolves its alerts) waits for the next commit instead of being cleared unsent.
  */
 export const takePending = (pending: Pending): Pending => {
-  const taken = { ...pending, skipped: { ...pending.skipped } }
+  const taken = { ...pending }
   Object.assign(pending, emptyPending())
   return taken
 }
@@ -58,6 +59,7 @@ export class ShardOutcomes implements RecordOutcomes {
   readonly #limits: DeadLetterLimits
   readonly #eventLag: { observe(value: number): void }
   nowMs = 0
+  #counts: SourceCounts = newCounts()
 
   constructor(pending: Pending, limits: DeadLetterLimits, eventLag: { observe(value: number): void }) {
     this.#pending = pending
@@ -65,24 +67,37 @@ export class ShardOutcomes implements RecordOutcomes {
     this.#eventLag = eventLag
   }
 
+  /** The records that follow are of this input partition (call before each run of records: a commit between runs takes the counts). */
+  at(topic: string, partition: number, nowMs: number): void {
+    this.topic = topic
+    this.partition = partition
+    this.nowMs = nowMs
+    let c = this.#pending.sources.get(topic)
+    if (c === undefined) this.#pending.sources.set(topic, (c = newCounts()))
+    this.#counts = c
+  }
+
   accepted(event: { readonly ts: number }): void {
-    this.#pending.accepted++
+    this.#counts.accepted++
     this.#eventLag.observe((this.nowMs - event.ts) / 1000)
   }
 
   late(): void {
-    this.#pending.late++
+    this.#counts.late++
   }
 
   skipped(reason: SkipReason): void {
-    this.#pending.skipped[reason]++
+    this.#counts.skipped[reason]++
   }
 
   dead(reason: DecodeFailureReason, error: string, bytes: Buffer): void {
     const p = this.#pending
+    this.#counts.rejected++
     const value = deadLetterValue(reason, error, { topic: this.topic, partition: this.partition, offset: this.offset }, bytes, this.#limits)
     p.deadReasons.push(reason)
     p.dead.push({ key: deadLetterKey(this.key), value })
     p.bytes += value.length
   }
 }
+
+const newCounts = (): SourceCounts => ({ accepted: 0, late: 0, rejected: 0, skipped: { blank: 0, header: 0, marker: 0 } })

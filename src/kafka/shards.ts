@@ -19,13 +19,57 @@ import type { Pending } from './pending.ts'
 import { ModelsOutbox } from './models.ts'
 import type { PartitionBatch } from '../sources/kafka.ts'
 
+/** One input partition of a shard: where it is read, committed, and what of it the shard holds. */
+export interface ShardInput {
+  readonly topic: string
+  readonly partition: number
+  /** The offset its last committed transaction (or the restored state) goes on from; null before either. */
+  committed: bigint | null
+  /** Lines of the record at `committed` already in the committed state. */
+  committedLine: number
+  /** Records before this offset are in the restored state already; null once past them. */
+  skipBelow: bigint | null
+  /** Lines of the record at skipBelow already in the state. */
+  skipLine: number
+  /**
+   * Read up to the partition's end as the broker last told it (the batch's high watermark, or the
+   * end offsets when the shard opened).
+   */
+  caughtUp: boolean
+  /** Where its partition is read up to when it never committed (the offset an idle commit writes). */
+  readonly position: bigint
+  /** Where the next commit takes it (offset, and lines of that record done); null: nothing since the last commit. */
+  next: string | null
+  nextLine: number
+  /**
+   * The batch in hand, not done (its partition paused): it stopped at `stoppedAt` (event time) for
+   * the fleet view or for the shard's other input, at record `index`, line `line`. NaN: not tried yet.
+   */
+  held: { readonly batch: PartitionBatch; index: number; line: number; stoppedAt: number } | null
+  /** Resumes its partition once its held batch is done (or after a batch refused meanwhile). */
+  resume: (() => void) | null
+}
+
+/**
+ * A detection shard: partition p of every input topic (the events topic and, when it is another one,
+ * the telemetry topic: co-partitioned, keyed by device id), one pipeline, one transactional writer.
+ */
 export interface Shard {
+  /** The events topic's partition names it (its key in the state topic). */
   readonly id: ShardId
-  /** Its index in the fleet view (every input partition of every input topic is one). */
+  /** Its index in the fleet view: the partition number. */
   readonly fleetIndex: number
+  /** The events input first. */
+  readonly inputs: readonly ShardInput[]
   readonly pipeline: DetectionPipeline
-  /** Takes the shard's events: its pipeline, moving its clock as far as the fleet view allows when an event waits, and throwing FleetWait when that is not enough. */
+  /**
+   * Takes the shard's events in event-time order over its inputs: an event past `bound` (another
+   * input holds an earlier one) throws InputWait; one the fleet view cannot judge yet moves the clock
+   * as far as the view allows, then throws FleetWait if that is not enough.
+   */
   readonly target: { ingest(event: DeviceEvent, nowMs: number): IngestResult }
+  /** The time of the other inputs' next event: events after it wait (Infinity when no other input holds one). */
+  bound: number
   /** Its publications to the models topic, written by its next commit. */
   readonly outbox: ModelsOutbox
   /** Where its records' outcomes go (one object for the shard's life: nothing allocated per record). */
@@ -33,38 +77,29 @@ export interface Shard {
   /** Replaced after a refusal for size: a producer whose transaction failed mid-request may hold stale sequence numbers. */
   writer: ShardWriter
   readonly pending: Pending
-  /** Input records before this offset are in the restored state already; null once past them. */
-  skipBelow: bigint | null
-  /** Lines of the record at skipBelow already in the state. */
-  skipLine: number
   /** The engine's eviction counters at the last commit (evictions are counted as they commit). */
   readonly evictedAtCommit: { ttl: number; capacityNew: number; capacityLearned: number }
-  /** Device keys of a stored state that could not be restored, deleted by the first transaction. */
+  /** Device keys of a stored state that could not be restored (or of an older layout), deleted by the first transaction. */
   forget: string[]
   lastCommitAt: number
   /** A batch is being processed. */
   busy: boolean
   /** A rebalance happened during the batch in hand: the shard leaves memory after it. */
   stale: boolean
-  /** The input offset its last committed transaction (or the state it restored) goes on from; null before either. */
-  committed: bigint | null
-  /** Lines of the record at `committed` in the committed state. */
-  committedLine: number
-  /**
-   * Read up to the partition's end as the broker last told it (the batch's high watermark, or the
-   * end offsets when the shard opened): it moves with the fleet's clock rather than its own events.
-   */
-  caughtUp: boolean
-  /** Where its partition is read up to when it never committed (the offset an idle commit writes). */
-  position: bigint | null
-  /** The time of the event it waits at for the fleet view (its partition paused); null when not waiting. */
+  /** The time of the event it waits at for the fleet view; null when not waiting. */
   waitingAt: number | null
-  /** The batch it stopped in, waiting, and the index of the record it goes on from. */
-  held: { readonly batch: PartitionBatch; readonly index: number } | null
-  /** Resumes its partition once the fleet view has what `waitingAt` needs. */
-  resume: (() => void) | null
   /** Work on the shard (a batch, a move with the fleet) one at a time. */
   work: Promise<unknown>
+}
+
+/** Every input read up to its end and nothing held: the shard moves with the fleet's clock. */
+export const idle = (shard: Shard): boolean => shard.waitingAt === null && shard.inputs.every((i) => i.caughtUp && i.held === null)
+
+/** Thrown by a shard's target when an event must wait for the shard's other input, which holds an earlier one. */
+export class InputWait extends Error {
+  constructor(readonly ts: number) {
+    super(`event at ${ts} waits for the shard's other input`)
+  }
 }
 
 /** Thrown by a shard's target when an event must wait for the other shards to publish (its record stops there). */
@@ -85,7 +120,10 @@ export interface ShardSetOptions {
   readonly metrics: ServiceMetrics
   /** The member's fleet view, which every shard reads and publishes into. */
   readonly view: FleetView
-  readonly fleetIndex: (id: ShardId) => number
+  /** The view's signature, in every models-topic record. */
+  readonly sig: string
+  /** Every input topic, the events topic first: a shard reads the same partition of each. */
+  readonly inputs: readonly string[]
   /** Read again when the broker refuses a record for its size; shared with every shard's outcomes. */
   readonly deadLetterLimits: DeadLetterLimits
   readonly stopping: () => boolean
@@ -119,6 +157,17 @@ export class ShardSet {
     return this.shards.get(key)
   }
 
+  /** The shard of an input partition (any input topic's). */
+  of(input: ShardId): ShardId {
+    return { topic: this.o.inputs[0]!, partition: input.partition }
+  }
+
+  /** A live input partition by its key (`<topic>/<partition>`). */
+  input(key: string): ShardInput | undefined {
+    for (const shard of this.shards.values()) for (const i of shard.inputs) if (`${i.topic}/${i.partition}` === key) return i
+    return undefined
+  }
+
   /** Whether a shard is still being restored (or waits to be tried again). */
   get restoring(): boolean {
     return this.opening.size > 0 || this.unrestored.size > 0
@@ -126,10 +175,13 @@ export class ShardSet {
 
   /** Takes a shard's engine out of the device budget and closes its writer. */
   private close(shard: Shard): void {
-    // A partition paused while the shard waited is read again by whoever takes it on (here, from its committed state).
-    const resume = shard.resume
-    shard.resume = null
-    resume?.()
+    // A partition paused while the shard held its batch is read again by whoever takes it on (here, from its committed state).
+    for (const i of shard.inputs) {
+      const resume = i.resume
+      i.resume = null
+      i.held = null
+      resume?.()
+    }
     shard.pipeline.release()
     void shard.writer.close().catch(ignore)
   }
@@ -166,11 +218,14 @@ export class ShardSet {
         this.drop(shard)
       } else if (shard.busy) {
         shard.stale = true
-      } else if (shard.pending.nextOffset !== null || shard.held !== null) {
+      } else if (shard.inputs.some((i) => i.next !== null || i.held !== null) || shard.waitingAt !== null) {
         this.drop(shard)
-      } else if (shard.committed !== null) {
-        shard.skipBelow = shard.committed
-        shard.skipLine = shard.committedLine
+      } else {
+        for (const i of shard.inputs) {
+          if (i.committed === null) continue
+          i.skipBelow = i.committed
+          i.skipLine = i.committedLine
+        }
       }
     }
     for (const key of this.opening.keys()) if (!keep.has(key)) this.opening.delete(key)
@@ -189,9 +244,9 @@ export class ShardSet {
       try {
         // Fencing aborts what a previous owner left open, so the state read next is final.
         await Promise.all(writers.map((w) => w.fence()))
-        const stored = await readChangelog({ kafka, stateTopic: this.o.stateTopic, groupPrefix: this.o.groupId, shards: todo })
-        const ends = await partitionEnds(kafka, this.o.groupId, todo)
-        const built = todo.map((s, i) => this.build(s, writers[i]!, stored.get(shardKey(s)) ?? null, ends.get(shardKey(s))!))
+        const stored = await readChangelog({ kafka, stateTopic: this.o.stateTopic, groupPrefix: this.o.groupId, shards: todo, others: this.o.inputs.slice(1) })
+        const ends = await partitionEnds(kafka, this.o.groupId, todo.flatMap((s) => this.o.inputs.map((topic) => ({ topic, partition: s.partition }))))
+        const built = todo.map((s, i) => this.build(s, writers[i]!, stored.get(shardKey(s)) ?? null, ends))
         stopTimer()
         return built
       } catch (err) {
@@ -229,11 +284,11 @@ export class ShardSet {
    * A new pipeline carrying on from the stored state. A state it cannot take (other detectors, a
    * format it does not read) is reported and replaced: that shard starts afresh and forgets it.
    */
-  private build(id: ShardId, writer: ShardWriter, stored: StoredShard | null, end: PartitionEnd): Shard {
+  private build(id: ShardId, writer: ShardWriter, stored: StoredShard | null, ends: ReadonlyMap<string, PartitionEnd>): Shard {
     const { config, detectors, budget, metrics, deadLetterLimits, view } = this.o
-    const fleetIndex = this.o.fleetIndex(id)
+    const fleetIndex = id.partition
     const pending = emptyPending()
-    let outbox = new ModelsOutbox(fleetIndex)
+    let outbox = new ModelsOutbox(fleetIndex, this.o.sig)
     const make = (): DetectionPipeline => {
       const box = outbox
       // Published into the member's view at once (its other shards need not wait for the topic) and to the models topic at the commit.
@@ -250,9 +305,10 @@ export class ShardSet {
     }
     let pipeline = make()
     const key = shardKey(id)
-    let forget: string[] = []
-    if (stored !== null) {
-      const { snapshot } = stored
+    const forget: string[] = [...(stored?.orphans ?? [])]
+    let positions = stored?.inputs ?? new Map<string, readonly [string, number]>()
+    const snapshot = stored?.snapshot ?? null
+    if (snapshot !== null) {
       let problem: string | null = null
       if (snapshot.detectors.join() !== pipeline.detectorIds.join()) {
         problem = `was written by detectors [${snapshot.detectors.join(', ')}], this configuration runs [${pipeline.detectorIds.join(', ')}]`
@@ -264,22 +320,32 @@ export class ShardSet {
         }
       }
       if (problem !== null) {
-        this.o.warn(`the state of ${key} ${problem}; that shard starts afresh from offset ${stored.nextOffset}`)
+        this.o.warn(`the state of ${key} ${problem}; that shard starts afresh from where it was committed`)
         pipeline.release()
-        outbox = new ModelsOutbox(fleetIndex)
+        outbox = new ModelsOutbox(fleetIndex, this.o.sig)
         pipeline = make()
-        forget = snapshot.devices.map((d) => `${key}/${d.id}`)
+        forget.push(...snapshot.devices.map((d) => `${key}/${d.id}`))
       } else {
         this.o.onRestored(snapshot.devices.length)
       }
+    } else {
+      positions = new Map()
     }
-    const committed = stored === null ? null : BigInt(stored.nextOffset)
-    const committedLine = stored?.nextLine ?? 0
-    const read = committed ?? end.start
+    const inputs = this.o.inputs.map((topic): ShardInput => {
+      const at = positions.get(topic)
+      const committed = at === undefined ? null : BigInt(at[0])
+      const end = ends.get(`${topic}/${id.partition}`)!
+      const read = committed ?? end.start
+      return {
+        topic, partition: id.partition, committed, committedLine: at?.[1] ?? 0, skipBelow: committed, skipLine: at?.[1] ?? 0,
+        caughtUp: read >= end.high, position: read, next: null, nextLine: 0, held: null, resume: null,
+      }
+    })
     const shard: Shard = {
-      id, fleetIndex, pipeline, outbox, outcomes: new ShardOutcomes(pending, deadLetterLimits, metrics.eventLag), writer, pending,
+      id, fleetIndex, inputs, pipeline, outbox, bound: Infinity, outcomes: new ShardOutcomes(pending, deadLetterLimits, metrics.eventLag), writer, pending,
       target: {
         ingest: (event, nowMs) => {
+          if (event.ts > shard.bound) throw new InputWait(event.ts)
           let taken = pipeline.ingest(event, nowMs)
           if (taken !== 'wait') return taken
           // As far as the fleet view allows on its own: the epochs it closes let the others go on.
@@ -292,9 +358,8 @@ export class ShardSet {
           throw new FleetWait(event.ts)
         },
       },
-      skipBelow: committed, skipLine: committedLine, forget,
-      lastCommitAt: Date.now(), busy: false, stale: false, evictedAtCommit: { ttl: 0, capacityNew: 0, capacityLearned: 0 },
-      committed, committedLine, caughtUp: read >= end.high, position: read, waitingAt: null, held: null, resume: null, work: Promise.resolve(),
+      forget, lastCommitAt: Date.now(), busy: false, stale: false, evictedAtCommit: { ttl: 0, capacityNew: 0, capacityLearned: 0 },
+      waitingAt: null, work: Promise.resolve(),
     }
     return shard
   }

@@ -87,8 +87,8 @@ export interface ConsumedOffset {
 export interface ShardWriter {
   /** Takes over the shard's transactional id: the previous owner is fenced and its open transaction aborted. */
   fence(): Promise<void>
-  /** Sends `lists` and commits `consumed`, all or nothing; `limits`: max.message.bytes by topic. */
-  commit(lists: readonly TopicRecords[], consumed: ConsumedOffset, limits?: ReadonlyMap<string, number>): Promise<void>
+  /** Sends `lists` and commits `consumed` (one group), all or nothing; `limits`: max.message.bytes by topic. */
+  commit(lists: readonly TopicRecords[], consumed: readonly ConsumedOffset[], limits?: ReadonlyMap<string, number>): Promise<void>
   close(): Promise<void>
 }
 
@@ -105,8 +105,8 @@ export const shardWriter = (kafka: Kafka, transactionalId: string): ShardWriter 
       try {
         await sendRecords(tx, lists, limits)
         await tx.sendOffsets({
-          consumerGroupId: consumed.groupId,
-          topics: [{ topic: consumed.topic, partitions: [{ partition: consumed.partition, offset: consumed.offset }] }],
+          consumerGroupId: consumed[0]!.groupId,
+          topics: consumed.map((c) => ({ topic: c.topic, partitions: [{ partition: c.partition, offset: c.offset }] })),
         })
         await tx.commit()
       } catch (err) {

@@ -1,6 +1,7 @@
 // Kafka source: a consumer-group member that hands each fetched partition batch to the service, which commits its offsets itself.
 import type { Kafka, KafkaMessage } from 'kafkajs'
 import { memberConsumerConfig } from '../kafka/client.ts'
+import { copartitionedAssigner } from '../kafka/assigner.ts'
 
 export interface PartitionBatch {
   readonly topic: string
@@ -58,7 +59,8 @@ export interface KafkaSource {
 export const FETCH = { maxBytesPerPartition: 16 << 20, maxBytes: 64 << 20 } as const
 
 export const startKafkaSource = async (opts: KafkaSourceOptions): Promise<KafkaSource> => {
-  const consumer = opts.kafka.consumer({ ...memberConsumerConfig(opts.groupId, opts.sessionTimeoutMs), ...FETCH })
+  // Partition p of every input to one member: a shard reads a device's events and telemetry together.
+  const consumer = opts.kafka.consumer({ ...memberConsumerConfig(opts.groupId, opts.sessionTimeoutMs), ...FETCH, partitionAssigners: [copartitionedAssigner] })
   const health = opts.health
   consumer.on(consumer.events.GROUP_JOIN, (e) => {
     health?.joined()

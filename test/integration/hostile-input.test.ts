@@ -8,7 +8,7 @@ import kafkajs, { Kafka, logLevel } from 'kafkajs'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { createProducer } from '../../src/kafka/client.ts'
 import { readAll } from '../helpers/kafka.ts'
-import { replayLines, sample, setupTopics, startRun, topicLines, waitCommitted, waitReady } from '../helpers/service.ts'
+import { expectTopicLines, replayLines, sample, setupTopics, startRun, topicLines, waitCommitted, waitReady } from '../helpers/service.ts'
 import { CONN_LOG_HEADER } from '../helpers/zeek.ts'
 
 const DEMO = fileURLToPath(new URL('../../fixtures/demo/demo.ndjson', import.meta.url))
@@ -182,7 +182,7 @@ describe('run, fed records meant to stop or blind it', () => {
     const run = startRun(env, '--config', config)
     try {
       await waitCommitted(admin, groupId, t.events, (n) => n === lines.length, 60_000)
-      expect(await topicLines(kafka, t.alerts)).toEqual(await replayLines('--partitions', '2', '--fleet-per-partition', '--config', config, DEMO))
+      await expectTopicLines(kafka, t.alerts, await replayLines('--partitions', '2', '--config', config, DEMO))
       const metrics = await metricsOf(run.out.stderr)
       expect(sample(metrics, 'egress_devices_tracked')).toBe(12)
       expect(sample(metrics, 'egress_devices_evicted_total', { reason: 'capacity_new' })).toBe(296)

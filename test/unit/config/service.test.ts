@@ -20,7 +20,7 @@ const usageError = (env: NodeJS.ProcessEnv): string => {
 describe('service settings', () => {
   it('default to the contract’s topics, group and port, with no metrics token', () => {
     const s = serviceSettings({}, BROKERS)
-    expect(s.topics).toEqual({ events: 'egress-events', telemetry: 'device-telemetry', alerts: 'egress-alerts', dlq: 'egress-dlq', state: 'egress-sentinel-state' })
+    expect(s.topics).toEqual({ events: 'egress-events', telemetry: 'device-telemetry', alerts: 'egress-alerts', dlq: 'egress-dlq', state: 'egress-sentinel-state', models: 'egress-sentinel-models' })
     expect(s.groupId).toBe('egress-sentinel')
     expect(s.http).toEqual({ host: '127.0.0.1', port: 8080, metricsTopDevices: 20 })
     expect(s.sessionTimeoutSeconds).toBe(30)
