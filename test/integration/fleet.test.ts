@@ -1,5 +1,9 @@
 // One fleet view across members: `run` over 6 partitions, with members added, killed and joining late, leaves exactly the alerts of `replay --partitions 6`.
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { gunzipSync } from 'node:zlib'
 import { Kafka, logLevel } from 'kafkajs'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { cli, committed, expectTopicLines, replayLines, setupTopics, startRun, waitCommitted, waitReady } from '../helpers/service.ts'
@@ -45,5 +49,44 @@ describe('one fleet view in run', () => {
     }
     expect(await first.exited).toBe(0)
     expect(await members[2]!.exited).toBe(0)
+  }, 900_000)
+
+  it('reads telemetry on its own 6-partition topic with its device\'s flows, in event-time order: a device whose model only its telemetry gives is judged as that model', async () => {
+    const { t, env, groupId } = await setupTopics(admin, brokers, 6)
+    // The flows without model or firmware: only the telemetry says what each device is.
+    const dir = mkdtempSync(join(tmpdir(), 'egress-telemetry-'))
+    const egress: string[] = []
+    const telemetry: string[] = []
+    const both: string[] = []
+    for (const line of gunzipSync(readFileSync(FLEET)).toString('utf8').trimEnd().split('\n')) {
+      const event = JSON.parse(line) as Record<string, unknown>
+      if (event.type === 'telemetry') {
+        telemetry.push(line)
+        both.push(line)
+      } else {
+        const { model: _m, firmware: _f, ...bare } = event
+        const stripped = JSON.stringify(bare)
+        egress.push(stripped)
+        both.push(stripped)
+      }
+    }
+    const files = { egress: join(dir, 'egress.ndjson'), telemetry: join(dir, 'telemetry.ndjson'), both: join(dir, 'both.ndjson') }
+    for (const [name, lines] of [['egress', egress], ['telemetry', telemetry], ['both', both]] as const) writeFileSync(files[name], lines.join('\n') + '\n')
+    await cli(env, 'produce', '-q', '--topic', t.events, files.egress)
+    await cli(env, 'produce', '-q', '--topic', t.telemetry, files.telemetry)
+    const expected = await replayLines('--partitions', '6', files.both)
+    // The telemetry decides: without it the same flows give other alerts, and the models are unknown.
+    expect(await replayLines('--partitions', '6', files.egress)).not.toEqual(expected)
+    const firingFridges = expected.filter((l) => l.includes('"status":"firing"') && l.includes('"model":"glacier-fridge"'))
+    expect(firingFridges.length).toBeGreaterThan(10)
+    const members = [startRun(env), startRun(env)]
+    try {
+      await waitCommitted(admin, groupId, t.events, (n) => n === egress.length, 600_000)
+      await waitCommitted(admin, groupId, t.telemetry, (n) => n === telemetry.length, 600_000)
+      await expectTopicLines(kafka, t.alerts, expected)
+    } finally {
+      for (const m of members) m.child.kill('SIGTERM')
+    }
+    for (const m of members) expect(await m.exited).toBe(0)
   }, 900_000)
 })
