@@ -13,7 +13,7 @@ import { configHash } from './config/hash.ts'
 import { PeerGroups } from './engine/peers.ts'
 import type { DeviceBudget } from './engine/budget.ts'
 import { FleetView, soloFleet } from './engine/fleet.ts'
-import type { FleetRefusals, ShardFleet } from './engine/fleet.ts'
+import type { ShardFleet } from './engine/fleet.ts'
 
 /**
  * What became of one event: taken, too late for its window, outside the clock bounds (a dead
@@ -39,8 +39,6 @@ export interface DetectionPipeline {
   readonly time: () => number
   /** The last epoch the shard has closed and published. */
   readonly closedThrough: () => number
-  /** What its fleet view's caps refused: models past fleet.maxModels, keys past a facet's cap. */
-  readonly fleetRefused: () => Readonly<FleetRefusals>
   /** End of input: closes every window; alerts still firing stay open. */
   flush(): void
   readonly detectorIds: readonly string[]
@@ -198,7 +196,6 @@ export const createPipeline = (
     advanceTo: (t) => engine.advanceTo(t),
     time: () => engine.time,
     closedThrough: () => engine.closedThrough,
-    fleetRefused: () => fleet.view.refused,
     flush: () => engine.flush(),
     detectorIds: active.map((d) => d.id),
     provenance: provenanceOf(policies),

@@ -46,11 +46,6 @@ export interface ReplayOptions {
    */
   readonly partitions?: number | undefined
   /**
-   * Each shard has a fleet view of its own and its own clock, as each shard of `run` has today: the
-   * alerts are `run`'s for the same sharding (model-level knowledge per partition). Off: one view.
-   */
-  readonly fleetPerPartition?: boolean | undefined
-  /**
    * Closes every window at the end of the input (the default). Without it, the windows that only
    * the end would close stay open, as in a live service waiting for more: the alerts are then
    * exactly those `run` sends for the same input.
@@ -125,13 +120,10 @@ export const replay = async (opts: ReplayOptions): Promise<ReplaySummary> => {
   const partitions = opts.partitions ?? 1
   // engine.maxDevices bounds the whole replay, as it bounds the whole of a `run` process.
   const budget = new DeviceBudget(opts.config.engine.maxDevices)
-  // One fleet view over every shard: each publishes its closed epochs straight into it. (Per
-  // partition: each pipeline makes a view of its own, and moves its own clock.)
-  const perPartition = opts.fleetPerPartition === true && partitions > 1
+  // One fleet view over every shard: each publishes its closed epochs straight into it.
   const view = createFleetView(opts.config, partitions)
   for (let i = 0; i < partitions; i++) {
-    const fleet = perPartition ? undefined : shardFleet(view, i, (p) => view.publish(p))
-    shards.push(createPipeline(opts.config, opts.detectors, opts.onAlert, { budget, ...(fleet === undefined ? {} : { fleet }) }))
+    shards.push(createPipeline(opts.config, opts.detectors, opts.onAlert, { budget, fleet: shardFleet(view, i, (p) => view.publish(p)) }))
   }
   const single = shards[0]!
   /**
@@ -170,7 +162,7 @@ export const replay = async (opts: ReplayOptions): Promise<ReplaySummary> => {
     }
     if (event.ts > clock && taken !== 'ts_future' && taken !== 'ts_past') {
       clock = event.ts
-      if (partitions > 1 && !perPartition) moveAll(clock)
+      if (partitions > 1) moveAll(clock)
     }
     return taken
   }
@@ -233,10 +225,6 @@ export const replay = async (opts: ReplayOptions): Promise<ReplaySummary> => {
     summary.alertsResolved += shard.alerts.resolved
     summary.suppressed += shard.alerts.suppressed
   }
-  // Each view once: one shared by every shard, or one per shard (--fleet-per-partition).
-  for (const r of new Set(shards.map((s) => s.fleetRefused()))) {
-    summary.fleetRefused.models += r.models
-    summary.fleetRefused.keys += r.keys
-  }
+  Object.assign(summary.fleetRefused, view.refused)
   return summary
 }

@@ -20,7 +20,6 @@ interface ReplayFlags {
   config?: string
   format: string
   partitions: string
-  fleetPerPartition?: boolean
   flush: boolean
   dlq?: string
   progress: boolean
@@ -76,7 +75,6 @@ const replayFiles = async (
       config,
       detectors: DETECTORS,
       partitions,
-      fleetPerPartition: flags.fleetPerPartition ?? false,
       flush: flags.flush,
       onAlert,
       onEvent,
@@ -96,8 +94,7 @@ const addReplayOptions = (cmd: Command): Command =>
     .option('--dlq <file>', 'write rejected lines to this file as NDJSON dead-letter records')
     .option('--no-progress', 'no progress bar (it is only shown when stderr is a terminal)')
     .option('-q, --quiet', 'no summary or rejection messages on stderr')
-    .option('-p, --partitions <n>', 'shard devices as the service does over a topic of n partitions, with one fleet view over them all: the alerts do not depend on n', '1')
-    .option('--fleet-per-partition', 'with --partitions: each shard has a fleet view of its own, as `run` has today (until its shards share one through a models topic): gives exactly the alerts `run` sends')
+    .option('-p, --partitions <n>', 'shard devices as `run` does over topics of n partitions, with one fleet view over them all, as run\'s shards share one: the alerts do not depend on n', '1')
     .option('--no-flush', 'leave open the windows that only the end of the input closes, as `run` does while it waits for more: gives exactly the alerts `run` has sent for the same input')
 
 export const registerReplay = (program: Command): void => {

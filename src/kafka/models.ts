@@ -193,7 +193,7 @@ export class ModelsFeed {
     const loaded = new Promise<void>((resolve, reject) => (finish = (err) => (err ? reject(err) : resolve())))
     const build = (): void => {
       if (this.loaded) return
-      this.load(initial)
+      this.loadRecords(initial)
       initial.clear()
       this.loaded = true
       finish()
@@ -221,7 +221,7 @@ export class ModelsFeed {
             return
           }
           let changed = false
-          for (const m of batch.messages) if (m.key !== null && this.apply(m.key.toString(), m.value)) changed = true
+          for (const m of batch.messages) if (m.key !== null && this.applyRecord(m.key.toString(), m.value)) changed = true
           if (changed) this.o.onChange()
         },
       })
@@ -242,7 +242,7 @@ export class ModelsFeed {
   }
 
   /** The topic as first read (the latest value of each key): the newest snapshot, then every shard's contributions after it. */
-  private load(records: ReadonlyMap<string, Buffer | null>): void {
+  loadRecords(records: ReadonlyMap<string, Buffer | null>): void {
     const { view } = this.o
     const head = this.parse<SnapshotHead>('s', records.get('s') ?? null)
     if (head !== null) {
@@ -267,7 +267,7 @@ export class ModelsFeed {
   }
 
   /** One record as it comes once the view is loaded; true when the view may have moved on. */
-  private apply(key: string, value: Buffer | null): boolean {
+  applyRecord(key: string, value: Buffer | null): boolean {
     if (key.startsWith('c/')) {
       this.contribution(key, value, () => true)
       return false

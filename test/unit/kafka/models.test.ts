@@ -1,0 +1,115 @@
+// Specification of the models topic: what shards write in their transactions rebuilds, for a member that follows it or one that reads it late, the view the shards themselves hold.
+import { describe, expect, it } from 'vitest'
+import { DETECTORS } from '../../../detectors/index.ts'
+import { parseConfig } from '../../../src/config/load.ts'
+import { shardFleet } from '../../../src/engine/fleet.ts'
+import type { FleetView } from '../../../src/engine/fleet.ts'
+import { ModelsFeed, ModelsOutbox, viewSignature } from '../../../src/kafka/models.ts'
+import { partitionOf } from '../../../src/partition.ts'
+import { createFleetView, createPipeline } from '../../../src/pipeline.ts'
+import type { DetectionPipeline } from '../../../src/pipeline.ts'
+import { loadFixture } from '../../helpers/fixtures.ts'
+
+const config = parseConfig({}, DETECTORS)
+const SHARDS = 3
+/** Five hours of the bundled fleet: thirty epochs, five snapshots. */
+const EVENTS = loadFixture('synthetic/fleet.ndjson.gz').filter((e) => e.ts < 1793577600000 + 5 * 3_600_000)
+
+/** A view of `SHARDS` shards with the detectors' facets registered, its signature, and a feed into it. */
+const member = (warnings: string[] = []) => {
+  const view = createFleetView(config, SHARDS)
+  createPipeline(config, DETECTORS, () => undefined, { fleet: shardFleet(view, 0, () => undefined) }).release()
+  const sig = viewSignature(view)
+  const feed = new ModelsFeed({ kafka: null as never, topic: 'models', groupPrefix: 'g', view, sig, onChange: () => undefined, onCrash: () => undefined, warn: (m) => warnings.push(m) })
+  return { view, sig, feed }
+}
+
+/** The levels a view holds from `from` on, as JSON (what shards read), entries in a canonical order (the order shards' contributions were merged in is no part of a level). */
+const levels = (view: FleetView, from: number): unknown => canonical(view.toJSON(true).levels.filter(([e]) => e === null || e >= from))
+
+const canonical = (v: unknown): unknown => {
+  if (!Array.isArray(v)) return v !== null && typeof v === 'object' ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, canonical(x)])) : v
+  const items = v.map(canonical)
+  return items.every(Array.isArray) ? items.sort((a, b) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : 1)) : items
+}
+
+describe('models topic', () => {
+  it('a member that follows the topic and one that reads it late (snapshot, then contributions) hold the shards\' own view', () => {
+    // The shards, publishing into their own view (as a member's shards do) and into their outboxes.
+    const own = member()
+    const follower = member()
+    const outboxes = Array.from({ length: SHARDS }, (_, i) => new ModelsOutbox(i, own.sig))
+    const shards: DetectionPipeline[] = outboxes.map((box, i) =>
+      createPipeline(config, DETECTORS, () => undefined, {
+        fleet: shardFleet(own.view, i, (p) => {
+          own.view.publish(p)
+          box.add(p)
+        }),
+      }),
+    )
+    // The topic: every record in order, and the latest value of each key (compaction's view of it).
+    const log: [string, string | null][] = []
+    const commit = (i: number): void => {
+      for (const r of outboxes[i]!.take(shards[i]!.time(), follower.feed, follower.view)) {
+        log.push([r.key!, r.value])
+        follower.feed.applyRecord(r.key!, r.value === null ? null : Buffer.from(r.value))
+      }
+    }
+    const moveAll = (t: number): void => {
+      for (let moved = true; moved; ) {
+        moved = false
+        for (const s of shards) {
+          const target = Math.min(t, s.maxAdvance())
+          if (target > s.time()) {
+            s.advanceTo(target)
+            moved = true
+          }
+        }
+        shards.forEach((_, i) => commit(i))
+      }
+    }
+    let n = 0
+    for (const event of EVENTS) {
+      const shard = shards[partitionOf(event.deviceId, SHARDS)]!
+      if (shard.ingest(event, event.ts) === 'wait') {
+        moveAll(event.ts)
+        expect(shard.ingest(event, event.ts)).not.toBe('wait')
+      }
+      if (++n % 5000 === 0) shards.forEach((_, i) => commit(i))
+    }
+    moveAll(EVENTS[EVENTS.length - 1]!.ts)
+
+    expect(own.view.complete).toBeGreaterThanOrEqual(25)
+    expect(follower.view.complete).toBe(own.view.complete)
+    expect(levels(follower.view, -Infinity)).toEqual(levels(own.view, -Infinity))
+
+    const latest = new Map<string, Buffer | null>()
+    for (const [key, value] of log) {
+      if (value === null) latest.delete(key)
+      else latest.set(key, Buffer.from(value))
+    }
+    // Snapshots were written and the contributions they cover deleted: the topic holds the last ones only.
+    const snapshot = JSON.parse(latest.get('s')!.toString()) as { complete: number }
+    expect(snapshot.complete).toBeGreaterThanOrEqual(24)
+    const contributions = [...latest.keys()].filter((k) => k.startsWith('c/'))
+    expect(contributions.length).toBeGreaterThan(0)
+    for (const k of contributions) expect(Number(k.split('/')[2])).toBeGreaterThan(snapshot.complete - 1)
+    expect(log.filter(([k, v]) => k.startsWith('c/') && v !== null).length).toBeGreaterThan(contributions.length * 3)
+
+    const late = member()
+    late.feed.loadRecords(latest)
+    expect(late.view.complete).toBe(own.view.complete)
+    // The levels shards can still read (the late view keeps no older ones): the same.
+    expect(levels(late.view, own.view.complete - 1)).toEqual(levels(own.view, own.view.complete - 1))
+  })
+
+  it('leaves out records of another configuration\'s facets, saying so once', () => {
+    const warnings: string[] = []
+    const { view, feed } = member(warnings)
+    const other = JSON.stringify({ sig: 'another', closedThrough: 5, clock: 1 })
+    feed.loadRecords(new Map([['p/0', Buffer.from(other)], ['p/1', Buffer.from(other)], ['c/0/5', Buffer.from('{"sig":"another","c":{"active":[],"facets":[]}}')]]))
+    expect(view.complete).toBe(-Infinity)
+    expect(feed.maxClock).toBe(-Infinity)
+    expect(warnings).toEqual([expect.stringMatching(/^the models topic holds records of another configuration \(another; this one is [0-9a-f]{16}\): they are left out$/)])
+  })
+})
