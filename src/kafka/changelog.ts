@@ -102,7 +102,9 @@ export const readChangelog = async (opts: ReadOptions): Promise<Map<string, Stor
       const value = m.value === null || m.value.length === 0 ? null : m.value.toString('utf8')
       if (shard === undefined) {
         const owner = orphanOf.get(prefix)
-        if (owner !== undefined) value === null ? owner.orphans.delete(key) : owner.orphans.add(key)
+        if (owner === undefined) return
+        if (value === null) owner.orphans.delete(key)
+        else owner.orphans.add(key)
         return
       }
       if (slash === -1) {
