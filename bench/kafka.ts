@@ -11,6 +11,7 @@ import { loadConfig } from '../src/config/load.ts'
 import { serviceSettings } from '../src/config/service.ts'
 import { createKafka, createProducer, memberConsumerConfig } from '../src/kafka/client.ts'
 import { produceFiles } from '../src/kafka/produce.ts'
+import { readToEnd } from '../src/kafka/read.ts'
 import { startService } from '../src/service.ts'
 import { FETCH } from '../src/sources/kafka.ts'
 import { localKafka } from '../scripts/kafka/local.ts'
@@ -25,6 +26,34 @@ const PARTITIONS = 3
 const ROUNDS = 3
 
 const seconds = (since: number): number => (performance.now() - since) / 1000
+
+interface ModelsSize {
+  /** Records written (contributions, progress, snapshots, tombstones) and their bytes (keys and values). */
+  readonly records: number
+  readonly bytes: number
+  /** What compaction leaves: the latest value of each key, tombstoned keys gone. */
+  readonly compactedKeys: number
+  readonly compactedBytes: number
+}
+
+/** The models topic a run wrote: everything, and what compaction keeps of it. */
+const modelsSize = async (kafka: ReturnType<typeof createKafka>, topic: string): Promise<ModelsSize> => {
+  let records = 0
+  let bytes = 0
+  const latest = new Map<string, number>()
+  await readToEnd({
+    kafka, topic, groupPrefix: 'bench-models',
+    onMessage: (m) => {
+      const key = m.key?.toString() ?? ''
+      const size = key.length + (m.value?.length ?? 0)
+      records++
+      bytes += size
+      if (m.value === null || m.value.length === 0) latest.delete(key)
+      else latest.set(key, size)
+    },
+  })
+  return { records, bytes, compactedKeys: latest.size, compactedBytes: [...latest.values()].reduce((n, b) => n + b, 0) }
+}
 
 export const kafkaThroughput = async (): Promise<Record<string, number | string>> => {
   const { brokers, stop } = await localKafka()
@@ -75,7 +104,7 @@ export const kafkaThroughput = async (): Promise<Record<string, number | string>
     // The service: decode, detect, and per batch one transaction of alerts, dead letters, device state
     // and offsets; timed from its first batch (group join left out, as for the others). Each run has
     // an alerts and a state topic of its own, so that it starts from no state.
-    const timeService = async (label: string, webhooks: readonly WebhookTargetConfig[]): Promise<{ seconds: number; alerts: number }> => {
+    const timeService = async (label: string, webhooks: readonly WebhookTargetConfig[]): Promise<{ seconds: number; alerts: number; models: ModelsSize }> => {
       const own = { alerts: `bench-alerts-${label}-${id}`, state: `bench-state-${label}-${id}`, models: `bench-models-${label}-${id}` }
       extraTopics.push(own.alerts, own.state, own.models)
       await createTopics(admin, [
@@ -102,7 +131,7 @@ export const kafkaThroughput = async (): Promise<Record<string, number | string>
       }
       const result = { seconds: seconds(t0), alerts: service.counters.alerts }
       await service.stop()
-      return result
+      return { ...result, models: await modelsSize(kafka, own.models) }
     }
     // Runs without webhooks alternate with runs with a webhook target that never answers (its queue
     // fills and it stops reading the alerts topic; detection is not to slow down). One run varies by
@@ -114,8 +143,8 @@ export const kafkaThroughput = async (): Promise<Record<string, number | string>
       secret: `whsec_${Buffer.alloc(32, 7).toString('base64')}`, allowHttp: true, allowPrivateNetworks: true, scopes: ['device', 'fleet'], campaignUpdates: false, statuses: ['firing', 'resolved'], minSeverity: 'low',
       timeoutSeconds: 10, maxAttempts: 8, backoff: { initialSeconds: 1, maxSeconds: 300 }, maxRetryAfterSeconds: 600, concurrency: 4, queueSize: 1000,
     }
-    const plainRuns: { seconds: number; alerts: number }[] = []
-    const webhookRuns: { seconds: number; alerts: number }[] = []
+    const plainRuns: { seconds: number; alerts: number; models: ModelsSize }[] = []
+    const webhookRuns: { seconds: number; alerts: number; models: ModelsSize }[] = []
     for (let round = 0; round < ROUNDS; round++) {
       plainRuns.push(await timeService(`plain${round}`, []))
       webhookRuns.push(await timeService(`webhook${round}`, [deadTarget]))
@@ -137,6 +166,10 @@ export const kafkaThroughput = async (): Promise<Record<string, number | string>
       serviceVsBare: Math.round((bareSeconds / serviceSeconds) * 1000) / 1000,
       bareVsCeiling: Math.round((total / bareSeconds / ceiling) * 1000) / 1000,
       alerts,
+      modelsRecords: plainRuns[0]!.models.records,
+      modelsBytes: plainRuns[0]!.models.bytes,
+      modelsCompactedBytes: plainRuns[0]!.models.compactedBytes,
+      modelsCompactedKeys: plainRuns[0]!.models.compactedKeys,
       webhookRounds: ROUNDS,
       webhookPlainRuns: plainRuns.map((r) => Math.round(total / r.seconds)).join(', '),
       webhookDeadRuns: webhookRuns.map((r) => Math.round(total / r.seconds)).join(', '),
