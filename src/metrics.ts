@@ -8,7 +8,7 @@ export interface MetricsSource {
   forEachOpenAlert(visit: (alert: OpenAlertView) => void): void
   /** Calls `visit` once per webhook target with the records it holds. */
   forEachWebhookTarget(visit: (target: string, depth: number) => void): void
-  /** Detection shards (input partitions) this member owns, restored. */
+  /** Detection shards (partition numbers: partition p of every input) this member owns, restored. */
   shards(): number
   ready(): boolean
   /** What the fleet views of this member's shards refused at their caps (fleet.maxModels, keys per model). */
@@ -125,7 +125,7 @@ export const createMetrics = (source: MetricsSource, version: string, topK = 20)
   })
   new Gauge({
     name: 'egress_shards',
-    help: 'Detection shards (input partitions) this member owns and has restored.',
+    help: 'Detection shards (partition numbers: partition p of every input topic) this member owns and has restored.',
     registers,
     collect() {
       this.set(source.shards())

@@ -1,4 +1,4 @@
-// The Kafka service: one detection shard per input partition, its state restored from the changelog, each batch's output in one transaction.
+// The Kafka service: one detection shard per partition number (partition p of every input), one fleet view shared through the models topic, each batch's output in one transaction.
 import type { Config } from './config/schema.ts'
 import type { ServiceSettings } from './config/service.ts'
 import type { DetectorDef } from './engine/detector.ts'

@@ -33,10 +33,11 @@ export const registerRun = (program: Command): void => {
     .description(
       'consume egress events and telemetry from Kafka, detect, and produce alerts and dead letters, exactly once: ' +
         "each batch's alerts, dead letters, device state (to the compacted state topic) and input offsets commit in one transaction, " +
-        'and a restart or rebalance restores the state. ' +
+        'and a restart or rebalance restores the state. One shard per partition number reads partition p of the events and the telemetry topic; ' +
+        'every shard and member shares one fleet view through the models topic, so the alerts are those of replay --partitions <n>. ' +
         "Alert records also go to the configuration's webhooks.targets, each following the alerts topic in group <group>.webhook.<name>. " +
         'Environment: KAFKA_BROKERS, EGRESS_TOPIC_EVENTS, EGRESS_TOPIC_TELEMETRY, EGRESS_TOPIC_ALERTS, EGRESS_TOPIC_DLQ, ' +
-        'EGRESS_TOPIC_STATE, EGRESS_GROUP_ID, EGRESS_SESSION_TIMEOUT_SECONDS, EGRESS_HTTP_HOST, EGRESS_HTTP_PORT (/livez, /readyz, /healthz, /metrics), ' +
+        'EGRESS_TOPIC_STATE, EGRESS_TOPIC_MODELS (the fleet view, compacted, one partition), EGRESS_GROUP_ID, EGRESS_SESSION_TIMEOUT_SECONDS, EGRESS_HTTP_HOST, EGRESS_HTTP_PORT (/livez, /readyz, /healthz, /metrics), ' +
         'EGRESS_METRICS_TOKEN or EGRESS_METRICS_TOKEN_FILE (bearer token for /metrics), EGRESS_METRICS_TOP_DEVICES (series of egress_top_device_score, default 20, 0: none), ' +
         'EGRESS_COMMIT_INTERVAL_MS, EGRESS_STALL_TIMEOUT_SECONDS (not ready after this long without a fetch, or rebalancing; default 30), ' +
         'EGRESS_INPUT_FORMAT (the events topic\'s format: auto, canonical, pmacct, goflow2, zeek; each record decoded on its own; telemetry is read as auto); KAFKA_TLS, KAFKA_TLS_CA_FILE; KAFKA_SASL_MECHANISM ' +

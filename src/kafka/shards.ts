@@ -1,4 +1,4 @@
-// The shards a member of `run` owns: one per input partition, fenced and restored on assignment, dropped on revocation or failure.
+// The shards a member of `run` owns: one per partition number (partition p of every input), fenced and restored on assignment, dropped on revocation or failure.
 import type { Kafka } from 'kafkajs'
 import type { Config } from '../config/schema.ts'
 import type { DetectorDef } from '../engine/detector.ts'
