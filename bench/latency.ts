@@ -8,7 +8,7 @@ import { DETECTORS } from '../detectors/index.ts'
 import { loadConfig } from '../src/config/load.ts'
 import { createLineDecoder } from '../src/decode/formats.ts'
 import { partitionOf } from '../src/partition.ts'
-import { createPipeline } from '../src/pipeline.ts'
+import { replay } from '../src/replay.ts'
 import { DEFAULT_MAX_LINE_BYTES, forEachLine } from '../src/sources/file.ts'
 import { createTopics } from '../scripts/kafka/topics.ts'
 
@@ -26,21 +26,16 @@ interface Line {
 
 /**
  * For each alert record (`id/status`), the index of the input line whose processing emits it, found
- * by running the fixture through the same shards offline (the engine is deterministic).
+ * by replaying the fixture over the same partitions with one fleet view, as `run` shares one (the
+ * engine is deterministic); an alert a line's clock move emits in another shard counts from that line.
  */
-const triggers = (lines: readonly Line[], partitions: number): Map<string, number> => {
-  const config = loadConfig(undefined, DETECTORS)
-  const decoder = createLineDecoder('auto')
+const triggers = async (fixture: string, partitions: number): Promise<Map<string, number>> => {
   const out = new Map<string, number>()
-  const now = Date.now()
   let current = 0
-  const shards = Array.from({ length: partitions }, () =>
-    createPipeline(config, DETECTORS, (a) => out.set(`${a.id}/${a.status}`, current)))
-  lines.forEach((line, i) => {
-    const r = decoder.decode(line.value)
-    if (r.ok !== true) return
-    current = i
-    shards[partitionOf(line.key, partitions)]!.ingest(r.event, now)
+  await replay({
+    inputs: [fixture], format: 'auto', config: loadConfig(undefined, DETECTORS), detectors: DETECTORS, partitions, flush: false,
+    onAlert: (a) => out.set(`${a.id}/${a.status}`, current),
+    onEvent: () => void current++,
   })
   return out
 }
@@ -63,7 +58,7 @@ export const alertLatency = async (kafka: Kafka, brokers: string, fixture: strin
     const r = decoder.decode(value)
     if (r.ok === true) lines.push({ key: r.event.deviceId, value })
   }, { maxLineBytes: DEFAULT_MAX_LINE_BYTES, onOversize: () => undefined })
-  const expected = triggers(lines, partitions)
+  const expected = await triggers(fixture, partitions)
 
   const admin = kafka.admin()
   await admin.connect()

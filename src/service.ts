@@ -39,6 +39,8 @@ export interface Service {
   readonly metrics: ServiceMetrics
   /** Group joined, every assigned shard restored, consuming (fetches coming, no lasting rebalance, no crash), not stopping. */
   ready(): boolean
+  /** Why it is not ready, or what waits while it is (shards paused for the fleet view); empty when nothing does. */
+  detail(): string
   /** Settles when the service cannot go on (its consumer keeps dying): `run` stops it and exits 1. */
   readonly failed: Promise<Error>
   /** Graceful stop: not ready, finish and commit the batches in hand, leave the group, close the producers. */
@@ -215,6 +217,14 @@ export const startService = async (
     return serial(shard, () => (set.get(key) === shard ? takeBatch(shard, batch, heartbeat, pause) : false))
   }
 
+  /** An input with nothing to hand over may be read to its end now: a batch of its shard's other input waiting for it goes on. */
+  const onEmptyBatch = (topic: string, partition: number, caughtUp: boolean): void => {
+    const input = set.input(`${topic}/${partition}`)
+    if (input === undefined || input.held !== null || input.caughtUp === caughtUp) return
+    input.caughtUp = caughtUp
+    if (caughtUp) scheduleMove()
+  }
+
   /**
    * A batch of one of the shard's inputs: held, and the shard's held records run in event-time order
    * (see `drain`). What is not done when `drain` stops stays held, its partition paused: the
@@ -245,6 +255,7 @@ export const startService = async (
   const drain = async (shard: Shard, heartbeat: () => Promise<void>): Promise<void> => {
     const key = shardKey(shard.id)
     shard.busy = true
+    let progressed = false
     try {
       for (;;) {
         if (shard.waitingAt !== null) {
@@ -270,6 +281,7 @@ export const startService = async (
         if (held.index === 0 && held.line === 0) metrics.batchRecords.observe(held.batch.messages.length)
         const stop = await runHeld(shard, next, heartbeat)
         endTimer()
+        progressed = true
         if (stop === 'fleet') {
           await commitShard(shard)
           break
@@ -286,8 +298,11 @@ export const startService = async (
           if (set.get(key) === shard && !shard.stale) lag.set(next, BigInt(held.batch.highWatermark) - (next.committed ?? 0n))
         }
       }
-      health.fetched()
-      scheduleMove()
+      // What it did may let others go on (its clock, its closed epochs); nothing done, nothing to say.
+      if (progressed) {
+        health.fetched()
+        scheduleMove()
+      }
     } catch (err) {
       metrics.transactions.inc({ result: 'aborted' })
       failedShard(shard)
@@ -390,9 +405,9 @@ export const startService = async (
     if (stopping || set.get(shardKey(shard.id)) !== shard) return
     const p = shard.pipeline
     let target: number
-    if (shard.waitingAt !== null) {
-      if (p.canIngest(shard.waitingAt)) {
-        // On with its held batches.
+    if (shard.waitingAt !== null || shard.inputs.some((i) => i.held !== null)) {
+      if (shard.waitingAt === null || p.canIngest(shard.waitingAt)) {
+        // On with its held batches (the view has what they wait for, or the input they wait for may be read to its end now).
         try {
           await drain(shard, NO_HEARTBEAT)
         } catch (err) {
@@ -498,7 +513,7 @@ export const startService = async (
   healthTimer.unref()
 
   const startSource = (): Promise<KafkaSource> =>
-    startKafkaSource({ kafka, groupId, topics: inputs, sessionTimeoutMs: settings.sessionTimeoutSeconds * 1000, onBatch, onGroupJoin, health })
+    startKafkaSource({ kafka, groupId, topics: inputs, sessionTimeoutMs: settings.sessionTimeoutSeconds * 1000, onBatch, onEmptyBatch, onGroupJoin, health })
 
   /**
    * kafkajs stops a consumer for good on an error it deems non-retriable (a group coordinator not
@@ -584,6 +599,15 @@ export const startService = async (
     counters,
     metrics,
     ready,
+    detail: () => {
+      const problem = notReady()
+      if (problem !== null) return problem
+      let waiting = 0
+      for (const sh of set.shards.values()) if (sh.waitingAt !== null) waiting++
+      if (waiting === 0) return ''
+      const through = Number.isFinite(view.complete) ? ` (complete through ${new Date((view.complete + 1) * view.settings.epochMs).toISOString()})` : ''
+      return `${waiting} of ${set.shards.size} shards wait for the fleet view${through}: another shard is behind`
+    },
     failed,
     async stop() {
       if (stopping) return

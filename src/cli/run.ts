@@ -69,6 +69,7 @@ export const registerRun = (program: Command): void => {
       let service: Service | null = null
       const http = await startHealthServer(settings.http.host, settings.http.port, {
         ready: () => service?.ready() ?? false,
+        detail: () => service?.detail() ?? 'starting',
         metrics: async () => {
           if (service === null) throw new Error('not started')
           return { contentType: service.metrics.registry.contentType, body: await service.metrics.registry.metrics() }

@@ -12,6 +12,8 @@ export interface HealthServer {
 
 export interface Endpoints {
   readonly ready: () => boolean
+  /** What /readyz says after `ready` or `not ready` (why not; what waits). */
+  readonly detail?: () => string
   /** The metrics exposition and its content type. */
   readonly metrics: () => Promise<{ readonly contentType: string; readonly body: string }>
   /** When set, /metrics answers 401 unless the request carries `Authorization: Bearer <token>`. */
@@ -23,7 +25,7 @@ const sameSecret = (a: string, b: string): boolean =>
   timingSafeEqual(createHash('sha256').update(a).digest(), createHash('sha256').update(b).digest())
 
 export const startHealthServer = async (host: string, port: number, endpoints: Endpoints): Promise<HealthServer> => {
-  const { ready, metrics, metricsToken } = endpoints
+  const { ready, metrics, metricsToken, detail } = endpoints
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0]
     const reply = (status: number, body: string, headers: Record<string, string> = {}): void => {
@@ -32,7 +34,10 @@ export const startHealthServer = async (host: string, port: number, endpoints: E
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') return reply(405, 'method not allowed')
     if (path === '/livez') return reply(200, 'ok')
-    if (path === '/readyz' || path === '/healthz') return ready() ? reply(200, 'ready') : reply(503, 'not ready')
+    if (path === '/readyz' || path === '/healthz') {
+      const more = detail?.() ?? ''
+      return ready() ? reply(200, more === '' ? 'ready' : `ready: ${more}`) : reply(503, more === '' ? 'not ready' : `not ready: ${more}`)
+    }
     if (path === '/metrics') {
       if (metricsToken !== undefined) {
         const auth = req.headers.authorization ?? ''

@@ -26,6 +26,11 @@ export interface KafkaSourceOptions {
    * once the function `pause` returned is called.
    */
   readonly onBatch: (batch: PartitionBatch, heartbeat: () => Promise<void>, pause: () => () => void) => Promise<boolean>
+  /**
+   * A fetch of a partition that held nothing to hand over (only transaction markers or aborted
+   * records): whether the partition is read to its end now (`caughtUp`).
+   */
+  readonly onEmptyBatch?: (topic: string, partition: number, caughtUp: boolean) => void
   /** The partitions this member owns after a rebalance, by topic; called before their first batch. */
   readonly onGroupJoin?: (assigned: Readonly<Record<string, number[]>>) => void
   /** Signs of the consumer's life and trouble, for readiness (see ConsumerHealth). */
@@ -82,7 +87,11 @@ export const startKafkaSource = async (opts: KafkaSourceOptions): Promise<KafkaS
       // overlap another's processing. Batches of one partition stay in order, one at a time.
       partitionsConsumedConcurrently: 4,
       eachBatch: async ({ batch, resolveOffset, heartbeat, pause, isRunning, isStale }) => {
-        if (!isRunning() || isStale() || batch.messages.length === 0) return
+        if (!isRunning() || isStale()) return
+        if (batch.messages.length === 0) {
+          opts.onEmptyBatch?.(batch.topic, batch.partition, BigInt(batch.lastOffset()) + 1n >= BigInt(batch.highWatermark))
+          return
+        }
         const lastOffset = batch.lastOffset()
         const taken = await opts.onBatch({ topic: batch.topic, partition: batch.partition, messages: batch.messages, lastOffset, highWatermark: batch.highWatermark }, heartbeat, pause)
         if (!taken) return

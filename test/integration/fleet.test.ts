@@ -6,7 +6,8 @@ import { fileURLToPath } from 'node:url'
 import { gunzipSync } from 'node:zlib'
 import { Kafka, logLevel } from 'kafkajs'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
-import { cli, committed, expectTopicLines, replayLines, setupTopics, startRun, waitCommitted, waitReady } from '../helpers/service.ts'
+import { cli, committed, expectTopicLines, replayLines, sample, setupTopics, startRun, waitCommitted, waitReady } from '../helpers/service.ts'
+import { until } from '../helpers/wait.ts'
 
 const FLEET = fileURLToPath(new URL('../../fixtures/synthetic/fleet.ndjson.gz', import.meta.url))
 const FLEET_LINES = 279_311
@@ -36,6 +37,15 @@ describe('one fleet view in run', () => {
       await waitCommitted(admin, groupId, t.events, (n) => n >= FLEET_LINES / 3, 600_000)
       killed.child.kill('SIGKILL')
       expect(await killed.exited).toBe(null)
+      // Until the group gives the killed member's partitions to another (6 s without heartbeats),
+      // its shards publish nothing: the other member runs two epochs ahead at most, then waits, and says so.
+      const address = /http on (\S+)/.exec(first.out.stderr)![1]!
+      let said = ''
+      await until(async () => {
+        said = await (await fetch(`http://${address}/readyz`)).text()
+        return /^ready: \d of \d shards wait for the fleet view \(complete through 2026-11-\d\dT/.test(said)
+      }, () => `the member never said it waits for the fleet view; /readyz: ${said}`, 10_000)
+      expect(sample(await (await fetch(`http://${address}/metrics`)).text(), 'egress_fleet_waiting_shards')).toBeGreaterThan(0)
       // The late member reads the models topic to its end before it joins the group.
       const late = startRun(env)
       members.push(late)

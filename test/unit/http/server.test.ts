@@ -29,6 +29,20 @@ describe('HTTP endpoints', () => {
     expect((await fetch(`${base}/livez`, { method: 'POST' })).status).toBe(405)
   })
 
+  it('say on /readyz why the member is not ready, or what waits while it is', async () => {
+    let ready = false
+    let detail = 'restoring state'
+    server = await startHealthServer('127.0.0.1', 0, { ready: () => ready, detail: () => detail, metrics: async () => ({ contentType: 'text/plain', body: '' }) })
+    const base = `http://${server.address}`
+    expect(await (await fetch(`${base}/readyz`)).text()).toBe('not ready: restoring state\n')
+    ready = true
+    detail = '2 of 3 shards wait for the fleet view: another shard is behind'
+    const waiting = await fetch(`${base}/readyz`)
+    expect([waiting.status, await waiting.text()]).toEqual([200, 'ready: 2 of 3 shards wait for the fleet view: another shard is behind\n'])
+    detail = ''
+    expect(await (await fetch(`${base}/healthz`)).text()).toBe('ready\n')
+  })
+
   it('serve /metrics to anyone when no token is set', async () => {
     const base = await start(true)
     const res = await fetch(`${base}/metrics`)
