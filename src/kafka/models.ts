@@ -4,7 +4,8 @@
 //   c/<shard>/<epoch>  a shard's contribution to a closed epoch (ContributionJSON)
 //   p/<shard>          the shard's progress: every epoch up to closedThrough closed, its clock
 //   s                  the head of the newest snapshot of the view (complete through an epoch)
-//   s/<model>          a model's part of that snapshot
+//   s/<i>/<model>      a model's state at the snapshot's level i (a record each: a busy model's
+//                      destinations alone are ~300 KB a level)
 // A snapshot lets a member that starts later fold only the contributions after it; once one is in
 // the topic, each shard writes tombstones for its contributions up to it, and compaction drops them.
 import { createHash, randomUUID } from 'node:crypto'
@@ -48,7 +49,14 @@ interface SnapshotHead {
   readonly levels: readonly (number | null)[]
 }
 
-type ModelLevels = readonly (unknown | null)[]
+/** A model's state at one level of a snapshot, or `same` as at the level before. */
+interface SnapshotModel {
+  readonly sig: string
+  /** The snapshot it belongs to: a record of an older snapshot (a model's level it no longer has) is left out. */
+  readonly complete: number
+  readonly m?: unknown
+  readonly same?: true
+}
 
 const finite = (n: number): number | null => (Number.isFinite(n) ? n : null)
 
@@ -102,34 +110,46 @@ export class ModelsOutbox {
   }
 }
 
-/** The view as snapshot records: one per model (its state at each level kept), the head last. */
+/** The view as snapshot records: one per model and level (or `same` as the level before), the head last. */
 export const snapshotRecords = (view: FleetView, sig: string): OutRecord[] => {
   const json = view.toJSON(true)
-  const models = new Map<string, (unknown | null)[]>()
+  const complete = json.complete!
+  const partition = MODELS_PARTITION
+  const out: OutRecord[] = []
+  const before = new Map<string, string>()
   json.levels.forEach(([, list], i) => {
     for (const [model, m] of list) {
-      let levels = models.get(model)
-      if (levels === undefined) models.set(model, (levels = new Array<unknown | null>(json.levels.length).fill(null)))
-      levels[i] = m
+      const state = JSON.stringify(m)
+      const value: SnapshotModel = before.get(model) === state ? { sig, complete, same: true } : { sig, complete, m }
+      out.push({ key: `s/${i}/${model}`, value: JSON.stringify(value), partition })
+      before.set(model, state)
     }
   })
-  const partition = MODELS_PARTITION
-  const out: OutRecord[] = [...models].map(([model, levels]) => ({ key: `s/${model}`, value: JSON.stringify({ sig, levels }), partition }))
-  const head: SnapshotHead = { v: 1, sig, complete: json.complete!, refused: json.refused, levels: json.levels.map(([e]) => e) }
+  const head: SnapshotHead = { v: 1, sig, complete, refused: json.refused, levels: json.levels.map(([e]) => e) }
   out.push({ key: 's', value: JSON.stringify(head), partition })
   return out
 }
 
-/** A snapshot's records back into the view's JSON; every shard closed through its epoch. */
-const snapshotJSON = (head: SnapshotHead, models: ReadonlyMap<string, ModelLevels>, shards: number): FleetViewJSON => ({
-  complete: head.complete,
-  closed: new Array<number | null>(shards).fill(head.complete),
-  refused: head.refused,
-  levels: head.levels.map((epoch, i) => [
-    epoch,
-    [...models].filter(([, levels]) => levels[i] !== null && levels[i] !== undefined).map(([model, levels]) => [model, levels[i] as never]),
-  ]),
-})
+/** A snapshot's records (`s/<i>/<model>` of its epoch) back into the view's JSON; every shard closed through its epoch. */
+const snapshotJSON = (head: SnapshotHead, records: ReadonlyMap<string, SnapshotModel>, shards: number): FleetViewJSON => {
+  const levels = head.levels.map(() => new Map<string, unknown>())
+  // Level by level: a model `same` as the level before takes its state from there.
+  const ordered = [...records].map(([key, v]) => {
+    const slash = key.indexOf('/', 2)
+    return { i: Number(key.slice(2, slash)), model: key.slice(slash + 1), v }
+  }).sort((a, b) => a.i - b.i)
+  for (const { i, model, v } of ordered) {
+    if (!(i >= 0 && i < levels.length) || v.complete !== head.complete) continue
+    const state = v.same === true ? levels[i - 1]?.get(model) : v.m
+    if (state !== undefined) levels[i]!.set(model, state)
+  }
+  return {
+    complete: head.complete,
+    closed: new Array<number | null>(shards).fill(head.complete),
+    refused: head.refused,
+    levels: head.levels.map((epoch, i) => [epoch, [...levels[i]!].map(([model, m]) => [model, m as never])]),
+  }
+}
 
 export interface ModelsFeedOptions {
   readonly kafka: Kafka
@@ -246,11 +266,11 @@ export class ModelsFeed {
     const { view } = this.o
     const head = this.parse<SnapshotHead>('s', records.get('s') ?? null)
     if (head !== null) {
-      const models = new Map<string, ModelLevels>()
+      const models = new Map<string, SnapshotModel>()
       for (const [key, value] of records) {
         if (!key.startsWith('s/')) continue
-        const m = this.parse<{ sig: string; levels: ModelLevels }>(key, value)
-        if (m !== null) models.set(key.slice(2), m.levels)
+        const m = this.parse<SnapshotModel>(key, value)
+        if (m !== null) models.set(key, m)
       }
       view.load(snapshotJSON(head, models, view.settings.shards))
       this.snapshotComplete = head.complete
