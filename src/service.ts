@@ -72,6 +72,12 @@ const ignore = (): void => undefined
 /** How long a shard whose restore failed waits before its partition is read (and the restore tried) again. */
 const RESTORE_RETRY_MS = 1_000
 
+/**
+ * A batch is cut for a commit after this many commit intervals (5 s by default): each commit in a
+ * backlog holds up the shards that wait for this one, so within a batch they are few.
+ */
+const MID_BATCH_COMMITS = 10
+
 /** How often idle and waiting shards look at the fleet besides each change of it. */
 const MOVE_CHECK_MS = 1_000
 
@@ -283,8 +289,14 @@ export const startService = async (
         endTimer()
         progressed = true
         if (stop === 'fleet') {
-          await commitShard(shard)
+          // The epochs it closed on its way go out at once when another member owns shards (one may
+          // be waiting for them, and for each other); this member's own shards have them already.
+          if (set.shards.size < partitions) await commitShard(shard)
           break
+        }
+        if (stop === 'due') {
+          await commitShard(shard)
+          continue
         }
         if (stop === 'end') {
           const resume = next.resume
@@ -332,7 +344,7 @@ export const startService = async (
    * (for the fleet view, or past the shard's bound: another input holds an earlier one). Its output
    * waits in `pending`, its position in `next`, for the next commit.
    */
-  const runHeld = async (shard: Shard, input: ShardInput, heartbeat: () => Promise<void>): Promise<'end' | 'input' | 'fleet'> => {
+  const runHeld = async (shard: Shard, input: ShardInput, heartbeat: () => Promise<void>): Promise<'end' | 'input' | 'fleet' | 'due'> => {
     const held = input.held!
     const { batch } = held
     const skipBelow = input.skipBelow
@@ -376,10 +388,20 @@ export const startService = async (
         if (fleet) shard.waitingAt = held.stoppedAt
         return fleet ? 'fleet' : 'input'
       }
-      // Heartbeats by lines decoded, not records: one record may hold many lines.
+      // Heartbeats by lines decoded, not records: one record may hold many lines. A long batch stops
+      // between records for a commit now and then: what a failure reads again stays short, and the
+      // member's view keeps fewer levels for committed states to read.
       if (n >= 1000) {
         n = 0
         await heartbeat()
+        const following = messages[i + 1]
+        if (following !== undefined && Date.now() - shard.lastCommitAt >= settings.commitIntervalMs * MID_BATCH_COMMITS && (skipBelow === null || BigInt(following.offset) >= skipBelow)) {
+          held.index = i + 1
+          held.line = 0
+          input.next = following.offset
+          input.nextLine = 0
+          return 'due'
+        }
       }
     }
     input.held = null
@@ -392,7 +414,7 @@ export const startService = async (
   }
 
   const commitShard = (shard: Shard): Promise<void> =>
-    commitShardOutput(shard, { kafka, groupId, topics, messageLimits, refreshLimits, shards: set, counters, metrics, warn, feed, view })
+    commitShardOutput(shard, { kafka, groupId, topics, messageLimits, refreshLimits, shards: set, counters, metrics, warn, feed })
 
   /**
    * Moves shards with the fleet, off their own input: a shard waiting at an event goes on once the
@@ -450,25 +472,19 @@ export const startService = async (
     return clock
   }
 
-  let moving = false
-  let moveAgain = false
-  /** Runs moveWithFleet over the shards soon (once, however often asked meanwhile). */
+  /**
+   * Runs moveWithFleet on every shard soon: each after whatever it is doing, none held up by another
+   * (a shard busy with a long batch does not delay one that can go on now), at most one queued each.
+   */
   const scheduleMove = (): void => {
-    if (moving) {
-      moveAgain = true
-      return
+    for (const shard of set.shards.values()) {
+      if (shard.moveQueued) continue
+      shard.moveQueued = true
+      serial(shard, () => {
+        shard.moveQueued = false
+        return moveWithFleet(shard)
+      }).catch((err: Error) => fail(new AppError('EGD_KAFKA', `moving ${shardKey(shard.id)} with the fleet failed: ${err.message}`, { cause: err })))
     }
-    moving = true
-    setImmediate(() => {
-      void (async () => {
-        do {
-          moveAgain = false
-          for (const shard of [...set.shards.values()]) await serial(shard, () => moveWithFleet(shard))
-        } while (moveAgain && !stopping)
-      })()
-        .catch((err: Error) => fail(new AppError('EGD_KAFKA', `moving shards with the fleet failed: ${err.message}`, { cause: err })))
-        .finally(() => (moving = false))
-    })
   }
 
   const feed = new ModelsFeed({
@@ -623,7 +639,7 @@ export const startService = async (
         await source.stop()
         // What waited for the commit interval is committed before leaving; if a new owner has
         // fenced a shard meanwhile, its commit fails and the new owner reads that input again.
-        await Promise.all([...set.shards.values()].map((s) => commitShard(s).catch((err: Error) => warn(`${shardKey(s.id)}: not committed at stop (${err.message}); its new owner reads it again`))))
+        await Promise.all([...set.shards.values()].map((s) => serial(s, () => commitShard(s)).catch((err: Error) => warn(`${shardKey(s.id)}: not committed at stop (${err.message}); its new owner reads it again`))))
       } finally {
         // Shards still opening close themselves once they are no longer wanted.
         const pending = [...set.opening.values()]

@@ -405,6 +405,8 @@ export class FleetView {
   readonly refused: FleetRefusals = { models: 0, keys: 0 }
   /** Contributions that came after their epoch was complete (a shard whose state was lost and started afresh), left out. */
   stale = 0
+  /** Levels from this epoch on are kept whatever `complete` is (the newest at or before it too): what a shard restoring a committed state may read. */
+  private floor = Infinity
   private readonly closed: number[]
   /** Contributions of epochs past `complete`, merged over the shards that sent them. */
   private readonly pending = new Map<number, Contribution>()
@@ -456,10 +458,20 @@ export class FleetView {
     this.prune()
   }
 
+  /**
+   * Keeps the levels from `epoch` on (and the newest before it), however far `complete` moves: `run`'s
+   * member view runs ahead of what its shards have committed, and a shard that fails restores a
+   * committed state, which reads older levels.
+   */
+  retainFrom(epoch: number): void {
+    this.floor = epoch
+    this.prune()
+  }
+
   private prune(): void {
     // The newest level at or before complete - KEEP_LEVELS stays: reads of the oldest epoch still
     // readable resolve to it.
-    const oldest = this.complete - KEEP_LEVELS
+    const oldest = Math.min(this.complete - KEEP_LEVELS, this.floor)
     let keepFrom = 0
     for (let i = 0; i < this.levels.length; i++) if (this.levels[i]!.epoch <= oldest) keepFrom = i
     if (keepFrom > 0) this.levels = this.levels.slice(keepFrom)

@@ -9,7 +9,6 @@ import type { InputPositions } from './changelog.ts'
 import { takePending } from './pending.ts'
 import type { Shard, ShardSet } from './shards.ts'
 import type { ModelsFeed } from './models.ts'
-import type { FleetView } from '../engine/fleet.ts'
 
 const SKIP_REASONS: readonly SkipReason[] = ['blank', 'header', 'marker']
 
@@ -20,9 +19,8 @@ export interface CommitContext {
   readonly kafka: Kafka
   readonly groupId: string
   readonly topics: { readonly alerts: string; readonly dlq: string; readonly state: string; readonly models: string }
-  /** The models topic's reader (tombstones, snapshots) and the member's view. */
+  /** The models topic's reader (tombstones, snapshots). */
   readonly feed: ModelsFeed
-  readonly view: FleetView
   /** Each output topic's max.message.bytes (read again after a refusal for size). */
   readonly messageLimits: ReadonlyMap<string, number>
   readonly refreshLimits: () => Promise<void>
@@ -48,7 +46,7 @@ export const commitShardOutput = async (shard: Shard, ctx: CommitContext): Promi
   )
   const forget: OutRecord[] = shard.forget.map((k) => ({ key: k, value: null, partition: id.partition }))
   const state = [...forget, ...changelogRecords(id, shard.pipeline.takeChanges(), positions)]
-  const models = shard.outbox.take(shard.pipeline.time(), ctx.feed, ctx.view)
+  const models = shard.outbox.take(shard.pipeline.time(), ctx.feed)
   const pending = takePending(shard.pending)
   const e = shard.pipeline.engine
   const evictedNow = { ttl: e.evictedTtl, capacityNew: e.evictedNew, capacityLearned: e.evictedLearned }

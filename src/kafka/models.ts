@@ -10,8 +10,8 @@
 // the topic, each shard writes tombstones for its contributions up to it, and compaction drops them.
 import { createHash, randomUUID } from 'node:crypto'
 import type { Kafka } from 'kafkajs'
-import { Contribution } from '../engine/fleet.ts'
-import type { ContributionJSON, FleetView, FleetViewJSON, Publication } from '../engine/fleet.ts'
+import { Contribution, FleetView, LAG_EPOCHS } from '../engine/fleet.ts'
+import type { ContributionJSON, FleetViewJSON, Publication } from '../engine/fleet.ts'
 import type { OutRecord } from '../sinks/kafka.ts'
 
 /** The models topic's partition every record goes to (and the only one read). */
@@ -84,7 +84,7 @@ export class ModelsOutbox {
   }
 
   /** The records of the next commit; `clock`: the shard's clock now. */
-  take(clock: number, feed: ModelsFeed, view: FleetView): OutRecord[] {
+  take(clock: number, feed: ModelsFeed): OutRecord[] {
     const out: OutRecord[] = []
     const s = this.index
     const partition = MODELS_PARTITION
@@ -101,7 +101,10 @@ export class ModelsOutbox {
       out.push({ key: `p/${s}`, value: JSON.stringify(progress), partition })
       this.written = progress
     }
-    // The owner of shard 0 snapshots the view (every member's view is the same at the same epoch).
+    // The owner of shard 0 snapshots the view as the topic has it (every member's is the same at the
+    // same epoch), never what this member's shards have not committed: a shard whose member fails
+    // restores a committed state, and the snapshot must not be ahead of it.
+    const view = feed.committed
     if (s === 0 && Number.isFinite(view.complete) && view.complete >= Math.max(feed.snapshotComplete, this.snapshotAt) + SNAPSHOT_EVERY_EPOCHS) {
       out.push(...snapshotRecords(view, sig))
       this.snapshotAt = view.complete
@@ -156,6 +159,7 @@ export interface ModelsFeedOptions {
   readonly topic: string
   /** Prefix of the member's own consumer group for the topic (a unique suffix is added). */
   readonly groupPrefix: string
+  /** The member's view: its shards publish into it directly, and what the topic brings goes into it too. */
   readonly view: FleetView
   /** The view's signature (viewSignature): records of others are left out. */
   readonly sig: string
@@ -176,6 +180,11 @@ export interface ModelsFeedOptions {
 export class ModelsFeed {
   /** The view holds the topic as it was when the reader started. */
   loaded = false
+  /**
+   * The view as the topic has it: committed publications only (the member's view also holds what its
+   * own shards published and have not committed yet). Snapshots are taken of it.
+   */
+  readonly committed: FleetView
   /** The newest clock any shard committed. */
   maxClock = -Infinity
   /** The epoch of the newest snapshot in the topic. */
@@ -188,7 +197,10 @@ export class ModelsFeed {
   private warnedSig = false
   private warnedBad = false
 
-  constructor(private readonly o: ModelsFeedOptions) {}
+  constructor(private readonly o: ModelsFeedOptions) {
+    this.committed = new FleetView(o.view.settings)
+    for (const spec of o.view.specs) this.committed.register(spec)
+  }
 
   /** The epochs shard `s` has contributions of in the topic. */
   contributions(s: number): Iterable<number> {
@@ -263,7 +275,7 @@ export class ModelsFeed {
 
   /** The topic as first read (the latest value of each key): the newest snapshot, then every shard's contributions after it. */
   loadRecords(records: ReadonlyMap<string, Buffer | null>): void {
-    const { view } = this.o
+    const views = [this.o.view, this.committed]
     const head = this.parse<SnapshotHead>('s', records.get('s') ?? null)
     if (head !== null) {
       const models = new Map<string, SnapshotModel>()
@@ -272,7 +284,7 @@ export class ModelsFeed {
         const m = this.parse<SnapshotModel>(key, value)
         if (m !== null) models.set(key, m)
       }
-      view.load(snapshotJSON(head, models, view.settings.shards))
+      for (const view of views) view.load(snapshotJSON(head, models, view.settings.shards))
       this.snapshotComplete = head.complete
     }
     const progress: [number, ProgressValue][] = []
@@ -284,6 +296,15 @@ export class ModelsFeed {
       }
     }
     for (const [s, p] of progress) this.publish(s, p)
+    this.retain()
+  }
+
+  /**
+   * The member's view keeps what a committed state reads: every shard has committed through
+   * `committed.complete` at least, so its data reads levels from LAG_EPOCHS - 1 before that on.
+   */
+  private retain(): void {
+    this.o.view.retainFrom(this.committed.complete - LAG_EPOCHS + 1)
   }
 
   /** One record as it comes once the view is loaded; true when the view may have moved on. */
@@ -363,7 +384,10 @@ export class ModelsFeed {
       return false
     }
     const before = view.complete
-    view.publish({ shard: s, closedThrough: p.closedThrough ?? -Infinity, clock: p.clock ?? -Infinity, epochs })
+    const publication = { shard: s, closedThrough: p.closedThrough ?? -Infinity, clock: p.clock ?? -Infinity, epochs }
+    view.publish(publication)
+    this.committed.publish(publication)
+    this.retain()
     return view.complete !== before || clockMoved
   }
 }

@@ -90,6 +90,8 @@ export interface Shard {
   waitingAt: number | null
   /** Work on the shard (a batch, a move with the fleet) one at a time. */
   work: Promise<unknown>
+  /** A move with the fleet is queued behind its work. */
+  moveQueued: boolean
 }
 
 /** Every input read up to its end and nothing held: the shard moves with the fleet's clock. */
@@ -359,7 +361,7 @@ export class ShardSet {
         },
       },
       forget, lastCommitAt: Date.now(), busy: false, stale: false, evictedAtCommit: { ttl: 0, capacityNew: 0, capacityLearned: 0 },
-      waitingAt: null, work: Promise.resolve(),
+      waitingAt: null, work: Promise.resolve(), moveQueued: false,
     }
     return shard
   }
