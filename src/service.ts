@@ -13,8 +13,9 @@ import { commitShardOutput } from './kafka/commit.ts'
 import { FleetWait, InputWait, ShardSet, idle } from './kafka/shards.ts'
 import type { Shard, ShardInput } from './kafka/shards.ts'
 import { ModelsFeed, viewSignature } from './kafka/models.ts'
+import { EndOffsets } from './kafka/ends.ts'
 import { createFleetView, createPipeline } from './pipeline.ts'
-import { shardFleet } from './engine/fleet.ts'
+import { LAG_EPOCHS, shardFleet } from './engine/fleet.ts'
 import { MIN_DEAD_LETTER_BYTES } from './sinks/dead-letter.ts'
 import { createMetrics } from './metrics.ts'
 import type { ServiceMetrics } from './metrics.ts'
@@ -77,6 +78,9 @@ const RESTORE_RETRY_MS = 1_000
  * backlog holds up the shards that wait for this one, so within a batch they are few.
  */
 const MID_BATCH_COMMITS = 10
+
+/** The fleet's clock stands still this long before idle shards take it whole (see idleTarget). */
+const QUIET_MS = 2_000
 
 /** How often idle and waiting shards look at the fleet besides each change of it. */
 const MOVE_CHECK_MS = 1_000
@@ -170,7 +174,7 @@ export const startService = async (
     settings.http.metricsTopDevices,
   )
   const set = new ShardSet({
-    kafka, groupId, stateTopic: topics.state, config, detectors, budget, metrics, deadLetterLimits, warn, view, sig, inputs,
+    kafka, groupId, stateTopic: topics.state, config, detectors, budget, metrics, deadLetterLimits, warn, view, sig, inputs, modelsCaughtUp: () => feed.caughtUp(),
     stopping: () => stopping,
     onRestored: (devices) => {
       counters.restoredDevices += devices
@@ -224,9 +228,11 @@ export const startService = async (
   }
 
   /** An input with nothing to hand over may be read to its end now: a batch of its shard's other input waiting for it goes on. */
-  const onEmptyBatch = (topic: string, partition: number, caughtUp: boolean): void => {
+  const onEmptyBatch = (topic: string, partition: number, caughtUp: boolean, next: bigint): void => {
     const input = set.input(`${topic}/${partition}`)
-    if (input === undefined || input.held !== null || input.caughtUp === caughtUp) return
+    if (input === undefined || input.held !== null) return
+    if (next > input.readTo) input.readTo = next
+    if (input.caughtUp === caughtUp) return
     input.caughtUp = caughtUp
     if (caughtUp) scheduleMove()
   }
@@ -289,9 +295,10 @@ export const startService = async (
         endTimer()
         progressed = true
         if (stop === 'fleet') {
-          // The epochs it closed on its way go out at once when another member owns shards (one may
-          // be waiting for them, and for each other); this member's own shards have them already.
-          if (set.shards.size < partitions) await commitShard(shard)
+          // The epochs it closed on its way go out at once: a shard elsewhere may be waiting for them.
+          // (Leaving that to the next due commit when this member owns every shard sent alerts twice
+          // when a member left the group mid-stream: not done until that is understood.)
+          await commitShard(shard)
           break
         }
         if (stop === 'due') {
@@ -407,7 +414,8 @@ export const startService = async (
     input.held = null
     input.skipBelow = null
     input.skipLine = 0
-    input.caughtUp = BigInt(batch.lastOffset) + 1n >= BigInt(batch.highWatermark)
+    input.readTo = BigInt(batch.lastOffset) + 1n
+    input.caughtUp = input.readTo >= BigInt(batch.highWatermark)
     input.next = (BigInt(batch.lastOffset) + 1n).toString()
     input.nextLine = 0
     return 'end'
@@ -439,8 +447,18 @@ export const startService = async (
       }
       target = Math.min(shard.waitingAt, p.maxAdvance())
     } else if (idle(shard)) {
-      target = Math.min(fleetClock(), p.maxAdvance())
+      target = Math.min(idleTarget(), p.maxAdvance())
       if (!(target > p.time())) return
+      // Read to the end as the broker says now: records on their way are fetched first (the rule for
+      // an idle partition: its end offsets, not the last batch's, say it has nothing to read).
+      const highs = await ends.fresh()
+      for (const i of shard.inputs) {
+        if (i.readTo < (highs.get(`${i.topic}/${i.partition}`) ?? 0n)) {
+          i.caughtUp = false
+          return
+        }
+      }
+      if (!idle(shard) || set.get(shardKey(shard.id)) !== shard) return
       // At once when the move closes an epoch (others may wait for it), else at most once a commit interval.
       const closes = Math.floor((target - latenessMs) / view.settings.epochMs) - 1 > p.closedThrough()
       if (!closes && Date.now() - shard.lastCommitAt < settings.commitIntervalMs) return
@@ -465,6 +483,27 @@ export const startService = async (
   }
 
   const latenessMs = config.engine.allowedLatenessSeconds * 1000
+  /**
+   * Where a shard read to the end of its partitions moves. While the fleet's clock moves (records
+   * are coming, some perhaps on their way to this shard), only as far as the shards that wait need:
+   * through the epoch they wait for, which replay would have passed too (they have read an event
+   * two epochs later). Once the fleet's clock has stood still for QUIET_MS, to the fleet's clock, as
+   * replay moves every shard to the input's newest event: quiet partitions close their windows.
+   */
+  const idleTarget = (): number => {
+    const clock = fleetClock()
+    if (clock !== quiet.clock) {
+      quiet.clock = clock
+      quiet.since = Date.now()
+    }
+    if (Date.now() - quiet.since >= QUIET_MS) return clock
+    let need = -Infinity
+    for (const n of feed.needs.values()) if (n > need) need = n
+    for (const sh of set.shards.values()) if (sh.waitingAt !== null) need = Math.max(need, view.epochOf(sh.waitingAt) - LAG_EPOCHS)
+    return Math.min(clock, (need + 1) * view.settings.epochMs + latenessMs)
+  }
+  const quiet = { clock: -Infinity, since: 0 }
+
   /** The fleet's clock: the newest clock a shard committed (any member's), or one of this member's shards has. */
   const fleetClock = (): number => {
     let clock = feed.maxClock
@@ -486,6 +525,8 @@ export const startService = async (
       }).catch((err: Error) => fail(new AppError('EGD_KAFKA', `moving ${shardKey(shard.id)} with the fleet failed: ${err.message}`, { cause: err })))
     }
   }
+
+  const ends = new EndOffsets(kafka, inputs)
 
   const feed = new ModelsFeed({
     kafka, topic: topics.models, groupPrefix: groupId, view, sig, warn,
@@ -608,6 +649,7 @@ export const startService = async (
     clearInterval(healthTimer)
     clearInterval(moveTimer)
     await feed.stop()
+    await ends.close()
     await webhooks?.stop(0)
     throw err
   }
@@ -648,6 +690,7 @@ export const startService = async (
         await Promise.all([...set.shards.values()].map((s) => s.writer.close().catch(ignore)))
         set.shards.clear()
         await feed.stop()
+        await ends.close()
         // Deliveries still in flight get a grace; what is left is delivered by the next owner.
         await webhooks?.stop(WEBHOOK_GRACE_MS)
       }

@@ -9,6 +9,7 @@ import type { InputPositions } from './changelog.ts'
 import { takePending } from './pending.ts'
 import type { Shard, ShardSet } from './shards.ts'
 import type { ModelsFeed } from './models.ts'
+import { LAG_EPOCHS } from '../engine/fleet.ts'
 
 const SKIP_REASONS: readonly SkipReason[] = ['blank', 'header', 'marker']
 
@@ -46,7 +47,7 @@ export const commitShardOutput = async (shard: Shard, ctx: CommitContext): Promi
   )
   const forget: OutRecord[] = shard.forget.map((k) => ({ key: k, value: null, partition: id.partition }))
   const state = [...forget, ...changelogRecords(id, shard.pipeline.takeChanges(), positions)]
-  const models = shard.outbox.take(shard.pipeline.time(), ctx.feed)
+  const models = shard.outbox.take(shard.pipeline.time(), shard.waitingAt === null ? null : ctx.feed.committed.epochOf(shard.waitingAt) - LAG_EPOCHS, ctx.feed)
   const pending = takePending(shard.pending)
   const e = shard.pipeline.engine
   const evictedNow = { ttl: e.evictedTtl, capacityNew: e.evictedNew, capacityLearned: e.evictedLearned }

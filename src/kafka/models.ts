@@ -25,6 +25,8 @@ interface ProgressValue {
   readonly sig: string
   readonly closedThrough: number | null
   readonly clock: number | null
+  /** The epoch every shard must have closed before this one goes on (it waits for the fleet view); absent when it does not wait. */
+  readonly need?: number
 }
 
 interface ContributionValue {
@@ -69,7 +71,7 @@ const finite = (n: number): number | null => (Number.isFinite(n) ? n : null)
 export class ModelsOutbox {
   private epochs: [number, Contribution][] = []
   private closedThrough = -Infinity
-  private written: { closedThrough: number | null; clock: number | null } = { closedThrough: null, clock: null }
+  private written: { closedThrough: number | null; clock: number | null; need: number | null } = { closedThrough: null, clock: null, need: null }
   private tombstonedThrough = -Infinity
   private snapshotAt = -Infinity
 
@@ -83,8 +85,8 @@ export class ModelsOutbox {
     if (p.closedThrough > this.closedThrough) this.closedThrough = p.closedThrough
   }
 
-  /** The records of the next commit; `clock`: the shard's clock now. */
-  take(clock: number, feed: ModelsFeed): OutRecord[] {
+  /** The records of the next commit; `clock`: the shard's clock now, `need`: what it waits for (see ProgressValue), or null. */
+  take(clock: number, need: number | null, feed: ModelsFeed): OutRecord[] {
     const out: OutRecord[] = []
     const s = this.index
     const partition = MODELS_PARTITION
@@ -96,10 +98,10 @@ export class ModelsOutbox {
       for (const epoch of feed.contributions(s)) if (epoch <= through) out.push({ key: `c/${s}/${epoch}`, value: null, partition })
       this.tombstonedThrough = through
     }
-    const progress: ProgressValue = { sig, closedThrough: finite(this.closedThrough), clock: finite(clock) }
-    if (progress.closedThrough !== this.written.closedThrough || progress.clock !== this.written.clock) {
+    const progress: ProgressValue = { sig, closedThrough: finite(this.closedThrough), clock: finite(clock), ...(need === null ? {} : { need }) }
+    if (progress.closedThrough !== this.written.closedThrough || progress.clock !== this.written.clock || need !== this.written.need) {
       out.push({ key: `p/${s}`, value: JSON.stringify(progress), partition })
-      this.written = progress
+      this.written = { closedThrough: progress.closedThrough, clock: progress.clock, need }
     }
     // The owner of shard 0 snapshots the view as the topic has it (every member's is the same at the
     // same epoch), never what this member's shards have not committed: a shard whose member fails
@@ -187,6 +189,10 @@ export class ModelsFeed {
   readonly committed: FleetView
   /** The newest clock any shard committed. */
   maxClock = -Infinity
+  /** What each shard that waits for the fleet view (as it last committed) needs every shard to have closed. */
+  readonly needs = new Map<number, number>()
+  /** The offset after the last record read (transaction markers and aborted records included). */
+  private position = 0n
   /** The epoch of the newest snapshot in the topic. */
   snapshotComplete = -Infinity
   /** Epochs each shard has contributions of in the topic (tombstoned ones leave). */
@@ -234,7 +240,10 @@ export class ModelsFeed {
     const consumer = kafka.consumer({ groupId: `${this.o.groupPrefix}.models.${randomUUID()}`, readUncommitted: false, allowAutoTopicCreation: false, maxWaitTimeInMs: 250, maxBytesPerPartition: 8 << 20 })
     this.consumer = consumer
     consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
-      if (!this.loaded && payload.partition === MODELS_PARTITION && BigInt(payload.lastOffset) >= end) build()
+      if (payload.partition !== MODELS_PARTITION) return
+      const next = BigInt(payload.lastOffset) + 1n
+      if (next > this.position) this.position = next
+      if (!this.loaded && next > end) build()
     })
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       if (payload.restart) return
@@ -264,6 +273,29 @@ export class ModelsFeed {
       throw err
     } finally {
       clearTimeout(timer)
+    }
+  }
+
+  /**
+   * Resolves once everything committed to the topic before the call is in the view. A shard opened
+   * on this member waits for it after fencing its previous owner: the contributions that owner
+   * committed are in the view before the restored shard says which epochs it has closed (else the
+   * view would complete those epochs without them).
+   */
+  async caughtUp(timeoutMs = 60_000): Promise<void> {
+    const admin = this.o.kafka.admin()
+    await admin.connect()
+    let end: bigint
+    try {
+      const p = (await admin.fetchTopicOffsets(this.o.topic)).find((o) => o.partition === MODELS_PARTITION)
+      end = BigInt(p?.high ?? '0')
+    } finally {
+      await admin.disconnect()
+    }
+    const deadline = Date.now() + timeoutMs
+    while (this.position < end || !this.loaded) {
+      if (Date.now() > deadline) throw new Error(`models topic "${this.o.topic}" not read up to offset ${end} within ${timeoutMs / 1000} s (at ${this.position})`)
+      await new Promise((r) => setTimeout(r, 10))
     }
   }
 
@@ -377,6 +409,9 @@ export class ModelsFeed {
     this.buffered.delete(s)
     const clockMoved = p.clock !== null && p.clock > this.maxClock
     if (clockMoved) this.maxClock = p.clock!
+    const needed = p.need !== undefined && p.need !== this.needs.get(s)
+    if (p.need === undefined) this.needs.delete(s)
+    else this.needs.set(s, p.need)
     if (!(s >= 0 && s < view.settings.shards)) {
       // Written when the inputs had more partitions: the fleet is this many shards now.
       if (!this.warnedShards) this.o.warn(`the models topic holds shard ${s}; the inputs have ${view.settings.shards} shards now: its records are left out`)
@@ -388,6 +423,6 @@ export class ModelsFeed {
     view.publish(publication)
     this.committed.publish(publication)
     this.retain()
-    return view.complete !== before || clockMoved
+    return view.complete !== before || clockMoved || needed
   }
 }

@@ -38,6 +38,8 @@ export interface ShardInput {
   caughtUp: boolean
   /** Where its partition is read up to when it never committed (the offset an idle commit writes). */
   readonly position: bigint
+  /** The offset after the last record this member has read of it (or where it starts). */
+  readTo: bigint
   /** Where the next commit takes it (offset, and lines of that record done); null: nothing since the last commit. */
   next: string | null
   nextLine: number
@@ -124,6 +126,8 @@ export interface ShardSetOptions {
   readonly view: FleetView
   /** The view's signature, in every models-topic record. */
   readonly sig: string
+  /** Resolves once the member's view holds everything committed to the models topic so far. */
+  readonly modelsCaughtUp: () => Promise<void>
   /** Every input topic, the events topic first: a shard reads the same partition of each. */
   readonly inputs: readonly string[]
   /** Read again when the broker refuses a record for its size; shared with every shard's outcomes. */
@@ -248,6 +252,9 @@ export class ShardSet {
         await Promise.all(writers.map((w) => w.fence()))
         const stored = await readChangelog({ kafka, stateTopic: this.o.stateTopic, groupPrefix: this.o.groupId, shards: todo, others: this.o.inputs.slice(1) })
         const ends = await partitionEnds(kafka, this.o.groupId, todo.flatMap((s) => this.o.inputs.map((topic) => ({ topic, partition: s.partition }))))
+        // What the previous owners committed to the models topic is in the view before the restored
+        // shards say which epochs they have closed.
+        await this.o.modelsCaughtUp()
         const built = todo.map((s, i) => this.build(s, writers[i]!, stored.get(shardKey(s)) ?? null, ends))
         stopTimer()
         return built
@@ -340,7 +347,7 @@ export class ShardSet {
       const read = committed ?? end.start
       return {
         topic, partition: id.partition, committed, committedLine: at?.[1] ?? 0, skipBelow: committed, skipLine: at?.[1] ?? 0,
-        caughtUp: read >= end.high, position: read, next: null, nextLine: 0, held: null, resume: null,
+        caughtUp: read >= end.high, position: read, readTo: read, next: null, nextLine: 0, held: null, resume: null,
       }
     })
     const shard: Shard = {

@@ -30,7 +30,7 @@ export interface KafkaSourceOptions {
    * A fetch of a partition that held nothing to hand over (only transaction markers or aborted
    * records): whether the partition is read to its end now (`caughtUp`).
    */
-  readonly onEmptyBatch?: (topic: string, partition: number, caughtUp: boolean) => void
+  readonly onEmptyBatch?: (topic: string, partition: number, caughtUp: boolean, next: bigint) => void
   /** The partitions this member owns after a rebalance, by topic; called before their first batch. */
   readonly onGroupJoin?: (assigned: Readonly<Record<string, number[]>>) => void
   /** Signs of the consumer's life and trouble, for readiness (see ConsumerHealth). */
@@ -89,7 +89,8 @@ export const startKafkaSource = async (opts: KafkaSourceOptions): Promise<KafkaS
       eachBatch: async ({ batch, resolveOffset, heartbeat, pause, isRunning, isStale }) => {
         if (!isRunning() || isStale()) return
         if (batch.messages.length === 0) {
-          opts.onEmptyBatch?.(batch.topic, batch.partition, BigInt(batch.lastOffset()) + 1n >= BigInt(batch.highWatermark))
+          const next = BigInt(batch.lastOffset()) + 1n
+          opts.onEmptyBatch?.(batch.topic, batch.partition, next >= BigInt(batch.highWatermark), next)
           return
         }
         const lastOffset = batch.lastOffset()

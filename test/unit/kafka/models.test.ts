@@ -53,7 +53,7 @@ describe('models topic', () => {
     const committedThrough = new Array<number>(SHARDS).fill(-Infinity)
     const commit = (i: number): void => {
       // The shards' member reads the topic too (into its own view, and the committed one it snapshots).
-      for (const r of outboxes[i]!.take(shards[i]!.time(), own.feed)) {
+      for (const r of outboxes[i]!.take(shards[i]!.time(), null, own.feed)) {
         log.push([r.key!, r.value])
         if (r.key!.startsWith('p/')) committedThrough[i] = (JSON.parse(r.value!) as { closedThrough: number }).closedThrough
         if (r.key === 's') expect((JSON.parse(r.value!) as { complete: number }).complete).toBeLessThanOrEqual(Math.min(...committedThrough))
