@@ -206,10 +206,16 @@ export const startService = async (
     return input === undefined ? null : input.committed
   })
 
+  /** Partition numbers this member owns since the last group join. */
+  const owned = new Set<number>()
+
   const onBatch = async (batch: PartitionBatch, heartbeat: () => Promise<void>, pause: () => () => void): Promise<boolean> => {
     const id = set.of(batch)
     const key = shardKey(id)
     const shard = set.get(key)
+    // A batch of a partition this member no longer owns (a retry of a batch that failed across a
+    // rebalance): opening its shard would fence its new owner, and both would read it.
+    if (!owned.has(batch.partition)) return false
     if (shard === undefined) {
       // Its state is still being restored: the partition pauses, the others go on, and it is read
       // again from the same offset once the state is in.
@@ -542,12 +548,14 @@ export const startService = async (
     joinedAt = Date.now()
     notJoinedSince = null
     metrics.rebalances.inc()
-    const owned: ShardId[] = []
-    for (const topic of inputs) for (const partition of assigned[topic] ?? []) owned.push({ topic, partition })
+    const ids: ShardId[] = []
+    for (const topic of inputs) for (const partition of assigned[topic] ?? []) ids.push({ topic, partition })
     // The lag of a partition this member no longer owns is its new owner's to report.
-    lag.assigned(owned)
+    lag.assigned(ids)
     // A shard is a partition number: the assignor gives every input's partition p to one member.
-    set.assigned([...new Set(owned.map((o) => o.partition))].sort((a, b) => a - b).map((partition) => ({ topic: topics.events, partition })))
+    owned.clear()
+    for (const id of ids) owned.add(id.partition)
+    set.assigned([...owned].sort((a, b) => a - b).map((partition) => ({ topic: topics.events, partition })))
   }
 
   // The lag is also read from the broker every LAG_REFRESH_MS, so that it grows while no batch comes
@@ -613,6 +621,7 @@ export const startService = async (
         joined = false
         notJoinedSince ??= Date.now()
         set.dropAll()
+        owned.clear()
         lag.assigned([])
         await source.stop().catch(ignore)
         await abortableDelay(delay, stopWaiting.signal)
