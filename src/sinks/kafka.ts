@@ -103,11 +103,14 @@ export const shardWriter = (kafka: Kafka, transactionalId: string): ShardWriter 
     async commit(lists, consumed, limits) {
       const tx = await producer.transaction()
       try {
-        await sendRecords(tx, lists, limits)
+        // The offsets first: the transaction is open on the coordinator before any record is sent, so
+        // a coordinator still completing the previous transaction (CONCURRENT_TRANSACTIONS) fails this
+        // one before anything is written, rather than in a send kafkajs retries.
         await tx.sendOffsets({
           consumerGroupId: consumed[0]!.groupId,
           topics: consumed.map((c) => ({ topic: c.topic, partitions: [{ partition: c.partition, offset: c.offset }] })),
         })
+        await sendRecords(tx, lists, limits)
         await tx.commit()
       } catch (err) {
         await tx.abort().catch(() => undefined)
