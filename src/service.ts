@@ -457,7 +457,9 @@ export const startService = async (
       if (!(target > p.time())) return
       // Read to the end as the broker says now: records on their way are fetched first (the rule for
       // an idle partition: its end offsets, not the last batch's, say it has nothing to read).
-      const highs = await ends.fresh()
+      // (Unreadable now, a broker down: the next look tries again; the consumer reports the outage.)
+      const highs = await ends.fresh().catch(() => null)
+      if (highs === null) return
       for (const i of shard.inputs) {
         if (i.readTo < (highs.get(`${i.topic}/${i.partition}`) ?? 0n)) {
           i.caughtUp = false

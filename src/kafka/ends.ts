@@ -25,15 +25,21 @@ export class EndOffsets {
   }
 
   private async read(): Promise<void> {
-    if (this.admin === null) {
-      const admin = this.kafka.admin()
-      await admin.connect()
-      this.admin = admin
+    try {
+      if (this.admin === null) {
+        const admin = this.kafka.admin()
+        await admin.connect()
+        this.admin = admin
+      }
+      for (const topic of this.topics) {
+        for (const p of await this.admin.fetchTopicOffsets(topic)) this.highs.set(`${topic}/${p.partition}`, BigInt(p.high))
+      }
+      this.readAt = Date.now()
+    } catch (err) {
+      // A new client next time (the broker may have gone and come back).
+      await this.close()
+      throw err
     }
-    for (const topic of this.topics) {
-      for (const p of await this.admin.fetchTopicOffsets(topic)) this.highs.set(`${topic}/${p.partition}`, BigInt(p.high))
-    }
-    this.readAt = Date.now()
   }
 
   async close(): Promise<void> {
