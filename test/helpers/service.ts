@@ -74,13 +74,11 @@ export const topicLines = async (kafka: Kafka, topic: string): Promise<string[]>
  * Waits until `topic` holds exactly `expected` (sorted record values), then asserts it: a shard read
  * to its partition's end keeps moving with the fleet's clock for a moment after the last input
  * offset is committed, and the alerts that move closes come then. On timeout, fails with the difference.
- * `distinct`: each record counted once (see the one test that uses it).
  */
-export const expectTopicLines = async (kafka: Kafka, topic: string, expected: readonly string[], options: { timeoutMs?: number; distinct?: boolean } = {}): Promise<void> => {
-  const deadline = Date.now() + (options.timeoutMs ?? 60_000)
+export const expectTopicLines = async (kafka: Kafka, topic: string, expected: readonly string[], timeoutMs = 60_000): Promise<void> => {
+  const deadline = Date.now() + timeoutMs
   for (;;) {
-    const all = await topicLines(kafka, topic)
-    const lines = options.distinct === true ? [...new Set(all)] : all
+    const lines = await topicLines(kafka, topic)
     if (lines.length === expected.length && lines.every((l, i) => l === expected[i])) return
     if (Date.now() > deadline) {
       expect(lines).toEqual(expected)
