@@ -216,16 +216,9 @@ export class ModelsFeed {
   /** Reads the topic to its end into the view, then follows it; resolves once the view is loaded. */
   async start(timeoutMs = 300_000): Promise<void> {
     const { kafka, topic } = this.o
-    const admin = kafka.admin()
-    await admin.connect()
-    let end: bigint
-    try {
-      const offsets = await admin.fetchTopicOffsets(topic)
-      const p = offsets.find((o) => o.partition === MODELS_PARTITION)
-      end = p === undefined || BigInt(p.high) <= BigInt(p.low) ? -1n : BigInt(p.high) - 1n
-    } finally {
-      await admin.disconnect()
-    }
+    // The last offset to read before the view is built (-1: an empty topic, built at once).
+    const { low, high } = await this.ends()
+    const end = high <= low ? -1n : high - 1n
     const initial = new Map<string, Buffer | null>()
     let finish: (err?: Error) => void = () => undefined
     const loaded = new Promise<void>((resolve, reject) => (finish = (err) => (err ? reject(err) : resolve())))
@@ -283,19 +276,23 @@ export class ModelsFeed {
    * view would complete those epochs without them).
    */
   async caughtUp(timeoutMs = 60_000): Promise<void> {
-    const admin = this.o.kafka.admin()
-    await admin.connect()
-    let end: bigint
-    try {
-      const p = (await admin.fetchTopicOffsets(this.o.topic)).find((o) => o.partition === MODELS_PARTITION)
-      end = BigInt(p?.high ?? '0')
-    } finally {
-      await admin.disconnect()
-    }
+    const end = (await this.ends()).high
     const deadline = Date.now() + timeoutMs
     while (this.position < end || !this.loaded) {
       if (Date.now() > deadline) throw new Error(`models topic "${this.o.topic}" not read up to offset ${end} within ${timeoutMs / 1000} s (at ${this.position})`)
       await new Promise((r) => setTimeout(r, 10))
+    }
+  }
+
+  /** The models partition's first and next offsets as the broker has them now. */
+  private async ends(): Promise<{ low: bigint; high: bigint }> {
+    const admin = this.o.kafka.admin()
+    await admin.connect()
+    try {
+      const p = (await admin.fetchTopicOffsets(this.o.topic)).find((o) => o.partition === MODELS_PARTITION)
+      return { low: BigInt(p?.low ?? '0'), high: BigInt(p?.high ?? '0') }
+    } finally {
+      await admin.disconnect()
     }
   }
 
