@@ -4,6 +4,7 @@ import kafkajs, { Kafka, Partitioners, logLevel } from 'kafkajs'
 import type { ConsumerConfig, LogEntry, Producer, SASLOptions } from 'kafkajs'
 import { z } from 'zod'
 import { AppError } from '../errors.ts'
+import { requireAbortedFilter } from './aborted.ts'
 
 /** How the client authenticates: TLS (with an optional CA bundle) and SASL PLAIN or SCRAM. */
 export interface KafkaSecurity {
@@ -91,6 +92,7 @@ const stderrLog = () => (entry: LogEntry) => {
 }
 
 export const createKafka = (settings: KafkaSettings): Kafka => {
+  requireAbortedFilter()
   const sec = settings.security
   let ssl: boolean | { ca: string[] } = false
   if (sec?.tls) {
