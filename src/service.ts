@@ -8,14 +8,15 @@ import type { ShardId } from './kafka/changelog.ts'
 import { createKafka, explainConnect, requireStateTopic, requireTopics, topicMessageLimits } from './kafka/client.ts'
 import { ConsumerHealth } from './kafka/health.ts'
 import { LagReporter } from './kafka/lag.ts'
-import { ingestRecord } from './kafka/records.ts'
 import { commitShardOutput } from './kafka/commit.ts'
-import { FleetWait, InputWait, ShardSet, idle } from './kafka/shards.ts'
-import type { Shard, ShardInput } from './kafka/shards.ts'
+import { ShardSet, serial } from './kafka/shards.ts'
+import type { Shard } from './kafka/shards.ts'
+import { BatchRunner } from './kafka/batches.ts'
+import { FleetMover } from './kafka/mover.ts'
 import { ModelsFeed, viewSignature } from './kafka/models.ts'
 import { EndOffsets } from './kafka/ends.ts'
 import { createFleetView, createPipeline } from './pipeline.ts'
-import { LAG_EPOCHS, shardFleet } from './engine/fleet.ts'
+import { shardFleet } from './engine/fleet.ts'
 import { MIN_DEAD_LETTER_BYTES } from './sinks/dead-letter.ts'
 import { createMetrics } from './metrics.ts'
 import type { ServiceMetrics } from './metrics.ts'
@@ -48,11 +49,6 @@ export interface Service {
   stop(): Promise<void>
 }
 
-/** Alerts and dead letters pending in a shard at most before it commits, whatever the interval. */
-const MAX_PENDING_RECORDS = 20_000
-/** Bytes of alerts and dead letters pending in a shard at most before it commits. */
-const MAX_PENDING_BYTES = 16 << 20
-
 /** Room a dead letter leaves in its topic's max.message.bytes: the record batch's header and the key. */
 const DEAD_LETTER_MARGIN = 1024
 
@@ -66,37 +62,10 @@ const RESTARTS_FORGOTTEN_MS = 300_000
 /** A member out of the group this long after its consumer was replaced gives up (exit 1). */
 const NOT_JOINED_LIMIT_MS = 120_000
 
-
-
 const ignore = (): void => undefined
 
 /** How long a shard whose restore failed waits before its partition is read (and the restore tried) again. */
 const RESTORE_RETRY_MS = 1_000
-
-/**
- * A batch is cut for a commit after this many commit intervals (5 s by default): each commit in a
- * backlog holds up the shards that wait for this one, so within a batch they are few.
- */
-const MID_BATCH_COMMITS = 10
-
-/** The fleet's clock stands still this long before idle shards take it whole (see idleTarget). */
-const QUIET_MS = 2_000
-
-/** How often idle and waiting shards look at the fleet besides each change of it. */
-const MOVE_CHECK_MS = 1_000
-
-/** An input's place in a shard's event-time order: where its held batch stopped (-Infinity: not tried yet, it goes first). */
-const order = (i: ShardInput): number => (Number.isNaN(i.held!.stoppedAt) ? -Infinity : i.held!.stoppedAt)
-
-/** Outside the consumer's batch handler the consumer heartbeats by itself. */
-const NO_HEARTBEAT = (): Promise<void> => Promise.resolve()
-
-/** Runs `work` on a shard after whatever it is doing (a batch, a move with the fleet). */
-const serial = <T>(shard: Shard, work: () => T | Promise<T>): Promise<T> => {
-  const next = shard.work.then(work, work)
-  shard.work = next.catch(() => undefined)
-  return next
-}
 
 /** How often the consumer lag is read from the broker besides each batch. */
 const LAG_REFRESH_MS = 15_000
@@ -230,7 +199,7 @@ export const startService = async (
     }
     // One at a time with the shard's other input and its moves with the fleet; a shard dropped
     // meanwhile reads the batch again once opened.
-    return serial(shard, () => (set.get(key) === shard ? takeBatch(shard, batch, heartbeat, pause) : false))
+    return serial(shard, () => (set.get(key) === shard ? runner.take(shard, batch, heartbeat, pause) : false))
   }
 
   /** An input with nothing to hand over may be read to its end now: a batch of its shard's other input waiting for it goes on. */
@@ -240,310 +209,32 @@ export const startService = async (
     if (next > input.readTo) input.readTo = next
     if (input.caughtUp === caughtUp) return
     input.caughtUp = caughtUp
-    if (caughtUp) scheduleMove()
-  }
-
-  /**
-   * A batch of one of the shard's inputs: held, and the shard's held records run in event-time order
-   * (see `drain`). What is not done when `drain` stops stays held, its partition paused: the
-   * consumer fetches on after the batch, which counts as taken.
-   */
-  const takeBatch = async (shard: Shard, batch: PartitionBatch, heartbeat: () => Promise<void>, pause: () => () => void): Promise<boolean> => {
-    const input = shard.inputs.find((i) => i.topic === batch.topic)!
-    if (input.held !== null || stopping) {
-      // A batch fetched before the partition paused: read again once the held one is done.
-      input.resume ??= pause()
-      return false
-    }
-    // An input that never committed started where the group had nothing committed: its first record.
-    input.committed ??= BigInt(batch.messages[0]!.offset)
-    input.held = { batch, index: 0, line: 0, stoppedAt: Number.NaN }
-    await drain(shard, heartbeat)
-    if (input.held !== null) input.resume = pause()
-    return true
-  }
-
-  /**
-   * Runs a shard's held batches in event-time order over its inputs (the smallest event first, as a
-   * Kafka Streams task picks among its partitions) until it must stop: an event waits for the fleet
-   * view, or for an input that has nothing held but is not read to its end (its batch comes next).
-   * A batch run to its end resumes its partition. Commits when due, and at once when it waits for the
-   * fleet view: the epochs the shard closed on its way may be what the others wait for.
-   */
-  const drain = async (shard: Shard, heartbeat: () => Promise<void>): Promise<void> => {
-    const key = shardKey(shard.id)
-    shard.busy = true
-    let progressed = false
-    try {
-      for (;;) {
-        if (shard.waitingAt !== null) {
-          if (!shard.pipeline.canIngest(shard.waitingAt)) break
-          shard.waitingAt = null
-        }
-        // The input whose next event is earliest (one not tried yet first); no other input may still bring an earlier one.
-        let next: ShardInput | null = null
-        let blocked = false
-        for (const i of shard.inputs) {
-          if (i.held === null) {
-            if (!i.caughtUp) blocked = true
-          } else if (next === null || order(i) < order(next)) {
-            next = i
-          }
-        }
-        if (next === null || blocked) break
-        let bound = Infinity
-        for (const i of shard.inputs) if (i !== next && i.held !== null) bound = Math.min(bound, order(i))
-        shard.bound = bound
-        const endTimer = metrics.batchSeconds.startTimer()
-        const held = next.held!
-        if (held.index === 0 && held.line === 0) metrics.batchRecords.observe(held.batch.messages.length)
-        const stop = await runHeld(shard, next, heartbeat)
-        endTimer()
-        progressed = true
-        if (stop === 'fleet') {
-          // The epochs it closed on its way go out at once: a shard elsewhere may be waiting for them.
-          // (Leaving that to the next due commit when this member owns every shard sent alerts twice
-          // when a member left the group mid-stream: not done until that is understood.)
-          await commitShard(shard)
-          break
-        }
-        if (stop === 'due') {
-          await commitShard(shard)
-          continue
-        }
-        if (stop === 'end') {
-          const resume = next.resume
-          next.resume = null
-          resume?.()
-          const due = Date.now() - shard.lastCommitAt >= settings.commitIntervalMs
-          const full = shard.pending.alerts.length + shard.pending.dead.length > MAX_PENDING_RECORDS || shard.pending.bytes > MAX_PENDING_BYTES
-          // Commit when caught up with the partitions (an idle stream waits for nothing), else every
-          // interval: under load one transaction carries several batches and each device's state once.
-          if (stopping || idle(shard) || due || full) await commitShard(shard)
-          if (set.get(key) === shard && !shard.stale) lag.set(next, BigInt(held.batch.highWatermark) - (next.committed ?? 0n))
-        }
-      }
-      // What it did may let others go on (its clock, its closed epochs); nothing done, nothing to say.
-      if (progressed) {
-        health.fetched()
-        scheduleMove()
-      }
-    } catch (err) {
-      metrics.transactions.inc({ result: 'aborted' })
-      failedShard(shard)
-      throw err
-    } finally {
-      shard.bound = Infinity
-      shard.busy = false
-      if (shard.stale) set.drop(shard)
-    }
-  }
-
-  /** Nothing since the last commit counts: whoever reads it again starts from the stored state. The consumer goes back to that state's offsets rather than fetch on. */
-  const failedShard = (shard: Shard): void => {
-    set.drop(shard)
-    for (const i of shard.inputs) {
-      if (i.committed === null) continue
-      try {
-        source.seek(i.topic, i.partition, i.committed.toString())
-      } catch {
-        // the consumer is stopping: its next owner starts from the committed offset anyway
-      }
-    }
-  }
-
-  /**
-   * Ingests an input's held batch from where it stopped, until its end or an event that must wait
-   * (for the fleet view, or past the shard's bound: another input holds an earlier one). Its output
-   * waits in `pending`, its position in `next`, for the next commit.
-   */
-  const runHeld = async (shard: Shard, input: ShardInput, heartbeat: () => Promise<void>): Promise<'end' | 'input' | 'fleet' | 'due'> => {
-    const held = input.held!
-    const { batch } = held
-    const skipBelow = input.skipBelow
-    if (skipBelow !== null && held.index === 0 && held.line === 0) {
-      // The consumer may start behind the stored state (a previous owner committed after this member
-      // fetched its offsets): those records are in the state already.
-      const first = BigInt(batch.messages[0]!.offset)
-      if (first > skipBelow) warn(`${batch.topic}/${batch.partition}: records ${skipBelow} to ${first - 1n} are gone (retention or an offset reset); their state is kept`)
-    }
-    const { outcomes } = shard
-    // The format names the events topic's collector; telemetry is canonical, read as auto.
-    const format = batch.topic === topics.events ? settings.format : 'auto'
-    const position = { from: 0, line: 0 }
-    const context = { target: shard.target, config, format, nowMs: Date.now(), position }
-    outcomes.at(batch.topic, batch.partition, context.nowMs)
-    const { messages } = batch
-    let n = 0
-    for (let i = held.index; i < messages.length; i++) {
-      const message = messages[i]!
-      position.from = i === held.index ? held.line : 0
-      if (skipBelow !== null) {
-        const offset = BigInt(message.offset)
-        if (offset < skipBelow) continue
-        if (offset === skipBelow && position.from === 0) position.from = input.skipLine
-      }
-      if (position.from === 0) counters.records++
-      outcomes.offset = message.offset
-      outcomes.key = message.key
-      try {
-        n += ingestRecord(message.value, context, outcomes)
-      } catch (err) {
-        const fleet = err instanceof FleetWait
-        if (!fleet && !(err instanceof InputWait)) throw err
-        // It goes on from this record's line: what came before is pending (and in the state the next commit writes).
-        held.index = i
-        held.line = position.line
-        held.stoppedAt = (err as FleetWait | InputWait).ts
-        input.skipBelow = null
-        input.next = message.offset
-        input.nextLine = position.line
-        if (fleet) shard.waitingAt = held.stoppedAt
-        return fleet ? 'fleet' : 'input'
-      }
-      // Heartbeats by lines decoded, not records: one record may hold many lines. A long batch stops
-      // between records for a commit now and then: what a failure reads again stays short, and the
-      // member's view keeps fewer levels for committed states to read.
-      if (n >= 1000) {
-        n = 0
-        await heartbeat()
-        const following = messages[i + 1]
-        if (following !== undefined && Date.now() - shard.lastCommitAt >= settings.commitIntervalMs * MID_BATCH_COMMITS && (skipBelow === null || BigInt(following.offset) >= skipBelow)) {
-          held.index = i + 1
-          held.line = 0
-          input.next = following.offset
-          input.nextLine = 0
-          return 'due'
-        }
-      }
-    }
-    input.held = null
-    input.skipBelow = null
-    input.skipLine = 0
-    input.readTo = BigInt(batch.lastOffset) + 1n
-    input.caughtUp = input.readTo >= BigInt(batch.highWatermark)
-    input.next = (BigInt(batch.lastOffset) + 1n).toString()
-    input.nextLine = 0
-    return 'end'
+    if (caughtUp) mover.schedule()
   }
 
   const commitShard = (shard: Shard): Promise<void> =>
     commitShardOutput(shard, { kafka, groupId, topics, messageLimits, refreshLimits, shards: set, counters, metrics, warn, feed })
 
-  /**
-   * Moves shards with the fleet, off their own input: a shard waiting at an event goes on once the
-   * view has what the event needs (its partition resumes), or moves its clock as far as the view
-   * allows meanwhile; a shard read up to its partition's end (its broker's end offset: an empty
-   * partition too) takes the fleet's clock, the newest any shard committed, so that its epochs close
-   * with everyone's and no shard waits for an idle one. Each move commits (its epochs are published).
-   */
-  const moveWithFleet = async (shard: Shard): Promise<void> => {
-    if (stopping || set.get(shardKey(shard.id)) !== shard) return
-    const p = shard.pipeline
-    let target: number
-    if (shard.waitingAt !== null || shard.inputs.some((i) => i.held !== null)) {
-      if (shard.waitingAt === null || p.canIngest(shard.waitingAt)) {
-        // On with its held batches (the view has what they wait for, or the input they wait for may be read to its end now).
-        try {
-          await drain(shard, NO_HEARTBEAT)
-        } catch (err) {
-          warn(`${shardKey(shard.id)}: ${(err as Error).message}; it is read again from its committed state`)
-        }
-        return
-      }
-      target = Math.min(shard.waitingAt, p.maxAdvance())
-    } else if (idle(shard)) {
-      target = Math.min(idleTarget(), p.maxAdvance())
-      if (!(target > p.time())) return
-      // Read to the end as the broker says now: records on their way are fetched first (the rule for
-      // an idle partition: its end offsets, not the last batch's, say it has nothing to read).
-      // (Unreadable now, a broker down: the next look tries again; the consumer reports the outage.)
-      const highs = await ends.fresh().catch(() => null)
-      if (highs === null) return
-      for (const i of shard.inputs) {
-        if (i.readTo < (highs.get(`${i.topic}/${i.partition}`) ?? 0n)) {
-          i.caughtUp = false
-          return
-        }
-      }
-      if (!idle(shard) || set.get(shardKey(shard.id)) !== shard) return
-      // At once when the move closes an epoch (others may wait for it), else at most once a commit interval.
-      const closes = Math.floor((target - latenessMs) / view.settings.epochMs) - 1 > p.closedThrough()
-      if (!closes && Date.now() - shard.lastCommitAt < settings.commitIntervalMs) return
-    } else {
-      return
-    }
-    if (!(target > p.time())) return
-    p.advanceTo(target)
-    // A commit for the move alone goes on from where the inputs are.
-    const first = shard.inputs[0]!
-    if (shard.inputs.every((i) => i.next === null)) {
-      first.next = (first.committed ?? first.position).toString()
-      first.nextLine = first.committed === null ? 0 : first.committedLine
-    }
-    try {
-      await commitShard(shard)
-    } catch (err) {
-      metrics.transactions.inc({ result: 'aborted' })
-      warn(`${shardKey(shard.id)}: moving with the fleet failed (${(err as Error).message}); it is read again from its committed state`)
-      failedShard(shard)
-    }
-  }
-
-  const latenessMs = config.engine.allowedLatenessSeconds * 1000
-  /**
-   * Where a shard read to the end of its partitions moves. While the fleet's clock moves (records
-   * are coming, some perhaps on their way to this shard), only as far as the shards that wait need:
-   * through the epoch they wait for, which replay would have passed too (they have read an event
-   * two epochs later). Once the fleet's clock has stood still for QUIET_MS, to the fleet's clock, as
-   * replay moves every shard to the input's newest event: quiet partitions close their windows.
-   */
-  const idleTarget = (): number => {
-    const clock = fleetClock()
-    if (clock !== quiet.clock) {
-      quiet.clock = clock
-      quiet.since = Date.now()
-    }
-    if (Date.now() - quiet.since >= QUIET_MS) return clock
-    let need = -Infinity
-    for (const n of feed.needs.values()) if (n > need) need = n
-    for (const sh of set.shards.values()) if (sh.waitingAt !== null) need = Math.max(need, view.epochOf(sh.waitingAt) - LAG_EPOCHS)
-    return Math.min(clock, (need + 1) * view.settings.epochMs + latenessMs)
-  }
-  const quiet = { clock: -Infinity, since: 0 }
-
-  /** The fleet's clock: the newest clock a shard committed (any member's), or one of this member's shards has. */
-  const fleetClock = (): number => {
-    let clock = feed.maxClock
-    for (const s of set.shards.values()) if (s.pipeline.time() > clock) clock = s.pipeline.time()
-    return clock
-  }
-
-  /**
-   * Runs moveWithFleet on every shard soon: each after whatever it is doing, none held up by another
-   * (a shard busy with a long batch does not delay one that can go on now), at most one queued each.
-   */
-  const scheduleMove = (): void => {
-    for (const shard of set.shards.values()) {
-      if (shard.moveQueued) continue
-      shard.moveQueued = true
-      serial(shard, () => {
-        shard.moveQueued = false
-        return moveWithFleet(shard)
-      }).catch((err: Error) => fail(new AppError('EGD_KAFKA', `moving ${shardKey(shard.id)} with the fleet failed: ${err.message}`, { cause: err })))
-    }
-  }
+  const runner = new BatchRunner({
+    config, settings, set, metrics, counters, lag, health, warn, commit: commitShard,
+    seek: (topic, partition, offset) => source.seek(topic, partition, offset),
+    stopping: () => stopping,
+    progressed: () => mover.schedule(),
+  })
 
   const ends = new EndOffsets(kafka, inputs)
-
   const feed = new ModelsFeed({
     kafka, topic: topics.models, groupPrefix: groupId, view, sig, warn,
-    onChange: () => scheduleMove(),
+    onChange: () => mover.schedule(),
     onCrash: (err) => fail(new AppError('EGD_KAFKA', `the reader of the models topic "${topics.models}" stopped for good: ${err.name}: ${err.message}`, { cause: err })),
   })
-  // Idle shards follow the fleet's clock, waiting ones look again, even when no record comes.
-  const moveTimer = setInterval(scheduleMove, MOVE_CHECK_MS)
-  moveTimer.unref()
+  const mover = new FleetMover({
+    view, feed, set, ends, runner, commit: commitShard, metrics, warn,
+    latenessMs: config.engine.allowedLatenessSeconds * 1000,
+    commitIntervalMs: settings.commitIntervalMs,
+    stopping: () => stopping,
+    fail: (shard, err) => fail(new AppError('EGD_KAFKA', `moving ${shardKey(shard.id)} with the fleet failed: ${err.message}`, { cause: err })),
+  })
 
   const onGroupJoin = (assigned: Readonly<Record<string, number[]>>): void => {
     joined = true
@@ -658,7 +349,7 @@ export const startService = async (
   } catch (err) {
     clearInterval(lagTimer)
     clearInterval(healthTimer)
-    clearInterval(moveTimer)
+    mover.stop()
     await feed.stop()
     await ends.close()
     await webhooks?.stop(0)
@@ -684,7 +375,7 @@ export const startService = async (
       stopWaiting.abort()
       clearInterval(lagTimer)
       clearInterval(healthTimer)
-      clearInterval(moveTimer)
+      mover.stop()
       // A refresh under way ends first and closes its admin client (a stuck one is not waited for long).
       await lag.settle(2_000)
       try {

@@ -96,6 +96,13 @@ export interface Shard {
   moveQueued: boolean
 }
 
+/** Runs `work` on a shard after whatever it is doing (a batch, a move with the fleet). */
+export const serial = <T>(shard: Shard, work: () => T | Promise<T>): Promise<T> => {
+  const next = shard.work.then(work, work)
+  shard.work = next.catch(() => undefined)
+  return next
+}
+
 /** Every input read up to its end and nothing held: the shard moves with the fleet's clock. */
 export const idle = (shard: Shard): boolean => shard.waitingAt === null && shard.inputs.every((i) => i.caughtUp && i.held === null)
 
