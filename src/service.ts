@@ -177,6 +177,11 @@ export const startService = async (
 
   /** Partition numbers this member owns since the last group join. */
   const owned = new Set<number>()
+  /**
+   * Every shard is this member's: no other member reads their publications from the models topic.
+   * (A join that gives some to another member drops the shards with uncommitted work: see ShardSet.assigned.)
+   */
+  const alone = (): boolean => owned.size === view.settings.shards
 
   const onBatch = async (batch: PartitionBatch, heartbeat: () => Promise<void>, pause: () => () => void): Promise<boolean> => {
     const id = set.of(batch)
@@ -220,6 +225,7 @@ export const startService = async (
     seek: (topic, partition, offset) => source.seek(topic, partition, offset),
     stopping: () => stopping,
     progressed: () => mover.schedule(),
+    alone,
   })
 
   const ends = new EndOffsets(kafka, inputs)
@@ -233,6 +239,7 @@ export const startService = async (
     latenessMs: config.engine.allowedLatenessSeconds * 1000,
     commitIntervalMs: settings.commitIntervalMs,
     stopping: () => stopping,
+    alone,
     fail: (shard, err) => fail(new AppError('EGD_KAFKA', `moving ${shardKey(shard.id)} with the fleet failed: ${err.message}`, { cause: err })),
   })
 

@@ -40,6 +40,8 @@ export interface BatchRunnerOptions {
   readonly stopping: () => boolean
   /** The shard did something: its clock or closed epochs may let others go on. */
   readonly progressed: () => void
+  /** This member owns every shard: its shards publish into its own view, and no other member waits for a commit of theirs. */
+  readonly alone: () => boolean
 }
 
 export class BatchRunner {
@@ -104,8 +106,9 @@ export class BatchRunner {
         endTimer()
         progressed = true
         if (stop === 'fleet') {
-          // The epochs it closed on its way go out at once: a shard elsewhere may be waiting for them.
-          await commit(shard)
+          // The epochs it closed on its way go out at once when a shard elsewhere may be waiting for
+          // them; a member that owns every shard has them in its own view already, and commits when due.
+          if (!this.o.alone() || Date.now() - shard.lastCommitAt >= this.o.settings.commitIntervalMs) await commit(shard)
           break
         }
         if (stop === 'due') {

@@ -29,6 +29,8 @@ export interface FleetMoverOptions {
   readonly latenessMs: number
   readonly commitIntervalMs: number
   readonly stopping: () => boolean
+  /** This member owns every shard (see BatchRunnerOptions.alone): a move commits when due, not at once. */
+  readonly alone: () => boolean
   readonly warn: (message: string) => void
   /** A move that failed beyond a shard's own failure (its commit's failure is the shard's): the service cannot go on. */
   readonly fail: (shard: Shard, err: Error) => void
@@ -101,20 +103,25 @@ export class FleetMover {
         }
       }
       if (!idle(shard) || set.get(shardKey(shard.id)) !== shard) return
-      // At once when the move closes an epoch (others may wait for it), else at most once a commit interval.
+      // At once when the move closes an epoch another member may wait for, else at most once a commit interval.
       const closes = Math.floor((target - this.o.latenessMs) / view.settings.epochMs) - 1 > p.closedThrough()
-      if (!closes && Date.now() - shard.lastCommitAt < this.o.commitIntervalMs) return
+      if (!(closes && !this.o.alone()) && Date.now() - shard.lastCommitAt < this.o.commitIntervalMs) return
     } else {
       return
     }
     if (!(target > p.time())) return
+    const complete = view.complete
     p.advanceTo(target)
+    // The epochs it closed may be what this member's other shards wait for.
+    if (view.complete > complete) this.schedule()
     // A commit for the move alone goes on from where the inputs are.
     const first = shard.inputs[0]!
     if (shard.inputs.every((i) => i.next === null)) {
       first.next = (first.committed ?? first.position).toString()
       first.nextLine = first.committed === null ? 0 : first.committedLine
     }
+    // Its closed epochs are in this member's view already when no other member reads them from the topic.
+    if (this.o.alone() && Date.now() - shard.lastCommitAt < this.o.commitIntervalMs) return
     try {
       await this.o.commit(shard)
     } catch (err) {
