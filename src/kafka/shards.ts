@@ -343,6 +343,16 @@ export class ShardSet {
         forget.push(...snapshot.devices.map((d) => `${key}/${d.id}`))
       } else {
         this.o.onRestored(snapshot.devices.length)
+        // The restored shard says which epochs it has closed, into the member's view and in its next
+        // progress record: until it closes another, its progress would say none, and a member that
+        // loads the topic later (the latest progress record of each shard, as compaction keeps it)
+        // would never see those epochs closed, nor the restored shard republish them: a deadlock.
+        const closedThrough = pipeline.closedThrough()
+        if (Number.isFinite(closedThrough)) {
+          const said = { shard: fleetIndex, closedThrough, clock: pipeline.time(), epochs: [] }
+          view.publish(said)
+          outbox.add(said)
+        }
       }
     } else {
       positions = new Map()

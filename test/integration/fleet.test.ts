@@ -8,6 +8,7 @@ import { Kafka, logLevel } from 'kafkajs'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { cli, committed, expectTopicLines, replayLines, sample, setupTopics, startRun, waitCommitted, waitReady } from '../helpers/service.ts'
 import { until } from '../helpers/wait.ts'
+import { readAll } from '../helpers/kafka.ts'
 
 const FLEET = fileURLToPath(new URL('../../fixtures/synthetic/fleet.ndjson.gz', import.meta.url))
 const FLEET_LINES = 279_311
@@ -52,6 +53,16 @@ describe('one fleet view in run', () => {
       expect(await committed(admin, groupId, t.events)).toBeLessThan(FLEET_LINES)
       await waitCommitted(admin, groupId, t.events, (c) => c === FLEET_LINES, 600_000)
       await expectTopicLines(kafka, t.alerts, expected)
+      // A shard's progress never goes back, whoever owns it: a restored shard says the epochs it has
+      // closed (a member loading the topic later keeps each shard's latest progress record only).
+      const progress = new Map<string, number[]>()
+      for (const r of await readAll(kafka, t.models)) {
+        if (!r.key?.startsWith('p/') || r.value === '') continue
+        const closed = (JSON.parse(r.value) as { closedThrough: number | null }).closedThrough ?? -Infinity
+        progress.set(r.key, [...(progress.get(r.key) ?? []), closed])
+      }
+      expect(progress.size).toBe(6)
+      for (const [key, closed] of progress) expect(closed, key).toEqual([...closed].sort((a, b) => a - b))
       // Its own lines report no failure (kafkajs' retries of a concurrent transaction operation are its own log).
       expect(late.out.stderr.split('\n').filter((l) => l.startsWith('egress-sentinel run:') && /error|failed|not restored/i.test(l))).toEqual([])
     } finally {
