@@ -13,6 +13,7 @@ import { configHash } from './config/hash.ts'
 import { PeerGroups } from './engine/peers.ts'
 import type { DeviceBudget } from './engine/budget.ts'
 import { FleetView, soloFleet } from './engine/fleet.ts'
+import { FleetMembers } from './engine/members.ts'
 import type { ShardFleet } from './engine/fleet.ts'
 
 /**
@@ -20,7 +21,8 @@ import type { ShardFleet } from './engine/fleet.ts'
  * letter), or not taken yet: the fleet view has not reached its epoch (`wait`: feed it again once
  * the other shards caught up, or after `advanceTo`).
  */
-export type IngestResult = 'accepted' | 'late' | 'ts_future' | 'ts_past' | 'wait'
+/** `outside`: an egress event whose source address is not in devices.networks (not a device's egress: counted, not judged). */
+export type IngestResult = 'accepted' | 'late' | 'ts_future' | 'ts_past' | 'wait' | 'outside'
 
 export interface DetectionPipeline {
   /**
@@ -106,6 +108,7 @@ export const ingestDecoded = <R>(
   const taken = target.ingest(event, nowMs)
   if (taken === 'accepted') out.accepted(event)
   else if (taken === 'late') out.late(event)
+  else if (taken === 'outside') out.skipped('outside')
   else if (taken === 'wait') throw new Error(`event at ${event.ts} fed before the fleet view reached its epoch`)
   else {
     if (report) out.dead(taken, clockBoundError(taken, event.ts, nowMs, config), raw)
@@ -155,6 +158,7 @@ export const createPipeline = (
 ): DetectionPipeline => {
   const windowMs = config.engine.windowSeconds * 1000
   const fleet = options.fleet ?? soloPipelineFleet(config)
+  const members = new FleetMembers(config.devices.networks, config.inventory)
   const peers = new PeerGroups(fleet.access('peers'))
   const lookahead = lookaheadWindows(config.engine.allowedLatenessSeconds * 1000, windowMs)
   const active: ActiveDetector[] = []
@@ -175,7 +179,7 @@ export const createPipeline = (
       ...(options.budget === undefined ? {} : { budget: options.budget }),
       probationMs: config.engine.probationMinutes * 60_000,
       quietWindows: config.engine.quietWindows,
-      inventory: new Map(Object.entries(config.inventory)),
+      inventory: members,
       trackChanges: options.trackChanges ?? false,
       peers,
       fleet,
@@ -188,8 +192,17 @@ export const createPipeline = (
     ingest: (event, nowMs) => {
       if (event.ts > nowMs + maxFutureMs) return 'ts_future'
       if (maxAgeMs > 0 && event.ts < nowMs - maxAgeMs) return 'ts_past'
-      if (!fleet.solo && !engine.canIngest(event.ts)) return 'wait'
-      return engine.ingest(event) ? 'accepted' : 'late'
+      let e = event
+      // A flow whose device is its source address (every collector's; canonical events that name the
+      // device by its address) is a device's only from devices.networks, and an address the inventory
+      // lists among a device's is that device's. A flow that names its device otherwise is taken as named.
+      if (e.type === 'egress' && e.srcIp !== undefined && e.deviceId === e.srcIp) {
+        if (!members.isMember(e.srcIp)) return 'outside'
+        const named = members.nameOf(e.srcIp)
+        if (named !== undefined) e = { ...e, deviceId: named }
+      }
+      if (!fleet.solo && !engine.canIngest(e.ts)) return 'wait'
+      return engine.ingest(e) ? 'accepted' : 'late'
     },
     canIngest: (ts) => engine.canIngest(ts),
     maxAdvance: () => engine.maxAdvance(),

@@ -1,7 +1,9 @@
 // One root zod schema for the whole configuration, composed with each detector's own schema.
+import { isIP } from 'node:net'
 import { z } from 'zod'
 import type { DetectorDef } from '../engine/detector.ts'
 import { AppError } from '../errors.ts'
+import { PRIVATE_NETWORKS, parseNetwork } from '../engine/members.ts'
 import { webhooksSchema } from './webhooks.ts'
 
 const isoTime = z.iso.datetime({ offset: true })
@@ -96,7 +98,38 @@ const campaignsSchema = z.strictObject({
   graceMinutes: z.number().min(0).max(24 * 60).default(30),
 })
 
-const deviceSchema = z.strictObject({ model: z.string().min(1).optional(), firmware: z.string().min(1).optional() })
+const networkString = z.string().refine((t) => parseNetwork(t) !== null, { message: 'expected an IP network (CIDR such as 192.168.0.0/16 or fd00::/8) or an address' })
+const addressString = z.string().refine((t) => isIP(t) !== 0, { message: 'expected an IPv4 or IPv6 address' })
+
+const deviceSchema = z.strictObject({
+  model: z.string().min(1).optional(),
+  firmware: z.string().min(1).optional(),
+  /** The device's addresses (dual stack, several interfaces): their flows are this device's, under this entry's key. */
+  addresses: z.array(addressString).min(1).optional(),
+})
+
+/** Which addresses are the fleet's devices. */
+const devicesSchema = z.strictObject({
+  /**
+   * Source addresses that are devices (CIDRs or addresses, IPv4 and IPv6). A flow from any other
+   * source is not a device's egress (an inbound scan, a reply, an outside host a sensor saw): it is
+   * counted (skipped, reason `outside`), never judged. The default is private address space.
+   */
+  networks: z.array(networkString).default([...PRIVATE_NETWORKS]),
+})
+
+/** Inventory keys: a device id, an address, or a CIDR (its attributes for every device in it); an address listed by one device only. */
+const inventorySchema = z.record(z.string().min(1), deviceSchema).superRefine((inventory, ctx) => {
+  const owner = new Map<string, string>()
+  for (const [key, entry] of Object.entries(inventory)) {
+    if (key.includes('/') && parseNetwork(key) === null) ctx.addIssue({ code: 'custom', message: 'a key with "/" must be an IP network (CIDR)', path: [key] })
+    ;(entry.addresses ?? []).forEach((a, i) => {
+      const first = owner.get(a.toLowerCase())
+      if (first !== undefined && first !== key) ctx.addIssue({ code: 'custom', message: `${a} is listed by ${first} too`, path: [key, 'addresses', i] })
+      else owner.set(a.toLowerCase(), key)
+    })
+  }
+})
 
 /** Wraps a detector's strict schema with the switches every detector has. */
 const detectorSection = (def: DetectorDef) => {
@@ -133,8 +166,9 @@ export const buildConfigSchema = (defs: readonly DetectorDef[]) =>
       .prefault({}),
     detectors: z.strictObject(Object.fromEntries(defs.map((d) => [d.id, detectorSection(d)]))).prefault({}),
     campaigns: campaignsSchema.prefault({}),
-    /** Device attributes by device id, for collectors that do not send them (pmacct, goflow2, Zeek). */
-    inventory: z.record(z.string().min(1), deviceSchema).default({}),
+    devices: devicesSchema.prefault({}),
+    /** Device attributes by device id, address or CIDR, for collectors that do not send them (pmacct, goflow2, Zeek). */
+    inventory: inventorySchema.default({}),
     /** Where `run` sends alert records besides the alerts topic; replay and evaluate ignore it. */
     webhooks: webhooksSchema.prefault({}),
   })

@@ -1,6 +1,7 @@
 // goflow2 JSON flow records (v2 snake_case, v1 CamelCase) → canonical egress events, with errors naming goflow2's fields.
 import { fail } from './result.ts'
 import type { DecodeResult } from './result.ts'
+import { protocolNumber } from './protocols.ts'
 import { addIssue, canonicalWithSourceNames, toUint } from './fields.ts'
 
 /*
@@ -60,11 +61,6 @@ const V1 = dialect(
   [{ name: 'TimeFlowStartMs', unit: 'ms' }, { name: 'TimeFlowStart', unit: 's' }, { name: 'TimeReceived', unit: 's' }],
   [{ name: 'TimeFlowEndMs', unit: 'ms' }, { name: 'TimeFlowEnd', unit: 's' }],
 )
-
-/** goflow2's protocol names as it writes them, and lower case; other spellings are lower-cased first. */
-const PROTO_BY_NAME: ReadonlyMap<string, number> = new Map([
-  ['ICMP', 1], ['TCP', 6], ['UDP', 17], ['ICMPv6', 58], ['SCTP', 132], ['icmp', 1], ['tcp', 6], ['udp', 17], ['icmpv6', 58], ['sctp', 132],
-])
 
 /** Whether a parsed JSON object looks like a goflow2 record (auto-detection). */
 export const isGoflow2Record = (o: Readonly<Record<string, unknown>>): boolean =>
@@ -145,9 +141,11 @@ export const decodeGoflow2Value = (value: unknown): DecodeResult => {
   if (!srcOk) issues = addIssue(issues, `${d.src}: expected an IPv4 or IPv6 address`)
 
   const p = o[d.proto]
-  let proto = typeof p === 'string' ? (PROTO_BY_NAME.get(p) ?? PROTO_BY_NAME.get(p.toLowerCase()) ?? toUint(p)) : toUint(p)
+  // goflow2 2.2 writes the IANA keyword (`IPv6-ICMP`, `IGMP`, `GRE`); older versions `ICMPv6`; a number otherwise.
+  let proto = typeof p === 'string' ? protocolNumber(p) : -1
+  if (proto < 0) proto = toUint(p)
   if (proto < 0 || proto > 255) {
-    issues = addIssue(issues, `${d.proto}: expected a protocol name (TCP, UDP, ICMP, ICMPv6, SCTP) or number 0-255`)
+    issues = addIssue(issues, `${d.proto}: expected an IANA protocol keyword (TCP, UDP, IPv6-ICMP, GRE, …) or number 0-255`)
     proto = 0
   }
 

@@ -1,6 +1,7 @@
 // pmacct JSON records (Kafka or print plugin) → canonical egress events, with errors naming pmacct's fields.
 import { SKIPPED, fail } from './result.ts'
 import type { DecodeResult } from './result.ts'
+import { protocolNumber } from './protocols.ts'
 import { addIssue, canonicalWithSourceNames, toUint } from './fields.ts'
 
 /*
@@ -27,11 +28,6 @@ const SOURCE_FIELD: Readonly<Record<string, string>> = {
 /** Event time candidates, best first: flow start, earliest start of stitched flows, time bin. */
 const TIME_FIELDS = ['timestamp_start', 'timestamp_min', 'stamp_inserted'] as const
 
-/** Protocol names pmacct prints (its table follows /etc/protocols), lower case. */
-const PROTO_BY_NAME: ReadonlyMap<string, number> = new Map([
-  ['icmp', 1], ['igmp', 2], ['tcp', 6], ['udp', 17], ['gre', 47], ['esp', 50], ['ah', 51], ['ipv6-icmp', 58], ['icmpv6', 58], ['sctp', 132],
-])
-
 /** Markers the kafka plugin writes around each purge; they carry no flow. */
 const MARKERS = new Set(['purge_init', 'purge_close'])
 
@@ -43,10 +39,11 @@ const TIME_ISSUE = ': expected "YYYY-MM-DD HH:MM:SS[.ffffff]" (UTC) or epoch sec
 export const isPmacctRecord = (o: Readonly<Record<string, unknown>>): boolean =>
   o.event_type !== undefined || (o.ip_src !== undefined && o.ip_dst !== undefined && o.bytes !== undefined)
 
+/** pmacct prints protocol names from /etc/protocols (IANA's keywords, lower case), or numbers. */
 const protoNumber = (v: unknown): number => {
   if (typeof v === 'string') {
-    const known = PROTO_BY_NAME.get(v) ?? PROTO_BY_NAME.get(v.toLowerCase())
-    if (known !== undefined) return known
+    const known = protocolNumber(v)
+    if (known >= 0) return known
   }
   const n = toUint(v)
   return n <= 255 ? n : -1

@@ -9,8 +9,12 @@ import type { DeviceEvent } from '../types.ts'
  */
 export type DecodeFailureReason = 'invalid_json' | 'schema' | 'unknown_format' | 'too_large' | 'ts_future' | 'ts_past' | 'too_many_errors'
 
-/** Closed set of reasons a record carries no event and is counted as skipped (never dead-lettered). */
-export type SkipReason = 'blank' | 'header' | 'marker'
+/**
+ * Closed set of reasons a record carries no event and is counted as skipped (never dead-lettered).
+ * `outside`: a flow whose source is not one of the fleet's devices (devices.networks, or Zeek's
+ * `local_orig` F): not a device's egress.
+ */
+export type SkipReason = 'blank' | 'header' | 'marker' | 'outside'
 
 export interface DecodeFailure {
   readonly ok: false
@@ -40,4 +44,5 @@ export const SKIPPED: Readonly<Record<SkipReason, DecodeSkip>> = Object.freeze({
   blank: Object.freeze({ ok: null, reason: 'blank' }),
   header: Object.freeze({ ok: null, reason: 'header' }),
   marker: Object.freeze({ ok: null, reason: 'marker' }),
+  outside: Object.freeze({ ok: null, reason: 'outside' }),
 })

@@ -31,7 +31,11 @@ const SOURCE_FIELD_PAYLOAD: Readonly<Record<string, string>> = { ...SOURCE_FIELD
 const COLUMNS: ReadonlyMap<string, boolean> = new Map([
   ['ts', true], ['id.orig_h', false], ['id.resp_h', false], ['id.resp_p', true], ['proto', false], ['duration', true],
   ['orig_bytes', true], ['orig_ip_bytes', true], ['orig_pkts', true], ['resp_bytes', true], ['resp_ip_bytes', true],
+  ['local_orig', false],
 ])
+
+/** Zeek's `unknown_transport`: an IP protocol it does not analyse (GRE, ESP, …), taken as IANA's reserved 255, port 0. */
+const UNKNOWN_TRANSPORT = 255
 /** Without these a file is not a conn.log this adapter can read. */
 const REQUIRED = ['ts', 'id.orig_h', 'id.resp_h', 'proto'] as const
 
@@ -62,6 +66,9 @@ const finish = canonicalWithSourceNames
 export const decodeZeekValue = (value: unknown): DecodeResult => {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return fail('schema', '(root): expected a JSON object')
   const o = value as Readonly<Record<string, unknown>>
+  // Zeek says the originator is not in its Site::local_nets: an inbound connection, not a device's egress.
+  const localOrig = o.local_orig
+  if (localOrig === false || localOrig === 'F') return SKIPPED.outside
   let issues = ''
 
   let ts = timeMs(o.ts)
@@ -75,9 +82,9 @@ export const decodeZeekValue = (value: unknown): DecodeResult => {
   if (!srcOk) issues = addIssue(issues, 'id.orig_h: expected an IPv4 or IPv6 address')
 
   const p = o.proto
-  let proto = p === 'tcp' || p === 'udp' || p === 'icmp' ? PROTO_NUMBERS[p] : -1
+  let proto = p === 'tcp' || p === 'udp' || p === 'icmp' ? PROTO_NUMBERS[p] : p === 'unknown_transport' ? UNKNOWN_TRANSPORT : -1
   if (proto < 0) {
-    issues = addIssue(issues, 'proto: expected "tcp", "udp" or "icmp"')
+    issues = addIssue(issues, 'proto: expected "tcp", "udp", "icmp" or "unknown_transport"')
     proto = 0
   }
 

@@ -39,7 +39,8 @@ export interface EngineOptions {
    */
   readonly fleet?: ShardFleet
   /** Device attributes for events that do not carry them, by device id. */
-  readonly inventory?: ReadonlyMap<string, { readonly model?: string | undefined; readonly firmware?: string | undefined }>
+  /** What the inventory says of a device (its model and firmware when its events do not say). */
+  readonly inventory?: { lookup(deviceId: string, srcIp: string | undefined): { readonly model?: string | undefined; readonly firmware?: string | undefined } | undefined }
 }
 
 /** Receives every closed window's result; implemented by the alert stage. */
@@ -562,7 +563,7 @@ export class Engine implements BudgetMember {
   }
 
   private createDevice(event: DeviceEvent): DeviceRecord {
-    const known = this.options.inventory?.get(event.deviceId)
+    const known = this.options.inventory?.lookup(event.deviceId, event.type === 'egress' ? event.srcIp : undefined)
     const window = windowOf(event.ts, this.options.windowMs)
     const device: DeviceRecord = {
       id: event.deviceId,

@@ -47,6 +47,20 @@ describe('parseConfig', () => {
     expect(e.message).toContain('a suppression rule needs at least one of deviceId, detector, destination')
   })
 
+  it('takes private address space as the fleet by default, and names an invalid network, an invalid inventory key or an address listed twice by its path', () => {
+    expect(parseConfig({}, DETECTORS).devices.networks).toEqual(['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10', 'fc00::/7'])
+    const e = errorOf(() =>
+      parseConfig({
+        devices: { networks: ['192.168.0.0/16', '192.0.2.0/33'] },
+        inventory: { '10.0.0.0/40': { model: 'x' }, lock: { addresses: ['192.168.1.122'] }, cam: { addresses: ['fd00::1', '192.168.1.122'] }, tv: { addresses: ['tv.local'] } },
+      }, DETECTORS),
+    )
+    expect(e.message).toContain('  devices.networks.1: expected an IP network (CIDR such as 192.168.0.0/16 or fd00::/8) or an address')
+    expect(e.message).toContain('  inventory.10.0.0.0/40: a key with "/" must be an IP network (CIDR)')
+    expect(e.message).toContain('  inventory.cam.addresses.1: 192.168.1.122 is listed by lock too')
+    expect(e.message).toContain('  inventory.tv.addresses.0: expected an IPv4 or IPv6 address')
+  })
+
   it('returns a deeply frozen configuration', () => {
     const c = parseConfig({ alerts: { suppress: [{ detector: 'fanout' }] } }, DETECTORS)
     expect(Object.isFrozen(c.alerts.suppress[0])).toBe(true)

@@ -89,8 +89,8 @@ describe('goflow2 adapter', () => {
 
   it('names the goflow2 field it rejects', () => {
     expect(errorOf({ ...ipfix, dst_port: 'https' })).toBe('schema | dst_port: expected an integer 0-65535')
-    expect(errorOf({ ...ipfix, proto: '' })).toBe('schema | proto: expected a protocol name (TCP, UDP, ICMP, ICMPv6, SCTP) or number 0-255')
-    expect(errorOf({ ...ipfix, proto: 'toString' })).toBe('schema | proto: expected a protocol name (TCP, UDP, ICMP, ICMPv6, SCTP) or number 0-255')
+    expect(errorOf({ ...ipfix, proto: '' })).toBe('schema | proto: expected an IANA protocol keyword (TCP, UDP, IPv6-ICMP, GRE, …) or number 0-255')
+    expect(errorOf({ ...ipfix, proto: 'toString' })).toBe('schema | proto: expected an IANA protocol keyword (TCP, UDP, IPv6-ICMP, GRE, …) or number 0-255')
     expect(errorOf({ ...ipfix, time_flow_start_ns: '1.76e18' })).toBe('schema | time_flow_start_ns: expected epoch nanoseconds')
     expect(errorOf({ ...ipfix, time_flow_start_ns: undefined, time_received_ns: undefined })).toBe(
       'schema | time_flow_start_ns: missing (also looked for time_received_ns)',

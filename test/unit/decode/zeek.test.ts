@@ -74,7 +74,7 @@ describe('zeek conn.log adapter, JSON', () => {
   })
 
   it('names the Zeek field it rejects, and renames canonical issues to Zeek fields', () => {
-    expect(errorOf({ proto: 'unknown_transport' })).toBe('schema | proto: expected "tcp", "udp" or "icmp"')
+    expect(errorOf({ proto: 'gre' })).toBe('schema | proto: expected "tcp", "udp", "icmp" or "unknown_transport"')
     expect(errorOf({ 'id.resp_p': 65536 })).toBe('schema | id.resp_p: expected an integer 0-65535')
     expect(errorOf({ ts: '2026-11-24 23:37:00' })).toBe('schema | ts: expected epoch seconds or an ISO-8601 date-time with a zone')
     expect(errorOf({ ts: undefined })).toBe('schema | ts: missing')
@@ -83,6 +83,18 @@ describe('zeek conn.log adapter, JSON', () => {
       'schema | id.resp_h: expected an IPv4 or IPv6 address; orig_pkts: Invalid input: expected number, received string',
     )
     expect(errorOf({ orig_ip_bytes: undefined, orig_bytes: -5 })).toBe('schema | orig_bytes: Too small: expected number to be >=0')
+  })
+
+  it('takes unknown_transport (an IP protocol Zeek does not analyse) as protocol 255, port 0', () => {
+    // The line of ../shared/data/collectors/repro/10-zeek-unknown-transport.CONSTRUCTED.json.
+    const r = decodeZeekValue({ ts: 1641918754.93611, uid: 'Cx', 'id.orig_h': '192.168.1.5', 'id.orig_p': 0, 'id.resp_h': '203.0.113.9', 'id.resp_p': 0, proto: 'unknown_transport', orig_ip_bytes: 120, orig_pkts: 2 })
+    expect(r).toEqual({ ok: true, event: flow({ ts: 1641918754936, deviceId: '192.168.1.5', srcIp: '192.168.1.5', dstIp: '203.0.113.9', dstPort: 0, proto: 255, bytesOut: 120, packetsOut: 2 }) })
+  })
+
+  it('skips a connection Zeek says an outsider began (local_orig F, in JSON and TSV) as outside: not a device\'s egress', () => {
+    expect(decodeZeekValue({ ...smtp, local_orig: false })).toEqual({ ok: null, reason: 'outside' })
+    expect(decodeZeekValue({ ...smtp, local_orig: 'F' })).toEqual({ ok: null, reason: 'outside' })
+    expect(decodeZeekValue({ ...smtp, local_orig: true })).toEqual({ ok: true, event: smtpEvent })
   })
 
   it('is recognised by id.orig_h', () => {
