@@ -119,7 +119,33 @@ export const startService = async (
     if (stopping) return 'stopping'
     if (!joined) return 'not in the group yet'
     if (set.restoring) return 'restoring state'
-    return health.problem()
+    return health.problem() ?? fleetStall()
+  }
+  /** The view's complete epoch when last looked at, and since when it has not moved while shards wait. */
+  const viewMoved = { complete: -Infinity, at: Date.now() }
+  /** The shards of this member that wait for the fleet view. */
+  const waitingShards = (): number => {
+    let n = 0
+    for (const sh of set.shards.values()) if (sh.waitingAt !== null) n++
+    return n
+  }
+  const completeThrough = (): string =>
+    Number.isFinite(view.complete) ? ` (complete through ${new Date((view.complete + 1) * view.settings.epochMs).toISOString()})` : ''
+  /**
+   * Waiting for the fleet is back-pressure while the view moves; once it has not moved for the
+   * stall timeout while shards wait, nothing goes on (a member frozen, or a fault of the view): the
+   * member is not ready, and says why.
+   */
+  const fleetStall = (): string | null => {
+    const waiting = waitingShards()
+    if (waiting === 0 || view.complete !== viewMoved.complete) {
+      viewMoved.complete = view.complete
+      viewMoved.at = Date.now()
+      return null
+    }
+    const still = Date.now() - viewMoved.at
+    if (still <= settings.stallTimeoutSeconds * 1000) return null
+    return `${waiting} of ${set.shards.size} shards have waited for the fleet view for ${Math.round(still / 1000)} s${completeThrough()}: no shard it waits for has moved`
   }
   const ready = (): boolean => notReady() === null
   const metrics = createMetrics(
@@ -131,11 +157,7 @@ export const startService = async (
       forEachWebhookTarget: (visit) => webhooks?.forEachTarget(visit),
       shards: () => set.shards.size,
       fleetRefused: () => view.refused,
-      fleetWaiting: () => {
-        let n = 0
-        for (const s of set.shards.values()) if (s.waitingAt !== null) n++
-        return n
-      },
+      fleetWaiting: () => waitingShards(),
       fleetCompleteMs: () => (view.complete + 1) * view.settings.epochMs,
       ready,
     },
@@ -266,7 +288,7 @@ export const startService = async (
   // A stall, a lasting rebalance or a crash is said once as it starts, and once as it ends.
   let reported: string | null = null
   const healthTimer = setInterval(() => {
-    const problem = joined && !stopping ? health.problem() : null
+    const problem = joined && !stopping ? (health.problem() ?? fleetStall()) : null
     if (problem !== null && reported === null) warn(`not ready: ${problem}`)
     if (problem === null && reported !== null) warn('consuming again')
     reported = problem
@@ -369,11 +391,9 @@ export const startService = async (
     detail: () => {
       const problem = notReady()
       if (problem !== null) return problem
-      let waiting = 0
-      for (const sh of set.shards.values()) if (sh.waitingAt !== null) waiting++
+      const waiting = waitingShards()
       if (waiting === 0) return ''
-      const through = Number.isFinite(view.complete) ? ` (complete through ${new Date((view.complete + 1) * view.settings.epochMs).toISOString()})` : ''
-      return `${waiting} of ${set.shards.size} shards wait for the fleet view${through}: another shard is behind`
+      return `${waiting} of ${set.shards.size} shards wait for the fleet view${completeThrough()}: another shard is behind`
     },
     failed,
     async stop() {

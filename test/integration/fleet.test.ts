@@ -71,6 +71,36 @@ describe('one fleet view in run', () => {
     for (const m of members) if (m !== killed) expect(await m.exited).toBe(0)
   })
 
+  it('is not ready while the fleet view stands still for the stall timeout (another member frozen), and goes on exactly once it moves', { timeout: 900_000 }, async () => {
+    const { t, env, groupId } = await setupTopics(admin, brokers, 6)
+    await cli(env, 'produce', '-q', '--topic', t.events, FLEET)
+    const expected = await replayLines('--partitions', '6', FLEET)
+    // A frozen member keeps its partitions for the session timeout (30 s here): the other waits.
+    const slow = { ...env, EGRESS_SESSION_TIMEOUT_SECONDS: '30', EGRESS_STALL_TIMEOUT_SECONDS: '5' }
+    const [a, b] = [startRun(slow), startRun(slow)]
+    try {
+      await Promise.all([waitReady(a), waitReady(b)])
+      await waitCommitted(admin, groupId, t.events, (c) => c >= FLEET_LINES / 4, 600_000)
+      b.child.kill('SIGSTOP')
+      const address = /http on (\S+)/.exec(a.out.stderr)![1]!
+      let said = ''
+      await until(async () => {
+        const r = await fetch(`http://${address}/readyz`)
+        said = `${r.status} ${(await r.text()).trim()}`
+        return /^503 not ready: \d of \d shards have waited for the fleet view for \d+ s \(complete through 2026-11-\d\dT[^)]*\): no shard it waits for has moved$/.test(said)
+      }, () => `the member never said the fleet view stands still; /readyz: ${said}`, 20_000)
+      b.child.kill('SIGCONT')
+      await waitReady(a, 20_000)
+      await waitCommitted(admin, groupId, t.events, (c) => c === FLEET_LINES, 600_000)
+      await expectTopicLines(kafka, t.alerts, expected)
+    } finally {
+      b.child.kill('SIGCONT')
+      for (const m of [a, b]) m.child.kill('SIGTERM')
+    }
+    for (const m of [a, b]) expect(await m.exited).toBe(0)
+    expect(a.out.stderr).toMatch(/not ready: \d of \d shards have waited for the fleet view/)
+  })
+
   it('reads telemetry on its own 6-partition topic with its device\'s flows, in event-time order: a device whose model only its telemetry gives is judged as that model', async () => {
     const { t, env, groupId } = await setupTopics(admin, brokers, 6)
     // The flows without model or firmware: only the telemetry says what each device is.
