@@ -15,6 +15,8 @@ export const COPIED: Readonly<Record<string, readonly string[] | null>> = {
   // Real Zeek conn.logs: inbound connections (local_orig F), records written when connections end.
   'zeek-public': null,
   config: ['inventory.yaml'],
+  // One pmacctd run over test7 written three ways: epoch seconds, UTC wall time, and the wall time of Europe/Prague.
+  pmacct: ['test7-print-json-stitching-epoch.json', 'test7-print-json-stitching.json', 'test7-print-json-stitching-TZprague.json'],
 }
 
 export const importCollectors = (from: string, to: string): string[] => {

@@ -81,7 +81,7 @@ const PROBE_LINES = 10_000
 
 /** The time of a file's first event (Infinity for none in its first lines). */
 const firstEventTime = async (path: string, format: InputFormat, config: Config): Promise<number> => {
-  const decoder = createLineDecoder(format)
+  const decoder = createLineDecoder(format, config.input.timeZone)
   let first = Infinity
   let lines = 0
   try {
@@ -181,7 +181,7 @@ export const replay = async (opts: ReplayOptions): Promise<ReplaySummary> => {
   progress?.start(files.reduce((n, f) => n + f.size, 0))
   try {
     for (const file of files) {
-      const decoder = createLineDecoder(opts.format)
+      const decoder = createLineDecoder(opts.format, config.input.timeZone)
       let lineNo = 0
       // One outcome object per file (nothing allocated per line); the line number it reports is the current one.
       const taken = (event: DeviceEvent): void => {

@@ -4,6 +4,7 @@ import { z } from 'zod'
 import type { DetectorDef } from '../engine/detector.ts'
 import { AppError } from '../errors.ts'
 import { PRIVATE_NETWORKS, parseNetwork } from '../engine/members.ts'
+import { isTimeZone } from '../decode/zone.ts'
 import { webhooksSchema } from './webhooks.ts'
 
 const isoTime = z.iso.datetime({ offset: true })
@@ -65,6 +66,11 @@ const inputSchema = z.strictObject({
   deadLetterRawBytes: z.number().int().min(0).max(1 << 20).default(64 * 1024),
   /** Replay of .gz files: fails once the decompressed bytes exceed this many times the compressed ones (plus 64 MiB): a gzip bomb. */
   maxGzipRatio: z.number().min(1).default(200),
+  /**
+   * The zone of time stamps a collector writes without one (pmacct without `timestamps_utc: true`
+   * prints the collector host's local time): an IANA name such as Europe/Prague.
+   */
+  timeZone: z.string().refine(isTimeZone, { message: 'expected an IANA time zone name such as UTC or Europe/Prague' }).default('UTC'),
 })
 
 /** The fleet view: model-level knowledge merged over every shard (see src/engine/fleet.ts). */

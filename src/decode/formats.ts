@@ -5,6 +5,8 @@ import { decodePmacctValue, isPmacctRecord } from './pmacct.ts'
 import { SKIPPED, fail } from './result.ts'
 import type { DecodeResult } from './result.ts'
 import { createZeekTsvReader, decodeZeekValue, isZeekRecord } from './zeek.ts'
+import { localClock } from './zone.ts'
+import type { LocalClock } from './zone.ts'
 
 export const INPUT_FORMATS = ['auto', 'canonical', 'pmacct', 'goflow2', 'zeek'] as const
 export type InputFormat = (typeof INPUT_FORMATS)[number]
@@ -25,18 +27,21 @@ const UNKNOWN_FORMAT =
   'record matches no input format: looked for deviceId or type (canonical), event_type or ip_src+ip_dst+bytes (pmacct), ' +
   'time_flow_start_ns or src_addr+dst_addr (goflow2), id.orig_h (zeek)'
 
-/** Picks the format of one parsed record by its field names. */
-export const decodeAutoValue = (value: unknown): DecodeResult => {
+/** Picks the format of one parsed record by its field names (wall times without a zone read in `clock`'s). */
+const autoValue = (clock: LocalClock): ValueDecoder => (value) => {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return fail('schema', '(root): expected a JSON object')
   const o = value as Readonly<Record<string, unknown>>
   // goflow2 records have a `type` too ("IPFIX", "NETFLOW_V9"), so only the contract's own types mean canonical here.
   if (o.deviceId !== undefined || o.type === 'egress' || o.type === 'telemetry') return decodeCanonicalValue(o)
-  if (isPmacctRecord(o)) return decodePmacctValue(o)
+  if (isPmacctRecord(o)) return decodePmacctValue(o, clock)
   if (isGoflow2Record(o)) return decodeGoflow2Value(o)
   if (isZeekRecord(o)) return decodeZeekValue(o)
   if (o.type !== undefined) return decodeCanonicalValue(o)
   return fail('unknown_format', UNKNOWN_FORMAT)
 }
+
+/** Picks the format of one parsed record by its field names (wall times without a zone in UTC). */
+export const decodeAutoValue = autoValue(localClock('UTC'))
 
 /** Index of the first character that is not whitespace (or a byte-order mark), or -1 for a blank line. */
 const firstContent = (line: string): number => {
@@ -97,13 +102,17 @@ const zeekAwareDecoder = (decodeValue: ValueDecoder, tsvOnly: boolean): LineDeco
   }
 }
 
-const VALUE_DECODERS: Readonly<Record<InputFormat, ValueDecoder>> = {
-  auto: decodeAutoValue,
-  canonical: decodeCanonicalValue,
-  pmacct: decodePmacctValue,
-  goflow2: decodeGoflow2Value,
-  zeek: decodeZeekValue,
+/** The value decoders of each format for time stamps written without a zone in `timeZone` (input.timeZone). */
+const valueDecoders = (timeZone: string): Readonly<Record<InputFormat, ValueDecoder>> => {
+  let table = DECODERS_BY_ZONE.get(timeZone)
+  if (table === undefined) {
+    const clock = localClock(timeZone)
+    table = { auto: autoValue(clock), canonical: decodeCanonicalValue, pmacct: (v) => decodePmacctValue(v, clock), goflow2: decodeGoflow2Value, zeek: decodeZeekValue }
+    DECODERS_BY_ZONE.set(timeZone, table)
+  }
+  return table
 }
+const DECODERS_BY_ZONE = new Map<string, Readonly<Record<InputFormat, ValueDecoder>>>()
 
 const TSV_IN_A_RECORD =
   'a tab-separated row: records are decoded one by one, without the #fields header of a Zeek file; send Zeek\'s JSON logs (LogAscii::use_json) or canonical events'
@@ -113,27 +122,26 @@ const TSV_IN_A_RECORD =
  * alone, never of earlier ones, so that any member decodes any record the same way after any restart.
  * Blank records and `#` lines are skipped; a Zeek TSV row is `unknown_format` (its header is not there).
  */
-export const decodeRecord = (text: string, format: InputFormat): DecodeResult => {
+export const decodeRecord = (text: string, format: InputFormat, timeZone = 'UTC'): DecodeResult => {
   const i = firstContent(text)
   if (i < 0) return SKIPPED.blank
   const c = text.charCodeAt(i)
   if (c === HASH) return SKIPPED.header
   if (c !== BRACE && text.includes('\t', i)) return fail('unknown_format', TSV_IN_A_RECORD)
-  return decodeJson(text, i, VALUE_DECODERS[format])
+  return decodeJson(text, i, valueDecoders(timeZone)[format])
 }
 
-/** A decoder for one input file in `format`. */
-export const createLineDecoder = (format: InputFormat): LineDecoder => {
+/** A decoder for one input file in `format`; time stamps written without a zone are read in `timeZone` (input.timeZone). */
+export const createLineDecoder = (format: InputFormat, timeZone = 'UTC'): LineDecoder => {
+  const decoders = valueDecoders(timeZone)
   switch (format) {
     case 'auto':
-      return zeekAwareDecoder(decodeAutoValue, false)
+      return zeekAwareDecoder(decoders.auto, false)
     case 'zeek':
       return zeekAwareDecoder(decodeZeekValue, true)
     case 'canonical':
-      return jsonDecoder(decodeCanonicalValue)
     case 'pmacct':
-      return jsonDecoder(decodePmacctValue)
     case 'goflow2':
-      return jsonDecoder(decodeGoflow2Value)
+      return jsonDecoder(decoders[format])
   }
 }

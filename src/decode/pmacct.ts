@@ -2,6 +2,8 @@
 import { SKIPPED, fail } from './result.ts'
 import type { DecodeResult } from './result.ts'
 import { protocolNumber } from './protocols.ts'
+import { localClock } from './zone.ts'
+import type { LocalClock } from './zone.ts'
 import { addIssue, canonicalWithSourceNames, toUint } from './fields.ts'
 
 /*
@@ -33,7 +35,9 @@ const MARKERS = new Set(['purge_init', 'purge_close'])
 
 const PORT_ISSUE = 'port_dst: expected an integer 0-65535'
 const PROTO_ISSUE = 'ip_proto: expected a protocol name (tcp, udp, icmp, …) or number 0-255'
-const TIME_ISSUE = ': expected "YYYY-MM-DD HH:MM:SS[.ffffff]" (UTC) or epoch seconds'
+const TIME_ISSUE = ': expected "YYYY-MM-DD HH:MM:SS[.ffffff]" (UTC, or input.timeZone) or epoch seconds'
+
+const UTC = localClock('UTC')
 
 /** Whether a parsed JSON object looks like a pmacct record (auto-detection). */
 export const isPmacctRecord = (o: Readonly<Record<string, unknown>>): boolean =>
@@ -81,8 +85,8 @@ const fractionMs = (s: string, at: number, end: number): number => {
   return n === 1 ? v * 100 : n === 2 ? v * 10 : v
 }
 
-/** `YYYY-MM-DD HH:MM:SS[.fff…][Z|±HH:MM]` (a `T` may replace the space; no zone means UTC) → epoch ms, or NaN. */
-const parseDateTime = (s: string): number => {
+/** `YYYY-MM-DD HH:MM:SS[.fff…][Z|±HH:MM]` (a `T` may replace the space; no zone: the wall time of `clock`'s zone) → epoch ms, or NaN. */
+const parseDateTime = (s: string, clock: LocalClock): number => {
   if (s.length < 19 || s.charCodeAt(4) !== 45 || s.charCodeAt(7) !== 45 || s.charCodeAt(13) !== 58 || s.charCodeAt(16) !== 58) return NaN
   const sep = s.charCodeAt(10)
   if (sep !== 32 && sep !== 84) return NaN
@@ -103,20 +107,17 @@ const parseDateTime = (s: string): number => {
     ms = fractionMs(s, i + 1, end)
     i = end
   }
+  if (i === s.length) return clock(y, mo, d, h, mi, sec) + ms
+  const z = s.charCodeAt(i)
   let offsetMs = 0
-  if (i < s.length) {
-    const z = s.charCodeAt(i)
-    if (z === 90 && i + 1 === s.length) {
-      offsetMs = 0
-    } else if (z === 43 || z === 45) {
-      const colon = s.charCodeAt(i + 3) === 58 ? 1 : 0
-      const oh = digits(s, i + 1, 2)
-      const om = digits(s, i + 3 + colon, 2)
-      if (oh < 0 || oh > 23 || om < 0 || om > 59 || i + 5 + colon !== s.length) return NaN
-      offsetMs = (z === 43 ? 1 : -1) * (oh * 60 + om) * 60_000
-    } else {
-      return NaN
-    }
+  if (z === 43 || z === 45) {
+    const colon = s.charCodeAt(i + 3) === 58 ? 1 : 0
+    const oh = digits(s, i + 1, 2)
+    const om = digits(s, i + 3 + colon, 2)
+    if (oh < 0 || oh > 23 || om < 0 || om > 59 || i + 5 + colon !== s.length) return NaN
+    offsetMs = (z === 43 ? 1 : -1) * (oh * 60 + om) * 60_000
+  } else if (z !== 90 || i + 1 !== s.length) {
+    return NaN
   }
   return Date.UTC(y, mo - 1, d, h, mi, sec) + ms - offsetMs
 }
@@ -134,10 +135,10 @@ const secondsStringToMs = (s: string): number => {
 }
 
 /** A pmacct time value → epoch ms; 0 when pmacct left it unset (zero), NaN when malformed. */
-const timeMs = (v: unknown): number => {
+const timeMs = (v: unknown, clock: LocalClock): number => {
   if (typeof v === 'number') return Number.isFinite(v) && v >= 0 ? Math.floor(Math.round(v * 1e6) / 1e3) : NaN
   if (typeof v !== 'string') return NaN
-  if (v.length >= 19 && v.charCodeAt(4) === 45) return v.startsWith('0000-') ? 0 : parseDateTime(v)
+  if (v.length >= 19 && v.charCodeAt(4) === 45) return v.startsWith('0000-') ? 0 : parseDateTime(v, clock)
   return secondsStringToMs(v)
 }
 
@@ -146,11 +147,11 @@ const timeMs = (v: unknown): number => {
 const finish = (issues: string, value: Record<string, unknown>): DecodeResult => canonicalWithSourceNames(issues, value, SOURCE_FIELD)
 
 /** Epoch ms of the first set (non-zero) time field: -1 when none is set, NaN when that field is malformed. */
-const eventTime = (o: Readonly<Record<string, unknown>>): number => {
+const eventTime = (o: Readonly<Record<string, unknown>>, clock: LocalClock): number => {
   for (const f of TIME_FIELDS) {
     const v = o[f]
     if (v === undefined) continue
-    const t = timeMs(v)
+    const t = timeMs(v, clock)
     if (Number.isNaN(t) || t > 0) return t
   }
   return -1
@@ -159,7 +160,7 @@ const eventTime = (o: Readonly<Record<string, unknown>>): number => {
 /** The issue for a missing or malformed event time (failure path only). */
 const timeIssue = (o: Readonly<Record<string, unknown>>): string => {
   for (const f of TIME_FIELDS) {
-    if (o[f] !== undefined && Number.isNaN(timeMs(o[f]))) return f + TIME_ISSUE
+    if (o[f] !== undefined && Number.isNaN(timeMs(o[f], UTC))) return f + TIME_ISSUE
   }
   return 'stamp_inserted: missing (also looked for timestamp_start, timestamp_min)'
 }
@@ -168,20 +169,20 @@ const timeIssue = (o: Readonly<Record<string, unknown>>): string => {
  * Decodes one parsed pmacct record. `deviceId` is `ip_src` (the inventory maps ids to models);
  * purge markers are skipped (`marker`). Adapter rejections name pmacct's field, e.g. `port_dst: expected an integer 0-65535`.
  */
-export const decodePmacctValue = (value: unknown): DecodeResult => {
+export const decodePmacctValue = (value: unknown, clock: LocalClock = UTC): DecodeResult => {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return fail('schema', '(root): expected a JSON object')
   const o = value as Readonly<Record<string, unknown>>
   if (typeof o.event_type === 'string' && MARKERS.has(o.event_type)) return SKIPPED.marker
   let issues = ''
 
-  let ts = eventTime(o)
+  let ts = eventTime(o, clock)
   if (!(ts > 0)) {
     issues = addIssue(issues, timeIssue(o))
     ts = 0
   }
   let durationMs: number | undefined
   if (ts > 0 && o.timestamp_end !== undefined && (o.timestamp_start !== undefined || o.timestamp_min !== undefined)) {
-    const end = timeMs(o.timestamp_end)
+    const end = timeMs(o.timestamp_end, clock)
     if (Number.isNaN(end)) issues = addIssue(issues, `timestamp_end${TIME_ISSUE}`)
     else if (end >= ts) durationMs = end - ts
   }

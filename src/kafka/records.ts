@@ -83,4 +83,4 @@ export const ingestRecord = (value: Buffer | null, ctx: RecordContext, out: Reco
  * becomes a dead letter when `report` (a record's first MAX_DEAD_LINES failures), else it is only counted.
  */
 const ingestLine = (bytes: Buffer, ctx: RecordContext, out: RecordOutcomes, report: boolean): boolean =>
-  ingestDecoded(decodeRecord(bytes.toString('utf8'), ctx.format), bytes, ctx.target, ctx.nowMs, ctx.config, out, report)
+  ingestDecoded(decodeRecord(bytes.toString('utf8'), ctx.format, ctx.config.input.timeZone), bytes, ctx.target, ctx.nowMs, ctx.config, out, report)

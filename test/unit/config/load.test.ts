@@ -24,7 +24,7 @@ describe('parseConfig', () => {
       windowSeconds: 60, allowedLatenessSeconds: 30, idleFlushSeconds: 300, deviceTtlHours: 24, maxDevices: 200_000, probationMinutes: 10, quietWindows: 60,
       maxFutureSeconds: 300, maxAgeHours: 0,
     })
-    expect(c.input).toEqual({ maxRecordBytes: 262_144, deadLetterRawBytes: 65_536, maxGzipRatio: 200 })
+    expect(c.input).toEqual({ maxRecordBytes: 262_144, deadLetterRawBytes: 65_536, maxGzipRatio: 200, timeZone: 'UTC' })
     expect(c.alerts).toEqual({ fireAfter: 2, resolveAfter: 10, suppress: [] })
     expect(Object.keys(c.detectors)).toEqual(DETECTORS.map((d) => d.id))
     expect(c.detectors['port-novelty']).toMatchObject({ enabled: true, fireAfter: 1 })
@@ -47,7 +47,7 @@ describe('parseConfig', () => {
     expect(e.message).toContain('a suppression rule needs at least one of deviceId, detector, destination')
   })
 
-  it('takes private address space as the fleet by default, and names an invalid network, an invalid inventory key or an address listed twice by its path', () => {
+  it('takes private address space as the fleet by default, and names an invalid network, an invalid inventory key, an address listed twice or an unknown time zone by its path', () => {
     expect(parseConfig({}, DETECTORS).devices.networks).toEqual(['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10', 'fc00::/7'])
     const e = errorOf(() =>
       parseConfig({
@@ -59,6 +59,7 @@ describe('parseConfig', () => {
     expect(e.message).toContain('  inventory.10.0.0.0/40: a key with "/" must be an IP network (CIDR)')
     expect(e.message).toContain('  inventory.cam.addresses.1: 192.168.1.122 is listed by lock too')
     expect(e.message).toContain('  inventory.tv.addresses.0: expected an IPv4 or IPv6 address')
+    expect(errorOf(() => parseConfig({ input: { timeZone: 'Europe/Praha' } }, DETECTORS)).message).toContain('  input.timeZone: expected an IANA time zone name such as UTC or Europe/Prague')
   })
 
   it('returns a deeply frozen configuration', () => {

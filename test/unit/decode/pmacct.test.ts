@@ -92,7 +92,7 @@ describe('pmacct adapter', () => {
     expect(errorOf({ ip_proto: 'carrier-pigeon' })).toBe('schema | ip_proto: expected a protocol name (tcp, udp, icmp, …) or number 0-255')
     expect(errorOf({ ip_proto: 'constructor' })).toBe('schema | ip_proto: expected a protocol name (tcp, udp, icmp, …) or number 0-255')
     expect(errorOf({ stamp_inserted: '2026-02-30 12:00:00' })).toBe(
-      'schema | stamp_inserted: expected "YYYY-MM-DD HH:MM:SS[.ffffff]" (UTC) or epoch seconds',
+      'schema | stamp_inserted: expected "YYYY-MM-DD HH:MM:SS[.ffffff]" (UTC, or input.timeZone) or epoch seconds',
     )
     expect(errorOf({ stamp_inserted: undefined })).toBe('schema | stamp_inserted: missing (also looked for timestamp_start, timestamp_min)')
     expect(errorOf({ ip_src: undefined })).toBe('schema | ip_src: expected an IPv4 or IPv6 address')
