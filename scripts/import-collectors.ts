@@ -17,6 +17,9 @@ export const COPIED: Readonly<Record<string, readonly string[] | null>> = {
   config: ['inventory.yaml'],
   // One pmacctd run over test7 written three ways: epoch seconds, UTC wall time, and the wall time of Europe/Prague.
   pmacct: ['test7-print-json-stitching-epoch.json', 'test7-print-json-stitching.json', 'test7-print-json-stitching-TZprague.json'],
+  // One softflowd IPFIX export of test7 (-v 10 -a -A milli), collected by goflow2 and by nfcapd (nfdump -o json-log).
+  goflow2: ['test7-softflowd-ipfix-a-milli.json'],
+  nfdump: ['test7-softflowd-ipfix-a-milli.ndjson'],
 }
 
 export const importCollectors = (from: string, to: string): string[] => {

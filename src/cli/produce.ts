@@ -35,7 +35,7 @@ export const registerProduce = (program: Command): void => {
     .requiredOption('-t, --topic <topic>', 'topic to write to (it must exist)')
     .option('-b, --brokers <list>', 'host:port[,host:port…] (default: $KAFKA_BROKERS)')
     .option('-s, --speed <x>', 'event time runs x times faster than the wall clock; 0 = as fast as possible', '0')
-    .option('-f, --format <format>', 'input format, to read each record\'s deviceId: auto, canonical, pmacct, goflow2, zeek', 'auto')
+    .option('-f, --format <format>', 'input format, to read each record\'s deviceId: auto, canonical, pmacct, goflow2, zeek, nfdump', 'auto')
     .option('--max-line-bytes <n>', 'a longer line (bytes, without its line end) is not sent, only counted as oversize', String(DEFAULT_MAX_LINE_BYTES))
     .option('-q, --quiet', 'no summary on stderr')
     .addHelpText('after', '\nEnvironment: KAFKA_BROKERS; KAFKA_TLS, KAFKA_TLS_CA_FILE; KAFKA_SASL_MECHANISM (plain, scram-sha-256, scram-sha-512), KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD or KAFKA_SASL_PASSWORD_FILE')

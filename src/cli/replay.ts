@@ -90,7 +90,7 @@ const replayFiles = async (
 const addReplayOptions = (cmd: Command): Command =>
   cmd
     .option('-c, --config <file>', 'configuration file (YAML or JSON); defaults apply without it')
-    .option('-f, --format <format>', 'input format: auto, canonical, pmacct, goflow2, zeek', 'auto')
+    .option('-f, --format <format>', 'input format: auto, canonical, pmacct, goflow2, zeek, nfdump', 'auto')
     .option('--dlq <file>', 'write rejected lines to this file as NDJSON dead-letter records')
     .option('--no-progress', 'no progress bar (it is only shown when stderr is a terminal)')
     .option('-q, --quiet', 'no summary or rejection messages on stderr')

@@ -5,10 +5,11 @@ import { decodePmacctValue, isPmacctRecord } from './pmacct.ts'
 import { SKIPPED, fail } from './result.ts'
 import type { DecodeResult } from './result.ts'
 import { createZeekTsvReader, decodeZeekValue, isZeekRecord } from './zeek.ts'
+import { decodeNfdumpValue, isNfdumpRecord } from './nfdump.ts'
 import { localClock } from './zone.ts'
 import type { LocalClock } from './zone.ts'
 
-export const INPUT_FORMATS = ['auto', 'canonical', 'pmacct', 'goflow2', 'zeek'] as const
+export const INPUT_FORMATS = ['auto', 'canonical', 'pmacct', 'goflow2', 'zeek', 'nfdump'] as const
 export type InputFormat = (typeof INPUT_FORMATS)[number]
 
 /** Decodes the lines of one input file, in order; create one per file (Zeek TSV headers are per file). */
@@ -25,7 +26,7 @@ const BOM = 0xfeff
 
 const UNKNOWN_FORMAT =
   'record matches no input format: looked for deviceId or type (canonical), event_type or ip_src+ip_dst+bytes (pmacct), ' +
-  'time_flow_start_ns or src_addr+dst_addr (goflow2), id.orig_h (zeek)'
+  'time_flow_start_ns or src_addr+dst_addr (goflow2), id.orig_h (zeek), type FLOW with src4_addr or src6_addr (nfdump)'
 
 /** Picks the format of one parsed record by its field names (wall times without a zone read in `clock`'s). */
 const autoValue = (clock: LocalClock): ValueDecoder => (value) => {
@@ -36,6 +37,7 @@ const autoValue = (clock: LocalClock): ValueDecoder => (value) => {
   if (isPmacctRecord(o)) return decodePmacctValue(o, clock)
   if (isGoflow2Record(o)) return decodeGoflow2Value(o)
   if (isZeekRecord(o)) return decodeZeekValue(o)
+  if (isNfdumpRecord(o)) return decodeNfdumpValue(o, clock)
   if (o.type !== undefined) return decodeCanonicalValue(o)
   return fail('unknown_format', UNKNOWN_FORMAT)
 }
@@ -107,7 +109,10 @@ const valueDecoders = (timeZone: string): Readonly<Record<InputFormat, ValueDeco
   let table = DECODERS_BY_ZONE.get(timeZone)
   if (table === undefined) {
     const clock = localClock(timeZone)
-    table = { auto: autoValue(clock), canonical: decodeCanonicalValue, pmacct: (v) => decodePmacctValue(v, clock), goflow2: decodeGoflow2Value, zeek: decodeZeekValue }
+    table = {
+      auto: autoValue(clock), canonical: decodeCanonicalValue, pmacct: (v) => decodePmacctValue(v, clock), goflow2: decodeGoflow2Value,
+      zeek: decodeZeekValue, nfdump: (v) => decodeNfdumpValue(v, clock),
+    }
     DECODERS_BY_ZONE.set(timeZone, table)
   }
   return table
@@ -142,6 +147,7 @@ export const createLineDecoder = (format: InputFormat, timeZone = 'UTC'): LineDe
     case 'canonical':
     case 'pmacct':
     case 'goflow2':
+    case 'nfdump':
       return jsonDecoder(decoders[format])
   }
 }

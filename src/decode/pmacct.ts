@@ -2,7 +2,7 @@
 import { SKIPPED, fail } from './result.ts'
 import type { DecodeResult } from './result.ts'
 import { protocolNumber } from './protocols.ts'
-import { localClock } from './zone.ts'
+import { digits, digitsEnd, fractionMs, localClock, parseDateTime } from './zone.ts'
 import type { LocalClock } from './zone.ts'
 import { addIssue, canonicalWithSourceNames, toUint } from './fields.ts'
 
@@ -51,75 +51,6 @@ const protoNumber = (v: unknown): number => {
   }
   const n = toUint(v)
   return n <= 255 ? n : -1
-}
-
-/** `n` decimal digits of `s` from `at` as a number, or -1. */
-const digits = (s: string, at: number, n: number): number => {
-  let v = 0
-  for (let i = at; i < at + n; i++) {
-    const c = s.charCodeAt(i) - 48
-    if (!(c >= 0 && c <= 9)) return -1
-    v = v * 10 + c
-  }
-  return v
-}
-
-const daysInMonth = (y: number, m: number): number =>
-  m === 2 ? (y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0) ? 29 : 28) : m === 4 || m === 6 || m === 9 || m === 11 ? 30 : 31
-
-/** Index just past the decimal digits of `s` starting at `at`. */
-const digitsEnd = (s: string, at: number): number => {
-  let i = at
-  while (i < s.length) {
-    const c = s.charCodeAt(i)
-    if (c < 48 || c > 57) break
-    i++
-  }
-  return i
-}
-
-/** Milliseconds of the fraction digits `s[at..end)` (at least one), truncated. */
-const fractionMs = (s: string, at: number, end: number): number => {
-  const n = end - at
-  const v = digits(s, at, n < 3 ? n : 3)
-  return n === 1 ? v * 100 : n === 2 ? v * 10 : v
-}
-
-/** `YYYY-MM-DD HH:MM:SS[.fff…][Z|±HH:MM]` (a `T` may replace the space; no zone: the wall time of `clock`'s zone) → epoch ms, or NaN. */
-const parseDateTime = (s: string, clock: LocalClock): number => {
-  if (s.length < 19 || s.charCodeAt(4) !== 45 || s.charCodeAt(7) !== 45 || s.charCodeAt(13) !== 58 || s.charCodeAt(16) !== 58) return NaN
-  const sep = s.charCodeAt(10)
-  if (sep !== 32 && sep !== 84) return NaN
-  const y = digits(s, 0, 4)
-  const mo = digits(s, 5, 2)
-  const d = digits(s, 8, 2)
-  const h = digits(s, 11, 2)
-  const mi = digits(s, 14, 2)
-  const sec = digits(s, 17, 2)
-  if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > daysInMonth(y, mo) || h < 0 || h > 23 || mi < 0 || mi > 59 || sec < 0 || sec > 59) {
-    return NaN
-  }
-  let i = 19
-  let ms = 0
-  if (s.charCodeAt(i) === 46) {
-    const end = digitsEnd(s, i + 1)
-    if (end === i + 1) return NaN
-    ms = fractionMs(s, i + 1, end)
-    i = end
-  }
-  if (i === s.length) return clock(y, mo, d, h, mi, sec) + ms
-  const z = s.charCodeAt(i)
-  let offsetMs = 0
-  if (z === 43 || z === 45) {
-    const colon = s.charCodeAt(i + 3) === 58 ? 1 : 0
-    const oh = digits(s, i + 1, 2)
-    const om = digits(s, i + 3 + colon, 2)
-    if (oh < 0 || oh > 23 || om < 0 || om > 59 || i + 5 + colon !== s.length) return NaN
-    offsetMs = (z === 43 ? 1 : -1) * (oh * 60 + om) * 60_000
-  } else if (z !== 90 || i + 1 !== s.length) {
-    return NaN
-  }
-  return Date.UTC(y, mo - 1, d, h, mi, sec) + ms - offsetMs
 }
 
 /** Decimal epoch seconds `S[.fff…]` → epoch ms (truncated), or NaN. */

@@ -38,8 +38,8 @@ const decodeAll = (format: (typeof INPUT_FORMATS)[number], lines: readonly strin
 }
 
 describe('input formats', () => {
-  it('are auto, canonical, pmacct, goflow2 and zeek', () => {
-    expect(INPUT_FORMATS).toEqual(['auto', 'canonical', 'pmacct', 'goflow2', 'zeek'])
+  it('are auto, canonical, pmacct, goflow2, zeek and nfdump', () => {
+    expect(INPUT_FORMATS).toEqual(['auto', 'canonical', 'pmacct', 'goflow2', 'zeek', 'nfdump'])
   })
 })
 
@@ -102,7 +102,7 @@ describe('auto line decoder', () => {
 
   it('reports a record of no known format, naming what it looked for', () => {
     expect(decodeAll('auto', ['{"src":"192.168.1.20","dst":"203.0.113.5"}'])).toEqual([
-      'unknown_format: record matches no input format: looked for deviceId or type (canonical), event_type or ip_src+ip_dst+bytes (pmacct), time_flow_start_ns or src_addr+dst_addr (goflow2), id.orig_h (zeek)',
+      'unknown_format: record matches no input format: looked for deviceId or type (canonical), event_type or ip_src+ip_dst+bytes (pmacct), time_flow_start_ns or src_addr+dst_addr (goflow2), id.orig_h (zeek), type FLOW with src4_addr or src6_addr (nfdump)',
     ])
   })
 

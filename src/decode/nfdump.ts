@@ -1,0 +1,67 @@
+// The nfdump adapter: one flow record of `nfdump -o json`, one JSON object a line (e.g. `| jq -c '.[]'`) → a canonical egress event.
+//
+// nfdump 1.7 writes, for each flow (times are the nfdump host's local time, without a zone):
+//   {"type":"FLOW","sampled":0,"first":"2018-03-09T20:57:50.781","last":"2018-03-09T20:57:51.303","in_packets":1,
+//    "in_bytes":60,"proto":6,"src_port":45285,"dst_port":53217,"src4_addr":"192.168.2.16","dst4_addr":"108.200.116.255",...}
+// (`src6_addr`/`dst6_addr` for IPv6; `out_bytes`/`out_packets` for biflows). `nfdump -o json` itself writes
+// them pretty-printed in one array, which is not one record a line: each line would be a dead letter.
+import { addIssue, canonicalWithSourceNames, toUint } from './fields.ts'
+import { fail } from './result.ts'
+import type { DecodeResult } from './result.ts'
+import { parseDateTime } from './zone.ts'
+import type { LocalClock } from './zone.ts'
+
+/** Whether a parsed JSON object looks like an nfdump flow record (auto-detection). */
+export const isNfdumpRecord = (o: Readonly<Record<string, unknown>>): boolean =>
+  o.type === 'FLOW' && (o.src4_addr !== undefined || o.src6_addr !== undefined)
+
+const TIME_ISSUE = ': expected "YYYY-MM-DDTHH:MM:SS[.fff]" (nfdump\'s local time: input.timeZone)'
+
+/** Decodes one nfdump flow record; `deviceId` is the source address, wall times are read in `clock`'s zone. */
+export const decodeNfdumpValue = (value: unknown, clock: LocalClock): DecodeResult => {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return fail('schema', '(root): expected a JSON object')
+  const o = value as Readonly<Record<string, unknown>>
+  let issues = ''
+  const v4 = o.src4_addr !== undefined
+  const names = v4 ? SOURCE_V4 : SOURCE_V6
+
+  let ts = typeof o.first === 'string' ? parseDateTime(o.first, clock) : NaN
+  if (!(ts > 0)) {
+    issues = addIssue(issues, o.first === undefined ? 'first: missing' : `first${TIME_ISSUE}`)
+    ts = 0
+  }
+  let durationMs: number | undefined
+  if (o.last !== undefined) {
+    const end = typeof o.last === 'string' ? parseDateTime(o.last, clock) : NaN
+    if (Number.isNaN(end)) issues = addIssue(issues, `last${TIME_ISSUE}`)
+    else if (ts > 0 && end >= ts) durationMs = end - ts
+  }
+
+  const src = v4 ? o.src4_addr : o.src6_addr
+  const srcOk = typeof src === 'string' && src.length > 0
+  if (!srcOk) issues = addIssue(issues, `${names.srcIp}: expected an IPv4 or IPv6 address`)
+
+  let proto = toUint(o.proto)
+  if (proto < 0 || proto > 255) {
+    issues = addIssue(issues, 'proto: expected a protocol number 0-255')
+    proto = 0
+  }
+  // ICMP flows have no ports: nfdump writes icmp_type and icmp_code instead.
+  let dstPort = o.dst_port === undefined && (proto === 1 || proto === 58) ? 0 : toUint(o.dst_port)
+  if (dstPort < 0 || dstPort > 65535) {
+    issues = addIssue(issues, 'dst_port: expected an integer 0-65535')
+    dstPort = 0
+  }
+
+  return canonicalWithSourceNames(issues, {
+    type: 'egress', ts, deviceId: srcOk ? src : '-', srcIp: srcOk ? src : undefined, dstIp: v4 ? o.dst4_addr : o.dst6_addr, dstPort, proto,
+    bytesOut: o.in_bytes, bytesIn: o.out_bytes, packetsOut: o.in_packets, durationMs,
+  }, names)
+}
+
+/** Canonical field → the nfdump field it came from, for renaming schema issues. */
+const SOURCE_V4: Readonly<Record<string, string>> = {
+  deviceId: 'src4_addr', srcIp: 'src4_addr', dstIp: 'dst4_addr', dstPort: 'dst_port', proto: 'proto',
+  bytesOut: 'in_bytes', bytesIn: 'out_bytes', packetsOut: 'in_packets', durationMs: 'last',
+}
+const SOURCE_V6: Readonly<Record<string, string>> = { ...SOURCE_V4, deviceId: 'src6_addr', srcIp: 'src6_addr', dstIp: 'dst6_addr' }
