@@ -62,6 +62,18 @@ const V1 = dialect(
   [{ name: 'TimeFlowEndMs', unit: 'ms' }, { name: 'TimeFlowEnd', unit: 's' }],
 )
 
+/**
+ * A biflow record (IPFIX, softflowd -b) of which goflow2 kept the forward counters only, and they
+ * are zero: every packet went from the record's destination to its source. The destination is the
+ * sender (the device), the source its peer and the source port the peer's port; the sender's bytes
+ * are not in the record (bytes out 0).
+ */
+const reversed = (d: Dialect, srcPort: string): Dialect => dialect(
+  { src: d.dst, dst: d.src, proto: d.proto, dstPort: srcPort, bytes: d.bytes, packets: d.packets }, d.start, d.end,
+)
+const V2_REVERSED = reversed(V2, 'src_port')
+const V1_REVERSED = reversed(V1, 'SrcPort')
+
 /** Whether a parsed JSON object looks like a goflow2 record (auto-detection). */
 export const isGoflow2Record = (o: Readonly<Record<string, unknown>>): boolean =>
   o.time_flow_start_ns !== undefined ||
@@ -121,7 +133,9 @@ const timeIssue = (o: Readonly<Record<string, unknown>>, fields: readonly TimeFi
 export const decodeGoflow2Value = (value: unknown): DecodeResult => {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return fail('schema', '(root): expected a JSON object')
   const o = value as Readonly<Record<string, unknown>>
-  const d = o.src_addr === undefined && o.SrcAddr !== undefined ? V1 : V2
+  const v1 = o.src_addr === undefined && o.SrcAddr !== undefined
+  const forward = v1 ? V1 : V2
+  const d = o[forward.packets] === 0 && o[forward.bytes] === 0 ? (v1 ? V1_REVERSED : V2_REVERSED) : forward
   let issues = ''
 
   let ts = firstTime(o, d.start)

@@ -1,4 +1,6 @@
-// Specification of the goflow2 adapter: nanosecond times, protocol names, raw (unsampled) counts, v1 field names, errors.
+// Specification of the goflow2 adapter: nanosecond times, protocol names, raw (unsampled) counts, v1 field names, biflow records, errors.
+import { readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { decodeGoflow2Value, isGoflow2Record } from '../../../src/decode/goflow2.ts'
 import type { EgressEvent } from '../../../src/types.ts'
@@ -104,5 +106,27 @@ describe('goflow2 adapter', () => {
     expect(isGoflow2Record({ src_addr: '192.0.2.1', dst_addr: '192.0.2.2' })).toBe(true)
     expect(isGoflow2Record({ SrcAddr: '192.0.2.1', DstAddr: '192.0.2.2' })).toBe(true)
     expect(isGoflow2Record({ src_addr: '192.0.2.1' })).toBe(false)
+  })
+})
+
+describe('goflow2 biflow records (IPFIX, softflowd -b)', () => {
+  const COLLECTORS = fileURLToPath(new URL('../../../fixtures/collectors/', import.meta.url))
+  const flows = (file: string): EgressEvent[] =>
+    readFileSync(`${COLLECTORS}${file}`, 'utf8').trimEnd().split('\n').flatMap((line) => {
+      const r = decodeGoflow2Value(JSON.parse(line))
+      return r.ok === true && r.event.type === 'egress' ? [r.event] : []
+    })
+
+  it('takes a record with no forward packets as its destination\'s flow to its source (the repro line: the telnet scanner\'s probe)', () => {
+    const [probe] = flows('repro/09-goflow2-biflow-reverse-only.json')
+    expect(probe).toMatchObject({ deviceId: '192.168.2.16', srcIp: '192.168.2.16', dstIp: '67.189.205.92', dstPort: 23, proto: 6, bytesOut: 0, packetsOut: 0 })
+  })
+
+  it('gives the telnet scanner of test7 its probes from the biflow export as from the uniflow one (its bytes are not in the records)', () => {
+    const probes = (file: string) => new Set(flows(file).filter((e) => e.srcIp === '192.168.2.16').map((e) => `${e.dstIp}:${e.dstPort}`))
+    const uniflow = probes('goflow2/test7-softflowd-ipfix-a-milli.json')
+    const biflow = probes('goflow2/test7-softflowd-ipfix-a-milli-biflow.json')
+    expect([uniflow.size, biflow.size]).toEqual([283, 272])
+    expect([...biflow].filter((p) => !uniflow.has(p))).toEqual([])
   })
 })
