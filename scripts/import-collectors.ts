@@ -15,8 +15,8 @@ export const COPIED: Readonly<Record<string, readonly string[] | null>> = {
   // Real Zeek conn.logs: inbound connections (local_orig F), records written when connections end.
   'zeek-public': null,
   config: ['inventory.yaml'],
-  // One pmacctd run over test7 written three ways: epoch seconds, UTC wall time, and the wall time of Europe/Prague.
-  pmacct: ['test7-print-json-stitching-epoch.json', 'test7-print-json-stitching.json', 'test7-print-json-stitching-TZprague.json'],
+  // One pmacctd run over test7 written three ways: epoch seconds, UTC wall time, and the wall time of Europe/Prague; and its 1-minute history bins.
+  pmacct: ['test7-print-json-stitching-epoch.json', 'test7-print-json-stitching.json', 'test7-print-json-stitching-TZprague.json', 'test7-print-json-history.json'],
   // One softflowd IPFIX export of test7 (-v 10 -a -A milli), collected by goflow2 and by nfcapd (nfdump -o json); and its biflow export (-b).
   goflow2: ['test7-softflowd-ipfix-a-milli.json', 'test7-softflowd-ipfix-a-milli-biflow.json'],
   nfdump: ['test7-softflowd-ipfix-a-milli.ndjson'],
