@@ -18,10 +18,10 @@ import type { ShardFleet } from './engine/fleet.ts'
 
 /**
  * What became of one event: taken, too late for its window, outside the clock bounds (a dead
- * letter), or not taken yet: the fleet view has not reached its epoch (`wait`: feed it again once
- * the other shards caught up, or after `advanceTo`).
+ * letter), an outsider's flow (`outside`: its source, the device it names, is not in
+ * devices.networks; counted, not judged), or not taken yet: the fleet view has not reached its
+ * epoch (`wait`: feed it again once the other shards caught up, or after `advanceTo`).
  */
-/** `outside`: an egress event whose source address is not in devices.networks (not a device's egress: counted, not judged). */
 export type IngestResult = 'accepted' | 'late' | 'ts_future' | 'ts_past' | 'wait' | 'outside'
 
 export interface DetectionPipeline {
