@@ -19,7 +19,7 @@ export const COPIED: Readonly<Record<string, readonly string[] | null>> = {
   pmacct: ['test7-print-json-stitching-epoch.json', 'test7-print-json-stitching.json', 'test7-print-json-stitching-TZprague.json', 'test7-print-json-history.json'],
   // One softflowd IPFIX export of test7 (-v 10 -a -A milli), collected by goflow2 and by nfcapd (nfdump -o json); and its biflow export (-b).
   goflow2: ['test7-softflowd-ipfix-a-milli.json', 'test7-softflowd-ipfix-a-milli-biflow.json'],
-  nfdump: ['test7-softflowd-ipfix-a-milli.ndjson'],
+  nfdump: ['test7-softflowd-ipfix-a-milli.ndjson', 'test7-softflowd-ipfix-a-milli.json'],
 }
 
 export const importCollectors = (from: string, to: string): string[] => {

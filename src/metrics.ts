@@ -74,7 +74,7 @@ export const createMetrics = (source: MetricsSource, version: string, topK = 20)
   })
   const skipped = new Counter({
     name: 'egress_records_skipped_total',
-    help: 'Input records (or lines of one) that carry no event for the engine, by reason: blank, header (a Zeek # line), marker (a collector\'s start/end record), outside (a flow whose source is not one of the fleet\'s devices: devices.networks, or Zeek\'s local_orig F).',
+    help: 'Input records (or lines of one) that carry no event for the engine, by reason: blank, header (a Zeek # line), marker (a collector\'s start/end record), outside (a flow whose source is not one of the fleet\'s devices: devices.networks, or Zeek\'s local_orig F), continuation (a line of a pretty-printed record, replay only).',
     labelNames: ['reason'],
     registers,
   })

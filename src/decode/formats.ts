@@ -136,18 +136,66 @@ export const decodeRecord = (text: string, format: InputFormat, timeZone = 'UTC'
   return decodeJson(text, i, valueDecoders(timeZone)[format])
 }
 
+/** Bytes one record of a pretty-printed array may take, as a line may (input.maxRecordBytes' default). */
+const MAX_PRETTY_RECORD_BYTES = 256 * 1024
+
+/**
+ * A file that opens with a line `[`: one JSON array with one pretty-printed object per record, as
+ * `nfdump -o json` writes it (each object from a line `{` to a line `}`, `},` or `}]`; a comma may
+ * follow the last one, as in fixtures/collectors/repro/05, so the file as a whole need not be valid JSON). Each object is decoded at its last
+ * line; its other lines, and the brackets, are skipped (`continuation`, `marker`). Any other file
+ * goes to `lines` as it is.
+ */
+const prettyArrayAware = (lines: LineDecoder, decodeValue: ValueDecoder): LineDecoder => {
+  let mode: 'unknown' | 'array' | 'lines' = 'unknown'
+  let record: string[] | null = null
+  let bytes = 0
+  return {
+    decode(line) {
+      if (mode === 'lines') return lines.decode(line)
+      if (mode === 'unknown') {
+        if (firstContent(line) < 0) return lines.decode(line)
+        mode = line.trim() === '[' ? 'array' : 'lines'
+        if (mode === 'lines') return lines.decode(line)
+      }
+      const t = line.trim()
+      if (t === '') return SKIPPED.blank
+      if (record === null) {
+        if (t === '[' || t === ']') return SKIPPED.marker
+        if (t !== '{') return fail('unknown_format', 'a line between the records of a pretty-printed JSON array: expected "{", "]" or a record')
+        record = ['{']
+        bytes = 1
+        return SKIPPED.continuation
+      }
+      if (t === '}' || t === '},' || t === '}]') {
+        const text = `${record.join('')}}`
+        record = null
+        return decodeJson(text, 0, decodeValue)
+      }
+      bytes += line.length
+      if (bytes > MAX_PRETTY_RECORD_BYTES) {
+        record = null
+        return fail('too_large', `a pretty-printed record of over ${MAX_PRETTY_RECORD_BYTES} bytes without its closing "}"`)
+      }
+      record.push(line)
+      return SKIPPED.continuation
+    },
+  }
+}
+
 /** A decoder for one input file in `format`; time stamps written without a zone are read in `timeZone` (input.timeZone). */
 export const createLineDecoder = (format: InputFormat, timeZone = 'UTC'): LineDecoder => {
   const decoders = valueDecoders(timeZone)
   switch (format) {
     case 'auto':
-      return zeekAwareDecoder(decoders.auto, false)
+      return prettyArrayAware(zeekAwareDecoder(decoders.auto, false), decoders.auto)
     case 'zeek':
       return zeekAwareDecoder(decodeZeekValue, true)
+    case 'nfdump':
+      return prettyArrayAware(jsonDecoder(decoders.nfdump), decoders.nfdump)
     case 'canonical':
     case 'pmacct':
     case 'goflow2':
-    case 'nfdump':
       return jsonDecoder(decoders[format])
   }
 }

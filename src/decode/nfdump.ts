@@ -4,7 +4,7 @@
 //   {"type":"FLOW","sampled":0,"first":"2018-03-09T20:57:50.781","last":"2018-03-09T20:57:51.303","in_packets":1,
 //    "in_bytes":60,"proto":6,"src_port":45285,"dst_port":53217,"src4_addr":"192.168.2.16","dst4_addr":"108.200.116.255",...}
 // (`src6_addr`/`dst6_addr` for IPv6; `out_bytes`/`out_packets` for biflows). `nfdump -o json` itself writes
-// them pretty-printed in one array, which is not one record a line: each line would be a dead letter.
+// them pretty-printed in one array: a replayed file is read record by record (formats.ts, prettyArrayAware).
 import { addIssue, canonicalWithSourceNames, toUint } from './fields.ts'
 import { fail } from './result.ts'
 import type { DecodeResult } from './result.ts'

@@ -12,9 +12,10 @@ export type DecodeFailureReason = 'invalid_json' | 'schema' | 'unknown_format' |
 /**
  * Closed set of reasons a record carries no event and is counted as skipped (never dead-lettered).
  * `outside`: a flow whose source is not one of the fleet's devices (devices.networks, or Zeek's
- * `local_orig` F): not a device's egress.
+ * `local_orig` F): not a device's egress. `continuation`: a line of a record that spans several
+ * (a pretty-printed JSON array, nfdump -o json), decoded at its last line.
  */
-export type SkipReason = 'blank' | 'header' | 'marker' | 'outside'
+export type SkipReason = 'blank' | 'header' | 'marker' | 'outside' | 'continuation'
 
 export interface DecodeFailure {
   readonly ok: false
@@ -45,4 +46,5 @@ export const SKIPPED: Readonly<Record<SkipReason, DecodeSkip>> = Object.freeze({
   header: Object.freeze({ ok: null, reason: 'header' }),
   marker: Object.freeze({ ok: null, reason: 'marker' }),
   outside: Object.freeze({ ok: null, reason: 'outside' }),
+  continuation: Object.freeze({ ok: null, reason: 'continuation' }),
 })

@@ -11,7 +11,7 @@ import type { Shard, ShardSet } from './shards.ts'
 import type { ModelsFeed } from './models.ts'
 import { LAG_EPOCHS } from '../engine/fleet.ts'
 
-const SKIP_REASONS: readonly SkipReason[] = ['blank', 'header', 'marker', 'outside']
+const SKIP_REASONS: readonly SkipReason[] = ['blank', 'header', 'marker', 'outside', 'continuation']
 
 const ignore = (): void => undefined
 

@@ -100,4 +100,4 @@ export class ShardOutcomes implements RecordOutcomes {
   }
 }
 
-const newCounts = (): SourceCounts => ({ accepted: 0, late: 0, rejected: 0, skipped: { blank: 0, header: 0, marker: 0, outside: 0 } })
+const newCounts = (): SourceCounts => ({ accepted: 0, late: 0, rejected: 0, skipped: { blank: 0, header: 0, marker: 0, outside: 0, continuation: 0 } })

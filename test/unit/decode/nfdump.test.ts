@@ -1,4 +1,4 @@
-// nfdump's JSON records, one a line: decoded as goflow2 decodes the same exporter's records.
+// nfdump's JSON records (one a line, or its pretty-printed array): decoded as goflow2 decodes the same exporter's records.
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
@@ -53,5 +53,29 @@ describe('nfdump JSON records, one a line', () => {
       error: 'first: expected "YYYY-MM-DDTHH:MM:SS[.fff]" (nfdump\'s local time: input.timeZone); proto: expected a protocol number 0-255; ' +
         'dst_port: expected an integer 0-65535; dst6_addr: expected an IPv4 or IPv6 address',
     })
+  })
+})
+
+describe('nfdump -o json as nfdump writes it: one pretty-printed array', () => {
+  /** Each line's outcome through the file decoder. */
+  const outcomes = (file: string, format: 'auto' | 'nfdump') => {
+    const decoder = createLineDecoder(format)
+    return readFileSync(`${COLLECTORS}${file}`, 'utf8').trimEnd().split('\n').map((line) => decoder.decode(line))
+  }
+
+  it.each(['auto', 'nfdump'] as const)('gives, read as %s, the events of the same records one a line, each at its last line', (format) => {
+    const lines = outcomes('nfdump/test7-softflowd-ipfix-a-milli.json', format)
+    expect(lines.filter((r) => r.ok === true).map((r) => r.ok === true && r.event)).toEqual(events('nfdump/test7-softflowd-ipfix-a-milli.ndjson'))
+    const skipped = lines.filter((r) => r.ok === null).map((r) => (r.ok === null ? r.reason : ''))
+    expect(new Set(skipped)).toEqual(new Set(['marker', 'continuation']))
+    expect(lines.filter((r) => r.ok === false)).toEqual([])
+  })
+
+  it('reads the repro array (one record, a comma after it) as the record the repro line holds', () => {
+    const [open, ...rest] = outcomes('repro/05-nfdump-json-pretty.json', 'auto')
+    expect(open).toEqual({ ok: null, reason: 'marker' })
+    const decoded = rest.filter((r) => r.ok === true)
+    expect(decoded).toHaveLength(1)
+    expect(decoded[0]).toEqual(createLineDecoder('auto').decode(readFileSync(`${COLLECTORS}repro/04-nfdump-json-record.json`, 'utf8')))
   })
 })
