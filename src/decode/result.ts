@@ -15,7 +15,8 @@ export type DecodeFailureReason = 'invalid_json' | 'schema' | 'unknown_format' |
  * `local_orig` F): not a device's egress. `continuation`: a line of a record that spans several
  * (a pretty-printed JSON array, nfdump -o json), decoded at its last line.
  */
-export type SkipReason = 'blank' | 'header' | 'marker' | 'outside' | 'continuation'
+export const SKIP_REASONS = ['blank', 'header', 'marker', 'outside', 'continuation'] as const
+export type SkipReason = (typeof SKIP_REASONS)[number]
 
 export interface DecodeFailure {
   readonly ok: false

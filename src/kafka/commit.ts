@@ -1,6 +1,6 @@
 // A shard's commit in `run`: its alerts, dead letters, changelog records and input offset in one Kafka transaction, then the counts of what it committed.
 import type { Kafka } from 'kafkajs'
-import type { SkipReason } from '../decode/result.ts'
+import { SKIP_REASONS } from '../decode/result.ts'
 import type { ServiceMetrics } from '../metrics.ts'
 import { shardWriter } from '../sinks/kafka.ts'
 import type { OutRecord } from '../sinks/kafka.ts'
@@ -11,7 +11,6 @@ import type { Shard, ShardSet } from './shards.ts'
 import type { ModelsFeed } from './models.ts'
 import { LAG_EPOCHS } from '../engine/fleet.ts'
 
-const SKIP_REASONS: readonly SkipReason[] = ['blank', 'header', 'marker', 'outside', 'continuation']
 
 const ignore = (): void => undefined
 

@@ -6,7 +6,7 @@ import type { DeviceBudget } from '../engine/budget.ts'
 import { createPipeline } from '../pipeline.ts'
 import type { DetectionPipeline, IngestResult } from '../pipeline.ts'
 import { shardFleet } from '../engine/fleet.ts'
-import type { FleetView } from '../engine/fleet.ts'
+import type { FleetView, Publication } from '../engine/fleet.ts'
 import type { DeviceEvent } from '../types.ts'
 import type { ServiceMetrics } from '../metrics.ts'
 import type { DeadLetterLimits } from '../sinks/dead-letter.ts'
@@ -305,13 +305,15 @@ export class ShardSet {
     const fleetIndex = id.partition
     const pending = emptyPending()
     let outbox = new ModelsOutbox(fleetIndex, this.o.sig)
+    /** The pipeline's publications: into the member's view at once (its other shards need not wait for the topic), and to the models topic at the commit. */
+    let publish: (p: Publication) => void = () => undefined
     const make = (): DetectionPipeline => {
       const box = outbox
-      // Published into the member's view at once (its other shards need not wait for the topic) and to the models topic at the commit.
-      const fleet = shardFleet(view, fleetIndex, (p) => {
+      publish = (p) => {
         view.publish(p)
         box.add(p)
-      })
+      }
+      const fleet = shardFleet(view, fleetIndex, publish)
       return createPipeline(config, detectors, (a) => {
         const value = JSON.stringify(a)
         pending.alerts.push({ key: a.deviceId, value })
@@ -348,11 +350,7 @@ export class ShardSet {
         // loads the topic later (the latest progress record of each shard, as compaction keeps it)
         // would never see those epochs closed, nor the restored shard republish them: a deadlock.
         const closedThrough = pipeline.closedThrough()
-        if (Number.isFinite(closedThrough)) {
-          const said = { shard: fleetIndex, closedThrough, clock: pipeline.time(), epochs: [] }
-          view.publish(said)
-          outbox.add(said)
-        }
+        if (Number.isFinite(closedThrough)) publish({ shard: fleetIndex, closedThrough, clock: pipeline.time(), epochs: [] })
       }
     } else {
       positions = new Map()
