@@ -35,10 +35,12 @@ interface State {
   /** EWMA levels; NaN until the first evaluation. */
   levelIps: number
   levelPorts: number
-  /** The last few distinct destinations of a window that fanned out, as evidence. */
+  /**
+   * The last few distinct destinations of each window of the sketch that fanned out, as evidence:
+   * SAMPLE entries per sketch slot, oldest first ('' for none), so that a window's evidence holds
+   * none of the lookahead's.
+   */
   sample: string[] | null
-  /** Slot of `sample` the next new destination overwrites. */
-  sampleNext: number
 }
 
 const SAMPLE = 3
@@ -65,22 +67,31 @@ export const fanout = defineDetector<FanoutConfig, State>({
         levelIps: Number.NaN,
         levelPorts: Number.NaN,
         sample: null,
-        sampleNext: 0,
       }),
       observeEgress(state, e) {
         if (isMulticast(e.dstIp)) return
         const w = windowOf(e.ts, windowMs)
+        const slot = w % ring.slots
+        // The sketch is about to take this slot for a newer window: its samples go with it.
+        if (state.sample !== null && state.sketch[slot]! < w) state.sample.fill('', slot * SAMPLE, slot * SAMPLE + SAMPLE)
         const freshIp = ring.add(state.sketch, IPS, hashString(e.dstIp), w)
         const freshPort = ring.add(state.sketch, PORTS, hashNumber(e.dstPort), w)
         // Destinations are sampled (as evidence) only once the window fans out noticeably: an
         // ordinary device holds no address strings at all.
         if (
           ((freshIp && ring.estimate(state.sketch, IPS, w) >= sampleIpsFrom) || (freshPort && ring.estimate(state.sketch, PORTS, w) >= samplePortsFrom)) &&
-          !state.sample?.includes(e.dstIp)
+          !sampled(state, slot, e.dstIp)
         ) {
-          // A literal: exactly SAMPLE slots, no growth slack.
-          ;(state.sample ??= ['', '', ''])[state.sampleNext] = e.dstIp
-          state.sampleNext = (state.sampleNext + 1) % SAMPLE
+          const sample = (state.sample ??= new Array<string>(SAMPLE * ring.slots).fill(''))
+          const from = slot * SAMPLE
+          // Oldest first: the newest goes last, the oldest of a full slot makes room.
+          let at = from
+          while (at < from + SAMPLE && sample[at] !== '') at++
+          if (at === from + SAMPLE) {
+            for (let k = from; k < from + SAMPLE - 1; k++) sample[k] = sample[k + 1]!
+            at = from + SAMPLE - 1
+          }
+          sample[at] = e.dstIp
         }
       },
       evaluate(state, w, device) {
@@ -106,7 +117,7 @@ export const fanout = defineDetector<FanoutConfig, State>({
         }
         const score = Math.max(wideIps ? ratioScore(ips, limitIps) : 0, widePorts ? ratioScore(ports, limitPorts) : 0)
         const minutes = Math.round(windowMs / 60_000)
-        const sample = recent(state)
+        const sample = recent(state, w % ring.slots)
         return {
           severity: ips >= 5 * limitIps || ports >= 5 * limitPorts ? 'high' : 'medium',
           score,
@@ -123,28 +134,32 @@ export const fanout = defineDetector<FanoutConfig, State>({
           destinations: sample,
         }
       },
-      snapshot: (s) => ({ sketch: s.sketch.slice(), levelIps: s.levelIps, levelPorts: s.levelPorts, sample: recent(s) }),
+      snapshot: (s) => ({ sketch: s.sketch.slice(), levelIps: s.levelIps, levelPorts: s.levelPorts, sample: s.sample?.slice() ?? [] }),
       restore(data) {
         const d = data as { sketch: number[]; levelIps: number | null; levelPorts: number | null; sample: string[] }
         return {
           sketch: ring.restore(d.sketch),
           levelIps: d.levelIps ?? Number.NaN,
           levelPorts: d.levelPorts ?? Number.NaN,
-          sample: d.sample.length === 0 ? null : [0, 1, 2].map((i) => d.sample[i] ?? ''),
-          sampleNext: d.sample.length % SAMPLE,
+          // Samples of a checkpoint from before they were kept per window are dropped (evidence only).
+          sample: d.sample.length === SAMPLE * ring.slots ? d.sample.slice() : null,
         }
       },
     }
   },
 })
 
-/** The sampled destinations, oldest first. */
-const recent = (s: State): string[] => {
+/** Whether a sketch slot's samples hold `ip`. */
+const sampled = (s: State, slot: number, ip: string): boolean => {
+  if (s.sample === null) return false
+  for (let k = slot * SAMPLE; k < slot * SAMPLE + SAMPLE; k++) if (s.sample[k] === ip) return true
+  return false
+}
+
+/** A sketch slot's sampled destinations, oldest first. */
+const recent = (s: State, slot: number): string[] => {
   const out: string[] = []
   if (s.sample === null) return out
-  for (let k = 0; k < SAMPLE; k++) {
-    const ip = s.sample[(s.sampleNext + k) % SAMPLE]!
-    if (ip !== '') out.push(ip)
-  }
+  for (let k = slot * SAMPLE; k < slot * SAMPLE + SAMPLE; k++) if (s.sample[k] !== '') out.push(s.sample[k]!)
   return out
 }

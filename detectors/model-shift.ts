@@ -20,7 +20,7 @@
 import { z } from 'zod'
 import { defineDetector } from '../src/engine/detector.ts'
 import { isLocalAddress } from '../src/engine/net.ts'
-import { hashString, windowOf } from '../src/engine/window.ts'
+import { hashString, trailAfter, trailMark, trailShift, windowOf } from '../src/engine/window.ts'
 import type { Finding } from '../src/types.ts'
 
 export const modelShiftConfig = z.strictObject({
@@ -54,7 +54,9 @@ const SEEN_MAX = 4096
 interface Adopted {
   hosts: string[]
   first: number[]
+  /** The latest window of use (which may lie in the lookahead), and the windows of use before it (`trailShift`). */
   last: number[]
+  trail: number[]
   active: number[]
 }
 
@@ -98,9 +100,15 @@ export const modelShift = defineDetector<ModelShiftConfig, State>({
         const a = state.adopted
         const i = a === null ? -1 : a.hosts.indexOf(host)
         if (i >= 0) {
-          if (w > a!.last[i]!) {
+          const last = a!.last[i]!
+          if (w > last) {
+            a!.trail[i] = trailShift(a!.trail[i]!, w - last)
             a!.last[i] = w
             a!.active[i]!++
+          } else {
+            const marked = trailMark(a!.trail[i]!, last - w)
+            if (marked !== a!.trail[i]) a!.active[i]!++
+            a!.trail[i] = marked
           }
           return
         }
@@ -123,11 +131,12 @@ export const modelShift = defineDetector<ModelShiftConfig, State>({
           return
         }
         const own: State = state === INERT ? { adopted: null } : state
-        const n = (own.adopted ??= { hosts: [], first: [], last: [], active: [] })
+        const n = (own.adopted ??= { hosts: [], first: [], last: [], trail: [], active: [] })
         if (n.hosts.length >= cfg.maxAdopted) return own === state ? undefined : own
         n.hosts.push(host)
         n.first.push(w)
         n.last.push(w)
+        n.trail.push(1)
         n.active.push(1)
         hosts.adopt(device.model, hash, w, e.ts)
         return own === state ? undefined : own
@@ -141,7 +150,7 @@ export const modelShift = defineDetector<ModelShiftConfig, State>({
         for (let i = 0; i < a.hosts.length; i++) {
           const first = a.first[i]!
           if (w - first < settleWindows || w - first >= settleWindows + cfg.reportWindows) continue
-          const activeByW = a.active[i]! - (a.last[i]! > w ? 1 : 0)
+          const activeByW = a.active[i]! - trailAfter(a.trail[i]!, a.last[i]!, w)
           const host = a.hosts[i]!
           const entry = model.novel(hashString(host))
           // The fleet's count includes this device once the epoch of its first use is in the level read.
@@ -178,4 +187,5 @@ export const modelShift = defineDetector<ModelShiftConfig, State>({
   },
 })
 
-const copy = (a: Adopted): Adopted => ({ hosts: a.hosts.slice(), first: a.first.slice(), last: a.last.slice(), active: a.active.slice() })
+// Checkpoints from before trails: the latest window alone.
+const copy = (a: Adopted): Adopted => ({ hosts: a.hosts.slice(), first: a.first.slice(), last: a.last.slice(), trail: a.trail?.slice() ?? a.last.map(() => 1), active: a.active.slice() })

@@ -17,7 +17,7 @@
 import { z } from 'zod'
 import { defineDetector } from '../src/engine/detector.ts'
 import type { Finding } from '../src/types.ts'
-import { hashString, windowOf } from '../src/engine/window.ts'
+import { hashString, tailAfter, tailShift, trailAfter, trailMark, trailShift, windowOf } from '../src/engine/window.ts'
 import { ratioScore } from '../src/engine/score.ts'
 import { destinationHash, destinationKey, isLocalAddress } from '../src/engine/net.ts'
 
@@ -49,8 +49,8 @@ export type NewDestinationConfig = z.infer<typeof newDestinationConfig>
 
 /**
  * Destinations first seen after learning: key, first window, bytes sent within the horizon, and
- * of those the bytes of the latest window that received any (with that window), so that the
- * upload rule at window w does not count bytes the lookahead already observed past w.
+ * the windows and bytes of the latest ones (a trail and a tail, see src/engine/window.ts), so that
+ * the rules at window w do not count what the lookahead already observed past w.
  */
 interface Novel {
   keys: string[]
@@ -58,9 +58,13 @@ interface Novel {
   hashes: number[]
   window: number[]
   bytes: number[]
+  /** The latest window with traffic to it, which may lie in the lookahead. */
   lastWindow: number[]
-  lastBytes: number[]
-  /** Windows with traffic to it (the latest, `lastWindow`, may lie in the lookahead). */
+  /** Windows with traffic before the latest (`trailShift`). */
+  trail: number[]
+  /** Bytes of the latest windows, the lookahead's (`tailShift`). */
+  tail: number[][]
+  /** Windows with traffic to it (the latest ones may lie in the lookahead). */
   active: number[]
 }
 
@@ -94,7 +98,7 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
   version: 1,
   tags: ['maturity_stable', 'network', 'command_and_control', 'mitre_T1071'],
   configSchema: newDestinationConfig,
-  create(cfg, { windowMs, fleet }) {
+  create(cfg, { windowMs, lookaheadWindows, fleet }) {
     // Devices of each model per destination, over the fleet. Keyed by destination hash: a rare
     // collision only makes a destination look shared or known.
     const peers = fleet.counts('destinations', 20_000)
@@ -136,14 +140,24 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
         const novel = state.novel
         const i = novel === null ? -1 : novel.hashes.indexOf(hash)
         if (novel !== null && i >= 0) {
+          // First seen in the earliest window it had traffic in, whatever order the flows came in.
+          if (w < novel.window[i]!) novel.window[i] = w
           if (w - novel.window[i]! < cfg.windows) {
             novel.bytes[i]! += e.bytesOut
-            if (w > novel.lastWindow[i]!) {
+            const last = novel.lastWindow[i]!
+            const tail = novel.tail[i]!
+            if (w > last) {
+              novel.trail[i] = trailShift(novel.trail[i]!, w - last)
+              tailShift(tail, w - last)
               novel.lastWindow[i] = w
-              novel.lastBytes[i] = 0
               novel.active[i]!++
+            } else {
+              const marked = trailMark(novel.trail[i]!, last - w)
+              if (marked !== novel.trail[i]) novel.active[i]!++
+              novel.trail[i] = marked
             }
-            novel.lastBytes[i]! += e.bytesOut
+            const k = last > w ? last - w : 0
+            if (k < tail.length) tail[k]! += e.bytesOut
           }
           return
         }
@@ -153,14 +167,15 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
           if (state.lateSince >= 0) state.lateLearned++
           return
         }
-        const n = (state.novel ??= { keys: [], hashes: [], window: [], bytes: [], lastWindow: [], lastBytes: [], active: [] })
+        const n = (state.novel ??= { keys: [], hashes: [], window: [], bytes: [], lastWindow: [], trail: [], tail: [], active: [] })
         if (n.keys.length >= cfg.maxNovel) {
           n.keys.shift()
           n.hashes.shift()
           n.window.shift()
           n.bytes.shift()
           n.lastWindow.shift()
-          n.lastBytes.shift()
+          n.trail.shift()
+          n.tail.shift()
           n.active.shift()
         }
         n.keys.push(destinationKey(e.dstIp, e.dstHost))
@@ -168,7 +183,10 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
         n.window.push(w)
         n.bytes.push(e.bytesOut)
         n.lastWindow.push(w)
-        n.lastBytes.push(e.bytesOut)
+        n.trail.push(1)
+        const tail = new Array<number>(lookaheadWindows + 1).fill(0)
+        tail[0] = e.bytesOut
+        n.tail.push(tail)
         n.active.push(1)
       },
       evaluate(state, w, device): Finding | null {
@@ -184,7 +202,8 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
         let counted = 0
         let biggest = -1
         let biggestBytes = 0
-        const keys: string[] = []
+        /** Indexes in `novel` of the destinations counted. */
+        const picked: number[] = []
         const novel = state.novel
         const count = novel === null ? 0 : novel.keys.length
         const at = w * windowMs
@@ -193,24 +212,22 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
           const n = novel!
           const first = n.window[i]!
           if (first > w || first <= w - cfg.windows) continue
-          const key = n.keys[i]!
           // Peers count the device itself: a destination is normal when others use it too.
           const shared = peers.get(device.model, n.hashes[i]!, at) > cfg.peerDevices
-          // The lookahead is at most one window (the configuration caps lateness), so only the
-          // latest window's bytes can lie past w.
-          const bytes = n.bytes[i]! - (n.lastWindow[i]! > w ? n.lastBytes[i]! : 0)
+          // Up to the end of w: what the lookahead observed past it is taken off.
+          const bytes = n.bytes[i]! - tailAfter(n.tail[i]!, n.lastWindow[i]!, w)
           if (bytes >= cfg.uploadBytes && !shared && bytes > biggestBytes) {
             biggest = i
             biggestBytes = bytes
           }
-          const activeByW = n.active[i]! - (n.lastWindow[i]! > w ? 1 : 0)
+          const activeByW = n.active[i]! - trailAfter(n.trail[i]!, n.lastWindow[i]!, w)
           // Peers that took it up within the wait must be in the fleet's level: for a model with
           // devices enough to share it, the wait ends when the level read at w reaches its last
           // window (the fleet view runs two epochs behind); a model without cannot discount it anyway.
           const waited = canShare ? fleet.sees(first + cfg.peerDelayWindows, w) : first <= w - cfg.peerDelayWindows
           if (!waited || shared || activeByW < cfg.minActiveWindows) continue
           counted++
-          keys.push(key)
+          picked.push(i)
         }
         if (w - state.rateWindow >= hourWindows) {
           state.rate += 0.1 * (Math.min(counted, threshold) * (hourWindows / cfg.windows) - state.rate)
@@ -224,11 +241,15 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
             severity: 'high',
             score: ratioScore(bytes, cfg.uploadBytes),
             summary: `sent ${(bytes / 1e6).toFixed(1)} MB to ${key}, a destination it never used before`,
-            evidence: { rule: 'upload', destination: key, bytesOut: bytes, thresholdBytes: cfg.uploadBytes, newDestinations: keys.length },
+            evidence: { rule: 'upload', destination: key, bytesOut: bytes, thresholdBytes: cfg.uploadBytes, newDestinations: picked.length },
             destinations: [key],
           }
         }
         if (counted < threshold) return null
+        // In the order they were first used (then by name), whatever order their flows came in.
+        const n = novel!
+        picked.sort((a, b) => n.window[a]! - n.window[b]! || (n.keys[a]! < n.keys[b]! ? -1 : n.keys[a]! > n.keys[b]! ? 1 : 0))
+        const keys = picked.map((i) => n.keys[i]!)
         const firmwareChanged = device.firmwareChangedAt > (w + 1) * windowMs - 2 * learningMs
         return {
           severity: firmwareChanged ? 'low' : 'medium',
@@ -264,7 +285,9 @@ const copy = (s: State): State => ({
           window: s.novel.window.slice(),
           bytes: s.novel.bytes.slice(),
           lastWindow: s.novel.lastWindow.slice(),
-          lastBytes: s.novel.lastBytes.slice(),
+          // Checkpoints from before trails kept the latest window's bytes alone.
+          trail: s.novel.trail?.slice() ?? s.novel.keys.map(() => 1),
+          tail: s.novel.tail?.map((t) => t.slice()) ?? (s.novel as unknown as { lastBytes: number[] }).lastBytes.map((b) => [b]),
           active: s.novel.active.slice(),
         },
 })

@@ -19,7 +19,7 @@
 import { z } from 'zod'
 import { defineDetector } from '../src/engine/detector.ts'
 import type { Finding, Severity } from '../src/types.ts'
-import { windowOf } from '../src/engine/window.ts'
+import { TRAIL_SPAN, tailAfter, tailShift, trailDropped, trailLatest, trailMark, trailShift, windowOf } from '../src/engine/window.ts'
 import { isLocalAddress } from '../src/engine/net.ts'
 
 const HIGH_RISK = [23, 2323, 25, 465, 587, 2525, 6667, 6697]
@@ -56,13 +56,17 @@ export type PortNoveltyConfig = z.infer<typeof portNoveltyConfig>
 interface Used {
   ports: number[]
   firstWindow: number[]
+  /** The latest window of use, which may lie in the lookahead past the window being evaluated. */
   lastWindow: number[]
-  /** The window of use before `lastWindow` (-1): the last use up to w when `lastWindow` is w + 1. */
-  prevWindow: number[]
+  /** Windows of use before the latest (`trailShift` in src/engine/window.ts), and the latest before those (-1). */
+  trail: number[]
+  older: number[]
   flows: number[]
-  /** Flows in `lastWindow`, which may lie in the lookahead past the window being evaluated. */
-  lastFlows: number[]
+  /** Flows of the latest windows, the lookahead's (`tailShift`). */
+  tail: number[][]
+  /** The destination of the port's earliest flow (the smaller address on a tie), and that flow's time. */
   sample: string[]
+  sampleTs: number[]
 }
 
 /** Both parts are allocated on first need: most devices never touch a risky port. */
@@ -89,7 +93,7 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
   // A first use is one event, not a level: one window confirms it (a bot's five SMTP flows in a
   // minute and then silence must still page someone).
   fireAfter: 1,
-  create(cfg, { windowMs, fleet }) {
+  create(cfg, { windowMs, lookaheadWindows, fleet }) {
     const risky = new Set(cfg.ports)
     const always = new Set(cfg.alwaysReport)
     const standard = new Set(cfg.standardPorts)
@@ -115,16 +119,28 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
           return handBack
         }
         const w = windowOf(e.ts, windowMs)
-        const used = (state.used ??= { ports: [], firstWindow: [], lastWindow: [], prevWindow: [], flows: [], lastFlows: [], sample: [] })
+        const used = (state.used ??= { ports: [], firstWindow: [], lastWindow: [], trail: [], older: [], flows: [], tail: [], sample: [], sampleTs: [] })
         let i = used.ports.indexOf(port)
         if (i >= 0) {
           used.flows[i]!++
-          if (w > used.lastWindow[i]!) {
-            used.prevWindow[i] = used.lastWindow[i]!
+          const last = used.lastWindow[i]!
+          const tail = used.tail[i]!
+          if (w > last) {
+            used.older[i] = trailDropped(used.trail[i]!, last, w - last, used.older[i]!)
+            used.trail[i] = trailShift(used.trail[i]!, w - last)
+            tailShift(tail, w - last)
             used.lastWindow[i] = w
-            used.lastFlows[i] = 0
+          } else {
+            used.trail[i] = trailMark(used.trail[i]!, last - w)
           }
-          used.lastFlows[i]!++
+          // First used in the earliest window it was used in, whatever order the flows came in.
+          if (w < used.firstWindow[i]!) used.firstWindow[i] = w
+          const k = last > w ? last - w : 0
+          if (k < tail.length) tail[k]!++
+          if (e.ts < used.sampleTs[i]! || (e.ts === used.sampleTs[i] && e.dstIp < used.sample[i]!)) {
+            used.sample[i] = e.dstIp
+            used.sampleTs[i] = e.ts
+          }
           return handBack
         }
         if (used.ports.length < MAX_PORTS) {
@@ -138,10 +154,14 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
         used.ports[i] = port
         used.firstWindow[i] = w
         used.lastWindow[i] = w
-        used.prevWindow[i] = -1
+        used.trail[i] = 1
+        used.older[i] = -1
         used.flows[i] = 1
-        used.lastFlows[i] = 1
+        const tail = new Array<number>(lookaheadWindows + 1).fill(0)
+        tail[0] = 1
+        used.tail[i] = tail
         used.sample[i] = e.dstIp
+        used.sampleTs[i] = e.ts
         // Unusual ports count their users at first use: a model's own protocol is not novel. The
         // always-reported ones do not: a whole model on IRC is a compromised model (allow lists a habit).
         if (!isRisky) peers.add(device.model, port, e.ts)
@@ -159,12 +179,12 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
         for (let i = 0; i < used.ports.length; i++) {
           // In use during (w - windows, w]: first used by w (later windows may already be observed)
           // and not abandoned before the horizon.
-          const last = used.lastWindow[i]! <= w ? used.lastWindow[i]! : used.prevWindow[i]!
+          const last = trailLatest(used.trail[i]!, used.lastWindow[i]!, used.older[i]!, w)
           if (used.firstWindow[i]! > w || last <= w - cfg.windows) continue
           const port = used.ports[i]!
           if (modelAllows?.has(port) || (!always.has(port) && peers.get(device.model, port, at) >= cfg.peerDevices)) continue
-          // Flows up to the end of w (the lookahead is at most one window: only the latest can lie past it).
-          const upToW = used.flows[i]! - (used.lastWindow[i]! > w ? used.lastFlows[i]! : 0)
+          // Flows up to the end of w: what the lookahead observed past it is taken off.
+          const upToW = used.flows[i]! - tailAfter(used.tail[i]!, used.lastWindow[i]!, w)
           // A persistent unusual port of a model with devices enough to share it is judged once the
           // fleet's level has its first use: peers that started with it meanwhile count (the fleet
           // view runs two epochs behind).
@@ -201,9 +221,21 @@ const copy = (s: State): State => ({
           ports: s.used.ports.slice(),
           firstWindow: s.used.firstWindow.slice(),
           lastWindow: s.used.lastWindow.slice(),
-          prevWindow: s.used.prevWindow.slice(),
           flows: s.used.flows.slice(),
-          lastFlows: s.used.lastFlows.slice(),
+          ...trails(s.used),
           sample: s.used.sample.slice(),
+          // Checkpoints from before the sample's time was kept: the sample stays.
+          sampleTs: s.used.sampleTs?.slice() ?? s.used.sample.map(() => 0),
         },
 })
+
+/** A port's trail and tail, or (a checkpoint from before trails) made from the window before its latest and the latest's flows. */
+const trails = (u: Used): Pick<Used, 'trail' | 'older' | 'tail'> => {
+  if (u.trail !== undefined) return { trail: u.trail.slice(), older: u.older.slice(), tail: u.tail.map((t) => t.slice()) }
+  const old = u as unknown as { prevWindow: number[]; lastFlows: number[] }
+  return {
+    trail: u.lastWindow.map((w, i) => (old.prevWindow[i]! >= 0 ? trailMark(1, w - old.prevWindow[i]!) : 1)),
+    older: u.lastWindow.map((w, i) => (old.prevWindow[i]! >= 0 && w - old.prevWindow[i]! >= TRAIL_SPAN ? old.prevWindow[i]! : -1)),
+    tail: old.lastFlows.map((f) => [f]),
+  }
+}

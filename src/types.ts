@@ -4,8 +4,10 @@
 export const PROTO_NUMBERS = { icmp: 1, tcp: 6, udp: 17 } as const
 
 /**
- * One outbound flow, as decoded from any input format. Times are epoch
- * milliseconds of event time (flow start); `proto` is the IANA number.
+ * One outbound flow, as decoded from any input format. `ts` is the epoch milliseconds of event
+ * time the engine places the flow at: a canonical record's `ts` (the flow's start, as the contract
+ * says), a collector's record at its flow's end (see `placeFlow` in src/decode/fields.ts); `proto`
+ * is the IANA number.
  */
 export interface EgressEvent {
   readonly type: 'egress'

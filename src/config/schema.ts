@@ -5,6 +5,7 @@ import type { DetectorDef } from '../engine/detector.ts'
 import { AppError } from '../errors.ts'
 import { PRIVATE_NETWORKS, parseNetwork } from '../engine/members.ts'
 import { isTimeZone } from '../decode/zone.ts'
+import { MAX_LOOKAHEAD } from '../engine/window.ts'
 import { webhooksSchema } from './webhooks.ts'
 
 const isoTime = z.iso.datetime({ offset: true })
@@ -31,7 +32,7 @@ const engineSchema = z.strictObject({
   windowSeconds: z.number().int().min(1).max(3600).default(60),
   /** How late (behind the device's newest event) an event may arrive and still count. */
   allowedLatenessSeconds: z.number().int().min(0).max(3600).default(30),
-  /** A quiet device's open windows close once fleet event time is this far past its last event. */
+  /** A quiet device's open windows close once fleet event time is this far past its last event (at least allowedLatenessSeconds + windowSeconds). */
   idleFlushSeconds: z.number().int().min(0).default(300),
   /** A device silent this long (fleet event time) is forgotten, state and all. */
   deviceTtlHours: z.number().positive().default(24),
@@ -52,9 +53,9 @@ const engineSchema = z.strictObject({
   /** Windows evaluated after a device's last event; later quiet windows pass in bulk as clean. */
   quietWindows: z.number().int().min(1).default(60),
 })
-  // Detectors account exactly for data observed up to one window past the one they evaluate.
-  .refine((e) => e.allowedLatenessSeconds <= e.windowSeconds, {
-    message: 'must not exceed windowSeconds (detectors are exact for a lateness of up to one window)',
+  // Detectors account exactly for data observed up to MAX_LOOKAHEAD windows past the one they evaluate.
+  .refine((e) => e.allowedLatenessSeconds <= MAX_LOOKAHEAD * e.windowSeconds, {
+    message: `must not exceed ${MAX_LOOKAHEAD} × windowSeconds (detectors are exact for a lateness of up to ${MAX_LOOKAHEAD} windows)`,
     path: ['allowedLatenessSeconds'],
   })
 
@@ -181,6 +182,12 @@ export const buildConfigSchema = (defs: readonly DetectorDef[]) =>
     .refine((c) => (c.fleet.epochMinutes * 60) % c.engine.windowSeconds === 0, {
       message: 'must be a whole number of engine.windowSeconds',
       path: ['fleet', 'epochMinutes'],
+    })
+    // Data of an epoch is judged with the fleet as of two epochs before: every shard must have
+    // closed that epoch (its end passed by the lateness) by the time its clock enters this one.
+    .refine((c) => c.engine.allowedLatenessSeconds < c.fleet.epochMinutes * 60, {
+      message: 'must be less than fleet.epochMinutes',
+      path: ['engine', 'allowedLatenessSeconds'],
     })
 
 export type ConfigSchema = ReturnType<typeof buildConfigSchema>

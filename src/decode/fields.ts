@@ -17,6 +17,20 @@ export const toUint = (v: unknown): number => {
 }
 
 /** Appends one `field: message` issue to a `; `-separated list. */
+/**
+ * The longest a collector's flow record may span, start to end: softflowd's default maximum flow
+ * lifetime (a week), the longest of the exporters'. An end further out is an artefact (pmacct's
+ * `timestamp_max` when a capture is replayed is the replay's wall clock).
+ */
+export const MAX_FLOW_MS = 7 * 86_400_000
+
+/**
+ * Where a collector's flow record is placed in event time: at its end, the order collectors write
+ * records in (when a flow ends or at an active timeout, each report covering its own stretch); at
+ * its start when the end is missing or implausible.
+ */
+export const placeFlow = (start: number, end: number): number => (end >= start && end - start <= MAX_FLOW_MS ? end : start)
+
 export const addIssue = (issues: string, issue: string): string => (issues === '' ? issue : `${issues}; ${issue}`)
 
 /**

@@ -2,7 +2,7 @@
 import { fail } from './result.ts'
 import type { DecodeResult } from './result.ts'
 import { protocolNumber } from './protocols.ts'
-import { addIssue, canonicalWithSourceNames, toUint } from './fields.ts'
+import { addIssue, canonicalWithSourceNames, placeFlow, toUint } from './fields.ts'
 
 /*
  * goflow2 v2 writes e.g.
@@ -148,6 +148,7 @@ export const decodeGoflow2Value = (value: unknown): DecodeResult => {
   if (ts > 0) {
     const end = firstTime(o, d.end)
     if (end >= ts) durationMs = end - ts
+    ts = placeFlow(ts, end)
   }
 
   const src = o[d.src]

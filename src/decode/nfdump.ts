@@ -5,7 +5,7 @@
 //    "in_bytes":60,"proto":6,"src_port":45285,"dst_port":53217,"src4_addr":"192.168.2.16","dst4_addr":"108.200.116.255",...}
 // (`src6_addr`/`dst6_addr` for IPv6; `out_bytes`/`out_packets` for biflows). `nfdump -o json` itself writes
 // them pretty-printed in one array: a replayed file is read record by record (formats.ts, prettyArrayAware).
-import { addIssue, canonicalWithSourceNames, toUint } from './fields.ts'
+import { addIssue, canonicalWithSourceNames, placeFlow, toUint } from './fields.ts'
 import { fail } from './result.ts'
 import type { DecodeResult } from './result.ts'
 import { parseDateTime } from './zone.ts'
@@ -35,6 +35,7 @@ export const decodeNfdumpValue = (value: unknown, clock: LocalClock): DecodeResu
     const end = typeof o.last === 'string' ? parseDateTime(o.last, clock) : NaN
     if (Number.isNaN(end)) issues = addIssue(issues, `last${TIME_ISSUE}`)
     else if (ts > 0 && end >= ts) durationMs = end - ts
+    if (ts > 0) ts = placeFlow(ts, end)
   }
 
   const src = v4 ? o.src4_addr : o.src6_addr

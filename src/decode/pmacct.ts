@@ -4,7 +4,7 @@ import type { DecodeResult } from './result.ts'
 import { protocolNumber } from './protocols.ts'
 import { digits, digitsEnd, fractionMs, localClock, parseDateTime } from './zone.ts'
 import type { LocalClock } from './zone.ts'
-import { addIssue, canonicalWithSourceNames, toUint } from './fields.ts'
+import { addIssue, canonicalWithSourceNames, placeFlow, toUint } from './fields.ts'
 
 /*
  * A record as pmacct's kafka/print plugins write it (one JSON object per line), e.g.
@@ -111,11 +111,17 @@ export const decodePmacctValue = (value: unknown, clock: LocalClock = UTC): Deco
     issues = addIssue(issues, timeIssue(o))
     ts = 0
   }
+  // The flow's end: timestamp_end with timestamp_start, timestamp_max with stitching's timestamp_min
+  // (each purge of a stitched flow reports the bytes since the last, up to timestamp_max).
   let durationMs: number | undefined
-  if (ts > 0 && o.timestamp_end !== undefined && (o.timestamp_start !== undefined || o.timestamp_min !== undefined)) {
-    const end = timeMs(o.timestamp_end, clock)
-    if (Number.isNaN(end)) issues = addIssue(issues, `timestamp_end${TIME_ISSUE}`)
-    else if (end >= ts) durationMs = end - ts
+  const endField = o.timestamp_start !== undefined ? 'timestamp_end' : o.timestamp_min !== undefined ? 'timestamp_max' : undefined
+  if (ts > 0 && endField !== undefined && o[endField] !== undefined) {
+    const end = timeMs(o[endField], clock)
+    if (Number.isNaN(end)) issues = addIssue(issues, `${endField}${TIME_ISSUE}`)
+    else {
+      if (end >= ts) durationMs = end - ts
+      ts = placeFlow(ts, end)
+    }
   }
 
   const src = o.ip_src

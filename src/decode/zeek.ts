@@ -2,7 +2,7 @@
 import { PROTO_NUMBERS } from '../types.ts'
 import { SKIPPED, fail } from './result.ts'
 import type { DecodeResult } from './result.ts'
-import { addIssue, canonicalWithSourceNames, toUint } from './fields.ts'
+import { addIssue, canonicalWithSourceNames, placeFlow, toUint } from './fields.ts'
 
 /*
  * JSON (LogAscii::use_json): {"ts":1764027420.123456,"uid":"C1…","id.orig_h":"192.168.1.20","id.orig_p":51234,
@@ -102,6 +102,8 @@ export const decodeZeekValue = (value: unknown): DecodeResult => {
     if (typeof duration === 'number' && duration >= 0 && Number.isFinite(duration)) durationMs = secondsToMs(duration)
     else issues = addIssue(issues, 'duration: expected non-negative seconds')
   }
+  // Zeek writes a connection's row when it ends: it is placed there.
+  if (durationMs !== undefined && ts > 0) ts = placeFlow(ts, ts + durationMs)
 
   const ipBytes = o.orig_ip_bytes !== undefined || o.orig_bytes === undefined
   return finish(issues, {

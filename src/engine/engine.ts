@@ -14,7 +14,11 @@ export interface EngineOptions {
   readonly windowMs: number
   /** How far behind a device's newest event an event may arrive and still count (ms). */
   readonly allowedLatenessMs: number
-  /** A silent device's open windows are closed once the fleet's event time passes its newest event by this (ms). */
+  /**
+   * A silent device's open windows are closed once the fleet's event time passes its newest event
+   * by this (ms); by the lateness and a window at least, so that no event the lateness admits finds
+   * its window closed.
+   */
   readonly idleFlushMs: number
   /** A device silent this long in fleet event time is evicted with its state (ms). */
   readonly deviceTtlMs: number
@@ -137,6 +141,7 @@ export class Engine implements BudgetMember {
   private readonly evicted: string[] = []
   private readonly budget: DeviceBudget
   private readonly probationMs: number
+  private readonly idleFlushMs: number
   /**
    * Devices in the order they were created, from `newHead` on: those still on probation among them
    * are the first to go over the cap. Entries of devices admitted or gone are skipped, and dropped
@@ -159,6 +164,7 @@ export class Engine implements BudgetMember {
     this.windowsPerEpoch = this.fleet.view.settings.windowsPerEpoch
     if (this.epochMs !== this.windowsPerEpoch * options.windowMs) throw new Error(`the fleet's epoch (${this.epochMs} ms) is not a whole number of windows (${options.windowMs} ms)`)
     this.probationMs = options.probationMs ?? 0
+    this.idleFlushMs = Math.max(options.idleFlushMs, options.allowedLatenessMs + options.windowMs)
     // Dispatch tables are built once: a detector without an observer for a kind costs nothing for it.
     detectors.forEach((d, i) => {
       if (d.detector.observeEgress) this.egress.push(i)
@@ -544,7 +550,7 @@ export class Engine implements BudgetMember {
       this.touch(device)
       // Quiet past idleFlush: its windows close before this event, whether or not a sweep came by
       // since (as for the TTL: the sweep's timing depends on the shard's clock, this does not).
-      if (device.pending && device.maxTs + this.options.idleFlushMs <= event.ts) this.closeAll(device)
+      if (device.pending && device.maxTs + this.idleFlushMs <= event.ts) this.closeAll(device)
     }
     return device
   }
@@ -623,7 +629,8 @@ export class Engine implements BudgetMember {
    * behind a busy one open.
    */
   private sweep(): void {
-    const { idleFlushMs, deviceTtlMs } = this.options
+    const { deviceTtlMs } = this.options
+    const idleFlushMs = this.idleFlushMs
     const now = this.clock
     for (const device of this.devices.values()) {
       if (device.maxTs + deviceTtlMs <= now) {

@@ -60,6 +60,69 @@ export class WindowRing {
 }
 
 /**
+ * Which recent windows a key had data in, relative to its latest (`last`): bit k of a trail is set
+ * when window `last - k` had data, for k < TRAIL_SPAN. Detectors keep one per key (a port, a
+ * destination) to answer exactly for the window being evaluated while the engine's lookahead
+ * (up to `MAX_LOOKAHEAD` windows) has already observed later ones.
+ */
+export const TRAIL_SPAN = 31
+/** The most windows of lookahead a trail answers exactly for (the configuration caps lateness to it). */
+export const MAX_LOOKAHEAD = 30
+
+/** A key's trail after its latest window moves `d` (> 0) windows on, to a window with data. */
+export const trailShift = (trail: number, d: number): number => (d >= TRAIL_SPAN ? 1 : ((trail << d) | 1) & 0x7fffffff)
+
+/** A trail with data in window `last - k` (k ≥ 0) added. */
+export const trailMark = (trail: number, k: number): number => (k < TRAIL_SPAN ? trail | (1 << k) : trail)
+
+/**
+ * The latest window with data that a move of `d` windows pushes out of a trail (its bits at the
+ * far end), or `older`, the one it held before, when none.
+ */
+export const trailDropped = (trail: number, last: number, d: number, older: number): number => {
+  const fallen = d >= TRAIL_SPAN ? trail : trail >>> (TRAIL_SPAN - d)
+  if (fallen === 0) return older
+  const low = 31 - Math.clz32(fallen & -fallen)
+  return d >= TRAIL_SPAN ? last - low : last - (TRAIL_SPAN - d + low)
+}
+
+/** Windows with data after `w`, for a key whose latest is `last`. */
+export const trailAfter = (trail: number, last: number, w: number): number => {
+  if (last <= w) return 0
+  const k = last - w
+  return popcount(k >= TRAIL_SPAN ? trail : trail & ((1 << k) - 1))
+}
+
+/**
+ * The key's latest window up to `end`: `last` itself, a window of its trail, or `older` (the
+ * latest before the trail; -1 for none). Exact while `last - end` is at most `MAX_LOOKAHEAD`.
+ */
+export const trailLatest = (trail: number, last: number, older: number, end: number): number => {
+  if (last <= end) return last
+  const k = last - end
+  if (k >= TRAIL_SPAN) return older
+  const rest = trail >>> k
+  if (rest === 0) return older
+  return last - k - (31 - Math.clz32(rest & -rest))
+}
+
+/**
+ * Amounts per window over a key's lookahead: `tail[k]` holds window `last - k`'s (k ≤ lookahead),
+ * so that the amount after the evaluated window can be taken off the key's running total.
+ */
+export const tailShift = (tail: number[], d: number): void => {
+  for (let k = tail.length - 1; k >= 0; k--) tail[k] = k >= d ? tail[k - d]! : 0
+}
+
+/** The amount a key's tail holds for windows after `w` (its latest being `last`). */
+export const tailAfter = (tail: readonly number[], last: number, w: number): number => {
+  let sum = 0
+  const n = Math.min(last - w, tail.length)
+  for (let k = 0; k < n; k++) sum += tail[k]!
+  return sum
+}
+
+/**
  * The most recently seen distinct keys (at most `capacity`), each with the last window it was
  * seen in. When full, the key seen longest ago makes room. Counts saturate at `capacity`,
  * so thresholds must stay below it.
@@ -68,24 +131,26 @@ export class RecentDistinct {
   readonly keys: string[] = []
   /** The latest window each key was seen in. */
   readonly seen: number[] = []
-  /**
-   * The window before that (-1 if none): when the latest lies in the engine's one-window lookahead
-   * past the window being evaluated, this is the key's latest window up to it.
-   */
-  readonly before: number[] = []
+  /** Each key's trail of windows before its latest (see `trailShift`), for the window being evaluated while later ones are observed. */
+  readonly trail: number[] = []
+  /** Each key's latest window before its trail, or -1. */
+  readonly older: number[] = []
 
   constructor(readonly capacity: number) {}
 
   /** Records `key` in `window`; returns true when the key was not held before. */
   add(key: string, window: number): boolean {
-    const { keys, seen, before } = this
+    const { keys, seen, trail, older } = this
     for (let i = 0; i < keys.length; i++) {
       if (keys[i] === key) {
-        if (window > seen[i]!) {
-          before[i] = seen[i]!
+        const last = seen[i]!
+        if (window > last) {
+          const d = window - last
+          older[i] = trailDropped(trail[i]!, last, d, older[i]!)
+          trail[i] = trailShift(trail[i]!, d)
           seen[i] = window
-        } else if (window < seen[i]! && window > before[i]!) {
-          before[i] = window
+        } else {
+          trail[i] = trailMark(trail[i]!, last - window)
         }
         return false
       }
@@ -93,21 +158,22 @@ export class RecentDistinct {
     if (keys.length < this.capacity) {
       keys.push(key)
       seen.push(window)
-      before.push(-1)
+      trail.push(1)
+      older.push(-1)
       return true
     }
     let oldest = 0
     for (let i = 1; i < seen.length; i++) if (seen[i]! < seen[oldest]!) oldest = i
     keys[oldest] = key
     seen[oldest] = window
-    before[oldest] = -1
+    trail[oldest] = 1
+    older[oldest] = -1
     return true
   }
 
-  /** The key's latest window up to `end` (exact for a lookahead of one window), or -1. */
+  /** The key's latest window up to `end`, or -1. */
   private lastBy(i: number, end: number): number {
-    const w = this.seen[i]!
-    return w <= end ? w : this.before[i]! <= end ? this.before[i]! : -1
+    return trailLatest(this.trail[i]!, this.seen[i]!, this.older[i]!, end)
   }
 
   /** Distinct keys seen in (end - span, end]. */
@@ -118,15 +184,25 @@ export class RecentDistinct {
     return n
   }
 
-  toJSON(): { capacity: number; keys: string[]; seen: number[]; before: number[] } {
-    return { capacity: this.capacity, keys: this.keys.slice(), seen: this.seen.slice(), before: this.before.slice() }
+  toJSON(): { capacity: number; keys: string[]; seen: number[]; trail: number[]; older: number[] } {
+    return { capacity: this.capacity, keys: this.keys.slice(), seen: this.seen.slice(), trail: this.trail.slice(), older: this.older.slice() }
   }
 
-  static from(data: { capacity: number; keys: string[]; seen: number[]; before: number[] }): RecentDistinct {
+  static from(data: { capacity: number; keys: string[]; seen: number[]; trail?: number[]; older?: number[]; before?: number[] }): RecentDistinct {
     const set = new RecentDistinct(data.capacity)
     set.keys.push(...data.keys)
     set.seen.push(...data.seen)
-    set.before.push(...data.before)
+    if (data.trail !== undefined && data.older !== undefined) {
+      set.trail.push(...data.trail)
+      set.older.push(...data.older)
+    } else {
+      // A checkpoint from before trails kept the window before the latest.
+      data.seen.forEach((w, i) => {
+        const b = data.before?.[i] ?? -1
+        set.trail.push(b >= 0 ? trailMark(1, w - b) : 1)
+        set.older.push(b >= 0 && w - b >= TRAIL_SPAN ? b : -1)
+      })
+    }
     return set
   }
 

@@ -2,6 +2,7 @@
 import { Engine } from '../../src/engine/engine.ts'
 import { PeerGroups } from '../../src/engine/peers.ts'
 import { soloFleet } from '../../src/engine/fleet.ts'
+import { lookaheadWindows } from '../../src/engine/detector.ts'
 import type { DetectorDef } from '../../src/engine/detector.ts'
 import type { DeviceEvent, Finding } from '../../src/types.ts'
 import { MIN, T0 } from './events.ts'
@@ -13,18 +14,26 @@ export interface Found {
   readonly finding: Finding
 }
 
+/** How the engine runs: its allowed lateness (30 s unless given), and whether events are fed as given instead of in time order. */
+export interface RunOptions {
+  readonly latenessMs?: number
+  readonly asGiven?: boolean
+}
+
 export const detectorFindings = (
   def: DetectorDef,
   events: readonly DeviceEvent[],
   overrides: Record<string, unknown> = {},
+  run: RunOptions = {},
 ): Found[] => {
+  const latenessMs = run.latenessMs ?? 30_000
   const config = def.configSchema.parse(overrides)
   const found: Found[] = []
   const fleet = soloFleet(MIN)
   const peers = new PeerGroups(fleet.access('peers'))
   const engine = new Engine(
-    [{ id: def.id, detector: def.create(config, { windowMs: MIN, lookaheadWindows: 1, fleet: fleet.access(def.id) }) }],
-    { windowMs: MIN, allowedLatenessMs: 30_000, idleFlushMs: 5 * MIN, deviceTtlMs: 24 * 60 * MIN, maxDevices: 10_000, quietWindows: 60, peers, fleet },
+    [{ id: def.id, detector: def.create(config, { windowMs: MIN, lookaheadWindows: lookaheadWindows(latenessMs, MIN), fleet: fleet.access(def.id) }) }],
+    { windowMs: MIN, allowedLatenessMs: latenessMs, idleFlushMs: 5 * MIN, deviceTtlMs: 24 * 60 * MIN, maxDevices: 10_000, quietWindows: 60, peers, fleet },
     {
       onWindow: (d, _i, w, f) => {
         if (f !== null) found.push({ deviceId: d.id, minute: w - T0 / MIN, finding: f })
@@ -33,7 +42,7 @@ export const detectorFindings = (
       onEvict: () => {},
     },
   )
-  for (const e of [...events].sort((a, b) => a.ts - b.ts)) engine.ingest(e)
+  for (const e of run.asGiven ? events : [...events].sort((a, b) => a.ts - b.ts)) if (!engine.ingest(e)) throw new Error(`event at ${e.ts} dropped as late`)
   engine.flush()
   return found
 }

@@ -43,13 +43,14 @@ describe('input formats', () => {
   })
 })
 
+// Collectors' records are placed at their flow's end (goflow2 time_flow_end_ns, Zeek ts + duration), canonical ones at ts.
 describe('auto line decoder', () => {
   it('detects the format of each record of a mixed file', () => {
     expect(decodeAll('auto', [canonicalLine, pmacctLine, goflow2Line, zeekLine])).toEqual([
       'cam-17 1795563420000 6 198.51.100.10:443 5120',
       '192.168.1.20 1795563420000 6 203.0.113.5:25 399',
-      '192.168.1.21 1764027420123 17 203.0.113.9:123 1500',
-      '192.168.1.22 1795563420123 6 203.0.113.7:8883 1270',
+      '192.168.1.21 1764027420623 17 203.0.113.9:123 1500',
+      '192.168.1.22 1795563422623 6 203.0.113.7:8883 1270',
     ])
   })
 
@@ -62,7 +63,7 @@ describe('auto line decoder', () => {
     const header = 'skip: header'
     expect(decodeAll('auto', ZEEK_TSV)).toEqual([
       header, header, header, header, header, header, header, header,
-      '192.168.1.20 1795563420123 6 203.0.113.5:25 399',
+      '192.168.1.20 1795563420643 6 203.0.113.5:25 399',
       'skip: blank',
       '192.168.1.20 1795563422500 6 198.51.100.7:23 44',
       header,
@@ -72,7 +73,7 @@ describe('auto line decoder', () => {
   it('starts every file afresh: Zeek columns learnt from one file do not apply to the next', () => {
     const first = createLineDecoder('auto')
     first.decode(ZEEK_TSV[6]!)
-    expect(summary(first.decode(ZEEK_TSV[8]!))).toBe('192.168.1.20 1795563420123 6 203.0.113.5:25 399')
+    expect(summary(first.decode(ZEEK_TSV[8]!))).toBe('192.168.1.20 1795563420643 6 203.0.113.5:25 399')
     expect(summary(createLineDecoder('auto').decode(ZEEK_TSV[8]!))).toBe('unknown_format: zeek TSV row before a #fields header')
   })
 
@@ -126,10 +127,10 @@ describe('explicit format line decoders', () => {
   it('decode their own records', () => {
     expect(decodeAll('canonical', [canonicalLine])).toEqual(['cam-17 1795563420000 6 198.51.100.10:443 5120'])
     expect(decodeAll('pmacct', [pmacctLine])).toEqual(['192.168.1.20 1795563420000 6 203.0.113.5:25 399'])
-    expect(decodeAll('goflow2', [goflow2Line])).toEqual(['192.168.1.21 1764027420123 17 203.0.113.9:123 1500'])
+    expect(decodeAll('goflow2', [goflow2Line])).toEqual(['192.168.1.21 1764027420623 17 203.0.113.9:123 1500'])
     expect(decodeAll('zeek', [zeekLine, ...ZEEK_TSV]).filter((s) => !s.startsWith('skip: '))).toEqual([
-      '192.168.1.22 1795563420123 6 203.0.113.7:8883 1270',
-      '192.168.1.20 1795563420123 6 203.0.113.5:25 399',
+      '192.168.1.22 1795563422623 6 203.0.113.7:8883 1270',
+      '192.168.1.20 1795563420643 6 203.0.113.5:25 399',
       '192.168.1.20 1795563422500 6 198.51.100.7:23 44',
     ])
   })

@@ -29,8 +29,9 @@ const v1 = {
 }
 
 const decode = (fields: Record<string, unknown>) => decodeGoflow2Value({ ...ipfix, ...fields })
+/** The event time of a record without an end time: its start's. */
 const tsOf = (fields: Record<string, unknown>) => {
-  const r = decode(fields)
+  const r = decode({ time_flow_end_ns: undefined, ...fields })
   return r?.ok ? r.event.ts : r
 }
 const errorOf = (record: Record<string, unknown>) => {
@@ -39,11 +40,11 @@ const errorOf = (record: Record<string, unknown>) => {
 }
 
 describe('goflow2 adapter', () => {
-  it('maps a v2 record from src_addr, with bytes and packets as exported (not scaled by sampling_rate)', () => {
+  it('maps a v2 record from src_addr, with bytes and packets as exported (not scaled by sampling_rate), placed at its end', () => {
     expect(decodeGoflow2Value(ipfix)).toStrictEqual({
       ok: true,
       event: flow({
-        ts: T, deviceId: '192.168.1.20', srcIp: '192.168.1.20', dstIp: '203.0.113.5', dstPort: 443, proto: 6,
+        ts: T + 500, deviceId: '192.168.1.20', srcIp: '192.168.1.20', dstIp: '203.0.113.5', dstPort: 443, proto: 6,
         bytesOut: 1500, packetsOut: 3, durationMs: 500,
       }),
     })
@@ -54,6 +55,18 @@ describe('goflow2 adapter', () => {
     // As goflow2 writes uint64 fields: a JSON number beyond 2^53, which JSON.parse rounds to 1764027420123456768.
     expect(tsOf(JSON.parse('{"time_flow_start_ns":1764027420123456789}') as Record<string, unknown>)).toBe(T)
     expect(tsOf({ time_flow_start_ns: '999999' })).toBe(1764027421000) // under 1 ms: unset, received time used
+  })
+
+  it('places a flow at its end, or at its start when the end is missing, before the start or more than a week after it', () => {
+    const end = (ns: string | undefined) => {
+      const r = decodeGoflow2Value({ ...ipfix, time_flow_start_ns: '1764027420000000000', time_flow_end_ns: ns })
+      return r.ok && r.event.type === 'egress' ? [r.event.ts - 1764027420000, r.event.durationMs] : r
+    }
+    expect(end('1764027480000000000')).toEqual([60_000, 60_000])
+    expect(end(undefined)).toEqual([0, undefined])
+    expect(end('1764027419000000000')).toEqual([0, undefined])
+    expect(end('1764632220000000000')).toEqual([604_800_000, 604_800_000]) // a week: softflowd's longest flow
+    expect(end('1764632220001000000')).toEqual([0, 604_800_001])
   })
 
   it('uses time_received_ns when the flow start is missing or zero (sFlow)', () => {
@@ -84,7 +97,7 @@ describe('goflow2 adapter', () => {
       }),
     })
     const started = decodeGoflow2Value({ ...v1, TimeFlowStart: 1703760960, TimeFlowEnd: 1703760962 })
-    expect(started?.ok && started.event.type === 'egress' && [started.event.ts, started.event.durationMs]).toEqual([1703760960000, 2000])
+    expect(started?.ok && started.event.type === 'egress' && [started.event.ts, started.event.durationMs]).toEqual([1703760962000, 2000])
     const startedMs = decodeGoflow2Value({ ...v1, TimeFlowStartMs: 1703760960250 })
     expect(startedMs?.ok && startedMs.event.ts).toBe(1703760960250)
   })

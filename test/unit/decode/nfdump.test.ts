@@ -45,7 +45,8 @@ describe('nfdump JSON records, one a line', () => {
   it('decodes the repro line (IPv6, ICMPv6 without ports) and names nfdump\'s fields in errors', () => {
     const line = readFileSync(`${COLLECTORS}repro/04-nfdump-json-record.json`, 'utf8')
     const r = decodeNfdumpValue(JSON.parse(line), localClock('UTC'))
-    expect(r.ok === true && r.event).toMatchObject({ ts: Date.UTC(2018, 2, 9, 20, 49, 15, 817), srcIp: '::', dstIp: 'ff02::1:ff8e:c3d1', dstPort: 0, proto: 58, bytesOut: 144, packetsOut: 2, durationMs: 9979 })
+    // Placed at `last`, first + 9979 ms.
+    expect(r.ok === true && r.event).toMatchObject({ ts: Date.UTC(2018, 2, 9, 20, 49, 25, 796), srcIp: '::', dstIp: 'ff02::1:ff8e:c3d1', dstPort: 0, proto: 58, bytesOut: 144, packetsOut: 2, durationMs: 9979 })
     const bad = decodeNfdumpValue({ ...JSON.parse(line), first: '09/03/2018', dst6_addr: 'nowhere', proto: 300 }, localClock('UTC'))
     // (Without a protocol it knows, the missing port of the ICMP record is an issue too.)
     expect(bad).toEqual({

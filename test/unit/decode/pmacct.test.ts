@@ -35,9 +35,9 @@ describe('pmacct adapter', () => {
     expect(T).toBe(1795563420000)
   })
 
-  it('prefers timestamp_start (microseconds floored to ms) and takes the duration from timestamp_end', () => {
+  it('prefers timestamp_start (microseconds floored to ms), takes the duration from timestamp_end and places the flow there', () => {
     const r = decode({ timestamp_start: '2026-11-24 23:36:58.250731', timestamp_end: '2026-11-24 23:36:59.5' })
-    expect(r?.ok && [r.event.ts, r.event.type === 'egress' && r.event.durationMs]).toEqual([T - 1750, 1250])
+    expect(r?.ok && [r.event.ts, r.event.type === 'egress' && r.event.durationMs]).toEqual([T - 500, 1250])
   })
 
   it('falls back to timestamp_min (nfacctd stitching), then stamp_inserted; zero times count as unset', () => {

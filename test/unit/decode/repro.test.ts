@@ -15,6 +15,15 @@ const decoded = (file: string) => {
   })
 }
 
+/** Each line's event time (ISO) and bytes out. */
+const times = (file: string) => {
+  const decoder = createLineDecoder('auto')
+  return readFileSync(`${REPRO}${file}`, 'utf8').trimEnd().split('\n').map((line) => {
+    const r = decoder.decode(line)
+    return r.ok === true && r.event.type === 'egress' ? [new Date(r.event.ts).toISOString(), r.event.bytesOut] as const : [String(r.ok), 0] as const
+  })
+}
+
 describe('real collector lines', () => {
   it('01: goflow2 2.2 writes ICMPv6 as IANA\'s keyword IPv6-ICMP: protocol 58', () => {
     expect(decoded('01-goflow2-proto-ipv6-icmp.json')).toEqual([{ proto: 58, srcIp: 'fe80::d2:4591:568e:c3d1', dstIp: 'ff02::16', bytesOut: 424 }])
@@ -22,6 +31,21 @@ describe('real collector lines', () => {
 
   it('02: goflow2 writes IGMP by its keyword: protocol 2', () => {
     expect(decoded('02-goflow2-proto-igmp.json')).toEqual([{ proto: 2, srcIp: '192.168.2.16', dstIp: '224.0.0.251', bytesOut: 32 }])
+  })
+
+  it('06: pmacct\'s timestamp_max years after timestamp_min (a replayed capture\'s wall clock) is no end: the flow is placed at its start', () => {
+    expect(times('06-pmacct-localtime.json')).toEqual([['2018-03-09T21:49:48.154Z', 51]])
+  })
+
+  it('07: a stitched flow re-reported at each purge is placed at each report\'s timestamp_max, its bytes counted once: 55.5 MB, the upload and its headers', () => {
+    const reports = times('07-pmacct-stitching-rereport.json')
+    expect(reports.map(([t]) => t)).toEqual(['2026-12-05T23:57:00.000Z', '2026-12-05T23:58:00.000Z', '2026-12-05T23:59:00.000Z', '2026-12-05T23:59:19.000Z'])
+    // live/live2-traffic-timeline.txt: 55,443,456 bytes of payload sent over 170 s.
+    expect(reports.reduce((sum, [, bytes]) => sum + bytes, 0)).toBe(55_531_708)
+  })
+
+  it('08: a long flow reported at its active timeout, after a short one that began 100 s later, is placed at its end: in the order they came', () => {
+    expect(times('08-goflow2-long-flow-late.json')).toEqual([['2026-12-06T00:01:57.251Z', 164], ['2026-12-06T00:02:18.624Z', 39_810_824]])
   })
 
   it('10: Zeek\'s unknown_transport is protocol 255', () => {

@@ -18,8 +18,9 @@ const smtp = {
   resp_ip_bytes: 578,
 }
 /** The event of that connection: 2026-11-24T23:37:00.123Z. */
+/** Placed at the connection's end, when Zeek writes it: ts + duration. */
 const smtpEvent = flow({
-  ts: 1795563420123, deviceId: '192.168.1.20', srcIp: '192.168.1.20', dstIp: '203.0.113.5', dstPort: 25, proto: 6,
+  ts: 1795563420643, deviceId: '192.168.1.20', srcIp: '192.168.1.20', dstIp: '203.0.113.5', dstPort: 25, proto: 6,
   bytesOut: 399, bytesIn: 578, packetsOut: 6, durationMs: 520,
 })
 
@@ -42,14 +43,16 @@ describe('zeek conn.log adapter, JSON', () => {
     expect(decodeZeekValue(smtp)).toStrictEqual({ ok: true, event: smtpEvent })
   })
 
-  it('floors ts and duration to whole milliseconds', () => {
+  it('floors ts and duration to whole milliseconds, and places the connection at their sum', () => {
     const r = decodeZeekValue({ ...smtp, ts: 1795563420.9999, duration: 0.0019 })
-    expect(r?.ok && r.event.type === 'egress' && [r.event.ts, r.event.durationMs]).toEqual([1795563420999, 1])
+    expect(r?.ok && r.event.type === 'egress' && [r.event.ts, r.event.durationMs]).toEqual([1795563421000, 1])
+    const open = decodeZeekValue({ ...smtp, ts: 1795563420.9999, duration: undefined })
+    expect(open?.ok && open.event.ts).toBe(1795563420999)
   })
 
   it('reads ts as ISO-8601 (JSON::TS_ISO8601), floored to ms', () => {
     const r = decodeZeekValue({ ...smtp, ts: '2026-11-24T23:37:00.123956Z' })
-    expect(r?.ok && r.event.ts).toBe(1795563420123)
+    expect(r?.ok && r.event.ts).toBe(1795563420123 + 520)
   })
 
   it('falls back to orig_bytes and resp_bytes (payload) without the IP-level counts', () => {
@@ -114,7 +117,7 @@ describe('zeek conn.log adapter, TSV', () => {
       {
         ok: true,
         event: flow({
-          ts: 1795563421000, deviceId: '192.168.1.20', srcIp: '192.168.1.20', dstIp: '198.51.100.1', dstPort: 0, proto: 1,
+          ts: 1795563421001, deviceId: '192.168.1.20', srcIp: '192.168.1.20', dstIp: '198.51.100.1', dstPort: 0, proto: 1,
           bytesOut: 84, bytesIn: 84, packetsOut: 1, durationMs: 1,
         }),
       },

@@ -17,7 +17,8 @@ const visits = (deviceId: string, minute: number, dsts: readonly string[], field
   [0, 1, 2].flatMap((k) => dsts.map((dstIp, i) => egress({ deviceId, ts: at(minute + k + i / 10), dstIp, ...fields })))
 
 const C2 = ['203.0.113.7', '198.51.100.7', '192.0.2.7']
-const C2_KEYS = ['203.0.113.0/24', '198.51.100.0/24', '192.0.2.0/24']
+/** Their keys as evidence lists them: in the order first used, then by name (all three first in one window). */
+const C2_KEYS = ['192.0.2.0/24', '198.51.100.0/24', '203.0.113.0/24']
 
 describe('new-destination', () => {
   it('reports three never-seen destinations once their 20-window wait for peers has passed', () => {
@@ -78,7 +79,7 @@ describe('new-destination', () => {
     for (const id of ['dev-1', 'dev-2', 'dev-3', 'dev-4', 'dev-5']) expect(minutesOf(found, id)).toEqual([])
     for (const id of ['bell-1', 'bell-2', 'bell-3']) expect(minutesOf(found, id)[0]).toBe(150)
     expect(found.find((f) => f.deviceId === 'bell-1')!.finding.evidence.destinations)
-      .toEqual(['newcdn.example', 'telemetry-cloud.example', 'ntp-pool.example'])
+      .toEqual(['newcdn.example', 'ntp-pool.example', 'telemetry-cloud.example'])
   })
 
   it('reports a large upload to one new destination at once, at high severity', () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { RecentDistinct, SketchRing, WindowRing, hashNumber, hashString } from '../../../src/engine/window.ts'
+import fc from 'fast-check'
+import { MAX_LOOKAHEAD, RecentDistinct, SketchRing, WindowRing, hashNumber, hashString, tailAfter, tailShift, trailAfter, trailDropped, trailLatest, trailMark, trailShift } from '../../../src/engine/window.ts'
 
 describe('WindowRing', () => {
   it('sums the windows of a horizon ending at a given window', () => {
@@ -67,6 +68,72 @@ describe('RecentDistinct', () => {
     set.add('b', 2)
     set.add('c', 3)
     expect(set.keys.slice().sort()).toEqual(['b', 'c'])
+  })
+
+  it('counts a key by its latest window up to the one evaluated, while later windows are already observed', () => {
+    const set = new RecentDistinct(8)
+    set.add('a', 100)
+    set.add('b', 96)
+    set.add('a', 104) // the lookahead: four windows past 100
+    set.add('a', 102)
+    set.add('b', 103)
+    expect(set.count(100, 1)).toBe(1) // a in 100; b's latest up to 100 is 96
+    expect(set.count(100, 5)).toBe(2)
+    expect(set.count(99, 3)).toBe(0)
+    expect(set.top(101, 10, 5)).toEqual(['a', 'b'])
+    // Through a checkpoint.
+    const copy = RecentDistinct.from(JSON.parse(JSON.stringify(set.toJSON())))
+    expect([copy.count(100, 1), copy.count(100, 5), copy.count(102, 1)]).toEqual([1, 2, 1])
+  })
+})
+
+describe('trails', () => {
+  /** A key's windows as a trail would answer for them, the reference being the plain list. */
+  const follow = (windows: readonly number[]) => {
+    let last = windows[0]!
+    let trail = 1
+    let older = -1
+    for (const w of windows.slice(1)) {
+      if (w > last) {
+        older = trailDropped(trail, last, w - last, older)
+        trail = trailShift(trail, w - last)
+        last = w
+      } else trail = trailMark(trail, last - w)
+    }
+    return { last, trail, older }
+  }
+
+  it('answers the latest window up to any end, and the windows after it, as the list of windows does', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: 200 }), { minLength: 1, maxLength: 40 }), fc.integer({ min: 0, max: MAX_LOOKAHEAD }), (raw, ahead) => {
+        // Windows as the engine lets them arrive: none more than the lookahead behind the newest.
+        const windows: number[] = []
+        let newest = -1
+        for (const w of raw) {
+          if (w < newest - ahead) continue
+          windows.push(w)
+          newest = Math.max(newest, w)
+        }
+        const { last, trail, older } = follow(windows)
+        for (let end = newest - ahead; end <= newest + 1; end++) {
+          const upTo = windows.filter((w) => w <= end)
+          expect(trailLatest(trail, last, older, end)).toBe(upTo.length === 0 ? -1 : Math.max(...upTo))
+          expect(trailAfter(trail, last, end)).toBe(new Set(windows.filter((w) => w > end)).size)
+        }
+      }),
+    )
+  })
+
+  it('keeps the amounts of the lookahead\'s windows apart from the rest', () => {
+    const tail = [0, 0, 0, 0]
+    tail[0] = 5 // window 10
+    tailShift(tail, 2) // window 12 is the latest now
+    tail[0]! += 7
+    tail[1]! += 1 // window 11
+    expect(tailAfter(tail, 12, 9)).toBe(13)
+    expect(tailAfter(tail, 12, 10)).toBe(8)
+    expect(tailAfter(tail, 12, 11)).toBe(7)
+    expect(tailAfter(tail, 12, 12)).toBe(0)
   })
 })
 
