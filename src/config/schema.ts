@@ -30,8 +30,13 @@ export const suppressionRuleSchema = z
 const engineSchema = z.strictObject({
   /** Base window length; detectors are evaluated at each window close. */
   windowSeconds: z.number().int().min(1).max(3600).default(60),
-  /** How late (behind the device's newest event) an event may arrive and still count. */
-  allowedLatenessSeconds: z.number().int().min(0).max(3600).default(30),
+  /**
+   * How late (behind the device's newest event) an event may arrive and still count. Collectors'
+   * records are placed at their flow's end: this must cover the exporter's inactive timeout and the
+   * export and collector delays (README, "Deploying with your collector"). Each window of it costs
+   * every device memory (the detectors' lookahead) and delays its alerts by as much.
+   */
+  allowedLatenessSeconds: z.number().int().min(0).max(3600).default(60),
   /** A quiet device's open windows close once fleet event time is this far past its last event (at least allowedLatenessSeconds + windowSeconds). */
   idleFlushSeconds: z.number().int().min(0).default(300),
   /** A device silent this long (fleet event time) is forgotten, state and all. */

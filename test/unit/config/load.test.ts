@@ -21,7 +21,7 @@ describe('parseConfig', () => {
   it('fills every default, with the detectors\' own: port-novelty fires after one window, volume-spike is off', () => {
     const c = parseConfig({}, DETECTORS)
     expect(c.engine).toEqual({
-      windowSeconds: 60, allowedLatenessSeconds: 30, idleFlushSeconds: 300, deviceTtlHours: 24, maxDevices: 200_000, probationMinutes: 10, quietWindows: 60,
+      windowSeconds: 60, allowedLatenessSeconds: 60, idleFlushSeconds: 300, deviceTtlHours: 24, maxDevices: 200_000, probationMinutes: 10, quietWindows: 60,
       maxFutureSeconds: 300, maxAgeHours: 0,
     })
     expect(c.input).toEqual({ maxRecordBytes: 262_144, deadLetterRawBytes: 65_536, maxGzipRatio: 200, timeZone: 'UTC' })
