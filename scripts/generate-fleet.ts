@@ -1,5 +1,5 @@
 // Generates the synthetic fleet (fleet.ndjson.gz, fleet.labels.json) and the demo fixture, byte-identical for a given seed.
-//   node dist/scripts/generate-fleet.js [--seed 20261102] [--out fixtures/synthetic] [--demo-out fixtures/demo/demo.ndjson]
+//   node dist/scripts/generate-fleet.js [--seed 20261102] [--out fixtures/synthetic] [--demo-out fixtures/demo/demo.ndjson] [--exporter]
 // The generator is pure (generateFleet, generateDemo); only main() touches the file system.
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
@@ -7,6 +7,7 @@ import { pathToFileURL } from 'node:url'
 import { gzipSync } from 'node:zlib'
 import { Command, InvalidArgumentError } from 'commander'
 import { attackTraffic } from './fleet/attacks.ts'
+import { asExported } from './fleet/exporter.ts'
 import { collect, MINUTE, Traffic } from './fleet/flows.ts'
 import type { FlowRecord } from './fleet/flows.ts'
 import { MODELS, telemetryReports, wake } from './fleet/models.ts'
@@ -209,19 +210,21 @@ const parseArgs = (argv: readonly string[]): Command => {
     .option('--seed <n>', 'PRNG seed', parseSeed, DEFAULT_SEED)
     .option('--out <dir>', 'directory for fleet.ndjson.gz and fleet.labels.json', 'fixtures/synthetic')
     .option('--demo-out <file>', 'demo fixture (uncompressed NDJSON)', 'fixtures/demo/demo.ndjson')
+    .option('--exporter', 'also write fleet.exported.ndjson.gz: the fleet as a flow exporter sends it (a record per active timeout of 60 s, sent 15 s after a flow goes idle), out of start order')
     .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2))
   return program.parse([...argv])
 }
 
 export const main = (argv: readonly string[]): void => {
   const program = parseArgs(argv)
-  const opts = program.opts<{ seed: number; out: string; demoOut: string }>()
+  const opts = program.opts<{ seed: number; out: string; demoOut: string; exporter?: boolean }>()
   const began = performance.now()
   const fleet = generateFleet(opts.seed)
   const gz = gzipSync(toNdjson(fleet.events), { level: 9, memLevel: 9 })
   mkdirSync(resolve(opts.out), { recursive: true })
   writeFileSync(join(opts.out, 'fleet.ndjson.gz'), gz)
   writeFileSync(join(opts.out, 'fleet.labels.json'), labelsJson(fleet))
+  if (opts.exporter) writeFileSync(join(opts.out, 'fleet.exported.ndjson.gz'), gzipSync(toNdjson(asExported(fleet.events)), { level: 9, memLevel: 9 }))
   const demo = toNdjson(generateDemo(opts.seed).events)
   mkdirSync(dirname(resolve(opts.demoOut)), { recursive: true })
   writeFileSync(opts.demoOut, demo)

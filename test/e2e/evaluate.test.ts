@@ -2,11 +2,12 @@
 // targets of the README (synthetic fleet, real captures, demo), and a replay of the fleet is byte-identical.
 import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
+import { gunzipSync } from 'node:zlib'
 import { describe, expect, it } from 'vitest'
 import type { Evaluation } from '../../src/evaluate.ts'
 
@@ -58,6 +59,32 @@ describe('one fleet view: the alerts do not depend on how devices are sharded', 
     // Non-vacuous: the fleets' attacks are there to be found.
     expect(one.length).toBeGreaterThan(100)
     for (const n of [3, 6, 24]) expect(await alerts(input, n), `${n} partitions`).toEqual(one)
+  }, 240_000)
+})
+
+describe('the fleet as a flow exporter sends it', () => {
+  const GENERATOR = fileURLToPath(new URL('../../dist/scripts/generate-fleet.js', import.meta.url))
+
+  it('scores the same as the sorted fleet, at 1 and 6 partitions: records at each flow\'s end or active timeout, out of start order, none late', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'egress-exported-'))
+    await promisify(execFile)(process.execPath, [GENERATOR, '--out', dir, '--demo-out', join(dir, 'demo.ndjson'), '--exporter'])
+    const config = join(dir, 'lateness.yml')
+    // Canonical records are placed at their start: the lateness covers the active timeout (60 s) and the idle one (15 s).
+    writeFileSync(config, 'engine:\n  allowedLatenessSeconds: 120\n')
+    const sorted = await evaluate('-c', config, join(dir, 'fleet.ndjson.gz'))
+    for (const p of ['1', '6']) {
+      const { stdout, stderr } = await promisify(execFile)(process.execPath, [BIN, 'evaluate', '-p', p, '--no-progress', '-c', config, join(dir, 'fleet.exported.ndjson.gz')], { maxBuffer: 64 << 20 })
+      expect(/late \(dropped\): (\d+)/.exec(stderr)?.[1], `late at ${p} partitions`).toBe('0')
+      const exported = JSON.parse(stdout) as Evaluation
+      expect(exported.perDevice, `${p} partitions`).toEqual(sorted.perDevice)
+      expect([exported.recall, exported.falseAlarms, exported.medianTimeToDetectSeconds]).toEqual([sorted.recall, sorted.falseAlarms, sorted.medianTimeToDetectSeconds])
+    }
+    // Non-vacuous: the long flows were cut at the active timeout and the records come out of start order.
+    const lines = (file: string) => gunzipSync(readFileSync(join(dir, file))).toString().trimEnd().split('\n')
+    const records = lines('fleet.exported.ndjson.gz').map((l) => (JSON.parse(l) as { ts: number }).ts)
+    expect(records.length).toBeGreaterThan(lines('fleet.ndjson.gz').length)
+    expect(records.filter((ts, i) => i > 0 && ts < records[i - 1]!).length).toBeGreaterThan(10_000)
+    expect(sorted.recall).toBeGreaterThanOrEqual(0.95)
   }, 240_000)
 })
 
