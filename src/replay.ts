@@ -2,7 +2,7 @@
 import type { Alert, DeviceEvent } from './types.ts'
 import type { Config } from './config/schema.ts'
 import type { DetectorDef } from './engine/detector.ts'
-import { createLineDecoder } from './decode/formats.ts'
+import { createLineDecoder, splitObjects } from './decode/formats.ts'
 import type { InputFormat } from './decode/formats.ts'
 import type { DecodeFailureReason, SkipReason } from './decode/result.ts'
 import { DeviceBudget } from './engine/budget.ts'
@@ -199,7 +199,11 @@ export const replay = async (opts: ReplayOptions): Promise<ReplaySummary> => {
         file.path,
         (line) => {
           lineNo++
-          ingestDecoded(decoder.decode(line), line, router, nowMs, config, outcomes)
+          const result = decoder.decode(line)
+          // Records a collector wrote back to back on one line are taken one by one.
+          const parts = result.ok === false && result.reason === 'invalid_json' ? splitObjects(line) : null
+          if (parts === null) ingestDecoded(result, line, router, nowMs, config, outcomes)
+          else for (const part of parts) ingestDecoded(decoder.decode(part), part, router, nowMs, config, outcomes)
         },
         {
           ...(progress ? { onBytes: (n: number) => progress.advance(n) } : {}),

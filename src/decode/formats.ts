@@ -66,6 +66,40 @@ const describeJsonError = (err: unknown): string => {
   return phrase.charAt(0).toLowerCase() + phrase.slice(1) + (at === null ? '' : ` at position ${at[1]}`)
 }
 
+/**
+ * The JSON objects of a line that holds two or more back to back (`{…}{…}`, optional whitespace
+ * between), each as its own text; null for any other line. goflow2 2.2.6's file transport with two
+ * workers writes such lines now and then (fixtures/collectors/repro/03). Only a line that failed to
+ * parse is looked at: the common path pays nothing.
+ */
+export const splitObjects = (line: string): string[] | null => {
+  const parts: string[] = []
+  let depth = 0
+  let inString = false
+  let start = -1
+  for (let i = 0; i < line.length; i++) {
+    const c = line.charCodeAt(i)
+    if (inString) {
+      if (c === 0x5c) i++ // a backslash escapes the next character
+      else if (c === 0x22) inString = false
+      continue
+    }
+    if (depth === 0) {
+      if (c === 0x20 || c === 0x09 || c === 0x0d || (c === BOM && i === 0)) continue
+      if (c !== 0x7b) return null // top level: objects only
+      start = i
+    }
+    if (c === 0x22) inString = true
+    else if (c === 0x7b || c === 0x5b) depth++
+    else if (c === 0x7d || c === 0x5d) {
+      depth--
+      if (depth < 0) return null
+      if (depth === 0) parts.push(line.slice(start, i + 1))
+    }
+  }
+  return depth === 0 && !inString && parts.length >= 2 ? parts : null
+}
+
 /** Parses the line from `from` (past a byte-order mark) as JSON and decodes the value. */
 const decodeJson = (line: string, from: number, decodeValue: ValueDecoder): DecodeResult => {
   let value: unknown

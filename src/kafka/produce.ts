@@ -1,6 +1,7 @@
 // Writes fixture files into a topic, one record per line keyed by deviceId (JSON as it is, Zeek TSV rows as canonical events), in batches, optionally paced by event time.
 import type { Producer } from 'kafkajs'
-import { createLineDecoder } from '../decode/formats.ts'
+import { createLineDecoder, splitObjects } from '../decode/formats.ts'
+import type { DecodeResult } from '../decode/result.ts'
 import type { InputFormat } from '../decode/formats.ts'
 import { DEFAULT_MAX_LINE_BYTES, expandInputs, forEachLine } from '../sources/file.ts'
 import { MAX_BATCH_BYTES, recordBytes } from '../sinks/kafka.ts'
@@ -88,21 +89,26 @@ export const produceFiles = async (opts: ProduceOptions): Promise<ProduceSummary
       if (batch.length >= maxRecords || bytes >= maxBytes) await send()
     }
   }
+  /** One record to send: JSON records go as they are; a Zeek TSV row means nothing without its header, so it goes as the canonical event it decoded to. */
+  const take = (line: string, result: DecodeResult): void => {
+    if (result.ok === null) return // a blank line or a header
+    summary.records++
+    if (result.ok) chunk.push({ key: result.event.deviceId, value: isJson(line) ? line : JSON.stringify(result.event), ts: result.event.ts })
+    else {
+      summary.undecodable++
+      chunk.push({ key: null, value: line, ts: Number.NaN })
+    }
+  }
   for (const file of expandInputs(opts.inputs)) {
     const decoder = createLineDecoder(opts.format)
     await forEachLine(
       file.path,
       (line) => {
         const result = decoder.decode(line)
-        if (result.ok === null) return // a blank line or a header
-        summary.records++
-        // JSON records go as they are; a Zeek TSV row means nothing without its header, so it goes
-        // as the canonical event it decoded to.
-        if (result.ok) chunk.push({ key: result.event.deviceId, value: isJson(line) ? line : JSON.stringify(result.event), ts: result.event.ts })
-        else {
-          summary.undecodable++
-          chunk.push({ key: null, value: line, ts: Number.NaN })
-        }
+        // Records a collector wrote back to back on one line go as one Kafka record each.
+        const parts = result.ok === false && result.reason === 'invalid_json' ? splitObjects(line) : null
+        if (parts === null) take(line, result)
+        else for (const part of parts) take(part, decoder.decode(part))
       },
       { afterChunk: drain, maxLineBytes, onOversize: () => void summary.oversize++ },
     )

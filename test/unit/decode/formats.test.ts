@@ -1,7 +1,7 @@
 // Specification of the line decoder: format names, auto-detection per record, Zeek TSV files, invalid lines, and that it never throws.
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { createLineDecoder, INPUT_FORMATS } from '../../../src/decode/formats.ts'
+import { createLineDecoder, INPUT_FORMATS, splitObjects } from '../../../src/decode/formats.ts'
 import type { DecodeResult } from '../../../src/decode/result.ts'
 import { CONN_LOG_HEADER } from '../../helpers/zeek.ts'
 
@@ -120,6 +120,17 @@ describe('auto line decoder', () => {
       'schema: port_dst: expected an integer 0-65535',
       'schema: dstPort: Too small: expected number to be >=0',
     ])
+  })
+})
+
+describe('splitObjects', () => {
+  it('splits objects written back to back, braces inside strings and nested values included', () => {
+    expect(splitObjects('{"a":1}{"b":"}{"}')).toEqual(['{"a":1}', '{"b":"}{"}'])
+    expect(splitObjects('{"a":{"b":[1,{"c":2}]}} {"d":"\\"}"}')).toEqual(['{"a":{"b":[1,{"c":2}]}}', '{"d":"\\"}"}'])
+  })
+
+  it('leaves every other line alone: one object, an unclosed one, a value that is no object, text', () => {
+    expect([splitObjects('{"a":1}'), splitObjects('{"a":1}{"b":'), splitObjects('{"a":1}[1]'), splitObjects('{"a":1} x'), splitObjects('{"a":"}{')]).toEqual([null, null, null, null, null])
   })
 })
 

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
-import { createLineDecoder } from '../../../src/decode/formats.ts'
+import { createLineDecoder, splitObjects } from '../../../src/decode/formats.ts'
 
 const REPRO = fileURLToPath(new URL('../../../fixtures/collectors/repro/', import.meta.url))
 
@@ -31,6 +31,17 @@ describe('real collector lines', () => {
 
   it('02: goflow2 writes IGMP by its keyword: protocol 2', () => {
     expect(decoded('02-goflow2-proto-igmp.json')).toEqual([{ proto: 2, srcIp: '192.168.2.16', dstIp: '224.0.0.251', bytesOut: 32 }])
+  })
+
+  it('03: goflow2\'s two records on one line (two workers, one file) are split and decoded one by one', () => {
+    const line = readFileSync(`${REPRO}03-goflow2-concatenated-line.json`, 'utf8').trimEnd()
+    const decoder = createLineDecoder('auto')
+    expect(decoder.decode(line)).toMatchObject({ ok: false, reason: 'invalid_json' })
+    const parts = splitObjects(line)!
+    expect(parts.map((p) => {
+      const r = decoder.decode(p)
+      return r.ok === true && r.event.type === 'egress' ? `${r.event.srcIp} > ${r.event.dstIp}:${r.event.dstPort}` : r
+    })).toEqual(['192.168.2.16 > 160.139.9.155:8789', '192.168.2.16 > 219.42.179.134:12545'])
   })
 
   it('06: pmacct\'s timestamp_max years after timestamp_min (a replayed capture\'s wall clock) is no end: the flow is placed at its start', () => {
