@@ -5,7 +5,7 @@ import { decodePmacctValue, isPmacctRecord } from './pmacct.ts'
 import { SKIPPED, fail } from './result.ts'
 import type { DecodeResult } from './result.ts'
 import { createZeekTsvReader, decodeZeekValue, isZeekRecord } from './zeek.ts'
-import { decodeNfdumpValue, isNfdumpRecord } from './nfdump.ts'
+import { createNfdumpCsvReader, decodeNfdumpValue, isNfdumpRecord } from './nfdump.ts'
 import { localClock } from './zone.ts'
 import type { LocalClock } from './zone.ts'
 
@@ -217,16 +217,45 @@ const prettyArrayAware = (lines: LineDecoder, decodeValue: ValueDecoder): LineDe
   }
 }
 
+/** The header `nfdump -o csv` writes first. */
+const NFDUMP_CSV_HEADER = 'ts,te,td,sa,da,'
+
+/**
+ * A file whose first line is `nfdump -o csv`'s header: its rows are read by its columns
+ * (`createNfdumpCsvReader`). Any other file goes to `lines` as it is.
+ */
+const nfdumpCsvAware = (lines: LineDecoder, timeZone: string): LineDecoder => {
+  let mode: 'unknown' | 'csv' | 'lines' = 'unknown'
+  let csv: ReturnType<typeof createNfdumpCsvReader> | null = null
+  return {
+    decode(line) {
+      if (mode === 'lines') return lines.decode(line)
+      const i = firstContent(line)
+      if (i < 0) return SKIPPED.blank
+      if (mode === 'unknown') {
+        if (!line.startsWith(NFDUMP_CSV_HEADER, i)) {
+          mode = 'lines'
+          return lines.decode(line)
+        }
+        mode = 'csv'
+        csv = createNfdumpCsvReader(localClock(timeZone))
+        return csv.header(line) ? SKIPPED.header : fail('unknown_format', 'an nfdump CSV header without the columns ts, te, sa, da, dp, pr, ipkt, ibyt, obyt')
+      }
+      return csv!.record(line)
+    },
+  }
+}
+
 /** A decoder for one input file in `format`; time stamps written without a zone are read in `timeZone` (input.timeZone). */
 export const createLineDecoder = (format: InputFormat, timeZone = 'UTC'): LineDecoder => {
   const decoders = valueDecoders(timeZone)
   switch (format) {
     case 'auto':
-      return prettyArrayAware(zeekAwareDecoder(decoders.auto, false), decoders.auto)
+      return nfdumpCsvAware(prettyArrayAware(zeekAwareDecoder(decoders.auto, false), decoders.auto), timeZone)
     case 'zeek':
       return zeekAwareDecoder(decodeZeekValue, true)
     case 'nfdump':
-      return prettyArrayAware(jsonDecoder(decoders.nfdump), decoders.nfdump)
+      return nfdumpCsvAware(prettyArrayAware(jsonDecoder(decoders.nfdump), decoders.nfdump), timeZone)
     case 'canonical':
     case 'pmacct':
     case 'goflow2':

@@ -7,6 +7,7 @@
 // them pretty-printed in one array: a replayed file is read record by record (formats.ts, prettyArrayAware).
 import { addIssue, canonicalWithSourceNames, placeFlow, toUint } from './fields.ts'
 import { fail } from './result.ts'
+import { protocolNumber } from './protocols.ts'
 import type { DecodeResult } from './result.ts'
 import { parseDateTime } from './zone.ts'
 import type { LocalClock } from './zone.ts'
@@ -66,3 +67,55 @@ const SOURCE_V4: Readonly<Record<string, string>> = {
   bytesOut: 'in_bytes', bytesIn: 'out_bytes', packetsOut: 'in_packets', durationMs: 'last',
 }
 const SOURCE_V6: Readonly<Record<string, string>> = { ...SOURCE_V4, deviceId: 'src6_addr', srcIp: 'src6_addr', dstIp: 'dst6_addr' }
+
+/** The columns of `nfdump -o csv` a record needs. */
+const CSV_COLUMNS = ['ts', 'te', 'sa', 'da', 'dp', 'pr', 'ipkt', 'ibyt', 'obyt'] as const
+
+/** A CSV cell as nfdump's JSON would have it: a number for digits, else the text (its issue then names the field). */
+const cellNumber = (s: string | undefined): unknown => (s !== undefined && /^\d{1,15}$/.test(s) ? Number(s) : s)
+
+/**
+ * `nfdump -o csv`, header-driven: the header line (`ts,te,td,sa,da,…`) names the columns; each row
+ * becomes the record nfdump's JSON would hold for it and is decoded as one (`first`/`last` at
+ * seconds, as the CSV writes them; ICMP's `dp`, its type and code, is no port); `Summary` and the
+ * lines after it are skipped as markers.
+ */
+export const createNfdumpCsvReader = (clock: LocalClock) => {
+  let at: Record<(typeof CSV_COLUMNS)[number], number> | null = null
+  let summary = false
+  return {
+    /** The header: learns the columns; false when a column a record needs is not there. */
+    header(line: string): boolean {
+      const names = line.trim().split(',')
+      const found = Object.fromEntries(CSV_COLUMNS.map((c) => [c, names.indexOf(c)])) as Record<(typeof CSV_COLUMNS)[number], number>
+      if (CSV_COLUMNS.some((c) => found[c] < 0)) return false
+      at = found
+      return true
+    },
+    record(line: string): DecodeResult {
+      if (summary || line.startsWith('Summary')) {
+        summary = true
+        return { ok: null, reason: 'marker' }
+      }
+      if (at === null) return fail('unknown_format', 'an nfdump CSV row before its header (ts,te,td,sa,da,…)')
+      const cells = line.split(',')
+      const sa = cells[at.sa]
+      const v6 = sa?.includes(':') === true
+      const pr = cells[at.pr] ?? ''
+      const proto = /^\d+$/.test(pr) ? Number(pr) : protocolNumber(pr)
+      const obyt = cellNumber(cells[at.obyt])
+      return decodeNfdumpValue({
+        type: 'FLOW',
+        first: cells[at.ts],
+        last: cells[at.te],
+        [v6 ? 'src6_addr' : 'src4_addr']: sa,
+        [v6 ? 'dst6_addr' : 'dst4_addr']: cells[at.da],
+        dst_port: proto === 1 || proto === 58 ? undefined : cellNumber(cells[at.dp]),
+        proto: proto < 0 ? pr : proto,
+        in_packets: cellNumber(cells[at.ipkt]),
+        in_bytes: cellNumber(cells[at.ibyt]),
+        ...(obyt === 0 ? {} : { out_bytes: obyt }),
+      }, clock)
+    },
+  }
+}

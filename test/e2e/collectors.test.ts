@@ -63,6 +63,7 @@ describe('the telnet scanner of test7 (192.168.2.16) through real collectors', (
     ['goflow2/test7-softflowd-ipfix-a-milli.json', 24],
     ['nfdump/test7-softflowd-ipfix-a-milli.ndjson', 24],
     ['nfdump/test7-softflowd-ipfix-a-milli.json', 24],
+    ['nfdump/test7-softflowd-ipfix-a-milli.csv', 24],
   ])('%s: raises fan-out and port-novelty on the scanner and nothing on anybody else', async (file, late) => {
     const r = await replay(join(COLLECTORS, file))
     expect(r.firing).toEqual(['192.168.2.16 fanout', '192.168.2.16 port-novelty'])

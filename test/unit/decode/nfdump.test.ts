@@ -31,7 +31,7 @@ describe('nfdump JSON records, one a line', () => {
     expect(nfdump.map(flow)).toEqual(goflow2.map(flow))
   })
 
-  it('gives the same start and duration within a millisecond (nfdump prints milliseconds, goflow2 nanoseconds)', () => {
+  it('gives the same times (each flow placed at its end) and durations within a millisecond (nfdump prints milliseconds, goflow2 nanoseconds)', () => {
     expect(Math.max(...nfdump.map((e, i) => Math.abs(e.ts - goflow2[i]!.ts)))).toBeLessThanOrEqual(1)
     expect(Math.max(...nfdump.map((e, i) => Math.abs((e.durationMs ?? 0) - (goflow2[i]!.durationMs ?? 0))))).toBeLessThanOrEqual(1)
   })
@@ -78,5 +78,31 @@ describe('nfdump -o json as nfdump writes it: one pretty-printed array', () => {
     const decoded = rest.filter((r) => r.ok === true)
     expect(decoded).toHaveLength(1)
     expect(decoded[0]).toEqual(createLineDecoder('auto').decode(readFileSync(`${COLLECTORS}repro/04-nfdump-json-record.json`, 'utf8')))
+  })
+})
+
+describe('nfdump -o csv', () => {
+  /** Each row's outcome: events, and the header and summary lines skipped. */
+  const rows = (file: string) => {
+    const decoder = createLineDecoder('auto')
+    return readFileSync(`${COLLECTORS}${file}`, 'utf8').trimEnd().split('\n').map((line) => decoder.decode(line))
+  }
+
+  it('is read by its header\'s columns: the same 349 flows as its JSON, at the second its CSV writes, header and summary skipped', () => {
+    const results = rows('nfdump/test7-softflowd-ipfix-a-milli.csv')
+    expect(results.filter((r) => r.ok !== true).map((r) => r.ok === null && r.reason)).toEqual(['header', 'marker', 'marker', 'marker'])
+    const csv = byFlow(results.flatMap((r) => (r.ok === true && r.event.type === 'egress' ? [r.event] : [])))
+    const json = byFlow(events('nfdump/test7-softflowd-ipfix-a-milli.ndjson'))
+    expect(csv.map(flow)).toEqual(json.map(flow))
+    expect(csv.map((e, i) => Math.floor(json[i]!.ts / 1000) * 1000 - e.ts).filter((d) => d !== 0)).toEqual([])
+  })
+
+  it('names the nfdump field of a bad cell, and refuses a row before its header', () => {
+    const decoder = createLineDecoder('nfdump')
+    const header = 'ts,te,td,sa,da,sp,dp,pr,flg,fwd,stos,ipkt,ibyt,opkt,obyt'
+    expect(decoder.decode(header)).toEqual({ ok: null, reason: 'header' })
+    expect(decoder.decode('2018-03-09 20:59:57,2018-03-09 20:59:57,0.000,192.168.2.16,105.4.165.167,36247,telnet,TCP,......S.,0,0,1,60,0,0'))
+      .toMatchObject({ ok: false, reason: 'schema', error: expect.stringContaining('dst_port') })
+    expect(createLineDecoder('nfdump').decode('2018-03-09 20:59:57,2018-03-09 20:59:57,0.000,192.168.2.16')).toMatchObject({ ok: false, reason: 'invalid_json' })
   })
 })
