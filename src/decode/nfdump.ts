@@ -39,9 +39,13 @@ export const decodeNfdumpValue = (value: unknown, clock: LocalClock): DecodeResu
     if (ts > 0) ts = placeFlow(ts, end)
   }
 
-  const src = v4 ? o.src4_addr : o.src6_addr
+  // A biflow whose initiator sent nothing (a probe answered, its reply counted in out_*) is its
+  // responder's flow to it: the destination is the sender and the device, as goflow2's reversed biflows.
+  const reversed = o.in_packets === 0 && o.in_bytes === 0 && typeof o.out_bytes === 'number' && o.out_bytes > 0
+  const src = reversed ? (v4 ? o.dst4_addr : o.dst6_addr) : v4 ? o.src4_addr : o.src6_addr
+  const dst = reversed ? (v4 ? o.src4_addr : o.src6_addr) : v4 ? o.dst4_addr : o.dst6_addr
   const srcOk = typeof src === 'string' && src.length > 0
-  if (!srcOk) issues = addIssue(issues, `${names.srcIp}: expected an IPv4 or IPv6 address`)
+  if (!srcOk) issues = addIssue(issues, `${reversed ? names.dstIp : names.srcIp}: expected an IPv4 or IPv6 address`)
 
   let proto = toUint(o.proto)
   if (proto < 0 || proto > 255) {
@@ -49,16 +53,17 @@ export const decodeNfdumpValue = (value: unknown, clock: LocalClock): DecodeResu
     proto = 0
   }
   // ICMP flows have no ports: nfdump writes icmp_type and icmp_code instead.
-  let dstPort = o.dst_port === undefined && (proto === 1 || proto === 58) ? 0 : toUint(o.dst_port)
+  const port = reversed ? o.src_port : o.dst_port
+  let dstPort = port === undefined && (proto === 1 || proto === 58) ? 0 : toUint(port)
   if (dstPort < 0 || dstPort > 65535) {
-    issues = addIssue(issues, 'dst_port: expected an integer 0-65535')
+    issues = addIssue(issues, `${reversed ? 'src_port' : 'dst_port'}: expected an integer 0-65535`)
     dstPort = 0
   }
 
   return canonicalWithSourceNames(issues, {
-    type: 'egress', ts, deviceId: srcOk ? src : '-', srcIp: srcOk ? src : undefined, dstIp: v4 ? o.dst4_addr : o.dst6_addr, dstPort, proto,
-    bytesOut: o.in_bytes, bytesIn: o.out_bytes, packetsOut: o.in_packets, durationMs,
-  }, names)
+    type: 'egress', ts, deviceId: srcOk ? src : '-', srcIp: srcOk ? src : undefined, dstIp: dst, dstPort, proto,
+    bytesOut: reversed ? o.out_bytes : o.in_bytes, bytesIn: reversed ? o.in_bytes : o.out_bytes, packetsOut: reversed ? o.out_packets : o.in_packets, durationMs,
+  }, reversed ? (v4 ? REVERSED_V4 : REVERSED_V6) : names)
 }
 
 /** Canonical field → the nfdump field it came from, for renaming schema issues. */
@@ -67,9 +72,13 @@ const SOURCE_V4: Readonly<Record<string, string>> = {
   bytesOut: 'in_bytes', bytesIn: 'out_bytes', packetsOut: 'in_packets', durationMs: 'last',
 }
 const SOURCE_V6: Readonly<Record<string, string>> = { ...SOURCE_V4, deviceId: 'src6_addr', srcIp: 'src6_addr', dstIp: 'dst6_addr' }
+const REVERSED_V4: Readonly<Record<string, string>> = {
+  ...SOURCE_V4, deviceId: 'dst4_addr', srcIp: 'dst4_addr', dstIp: 'src4_addr', dstPort: 'src_port', bytesOut: 'out_bytes', bytesIn: 'in_bytes', packetsOut: 'out_packets',
+}
+const REVERSED_V6: Readonly<Record<string, string>> = { ...REVERSED_V4, deviceId: 'dst6_addr', srcIp: 'dst6_addr', dstIp: 'src6_addr' }
 
 /** The columns of `nfdump -o csv` a record needs. */
-const CSV_COLUMNS = ['ts', 'te', 'sa', 'da', 'dp', 'pr', 'ipkt', 'ibyt', 'obyt'] as const
+const CSV_COLUMNS = ['ts', 'te', 'sa', 'da', 'sp', 'dp', 'pr', 'ipkt', 'ibyt', 'opkt', 'obyt'] as const
 
 /** A CSV cell as nfdump's JSON would have it: a number for digits, else the text (its issue then names the field). */
 const cellNumber = (s: string | undefined): unknown => (s !== undefined && /^\d{1,15}$/.test(s) ? Number(s) : s)
@@ -104,17 +113,19 @@ export const createNfdumpCsvReader = (clock: LocalClock) => {
       const pr = cells[at.pr] ?? ''
       const proto = /^\d+$/.test(pr) ? Number(pr) : protocolNumber(pr)
       const obyt = cellNumber(cells[at.obyt])
+      const icmp = proto === 1 || proto === 58
       return decodeNfdumpValue({
         type: 'FLOW',
         first: cells[at.ts],
         last: cells[at.te],
         [v6 ? 'src6_addr' : 'src4_addr']: sa,
         [v6 ? 'dst6_addr' : 'dst4_addr']: cells[at.da],
-        dst_port: proto === 1 || proto === 58 ? undefined : cellNumber(cells[at.dp]),
+        src_port: icmp ? undefined : cellNumber(cells[at.sp]),
+        dst_port: icmp ? undefined : cellNumber(cells[at.dp]),
         proto: proto < 0 ? pr : proto,
         in_packets: cellNumber(cells[at.ipkt]),
         in_bytes: cellNumber(cells[at.ibyt]),
-        ...(obyt === 0 ? {} : { out_bytes: obyt }),
+        ...(obyt === 0 ? {} : { out_bytes: obyt, out_packets: cellNumber(cells[at.opkt]) }),
       }, clock)
     },
   }

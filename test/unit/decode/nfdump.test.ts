@@ -81,6 +81,24 @@ describe('nfdump -o json as nfdump writes it: one pretty-printed array', () => {
   })
 })
 
+describe('nfdump biflows', () => {
+  // Repro 09's record (softflowd -b, a telnet probe's target answering) as nfdump writes a biflow: out_* are the responder's.
+  const answered = {
+    type: 'FLOW', first: '2018-03-09T20:57:44.781', last: '2018-03-09T20:57:59.810', in_packets: 0, in_bytes: 0, out_packets: 2, out_bytes: 120,
+    proto: 6, src_port: 23, dst_port: 40006, src4_addr: '67.189.205.92', dst4_addr: '192.168.2.16',
+  }
+
+  it('takes a record whose initiator sent nothing as its responder\'s flow to it: the device is the destination', () => {
+    const r = decodeNfdumpValue(answered, localClock('UTC'))
+    expect(r.ok === true && r.event).toMatchObject({ deviceId: '192.168.2.16', dstIp: '67.189.205.92', dstPort: 23, bytesOut: 120, packetsOut: 2, bytesIn: 0 })
+  })
+
+  it('keeps both directions of an ordinary biflow: in_* out, out_* in', () => {
+    const r = decodeNfdumpValue({ ...answered, in_packets: 3, in_bytes: 180 }, localClock('UTC'))
+    expect(r.ok === true && r.event).toMatchObject({ deviceId: '67.189.205.92', dstIp: '192.168.2.16', dstPort: 40006, bytesOut: 180, packetsOut: 3, bytesIn: 120 })
+  })
+})
+
 describe('nfdump -o csv', () => {
   /** Each row's outcome: events, and the header and summary lines skipped. */
   const rows = (file: string) => {
