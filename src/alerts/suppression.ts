@@ -1,6 +1,5 @@
 // Suppression rules: allow-lists by device, detector, destination (CIDR or host) and expiry.
-import { cidrContains, parseCidr } from '../engine/net.ts'
-import type { Cidr } from '../engine/net.ts'
+import { NetworkSet, parseNetwork } from '../engine/net.ts'
 
 export interface SuppressionRule {
   /** Exact device id, or a prefix ending in `*`. */
@@ -22,21 +21,15 @@ interface CompiledRule {
 }
 
 const compileDestination = (text: string): ((dst: string) => boolean) => {
-  let cidr: Cidr | null = null
-  try {
-    cidr = parseCidr(text)
-  } catch {
-    cidr = null
-  }
-  if (cidr !== null) {
-    const c = cidr
+  const rule = parseNetwork(text)
+  if (rule !== null) {
+    const set = new NetworkSet([text])
     // A destination may itself be a prefix (new-destination reports a /24 or /48 when it knows no
     // host name): it matches when it lies wholly inside the rule's.
     return (dst) => {
-      const slash = dst.indexOf('/')
-      if (slash < 0) return cidrContains(c, dst)
-      const bits = Number(dst.slice(slash + 1))
-      return Number.isInteger(bits) && bits >= c.bits && cidrContains(c, dst.slice(0, slash))
+      if (!dst.includes('/')) return set.has(dst)
+      const net = parseNetwork(dst)
+      return net !== null && net.family === rule.family && net.prefix >= rule.prefix && set.has(net.address)
     }
   }
   const host = text.toLowerCase()

@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { basename, join, resolve } from 'node:path'
 import { z } from 'zod'
 import type { MudAce, MudProfile } from '../engine/mud.ts'
-import { parseCidr } from '../engine/net.ts'
+import { parseNetwork } from '../engine/net.ts'
 import { AppError } from '../errors.ts'
 
 const port = z.number().int().min(0).max(65535)
@@ -131,13 +131,7 @@ const normaliseAce = (acl: string, family: 4 | 6 | null, a: AceIn, where: string
   const mud = m['ietf-mud:mud'] ?? {}
   for (const k of MUD_ABSTRACTIONS) if (k in mud) unsupported.push(k)
   const networkText = m.ipv4?.['destination-ipv4-network'] ?? m.ipv6?.['destination-ipv6-network']
-  if (networkText !== undefined) {
-    try {
-      parseCidr(networkText)
-    } catch (err) {
-      throw new Error(`${where}.matches: ${(err as Error).message}`)
-    }
-  }
+  if (networkText !== undefined && parseNetwork(networkText) === null) throw new Error(`${where}.matches: not an IP address or CIDR: ${networkText}`)
   const protocol = ip?.protocol ?? transportProtocol
   return {
     acl,

@@ -1,8 +1,7 @@
 // MUD (RFC 8520) policies in the form detectors use: the ordered entries of a model's from-device ACLs, and what the first entry a flow matches says.
 import { z } from 'zod'
 import type { EgressEvent } from '../types.ts'
-import { cidrContains, isLocalAddress, parseCidr } from './net.ts'
-import type { Cidr } from './net.ts'
+import { NetworkSet, isLocalAddress } from './net.ts'
 
 /**
  * One access-control entry of a from-device policy, normalised from the MUD file. A field left
@@ -54,7 +53,8 @@ export interface MudVerdict {
 
 interface CompiledAce {
   readonly ace: MudAce
-  readonly networks: readonly Cidr[]
+  /** Destination networks; null for any destination. */
+  readonly networks: NetworkSet | null
   readonly dnsNames: ReadonlySet<string>
   readonly rule: string
 }
@@ -67,7 +67,7 @@ export class MudPolicy {
   constructor(readonly profile: MudProfile) {
     this.#aces = profile.aces.map((ace) => ({
       ace,
-      networks: ace.networks.map(parseCidr),
+      networks: ace.networks.length === 0 ? null : new NetworkSet(ace.networks),
       dnsNames: new Set(ace.dnsNames),
       rule: `${ace.acl}/${ace.name}`,
     }))
@@ -84,7 +84,7 @@ export class MudPolicy {
       if (a.ports !== null && (e.dstPort < a.ports[0] || e.dstPort > a.ports[1])) continue
       if (a.exceptPort !== null && e.dstPort === a.exceptPort) continue
       if (a.localNetworks && !isLocalAddress(e.dstIp)) continue
-      if (c.networks.length > 0 && !c.networks.some((n) => cidrContains(n, e.dstIp))) continue
+      if (c.networks !== null && !c.networks.has(e.dstIp)) continue
       if (c.dnsNames.size > 0 && (e.dstHost === undefined || !c.dnsNames.has(hostName(e.dstHost)))) continue
       return { allowed: a.action === 'accept', rule: c.rule }
     }

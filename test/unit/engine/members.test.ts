@@ -1,6 +1,7 @@
 // The fleet's members: which source addresses are devices (devices.networks), and what the inventory says of an address.
 import { describe, expect, it } from 'vitest'
-import { FleetMembers, PRIVATE_NETWORKS, parseNetwork } from '../../../src/engine/members.ts'
+import { FleetMembers } from '../../../src/engine/members.ts'
+import { PRIVATE_NETWORKS, parseNetwork } from '../../../src/engine/net.ts'
 
 describe('FleetMembers', () => {
   const members = new FleetMembers(PRIVATE_NETWORKS)

@@ -1,13 +1,40 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { destinationHash, destinationKey } from '../../../src/engine/net.ts'
+import { NetworkSet, destinationHash, destinationKey, isLocalAddress, isMulticast, parseNetwork, registeredDomain } from '../../../src/engine/net.ts'
 import { hashString } from '../../../src/engine/window.ts'
 
+describe('registeredDomain', () => {
+  it('groups names by the Public Suffix List, its private section included', () => {
+    expect([
+      registeredDomain('a.b.example.co.uk'), registeredDomain('API.Vendor.Example.'), registeredDomain('mx1.mail-12.example'),
+      registeredDomain('bucket.s3.amazonaws.com'), registeredDomain('a1b2c3-ats.iot.us-east-1.amazonaws.com'), registeredDomain('d1.cloudfront.net'),
+      registeredDomain('localhost'), registeredDomain('co.uk'),
+    ]).toEqual([
+      'example.co.uk', 'vendor.example', 'mail-12.example',
+      'bucket.s3.amazonaws.com', 'iot.us-east-1.amazonaws.com', 'd1.cloudfront.net',
+      'localhost', 'co.uk',
+    ])
+  })
+})
+
+describe('destinationKey', () => {
+  it('is the registered domain of a named destination, else the IPv4 /24 or the IPv6 /48', () => {
+    expect([
+      destinationKey('203.0.113.7', 'ota.vendor.example'), destinationKey('203.0.113.7', undefined), destinationKey('2001:db8:abcd:12::5', undefined),
+      destinationKey('2001:0DB8:0:0::1', undefined), destinationKey('not-an-address', undefined),
+    ]).toEqual(['vendor.example', '203.0.113.0/24', '2001:db8:abcd::/48', '2001:db8:0::/48', 'not-an-address'])
+  })
+
+  it('takes an IPv4-mapped IPv6 address as its IPv4 address', () => {
+    expect([destinationKey('::ffff:203.0.113.7', undefined), destinationKey('::ffff:cb00:7107', undefined)]).toEqual(['203.0.113.0/24', '203.0.113.0/24'])
+  })
+})
+
 describe('destinationHash', () => {
-  it('is the hash of the destination key, computed without building it', () => {
+  it('is the hash of the destination key', () => {
     const cases: [string, string | undefined][] = [
       ['203.0.113.7', 'API.Vendor.Example.'], ['203.0.113.7', 'mx1.mail-12.example'], ['203.0.113.7', 'localhost'], ['203.0.113.7', 'é.example'],
-      ['203.0.113.7', undefined], ['2001:db8::1', undefined], ['203.0.113.7', ''], ['10', undefined],
+      ['203.0.113.7', undefined], ['2001:db8::1', undefined], ['203.0.113.7', ''], ['10', undefined], ['::ffff:203.0.113.9', undefined],
     ]
     for (const [ip, host] of cases) expect(destinationHash(ip, host), `${ip} ${host}`).toBe(hashString(destinationKey(ip, host)))
     const label = fc.stringMatching(/^[A-Za-z0-9é-]{0,12}$/)
@@ -16,5 +43,32 @@ describe('destinationHash', () => {
     fc.assert(fc.property(ipv4, fc.option(fc.oneof(host, host.map((h) => `${h}.`)), { nil: undefined }), (ip, h) => {
       expect(destinationHash(ip, h)).toBe(hashString(destinationKey(ip, h)))
     }), { numRuns: 500 })
+  })
+})
+
+describe('local and multicast destinations', () => {
+  it('are the IANA special-purpose ranges a device never reaches the internet through, IPv4-mapped ones included', () => {
+    const local = ['0.1.2.3', '10.1.2.3', '100.64.0.1', '127.0.0.1', '169.254.1.1', '172.16.0.1', '172.31.255.255', '192.168.1.1', '224.0.0.251', '239.255.255.250',
+      '255.255.255.255', '::', '::1', 'fd00::5', 'fc00::1', 'fe80::1', 'ff02::fb', '::ffff:192.168.1.1', '::ffff:10.0.0.1']
+    const remote = ['8.8.8.8', '100.128.0.1', '172.32.0.1', '192.0.2.1', '198.51.100.7', '203.0.113.5', '198.18.0.1', '2001:db8::1', '2606:4700::1111',
+      '::ffff:8.8.8.8', '64:ff9b::808:808', 'nonsense']
+    expect(local.filter((ip) => !isLocalAddress(ip))).toEqual([])
+    expect(remote.filter((ip) => isLocalAddress(ip))).toEqual([])
+    expect(['224.0.0.251', '255.255.255.255', 'ff02::1', '::ffff:239.1.1.1'].map(isMulticast)).toEqual([true, true, true, true])
+    expect(['192.168.1.255', '10.0.0.1', 'fe80::1', '8.8.8.8'].map(isMulticast)).toEqual([false, false, false, false])
+  })
+})
+
+describe('networks', () => {
+  it('parse CIDRs and addresses of both families, and nothing else', () => {
+    expect([parseNetwork('192.0.2.0/24'), parseNetwork('fd00::/8'), parseNetwork('198.51.100.7')]).toEqual([
+      { address: '192.0.2.0', prefix: 24, family: 'ipv4' }, { address: 'fd00::', prefix: 8, family: 'ipv6' }, { address: '198.51.100.7', prefix: 32, family: 'ipv4' },
+    ])
+    expect(['192.0.2.0/33', '10.0.0.0/', '10.0.0.0/8/8', 'fd00::/129', 'example.com', '300.1.1.1'].map(parseNetwork)).toEqual([null, null, null, null, null, null])
+  })
+
+  it('hold the IPv4-mapped form of their IPv4 addresses', () => {
+    const set = new NetworkSet(['192.0.2.0/24', '2001:db8::/32'])
+    expect(['192.0.2.9', '::ffff:192.0.2.9', '2001:db8::7', '192.0.3.1', 'x'].map((ip) => set.has(ip))).toEqual([true, true, true, false, false])
   })
 })
