@@ -8,8 +8,11 @@
  * shortly before it took the host up (or while it settled: an update downloads, then reboots) reports a rollout (severity low, a notice: indicator
  * `rollout <host> firmware <version>`, which `correlate` turns into one fleet-wide rollout notice
  * instead of alerts per device); one without a firmware change reports a shift (medium, indicator
- * `shift <host>`: a campaign once enough devices show it). Hosts are full names when the collector
- * knows them (`api2.vendor.example` is not `api.vendor.example`), else addresses.
+ * `shift <host>`: a campaign once enough devices show it). A host is its full name when the
+ * collector knows it (`fw.vendor.example` is not `api.vendor.example`: a rollout, or a fleet turned
+ * through the vendor's own servers, calls a new host of the vendor's own domain), else the owner of
+ * its address (`AS16509`, src/engine/destinations.ts), else its prefix: a model moving between
+ * addresses of a provider it already used takes up nothing new.
  *
  * Peers are counted over the whole fleet (every shard, through the fleet view), as the fleet knew
  * them two epochs before the window judged: the first adopters are judged again as the others
@@ -53,6 +56,8 @@ const SEEN_MAX = 4096
 /** Hosts new to its model this device used: allocated on the first. */
 interface Adopted {
   hosts: string[]
+  /** `hashString` of each host (the flows' are compared by it). */
+  hashes: number[]
   first: number[]
   /** The latest window of use (which may lie in the lookahead), and the windows of use before it (`trailShift`). */
   last: number[]
@@ -76,7 +81,7 @@ export const modelShift = defineDetector<ModelShiftConfig, State>({
   version: 1,
   tags: ['maturity_experimental', 'network', 'fleet', 'firmware'],
   configSchema: modelShiftConfig,
-  create(cfg, { windowMs, fleet }) {
+  create(cfg, { windowMs, fleet, destinations }) {
     const learningWindows = Math.ceil((cfg.learningMinutes * 60_000) / windowMs)
     const adoptionWindows = Math.ceil((cfg.adoptionMinutes * 60_000) / windowMs)
     const firmwareMs = cfg.firmwareMinutes * 60_000
@@ -96,9 +101,11 @@ export const modelShift = defineDetector<ModelShiftConfig, State>({
         const knownAt = cache?.get(raw)
         if (knownAt !== undefined && knownAt <= hosts.readEpoch) return
         const w = windowOf(e.ts, windowMs)
-        const host = e.dstHost === undefined ? e.dstIp : e.dstHost.toLowerCase()
+        // The host's hash: its text only for a new host.
+        const named = e.dstHost !== undefined && e.dstHost.length > 0
+        const hash = named ? hashString(e.dstHost.toLowerCase()) : destinations.hash(e.dstIp, undefined)
         const a = state.adopted
-        const i = a === null ? -1 : a.hosts.indexOf(host)
+        const i = a === null ? -1 : a.hashes.indexOf(hash)
         if (i >= 0) {
           const last = a!.last[i]!
           if (w > last) {
@@ -113,7 +120,6 @@ export const modelShift = defineDetector<ModelShiftConfig, State>({
           return
         }
         if (isLocalAddress(e.dstIp)) return
-        const hash = hashString(host)
         if (!model.present || w < model.since) hosts.seen(device.model, w, e.ts)
         // While the model learns (and before the fleet knows it at all), its hosts are its own.
         if (!model.present || w < model.since + learningWindows) {
@@ -131,9 +137,10 @@ export const modelShift = defineDetector<ModelShiftConfig, State>({
           return
         }
         const own: State = state === INERT ? { adopted: null } : state
-        const n = (own.adopted ??= { hosts: [], first: [], last: [], trail: [], active: [] })
+        const n = (own.adopted ??= { hosts: [], hashes: [], first: [], last: [], trail: [], active: [] })
         if (n.hosts.length >= cfg.maxAdopted) return own === state ? undefined : own
-        n.hosts.push(host)
+        n.hosts.push(named ? e.dstHost!.toLowerCase() : destinations.key(e.dstIp, undefined))
+        n.hashes.push(hash)
         n.first.push(w)
         n.last.push(w)
         n.trail.push(1)
@@ -152,7 +159,7 @@ export const modelShift = defineDetector<ModelShiftConfig, State>({
           if (w - first < settleWindows || w - first >= settleWindows + cfg.reportWindows) continue
           const activeByW = a.active[i]! - trailAfter(a.trail[i]!, a.last[i]!, w)
           const host = a.hosts[i]!
-          const entry = model.novel(hashString(host))
+          const entry = model.novel(a.hashes[i]!)
           // The fleet's count includes this device once the epoch of its first use is in the level read.
           const self = first < (hosts.readEpoch + 1) * fleet.windowsPerEpoch ? 1 : 0
           const peers = entry === undefined ? 0 : Math.max(0, entry.devices - self)
@@ -188,4 +195,4 @@ export const modelShift = defineDetector<ModelShiftConfig, State>({
 })
 
 // Checkpoints from before trails: the latest window alone.
-const copy = (a: Adopted): Adopted => ({ hosts: a.hosts.slice(), first: a.first.slice(), last: a.last.slice(), trail: a.trail?.slice() ?? a.last.map(() => 1), active: a.active.slice() })
+const copy = (a: Adopted): Adopted => ({ hosts: a.hosts.slice(), hashes: a.hashes?.slice() ?? a.hosts.map(hashString), first: a.first.slice(), last: a.last.slice(), trail: a.trail?.slice() ?? a.last.map(() => 1), active: a.active.slice() })

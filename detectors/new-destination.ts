@@ -19,7 +19,7 @@ import { defineDetector } from '../src/engine/detector.ts'
 import type { Finding } from '../src/types.ts'
 import { hashString, tailAfter, tailShift, trailAfter, trailMark, trailShift, windowOf } from '../src/engine/window.ts'
 import { ratioScore } from '../src/engine/score.ts'
-import { destinationHash, destinationKey, isLocalAddress } from '../src/engine/net.ts'
+import { isLocalAddress } from '../src/engine/net.ts'
 
 export const newDestinationConfig = z.strictObject({
   /** Minutes after a device's first event during which its destinations are learned. */
@@ -56,6 +56,9 @@ interface Novel {
   keys: string[]
   /** `hashString` of each key: compared per flow instead of the strings. */
   hashes: number[]
+  /** The address and host name ('' for none) of each one's first flow, for evidence. */
+  addresses: string[]
+  hosts: string[]
   window: number[]
   bytes: number[]
   /** The latest window with traffic to it, which may lie in the lookahead. */
@@ -98,7 +101,7 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
   version: 1,
   tags: ['maturity_stable', 'network', 'command_and_control', 'mitre_T1071'],
   configSchema: newDestinationConfig,
-  create(cfg, { windowMs, lookaheadWindows, fleet }) {
+  create(cfg, { windowMs, lookaheadWindows, fleet, destinations }) {
     // Devices of each model per destination, over the fleet. Keyed by destination hash: a rare
     // collision only makes a destination look shared or known.
     const peers = fleet.counts('destinations', 20_000)
@@ -136,7 +139,7 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
         }
         if (isLocalAddress(e.dstIp)) return
         // The destination's key is hashed in place: the key string is built only for a new one.
-        const hash = destinationHash(e.dstIp, e.dstHost)
+        const hash = destinations.hash(e.dstIp, e.dstHost)
         const novel = state.novel
         const i = novel === null ? -1 : novel.hashes.indexOf(hash)
         if (novel !== null && i >= 0) {
@@ -167,10 +170,12 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
           if (state.lateSince >= 0) state.lateLearned++
           return
         }
-        const n = (state.novel ??= { keys: [], hashes: [], window: [], bytes: [], lastWindow: [], trail: [], tail: [], active: [] })
+        const n = (state.novel ??= { keys: [], hashes: [], addresses: [], hosts: [], window: [], bytes: [], lastWindow: [], trail: [], tail: [], active: [] })
         if (n.keys.length >= cfg.maxNovel) {
           n.keys.shift()
           n.hashes.shift()
+          n.addresses.shift()
+          n.hosts.shift()
           n.window.shift()
           n.bytes.shift()
           n.lastWindow.shift()
@@ -178,7 +183,9 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
           n.tail.shift()
           n.active.shift()
         }
-        n.keys.push(destinationKey(e.dstIp, e.dstHost))
+        n.keys.push(destinations.key(e.dstIp, e.dstHost))
+        n.addresses.push(e.dstIp)
+        n.hosts.push(e.dstHost ?? '')
         n.hashes.push(hash)
         n.window.push(w)
         n.bytes.push(e.bytesOut)
@@ -237,11 +244,15 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
         if (biggest >= 0) {
           const bytes = biggestBytes
           const key = novel!.keys[biggest]!
+          const facts = destinations.facts(novel!.addresses[biggest]!, novel!.hosts[biggest] || undefined)
           return {
             severity: 'high',
             score: ratioScore(bytes, cfg.uploadBytes),
             summary: `sent ${(bytes / 1e6).toFixed(1)} MB to ${key}, a destination it never used before`,
-            evidence: { rule: 'upload', destination: key, bytesOut: bytes, thresholdBytes: cfg.uploadBytes, newDestinations: picked.length },
+            evidence: {
+              rule: 'upload', destination: key, bytesOut: bytes, thresholdBytes: cfg.uploadBytes, newDestinations: picked.length,
+              address: facts.address, name: facts.name, domain: facts.domain, asn: facts.asn, owner: facts.owner, range: facts.range,
+            },
             destinations: [key],
           }
         }
@@ -262,6 +273,9 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
             naturalRatePerHour: Math.round(state.rate * 100) / 100,
             firmwareChangedRecently: firmwareChanged,
             destinations: keys.slice(0, 10),
+            // The first address each was seen at, and who owns it.
+            addresses: picked.slice(0, 10).map((i) => n.addresses[i]!),
+            owners: picked.slice(0, 10).map((i) => destinations.facts(n.addresses[i]!, undefined).owner ?? ''),
           },
           destinations: keys,
         }
@@ -280,6 +294,9 @@ const copy = (s: State): State => ({
       ? null
       : {
           keys: s.novel.keys.slice(),
+          // Checkpoints from before addresses were kept: none known.
+          addresses: s.novel.addresses?.slice() ?? s.novel.keys.map(() => ''),
+          hosts: s.novel.hosts?.slice() ?? s.novel.keys.map(() => ''),
           // Checkpoints from before the hashes were kept: made from the keys.
           hashes: s.novel.hashes?.slice() ?? s.novel.keys.map(hashString),
           window: s.novel.window.slice(),

@@ -16,9 +16,16 @@ export const COPIED: Readonly<Record<string, readonly string[] | null>> = {
   'zeek-public': null,
   config: ['inventory.yaml'],
   // One pmacctd run over test7 written three ways: epoch seconds, UTC wall time, and the wall time of Europe/Prague; and its 1-minute history bins.
-  pmacct: ['test7-print-json-stitching-epoch.json', 'test7-print-json-stitching.json', 'test7-print-json-stitching-TZprague.json', 'test7-print-json-history.json'],
+  // And a week of a benign Schlage lock and a benign Blink camera (pmacctd's 1-minute history bins).
+  pmacct: [
+    'test7-print-json-stitching-epoch.json', 'test7-print-json-stitching.json', 'test7-print-json-stitching-TZprague.json', 'test7-print-json-history.json',
+    'tjoconnor-schlage-lock-01-print-json-history.json', 'tjoconnor-blink-cam-01-print-json-history.json',
+  ],
   // One softflowd IPFIX export of test7 (-v 10 -a -A milli), collected by goflow2 and by nfcapd (nfdump -o json, one record a line, -o csv); and its biflow export (-b).
-  goflow2: ['test7-softflowd-ipfix-a-milli.json', 'test7-softflowd-ipfix-a-milli-biflow.json'],
+  goflow2: [
+    'test7-softflowd-ipfix-a-milli.json', 'test7-softflowd-ipfix-a-milli-biflow.json',
+    'tjoconnor-schlage-lock-01-softflowd-ipfix-a-milli.json', 'tjoconnor-blink-cam-01-softflowd-ipfix-a-milli.json',
+  ],
   nfdump: ['test7-softflowd-ipfix-a-milli.ndjson', 'test7-softflowd-ipfix-a-milli.json', 'test7-softflowd-ipfix-a-milli.csv'],
   // A 170 s upload on the loopback, live, through pmacctd (stitching, history bins) and pmacctd's IPFIX exporter → goflow2; and what happened when.
   live: ['live2-lo-pmacctd-print-stitching.json', 'live2-lo-pmacctd-print-history.json', 'live2-traffic-timeline.txt', 'live3-lo-pmacctd-nfprobe-ipfix-goflow2.json', 'live3-traffic-timeline.txt'],

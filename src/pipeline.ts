@@ -3,6 +3,7 @@ import type { Alert, DeviceEvent } from './types.ts'
 import type { DecodeFailureReason, DecodeResult, SkipReason } from './decode/result.ts'
 import type { Config } from './config/schema.ts'
 import { lookaheadWindows } from './engine/detector.ts'
+import { Destinations } from './engine/destinations.ts'
 import type { DetectorDef } from './engine/detector.ts'
 import { Engine } from './engine/engine.ts'
 import type { ActiveDetector, EngineChanges, EngineCounters, EngineSnapshot } from './engine/engine.ts'
@@ -161,10 +162,11 @@ export const createPipeline = (
   const members = new FleetMembers(config.devices.networks, config.inventory)
   const peers = new PeerGroups(fleet.access('peers'))
   const lookahead = lookaheadWindows(config.engine.allowedLatenessSeconds * 1000, windowMs)
+  const destinations = Destinations.fromConfig(config.destinations.owners)
   const active: ActiveDetector[] = []
   const policies: LifecyclePolicy[] = []
   for (const { def, own, policy } of enabledDetectors(config, defs)) {
-    active.push({ id: def.id, detector: def.create(own, { windowMs, lookaheadWindows: lookahead, fleet: fleet.access(def.id) }) })
+    active.push({ id: def.id, detector: def.create(own, { windowMs, lookaheadWindows: lookahead, fleet: fleet.access(def.id), destinations }) })
     policies.push(policy)
   }
   const lifecycle = new AlertLifecycle(policies, new Suppressions(config.alerts.suppress), windowMs, onAlert, peers)

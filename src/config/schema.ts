@@ -130,6 +130,16 @@ const devicesSchema = z.strictObject({
   networks: z.array(networkString).default([...PRIVATE_NETWORKS]),
 })
 
+/** How destinations are known (src/engine/destinations.ts). */
+const destinationsSchema = z.strictObject({
+  /**
+   * The owners of addresses (autonomous system and organisation), which identify a destination the
+   * collector gives no name for: `builtin` (the @ip-location-db/asn table the package ships), `none`,
+   * or the path of a CSV file of rows `first,last,asn,organisation` (addresses of either family).
+   */
+  owners: z.string().min(1).default('builtin'),
+})
+
 /** Inventory keys: a device id, an address, or a CIDR (its attributes for every device in it); an address listed by one device only. */
 const inventorySchema = z.record(z.string().min(1), deviceSchema).superRefine((inventory, ctx) => {
   const owner = new Map<string, string>()
@@ -179,6 +189,7 @@ export const buildConfigSchema = (defs: readonly DetectorDef[]) =>
     detectors: z.strictObject(Object.fromEntries(defs.map((d) => [d.id, detectorSection(d)]))).prefault({}),
     campaigns: campaignsSchema.prefault({}),
     devices: devicesSchema.prefault({}),
+    destinations: destinationsSchema.prefault({}),
     /** Device attributes by device id, address or CIDR, for collectors that do not send them (pmacct, goflow2, Zeek). */
     inventory: inventorySchema.default({}),
     /** Where `run` sends alert records besides the alerts topic; replay and evaluate ignore it. */

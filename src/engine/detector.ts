@@ -1,6 +1,7 @@
 // The detector contract: what every module in detectors/ implements, and what the engine passes it.
 import type { z } from 'zod'
 import type { EgressEvent, Finding, TelemetryEvent } from '../types.ts'
+import type { Destinations } from './destinations.ts'
 import type { FleetAccess } from './fleet.ts'
 
 /** What the engine knows of a device; detectors read it, only the engine writes it. */
@@ -31,6 +32,8 @@ export interface DetectorContext {
    * as of two epochs before t's (see src/engine/fleet.ts).
    */
   readonly fleet: FleetAccess
+  /** A destination's identity (registered domain, owner, prefix) and what evidence says of it. */
+  readonly destinations: Destinations
 }
 
 /** The lookahead the engine gives detectors for a lateness and window length. */

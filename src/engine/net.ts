@@ -1,8 +1,7 @@
-// Addresses and names: networks (node:net BlockList), which destinations are local, and a destination's identity (registered domain, or prefix).
+// Addresses and names: networks (node:net BlockList), which destinations are local, registered domains, address prefixes.
 import { BlockList, isIP } from 'node:net'
 import ipaddr from 'ipaddr.js'
 import { getDomain } from 'tldts'
-import { hashString } from './window.ts'
 
 /** A CIDR (or a bare address, a /32 or /128) as `net.BlockList` takes it; null when `text` is neither. */
 export const parseNetwork = (text: string): { readonly address: string; readonly prefix: number; readonly family: 'ipv4' | 'ipv6' } | null => {
@@ -95,41 +94,14 @@ export const registeredDomain = (host: string): string => {
   return getDomain(name, { allowPrivateDomains: true }) ?? name
 }
 
-/**
- * The identity of a destination for novelty: the registered domain when the collector knows the
- * host's name (CDN edges and rotating addresses of one service collapse to it), else the IPv4 /24
- * or the IPv6 /48 (hosting moves inside a prefix far more often than across prefixes). An
- * IPv4-mapped IPv6 address is its IPv4 address.
- */
-export const destinationKey = (dstIp: string, dstHost: string | undefined): string => {
-  if (dstHost !== undefined && dstHost.length > 0) return registeredDomain(dstHost)
-  if (!ipaddr.isValid(dstIp)) return dstIp
-  const addr = ipaddr.process(dstIp)
+/** An address's /24 (IPv4, IPv4-mapped included) or /48 (IPv6); the text itself when it is no address. */
+export const prefixKey = (ip: string): string => {
+  if (!ipaddr.isValid(ip)) return ip
+  const addr = ipaddr.process(ip)
   if (addr.kind() === 'ipv4') {
     const o = (addr as ipaddr.IPv4).octets
     return `${o[0]}.${o[1]}.${o[2]}.0/24`
   }
   const p = (addr as ipaddr.IPv6).parts
   return `${p[0]!.toString(16)}:${p[1]!.toString(16)}:${p[2]!.toString(16)}::/48`
-}
-
-/** Keys' hashes remembered by host name and by address, at most MAX_REMEMBERED of each. */
-const hostHashes = new Map<string, number>()
-const addressHashes = new Map<string, number>()
-
-/**
- * `hashString(destinationKey(dstIp, dstHost))`, remembered: flows repeat their destinations, and a
- * name's registered domain costs a Public Suffix List lookup.
- */
-export const destinationHash = (dstIp: string, dstHost: string | undefined): number => {
-  const named = dstHost !== undefined && dstHost.length > 0
-  const memory = named ? hostHashes : addressHashes
-  const at = named ? dstHost : dstIp
-  let h = memory.get(at)
-  if (h === undefined) {
-    h = hashString(destinationKey(dstIp, dstHost))
-    if (memory.size >= MAX_REMEMBERED) memory.clear()
-    memory.set(at, h)
-  }
-  return h
 }

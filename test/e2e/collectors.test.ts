@@ -80,6 +80,29 @@ describe('the telnet scanner of test7 (192.168.2.16) through real collectors', (
   })
 })
 
+describe('a week of two benign devices through real collectors', () => {
+  // Their cloud endpoints (AWS IoT for the lock) answer from addresses that move across /24s and
+  // ranges of their provider through the week: known by the owner of the address, not new.
+  it.each([
+    'pmacct/tjoconnor-schlage-lock-01-print-json-history.json',
+    'pmacct/tjoconnor-blink-cam-01-print-json-history.json',
+    'goflow2/tjoconnor-schlage-lock-01-softflowd-ipfix-a-milli.json',
+    'goflow2/tjoconnor-blink-cam-01-softflowd-ipfix-a-milli.json',
+  ])('%s: no alert', async (file) => {
+    const r = await replay('-c', join(COLLECTORS, 'config/inventory.yaml'), join(COLLECTORS, file))
+    expect(r.devices).toBeGreaterThan(0)
+    expect(r.firing).toEqual([])
+  })
+
+  it('the lock\'s week known by /24 prefixes alone (no owner table) has its endpoint\'s moves as new destinations', async () => {
+    const config = join(mkdtempSync(join(tmpdir(), 'egress-owners-')), 'no-owners.yml')
+    writeFileSync(config, `${readFileSync(join(COLLECTORS, 'config/inventory.yaml'), 'utf8')}\ndestinations:\n  owners: none\n`)
+    const r = await replay('-c', config, join(COLLECTORS, 'pmacct/tjoconnor-schlage-lock-01-print-json-history.json'))
+    expect(r.firing.length).toBeGreaterThan(0)
+    expect(new Set(r.firing)).toEqual(new Set(['192.168.1.122 new-destination']))
+  })
+})
+
 describe('a 170 s upload on the loopback, live, through real collectors', () => {
   /** The records of the upload (to port 8443): their bytes and packets, as decoded. */
   const upload = (file: string) => {

@@ -2,6 +2,7 @@
 import { Engine } from '../../src/engine/engine.ts'
 import { PeerGroups } from '../../src/engine/peers.ts'
 import { soloFleet } from '../../src/engine/fleet.ts'
+import { Destinations } from '../../src/engine/destinations.ts'
 import { lookaheadWindows } from '../../src/engine/detector.ts'
 import type { DetectorDef } from '../../src/engine/detector.ts'
 import type { DeviceEvent, Finding } from '../../src/types.ts'
@@ -18,6 +19,8 @@ export interface Found {
 export interface RunOptions {
   readonly latenessMs?: number
   readonly asGiven?: boolean
+  /** Destinations known by name and prefix only (no owner table) unless given. */
+  readonly destinations?: Destinations
 }
 
 export const detectorFindings = (
@@ -32,7 +35,7 @@ export const detectorFindings = (
   const fleet = soloFleet(MIN)
   const peers = new PeerGroups(fleet.access('peers'))
   const engine = new Engine(
-    [{ id: def.id, detector: def.create(config, { windowMs: MIN, lookaheadWindows: lookaheadWindows(latenessMs, MIN), fleet: fleet.access(def.id) }) }],
+    [{ id: def.id, detector: def.create(config, { windowMs: MIN, lookaheadWindows: lookaheadWindows(latenessMs, MIN), fleet: fleet.access(def.id), destinations: run.destinations ?? new Destinations(null) }) }],
     { windowMs: MIN, allowedLatenessMs: latenessMs, idleFlushMs: 5 * MIN, deviceTtlMs: 24 * 60 * MIN, maxDevices: 10_000, quietWindows: 60, peers, fleet },
     {
       onWindow: (d, _i, w, f) => {

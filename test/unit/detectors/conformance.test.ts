@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
+import { Destinations } from '../../../src/engine/destinations.ts'
 import { DETECTORS } from '../../../detectors/index.ts'
 import type { Detector, DeviceInfo } from '../../../src/engine/detector.ts'
 import type { DeviceEvent, Finding } from '../../../src/types.ts'
@@ -131,7 +132,7 @@ describe('every registered detector', () => {
 
     it('gives identical findings for identical input, and the same with its state restored from a JSON snapshot every 7 windows', () => {
       const create = (fleet: ShardFleet): Detector =>
-        def.create(def.configSchema.parse(SETTINGS[def.id] ?? {}), { windowMs: MIN, lookaheadWindows: 1, fleet: fleet.access(def.id) })
+        def.create(def.configSchema.parse(SETTINGS[def.id] ?? {}), { windowMs: MIN, lookaheadWindows: 1, fleet: fleet.access(def.id), destinations: new Destinations(null) })
       let total = 0
       for (const stream of STREAMS) {
         const straight = drive(create, stream)

@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest'
 import { newDestination } from '../../../detectors/new-destination.ts'
 import type { EgressEvent } from '../../../src/types.ts'
 import { MIN as MINUTE, at, egress } from '../../helpers/events.ts'
+import { Destinations } from '../../../src/engine/destinations.ts'
+import { OwnerTable } from '../../../src/engine/owners.ts'
 import { detectorFindings, minutesOf } from '../../helpers/run.ts'
 
 /** The vendor cloud every device talks to, every 5 minutes over [from, to]; its destination key is `acme-iot.example`. */
@@ -36,6 +38,9 @@ describe('new-destination', () => {
         naturalRatePerHour: 0,
         firmwareChangedRecently: false,
         destinations: C2_KEYS,
+        // Documentation ranges: no owner in any table.
+        addresses: ['192.0.2.7', '198.51.100.7', '203.0.113.7'],
+        owners: ['', '', ''],
       },
       destinations: C2_KEYS,
     })
@@ -90,7 +95,10 @@ describe('new-destination', () => {
       severity: 'high',
       score: expect.closeTo(0.5 + Math.log2(25 / 20) / 6, 9),
       summary: 'sent 25.0 MB to 185.220.101.0/24, a destination it never used before',
-      evidence: { rule: 'upload', destination: '185.220.101.0/24', bytesOut: 25_000_000, thresholdBytes: 20_000_000, newDestinations: 0 },
+      evidence: {
+        rule: 'upload', destination: '185.220.101.0/24', bytesOut: 25_000_000, thresholdBytes: 20_000_000, newDestinations: 0,
+        address: '185.220.101.4', name: null, domain: null, asn: null, owner: null, range: null,
+      },
       destinations: ['185.220.101.0/24'],
     })
     // One flow is not the persistence (3 active windows) that makes a destination count as new.
@@ -159,3 +167,26 @@ describe('new-destination', () => {
 function range(from: number, to: number): number[] {
   return Array.from({ length: to - from }, (_, i) => from + i)
 }
+
+describe('new-destination with owners of addresses', () => {
+  // Two ranges of one cloud provider, and another owner.
+  const owners = new Destinations(OwnerTable.of([
+    '52.88.0.0,52.89.255.255,16509,"Amazon.com, Inc."',
+    '44.224.0.0,44.255.255.255,16509,"Amazon.com, Inc."',
+    '185.220.100.0,185.220.103.255,64512,Elsewhere Hosting',
+  ].join('\n')))
+  /** A lock calling its cloud endpoint every minute; from minute 130 the endpoint answers from another range of the same provider. */
+  const lock = (moved: string) => range(0, 260).map((m) => egress({ ts: at(m + 0.5), dstIp: m < 130 ? '52.89.250.177' : moved }))
+
+  it('takes an endpoint that moves to another address of the provider it already used as the destination it knew', () => {
+    expect(detectorFindings(newDestination, lock('44.237.243.166'), {}, { destinations: owners })).toEqual([])
+    // Known by prefix alone, the move is three new /24s' worth of alerts.
+    expect(detectorFindings(newDestination, lock('44.237.243.166')).length).toBeGreaterThan(0)
+  })
+
+  it('still reports a destination of an owner the device never used, with the owner in the evidence', () => {
+    const found = detectorFindings(newDestination, lock('185.220.101.4'), {}, { destinations: owners })
+    expect(found[0]!.finding.destinations).toEqual(['AS64512'])
+    expect(found[0]!.finding.evidence).toMatchObject({ destinations: ['AS64512'], addresses: ['185.220.101.4'], owners: ['Elsewhere Hosting'] })
+  })
+})
