@@ -151,7 +151,7 @@ const heapPerDevice = (devices: number): Record<string, number> => {
       const ts = t0 + minute * 60_000 + (d % 60_000)
       const e: EgressEvent = {
         type: 'egress', ts, deviceId, srcIp: undefined, dstIp: `192.0.2.${(d + minute) & 7}`, dstPort: minute % 9 === 0 ? 123 : 443,
-        proto: minute % 9 === 0 ? 17 : 6, bytesOut: 1500 + (d & 1023), bytesIn: 4000, packetsOut: 4, durationMs: 300,
+        proto: minute % 9 === 0 ? 17 : 6, bytesOut: 1500 + (d & 1023), bytesIn: 4000, packetsOut: 4, durationMs: 300, continued: false,
         dstHost: `api${(d + minute) & 7}.vendor.example`, model, firmware: '1.0.0', label: undefined,
       }
       pipeline.ingest(e, now)

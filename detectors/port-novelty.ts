@@ -122,7 +122,9 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
         const used = (state.used ??= { ports: [], firstWindow: [], lastWindow: [], trail: [], older: [], flows: [], tail: [], sample: [], sampleTs: [] })
         let i = used.ports.indexOf(port)
         if (i >= 0) {
-          used.flows[i]!++
+          // A flow's later reports (an exporter's active timeout) are no new flows.
+          const opened = e.continued ? 0 : 1
+          used.flows[i]! += opened
           const last = used.lastWindow[i]!
           const tail = used.tail[i]!
           if (w > last) {
@@ -136,7 +138,7 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
           // First used in the earliest window it was used in, whatever order the flows came in.
           if (w < used.firstWindow[i]!) used.firstWindow[i] = w
           const k = last > w ? last - w : 0
-          if (k < tail.length) tail[k]!++
+          if (k < tail.length) tail[k]! += opened
           if (e.ts < used.sampleTs[i]! || (e.ts === used.sampleTs[i] && e.dstIp < used.sample[i]!)) {
             used.sample[i] = e.dstIp
             used.sampleTs[i] = e.ts

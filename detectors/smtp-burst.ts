@@ -72,9 +72,11 @@ export const smtpBurst = defineDetector<SmtpBurstConfig, State>({
         if (e.proto !== 6 || !ports.has(e.dstPort)) return
         const own: State = state === INERT ? { flows: null, servers: null, submission: null } : state
         const w = windowOf(e.ts, windowMs)
-        ;(own.flows ??= new WindowRing(slots)).add(w, 1)
+        // A connection's later reports (an exporter's active timeout) are no new connections.
+        const opened = e.continued ? 0 : 1
+        ;(own.flows ??= new WindowRing(slots)).add(w, opened)
         ;(own.servers ??= new RecentDistinct(SERVERS)).add(e.dstIp, w)
-        if (submissionPorts.has(e.dstPort)) (own.submission ??= new WindowRing(slots)).add(w, 1)
+        if (submissionPorts.has(e.dstPort)) (own.submission ??= new WindowRing(slots)).add(w, opened)
         return own === state ? undefined : own
       },
       evaluate(state, w) {

@@ -21,6 +21,12 @@ export interface EgressEvent {
   readonly bytesIn: number | undefined
   readonly packetsOut: number | undefined
   readonly durationMs: number | undefined
+  /**
+   * The record continues a flow an earlier record reported (an exporter's active-timeout report of
+   * a TCP connection, which carries no SYN): its bytes count, but it opens no new flow for the
+   * detectors that count flows.
+   */
+  readonly continued: boolean
   /** DNS name, TLS SNI or MX host, when the collector knows it. */
   readonly dstHost: string | undefined
   readonly model: string | undefined

@@ -40,6 +40,7 @@ export const egressSchema = z.object({
   bytesIn: count.optional(),
   packetsOut: count.optional(),
   durationMs: count.optional(),
+  continued: z.boolean().optional(),
   dstHost: z.string().max(253).optional(),
   model: optionalText,
   firmware: optionalText,
@@ -74,6 +75,7 @@ const toEgress = (v: z.output<typeof egressSchema>): EgressEvent => ({
   bytesIn: v.bytesIn,
   packetsOut: v.packetsOut,
   durationMs: v.durationMs,
+  continued: v.continued ?? false,
   dstHost: v.dstHost,
   model: v.model,
   firmware: v.firmware,
@@ -116,7 +118,7 @@ export const fastEgress = (o: Readonly<Record<string, unknown>>): EgressEvent | 
     !isCount(ts) || !isDeviceId(deviceId) || typeof dstIp !== 'string' || !IPV4.test(dstIp) ||
     !isCount(dstPort) || dstPort > 65535 || proto < 0 || !isCount(o.bytesOut) ||
     (srcIp !== undefined && (typeof srcIp !== 'string' || !IPV4.test(srcIp))) ||
-    !isOptionalAmount(o.bytesIn) || !isOptionalAmount(o.packetsOut) || !isOptionalAmount(o.durationMs) ||
+    !isOptionalAmount(o.bytesIn) || !isOptionalAmount(o.packetsOut) || !isOptionalAmount(o.durationMs) || (o.continued !== undefined && typeof o.continued !== 'boolean') ||
     !isOptionalText(o.dstHost, 253) || !isOptionalText(o.model, 256) || !isOptionalText(o.firmware, 256) || !isOptionalText(o.label, 256)
   ) {
     return null
@@ -133,6 +135,7 @@ export const fastEgress = (o: Readonly<Record<string, unknown>>): EgressEvent | 
     bytesIn: o.bytesIn as number | undefined,
     packetsOut: o.packetsOut as number | undefined,
     durationMs: o.durationMs as number | undefined,
+    continued: o.continued === true,
     dstHost: o.dstHost as string | undefined,
     model: o.model as string | undefined,
     firmware: o.firmware as string | undefined,

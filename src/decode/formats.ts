@@ -239,7 +239,7 @@ const nfdumpCsvAware = (lines: LineDecoder, timeZone: string): LineDecoder => {
         }
         mode = 'csv'
         csv = createNfdumpCsvReader(localClock(timeZone))
-        return csv.header(line) ? SKIPPED.header : fail('unknown_format', 'an nfdump CSV header without the columns ts, te, sa, da, sp, dp, pr, ipkt, ibyt, opkt, obyt')
+        return csv.header(line) ? SKIPPED.header : fail('unknown_format', 'an nfdump CSV header without the columns ts, te, sa, da, sp, dp, pr, flg, ipkt, ibyt, opkt, obyt')
       }
       return csv!.record(line)
     },

@@ -80,6 +80,9 @@ export const isGoflow2Record = (o: Readonly<Record<string, unknown>>): boolean =
   (o.src_addr !== undefined && o.dst_addr !== undefined) ||
   (o.SrcAddr !== undefined && o.DstAddr !== undefined)
 
+/** TCP's SYN flag. */
+const SYN = 0x02
+
 /** A decimal string of nanoseconds → epoch ms, by dropping the last six digits; NaN if not decimal. */
 const nsStringToMs = (s: string): number => {
   if (s.length === 0 || s.length > 24) return NaN
@@ -172,8 +175,12 @@ export const decodeGoflow2Value = (value: unknown): DecodeResult => {
     dstPort = 0
   }
 
+  // A TCP record with flags but no SYN continues a connection reported before (an active timeout).
+  const flags = v1 ? o.TCPFlags : o.tcp_flags
+  const continued = proto === 6 && typeof flags === 'number' && flags !== 0 && (flags & SYN) === 0
+
   return finish(issues, {
     type: 'egress', ts, deviceId: srcOk ? src : '-', srcIp: srcOk ? src : undefined, dstIp: o[d.dst], dstPort, proto,
-    bytesOut: o[d.bytes], packetsOut: o[d.packets], durationMs,
+    bytesOut: o[d.bytes], packetsOut: o[d.packets], durationMs, continued,
   }, d)
 }

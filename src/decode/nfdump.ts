@@ -60,9 +60,14 @@ export const decodeNfdumpValue = (value: unknown, clock: LocalClock): DecodeResu
     dstPort = 0
   }
 
+  // A TCP record with flags but no SYN (nfdump writes them as `...AP.SF`, SYN second to last)
+  // continues a connection reported before (an active timeout).
+  const flags = o.tcp_flags
+  const continued = proto === 6 && typeof flags === 'string' && flags.length === 8 && flags !== '........' && flags.charCodeAt(6) !== 0x53
+
   return canonicalWithSourceNames(issues, {
     type: 'egress', ts, deviceId: srcOk ? src : '-', srcIp: srcOk ? src : undefined, dstIp: dst, dstPort, proto,
-    bytesOut: reversed ? o.out_bytes : o.in_bytes, bytesIn: reversed ? o.in_bytes : o.out_bytes, packetsOut: reversed ? o.out_packets : o.in_packets, durationMs,
+    bytesOut: reversed ? o.out_bytes : o.in_bytes, bytesIn: reversed ? o.in_bytes : o.out_bytes, packetsOut: reversed ? o.out_packets : o.in_packets, durationMs, continued,
   }, reversed ? (v4 ? REVERSED_V4 : REVERSED_V6) : names)
 }
 
@@ -78,7 +83,7 @@ const REVERSED_V4: Readonly<Record<string, string>> = {
 const REVERSED_V6: Readonly<Record<string, string>> = { ...REVERSED_V4, deviceId: 'dst6_addr', srcIp: 'dst6_addr', dstIp: 'src6_addr' }
 
 /** The columns of `nfdump -o csv` a record needs. */
-const CSV_COLUMNS = ['ts', 'te', 'sa', 'da', 'sp', 'dp', 'pr', 'ipkt', 'ibyt', 'opkt', 'obyt'] as const
+const CSV_COLUMNS = ['ts', 'te', 'sa', 'da', 'sp', 'dp', 'pr', 'flg', 'ipkt', 'ibyt', 'opkt', 'obyt'] as const
 
 /** A CSV cell as nfdump's JSON would have it: a number for digits, else the text (its issue then names the field). */
 const cellNumber = (s: string | undefined): unknown => (s !== undefined && /^\d{1,15}$/.test(s) ? Number(s) : s)
@@ -123,6 +128,7 @@ export const createNfdumpCsvReader = (clock: LocalClock) => {
         src_port: icmp ? undefined : cellNumber(cells[at.sp]),
         dst_port: icmp ? undefined : cellNumber(cells[at.dp]),
         proto: proto < 0 ? pr : proto,
+        tcp_flags: cells[at.flg],
         in_packets: cellNumber(cells[at.ipkt]),
         in_bytes: cellNumber(cells[at.ibyt]),
         ...(obyt === 0 ? {} : { out_bytes: obyt, out_packets: cellNumber(cells[at.opkt]) }),

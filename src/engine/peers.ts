@@ -63,6 +63,11 @@ export class PeerGroups {
     if (hour > f.featureHour) this.roll(f, model, hour, e.ts)
     else if (hour < f.featureHour) return // late within the engine's lateness, across an hour: counted nowhere
     let c = f.countsNow
+    // A flow's later reports (an exporter's active timeout) count its bytes, not another flow.
+    if (e.continued) {
+      f.bytesNow += e.bytesOut
+      return
+    }
     if (flowsOf(c) < FLOWS_MAX) c++
     if (e.proto === 6 && SMTP_PORTS.has(e.dstPort) && smtpOf(c) < SMTP_MAX) c += SMTP_UNIT
     f.countsNow = c

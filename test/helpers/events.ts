@@ -19,6 +19,7 @@ export const egress = (fields: Partial<EgressEvent> & { ts: number }): EgressEve
   bytesIn: undefined,
   packetsOut: undefined,
   durationMs: undefined,
+  continued: false,
   dstHost: undefined,
   model: 'test-model',
   firmware: undefined,

@@ -27,6 +27,7 @@ const egressRecord = fc.record(
     bytesIn: fc.oneof(fc.constant(undefined), maybe(fc.double({ min: 0, max: 1e12, noNaN: true }))),
     packetsOut: fc.oneof(fc.constant(undefined), maybe(fc.nat())),
     durationMs: fc.oneof(fc.constant(undefined), maybe(fc.double({ min: 0, max: 1e9, noNaN: true }))),
+    continued: fc.oneof(fc.constant(undefined), fc.boolean(), fc.constant('yes') as fc.Arbitrary<unknown>),
     dstHost: fc.oneof(fc.constant(undefined), maybe(fc.string({ maxLength: 300 })), fc.constantFrom('h'.repeat(253), 'h'.repeat(254))),
     model: fc.oneof(fc.constant(undefined), maybe(fc.string({ maxLength: 300 })), fc.constantFrom('m'.repeat(256), 'm'.repeat(257))),
     label: fc.oneof(fc.constant(undefined), fc.constantFrom('benign', 'spam-burst')),

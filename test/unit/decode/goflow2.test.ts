@@ -7,7 +7,7 @@ import type { EgressEvent } from '../../../src/types.ts'
 
 /** An egress event with every optional field unset unless given. */
 const flow = (fields: Pick<EgressEvent, 'ts' | 'deviceId' | 'dstIp' | 'dstPort' | 'proto' | 'bytesOut'> & Partial<EgressEvent>): EgressEvent => ({
-  type: 'egress', srcIp: undefined, bytesIn: undefined, packetsOut: undefined, durationMs: undefined, dstHost: undefined,
+  type: 'egress', srcIp: undefined, bytesIn: undefined, packetsOut: undefined, durationMs: undefined, continued: false, dstHost: undefined,
   model: undefined, firmware: undefined, label: undefined, ...fields,
 })
 
@@ -80,6 +80,17 @@ describe('goflow2 adapter', () => {
       return r?.ok && r.event.type === 'egress' ? r.event.proto : r
     }
     expect([proto('TCP'), proto('UDP'), proto('ICMPv6'), proto('SCTP'), proto('tcp'), proto(47), proto('6')]).toEqual([6, 17, 58, 132, 6, 47, 6])
+  })
+
+  it('marks a TCP record with flags but no SYN as the continuation of a connection (an active timeout\'s report)', () => {
+    const continued = (fields: Record<string, unknown>) => {
+      const r = decode(fields)
+      return r.ok === true && r.event.type === 'egress' ? r.event.continued : r
+    }
+    expect([continued({ tcp_flags: 0x18 }), continued({ tcp_flags: 0x1a }), continued({ tcp_flags: 0 }), continued({}), continued({ proto: 'UDP', tcp_flags: 0x18 })])
+      .toEqual([true, false, false, false, false])
+    const r = decodeGoflow2Value({ ...v1, Proto: 6, TCPFlags: 0x10 })
+    expect(r.ok === true && r.event.type === 'egress' && r.event.continued).toBe(true)
   })
 
   it('gives ICMP flows without dst_port destination port 0', () => {

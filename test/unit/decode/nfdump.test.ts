@@ -81,6 +81,22 @@ describe('nfdump -o json as nfdump writes it: one pretty-printed array', () => {
   })
 })
 
+describe('nfdump TCP flags', () => {
+  it('mark a TCP record without SYN as the continuation of a connection, in JSON and CSV', () => {
+    const tcp = { type: 'FLOW', first: '2018-03-09T20:57:44.781', last: '2018-03-09T20:57:59.810', in_packets: 3, in_bytes: 180, proto: 6, src_port: 40006, dst_port: 23, src4_addr: '192.168.2.16', dst4_addr: '67.189.205.92' }
+    const continued = (flags: string | undefined, proto = 6) => {
+      const r = decodeNfdumpValue({ ...tcp, proto, tcp_flags: flags }, localClock('UTC'))
+      return r.ok === true && r.event.type === 'egress' ? r.event.continued : r
+    }
+    expect([continued('...AP...'), continued('...AP.SF'), continued('......S.'), continued('........'), continued(undefined), continued('...AP...', 17)])
+      .toEqual([true, false, false, false, false, false])
+    const decoder = createLineDecoder('nfdump')
+    decoder.decode('ts,te,td,sa,da,sp,dp,pr,flg,fwd,stos,ipkt,ibyt,opkt,obyt')
+    const r = decoder.decode('2018-03-09 20:59:57,2018-03-09 21:00:57,60.000,192.168.2.16,105.4.165.167,36247,23,TCP,...AP...,0,0,40,6000,0,0')
+    expect(r.ok === true && r.event.type === 'egress' && r.event.continued).toBe(true)
+  })
+})
+
 describe('nfdump biflows', () => {
   // Repro 09's record (softflowd -b, a telnet probe's target answering) as nfdump writes a biflow: out_* are the responder's.
   const answered = {

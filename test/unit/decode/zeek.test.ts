@@ -6,7 +6,7 @@ import { CONN_LOG_HEADER } from '../../helpers/zeek.ts'
 
 /** An egress event with every optional field unset unless given. */
 const flow = (fields: Pick<EgressEvent, 'ts' | 'deviceId' | 'dstIp' | 'dstPort' | 'proto' | 'bytesOut'> & Partial<EgressEvent>): EgressEvent => ({
-  type: 'egress', srcIp: undefined, bytesIn: undefined, packetsOut: undefined, durationMs: undefined, dstHost: undefined,
+  type: 'egress', srcIp: undefined, bytesIn: undefined, packetsOut: undefined, durationMs: undefined, continued: false, dstHost: undefined,
   model: undefined, firmware: undefined, label: undefined, ...fields,
 })
 

@@ -16,6 +16,13 @@ const flows = (deviceId: string, minute: number, port: number, n = 1, model = 't
   range(0, n).map((i) => egress({ deviceId, model, ts: at(minute + 0.6 + (0.3 * i) / n), dstIp: `45.${i}.7.9`, dstPort: port }))
 
 describe('port-novelty', () => {
+  it('counts a connection reported again at an exporter\'s active timeout (no SYN) as one flow', () => {
+    const session = [egress({ ts: at(130.6), dstIp: '45.0.7.9', dstPort: 23 }), egress({ ts: at(131.6), dstIp: '45.0.7.9', dstPort: 23, continued: true }), egress({ ts: at(132.6), dstIp: '45.0.7.9', dstPort: 23, continued: true })]
+    const found = detectorFindings(portNovelty, [...heartbeat('dev-1'), ...session])
+    expect(found.map((f) => f.finding.evidence.flows)).toEqual(found.map(() => 1))
+    expect(found.length).toBeGreaterThan(0)
+  })
+
   it('reports a telnet sweep at high severity from the window of its first use, for 10 windows', () => {
     const found = detectorFindings(portNovelty, [...heartbeat('dev-1'), ...flows('dev-1', 130, 23, 20)])
     expect(minutesOf(found)).toEqual(range(130, 140))
