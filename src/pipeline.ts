@@ -169,7 +169,7 @@ export const createPipeline = (
     active.push({ id: def.id, detector: def.create(own, { windowMs, lookaheadWindows: lookahead, fleet: fleet.access(def.id), destinations }) })
     policies.push(policy)
   }
-  const lifecycle = new AlertLifecycle(policies, new Suppressions(config.alerts.suppress), windowMs, onAlert, peers)
+  const lifecycle = new AlertLifecycle(policies, new Suppressions(config.alerts.suppress, destinations), windowMs, onAlert, peers)
   const engine = new Engine(
     active,
     {

@@ -1,4 +1,5 @@
-// Suppression rules: allow-lists by device, detector, destination (CIDR or host) and expiry.
+// Suppression rules: allow-lists by device, detector, destination (CIDR or host), owner (AS) and expiry.
+import type { Destinations } from '../engine/destinations.ts'
 import { NetworkSet, parseNetwork } from '../engine/net.ts'
 
 export interface SuppressionRule {
@@ -7,6 +8,8 @@ export interface SuppressionRule {
   readonly detector?: string | undefined
   /** A CIDR (`192.0.2.0/24`), an address, a host name, or `*.suffix` for a domain and its subdomains. */
   readonly destination?: string | undefined
+  /** An autonomous system number: every destination must be owned by it (`AS16509`, or an address or prefix of it). */
+  readonly asn?: number | undefined
   /** ISO-8601; the rule stops applying at this event time. */
   readonly until?: string | undefined
   /** Why it exists: kept with the rule for the next analyst. */
@@ -17,6 +20,7 @@ interface CompiledRule {
   readonly device: ((id: string) => boolean) | null
   readonly detector: string | null
   readonly destination: ((dst: string) => boolean) | null
+  readonly owner: ((dst: string) => boolean) | null
   readonly untilMs: number
 }
 
@@ -40,6 +44,17 @@ const compileDestination = (text: string): ((dst: string) => boolean) => {
   return (dst) => dst.toLowerCase() === host
 }
 
+/** A destination owned by AS `asn`: its identity `AS<asn>`, or an address (or a prefix's first address) the owner table gives it. */
+const compileOwner = (asn: number, destinations: Destinations | null): ((dst: string) => boolean) => {
+  const key = `AS${asn}`
+  return (dst) => {
+    if (dst === key) return true
+    if (destinations === null) return false
+    const net = parseNetwork(dst)
+    return net !== null && destinations.facts(net.address, undefined).asn === asn
+  }
+}
+
 const compileDevice = (pattern: string): ((id: string) => boolean) =>
   pattern.endsWith('*') ? (id) => id.startsWith(pattern.slice(0, -1)) : (id) => id === pattern
 
@@ -49,11 +64,13 @@ export class Suppressions {
   /** Findings dropped by a rule, by detector id. */
   readonly suppressed = new Map<string, number>()
 
-  constructor(rules: readonly SuppressionRule[]) {
+  /** `destinations` says who owns an address, for `asn` rules (none match without it). */
+  constructor(rules: readonly SuppressionRule[], destinations: Destinations | null = null) {
     this.rules = rules.map((r) => ({
       device: r.deviceId === undefined ? null : compileDevice(r.deviceId),
       detector: r.detector ?? null,
       destination: r.destination === undefined ? null : compileDestination(r.destination),
+      owner: r.asn === undefined ? null : compileOwner(r.asn, destinations),
       untilMs: r.until === undefined ? Infinity : Date.parse(r.until),
     }))
   }
@@ -72,6 +89,7 @@ export class Suppressions {
       if (r.detector !== null && r.detector !== detector) continue
       if (r.device !== null && !r.device(deviceId)) continue
       if (r.destination !== null && (destinations.length === 0 || !destinations.every(r.destination))) continue
+      if (r.owner !== null && (destinations.length === 0 || !destinations.every(r.owner))) continue
       this.suppressed.set(detector, (this.suppressed.get(detector) ?? 0) + 1)
       return true
     }

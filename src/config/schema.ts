@@ -18,13 +18,15 @@ export const suppressionRuleSchema = z
     detector: z.string().min(1).optional(),
     /** CIDR, address, host name or `*.domain`; every destination of the finding must match. */
     destination: z.string().min(1).optional(),
+    /** An autonomous system number: every destination of the finding must be owned by it (destinations.owners). */
+    asn: z.number().int().min(0).max(4294967295).optional(),
     /** ISO-8601 event time at which the rule stops applying. */
     until: isoTime.optional(),
     /** Why the rule exists. */
     reason: z.string().optional(),
   })
-  .refine((r) => r.deviceId !== undefined || r.detector !== undefined || r.destination !== undefined, {
-    message: 'a suppression rule needs at least one of deviceId, detector, destination',
+  .refine((r) => r.deviceId !== undefined || r.detector !== undefined || r.destination !== undefined || r.asn !== undefined, {
+    message: 'a suppression rule needs at least one of deviceId, detector, destination, asn',
   })
 
 const engineSchema = z.strictObject({

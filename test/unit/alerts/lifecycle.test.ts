@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest'
+import { Destinations } from '../../../src/engine/destinations.ts'
+import { OwnerTable } from '../../../src/engine/owners.ts'
 import { AlertLifecycle } from '../../../src/alerts/lifecycle.ts'
 import { Suppressions } from '../../../src/alerts/suppression.ts'
 import { alertId } from '../../../src/alerts/alert.ts'
@@ -123,9 +125,21 @@ describe('Suppressions', () => {
     expect(s.matches('d', 'new-destination', ['198.51.100.0/24'], 0)).toBe(false)
   })
 
-  it('matches IPv6 prefixes', () => {
-    const s = new Suppressions([{ destination: '2001:db8::/32' }])
+  it('matches IPv6 prefixes, and IPv4-mapped addresses in IPv4 ones', () => {
+    const s = new Suppressions([{ destination: '2001:db8::/32' }, { destination: '192.0.2.0/24' }])
     expect(s.matches('d', 'x', ['2001:db8:1::5'], 0)).toBe(true)
     expect(s.matches('d', 'x', ['2001:db9::5'], 0)).toBe(false)
+    expect(s.matches('d', 'x', ['::ffff:192.0.2.7'], 0)).toBe(true)
+  })
+
+  it('matches an asn rule when every destination is owned by the AS: its identity, an address or a prefix of it', () => {
+    const destinations = new Destinations(OwnerTable.of('52.88.0.0,52.89.255.255,16509,"Amazon.com, Inc."\n185.220.100.0,185.220.103.255,64512,Elsewhere'))
+    const s = new Suppressions([{ detector: 'new-destination', asn: 16509, reason: 'the vendor\'s cloud' }], destinations)
+    expect(s.matches('d', 'new-destination', ['AS16509'], 0)).toBe(true)
+    expect(s.matches('d', 'new-destination', ['52.89.250.177', '52.88.1.0/24'], 0)).toBe(true)
+    expect(s.matches('d', 'new-destination', ['AS16509', '185.220.101.4'], 0)).toBe(false)
+    expect(s.matches('d', 'new-destination', ['vendor.example'], 0)).toBe(false)
+    // Without an owner table only the identity names the owner.
+    expect(new Suppressions([{ asn: 16509 }]).matches('d', 'x', ['52.89.250.177'], 0)).toBe(false)
   })
 })

@@ -44,7 +44,7 @@ describe('parseConfig', () => {
     }
     expect(e.message).toContain('"lateness"')
     expect(e.message).toContain('"no-such-detector"')
-    expect(e.message).toContain('a suppression rule needs at least one of deviceId, detector, destination')
+    expect(e.message).toContain('a suppression rule needs at least one of deviceId, detector, destination, asn')
   })
 
   it('takes private address space as the fleet by default, and names an invalid network, an invalid inventory key, an address listed twice or an unknown time zone by its path', () => {
