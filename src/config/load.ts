@@ -1,9 +1,10 @@
 // Loads the configuration: YAML or JSON file → zod parse → errors that name the field → deep-frozen Config.
 import { readFileSync } from 'node:fs'
-import { dirname } from 'node:path'
+import { dirname, resolve } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import type { DetectorDef } from '../engine/detector.ts'
 import { AppError } from '../errors.ts'
+import { OwnerTable } from '../engine/owners.ts'
 import { loadMudProfiles } from './mud.ts'
 import { buildConfigSchema } from './schema.ts'
 import type { Config } from './schema.ts'
@@ -42,6 +43,18 @@ export const parseConfig = (raw: unknown, defs: readonly DetectorDef[], source =
     // the same profiles give the same configuration hash wherever the files live.
     mud.profiles = {}
     delete mud.directory
+  }
+  const owners = config.destinations.owners
+  if (owners !== 'builtin' && owners !== 'none') {
+    // A table of the user's, relative to the configuration file: read now, so that a missing or bad
+    // file is a configuration error naming the setting (check-config runs this too).
+    const path = resolve(baseDir, owners)
+    try {
+      OwnerTable.load(path)
+    } catch (err) {
+      throw new AppError('EGD_CONFIG', `invalid configuration in ${source}:\n  destinations.owners: ${(err as Error).message}`, { cause: err })
+    }
+    config.destinations.owners = path
   }
   return deepFreeze(config)
 }

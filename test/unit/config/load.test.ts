@@ -84,4 +84,17 @@ describe('loadConfig', () => {
     expect(errorOf(() => loadConfig(join(dir, 'c.yaml'), DETECTORS)).message).toContain(`config file ${join(dir, 'c.yaml')} is not valid YAML or JSON`)
     expect(errorOf(() => loadConfig(join(dir, 'missing.yaml'), DETECTORS))).toMatchObject({ code: 'EGD_CONFIG' })
   })
+
+  it('reads an owner table of the user\'s relative to the file, and names destinations.owners when it is missing or bad', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'egress-owners-'))
+    writeFileSync(join(dir, 'owners.csv'), '52.88.0.0,52.89.255.255,16509,"Amazon.com, Inc."\n')
+    writeFileSync(join(dir, 'bad.csv'), 'first,last,asn,organisation\n52.88.0.0,nowhere,16509,x\n')
+    writeFileSync(join(dir, 'good.yaml'), 'destinations:\n  owners: owners.csv\n')
+    writeFileSync(join(dir, 'missing.yaml'), 'destinations:\n  owners: nowhere.csv\n')
+    writeFileSync(join(dir, 'bad.yaml'), 'destinations:\n  owners: bad.csv\n')
+    expect(loadConfig(join(dir, 'good.yaml'), DETECTORS).destinations.owners).toBe(join(dir, 'owners.csv'))
+    expect(errorOf(() => loadConfig(join(dir, 'missing.yaml'), DETECTORS)).message).toContain('destinations.owners: ENOENT')
+    expect(errorOf(() => loadConfig(join(dir, 'bad.yaml'), DETECTORS)).message).toContain(`destinations.owners: ${join(dir, 'bad.csv')}: line 2: expected first,last,asn,organisation`)
+    expect(loadConfig(undefined, DETECTORS).destinations.owners).toBe('builtin')
+  })
 })
