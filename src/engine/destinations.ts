@@ -1,7 +1,11 @@
 // One identity for a destination, by precedence: the registered domain of its name, else the owner (AS) of its address, else its prefix.
 import { hashString } from './window.ts'
-import { prefixKey, registeredDomain } from './net.ts'
+import { ipv4Number, prefixKey, registeredDomain } from './net.ts'
+import { FNV_OFFSET, fnvFinish, fnvStep } from './window.ts'
 import { OwnerTable } from './owners.ts'
+
+/** Slots of the IPv4 owners' cache (a power of two). */
+const V4_SLOTS = 1 << 12
 
 /** Entries each memory holds at most; past it it starts again. */
 const MAX_REMEMBERED = 65_536
@@ -30,9 +34,16 @@ export interface DestinationFacts {
  */
 export class Destinations {
   private readonly byName = new Map<string, number>()
-  private readonly byAddress = new Map<string, number>()
-  /** The owner table's row of each address remembered (-1: none). */
+  /** The hash of each AS's identity (`AS16509`). */
+  private readonly byOwner = new Map<number, number>()
+  /** The owner table's row of each address remembered (-1: none): IPv6 and mapped addresses. */
   private readonly rows = new Map<string, number>()
+  /**
+   * IPv4 addresses' rows, direct-mapped by the address's low bits (`v4Key` holds the address, -1
+   * for none): a binary search over the table's 400,000 ranges misses the CPU's caches at each step.
+   */
+  private readonly v4Key = new Float64Array(V4_SLOTS).fill(-1)
+  private readonly v4Row = new Int32Array(V4_SLOTS)
 
   constructor(readonly owners: OwnerTable | null) {}
 
@@ -44,12 +55,24 @@ export class Destinations {
   /** The owner table's row of an address, or -1. */
   private row(ip: string): number {
     if (this.owners === null) return -1
+    const n = ipv4Number(ip)
+    if (n >= 0) return this.rowV4(n)
     let r = this.rows.get(ip)
     if (r === undefined) {
       r = this.owners.row(ip)
       if (this.rows.size >= MAX_REMEMBERED) this.rows.clear()
       this.rows.set(ip, r)
     }
+    return r
+  }
+
+  /** The owner table's row of an IPv4 address given as a number, or -1. */
+  private rowV4(n: number): number {
+    const slot = (n ^ (n >>> 16)) & (V4_SLOTS - 1)
+    if (this.v4Key[slot] === n) return this.v4Row[slot]!
+    const r = this.owners!.rowV4(n)
+    this.v4Key[slot] = n
+    this.v4Row[slot] = r
     return r
   }
 
@@ -60,18 +83,29 @@ export class Destinations {
     return r >= 0 ? `AS${this.owners!.asnOf(r)}` : prefixKey(dstIp)
   }
 
-  /** `hashString(key(dstIp, dstHost))`, remembered. */
+  /** `hashString(key(dstIp, dstHost))`: a name's remembered, an owner's per AS, an IPv4 prefix's hashed in place. */
   hash(dstIp: string, dstHost: string | undefined): number {
-    const named = dstHost !== undefined && dstHost.length > 0
-    const memory = named ? this.byName : this.byAddress
-    const at = named ? dstHost : dstIp
-    let h = memory.get(at)
-    if (h === undefined) {
-      h = hashString(this.key(dstIp, dstHost))
-      if (memory.size >= MAX_REMEMBERED) memory.clear()
-      memory.set(at, h)
+    if (dstHost !== undefined && dstHost.length > 0) {
+      let h = this.byName.get(dstHost)
+      if (h === undefined) {
+        h = hashString(registeredDomain(dstHost))
+        if (this.byName.size >= MAX_REMEMBERED) this.byName.clear()
+        this.byName.set(dstHost, h)
+      }
+      return h
     }
-    return h
+    const n = ipv4Number(dstIp)
+    const r = this.owners === null ? -1 : n >= 0 ? this.rowV4(n) : this.row(dstIp)
+    if (r >= 0) {
+      const asn = this.owners!.asnOf(r)
+      let h = this.byOwner.get(asn)
+      if (h === undefined) {
+        h = hashString(`AS${asn}`)
+        this.byOwner.set(asn, h)
+      }
+      return h
+    }
+    return n >= 0 ? prefixHashV4(dstIp) : hashString(prefixKey(dstIp))
   }
 
   /** What evidence says of a destination: its address, name, registered domain, and its address's owner and range. */
@@ -87,4 +121,15 @@ export class Destinations {
       range: r >= 0 ? this.owners!.rangeOf(r) : null,
     }
   }
+}
+
+const SUFFIX_24 = '.0/24'
+
+/** `hashString(prefixKey(ip))` of a dotted quad, hashed in place (its characters to the last dot, then `.0/24`). */
+const prefixHashV4 = (ip: string): number => {
+  const lastDot = ip.lastIndexOf('.')
+  let h = FNV_OFFSET
+  for (let i = 0; i < lastDot; i++) h = fnvStep(h, ip.charCodeAt(i))
+  for (let i = 0; i < SUFFIX_24.length; i++) h = fnvStep(h, SUFFIX_24.charCodeAt(i))
+  return fnvFinish(h)
 }

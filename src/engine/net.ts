@@ -54,34 +54,76 @@ export const PRIVATE_NETWORKS: readonly string[] = ['10.0.0.0/8', '172.16.0.0/12
  * documentation and benchmarking ranges: they never reach a collector in real traffic, and the
  * synthetic fleet uses them as the internet.
  */
-const LOCAL = new NetworkSet([
+const LOCAL_NETWORKS = [
   '0.0.0.0/8', '10.0.0.0/8', '100.64.0.0/10', '127.0.0.0/8', '169.254.0.0/16', '172.16.0.0/12', '192.168.0.0/16', '224.0.0.0/4',
   '240.0.0.0/4', '::/128', '::1/128', 'fc00::/7', 'fe80::/10', 'ff00::/8',
-])
-const MULTICAST = new NetworkSet(['224.0.0.0/4', '240.0.0.0/4', 'ff00::/8'])
+]
+const MULTICAST_NETWORKS = ['224.0.0.0/4', '240.0.0.0/4', 'ff00::/8']
+const LOCAL = new NetworkSet(LOCAL_NETWORKS)
+const MULTICAST = new NetworkSet(MULTICAST_NETWORKS)
 
-/** Destination addresses remembered (their class) at most; past it the memory starts again. */
-const MAX_REMEMBERED = 65_536
-const IS_LOCAL = 1
-const IS_MULTICAST = 2
-const classes = new Map<string, number>()
-
-/** LOCAL and MULTICAST bits of an address, remembered: a BlockList lookup costs a microsecond, flows repeat addresses. */
-const classOf = (ip: string): number => {
-  let c = classes.get(ip)
-  if (c === undefined) {
-    c = (LOCAL.has(ip) ? IS_LOCAL : 0) | (MULTICAST.has(ip) ? IS_MULTICAST : 0)
-    if (classes.size >= MAX_REMEMBERED) classes.clear()
-    classes.set(ip, c)
+/** The IPv4 networks of a list as [first, last] numbers, parsed by ipaddr.js: the hot path compares numbers. */
+const v4Ranges = (networks: readonly string[]): number[] => {
+  const out: number[] = []
+  for (const n of networks) {
+    const [addr, prefix] = ipaddr.parseCIDR(n)
+    if (addr.kind() !== 'ipv4') continue
+    const first = ipv4Number(addr.toString())
+    out.push(first, first + 2 ** (32 - prefix) - 1)
   }
-  return c
+  return out
 }
 
+const inRanges = (ranges: readonly number[], n: number): boolean => {
+  for (let i = 0; i < ranges.length; i += 2) if (n >= ranges[i]! && n <= ranges[i + 1]!) return true
+  return false
+}
+
+/**
+ * A dotted-quad IPv4 address as an unsigned 32-bit number, or -1 for any other text (IPv6, a
+ * mapped address, a name). The hot path's one parse: flows are mostly IPv4, and the library's
+ * parse allocates; `test/unit/engine/net.test.ts` checks it against ipaddr.js.
+ */
+export const ipv4Number = (ip: string): number => {
+  let n = 0
+  let part = 0
+  let digits = 0
+  let dots = 0
+  for (let i = 0; i < ip.length; i++) {
+    const c = ip.charCodeAt(i)
+    if (c === 46) {
+      if (digits === 0 || dots === 3) return -1
+      n = n * 256 + part
+      part = 0
+      digits = 0
+      dots++
+    } else if (c >= 48 && c <= 57) {
+      // No leading zeros (ipaddr.js reads 010 as octal; flows never write it).
+      if (digits === 1 && part === 0) return -1
+      part = part * 10 + (c - 48)
+      if (++digits > 3 || part > 255) return -1
+    } else {
+      return -1
+    }
+  }
+  if (dots !== 3 || digits === 0) return -1
+  return n * 256 + part
+}
+
+const LOCAL_V4 = v4Ranges(LOCAL_NETWORKS)
+const MULTICAST_V4 = v4Ranges(MULTICAST_NETWORKS)
+
 /** True for destinations that are not on the internet (see LOCAL), IPv4-mapped ones included. */
-export const isLocalAddress = (ip: string): boolean => (classOf(ip) & IS_LOCAL) !== 0
+export const isLocalAddress = (ip: string): boolean => {
+  const n = ipv4Number(ip)
+  return n >= 0 ? inRanges(LOCAL_V4, n) : LOCAL.has(ip)
+}
 
 /** True for multicast and broadcast destinations, which no device "talks to". */
-export const isMulticast = (ip: string): boolean => (classOf(ip) & IS_MULTICAST) !== 0
+export const isMulticast = (ip: string): boolean => {
+  const n = ipv4Number(ip)
+  return n >= 0 ? inRanges(MULTICAST_V4, n) : MULTICAST.has(ip)
+}
 
 /**
  * The registered domain of a host name, by the Public Suffix List with its private section (the

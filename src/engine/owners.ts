@@ -1,7 +1,9 @@
 // Owners of addresses: the autonomous system (number, organisation) and the announced range an address lies in, from an offline table.
-import { readFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
+import { dirname, join } from 'node:path'
 import ipaddr from 'ipaddr.js'
+import { ipv4Number } from './net.ts'
 
 /**
  * The built-in table: `@ip-location-db/asn` (RouteViews, the five RIRs and DB-IP's IP to ASN Lite,
@@ -16,6 +18,50 @@ export interface Owner {
   readonly name: string
   /** The range of the table's row: a CIDR when it is one, else `first-last`. */
   readonly range: string
+}
+
+/** The arrays of a table. */
+interface Parts {
+  readonly v4First: Uint32Array
+  readonly v4Last: Uint32Array
+  readonly v4Row: Uint32Array
+  readonly v6First: BigUint64Array
+  readonly v6Last: BigUint64Array
+  readonly v6Row: Uint32Array
+  readonly asns: Uint32Array
+  readonly orgs: Uint32Array
+  readonly names: readonly string[]
+}
+
+const BINARY_MAGIC = 'egress-sentinel owners 1\n'
+
+/**
+ * The built-in table. Its CSV takes most of a second to read, so the table is kept, once read, as
+ * binary in `node_modules/.cache/egress-sentinel/` (by the package's version; written atomically,
+ * and not at all where that folder cannot be written): later processes read it in milliseconds.
+ */
+const loadBuiltin = (): OwnerTable => {
+  const require = createRequire(import.meta.url)
+  const manifest = require.resolve('@ip-location-db/asn/package.json')
+  const { version } = JSON.parse(readFileSync(manifest, 'utf8')) as { version: string }
+  const cacheDir = join(dirname(manifest), '..', '..', '.cache', 'egress-sentinel')
+  const cache = join(cacheDir, `owners-${version}.bin`)
+  try {
+    const table = OwnerTable.fromBinary(readFileSync(cache))
+    if (table !== null) return table
+  } catch {
+    // Not there yet.
+  }
+  const table = OwnerTable.parseFiles(BUILTIN.map((f) => ({ path: require.resolve(f), numeric: true })))
+  try {
+    mkdirSync(cacheDir, { recursive: true })
+    const temp = `${cache}.${process.pid}.tmp`
+    writeFileSync(temp, table.toBinary())
+    renameSync(temp, cache)
+  } catch {
+    // A read-only installation reads the CSV each time.
+  }
+  return table
 }
 
 /** The last field of a CSV row, which may be quoted (RFC 4180: `"Amazon.com, Inc."`, `"LLC ""SPUTNIK"""`). */
@@ -91,13 +137,26 @@ export class OwnerTable {
   private readonly asns: Uint32Array
   private readonly orgs: Uint32Array
   private readonly ranges = new Map<number, string>()
-  private readonly names: string[] = []
+  private readonly names: readonly string[]
+
+  private constructor(parts: Parts) {
+    this.v4First = parts.v4First
+    this.v4Last = parts.v4Last
+    this.v4Row = parts.v4Row
+    this.v6First = parts.v6First
+    this.v6Last = parts.v6Last
+    this.v6Row = parts.v6Row
+    this.asns = parts.asns
+    this.orgs = parts.orgs
+    this.names = parts.names
+  }
 
   /**
    * `texts`: each file's text. Its rows give addresses as text (either family), or (`numeric`, as the
    * built-in table's files) as decimal numbers, IPv4 when they fit 32 bits and IPv6 otherwise.
    */
-  private constructor(texts: readonly { readonly text: string; readonly numeric: boolean }[], where: string) {
+  private static parse(texts: readonly { readonly text: string; readonly numeric: boolean }[], where: string): OwnerTable {
+    const names: string[] = []
     const v4: number[] = []
     const v6First: bigint[] = []
     const v6Last: bigint[] = []
@@ -127,8 +186,8 @@ export class OwnerTable {
         const name = lastField(line, c + 1)
         let org = nameIndex.get(name)
         if (org === undefined) {
-          org = this.names.length
-          this.names.push(name)
+          org = names.length
+          names.push(name)
           nameIndex.set(name, org)
         }
         const row = asns.length
@@ -142,20 +201,65 @@ export class OwnerTable {
         }
       }
     }
-    this.asns = Uint32Array.from(asns)
-    this.orgs = Uint32Array.from(orgs)
     // By first address: the files are sorted already (checked), a user's may not be.
     const n4 = v4.length / 3
     const order4 = Array.from({ length: n4 }, (_, i) => i)
     if (!order4.every((i) => i === 0 || v4[3 * (i - 1)]! <= v4[3 * i]!)) order4.sort((x, y) => v4[3 * x]! - v4[3 * y]!)
-    this.v4First = Uint32Array.from(order4, (i) => v4[3 * i]!)
-    this.v4Last = Uint32Array.from(order4, (i) => v4[3 * i + 1]!)
-    this.v4Row = Uint32Array.from(order4, (i) => v4[3 * i + 2]!)
     const order6 = Array.from({ length: v6Rows.length }, (_, i) => i)
     if (!order6.every((i) => i === 0 || v6First[i - 1]! <= v6First[i]!)) order6.sort((x, y) => (v6First[x]! < v6First[y]! ? -1 : v6First[x]! > v6First[y]! ? 1 : 0))
-    this.v6First = BigUint64Array.from(order6, (i) => v6First[i]!)
-    this.v6Last = BigUint64Array.from(order6, (i) => v6Last[i]!)
-    this.v6Row = Uint32Array.from(order6, (i) => v6Rows[i]!)
+    return new OwnerTable({
+      v4First: Uint32Array.from(order4, (i) => v4[3 * i]!),
+      v4Last: Uint32Array.from(order4, (i) => v4[3 * i + 1]!),
+      v4Row: Uint32Array.from(order4, (i) => v4[3 * i + 2]!),
+      v6First: BigUint64Array.from(order6, (i) => v6First[i]!),
+      v6Last: BigUint64Array.from(order6, (i) => v6Last[i]!),
+      v6Row: Uint32Array.from(order6, (i) => v6Rows[i]!),
+      asns: Uint32Array.from(asns),
+      orgs: Uint32Array.from(orgs),
+      names,
+    })
+  }
+
+  /** The table as one buffer: a header line (counts, organisations) and its arrays, for `fromBinary`. */
+  toBinary(): Buffer {
+    const header = Buffer.from(`${BINARY_MAGIC}${JSON.stringify({ v4: this.v4First.length, v6: this.v6First.length, rows: this.asns.length, names: this.names })}\n`)
+    const pad = (8 - (header.length % 8)) % 8
+    const arrays = [this.v6First, this.v6Last, this.v4First, this.v4Last, this.v4Row, this.v6Row, this.asns, this.orgs]
+    return Buffer.concat([header, Buffer.alloc(pad), ...arrays.map((a) => Buffer.from(a.buffer, a.byteOffset, a.byteLength))])
+  }
+
+  /** A table `toBinary` wrote (views over a copy of its bytes); null when `data` is not one. */
+  static fromBinary(data: Buffer): OwnerTable | null {
+    if (data.subarray(0, BINARY_MAGIC.length).toString() !== BINARY_MAGIC) return null
+    const end = data.indexOf(0x0a, BINARY_MAGIC.length)
+    if (end < 0) return null
+    const h = JSON.parse(data.subarray(BINARY_MAGIC.length, end).toString()) as { v4: number; v6: number; rows: number; names: string[] }
+    let at = end + 1
+    at += (8 - (at % 8)) % 8
+    // The arrays are views over the file's bytes when they lie 8-aligned (a file read whole does), else over a copy.
+    let body: ArrayBuffer
+    let offset = 0
+    if ((data.byteOffset + at) % 8 === 0 && data.buffer instanceof ArrayBuffer) {
+      body = data.buffer
+      offset = data.byteOffset + at
+    } else {
+      body = new ArrayBuffer(data.length - at)
+      new Uint8Array(body).set(data.subarray(at))
+    }
+    const start = offset
+    const take = <T>(make: (b: ArrayBuffer, o: number, n: number) => T, n: number, bytes: number): T => {
+      const view = make(body, offset, n)
+      offset += n * bytes
+      return view
+    }
+    const u64 = (b: ArrayBuffer, o: number, n: number) => new BigUint64Array(b, o, n)
+    const u32 = (b: ArrayBuffer, o: number, n: number) => new Uint32Array(b, o, n)
+    const parts = {
+      v6First: take(u64, h.v6, 8), v6Last: take(u64, h.v6, 8),
+      v4First: take(u32, h.v4, 4), v4Last: take(u32, h.v4, 4), v4Row: take(u32, h.v4, 4), v6Row: take(u32, h.v6, 4),
+      asns: take(u32, h.rows, 4), orgs: take(u32, h.rows, 4), names: h.names,
+    }
+    return offset - start === data.length - at ? new OwnerTable(parts) : null
   }
 
   /** Tables loaded, by their files: each is read once per process. */
@@ -165,16 +269,20 @@ export class OwnerTable {
   static load(source: string): OwnerTable {
     let table = OwnerTable.loaded.get(source)
     if (table === undefined) {
-      const files = source === 'builtin' ? BUILTIN.map((f) => ({ path: createRequire(import.meta.url).resolve(f), numeric: true })) : [{ path: source, numeric: false }]
-      table = new OwnerTable(files.map((f) => ({ text: readFileSync(f.path, 'utf8'), numeric: f.numeric })), source)
+      table = source === 'builtin' ? loadBuiltin() : OwnerTable.parse([{ text: readFileSync(source, 'utf8'), numeric: false }], source)
       OwnerTable.loaded.set(source, table)
     }
     return table
   }
 
+  /** The table of CSV files (`numeric`: addresses written as numbers). */
+  static parseFiles(files: readonly { readonly path: string; readonly numeric: boolean }[]): OwnerTable {
+    return OwnerTable.parse(files.map((f) => ({ text: readFileSync(f.path, 'utf8'), numeric: f.numeric })), files.map((f) => f.path).join(', '))
+  }
+
   /** A table of the given rows' text (tests). */
   static of(text: string): OwnerTable {
-    return new OwnerTable([{ text, numeric: false }], 'table')
+    return OwnerTable.parse([{ text, numeric: false }], 'table')
   }
 
   get rows(): number {
@@ -183,13 +291,11 @@ export class OwnerTable {
 
   /** The row an address lies in, or -1 (not in the table, or not an address). */
   row(ip: string): number {
+    const v4 = ipv4Number(ip)
+    if (v4 >= 0) return this.rowV4(v4)
     if (!ipaddr.isValid(ip)) return -1
     const addr = ipaddr.process(ip)
-    if (addr.kind() === 'ipv4') {
-      const n = v4Number(addr as ipaddr.IPv4)
-      const i = lastAtOrBelow(this.v4First, n)
-      return i >= 0 && n <= this.v4Last[i]! ? this.v4Row[i]! : -1
-    }
+    if (addr.kind() === 'ipv4') return this.rowV4(v4Number(addr as ipaddr.IPv4))
     const n = high64(addr as ipaddr.IPv6)
     let lo = 0
     let hi = this.v6First.length - 1
@@ -202,6 +308,12 @@ export class OwnerTable {
       } else hi = mid - 1
     }
     return found >= 0 && n <= this.v6Last[found]! ? this.v6Row[found]! : -1
+  }
+
+  /** The row of an IPv4 address given as a number, or -1. */
+  rowV4(n: number): number {
+    const i = lastAtOrBelow(this.v4First, n)
+    return i >= 0 && n <= this.v4Last[i]! ? this.v4Row[i]! : -1
   }
 
   /** The owner of an address, or null. */

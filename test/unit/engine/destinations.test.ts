@@ -54,6 +54,14 @@ describe('the built-in owner table (@ip-location-db/asn)', () => {
     expect(table.owner('8.8.8.8')?.name).toBe('Google LLC')
   })
 
+  it('reads back from its binary form (the cache of node_modules/.cache/egress-sentinel) as it was', () => {
+    const copy = OwnerTable.fromBinary(table.toBinary())!
+    expect(copy.rows).toBe(table.rows)
+    const sample = ['8.8.8.8', '1.1.1.1', '52.89.250.177', '2606:4700::1111', '2a00:1450:4001:80b::200e', '185.220.101.4', '41.0.0.1', '10.0.0.1']
+    expect(sample.map((ip) => copy.owner(ip))).toEqual(sample.map((ip) => table.owner(ip)))
+    expect(OwnerTable.fromBinary(Buffer.from('not a table'))).toBeNull()
+  })
+
   it('holds no private, documentation or benchmarking address', () => {
     expect(['10.0.0.1', '192.168.1.1', '192.0.2.1', '198.51.100.7', '203.0.113.5', '198.18.0.1', 'fd00::1', '2001:db8::1'].map((ip) => table.owner(ip))).toEqual([null, null, null, null, null, null, null, null])
   })

@@ -1,5 +1,7 @@
+import fc from 'fast-check'
+import ipaddr from 'ipaddr.js'
 import { describe, expect, it } from 'vitest'
-import { NetworkSet, isLocalAddress, isMulticast, parseNetwork, prefixKey, registeredDomain } from '../../../src/engine/net.ts'
+import { NetworkSet, ipv4Number, isLocalAddress, isMulticast, parseNetwork, prefixKey, registeredDomain } from '../../../src/engine/net.ts'
 
 describe('registeredDomain', () => {
   it('groups names by the Public Suffix List, its private section included', () => {
@@ -34,6 +36,18 @@ describe('local and multicast destinations', () => {
     expect(remote.filter((ip) => isLocalAddress(ip))).toEqual([])
     expect(['224.0.0.251', '255.255.255.255', 'ff02::1', '::ffff:239.1.1.1'].map(isMulticast)).toEqual([true, true, true, true])
     expect(['192.168.1.255', '10.0.0.1', 'fe80::1', '8.8.8.8'].map(isMulticast)).toEqual([false, false, false, false])
+  })
+})
+
+describe('ipv4Number', () => {
+  it('reads exactly the dotted quads ipaddr.js reads as four decimal parts, to the same number', () => {
+    const quad = fc.tuple(fc.nat(300), fc.nat(300), fc.nat(300), fc.nat(300)).map((p) => p.join('.'))
+    const noisy = fc.oneof(quad, fc.stringMatching(/^[0-9.:a-f]{0,18}$/), quad.map((q) => `0${q}`), quad.map((q) => `${q}.`), quad.map((q) => `::ffff:${q}`))
+    fc.assert(fc.property(noisy, (text) => {
+      const expected = ipaddr.IPv4.isValidFourPartDecimal(text) ? ipaddr.IPv4.parse(text).toByteArray().reduce((n, b) => n * 256 + b, 0) : -1
+      expect(ipv4Number(text)).toBe(expected)
+    }), { numRuns: 3000 })
+    expect([ipv4Number('0.0.0.0'), ipv4Number('255.255.255.255'), ipv4Number('10.0.0.1')]).toEqual([0, 4294967295, 167772161])
   })
 })
 
