@@ -93,7 +93,7 @@ export const produceFiles = async (opts: ProduceOptions): Promise<ProduceSummary
   const take = (line: string, result: DecodeResult): void => {
     if (result.ok === null) return // a blank line or a header
     summary.records++
-    if (result.ok) chunk.push({ key: result.event.deviceId, value: isJson(line) ? line : JSON.stringify(result.event), ts: result.event.ts })
+    if (result.ok) chunk.push({ key: result.event.deviceId, value: isJson(line) ? line : JSON.stringify(result.event, canonicalField), ts: result.event.ts })
     else {
       summary.undecodable++
       chunk.push({ key: null, value: line, ts: Number.NaN })
@@ -117,3 +117,6 @@ export const produceFiles = async (opts: ProduceOptions): Promise<ProduceSummary
   await send()
   return summary
 }
+
+/** An event as a canonical record: `continued` only when it is (its default is false). */
+const canonicalField = (key: string, value: unknown): unknown => (key === 'continued' && value === false ? undefined : value)
