@@ -2,7 +2,7 @@
 import type { Alert, DeviceEvent } from './types.ts'
 import type { Config } from './config/schema.ts'
 import type { DetectorDef } from './engine/detector.ts'
-import { createLineDecoder, splitObjects } from './decode/formats.ts'
+import { createLineDecoder } from './decode/formats.ts'
 import type { InputFormat } from './decode/formats.ts'
 import type { DecodeFailureReason, SkipReason } from './decode/result.ts'
 import { DeviceBudget } from './engine/budget.ts'
@@ -11,7 +11,9 @@ import type { DetectionPipeline, IngestResult, LineOutcomes } from './pipeline.t
 import { shardFleet } from './engine/fleet.ts'
 import type { CutBytes } from './sinks/dead-letter.ts'
 import { partitionOf } from './partition.ts'
-import { expandInputs, forEachLine } from './sources/file.ts'
+import { expandInputs } from './sources/file.ts'
+import { readRecords } from './sources/records.ts'
+import type { FileRecord } from './sources/records.ts'
 
 export interface Rejection {
   readonly file: string
@@ -73,49 +75,10 @@ export interface ReplaySummary {
   fleetRefused: { models: number; keys: number }
 }
 
-/** Thrown to stop reading a file early (its first event found). */
-const STOP = Symbol('stop')
-
-/** Lines probed for a file's first event at most. */
-const PROBE_LINES = 10_000
-
-/** The time of a file's first event (Infinity for none in its first lines). */
-const firstEventTime = async (path: string, format: InputFormat, config: Config): Promise<number> => {
-  const decoder = createLineDecoder(format, config.input.timeZone)
-  let first = Infinity
-  let lines = 0
-  try {
-    await forEachLine(
-      path,
-      (line) => {
-        const r = decoder.decode(line)
-        if (r.ok === true) {
-          first = r.event.ts
-          throw STOP
-        }
-        if (++lines >= PROBE_LINES) throw STOP
-      },
-      { maxLineBytes: config.input.maxRecordBytes, maxGzipRatio: config.input.maxGzipRatio, onOversize: () => undefined },
-    )
-  } catch (err) {
-    if ((err as { cause?: unknown }).cause !== STOP) throw err
-  }
-  return first
-}
-
-/**
- * The inputs in the order their recordings begin: the input's clock is one for every device (as in
- * `run`), so recordings made at different times are replayed oldest first rather than in name order,
- * which would make the older ones late. (Recordings that overlap in time belong in one file, sorted.)
- */
-const inTimeOrder = async (files: ReturnType<typeof expandInputs>, format: InputFormat, config: Config): Promise<ReturnType<typeof expandInputs>> => {
-  if (files.length < 2) return files
-  const starts = await Promise.all(files.map((f) => firstEventTime(f.path, format, config)))
-  return files.map((f, i) => ({ f, start: starts[i]!, i })).sort((a, b) => a.start - b.start || a.i - b.i).map((x) => x.f)
-}
-
 export const replay = async (opts: ReplayOptions): Promise<ReplaySummary> => {
-  const files = await inTimeOrder(expandInputs(opts.inputs), opts.format, opts.config)
+  // Several files are merged by event time (src/sources/records.ts): recordings made at different
+  // times, or at once (a conn.log and a dns.log, flows and telemetry), as `run` merges its topics.
+  const files = expandInputs(opts.inputs)
   const shards: DetectionPipeline[] = []
   const partitions = opts.partitions ?? 1
   // engine.maxDevices bounds the whole replay, as it bounds the whole of a `run` process.
@@ -180,43 +143,37 @@ export const replay = async (opts: ReplayOptions): Promise<ReplaySummary> => {
   }
   progress?.start(files.reduce((n, f) => n + f.size, 0))
   try {
-    for (const file of files) {
-      const decoder = createLineDecoder(opts.format, config.input.timeZone)
-      let lineNo = 0
-      // One outcome object per file (nothing allocated per line); the line number it reports is the current one.
-      const taken = (event: DeviceEvent): void => {
-        summary.events++
-        if (onEvent) onEvent(event)
-      }
-      const outcomes: LineOutcomes<string> = {
-        accepted: taken,
-        // Counted as events (the engines count them late too) and seen by evaluate, as taken ones.
-        late: taken,
-        dead: (reason, error, raw) => reject(file.path, lineNo, reason, error, raw),
-        skipped: (reason) => void (summary.skipped[reason] = (summary.skipped[reason] ?? 0) + 1),
-      }
-      await forEachLine(
-        file.path,
-        (line) => {
-          lineNo++
-          const result = decoder.decode(line)
-          // Records a collector wrote back to back on one line are taken one by one.
-          const parts = result.ok === false && result.reason === 'invalid_json' ? splitObjects(line) : null
-          if (parts === null) ingestDecoded(result, line, router, nowMs, config, outcomes)
-          else for (const part of parts) ingestDecoded(decoder.decode(part), part, router, nowMs, config, outcomes)
-        },
-        {
-          ...(progress ? { onBytes: (n: number) => progress.advance(n) } : {}),
-          maxLineBytes,
-          maxGzipRatio: config.input.maxGzipRatio,
-          onOversize: (cut) => {
-            lineNo++
-            reject(file.path, lineNo, 'too_large', `line of ${cut.bytes} bytes exceeds input.maxRecordBytes (${maxLineBytes})`, cut)
-          },
-        },
-      )
-      summary.lines += lineNo
+    // One outcome object (nothing allocated per record); a dead letter names the record in hand.
+    let current: FileRecord | null = null
+    const taken = (event: DeviceEvent): void => {
+      summary.events++
+      if (onEvent) onEvent(event)
     }
+    const outcomes: LineOutcomes<string> = {
+      accepted: taken,
+      // Counted as events (the engines count them late too) and seen by evaluate, as taken ones.
+      late: taken,
+      dead: (reason, error, raw) => reject(current!.file, current!.line, reason, error, raw),
+      skipped: (reason) => void (summary.skipped[reason] = (summary.skipped[reason] ?? 0) + 1),
+    }
+    summary.lines = await readRecords(
+      files,
+      {
+        decoder: () => createLineDecoder(opts.format, config.input.timeZone),
+        ...(progress ? { onBytes: (n: number) => progress.advance(n) } : {}),
+        maxLineBytes,
+        maxGzipRatio: config.input.maxGzipRatio,
+      },
+      (r) => {
+        current = r
+        if (r.result === null) {
+          const cut = r.raw as CutBytes
+          reject(r.file, r.line, 'too_large', `line of ${cut.bytes} bytes exceeds input.maxRecordBytes (${maxLineBytes})`, cut)
+        } else {
+          ingestDecoded(r.result, r.raw as string, router, nowMs, config, outcomes)
+        }
+      },
+    )
     if (opts.flush ?? true) for (const shard of shards) shard.flush()
   } finally {
     progress?.stop()

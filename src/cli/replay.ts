@@ -102,7 +102,7 @@ export const registerReplay = (program: Command): void => {
     program
       .command('replay')
       .description('replay recorded events offline (no broker): alerts as NDJSON on stdout, a summary on stderr')
-      .argument('[inputs...]', 'NDJSON / Zeek / gzipped files or directories; the bundled demo fixture when none')
+      .argument('[inputs...]', 'NDJSON / Zeek / nfdump / gzipped files or directories, several merged by event time; the bundled demo fixture when none')
       .option('--campaigns', 'after the device alerts, the fleet-scope campaign records `correlate` makes of them'),
   ).action(async (files: string[], flags: ReplayFlags) => {
     const out: string[] = []

@@ -32,6 +32,20 @@ describe('evaluate on the synthetic fleet', () => {
     expect(burst.medianTimeToDetectPayloadSeconds!).toBeLessThanOrEqual(300)
   })
 
+  it('gives the fleet split into two files (its devices shared out) the alerts of the one file: the files are merged by event time', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'egress-halves-'))
+    const halves: string[][] = [[], []]
+    for (const line of gunzipSync(readFileSync(fixture('synthetic/fleet.ndjson.gz'))).toString().trimEnd().split('\n')) {
+      const id = (JSON.parse(line) as { deviceId: string }).deviceId
+      halves[createHash('sha256').update(id).digest()[0]! & 1]!.push(line)
+    }
+    halves.forEach((h, i) => writeFileSync(join(dir, `half-${i}.ndjson`), `${h.join('\n')}\n`))
+    const sorted = (text: string) => text.split('\n').filter((l) => l !== '').sort()
+    const one = sorted(await cli('replay', '-q', fixture('synthetic/fleet.ndjson.gz')))
+    expect(one.length).toBeGreaterThan(100)
+    expect(sorted(await cli('replay', '-q', join(dir, 'half-0.ndjson'), join(dir, 'half-1.ndjson')))).toEqual(one)
+  }, 120_000)
+
   it('replays the fleet byte-identically', async () => {
     const digest = async (): Promise<string> => createHash('sha256').update(await cli('replay', '-q', fixture('synthetic/fleet.ndjson.gz'))).digest('hex')
     expect(await digest()).toBe(await digest())
