@@ -182,6 +182,7 @@ export const createPipeline = (
       probationMs: config.engine.probationMinutes * 60_000,
       quietWindows: config.engine.quietWindows,
       inventory: members,
+      nameGraceMs: config.destinations.dnsGraceMinutes * 60_000,
       trackChanges: options.trackChanges ?? false,
       peers,
       fleet,
@@ -198,7 +199,7 @@ export const createPipeline = (
       // A flow whose device is its source address (every collector's; canonical events that name the
       // device by its address) is a device's only from devices.networks, and an address the inventory
       // lists among a device's is that device's. A flow that names its device otherwise is taken as named.
-      if (e.type === 'egress' && e.srcIp !== undefined && e.deviceId === e.srcIp) {
+      if (e.type !== 'telemetry' && e.srcIp !== undefined && e.deviceId === e.srcIp) {
         if (!members.isMember(e.srcIp)) return 'outside'
         const named = members.nameOf(e.srcIp)
         if (named !== undefined) e = { ...e, deviceId: named }

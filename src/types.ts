@@ -46,7 +46,24 @@ export interface TelemetryEvent {
   readonly label: string | undefined
 }
 
-export type DeviceEvent = EgressEvent | TelemetryEvent
+/**
+ * A DNS answer a device received (Zeek `dns.log`, or a canonical `dns` record): the addresses
+ * `query` resolved to, for `ttlSeconds`. Names the device's later flows to those addresses.
+ */
+export interface DnsEvent {
+  readonly type: 'dns'
+  readonly ts: number
+  readonly deviceId: string
+  readonly srcIp: string | undefined
+  readonly query: string
+  readonly answers: readonly string[]
+  readonly ttlSeconds: number | undefined
+  readonly model: string | undefined
+  readonly firmware: string | undefined
+  readonly label: string | undefined
+}
+
+export type DeviceEvent = EgressEvent | TelemetryEvent | DnsEvent
 
 export type Severity = 'low' | 'medium' | 'high' | 'critical'
 export const SEVERITIES: readonly Severity[] = ['low', 'medium', 'high', 'critical']

@@ -140,6 +140,11 @@ const destinationsSchema = z.strictObject({
    * or the path of a CSV file of rows `first,last,asn,organisation` (addresses of either family).
    */
   owners: z.string().min(1).default('builtin'),
+  /**
+   * How long a device's DNS answer names an address past its TTL, and past the last flow that used
+   * the name (a session resolved once may last for days).
+   */
+  dnsGraceMinutes: z.number().min(0).max(7 * 24 * 60).default(60),
 })
 
 /** Inventory keys: a device id, an address, or a CIDR (its attributes for every device in it); an address listed by one device only. */

@@ -1,7 +1,8 @@
 // The canonical event schemas of the contract (egress flow, device telemetry) and their decoder.
+import { isIP } from 'node:net'
 import { z } from 'zod'
 import { PROTO_NUMBERS } from '../types.ts'
-import type { DeviceEvent, EgressEvent, TelemetryEvent } from '../types.ts'
+import type { DeviceEvent, DnsEvent, EgressEvent, TelemetryEvent } from '../types.ts'
 import { fail, success } from './result.ts'
 import type { DecodeResult } from './result.ts'
 
@@ -54,6 +55,20 @@ export const telemetrySchema = z.object({
   model: optionalText,
   firmware: optionalText,
   metrics: z.record(z.string(), z.number().refine(Number.isFinite, 'expected a finite number')),
+  label: optionalText,
+})
+
+/** A DNS answer the device received: the addresses `query` resolved to (names and other records among `answers` are left out), for `ttl` seconds. */
+export const dnsSchema = z.object({
+  type: z.literal('dns'),
+  ts: eventTime,
+  deviceId: z.string().min(1).max(256),
+  srcIp: ip.optional(),
+  query: z.string().min(1).max(253),
+  answers: z.array(z.string().max(253)).max(256),
+  ttl: count.optional(),
+  model: optionalText,
+  firmware: optionalText,
   label: optionalText,
 })
 
@@ -167,7 +182,21 @@ export const fastTelemetry = (o: Readonly<Record<string, unknown>>): TelemetryEv
   }
 }
 
-/** Validates an already-parsed JSON value as a canonical egress or telemetry event. */
+const toDns = (v: z.output<typeof dnsSchema>): DnsEvent => ({
+  type: 'dns',
+  ts: v.ts,
+  deviceId: v.deviceId,
+  srcIp: v.srcIp,
+  query: v.query.toLowerCase(),
+  // The addresses among the answers (CNAMEs and other records are names, not destinations).
+  answers: v.answers.filter((a) => isIP(a) !== 0),
+  ttlSeconds: v.ttl,
+  model: v.model,
+  firmware: v.firmware,
+  label: v.label,
+})
+
+/** Validates an already-parsed JSON value as a canonical egress, telemetry or DNS event. */
 export const decodeCanonicalValue = (value: unknown): DecodeResult => {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     return fail('schema', '(root): expected a JSON object')
@@ -186,8 +215,12 @@ export const decodeCanonicalWithZod = (value: object): DecodeResult => {
     const r = telemetrySchema.safeParse(value)
     return r.success ? success(toTelemetry(r.data)) : fail('schema', describeIssues(r.error))
   }
+  if (type === 'dns') {
+    const r = dnsSchema.safeParse(value)
+    return r.success ? success(toDns(r.data)) : fail('schema', describeIssues(r.error))
+  }
   if (type !== undefined && type !== 'egress') {
-    return fail('schema', 'type: expected "egress" or "telemetry"')
+    return fail('schema', 'type: expected "egress", "telemetry" or "dns"')
   }
   const r = egressSchema.safeParse(value)
   return r.success ? success(toEgress(r.data)) : fail('schema', describeIssues(r.error))

@@ -1,4 +1,5 @@
 // Zeek conn.log (JSON lines, or TSV with `#` headers read per file) → canonical egress events, with errors naming Zeek's fields.
+import { isIP } from 'node:net'
 import { PROTO_NUMBERS } from '../types.ts'
 import { SKIPPED, fail } from './result.ts'
 import type { DecodeResult } from './result.ts'
@@ -32,6 +33,8 @@ const COLUMNS: ReadonlyMap<string, boolean> = new Map([
   ['ts', true], ['id.orig_h', false], ['id.resp_h', false], ['id.resp_p', true], ['proto', false], ['duration', true],
   ['orig_bytes', true], ['orig_ip_bytes', true], ['orig_pkts', true], ['resp_bytes', true], ['resp_ip_bytes', true],
   ['local_orig', false],
+  // dns.log
+  ['query', false], ['answers', false], ['TTLs', false],
 ])
 
 /** Zeek's `unknown_transport`: an IP protocol it does not analyse (GRE, ESP, …), taken as IANA's reserved 255, port 0. */
@@ -66,6 +69,7 @@ const finish = canonicalWithSourceNames
 export const decodeZeekValue = (value: unknown): DecodeResult => {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return fail('schema', '(root): expected a JSON object')
   const o = value as Readonly<Record<string, unknown>>
+  if (o.query !== undefined) return decodeZeekDns(o)
   // Zeek says the originator is not in its Site::local_nets: an inbound connection, not a device's egress.
   const localOrig = o.local_orig
   if (localOrig === false || localOrig === 'F') return SKIPPED.outside
@@ -112,6 +116,40 @@ export const decodeZeekValue = (value: unknown): DecodeResult => {
     durationMs,
   }, ipBytes ? SOURCE_FIELD : SOURCE_FIELD_PAYLOAD)
 }
+
+/** A Zeek vector: a JSON array, or a TSV cell of comma-separated values; empty when unset. */
+const vector = (v: unknown): unknown[] => (Array.isArray(v) ? v : typeof v === 'string' ? v.split(',') : v === undefined ? [] : [v])
+
+/**
+ * One dns.log record: the device (`id.orig_h`) received `answers` to `query`, each valid for its
+ * `TTLs` entry; the event's TTL is the shortest of its addresses'. A query with no answer (NXDOMAIN,
+ * a timeout) names nothing: skipped as blank.
+ */
+const decodeZeekDns = (o: Readonly<Record<string, unknown>>): DecodeResult => {
+  let issues = ''
+  let ts = timeMs(o.ts)
+  if (Number.isNaN(ts)) {
+    issues = addIssue(issues, o.ts === undefined ? 'ts: missing' : 'ts: expected epoch seconds or an ISO-8601 date-time with a zone')
+    ts = 0
+  }
+  const src = o['id.orig_h']
+  const srcOk = typeof src === 'string' && src.length > 0
+  if (!srcOk) issues = addIssue(issues, 'id.orig_h: expected an IPv4 or IPv6 address')
+  const answers = vector(o.answers)
+  const ttls = vector(o.TTLs).map((t) => (typeof t === 'number' ? t : Number(t)))
+  let ttl = Infinity
+  answers.forEach((a, i) => {
+    const t = ttls[i]
+    if (typeof a === 'string' && isIP(a) !== 0 && t !== undefined && Number.isFinite(t) && t >= 0 && t < ttl) ttl = t
+  })
+  if (issues === '' && !answers.some((a) => typeof a === 'string' && isIP(a) !== 0)) return SKIPPED.blank
+  return canonicalWithSourceNames(issues, {
+    type: 'dns', ts, deviceId: srcOk ? src : '-', srcIp: srcOk ? src : undefined, query: o.query, answers,
+    ...(Number.isFinite(ttl) ? { ttl: Math.floor(ttl) } : {}),
+  }, DNS_SOURCE_FIELD)
+}
+
+const DNS_SOURCE_FIELD: Readonly<Record<string, string>> = { deviceId: 'id.orig_h', srcIp: 'id.orig_h', query: 'query', answers: 'answers', ttl: 'TTLs' }
 
 /** `\x09`-style escapes of a `#separator` header → the characters. */
 const unescapeSeparator = (s: string): string =>

@@ -1,5 +1,6 @@
 // The engine's per-device record: what detectors see of the device, detector states, window bookkeeping and the alert slots.
 import type { DeviceInfo } from './detector.ts'
+import type { DeviceNames } from './names.ts'
 import type { DeviceFeatures } from './peers.ts'
 
 /** One object per device (the DeviceInfo detectors read is the record itself: no second object). */
@@ -18,4 +19,6 @@ export interface DeviceRecord extends DeviceInfo, DeviceFeatures {
   pending: boolean
   /** Owned by the alert stage: per-detector lifecycle slots, allocated on the first finding. */
   alerts: unknown[] | null
+  /** The names its DNS answers gave addresses (src/engine/names.ts), allocated on the first answer. */
+  names: DeviceNames | null
 }

@@ -5,6 +5,7 @@ import type { DeviceRecord } from './device.ts'
 import { windowOf } from './window.ts'
 import type { PeerGroups } from './peers.ts'
 import { DeviceBudget } from './budget.ts'
+import { copyNames, nameOf, recordAnswer } from './names.ts'
 import type { BudgetMember } from './budget.ts'
 import { LAG_EPOCHS, soloFleet } from './fleet.ts'
 import type { ContributionJSON, FleetViewJSON, ShardFleet } from './fleet.ts'
@@ -43,6 +44,8 @@ export interface EngineOptions {
    */
   readonly fleet?: ShardFleet
   /** Device attributes for events that do not carry them, by device id. */
+  /** How long a DNS answer names an address past its TTL, and past its last use (ms); 0 when absent. */
+  readonly nameGraceMs?: number
   /** What the inventory says of a device (its model and firmware when its events do not say). */
   readonly inventory?: { lookup(deviceId: string, srcIp: string | undefined): { readonly model?: string | undefined; readonly firmware?: string | undefined } | undefined }
 }
@@ -89,6 +92,8 @@ export interface DeviceSnapshot {
   readonly alerts: unknown
   /** Peer-group features: hour, counts (flows and SMTP, packed) and bytes this hour, then the previous hour's (absent in older checkpoints). */
   readonly features?: readonly number[]
+  /** The names its DNS answers gave addresses (absent in older checkpoints). */
+  readonly names?: { addresses: string[]; names: string[]; until: number[] } | null
 }
 
 /** What a checkpoint holds besides the devices: the engine's clocks, its open fleet contributions and (a fleet of one shard) its view. */
@@ -142,6 +147,7 @@ export class Engine implements BudgetMember {
   private readonly budget: DeviceBudget
   private readonly probationMs: number
   private readonly idleFlushMs: number
+  private readonly nameGraceMs: number
   /**
    * Devices in the order they were created, from `newHead` on: those still on probation among them
    * are the first to go over the cap. Entries of devices admitted or gone are skipped, and dropped
@@ -165,6 +171,7 @@ export class Engine implements BudgetMember {
     if (this.epochMs !== this.windowsPerEpoch * options.windowMs) throw new Error(`the fleet's epoch (${this.epochMs} ms) is not a whole number of windows (${options.windowMs} ms)`)
     this.probationMs = options.probationMs ?? 0
     this.idleFlushMs = Math.max(options.idleFlushMs, options.allowedLatenessMs + options.windowMs)
+    this.nameGraceMs = options.nameGraceMs ?? 0
     // Dispatch tables are built once: a detector without an observer for a kind costs nothing for it.
     detectors.forEach((d, i) => {
       if (d.detector.observeEgress) this.egress.push(i)
@@ -312,8 +319,16 @@ export class Engine implements BudgetMember {
       const closeBefore = windowOf(ts - allowedLatenessMs, windowMs)
       if (closeBefore > device.nextWindow) this.closeWindows(device, closeBefore)
     }
-    if (event.type === 'egress') this.observeEgress(device, event)
-    else this.observeTelemetry(device, event)
+    if (event.type === 'egress') {
+      // A flow without a name takes the one the device's DNS answers gave its address.
+      let e = event
+      if (e.dstHost === undefined && device.names !== null) {
+        const name = nameOf(device.names, e.dstIp, ts, this.nameGraceMs)
+        if (name !== undefined) e = { ...e, dstHost: name }
+      }
+      this.observeEgress(device, e)
+    } else if (event.type === 'telemetry') this.observeTelemetry(device, event)
+    else device.names = recordAnswer(device.names, event, this.nameGraceMs)
     device.pending = true
     if (window > device.lastDataWindow) {
       // A device counts once per epoch towards its model's active devices in the fleet (its first
@@ -432,6 +447,7 @@ export class Engine implements BudgetMember {
       states: this.detectors.map((a, i) => a.detector.snapshot(d.states[i])),
       alerts: d.alerts === null ? null : JSON.parse(JSON.stringify(d.alerts)),
       features: [d.featureHour, d.countsNow, d.bytesNow, d.countsBefore, d.bytesBefore],
+      names: copyNames(d.names),
     }
   }
 
@@ -492,6 +508,7 @@ export class Engine implements BudgetMember {
         // Slots JSON wrote as null for detectors without one are undefined again.
         alerts: d.alerts === null ? null : (d.alerts as unknown[]).map((slot) => slot ?? undefined),
         featureHour: f[0], countsNow: f[1], bytesNow: f[2], countsBefore: f[3], bytesBefore: f[4],
+        names: copyNames(d.names),
       }
       for (let i = 0; i < this.detectors.length; i++) device.states[i] = this.detectors[i]!.detector.restore(d.states[i], device)
       this.devices.set(d.id, device)
@@ -569,7 +586,7 @@ export class Engine implements BudgetMember {
   }
 
   private createDevice(event: DeviceEvent): DeviceRecord {
-    const known = this.options.inventory?.lookup(event.deviceId, event.type === 'egress' ? event.srcIp : undefined)
+    const known = this.options.inventory?.lookup(event.deviceId, event.type === 'telemetry' ? undefined : event.srcIp)
     const window = windowOf(event.ts, this.options.windowMs)
     const device: DeviceRecord = {
       id: event.deviceId,
@@ -590,6 +607,7 @@ export class Engine implements BudgetMember {
       bytesNow: 0,
       countsBefore: 0,
       bytesBefore: 0,
+      names: null,
     }
     for (let i = 0; i < this.detectors.length; i++) device.states[i] = this.detectors[i]!.detector.init(device)
     return device

@@ -21,6 +21,8 @@ export interface RunOptions {
   readonly asGiven?: boolean
   /** Destinations known by name and prefix only (no owner table) unless given. */
   readonly destinations?: Destinations
+  /** How long a DNS answer names an address past its TTL (0 unless given). */
+  readonly nameGraceMs?: number
 }
 
 export const detectorFindings = (
@@ -36,7 +38,7 @@ export const detectorFindings = (
   const peers = new PeerGroups(fleet.access('peers'))
   const engine = new Engine(
     [{ id: def.id, detector: def.create(config, { windowMs: MIN, lookaheadWindows: lookaheadWindows(latenessMs, MIN), fleet: fleet.access(def.id), destinations: run.destinations ?? new Destinations(null) }) }],
-    { windowMs: MIN, allowedLatenessMs: latenessMs, idleFlushMs: 5 * MIN, deviceTtlMs: 24 * 60 * MIN, maxDevices: 10_000, quietWindows: 60, peers, fleet },
+    { windowMs: MIN, allowedLatenessMs: latenessMs, nameGraceMs: run.nameGraceMs ?? 0, idleFlushMs: 5 * MIN, deviceTtlMs: 24 * 60 * MIN, maxDevices: 10_000, quietWindows: 60, peers, fleet },
     {
       onWindow: (d, _i, w, f) => {
         if (f !== null) found.push({ deviceId: d.id, minute: w - T0 / MIN, finding: f })

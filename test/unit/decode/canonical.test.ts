@@ -59,6 +59,14 @@ describe('canonical decoding', () => {
     )
   })
 
+  it('decodes a DNS answer record, keeping the addresses among its answers, and names its bad fields', () => {
+    expect(decodeCanonicalValue({ type: 'dns', ts: 1762070400000, deviceId: 'lock-1', query: 'API.Vendor.example', answers: ['cdn.vendor.example', '203.0.113.9'], ttl: 60 })).toEqual({
+      ok: true,
+      event: { type: 'dns', ts: 1762070400000, deviceId: 'lock-1', srcIp: undefined, query: 'api.vendor.example', answers: ['203.0.113.9'], ttlSeconds: 60, model: undefined, firmware: undefined, label: undefined },
+    })
+    expect(decodeCanonicalValue({ type: 'dns', ts: 1762070400000, deviceId: 'lock-1', answers: 'x', ttl: -1 })).toMatchObject({ ok: false, error: expect.stringMatching(/query: .*; answers: .*; ttl: /) })
+  })
+
   it('takes the fast path for the ordinary egress record', () => {
     const record = { type: 'egress', ts: 1762070400000, deviceId: 'fridge-1', dstIp: '203.0.113.9', dstPort: 25, proto: 'tcp', bytesOut: 4120 }
     expect(fastEgress(record)).toMatchObject({ deviceId: 'fridge-1', proto: 6, dstPort: 25 })

@@ -109,7 +109,7 @@ describe('auto line decoder', () => {
 
   it('sends a record with an unknown type to the canonical schema, and JSON that is not an object to a schema error', () => {
     expect(decodeAll('auto', ['{"type":"flow","ts":0}', '[1,2]', '42'])).toEqual([
-      'schema: type: expected "egress" or "telemetry"',
+      'schema: type: expected "egress", "telemetry" or "dns"',
       'schema: (root): expected a JSON object',
       'schema: (root): expected a JSON object',
     ])

@@ -171,3 +171,33 @@ describe('zeek conn.log adapter, TSV', () => {
     })
   })
 })
+
+describe('zeek dns.log', () => {
+  const lookup = {
+    ts: 1615471020.5, uid: 'CdNs1', 'id.orig_h': '192.168.1.122', 'id.orig_p': 51234, 'id.resp_h': '192.168.1.1', 'id.resp_p': 53, proto: 'udp',
+    query: 'A1B2C3-ats.iot.us-west-2.amazonaws.com', qtype_name: 'A', rcode_name: 'NOERROR',
+    answers: ['a1b2c3-ats.iot.us-west-2.amazonaws.com.cdn.example', '52.89.250.177', '52.89.251.201'], TTLs: [300.0, 60.0, 45.0],
+  }
+
+  it('gives the addresses the device was answered, named by its query, for the shortest of their TTLs', () => {
+    expect(decodeZeekValue(lookup)).toEqual({
+      ok: true,
+      event: {
+        type: 'dns', ts: 1615471020500, deviceId: '192.168.1.122', srcIp: '192.168.1.122', query: 'a1b2c3-ats.iot.us-west-2.amazonaws.com',
+        answers: ['52.89.250.177', '52.89.251.201'], ttlSeconds: 45, model: undefined, firmware: undefined, label: undefined,
+      },
+    })
+  })
+
+  it('skips a query that got no address (NXDOMAIN, no answer)', () => {
+    expect(decodeZeekValue({ ...lookup, answers: undefined, TTLs: undefined, rcode_name: 'NXDOMAIN' })).toEqual({ ok: null, reason: 'blank' })
+  })
+
+  it('reads its TSV form: vectors as comma-separated cells', () => {
+    const reader = createZeekTsvReader()
+    reader.header('#separator \\x09')
+    reader.header('#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\tquery\tanswers\tTTLs')
+    const r = reader.record('1615471020.500000\tCdNs1\t192.168.1.122\t51234\t192.168.1.1\t53\tudp\texample.com\t93.184.216.34,2606:2800:220:1::1\t60.000000,120.000000')
+    expect(r.ok === true && r.event).toMatchObject({ type: 'dns', query: 'example.com', answers: ['93.184.216.34', '2606:2800:220:1::1'], ttlSeconds: 60 })
+  })
+})

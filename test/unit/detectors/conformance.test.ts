@@ -56,7 +56,7 @@ const drive = (create: (fleet: ShardFleet) => Detector, events: readonly DeviceE
     // the detector may already hold data of the next window: the lookahead it must account for.
     closeUntil(windowOf(e.ts - 30_000, MIN))
     // A detector may hand back a new state (one that shares an inert state until it needs its own).
-    const next = e.type === 'egress' ? detector.observeEgress?.(state, e, device) : detector.observeTelemetry?.(state, e, device)
+    const next = e.type === 'egress' ? detector.observeEgress?.(state, e, device) : e.type === 'telemetry' ? detector.observeTelemetry?.(state, e, device) : undefined
     if (next !== undefined) state = next
   }
   const end = next + 90
