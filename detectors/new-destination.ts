@@ -165,7 +165,14 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
           return
         }
         if (state.known.includes(hash)) return
+        // A name's address may be one the device already used unnamed (its owner or prefix): the
+        // same endpoint, now named (a DNS answer, a collector that learned the name). Both are kept.
+        const named = e.dstHost !== undefined && e.dstHost.length > 0
+        const byAddress = named ? destinations.hash(e.dstIp, undefined) : hash
+        const addressKnown = named && state.known.includes(byAddress)
         remember(state, device.model, hash, e.ts)
+        if (named && !addressKnown) remember(state, device.model, byAddress, e.ts)
+        if (addressKnown) return
         if (learning) {
           if (state.lateSince >= 0) state.lateLearned++
           return
