@@ -43,7 +43,6 @@ export interface EngineOptions {
    * the shard's epochs and publishes them there. A fleet of this engine alone when absent.
    */
   readonly fleet?: ShardFleet
-  /** Device attributes for events that do not carry them, by device id. */
   /** How long a DNS answer names an address past its TTL, and past its last use (ms); 0 when absent. */
   readonly nameGraceMs?: number
   /** What the inventory says of a device (its model and firmware when its events do not say). */

@@ -2,6 +2,7 @@
 import type { Producer } from 'kafkajs'
 import { createLineDecoder, splitObjects } from '../decode/formats.ts'
 import type { DecodeResult } from '../decode/result.ts'
+import type { DeviceEvent } from '../types.ts'
 import type { InputFormat } from '../decode/formats.ts'
 import { DEFAULT_MAX_LINE_BYTES, expandInputs, forEachLine } from '../sources/file.ts'
 import { MAX_BATCH_BYTES, recordBytes } from '../sinks/kafka.ts'
@@ -93,7 +94,7 @@ export const produceFiles = async (opts: ProduceOptions): Promise<ProduceSummary
   const take = (line: string, result: DecodeResult): void => {
     if (result.ok === null) return // a blank line or a header
     summary.records++
-    if (result.ok) chunk.push({ key: result.event.deviceId, value: isJson(line) ? line : JSON.stringify(result.event, canonicalField), ts: result.event.ts })
+    if (result.ok) chunk.push({ key: result.event.deviceId, value: isJson(line) ? line : canonicalRecord(result.event), ts: result.event.ts })
     else {
       summary.undecodable++
       chunk.push({ key: null, value: line, ts: Number.NaN })
@@ -118,5 +119,11 @@ export const produceFiles = async (opts: ProduceOptions): Promise<ProduceSummary
   return summary
 }
 
-/** An event as a canonical record: `continued` only when it is (its default is false). */
-const canonicalField = (key: string, value: unknown): unknown => (key === 'continued' && value === false ? undefined : value)
+/** An event as a canonical record: a DNS answer's TTL as `ttl`, a flow's `continued` only when it is (its default is false). */
+const canonicalRecord = (event: DeviceEvent): string => {
+  if (event.type === 'dns') {
+    const { ttlSeconds, ...rest } = event
+    return JSON.stringify({ ...rest, ttl: ttlSeconds })
+  }
+  return JSON.stringify(event, (key, value: unknown) => (key === 'continued' && value === false ? undefined : value))
+}

@@ -49,4 +49,22 @@ describe('produceFiles', () => {
     expect(summary).toEqual({ records: 1, undecodable: 0, oversize: 1, batches: 1 })
     expect(sent.flatMap((r) => r.messages)).toEqual([{ key: 'dev-a', value: fits }])
   })
+
+  it('sends a Zeek TSV dns.log row as the canonical dns record it decodes to, its TTL as ttl, and splits records written back to back', async () => {
+    const path = join(dir, 'dns.log')
+    const a = JSON.stringify(egress({ ts: at(0), deviceId: 'dev-a' }))
+    writeFileSync(path, [
+      '#separator \\x09',
+      '#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\tquery\tanswers\tTTLs',
+      '1615471020.500000\tCdNs1\t192.168.1.122\t51234\t192.168.1.1\t53\tudp\texample.com\t93.184.216.34\t60.000000',
+    ].join('\n') + '\n')
+    const glued = join(dir, 'glued.ndjson')
+    writeFileSync(glued, `${a}${a}\n`)
+    const { producer, sent } = fakeProducer()
+    await produceFiles({ producer, topic: 'events', inputs: [path, glued], format: 'auto', speed: 0 })
+    const messages = sent.flatMap((r) => r.messages)
+    expect(messages.map((m) => m.key)).toEqual(['192.168.1.122', 'dev-a', 'dev-a'])
+    expect(JSON.parse(messages[0]!.value as string)).toEqual({ type: 'dns', ts: 1615471020500, deviceId: '192.168.1.122', srcIp: '192.168.1.122', query: 'example.com', answers: ['93.184.216.34'], ttl: 60 })
+    expect(messages.slice(1).map((m) => m.value)).toEqual([a, a])
+  })
 })
