@@ -73,17 +73,10 @@ export const decodeZeekValue = (value: unknown): DecodeResult => {
   // Zeek says the originator is not in its Site::local_nets: an inbound connection, not a device's egress.
   const localOrig = o.local_orig
   if (localOrig === false || localOrig === 'F') return SKIPPED.outside
-  let issues = ''
-
-  let ts = timeMs(o.ts)
-  if (Number.isNaN(ts)) {
-    issues = addIssue(issues, o.ts === undefined ? 'ts: missing' : 'ts: expected epoch seconds or an ISO-8601 date-time with a zone')
-    ts = 0
-  }
-
-  const src = o['id.orig_h']
-  const srcOk = typeof src === 'string' && src.length > 0
-  if (!srcOk) issues = addIssue(issues, 'id.orig_h: expected an IPv4 or IPv6 address')
+  const origin = originOf(o)
+  let issues = origin.issues
+  let ts = origin.ts
+  const { src, srcOk } = origin
 
   const p = o.proto
   let proto = p === 'tcp' || p === 'udp' || p === 'icmp' ? PROTO_NUMBERS[p] : p === 'unknown_transport' ? UNKNOWN_TRANSPORT : -1
@@ -117,15 +110,8 @@ export const decodeZeekValue = (value: unknown): DecodeResult => {
   }, ipBytes ? SOURCE_FIELD : SOURCE_FIELD_PAYLOAD)
 }
 
-/** A Zeek vector: a JSON array, or a TSV cell of comma-separated values; empty when unset. */
-const vector = (v: unknown): unknown[] => (Array.isArray(v) ? v : typeof v === 'string' ? v.split(',') : v === undefined ? [] : [v])
-
-/**
- * One dns.log record: the device (`id.orig_h`) received `answers` to `query`, each valid for its
- * `TTLs` entry; the event's TTL is the shortest of its addresses'. A query with no answer (NXDOMAIN,
- * a timeout) names nothing: skipped as blank.
- */
-const decodeZeekDns = (o: Readonly<Record<string, unknown>>): DecodeResult => {
+/** A record's time and originator (`ts`, `id.orig_h`), with the issues of either. */
+const originOf = (o: Readonly<Record<string, unknown>>): { issues: string; ts: number; src: unknown; srcOk: boolean } => {
   let issues = ''
   let ts = timeMs(o.ts)
   if (Number.isNaN(ts)) {
@@ -135,6 +121,19 @@ const decodeZeekDns = (o: Readonly<Record<string, unknown>>): DecodeResult => {
   const src = o['id.orig_h']
   const srcOk = typeof src === 'string' && src.length > 0
   if (!srcOk) issues = addIssue(issues, 'id.orig_h: expected an IPv4 or IPv6 address')
+  return { issues, ts, src, srcOk }
+}
+
+/** A Zeek vector: a JSON array, or a TSV cell of comma-separated values; empty when unset. */
+const vector = (v: unknown): unknown[] => (Array.isArray(v) ? v : typeof v === 'string' ? v.split(',') : v === undefined ? [] : [v])
+
+/**
+ * One dns.log record: the device (`id.orig_h`) received `answers` to `query`, each valid for its
+ * `TTLs` entry; the event's TTL is the shortest of its addresses'. A query with no answer (NXDOMAIN,
+ * a timeout) names nothing: skipped as blank.
+ */
+const decodeZeekDns = (o: Readonly<Record<string, unknown>>): DecodeResult => {
+  const { issues, ts, src, srcOk } = originOf(o)
   const answers = vector(o.answers)
   const ttls = vector(o.TTLs).map((t) => (typeof t === 'number' ? t : Number(t)))
   let ttl = Infinity
