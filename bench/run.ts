@@ -56,6 +56,9 @@ const throughput = async (): Promise<Record<string, number>> => {
       const s = await replay({ inputs: [file], format: 'auto', config, detectors: DETECTORS, onAlert: () => void alerts++ })
       events = s.events
     })
+    // Without the owner table (destinations known by name and prefix alone): what owners cost.
+    const noOwners = { ...config, destinations: { ...config.destinations, owners: 'none' } }
+    const replayNoOwnersMs = await best(() => replay({ inputs: [file], format: 'auto', config: noOwners, detectors: DETECTORS, onAlert: () => {} }))
     // Six shards over one fleet view (what `run` deploys): the same alerts, the cost of the sharding.
     let alerts6 = 0
     const replay6Ms = await best(async () => {
@@ -87,6 +90,8 @@ const throughput = async (): Promise<Record<string, number>> => {
       replay6EventsPerSecond: Math.round(events / (replay6Ms / 1000)),
       sixOverOne: Math.round((replayMs / replay6Ms) * 1000) / 1000,
       sorted120EventsPerSecond: Math.round(events / (sorted120Ms / 1000)),
+      replayNoOwnersEventsPerSecond: Math.round(events / (replayNoOwnersMs / 1000)),
+      ownersOverNone: Math.round((replayNoOwnersMs / replayMs) * 1000) / 1000,
       exportedEvents,
       exportedLate,
       exportedEventsPerSecond: Math.round(exportedEvents / (exportedMs / 1000)),
@@ -178,6 +183,10 @@ const main = async (): Promise<void> => {
   console.log('| alerts | replay --partitions 6 (events/s) | ratio 6 partitions / 1 |')
   console.log('|---:|---:|---:|')
   console.log(`| ${t.alerts6} | ${t.replay6EventsPerSecond} | ${t.sixOverOne} |`)
+  console.log('\nreplay with the owner table (destinations.owners: builtin, the default) against without it (none), same run')
+  console.log('| replay, no owners (events/s) | replay, owners (events/s) | ratio owners / none |')
+  console.log('|---:|---:|---:|')
+  console.log(`| ${t.replayNoOwnersEventsPerSecond} | ${t.replayEventsPerSecond} | ${t.ownersOverNone} |`)
   console.log('\nreplay of the fleet as a flow exporter sends it (out of start order, long flows cut at a 60 s active timeout), lateness 120 s for both, same run')
   console.log('| records | late | sorted fleet (events/s) | exporter\'s order (records/s) | ratio exporter\'s order / sorted |')
   console.log('|---:|---:|---:|---:|---:|')
