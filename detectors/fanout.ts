@@ -51,7 +51,7 @@ export const fanout = defineDetector<FanoutConfig, State>({
   description:
     'Distinct destination addresses and ports per window against the device and model level. ' +
     'Raise minDistinctIps for devices that browse or stream from many hosts.',
-  version: 2,
+  version: 3,
   tags: ['maturity_stable', 'network', 'discovery', 'mitre_T1046'],
   configSchema: fanoutConfig,
   create(cfg, { windowMs, lookaheadWindows, fleet }) {

@@ -78,7 +78,7 @@ export const modelShift = defineDetector<ModelShiftConfig, State>({
   description:
     'Hosts new to the model that several of its devices take up at once: a rollout (low, a notice) after a firmware change, ' +
     'a shift (medium) without one. Lower minPeers for small fleets; raise adoptionMinutes for staged rollouts.',
-  version: 1,
+  version: 2,
   tags: ['maturity_experimental', 'network', 'fleet', 'firmware'],
   configSchema: modelShiftConfig,
   create(cfg, { windowMs, fleet, destinations }) {

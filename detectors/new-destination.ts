@@ -3,8 +3,10 @@
  *
  * IoT devices talk to a handful of vendor services. Each device learns its destinations for a
  * while after it is first seen (two hours and 20 windows with traffic, so a device idle at first
- * learns once it is busy; a destination is the host name's last two labels when the collector
- * knows the name, else the /24 or /48), then reports destinations outside that set, used in at
+ * learns once it is busy; a destination is its identity, src/engine/destinations.ts: the registered
+ * domain of its name (from the collector or the device's DNS answers), else the owner of its
+ * address, else its /24 or /48; a named flow to an address whose identity the device used unnamed
+ * is that endpoint), then reports destinations outside that set, used in at
  * least three windows (command and control persists, a page load does not),
  * unless enough devices of the same model use them too: a fleet-wide firmware update that adds
  * a host is a rollout, not an incident. Peers are counted after a delay, so the first devices
@@ -98,7 +100,7 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
   description:
     'Destinations outside what the device learned, discounted when model peers use them. ' +
     'Raise minNovel for devices with natural churn; lower peerDevices for small fleets.',
-  version: 1,
+  version: 2,
   tags: ['maturity_stable', 'network', 'command_and_control', 'mitre_T1071'],
   configSchema: newDestinationConfig,
   create(cfg, { windowMs, lookaheadWindows, fleet, destinations }) {

@@ -87,7 +87,7 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
   description:
     'Risky ports (telnet, SMTP, IRC, ...) a device and its model did not use while learning. ' +
     'List legitimate ports per model under allow.',
-  version: 1,
+  version: 2,
   tags: ['maturity_stable', 'network', 'mitre_T1571'],
   configSchema: portNoveltyConfig,
   // A first use is one event, not a level: one window confirms it (a bot's five SMTP flows in a

@@ -58,7 +58,7 @@ export const smtpBurst = defineDetector<SmtpBurstConfig, State>({
   description:
     'SMTP connections and distinct mail servers per burst horizon (10 min) and per hour. ' +
     'Raise burstServers/slowServers for devices that use several relays.',
-  version: 2,
+  version: 3,
   tags: ['maturity_stable', 'network', 'spam', 'mitre_T1071.003'],
   configSchema: smtpBurstConfig,
   create(cfg, { windowMs, lookaheadWindows }) {
