@@ -139,6 +139,6 @@ describe('one fleet view in run', () => {
     } finally {
       for (const m of members) m.child.kill('SIGTERM')
     }
-    for (const m of members) expect(await m.exited).toBe(0)
+    for (const m of members) expect(await m.exited, m.out.stderr.slice(-3000)).toBe(0)
   }, 900_000)
 })
