@@ -23,6 +23,7 @@ import type { ServiceMetrics } from './metrics.ts'
 import { startKafkaSource } from './sources/kafka.ts'
 import { AppError } from './errors.ts'
 import { VERSION } from './version.ts'
+import { Destinations } from './engine/destinations.ts'
 import { startWebhooks } from './sinks/webhooks/index.ts'
 import type { KafkaSource, PartitionBatch } from './sources/kafka.ts'
 
@@ -80,6 +81,9 @@ export const startService = async (
   warn: (message: string) => void = (m) => process.stderr.write(`egress-sentinel run: ${m}\n`),
 ): Promise<Service> => {
   const { topics, groupId } = settings
+  // The owner table is read now, before the group: a shard's pipeline, made on assignment, finds it
+  // loaded instead of reading it inside the group's session (up to a second without its cache).
+  Destinations.fromConfig(config.destinations.owners)
   const kafkaSettings = { brokers: settings.brokers, clientId: 'egress-sentinel', security: settings.security }
   const kafka = createKafka(kafkaSettings)
   const inputs = [...new Set([topics.events, topics.telemetry])]
