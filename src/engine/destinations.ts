@@ -52,10 +52,9 @@ export class Destinations {
     return new Destinations(owners === 'none' ? null : OwnerTable.load(owners))
   }
 
-  /** The owner table's row of an address, or -1. */
-  private row(ip: string): number {
+  /** The owner table's row of an address (`n`: its IPv4 number when the caller has it), or -1. */
+  private row(ip: string, n = ipv4Number(ip)): number {
     if (this.owners === null) return -1
-    const n = ipv4Number(ip)
     if (n >= 0) return this.rowV4(n)
     let r = this.rows.get(ip)
     if (r === undefined) {
@@ -95,7 +94,7 @@ export class Destinations {
       return h
     }
     const n = ipv4Number(dstIp)
-    const r = this.owners === null ? -1 : n >= 0 ? this.rowV4(n) : this.row(dstIp)
+    const r = this.row(dstIp, n)
     if (r >= 0) {
       const asn = this.owners!.asnOf(r)
       let h = this.byOwner.get(asn)
