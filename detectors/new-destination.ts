@@ -91,6 +91,9 @@ interface State {
   rateWindow: number
 }
 
+/** Marks the identity of an address the device used behind a name (see observeEgress). */
+const BEHIND_NAME = 0x5bd1e995
+
 /** The destinations a device knows before its first: shared by every new device, never written. */
 const NONE_KNOWN = Object.freeze([]) as unknown as number[]
 
@@ -100,7 +103,7 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
   description:
     'Destinations outside what the device learned, discounted when model peers use them. ' +
     'Raise minNovel for devices with natural churn; lower peerDevices for small fleets.',
-  version: 2,
+  version: 3,
   tags: ['maturity_stable', 'network', 'command_and_control', 'mitre_T1071'],
   configSchema: newDestinationConfig,
   create(cfg, { windowMs, lookaheadWindows, fleet, destinations }) {
@@ -111,7 +114,7 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
     const hourWindows = Math.max(1, Math.round(3_600_000 / windowMs))
     /** Learning lasts the learning minutes since the device's first event and its first active windows. */
     const learns = (state: State, age: number): boolean => age < learningMs || state.activeWindows < cfg.learningWindows
-    const remember = (state: State, model: string, hash: number, ts: number): void => {
+    const remember = (state: State, model: string, hash: number, ts: number, shared = true): void => {
       const known = state.known
       if (known.length < 16) {
         // A fresh array of exactly the right length while it is small, as for most devices: push
@@ -125,7 +128,7 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
         if (known.length >= cfg.maxKnown) known.shift()
         known.push(hash)
       }
-      peers.add(model, hash, ts)
+      if (shared) peers.add(model, hash, ts)
     }
     return {
       // `known` starts as one shared empty array: `remember` copies small arrays instead of writing them.
@@ -166,14 +169,18 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
           }
           return
         }
-        if (state.known.includes(hash)) return
-        // A name's address may be one the device already used unnamed (its owner or prefix): the
-        // same endpoint, now named (a DNS answer, a collector that learned the name). Both are kept.
         const named = e.dstHost !== undefined && e.dstHost.length > 0
+        if (state.known.includes(hash)) return
+        // An address's identity (owner or prefix) is known used unnamed (`hash`) or behind a name
+        // (`hash ^ BEHIND_NAME`). An unnamed flow is known either way: the name's answer expired,
+        // or the collector does not name it. A named flow is the endpoint it knew only when the
+        // device used its address's identity unnamed (a DNS answer, a collector that learned the
+        // name): any other name in that cloud is judged by its name.
+        if (!named && state.known.includes(hash ^ BEHIND_NAME)) return
         const byAddress = named ? destinations.hash(e.dstIp, undefined) : hash
         const addressKnown = named && state.known.includes(byAddress)
         remember(state, device.model, hash, e.ts)
-        if (named && !addressKnown) remember(state, device.model, byAddress, e.ts)
+        if (named && !state.known.includes(byAddress ^ BEHIND_NAME)) remember(state, device.model, byAddress ^ BEHIND_NAME, e.ts, false)
         if (addressKnown) return
         if (learning) {
           if (state.lateSince >= 0) state.lateLearned++

@@ -190,3 +190,32 @@ describe('new-destination with owners of addresses', () => {
     expect(found[0]!.finding.evidence).toMatchObject({ destinations: ['AS64512'], addresses: ['185.220.101.4'], owners: ['Elsewhere Hosting'] })
   })
 })
+
+describe('new-destination with names and owners together', () => {
+  const owners = new Destinations(OwnerTable.of(['52.88.0.0,52.89.255.255,16509,"Amazon.com, Inc."', '44.224.0.0,44.255.255.255,16509,"Amazon.com, Inc."'].join('\n')))
+  /** A thermostat calling its vendor's API, in one cloud, every minute. */
+  const vendor = (named: boolean) => range(0, 260).map((m) => egress({ ts: at(m + 0.5), dstIp: '52.89.250.177', ...(named ? { dstHost: 'api.hearth.example' } : {}) }))
+  /** From minute 150, an upload of 30 MB to a drop host in the same cloud. */
+  const upload = (named: boolean) => range(150, 156).map((m) => egress({ ts: at(m + 0.7), dstIp: '44.237.1.9', bytesOut: 5_000_000, ...(named ? { dstHost: 'drop.files-3.example' } : {}) }))
+
+  it('judges a named destination by its name when the device used its cloud only by name', () => {
+    const found = detectorFindings(newDestination, [...vendor(true), ...upload(true)], {}, { destinations: owners })
+    const first = found[0]!
+    expect([first.minute, first.finding.evidence.rule, first.finding.evidence.destination, first.finding.evidence.name, first.finding.evidence.owner]).toEqual([
+      153, 'upload', 'files-3.example', 'drop.files-3.example', 'Amazon.com, Inc.',
+    ])
+  })
+
+  it('takes a name for an endpoint the device used unnamed, in either order, as the endpoint it knew', () => {
+    // The vendor's flows unnamed until minute 200 (no DNS answer yet), then named.
+    const renamed = vendor(false).map((e, m) => (m >= 200 ? { ...e, dstHost: 'api.hearth.example' } : e))
+    expect(detectorFindings(newDestination, renamed, {}, { destinations: owners })).toEqual([])
+    // Named until minute 200 (the answer expired), then unnamed.
+    const expired = vendor(true).map((e, m) => (m >= 200 ? { ...e, dstHost: undefined } : e))
+    expect(detectorFindings(newDestination, expired, {}, { destinations: owners })).toEqual([])
+  })
+
+  it('cannot tell an unnamed upload into a cloud the device already uses from its own traffic there (owner identity)', () => {
+    expect(detectorFindings(newDestination, [...vendor(true), ...upload(false)], {}, { destinations: owners })).toEqual([])
+  })
+})
