@@ -1,4 +1,4 @@
-// Generates the synthetic fleet (fleet.ndjson.gz, fleet.labels.json) and the demo fixture, byte-identical for a given seed.
+// Generates the synthetic fleet (fleet.ndjson.gz, fleet.dns.ndjson.gz, fleet.labels.json) and the demo fixture, byte-identical for a given seed.
 //   node dist/scripts/generate-fleet.js [--seed 20261102] [--out fixtures/synthetic] [--demo-out fixtures/demo/demo.ndjson] [--exporter]
 // The generator is pure (generateFleet, generateDemo); only main() touches the file system.
 import { mkdirSync, writeFileSync } from 'node:fs'
@@ -48,6 +48,17 @@ export interface TelemetryEvent {
   readonly label: string
 }
 
+/** A canonical DNS answer line: what the device's lookup of a cloud service returned. */
+export interface DnsEvent {
+  readonly type: 'dns'
+  readonly ts: number
+  readonly deviceId: string
+  readonly srcIp: string
+  readonly query: string
+  readonly answers: readonly string[]
+  readonly ttl: number
+}
+
 export type FleetEvent = EgressEvent | TelemetryEvent
 
 /** Ground truth for one device (fleet.labels.json). */
@@ -71,6 +82,8 @@ export interface Fleet {
   readonly end: number
   /** Sorted by ts, then deviceId, then the order the device produced them. */
   readonly events: FleetEvent[]
+  /** The DNS answers for cloud services (fleet.dns.ndjson.gz), sorted as `events`: where flows are exported, a DNS log is too. */
+  readonly dns: DnsEvent[]
   /** Sorted by deviceId. */
   readonly labels: DeviceLabel[]
 }
@@ -85,6 +98,15 @@ const onlineAt = (s: DeviceSpec) => (ts: number): boolean =>
   ts >= s.joinAt &&
   !(s.offline !== null && ts >= s.offline.from && ts < s.offline.to) &&
   !(s.update !== null && ts >= s.update.rebootAt && ts < s.update.rebootAt + MINUTE)
+
+/** When the device last came up before `ts` (joined, back from its offline spell, rebooted into new firmware), or -1 while down. */
+const upSinceAt = (s: DeviceSpec, start: number) => (ts: number): number => {
+  if (!onlineAt(s)(ts)) return -1
+  let since = Math.max(start, s.joinAt)
+  if (s.offline !== null && ts >= s.offline.to) since = Math.max(since, s.offline.to)
+  if (s.update !== null && ts >= s.update.rebootAt + MINUTE) since = Math.max(since, s.update.rebootAt + MINUTE)
+  return since
+}
 
 const firmwareAt = (s: DeviceSpec, ts: number): string => (s.update !== null && ts >= s.update.rebootAt ? s.update.firmware : s.firmware)
 /** `benign` before infection, `<kind>/staging` until the payload starts, `<kind>` from then on. */
@@ -114,26 +136,31 @@ const telemetryEvent = (s: DeviceSpec, r: Report): TelemetryEvent => ({
   label: labelAt(s, r.ts),
 })
 
-const deviceEvents = (plan: FleetPlan, s: DeviceSpec): FleetEvent[] => {
+const deviceEvents = (plan: FleetPlan, s: DeviceSpec): { events: FleetEvent[]; dns: DnsEvent[] } => {
   const rng = new Rng(plan.seed).derive(`device:${s.deviceId}`)
   const from = Math.max(plan.start, s.joinAt)
-  const t = new Traffic(rng.derive('traffic'), from, plan.end, s.traits.resolver, s.traits.uplinkMbps)
+  const t = new Traffic(rng.derive('traffic'), from, plan.end, s.traits.resolver, s.traits.uplinkMbps, upSinceAt(s, plan.start))
   MODELS[s.model].benign(t, s)
   if (s.joinAt > plan.start) wake(t, s, s.joinAt)
   if (s.offline !== null) wake(t, s, s.offline.to)
   if (s.attack !== null) attackTraffic(t, s, s.attack)
+  t.resolveClouds()
   const online = onlineAt(s)
   const flows = t.flows.filter((f) => online(f.ts)).sort((a, b) => a.ts - b.ts)
   const infectedAt = s.attack?.infectedAt ?? Number.POSITIVE_INFINITY
   const exported = s.collected === 'all' ? flows : s.collected === 'none' ? [] : flows.filter((f) => f.ts < infectedAt)
   const events: FleetEvent[] = collect(exported).map((r) => egressEvent(s, r))
+  const logged = s.collected === 'all' ? Number.POSITIVE_INFINITY : s.collected === 'none' ? Number.NEGATIVE_INFINITY : infectedAt
+  const dns = t.answers
+    .filter((a) => a.ts < logged && online(a.ts))
+    .map((a): DnsEvent => ({ type: 'dns', ts: a.ts, deviceId: s.deviceId, srcIp: s.srcIp, query: a.query, answers: a.answers, ttl: a.ttl }))
   if (s.telemetry) {
     const hideMail = s.attack?.kind === 'compromised-model'
     for (const r of telemetryReports(s, flows, rng.derive('telemetry'), from, plan.end, hideMail)) {
       if (online(r.ts)) events.push(telemetryEvent(s, r))
     }
   }
-  return events
+  return { events, dns }
 }
 
 /**
@@ -141,15 +168,20 @@ const deviceEvents = (plan: FleetPlan, s: DeviceSpec): FleetEvent[] => {
  * and then the device's own order. Sorting indices over a typed array of times is several
  * times faster than comparing the event objects.
  */
-const sortByTs = (events: readonly FleetEvent[]): FleetEvent[] => {
+const sortByTs = <E extends { readonly ts: number }>(events: readonly E[]): E[] => {
   const ts = Float64Array.from(events, (e) => e.ts)
   const order = Uint32Array.from(events, (_, i) => i).sort((a, b) => (ts[a] as number) - (ts[b] as number) || a - b)
-  return Array.from(order, (i) => events[i] as FleetEvent)
+  return Array.from(order, (i) => events[i] as E)
 }
 
 const simulate = (plan: FleetPlan): Fleet => {
   const generated: FleetEvent[] = []
-  for (const s of plan.devices) for (const e of deviceEvents(plan, s)) generated.push(e)
+  const answers: DnsEvent[] = []
+  for (const s of plan.devices) {
+    const { events, dns } = deviceEvents(plan, s)
+    for (const e of events) generated.push(e)
+    for (const a of dns) answers.push(a)
+  }
   const labels = plan.devices.map((s) => ({
     deviceId: s.deviceId,
     model: s.model,
@@ -158,17 +190,20 @@ const simulate = (plan: FleetPlan): Fleet => {
     activeAt: s.attack === null ? null : new Date(Math.max(s.attack.infectedAt, s.attack.activeAt)).toISOString(),
     hardCase: s.hardCase,
   }))
-  return { seed: plan.seed, start: plan.start, end: plan.end, events: sortByTs(generated), labels }
+  return { seed: plan.seed, start: plan.start, end: plan.end, events: sortByTs(generated), dns: sortByTs(answers), labels }
 }
 
 /** The synthetic fleet for `seed`: about 320 devices over 24 hours from 2026-11-02T00:00Z. Pure and deterministic. */
 export const generateFleet = (seed: number = DEFAULT_SEED, options: GenerateOptions = {}): Fleet => simulate(planFleet(seed, options))
 
+/** The demo's one file: its events and its DNS answers, by time. */
+export const demoEvents = (demo: Fleet): (FleetEvent | DnsEvent)[] => sortByTs<FleetEvent | DnsEvent>([...demo.events, ...demo.dns])
+
 /** The demo: 8 devices from 18:00 to 20:45, with a spam burst, a telemetry-only spambot and an exfiltration. */
 export const generateDemo = (seed: number = DEFAULT_SEED): Fleet => simulate(planDemo(seed))
 
 /** Canonical NDJSON: one event per line, newline-terminated. */
-export const toNdjson = (events: readonly FleetEvent[]): string => {
+export const toNdjson = (events: readonly (FleetEvent | DnsEvent)[]): string => {
   let out = ''
   for (const e of events) out += JSON.stringify(e) + '\n'
   return out
@@ -208,7 +243,7 @@ const parseArgs = (argv: readonly string[]): Command => {
     .name('generate-fleet')
     .description('Write the synthetic fleet fixture and the demo fixture (deterministic for a seed).')
     .option('--seed <n>', 'PRNG seed', parseSeed, DEFAULT_SEED)
-    .option('--out <dir>', 'directory for fleet.ndjson.gz and fleet.labels.json', 'fixtures/synthetic')
+    .option('--out <dir>', 'directory for fleet.ndjson.gz, fleet.dns.ndjson.gz and fleet.labels.json', 'fixtures/synthetic')
     .option('--demo-out <file>', 'demo fixture (uncompressed NDJSON)', 'fixtures/demo/demo.ndjson')
     .option('--exporter', 'also write fleet.exported.ndjson.gz: the fleet as a flow exporter sends it (a record per active timeout of 60 s, sent 15 s after a flow goes idle), out of start order')
     .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2))
@@ -224,13 +259,14 @@ export const main = (argv: readonly string[]): void => {
   mkdirSync(resolve(opts.out), { recursive: true })
   writeFileSync(join(opts.out, 'fleet.ndjson.gz'), gz)
   writeFileSync(join(opts.out, 'fleet.labels.json'), labelsJson(fleet))
+  writeFileSync(join(opts.out, 'fleet.dns.ndjson.gz'), gzipSync(toNdjson(fleet.dns), { level: 9, memLevel: 9 }))
   if (opts.exporter) writeFileSync(join(opts.out, 'fleet.exported.ndjson.gz'), gzipSync(toNdjson(asExported(fleet.events)), { level: 9, memLevel: 9 }))
-  const demo = toNdjson(generateDemo(opts.seed).events)
+  const demo = toNdjson(demoEvents(generateDemo(opts.seed)))
   mkdirSync(dirname(resolve(opts.demoOut)), { recursive: true })
   writeFileSync(opts.demoOut, demo)
   const infected = fleet.labels.filter((l) => l.kind !== 'benign').length
   process.stderr.write(
-    `fleet: ${fleet.events.length} events, ${fleet.labels.length} devices (${infected} infected) → ${join(opts.out, 'fleet.ndjson.gz')} (${kib(gz.length)})\n` +
+    `fleet: ${fleet.events.length} events, ${fleet.labels.length} devices (${infected} infected) → ${join(opts.out, 'fleet.ndjson.gz')} (${kib(gz.length)}); ${fleet.dns.length} DNS answers → fleet.dns.ndjson.gz\n` +
       `demo: ${demo.split('\n').length - 1} events → ${opts.demoOut} (${kib(Buffer.byteLength(demo))})\n` +
       `seed ${opts.seed}, ${((performance.now() - began) / 1000).toFixed(1)} s\n`,
   )

@@ -1,4 +1,5 @@
 // The synthetic network: address plan and destination pools, one connection (Flow), a traffic builder, and the per-minute flow collector.
+import { hash32 } from './rng.ts'
 import type { Rng } from './rng.ts'
 
 export const SECOND = 1000
@@ -69,6 +70,59 @@ export const deviceAddress = (rng: Rng): string => `10.${rng.int(1, 254)}.${rng.
 /** Another host on the device's /24 (LAN peers of a home hub). */
 export const lanPeer = (srcIp: string, host: number): Dest => dest(`${srcIp.split('.').slice(0, 3).join('.')}.${host}`, 80, 'tcp')
 
+// ---------------------------------------------------------------------------------------------
+// Cloud services: vendor endpoints hosted by a cloud provider, answering from many of its addresses
+// and moving among them through the day. Their addresses lie in the providers' real published
+// ranges, so that an owner table knows them as it would in a deployment (nothing is contacted: the
+// fixture is data). Flows to them carry no name, as NetFlow exports them; the name is in the DNS
+// answers the device received (fleet.dns.ndjson.gz).
+
+/** A provider's block: first address and size in bits. */
+type Block = readonly [base: number, bits: number]
+const block = (a: number, b: number, c: number, bits: number): Block => [((a << 24) >>> 0) + (b << 16) + (c << 8), bits]
+
+/** Amazon (AS16509): EC2 and IoT ranges of one region. */
+export const AWS_COMPUTE: readonly Block[] = [block(3, 64, 0, 14), block(18, 184, 0, 15), block(35, 156, 0, 14), block(52, 28, 0, 16)]
+/** Amazon (AS16509): object storage. */
+export const AWS_STORAGE: readonly Block[] = [block(52, 219, 0, 16), block(3, 5, 128, 15)]
+/** Microsoft (AS8075). */
+export const AZURE: readonly Block[] = [block(20, 50, 0, 16), block(40, 113, 0, 16)]
+/** Google Cloud (AS396982). */
+export const GOOGLE_CLOUD: readonly Block[] = [block(34, 64, 0, 14), block(35, 190, 0, 16)]
+
+export interface CloudService {
+  readonly host: string
+  readonly port: number
+  readonly proto: Proto
+  readonly blocks: readonly Block[]
+  /** The provider's DNS gives a new set of `answers` addresses every `rotateMs`, the same to every device. */
+  readonly rotateMs: number
+  readonly answers: number
+  readonly ttlSeconds: number
+  /** How long a device keeps the address it connected to before it reconnects and resolves again. */
+  readonly stickMs: number
+}
+
+/** The addresses `s.host` resolves to at `ts`: one provider's answer, the same for every device. */
+export const answersAt = (s: CloudService, ts: number): string[] => {
+  const epoch = Math.floor(ts / s.rotateMs)
+  const out: string[] = []
+  for (let i = 0; i < s.answers; i++) {
+    const h = hash32(`${s.host}/${epoch}/${i}`)
+    const [base, bits] = s.blocks[h % s.blocks.length] as Block
+    out.push(ipv4(base + (Math.imul(h, 0x2c1b3c6d) >>> (32 - bits))))
+  }
+  return out
+}
+
+/** A DNS answer a device received: canonical `dns` fields. */
+export interface DnsAnswer {
+  readonly ts: number
+  readonly query: string
+  readonly answers: readonly string[]
+  readonly ttl: number
+}
+
 /** Recursive resolvers: the ISP's two and a public one that some firmware hard-codes. */
 export const RESOLVERS: readonly Dest[] = [dest('192.0.2.53', 53, 'udp'), dest('192.0.2.54', 53, 'udp'), dest('198.51.100.53', 53, 'udp')]
 
@@ -122,6 +176,12 @@ export const udpFlow = (ts: number, d: Dest, datagrams: number, payloadOut: numb
 
 export class Traffic {
   readonly flows: Flow[] = []
+  /** DNS answers for cloud services, made by `resolveClouds` once the device's traffic is built. */
+  readonly answers: DnsAnswer[] = []
+  /** The first use of each (service, connection) the device made: its lookup precedes it. */
+  private readonly lookups = new Map<string, { readonly service: CloudService; readonly begins: number; first: number }>()
+  /** Spreads the device's reconnects over time (a stream of its own: drawing it shifts no other draw). */
+  private readonly phase: number
   readonly rttMs: number
   readonly upMbps: number
   readonly downMbps: number
@@ -132,10 +192,43 @@ export class Traffic {
     readonly to: number,
     readonly resolver: Dest,
     uplinkMbps: number,
+    /** When the device last came up (booted, reconnected) before `ts`, or -1 while it is down: a reconnect resolves again. */
+    private readonly upSince: (ts: number) => number = () => from,
   ) {
     this.rttMs = rng.lognormal(35, 0.45)
     this.upMbps = uplinkMbps
     this.downMbps = uplinkMbps * rng.pick([4, 5, 10])
+    this.phase = rng.derive('cloud').next()
+  }
+
+  /**
+   * Where a connection to a cloud service at `ts` goes: the device reconnects every `stickMs`
+   * (at its own phase) and when it comes up, each time to one address of the answer its lookup
+   * got then. The address is a function of time, whatever order behaviours are built in. The flow
+   * carries no name.
+   */
+  cloud(ts: number, s: CloudService): Dest {
+    const epoch = Math.floor((ts + this.phase * s.stickMs) / s.stickMs)
+    const begins = Math.max(epoch * s.stickMs - this.phase * s.stickMs, this.upSince(ts))
+    const key = `${s.host}/${begins}`
+    const seen = this.lookups.get(key)
+    if (seen === undefined) this.lookups.set(key, { service: s, begins, first: ts })
+    else if (ts < seen.first) seen.first = ts
+    const answers = answersAt(s, begins)
+    return dest(answers[hash32(`${key}/${this.phase}`) % answers.length] as string, s.port, s.proto)
+  }
+
+  /** The lookups behind `cloud`'s connections: a DNS exchange and its answer just before each connection's first flow. */
+  resolveClouds(): void {
+    for (const { service, begins, first } of this.lookups.values()) {
+      const rtt = Math.round(this.rng.lognormal(12, 0.9))
+      const at = first - rtt - this.rng.int(1, 30)
+      this.push(udpFlow(at, this.resolver, 1, this.rng.int(30, 60), this.rng.int(60, 260), rtt))
+      if (at + rtt >= this.from && at + rtt < this.to) {
+        this.answers.push({ ts: at + rtt, query: service.host, answers: answersAt(service, begins), ttl: service.ttlSeconds })
+      }
+    }
+    this.lookups.clear()
   }
 
   /** Keeps flows inside the window; event times are whole milliseconds. */

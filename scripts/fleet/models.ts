@@ -1,6 +1,6 @@
 // Device models: vendor hosts, firmware, daily rhythm, and the benign traffic and telemetry each model produces.
-import { cdnEdge, dest, deviceAddress, HOUR, isSmtp, lanPeer, MB, MINUTE, ntpPoolServer, ocspResponder, RESOLVERS, SECOND, tcpFlow, thirdParty, udpFlow } from './flows.ts'
-import type { Dest, Flow, Proto, Traffic } from './flows.ts'
+import { AWS_COMPUTE, AWS_STORAGE, AZURE, cdnEdge, dest, deviceAddress, GOOGLE_CLOUD, HOUR, isSmtp, lanPeer, MB, MINUTE, ntpPoolServer, ocspResponder, RESOLVERS, SECOND, tcpFlow, thirdParty, udpFlow } from './flows.ts'
+import type { CloudService, Dest, Flow, Proto, Traffic } from './flows.ts'
 import { zipfTable } from './rng.ts'
 import type { Rng } from './rng.ts'
 import type { DeviceSpec } from './scenarios.ts'
@@ -43,7 +43,7 @@ const HOSTS = {
   frostbyte: {
     api: h('203.0.113.10', 'api.frostbyte.example'), mqtt: h('203.0.113.11', 'mqtt.frostbyte.example', 8883),
     img: h('203.0.113.12', 'img.frostbyte.example'), ntp: h('203.0.113.13', 'time.frostbyte.example', 123, 'udp'),
-    fw: h('203.0.113.14', 'fw.frostbyte.example'), api2: h('203.0.113.40', 'api2.frostbyte.example'),
+    api2: h('203.0.113.40', 'api2.frostbyte.example'),
   },
   glacier: { api: h('203.0.113.20', 'api.glacier.example'), mqtt: h('203.0.113.21', 'mqtt.glacier.example', 8883), recipes: h('203.0.113.22', 'recipes.glacier.example') },
   lumen: {
@@ -51,14 +51,27 @@ const HOSTS = {
     logs: h('198.51.100.13', 'logs.lumen.example'), ntp: h('198.51.100.14', 'time.lumen.example', 123, 'udp'),
   },
   brewbot: { api: h('198.51.100.30', 'api.brewbot.example'), mqtt: h('198.51.100.31', 'mqtt.brewbot.example', 8883), ota: h('198.51.100.32', 'ota.brewbot.example') },
-  hearth: { api: h('192.0.2.20', 'api.hearth.example'), weather: h('192.0.2.21', 'weather.hearth.example') },
+  hearth: { weather: h('192.0.2.21', 'weather.hearth.example') },
   vault: {
     tunnel: h('192.0.2.30', 'tunnel.vault.example'), backup: h('192.0.2.31', 'backup.vault.example'), smtp: h('192.0.2.32', 'smtp.relay.vault.example', 587),
-    update: h('192.0.2.33', 'update.vault.example'), ddns: h('192.0.2.34', 'ddns.vault.example'),
+    ddns: h('192.0.2.34', 'ddns.vault.example'),
   },
-  peep: { ingest: h('203.0.113.60', 'ingest.peep.example'), clips: h('203.0.113.61', 'clips.peep.example'), api: h('203.0.113.62', 'api.peep.example'), ntp: h('203.0.113.63', 'time.peep.example', 123, 'udp') },
+  peep: { ingest: h('203.0.113.60', 'ingest.peep.example'), api: h('203.0.113.62', 'api.peep.example'), ntp: h('203.0.113.63', 'time.peep.example', 123, 'udp') },
   hue: { bridge: h('203.0.113.80', 'bridge.hue.example', 8883), api: h('203.0.113.81', 'api.hue.example'), diag: h('203.0.113.82', 'diag.hue.example') },
 } as const
+
+/**
+ * Vendor endpoints in a cloud: flows to them carry no name (fleet.dns.ndjson.gz has the answers).
+ * The thermostat's API is an IoT endpoint answering from many compute addresses; the fridge's
+ * firmware images come from object storage; the NAS's update server moves for the whole model when
+ * its answer changes (every 6 h); the camera's clips go to storage whose answer changes every 30 min.
+ */
+const CLOUD = {
+  hearthApi: { host: 'api.hearth.example', port: 443, proto: 'tcp', blocks: AWS_COMPUTE, rotateMs: HOUR, answers: 8, ttlSeconds: 60, stickMs: 3 * HOUR },
+  frostbyteFw: { host: 'fw.frostbyte.example', port: 443, proto: 'tcp', blocks: AWS_STORAGE, rotateMs: 15 * MINUTE, answers: 8, ttlSeconds: 5, stickMs: HOUR },
+  vaultUpdate: { host: 'update.vault.example', port: 443, proto: 'tcp', blocks: AZURE, rotateMs: 6 * HOUR, answers: 2, ttlSeconds: 300, stickMs: 10 * MINUTE },
+  peepClips: { host: 'clips.peep.example', port: 443, proto: 'tcp', blocks: GOOGLE_CLOUD, rotateMs: 30 * MINUTE, answers: 4, ttlSeconds: 300, stickMs: 20 * MINUTE },
+} as const satisfies Record<string, CloudService>
 
 /** Household activity by hour of day (0–23), 0..1. */
 const HOME = [0.15, 0.1, 0.08, 0.08, 0.1, 0.2, 0.55, 0.85, 0.7, 0.45, 0.4, 0.45, 0.5, 0.45, 0.4, 0.45, 0.6, 0.85, 1, 1, 0.95, 0.8, 0.55, 0.3]
@@ -84,7 +97,7 @@ interface ModelDef {
   /** CPU load idle, per MB moved in 5 minutes, per connection. */
   readonly cpu: readonly [number, number, number]
   /** Endpoints contacted when the device (re)connects. */
-  readonly wake: readonly Dest[]
+  readonly wake: readonly (Dest | CloudService)[]
   readonly benign: (t: Traffic, s: DeviceSpec) => void
 }
 
@@ -116,7 +129,10 @@ export const wake = (t: Traffic, s: DeviceSpec, at: number): void => {
   const def = MODELS[s.model]
   t.dns(at + 400, 1)
   t.ntp(at + t.rng.int(500, 1500), pickNtp(def))
-  def.wake.forEach((d, i) => t.https(at + 1500 + i * t.rng.int(300, 2500), d, 2500, 3500, 0.4, 1))
+  def.wake.forEach((d, i) => {
+    const ts = at + 1500 + i * t.rng.int(300, 2500)
+    t.https(ts, 'blocks' in d ? t.cloud(ts, d) : d, 2500, 3500, 0.4, 1)
+  })
 }
 const pickNtp = (def: ModelDef): Dest => def.hosts.ntp ?? ntpPoolServer(7)
 
@@ -147,8 +163,8 @@ const frostbyte = (t: Traffic, s: DeviceSpec): void => {
   // The rollout: check, fetch the image (same size for every fridge), install, reboot, come back on 3.2.0 with api2.
   const { downloadAt, rebootAt } = s.update
   t.https(downloadAt, FB.api, 900, 2400, 0.2, 1)
-  t.dns(downloadAt + 3000, 1)
-  t.bulk(downloadAt + t.rng.int(3000, 5000), FB.fw, 61_437_952, 48 * MB, 'in', 0.1)
+  const fetchAt = downloadAt + t.rng.int(3000, 5000)
+  t.bulk(fetchAt, t.cloud(fetchAt, CLOUD.frostbyteFw), 61_437_952, 48 * MB, 'in', 0.1)
   wake(t, s, rebootAt + t.rng.int(70, 110) * SECOND)
   t.every(15 * MINUTE, 0.1, (ts) => t.https(ts, FB.api2, 2500, 3000, 0.4, 0.1), rebootAt + 2 * MINUTE)
 }
@@ -220,8 +236,8 @@ const brewbot = (t: Traffic, s: DeviceSpec): void => {
 
 const HE = HOSTS.hearth
 const hearth = (t: Traffic, s: DeviceSpec): void => {
-  t.every(10 * MINUTE, 0.03, (ts) => t.ping(ts, HE.api, 520, 180))
-  t.arrivals(hourly(s, HOME, 0.8), (ts) => t.https(ts, HE.api, 1200, 900, 0.4, 0.1))
+  t.every(10 * MINUTE, 0.03, (ts) => t.ping(ts, t.cloud(ts, CLOUD.hearthApi), 520, 180))
+  t.arrivals(hourly(s, HOME, 0.8), (ts) => t.https(ts, t.cloud(ts, CLOUD.hearthApi), 1200, 900, 0.4, 0.1))
   t.every(HOUR, 0.05, (ts) => t.https(ts, HE.weather, 400, 2500, 0.3, 0.5))
   housekeeping(t, s, 'pool')
 }
@@ -245,7 +261,7 @@ const mailBurst = (t: Traffic, at: number): void => {
 const vault = (t: Traffic, s: DeviceSpec): void => {
   t.every(10 * MINUTE, 0.05, (ts) => t.ping(ts, VA.tunnel, 150, 150))
   t.every(30 * MINUTE, 0.02, (ts) => t.https(ts, VA.ddns, 250, 300, 0.2, 0.5))
-  t.every(8 * HOUR, 0.1, (ts) => t.https(ts, VA.update, 700, 3000, 0.3, 0.7))
+  t.every(8 * HOUR, 0.1, (ts) => t.https(ts, t.cloud(ts, CLOUD.vaultUpdate), 700, 3000, 0.3, 0.7))
   // Someone opens their photos remotely through the relay tunnel: uploads of a few MB.
   t.arrivals(hourly(s, HOME, 0.25), (ts) => t.bulk(ts, VA.tunnel, t.rng.lognormal(8 * MB, 1.1), 20 * MB, 'out', 0.4))
   const { backupAt, mail } = s.traits
@@ -277,7 +293,7 @@ const peep = (t: Traffic, s: DeviceSpec): void => {
     t.push(tcpFlow(m + t.rng.int(0, 900), PC.ingest, bytes, bytes * 0.012 + t.rng.int(300, 900), t.rng.int(58_500, 59_900)))
   }
   t.arrivals(hourly(s, MOTION, 2.5), (ts) => {
-    t.https(ts, PC.clips, t.rng.lognormal(2.5 * MB, 0.6), 800, 0.3, 0.2)
+    t.https(ts, t.cloud(ts, CLOUD.peepClips), t.rng.lognormal(2.5 * MB, 0.6), 800, 0.3, 0.2)
     t.https(ts + t.rng.int(2, 8) * SECOND, PC.api, 40_000, 900, 0.4, 0.1)
   })
   t.every(15 * MINUTE, 0.1, (ts) => t.ping(ts, PC.api))
@@ -314,8 +330,8 @@ export const MODELS: Readonly<Record<ModelId, ModelDef>> = {
   'glacier-fridge': { hosts: GL, firmware: [['2.8.1', 1]], telemetryShare: 1, cpu: [9, 0.5, 0.05], wake: [GL.mqtt, GL.api], benign: glacier },
   'lumen-tv': { hosts: LU, firmware: [['T-1184', 7], ['T-1179', 3]], telemetryShare: 0.5, cpu: [5, 0.08, 0.05], wake: [LU.api, LU.epg], benign: lumen },
   'brewbot-coffee': { hosts: BB, firmware: [['1.9.0', 6], ['1.8.7', 4]], telemetryShare: 0.25, cpu: [2.5, 0.5, 0.08], wake: [BB.mqtt, BB.ota], benign: brewbot },
-  'hearth-thermostat': { hosts: HE, firmware: [['5.2.11', 1]], telemetryShare: 0.5, cpu: [1.8, 0.5, 0.08], wake: [HE.api], benign: hearth },
-  'vault-nas': { hosts: VA, firmware: [['DSV-7.2.1', 8], ['DSV-7.1.0', 2]], telemetryShare: 0.5, cpu: [4, 0.03, 0.05], wake: [VA.tunnel, VA.ddns, VA.update], benign: vault },
+  'hearth-thermostat': { hosts: HE, firmware: [['5.2.11', 1]], telemetryShare: 0.5, cpu: [1.8, 0.5, 0.08], wake: [CLOUD.hearthApi], benign: hearth },
+  'vault-nas': { hosts: VA, firmware: [['DSV-7.2.1', 8], ['DSV-7.1.0', 2]], telemetryShare: 0.5, cpu: [4, 0.03, 0.05], wake: [VA.tunnel, VA.ddns, CLOUD.vaultUpdate], benign: vault },
   'peep-cam': { hosts: PC, firmware: [['4.0.22', 5], ['4.0.19', 5]], telemetryShare: 0, cpu: [22, 0.1, 0.05], wake: [PC.api, PC.ingest], benign: peep },
   'hue-bridge': { hosts: HU, firmware: [['1.65.1', 1]], telemetryShare: 0, cpu: [3, 0.5, 0.05], wake: [HU.bridge, HU.api], benign: hue },
 }

@@ -19,8 +19,11 @@ const devicesOf = (kind: string): string[] => labels.filter((l) => l.kind === ki
 
 interface Grouped { last: CampaignRecord; members: string[] }
 
-const replayCampaigns = async (input: string): Promise<{ records: AlertRecord[]; groups: Grouped[] }> => {
-  const { stdout } = await promisify(execFile)(process.execPath, [BIN, 'replay', '-q', '--campaigns', input], { maxBuffer: 256 * 1024 * 1024 })
+/** The fleet's DNS answers: the names of its cloud services' addresses (their flows are unnamed). */
+const DNS = fixture('synthetic/fleet.dns.ndjson.gz')
+
+const replayCampaigns = async (...inputs: string[]): Promise<{ records: AlertRecord[]; groups: Grouped[] }> => {
+  const { stdout } = await promisify(execFile)(process.execPath, [BIN, 'replay', '-q', '--campaigns', ...inputs], { maxBuffer: 256 * 1024 * 1024 })
   const records = stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as AlertRecord)
   const fleet = records.filter((r): r is CampaignRecord => r.scope === 'fleet')
   // The records list at most 20 devices each: the members are read from the records' growth.
@@ -39,7 +42,7 @@ let campaigns: Grouped[] = []
 let rollouts: Grouped[] = []
 
 beforeAll(async () => {
-  const r = await replayCampaigns(fixture('synthetic/fleet.ndjson.gz'))
+  const r = await replayCampaigns(fixture('synthetic/fleet.ndjson.gz'), DNS)
   records = r.records
   campaigns = r.groups.filter((g) => g.last.kind === 'campaign')
   rollouts = r.groups.filter((g) => g.last.kind === 'rollout')
@@ -72,6 +75,16 @@ describe('campaigns on the synthetic fleet', () => {
     expect(rollouts[0]!.members.every((d) => byDevice.get(d)!.hardCase === 'firmware-update')).toBe(true)
   })
 
+  it('names the firmware host from the DNS answers; without them, the owner of its cloud addresses', async () => {
+    // The images come from object storage whose flows carry no name: the rollout above names the
+    // host its answers gave. Without the answers it is the same rollout, known by its owner.
+    const { groups } = await replayCampaigns(fixture('synthetic/fleet.ndjson.gz'))
+    const unnamed = groups.filter((g) => g.last.kind === 'rollout')
+    expect(unnamed.map((g) => [g.last.behaviour, g.last.model, g.last.severity])).toEqual([['model-shift rollout AS16509 firmware 3.2.0', 'frostbyte-fridge', 'low']])
+    expect(unnamed[0]!.last.deviceCount).toBeGreaterThanOrEqual(30)
+    expect(groups.filter((g) => g.last.kind === 'campaign').map((g) => g.last.behaviour)).toEqual(campaigns.map((c) => c.last.behaviour))
+  }, 60_000)
+
   it('makes the same move without the firmware change a campaign of that model', async () => {
     // The fleet as if the fridges had taken up the update host without new firmware: a vendor-side compromise.
     const lines = gunzipSync(readFileSync(fixture('synthetic/fleet.ndjson.gz'))).toString('utf8')
@@ -79,7 +92,7 @@ describe('campaigns on the synthetic fleet', () => {
     const file = join(dir, 'fleet-no-update.ndjson.gz')
     const frozen = lines.split('\n').map((l) => (l.includes('"model":"frostbyte-fridge"') ? l.replace(/"firmware":"[^"]*"/, '"firmware":"3.1.4"') : l))
     writeFileSync(file, gzipSync(frozen.join('\n')))
-    const { groups } = await replayCampaigns(file)
+    const { groups } = await replayCampaigns(file, DNS)
     expect(groups.filter((g) => g.last.kind === 'rollout')).toEqual([])
     const shift = groups.filter((g) => g.last.behaviour.startsWith('model-shift'))
     expect(shift.map((g) => [g.last.kind, g.last.behaviour, g.last.model])).toEqual([['campaign', 'model-shift shift fw.frostbyte.example', 'frostbyte-fridge']])

@@ -95,10 +95,10 @@ describe('egress-sentinel replay', () => {
       maxBuffer: 64 * 1024 * 1024,
     })
     expect(stdout).toMatch(/replay \[=+-*\] \d+% \| \d+\/8 MB/)
-    expect(stdout).toContain('replayed 279311 events')
+    expect(stdout).toContain('replayed 281053 events')
     const piped = await run('replay', fleet)
     expect(piped.stderr).not.toContain('replay [')
-    expect(piped.stderr).toMatch(/^replayed 279311 events/)
+    expect(piped.stderr).toMatch(/^replayed 281053 events/)
   })
 
   it('says when the fleet view is full: contributions of models past fleet.maxModels are refused, and counted', async () => {

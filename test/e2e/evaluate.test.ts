@@ -52,6 +52,33 @@ describe('evaluate on the synthetic fleet', () => {
   })
 })
 
+describe('vendor endpoints that move among one cloud provider\'s addresses, their flows unnamed', () => {
+  const FLEET = fixture('synthetic/fleet.ndjson.gz')
+  const DNS = fixture('synthetic/fleet.dns.ndjson.gz')
+  const alarmed = (e: Evaluation): string[] => e.perDevice.filter((d) => d.outcome === 'false-alarm').map((d) => d.deviceId)
+  const prefixOnly = (): string => {
+    const file = join(mkdtempSync(join(tmpdir(), 'egress-owners-')), 'config.yaml')
+    writeFileSync(file, 'destinations:\n  owners: none\n')
+    return file
+  }
+
+  it('raise no alert on a benign device with the DNS answers or without them, and every infected device is still caught', async () => {
+    for (const inputs of [[FLEET], [FLEET, DNS]]) {
+      const e = await evaluate(...inputs)
+      expect(alarmed(e), inputs.join(' ')).toEqual([])
+      expect(e.detected, inputs.join(' ')).toBe(e.infected)
+    }
+  }, 120_000)
+
+  it('known by prefix alone (no owner table), raise none with the DNS answers, and alarm on the thermostats without them', async () => {
+    const config = prefixOnly()
+    expect(alarmed(await evaluate('-c', config, FLEET, DNS))).toEqual([])
+    // The rotation is real: each /24 the thermostats' API moves to is a new destination.
+    const thermostats = alarmed(await evaluate('-c', config, FLEET)).filter((d) => d.startsWith('hearth-thermostat-'))
+    expect(thermostats.length).toBeGreaterThan(20)
+  }, 120_000)
+})
+
 describe('one fleet view: the alerts do not depend on how devices are sharded', () => {
   const GENERATOR = fileURLToPath(new URL('../../dist/scripts/generate-fleet.js', import.meta.url))
   /** Alert records of a replay over `partitions` shards, sorted (shards interleave their output). */
