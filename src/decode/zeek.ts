@@ -1,4 +1,4 @@
-// Zeek conn.log (JSON lines, or TSV with `#` headers read per file) → canonical egress events, with errors naming Zeek's fields.
+// Zeek logs (JSON lines, or TSV with `#` headers read per file) → canonical events: conn.log flows, and the names dns.log, ssl.log (SNI) and http.log (Host) give addresses; errors name Zeek's fields.
 import { isIP } from 'node:net'
 import { PROTO_NUMBERS } from '../types.ts'
 import { SKIPPED, fail } from './result.ts'
@@ -35,12 +35,16 @@ const COLUMNS: ReadonlyMap<string, boolean> = new Map([
   ['local_orig', false],
   // dns.log
   ['query', false], ['answers', false], ['TTLs', false],
+  // ssl.log and http.log
+  ['server_name', false], ['established', false], ['host', false], ['trans_depth', true], ['method', false],
 ])
 
 /** Zeek's `unknown_transport`: an IP protocol it does not analyse (GRE, ESP, …), taken as IANA's reserved 255, port 0. */
 const UNKNOWN_TRANSPORT = 255
-/** Without these a file is not a conn.log this adapter can read. */
-const REQUIRED = ['ts', 'id.orig_h', 'id.resp_h', 'proto'] as const
+/** Without these a file is no log this adapter can read; and it needs one of `KINDS`. */
+const REQUIRED = ['ts', 'id.orig_h', 'id.resp_h'] as const
+/** The column each log this adapter reads has: conn.log and dns.log `proto`, ssl.log `server_name`, http.log `host`. */
+const KINDS = ['proto', 'server_name', 'host'] as const
 
 /** Whether a parsed JSON object looks like a Zeek conn.log record (auto-detection). */
 export const isZeekRecord = (o: Readonly<Record<string, unknown>>): boolean => o['id.orig_h'] !== undefined
@@ -70,6 +74,8 @@ export const decodeZeekValue = (value: unknown): DecodeResult => {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return fail('schema', '(root): expected a JSON object')
   const o = value as Readonly<Record<string, unknown>>
   if (o.query !== undefined) return decodeZeekDns(o)
+  if (o.server_name !== undefined || o.established !== undefined) return decodeZeekName(o, o.server_name, 'server_name')
+  if (o.trans_depth !== undefined || o.method !== undefined || o.host !== undefined) return decodeZeekName(o, hostName(o.host), 'host')
   // Zeek says the originator is not in its Site::local_nets: an inbound connection, not a device's egress.
   const localOrig = o.local_orig
   if (localOrig === false || localOrig === 'F') return SKIPPED.outside
@@ -150,6 +156,31 @@ const decodeZeekDns = (o: Readonly<Record<string, unknown>>): DecodeResult => {
 
 const DNS_SOURCE_FIELD: Readonly<Record<string, string>> = { deviceId: 'id.orig_h', srcIp: 'id.orig_h', query: 'query', answers: 'answers', ttl: 'TTLs' }
 
+/** An HTTP Host header's name: its port taken off; undefined for an address literal (`203.0.113.5:8080`, `[2001:db8::1]`). */
+const hostName = (host: unknown): unknown => {
+  if (typeof host !== 'string' || host.startsWith('[')) return typeof host === 'string' ? undefined : host
+  const colon = host.lastIndexOf(':')
+  const name = colon > 0 && host.indexOf(':') === colon ? host.slice(0, colon) : host
+  return isIP(name) !== 0 ? undefined : name
+}
+
+/**
+ * One ssl.log (`server_name`, the TLS SNI) or http.log (`host`) record: the name the device used
+ * for the address it connected to (`id.resp_h`), as a `dns` event with that one answer and no TTL
+ * (it lasts the grace past its last use). A connection without a name (no SNI, an address for a
+ * Host) names nothing: skipped as blank.
+ */
+const decodeZeekName = (o: Readonly<Record<string, unknown>>, name: unknown, field: 'server_name' | 'host'): DecodeResult => {
+  const { issues, ts, src, srcOk } = originOf(o)
+  if (issues === '' && (name === undefined || name === '')) return SKIPPED.blank
+  return canonicalWithSourceNames(issues, {
+    type: 'dns', ts, deviceId: srcOk ? src : '-', srcIp: srcOk ? src : undefined, query: name, answers: [o['id.resp_h']],
+  }, field === 'host' ? HTTP_SOURCE_FIELD : SSL_SOURCE_FIELD)
+}
+
+const SSL_SOURCE_FIELD: Readonly<Record<string, string>> = { deviceId: 'id.orig_h', srcIp: 'id.orig_h', query: 'server_name', answers: 'id.resp_h' }
+const HTTP_SOURCE_FIELD: Readonly<Record<string, string>> = { deviceId: 'id.orig_h', srcIp: 'id.orig_h', query: 'host', answers: 'id.resp_h' }
+
 /** `\x09`-style escapes of a `#separator` header → the characters. */
 const unescapeSeparator = (s: string): string =>
   s.replace(/\\x([0-9a-fA-F]{2})/g, (_, hex: string) => String.fromCharCode(Number.parseInt(hex, 16)))
@@ -160,7 +191,7 @@ export interface ZeekTsvReader {
   readonly ready: boolean
   /** A `#` line: learns the separator, unset/empty markers and columns; always a `header` skip (no event). */
   header(line: string): DecodeResult
-  /** A data row; `unknown_format` before any `#fields` header or when the columns are not a conn.log's. */
+  /** A data row; `unknown_format` before any `#fields` header or when the columns are no log this adapter reads. */
   record(line: string): DecodeResult
 }
 
@@ -176,10 +207,11 @@ export const createZeekTsvReader = (): ZeekTsvReader => {
 
   const readFields = (names: readonly string[]): void => {
     const read = names.slice(1).map((n) => (COLUMNS.has(n) ? n : undefined))
-    const missing = REQUIRED.filter((r) => !read.includes(r))
+    const missing: string[] = REQUIRED.filter((r) => !read.includes(r))
+    if (!KINDS.some((k) => read.includes(k))) missing.push(KINDS.join(' or '))
     columns = read
     width = read.length
-    unusable = missing.length === 0 ? '' : `zeek #fields has no ${missing.join(', ')} column: not a conn.log`
+    unusable = missing.length === 0 ? '' : `zeek #fields has no ${missing.join(', ')} column: not a conn.log, dns.log, ssl.log or http.log`
   }
 
   return {

@@ -150,7 +150,7 @@ describe('zeek conn.log adapter, TSV', () => {
     })
   })
 
-  it('rejects rows whose field count differs from #fields, and logs that are not a conn.log', () => {
+  it('rejects rows whose field count differs from #fields, and logs it cannot read', () => {
     const reader = createZeekTsvReader()
     reader.header(CONN_LOG[6]!)
     expect(reader.record('1795563420.123456\tCHhAvVGS1DHFjwGM9\t192.168.1.20')).toStrictEqual({
@@ -158,7 +158,12 @@ describe('zeek conn.log adapter, TSV', () => {
     })
     reader.header('#fields\tts\tuid\tquery\tqtype_name')
     expect(reader.record('1795563420.1\tCx\texample.com\tA')).toStrictEqual({
-      ok: false, reason: 'unknown_format', error: 'zeek #fields has no id.orig_h, id.resp_h, proto column: not a conn.log',
+      ok: false, reason: 'unknown_format', error: 'zeek #fields has no id.orig_h, id.resp_h, proto or server_name or host column: not a conn.log, dns.log, ssl.log or http.log',
+    })
+    // files.log: addresses, but none of the logs this adapter reads.
+    reader.header('#fields\tts\tfuid\tid.orig_h\tid.resp_h\tmime_type')
+    expect(reader.record('1795563420.1\tFx\t192.168.1.20\t203.0.113.5\ttext/plain')).toStrictEqual({
+      ok: false, reason: 'unknown_format', error: 'zeek #fields has no proto or server_name or host column: not a conn.log, dns.log, ssl.log or http.log',
     })
   })
 
@@ -199,5 +204,57 @@ describe('zeek dns.log', () => {
     reader.header('#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\tquery\tanswers\tTTLs')
     const r = reader.record('1615471020.500000\tCdNs1\t192.168.1.122\t51234\t192.168.1.1\t53\tudp\texample.com\t93.184.216.34,2606:2800:220:1::1\t60.000000,120.000000')
     expect(r.ok === true && r.event).toMatchObject({ type: 'dns', query: 'example.com', answers: ['93.184.216.34', '2606:2800:220:1::1'], ttlSeconds: 60 })
+  })
+})
+
+describe('zeek ssl.log and http.log', () => {
+  // Field names and order as Zeek 6 writes them (ssl.log: version, cipher, curve, server_name, resumed, last_alert, next_protocol, established, …).
+  const hello = {
+    ts: 1615471021.25, uid: 'CsSl1', 'id.orig_h': '192.168.1.122', 'id.orig_p': 50312, 'id.resp_h': '52.89.250.177', 'id.resp_p': 8883,
+    version: 'TLSv12', cipher: 'TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256', curve: 'secp256r1', server_name: 'A1B2C3-ats.iot.us-west-2.amazonaws.com',
+    resumed: false, established: true, ssl_history: 'CsxknGIi',
+  }
+  const request = {
+    ts: 1615471022.75, uid: 'CHtt1', 'id.orig_h': '192.168.1.122', 'id.orig_p': 50313, 'id.resp_h': '203.0.113.80', 'id.resp_p': 8080,
+    trans_depth: 1, method: 'GET', host: 'fw.vendor.example:8080', uri: '/v2/firmware?model=x1', version: '1.1', user_agent: 'curl/7.68.0',
+    request_body_len: 0, response_body_len: 5120, status_code: 200, status_msg: 'OK',
+  }
+
+  it('names the address a TLS connection went to by its SNI, as a DNS answer without a TTL', () => {
+    expect(decodeZeekValue(hello)).toEqual({
+      ok: true,
+      event: {
+        type: 'dns', ts: 1615471021250, deviceId: '192.168.1.122', srcIp: '192.168.1.122', query: 'a1b2c3-ats.iot.us-west-2.amazonaws.com',
+        answers: ['52.89.250.177'], ttlSeconds: undefined, model: undefined, firmware: undefined, label: undefined,
+      },
+    })
+  })
+
+  it('names the address of an HTTP request by its Host, without the port; an address for a Host names nothing', () => {
+    const r = decodeZeekValue(request)
+    expect(r.ok === true && r.event).toMatchObject({ type: 'dns', ts: 1615471022750, deviceId: '192.168.1.122', query: 'fw.vendor.example', answers: ['203.0.113.80'] })
+    for (const host of ['203.0.113.80', '203.0.113.80:8080', '[2001:db8::1]:443', '2001:db8::1']) expect(decodeZeekValue({ ...request, host }), host).toEqual({ ok: null, reason: 'blank' })
+  })
+
+  it('skips a TLS connection without SNI and an HTTP request without Host, and names a bad field by Zeek\'s name', () => {
+    const { server_name: _sni, ...noSni } = hello
+    expect(decodeZeekValue(noSni)).toEqual({ ok: null, reason: 'blank' })
+    const { host: _host, ...noHost } = request
+    expect(decodeZeekValue(noHost)).toEqual({ ok: null, reason: 'blank' })
+    expect(decodeZeekValue({ ...hello, server_name: 'x'.repeat(300) })).toMatchObject({ ok: false, reason: 'schema', error: expect.stringMatching(/^server_name: /) as unknown })
+    expect(decodeZeekValue({ ...hello, ts: 'yesterday' })).toMatchObject({ ok: false, error: expect.stringMatching(/^ts: /) as unknown })
+  })
+
+  it('reads their TSV forms, which have no proto column', () => {
+    const ssl = createZeekTsvReader()
+    ssl.header('#separator \\x09')
+    ssl.header('#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tversion\tcipher\tcurve\tserver_name\tresumed\tlast_alert\tnext_protocol\testablished')
+    const r = ssl.record('1615471021.250000\tCsSl1\t192.168.1.122\t50312\t52.89.250.177\t8883\tTLSv12\tTLS_AES_128_GCM_SHA256\tx25519\tiot.vendor.example\tF\t-\t-\tT')
+    expect(r.ok === true && r.event).toMatchObject({ type: 'dns', query: 'iot.vendor.example', answers: ['52.89.250.177'] })
+    expect(ssl.record('1615471021.250000\tCsSl2\t192.168.1.122\t50314\t52.89.250.177\t443\t-\t-\t-\t-\tF\t-\t-\tF')).toEqual({ ok: null, reason: 'blank' })
+    const http = createZeekTsvReader()
+    http.header('#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\ttrans_depth\tmethod\thost\turi')
+    const h = http.record('1615471022.750000\tCHtt1\t192.168.1.122\t50313\t203.0.113.80\t80\t1\tGET\tfw.vendor.example\t/v2/firmware')
+    expect(h.ok === true && h.event).toMatchObject({ type: 'dns', query: 'fw.vendor.example', answers: ['203.0.113.80'] })
   })
 })
