@@ -137,7 +137,8 @@ const destinationsSchema = z.strictObject({
   /**
    * The owners of addresses (autonomous system and organisation), which identify a destination the
    * collector gives no name for: `builtin` (the @ip-location-db/asn table the package ships), `none`,
-   * or the path of a CSV file of rows `first,last,asn,organisation` (addresses of either family).
+   * or the path of a CSV file of rows `first,last,asn,organisation` (addresses of either family) or of
+   * a MaxMind DB file (`.mmdb`: GeoLite2-ASN, DB-IP ASN Lite, IPinfo ASN).
    */
   owners: z.string().min(1).default('builtin'),
   /**

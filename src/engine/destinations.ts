@@ -3,6 +3,7 @@ import { hashString } from './window.ts'
 import { ipv4Number, prefixKey, registeredDomain } from './net.ts'
 import { FNV_OFFSET, fnvFinish, fnvStep } from './window.ts'
 import { OwnerTable } from './owners.ts'
+import type { Owners } from './owners.ts'
 
 /** Slots of the IPv4 owners' cache (a power of two). */
 const V4_SLOTS = 1 << 12
@@ -45,7 +46,7 @@ export class Destinations {
   private readonly v4Key = new Float64Array(V4_SLOTS).fill(-1)
   private readonly v4Row = new Int32Array(V4_SLOTS)
 
-  constructor(readonly owners: OwnerTable | null) {}
+  constructor(readonly owners: Owners | null) {}
 
   /** The table of `destinations.owners`: `builtin`, `none`, or a CSV file's path. */
   static fromConfig(owners: string): Destinations {

@@ -3,6 +3,7 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import ipaddr from 'ipaddr.js'
+import { MmdbOwners } from './mmdb.ts'
 import { ipv4Number } from './net.ts'
 
 /**
@@ -18,6 +19,16 @@ export interface Owner {
   readonly name: string
   /** The range of the table's row: a CIDR when it is one, else `first-last`. */
   readonly range: string
+}
+
+/** What identities ask of a source of owners: the row an address lies in (-1 for none), and each row's AS, organisation and range. */
+export interface Owners {
+  row(ip: string): number
+  /** `row` of an IPv4 address given as a number. */
+  rowV4(n: number): number
+  asnOf(row: number): number
+  nameOf(row: number): string
+  rangeOf(row: number): string
 }
 
 /** The arrays of a table. */
@@ -126,7 +137,7 @@ const rangeText = (first: ipaddr.IPv4 | ipaddr.IPv6, last: ipaddr.IPv4 | ipaddr.
  * sorted, not overlapping), as `@ip-location-db/asn` writes them. Looked up by binary search over
  * typed arrays; each organisation's name is held once.
  */
-export class OwnerTable {
+export class OwnerTable implements Owners {
   private readonly v4First: Uint32Array
   private readonly v4Last: Uint32Array
   private readonly v4Row: Uint32Array
@@ -263,16 +274,29 @@ export class OwnerTable {
   }
 
   /** Tables loaded, by their files: each is read once per process. */
-  private static readonly loaded = new Map<string, OwnerTable>()
+  private static readonly loaded = new Map<string, Owners>()
 
-  /** The table of `source`: `builtin`, or the path of a CSV file of such rows (IPv4 and IPv6 alike). */
-  static load(source: string): OwnerTable {
+  /**
+   * The owners of `source`: `builtin`, the path of a CSV file of such rows (IPv4 and IPv6 alike), or
+   * of a MaxMind DB file (`.mmdb`) of AS numbers.
+   */
+  static load(source: string): Owners {
+    if (source === 'builtin') return OwnerTable.builtin()
     let table = OwnerTable.loaded.get(source)
     if (table === undefined) {
-      table = source === 'builtin' ? loadBuiltin() : OwnerTable.parse([{ text: readFileSync(source, 'utf8'), numeric: false }], source)
+      table = source.toLowerCase().endsWith('.mmdb')
+          ? MmdbOwners.open(source)
+          : OwnerTable.parse([{ text: readFileSync(source, 'utf8'), numeric: false }], source)
       OwnerTable.loaded.set(source, table)
     }
     return table
+  }
+
+  private static builtinTable: OwnerTable | undefined
+
+  /** The built-in table, read once per process. */
+  static builtin(): OwnerTable {
+    return (OwnerTable.builtinTable ??= loadBuiltin())
   }
 
   /** The table of CSV files (`numeric`: addresses written as numbers). */

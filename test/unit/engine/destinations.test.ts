@@ -45,7 +45,7 @@ describe('Destinations', () => {
 })
 
 describe('the built-in owner table (@ip-location-db/asn)', () => {
-  const table = OwnerTable.load('builtin')
+  const table = OwnerTable.builtin()
 
   it('knows the owners of well-known addresses, IPv4 and IPv6', () => {
     const asn = (ip: string) => table.owner(ip)?.asn ?? null
