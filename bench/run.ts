@@ -17,6 +17,7 @@ import type { FleetEvent } from '../scripts/generate-fleet.ts'
 import { asExported } from '../scripts/fleet/exporter.ts'
 
 const FLEET = fileURLToPath(new URL('../../fixtures/synthetic/fleet.ndjson.gz', import.meta.url))
+const FLEET_DNS = fileURLToPath(new URL('../../fixtures/synthetic/fleet.dns.ndjson.gz', import.meta.url))
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 
 const gc = (): void => {
@@ -59,6 +60,14 @@ const throughput = async (): Promise<Record<string, number>> => {
     // Without the owner table (destinations known by name and prefix alone): what owners cost.
     const noOwners = { ...config, destinations: { ...config.destinations, owners: 'none' } }
     const replayNoOwnersMs = await best(() => replay({ inputs: [file], format: 'auto', config: noOwners, detectors: DETECTORS, onAlert: () => {} }))
+    // With the fleet's DNS answers in the same file (one input: no merge of files), which name the
+    // cloud services' flows: what names from DNS cost, per event of the fleet.
+    const withDnsFile = join(dir, 'fleet-and-dns.ndjson')
+    const lines = [...readFileSync(file, 'utf8').trimEnd().split('\n'), ...gunzipSync(readFileSync(FLEET_DNS)).toString('utf8').trimEnd().split('\n')]
+    const tsOf = lines.map((l) => (JSON.parse(l) as { ts: number }).ts)
+    const order = Uint32Array.from(lines, (_, i) => i).sort((a, b) => tsOf[a]! - tsOf[b]! || a - b)
+    writeFileSync(withDnsFile, `${Array.from(order, (i) => lines[i]).join('\n')}\n`)
+    const replayDnsMs = await best(() => replay({ inputs: [withDnsFile], format: 'auto', config, detectors: DETECTORS, onAlert: () => {} }))
     // Six shards over one fleet view (what `run` deploys): the same alerts, the cost of the sharding.
     let alerts6 = 0
     const replay6Ms = await best(async () => {
@@ -92,6 +101,9 @@ const throughput = async (): Promise<Record<string, number>> => {
       sorted120EventsPerSecond: Math.round(events / (sorted120Ms / 1000)),
       replayNoOwnersEventsPerSecond: Math.round(events / (replayNoOwnersMs / 1000)),
       ownersOverNone: Math.round((replayNoOwnersMs / replayMs) * 1000) / 1000,
+      answers: lines.length - events,
+      replayDnsEventsPerSecond: Math.round(events / (replayDnsMs / 1000)),
+      dnsOverNone: Math.round((replayMs / replayDnsMs) * 1000) / 1000,
       exportedEvents,
       exportedLate,
       exportedEventsPerSecond: Math.round(exportedEvents / (exportedMs / 1000)),
@@ -187,6 +199,10 @@ const main = async (): Promise<void> => {
   console.log('| replay, no owners (events/s) | replay, owners (events/s) | ratio owners / none |')
   console.log('|---:|---:|---:|')
   console.log(`| ${t.replayNoOwnersEventsPerSecond} | ${t.replayEventsPerSecond} | ${t.ownersOverNone} |`)
+  console.log('\nreplay with the fleet\'s DNS answers in the same file (names for the cloud services\' flows) against without them, same run; rates per event of the fleet')
+  console.log('| DNS answers | replay, no answers (events/s) | replay, answers (events/s) | ratio answers / none |')
+  console.log('|---:|---:|---:|---:|')
+  console.log(`| ${t.answers} | ${t.replayEventsPerSecond} | ${t.replayDnsEventsPerSecond} | ${t.dnsOverNone} |`)
   console.log('\nreplay of the fleet as a flow exporter sends it (out of start order, long flows cut at a 60 s active timeout), lateness 120 s for both, same run')
   console.log('| records | late | sorted fleet (events/s) | exporter\'s order (records/s) | ratio exporter\'s order / sorted |')
   console.log('|---:|---:|---:|---:|---:|')
