@@ -77,14 +77,15 @@ export const lanPeer = (srcIp: string, host: number): Dest => dest(`${srcIp.spli
 // fixture is data). Flows to them carry no name, as NetFlow exports them; the name is in the DNS
 // answers the device received (fleet.dns.ndjson.gz).
 
-/** A provider's block: first address and size in bits. */
-type Block = readonly [base: number, bits: number]
-const block = (a: number, b: number, c: number, bits: number): Block => [((a << 24) >>> 0) + (b << 16) + (c << 8), bits]
+/** A provider's block: its first address, and how many of its low bits vary (32 − the prefix length). */
+type Block = readonly [base: number, hostBits: number]
+/** The block `a.b.c.0/prefix`. */
+const block = (a: number, b: number, c: number, prefix: number): Block => [((a << 24) >>> 0) + (b << 16) + (c << 8), 32 - prefix]
 
 /** Amazon (AS16509): EC2 and IoT ranges of one region. */
 export const AWS_COMPUTE: readonly Block[] = [block(3, 64, 0, 14), block(18, 184, 0, 15), block(35, 156, 0, 14), block(52, 28, 0, 16)]
 /** Amazon (AS16509): object storage. */
-export const AWS_STORAGE: readonly Block[] = [block(52, 219, 0, 16), block(3, 5, 128, 15)]
+export const AWS_STORAGE: readonly Block[] = [block(52, 219, 0, 16), block(3, 5, 128, 17)]
 /** Microsoft (AS8075). */
 export const AZURE: readonly Block[] = [block(20, 50, 0, 16), block(40, 113, 0, 16)]
 /** Google Cloud (AS396982). */
@@ -109,8 +110,8 @@ export const answersAt = (s: CloudService, ts: number): string[] => {
   const out: string[] = []
   for (let i = 0; i < s.answers; i++) {
     const h = hash32(`${s.host}/${epoch}/${i}`)
-    const [base, bits] = s.blocks[h % s.blocks.length] as Block
-    out.push(ipv4(base + (Math.imul(h, 0x2c1b3c6d) >>> (32 - bits))))
+    const [base, hostBits] = s.blocks[h % s.blocks.length] as Block
+    out.push(ipv4(base + (Math.imul(h, 0x2c1b3c6d) >>> (32 - hostBits))))
   }
   return out
 }

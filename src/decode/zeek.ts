@@ -43,8 +43,8 @@ const COLUMNS: ReadonlyMap<string, boolean> = new Map([
 const UNKNOWN_TRANSPORT = 255
 /** Without these a file is no log this adapter can read; and it needs one of `KINDS`. */
 const REQUIRED = ['ts', 'id.orig_h', 'id.resp_h'] as const
-/** The column each log this adapter reads has: conn.log and dns.log `proto`, ssl.log `server_name`, http.log `host`. */
-const KINDS = ['proto', 'server_name', 'host'] as const
+/** The column each log this adapter reads has: conn.log and dns.log `proto`, ssl.log `server_name`, http.log `trans_depth`. */
+const KINDS = ['proto', 'server_name', 'trans_depth'] as const
 
 /** Whether a parsed JSON object looks like a Zeek conn.log record (auto-detection). */
 export const isZeekRecord = (o: Readonly<Record<string, unknown>>): boolean => o['id.orig_h'] !== undefined
@@ -75,7 +75,8 @@ export const decodeZeekValue = (value: unknown): DecodeResult => {
   const o = value as Readonly<Record<string, unknown>>
   if (o.query !== undefined) return decodeZeekDns(o)
   if (o.server_name !== undefined || o.established !== undefined) return decodeZeekName(o, o.server_name, 'server_name')
-  if (o.trans_depth !== undefined || o.method !== undefined || o.host !== undefined) return decodeZeekName(o, hostName(o.host), 'host')
+  // Not by `host` alone: log shippers add a `host` (their own) to the records they carry.
+  if (o.trans_depth !== undefined) return decodeZeekName(o, hostName(o.host), 'host')
   // Zeek says the originator is not in its Site::local_nets: an inbound connection, not a device's egress.
   const localOrig = o.local_orig
   if (localOrig === false || localOrig === 'F') return SKIPPED.outside
@@ -156,25 +157,34 @@ const decodeZeekDns = (o: Readonly<Record<string, unknown>>): DecodeResult => {
 
 const DNS_SOURCE_FIELD: Readonly<Record<string, string>> = { deviceId: 'id.orig_h', srcIp: 'id.orig_h', query: 'query', answers: 'answers', ttl: 'TTLs' }
 
-/** An HTTP Host header's name: its port taken off; undefined for an address literal (`203.0.113.5:8080`, `[2001:db8::1]`). */
+/** An HTTP Host header's name: its port taken off; undefined for an address literal (`203.0.113.5:8080`, `[2001:db8::1]`) or what is no name (`a:1:2`). */
 const hostName = (host: unknown): unknown => {
-  if (typeof host !== 'string' || host.startsWith('[')) return typeof host === 'string' ? undefined : host
-  const colon = host.lastIndexOf(':')
-  const name = colon > 0 && host.indexOf(':') === colon ? host.slice(0, colon) : host
-  return isIP(name) !== 0 ? undefined : name
+  if (typeof host !== 'string') return host
+  const colon = host.indexOf(':')
+  const name = colon < 0 ? host : host.slice(0, colon)
+  if (name.length === 0 || isIP(name) !== 0 || host.lastIndexOf(':') !== colon) return undefined
+  return name
 }
 
 /**
+ * How long a connection's own name (SNI, Host) names its address: a day. Zeek writes its ssl.log
+ * or http.log row when the connection starts and its conn.log row when it ends, hours later for a
+ * long MQTT session over TLS; the grace past the last use then holds it while it is in use.
+ */
+const CONNECTION_NAME_TTL_SECONDS = 86_400
+
+/**
  * One ssl.log (`server_name`, the TLS SNI) or http.log (`host`) record: the name the device used
- * for the address it connected to (`id.resp_h`), as a `dns` event with that one answer and no TTL
- * (it lasts the grace past its last use). A connection without a name (no SNI, an address for a
- * Host) names nothing: skipped as blank.
+ * for the address it connected to (`id.resp_h`), as a `dns` event with that one answer for
+ * `CONNECTION_NAME_TTL_SECONDS`. A connection without a name (no SNI, an address for a Host) names
+ * nothing: skipped as blank. The client chooses these names (malware may send a vendor's SNI to its
+ * own server); a resolver's answers are harder to forge.
  */
 const decodeZeekName = (o: Readonly<Record<string, unknown>>, name: unknown, field: 'server_name' | 'host'): DecodeResult => {
   const { issues, ts, src, srcOk } = originOf(o)
   if (issues === '' && (name === undefined || name === '')) return SKIPPED.blank
   return canonicalWithSourceNames(issues, {
-    type: 'dns', ts, deviceId: srcOk ? src : '-', srcIp: srcOk ? src : undefined, query: name, answers: [o['id.resp_h']],
+    type: 'dns', ts, deviceId: srcOk ? src : '-', srcIp: srcOk ? src : undefined, query: name, answers: [o['id.resp_h']], ttl: CONNECTION_NAME_TTL_SECONDS,
   }, field === 'host' ? HTTP_SOURCE_FIELD : SSL_SOURCE_FIELD)
 }
 

@@ -48,7 +48,7 @@ export class Destinations {
 
   constructor(readonly owners: Owners | null) {}
 
-  /** The table of `destinations.owners`: `builtin`, `none`, or a CSV file's path. */
+  /** The owners of `destinations.owners`: `builtin`, `none`, or a CSV or MMDB file's path. */
   static fromConfig(owners: string): Destinations {
     return new Destinations(owners === 'none' ? null : OwnerTable.load(owners))
   }

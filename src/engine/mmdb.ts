@@ -20,7 +20,8 @@ const asnOf = (r: AsnRecord): number => {
   if (typeof v === 'number') return Number.isInteger(v) && v >= 0 && v <= 0xffffffff ? v : -1
   if (typeof v === 'string') {
     const m = /^(?:AS)?(\d{1,10})$/i.exec(v)
-    return m === null ? -1 : Number(m[1])
+    const n = m === null ? -1 : Number(m[1])
+    return n <= 0xffffffff ? n : -1
   }
   return -1
 }
@@ -35,7 +36,7 @@ const dotted = (n: number): string => `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 
 /**
  * An MMDB file's owners. Each network a lookup lands in becomes a row (its AS, organisation and
  * CIDR), so that rows mean here what they mean in the CSV table; rows are made as addresses are
- * asked for, at most one per network of the file.
+ * asked for, at most one per network of the file (the file itself is read once, outside the heap).
  */
 export class MmdbOwners implements Owners {
   private readonly asns: number[] = []
@@ -45,7 +46,10 @@ export class MmdbOwners implements Owners {
 
   private constructor(private readonly reader: Reader<Response>) {}
 
-  /** Opens `path`; a file that is no MaxMind DB, or holds no AS numbers, is an error naming what is wrong. */
+  /**
+   * Opens `path`; a file that is no MaxMind DB, or whose records for well-known addresses hold no AS
+   * numbers (a country or city database), is an error naming what is wrong.
+   */
   static open(path: string): MmdbOwners {
     let reader: Reader<Response>
     try {
@@ -70,12 +74,14 @@ export class MmdbOwners implements Owners {
   row(ip: string): number {
     if (!ipaddr.isValid(ip)) return -1
     const addr = ipaddr.process(ip)
+    // An IPv4-only file would be walked with the IPv6 address's first 32 bits: no answer.
+    if (addr.kind() === 'ipv6' && this.reader.metadata.ipVersion === 4) return -1
     const text = addr.toString()
     let found: [AsnRecord | null, number]
     try {
       found = this.reader.getWithPrefixLength(text) as [AsnRecord | null, number]
     } catch {
-      return -1 // an IPv6 address in an IPv4-only file
+      return -1
     }
     const [record, prefix] = found
     if (record === null) return -1

@@ -36,25 +36,28 @@ const encode = (v: Value): number[] => {
 
 interface Node { left: Node | number | null; right: Node | number | null }
 
-/** The 128 bits of a network's address (IPv4 as `::a.b.c.d`) and its prefix length in the IPv6 tree. */
-const bitsOf = (cidr: string): { bits: number[]; length: number } => {
+/** The bits of a network's address (in an IPv6 tree IPv4 as `::a.b.c.d`) and its prefix length in the tree. */
+const bitsOf = (cidr: string, ipVersion: 4 | 6): { bits: number[]; length: number } => {
   const [address, prefix] = ipaddr.parseCIDR(cidr)
-  const bytes = address.kind() === 'ipv4' ? [...new Array<number>(12).fill(0), ...address.toByteArray()] : address.toByteArray()
+  if (ipVersion === 4 && address.kind() !== 'ipv4') throw new Error(`${cidr}: IPv6 in an IPv4 database`)
+  const pad = address.kind() === 'ipv4' && ipVersion === 6 ? 12 : 0
+  const bytes = [...new Array<number>(pad).fill(0), ...address.toByteArray()]
   const bits = bytes.flatMap((b) => [7, 6, 5, 4, 3, 2, 1, 0].map((i) => (b >> i) & 1))
-  return { bits, length: address.kind() === 'ipv4' ? 96 + prefix : prefix }
+  return { bits, length: pad * 8 + prefix }
 }
 
 /**
- * An MMDB file holding `records` (CIDR → record), of `databaseType`. Networks must not overlap.
- * Lookups give each network's record and its prefix length (IPv4 ones relative to IPv4).
+ * An MMDB file holding `records` (CIDR → record), of `databaseType`, with an IPv6 tree (IPv4 within
+ * it) or an IPv4 one. Networks must not overlap. Lookups give each network's record and its prefix
+ * length (IPv4 ones relative to IPv4).
  */
-export const writeMmdb = (records: Readonly<Record<string, Value>>, databaseType = 'GeoLite2-ASN'): Buffer => {
+export const writeMmdb = (records: Readonly<Record<string, Value>>, databaseType = 'GeoLite2-ASN', ipVersion: 4 | 6 = 6): Buffer => {
   const data: number[] = []
   const root: Node = { left: null, right: null }
   for (const [cidr, record] of Object.entries(records)) {
     const offset = data.length
     data.push(...encode(record))
-    const { bits, length } = bitsOf(cidr)
+    const { bits, length } = bitsOf(cidr, ipVersion)
     let node = root
     for (let i = 0; i < length - 1; i++) {
       const side = bits[i] ? 'right' : 'left'
@@ -76,7 +79,7 @@ export const writeMmdb = (records: Readonly<Record<string, Value>>, databaseType
     tree.writeUIntBE(record(n.right), i * 6 + 3, 3)
   })
   const metadata = encode({
-    node_count: count, record_size: 24, ip_version: 6, database_type: databaseType, languages: ['en'],
+    node_count: count, record_size: 24, ip_version: ipVersion, database_type: databaseType, languages: ['en'],
     binary_format_major_version: 2, binary_format_minor_version: 0, build_epoch: 1_796_000_000n, description: { en: 'egress-sentinel test database' },
   })
   return Buffer.concat([tree, Buffer.alloc(16), Buffer.from(data), Buffer.from([0xab, 0xcd, 0xef, ...Buffer.from('MaxMind.com', 'latin1')]), Buffer.from(metadata)])

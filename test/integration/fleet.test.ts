@@ -11,7 +11,8 @@ import { until } from '../helpers/wait.ts'
 import { readAll } from '../helpers/kafka.ts'
 
 const FLEET = fileURLToPath(new URL('../../fixtures/synthetic/fleet.ndjson.gz', import.meta.url))
-const FLEET_LINES = 279_311
+/** The fleet's records, as `produce` writes them to the topic (one per line). */
+const FLEET_LINES = gunzipSync(readFileSync(FLEET)).toString('utf8').trimEnd().split('\n').length
 
 const brokers = inject('kafkaBrokers')
 const kafka = new Kafka({ clientId: 'fleet-test', brokers: [brokers], logLevel: logLevel.NOTHING })

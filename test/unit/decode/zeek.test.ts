@@ -158,12 +158,12 @@ describe('zeek conn.log adapter, TSV', () => {
     })
     reader.header('#fields\tts\tuid\tquery\tqtype_name')
     expect(reader.record('1795563420.1\tCx\texample.com\tA')).toStrictEqual({
-      ok: false, reason: 'unknown_format', error: 'zeek #fields has no id.orig_h, id.resp_h, proto or server_name or host column: not a conn.log, dns.log, ssl.log or http.log',
+      ok: false, reason: 'unknown_format', error: 'zeek #fields has no id.orig_h, id.resp_h, proto or server_name or trans_depth column: not a conn.log, dns.log, ssl.log or http.log',
     })
     // files.log: addresses, but none of the logs this adapter reads.
     reader.header('#fields\tts\tfuid\tid.orig_h\tid.resp_h\tmime_type')
     expect(reader.record('1795563420.1\tFx\t192.168.1.20\t203.0.113.5\ttext/plain')).toStrictEqual({
-      ok: false, reason: 'unknown_format', error: 'zeek #fields has no proto or server_name or host column: not a conn.log, dns.log, ssl.log or http.log',
+      ok: false, reason: 'unknown_format', error: 'zeek #fields has no proto or server_name or trans_depth column: not a conn.log, dns.log, ssl.log or http.log',
     })
   })
 
@@ -220,12 +220,12 @@ describe('zeek ssl.log and http.log', () => {
     request_body_len: 0, response_body_len: 5120, status_code: 200, status_msg: 'OK',
   }
 
-  it('names the address a TLS connection went to by its SNI, as a DNS answer without a TTL', () => {
+  it('names the address a TLS connection went to by its SNI, as a DNS answer for a day (its conn.log row comes when it ends)', () => {
     expect(decodeZeekValue(hello)).toEqual({
       ok: true,
       event: {
         type: 'dns', ts: 1615471021250, deviceId: '192.168.1.122', srcIp: '192.168.1.122', query: 'a1b2c3-ats.iot.us-west-2.amazonaws.com',
-        answers: ['52.89.250.177'], ttlSeconds: undefined, model: undefined, firmware: undefined, label: undefined,
+        answers: ['52.89.250.177'], ttlSeconds: 86_400, model: undefined, firmware: undefined, label: undefined,
       },
     })
   })
@@ -233,7 +233,12 @@ describe('zeek ssl.log and http.log', () => {
   it('names the address of an HTTP request by its Host, without the port; an address for a Host names nothing', () => {
     const r = decodeZeekValue(request)
     expect(r.ok === true && r.event).toMatchObject({ type: 'dns', ts: 1615471022750, deviceId: '192.168.1.122', query: 'fw.vendor.example', answers: ['203.0.113.80'] })
-    for (const host of ['203.0.113.80', '203.0.113.80:8080', '[2001:db8::1]:443', '2001:db8::1']) expect(decodeZeekValue({ ...request, host }), host).toEqual({ ok: null, reason: 'blank' })
+    for (const host of ['203.0.113.80', '203.0.113.80:8080', '[2001:db8::1]:443', '2001:db8::1', 'a:1:2', ':80']) expect(decodeZeekValue({ ...request, host }), host).toEqual({ ok: null, reason: 'blank' })
+  })
+
+  it('reads a conn.log record that a log shipper gave a `host` field (its own name) as the flow it is', () => {
+    const shipped = { ts: 1615471022.75, 'id.orig_h': '192.168.1.122', 'id.resp_h': '203.0.113.80', 'id.resp_p': 443, proto: 'tcp', orig_ip_bytes: 500, host: 'collector-01' }
+    expect(decodeZeekValue(shipped)).toMatchObject({ ok: true, event: { type: 'egress', dstIp: '203.0.113.80', bytesOut: 500 } })
   })
 
   it('skips a TLS connection without SNI and an HTTP request without Host, and names a bad field by Zeek\'s name', () => {

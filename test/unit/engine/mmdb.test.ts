@@ -49,6 +49,14 @@ describe('owners from an MMDB file', () => {
     expect(ipinfo.rows).toBe(1)
   })
 
+  it('gives no owner for an IPv6 address in an IPv4-only file (not the owner of its first 32 bits)', () => {
+    // 2001:4860:: begins with the bits of 32.1.72.96: an IPv4 tree would answer for that.
+    const v4 = MmdbOwners.open(file('v4.mmdb', writeMmdb({ '32.0.0.0/8': { autonomous_system_number: 64500, autonomous_system_organization: 'Thirty-Two' }, '8.8.8.0/24': { autonomous_system_number: 15169, autonomous_system_organization: 'Google LLC' } }, 'GeoLite2-ASN', 4)))
+    expect(v4.asnOf(v4.row('32.1.72.96'))).toBe(64500)
+    expect([v4.row('2001:4860:4860::8888'), v4.row('2001:db8::1')]).toEqual([-1, -1])
+    expect(v4.asnOf(v4.row('::ffff:8.8.8.8'))).toBe(15169)
+  })
+
   it('refuses a file that is no MaxMind DB, and a database without AS numbers, naming the file', () => {
     expect(() => MmdbOwners.open(file('text.mmdb', 'first,last,asn\n'))).toThrow(`${join(dir, 'text.mmdb')}: not a MaxMind DB file`)
     const country = file('country.mmdb', writeMmdb({ '8.8.8.0/24': { country: { iso_code: 'US' } } }, 'GeoLite2-Country'))
