@@ -5,7 +5,7 @@
  * host that no device of the model used before (after the model's own learning), either the
  * vendor rolled out new firmware that calls it, or something turned the fleet, as in 2014 through
  * the vendor's own servers. The firmware tells them apart: a device whose firmware changed shortly
- * shortly before it took the host up (or while it settled: an update downloads, then reboots) reports a rollout (severity low, a notice: indicator
+ * shortly before it took the host up (or while it settled: an update downloads, then reboots) reports a rollout (a notice of low severity: indicator
  * `rollout <host> firmware <version>`, which `correlate` turns into one fleet-wide rollout notice
  * instead of alerts per device); one without a firmware change reports a shift (medium, indicator
  * `shift <host>`: a campaign once enough devices show it). A host is its full name when the
@@ -76,9 +76,9 @@ export const modelShift = defineDetector<ModelShiftConfig, State>({
   id: 'model-shift',
   title: 'Devices of a model taking up a new host together',
   description:
-    'Hosts new to the model that several of its devices take up at once: a rollout (low, a notice) after a firmware change, ' +
+    'Hosts new to the model that several of its devices take up at once: a rollout (a notice) after a firmware change, ' +
     'a shift (medium) without one. Lower minPeers for small fleets; raise adoptionMinutes for staged rollouts.',
-  version: 2,
+  version: 3,
   tags: ['maturity_experimental', 'network', 'fleet', 'firmware'],
   configSchema: modelShiftConfig,
   create(cfg, { windowMs, fleet, destinations }) {
@@ -168,6 +168,7 @@ export const modelShift = defineDetector<ModelShiftConfig, State>({
           const changed = device.firmwareChangedAt
           const rollout = changed < (first + settleWindows + 1) * windowMs && firstUse - changed <= firmwareMs
           return {
+            kind: rollout ? 'notice' : 'alert',
             severity: rollout ? 'low' : 'medium',
             score: rollout ? 0.3 : 0.6,
             summary: rollout

@@ -180,7 +180,11 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
         const byAddress = named ? destinations.hash(e.dstIp, undefined) : hash
         const addressKnown = named && state.known.includes(byAddress)
         remember(state, device.model, hash, e.ts)
-        if (named && !state.known.includes(byAddress ^ BEHIND_NAME)) remember(state, device.model, byAddress ^ BEHIND_NAME, e.ts, false)
+        if (named && !addressKnown && !state.known.includes(byAddress ^ BEHIND_NAME)) {
+          remember(state, device.model, byAddress ^ BEHIND_NAME, e.ts, false)
+          // For the model's peers, the address's identity is in use: a peer reaching it unnamed shares it.
+          peers.add(device.model, byAddress, e.ts)
+        }
         if (addressKnown) return
         if (learning) {
           if (state.lateSince >= 0) state.lateLearned++
@@ -277,10 +281,12 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
         const n = novel!
         picked.sort((a, b) => n.window[a]! - n.window[b]! || (n.keys[a]! < n.keys[b]! ? -1 : n.keys[a]! > n.keys[b]! ? 1 : 0))
         const keys = picked.map((i) => n.keys[i]!)
+        // A firmware change is in the evidence, not a reason to lower the severity: a rollout's
+        // destinations are shared by the model's peers, and firmware that turned a device is not.
         const firmwareChanged = device.firmwareChangedAt > (w + 1) * windowMs - 2 * learningMs
         return {
-          severity: firmwareChanged ? 'low' : 'medium',
-          score: (firmwareChanged ? 0.6 : 1) * ratioScore(counted, threshold),
+          severity: 'medium',
+          score: ratioScore(counted, threshold),
           summary: `${counted} destinations never used before in ${hours} h, none shared by ${cfg.peerDevices}+ ${device.model} peers (threshold ${Math.round(threshold)})`,
           evidence: {
             rule: 'novelty',

@@ -6,7 +6,6 @@
 // from the first payload event (label without a stage), so a burst's detection delay is visible apart
 // from the quiet minutes after the dropper.
 import type { Alert, DeviceEvent } from './types.ts'
-import { SEVERITIES } from './types.ts'
 
 interface Truth {
   model: string
@@ -50,7 +49,7 @@ export interface Evaluation {
   readonly detected: number
   readonly missed: number
   readonly falseAlarms: number
-  /** Low-severity alerts (notices: a firmware rollout's adoptions): neither detections nor false alarms. */
+  /** Notices (`kind: notice`: a firmware rollout's adoptions): neither detections nor false alarms. */
   readonly notices: number
   readonly recall: number
   readonly precision: number
@@ -78,8 +77,8 @@ const ratio = (a: number, b: number): number => (b === 0 ? 0 : Math.round((a / b
 export class Evaluator {
   private readonly truth = new Map<string, Truth>()
   private readonly firing: Alert[] = []
-  /** Each alert's highest severity over its records (a resolution carries its peak). */
-  private readonly peak = new Map<string, number>()
+  /** The ids of the alerts taken. */
+  private readonly seen = new Set<string>()
   private start = Infinity
   private end = -Infinity
 
@@ -104,16 +103,18 @@ export class Evaluator {
     }
   }
 
-  /** An alert whose every record is of low severity is a notice (an expected change): counted apart, not scored. */
+  /**
+   * An alert is scored once, by its first firing record (later ones are its escalations); a notice
+   * (an expected change, `kind: notice`) is counted apart: neither a detection nor a false alarm.
+   */
   alert(alert: Alert): void {
-    const rank = SEVERITIES.indexOf(alert.severity)
-    if (rank > (this.peak.get(alert.id) ?? -1)) this.peak.set(alert.id, rank)
-    if (alert.status === 'firing') this.firing.push(alert)
+    if (alert.status !== 'firing' || this.seen.has(alert.id)) return
+    this.seen.add(alert.id)
+    this.firing.push(alert)
   }
 
   result(): Evaluation {
-    const low = SEVERITIES.indexOf('low')
-    const isNotice = (a: Alert): boolean => (this.peak.get(a.id) ?? low) <= low
+    const isNotice = (a: Alert): boolean => a.kind === 'notice'
     const notices = this.firing.filter(isNotice).length
     const byDevice = new Map<string, Alert[]>()
     for (const a of this.firing) {

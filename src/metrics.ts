@@ -22,6 +22,7 @@ export interface MetricsSource {
 export interface OpenAlertView {
   readonly deviceId: string
   readonly detector: string
+  readonly kind: string
   readonly severity: string
   readonly score: number
 }
@@ -93,25 +94,26 @@ export const createMetrics = (source: MetricsSource, version: string, topK = 20)
   })
   const alerts = new Counter({
     name: 'egress_alerts_total',
-    help: 'Alert records committed to the alerts topic, by detector, severity and status (firing or resolved).',
-    labelNames: ['detector', 'severity', 'status'],
+    help: 'Alert records committed to the alerts topic, by detector, severity, status (firing; escalated: a later firing record of a higher severity; resolved) and kind (alert or notice).',
+    labelNames: ['detector', 'severity', 'status', 'kind'],
     registers,
   })
   new Gauge({
     name: 'egress_alerts_firing',
-    help: 'Alerts firing now on the shards this member owns, by detector and severity.',
-    labelNames: ['detector', 'severity'],
+    help: 'Alerts firing now on the shards this member owns, by detector, severity (the latest) and kind (alert or notice).',
+    labelNames: ['detector', 'severity', 'kind'],
     registers,
     collect() {
       const counts = new Map<string, number>()
-      source.forEachOpenAlert(({ detector, severity }) => {
-        const key = `${detector}\u0000${severity}`
+      source.forEachOpenAlert(({ detector, severity, kind }) => {
+        // Alerts restored from checkpoints made before kinds are alerts.
+        const key = `${detector}\u0000${severity}\u0000${(kind as string | undefined) ?? 'alert'}`
         counts.set(key, (counts.get(key) ?? 0) + 1)
       })
       this.reset()
       for (const [key, n] of counts) {
-        const [detector, severity] = key.split('\u0000') as [string, string]
-        this.set({ detector, severity }, n)
+        const [detector, severity, kind] = key.split('\u0000') as [string, string, string]
+        this.set({ detector, severity, kind }, n)
       }
     },
   })

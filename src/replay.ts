@@ -69,6 +69,8 @@ export interface ReplaySummary {
   evictedDevices: number
   windowsEvaluated: number
   alertsFiring: number
+  /** Later firing records of alerts whose severity rose. */
+  alertsEscalated: number
   alertsResolved: number
   suppressed: number
   /** Models and keys the fleet view refused at its caps (fleet.maxModels, a facet's keys per model). */
@@ -132,7 +134,7 @@ export const replay = async (opts: ReplayOptions): Promise<ReplaySummary> => {
   }
   const summary: ReplaySummary = {
     files: files.length, lines: 0, events: 0, rejected: {}, skipped: {}, late: 0, devices: 0, evictedDevices: 0,
-    windowsEvaluated: 0, alertsFiring: 0, alertsResolved: 0, suppressed: 0, fleetRefused: { models: 0, keys: 0 },
+    windowsEvaluated: 0, alertsFiring: 0, alertsEscalated: 0, alertsResolved: 0, suppressed: 0, fleetRefused: { models: 0, keys: 0 },
   }
   const { onEvent, onReject, progress, config } = opts
   const nowMs = opts.nowMs ?? Date.now()
@@ -184,6 +186,7 @@ export const replay = async (opts: ReplayOptions): Promise<ReplaySummary> => {
     summary.evictedDevices += shard.engine.evictedTtl + shard.engine.evictedNew + shard.engine.evictedLearned
     summary.windowsEvaluated += shard.engine.windowsEvaluated
     summary.alertsFiring += shard.alerts.fired
+    summary.alertsEscalated += shard.alerts.escalated
     summary.alertsResolved += shard.alerts.resolved
     summary.suppressed += shard.alerts.suppressed
   }

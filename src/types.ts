@@ -71,8 +71,18 @@ export const SEVERITIES: readonly Severity[] = ['low', 'medium', 'high', 'critic
 /** Detector-specific evidence: flat, JSON-serialisable, stable key order. */
 export type Evidence = Readonly<Record<string, string | number | boolean | readonly string[] | readonly number[] | null>>
 
+/**
+ * `alert`: behaviour to act on; `notice`: an expected change worth knowing (a model's devices taking
+ * up a host with new firmware), which no one is paged for and `evaluate` does not score. Severity
+ * says impact only, whatever the kind.
+ */
+export type AlertKind = 'alert' | 'notice'
+export const ALERT_KINDS: readonly AlertKind[] = ['alert', 'notice']
+
 /** What a detector reports for one device at one window close. */
 export interface Finding {
+  /** `alert` when absent. */
+  readonly kind?: AlertKind
   readonly severity: Severity
   /** In [0, 1]. */
   readonly score: number
@@ -88,10 +98,19 @@ export type AlertStatus = 'firing' | 'resolved'
 export interface Alert {
   readonly id: string
   readonly scope: 'device'
+  /** Fixed when the alert fires. */
+  readonly kind: AlertKind
   readonly deviceId: string
   readonly detector: string
   readonly status: AlertStatus
+  /**
+   * 1 when it fires, one more each time its severity rises while it fires (an escalation: a new
+   * firing record) and at resolution.
+   */
+  readonly revision: number
   readonly severity: Severity
+  /** The severity of the previous revision (null on the first): a paging target sends the first record that reaches its threshold. */
+  readonly previousSeverity: Severity | null
   readonly score: number
   /** ISO-8601, event time. */
   readonly startsAt: string
@@ -99,6 +118,8 @@ export interface Alert {
   readonly endsAt: string | null
   /** ISO-8601, event time at which the alert fired (end of the window that confirmed it). */
   readonly detectedAt: string
+  /** ISO-8601, event time of this revision: `detectedAt` when it fires, the window that raised it for an escalation, `endsAt` at resolution. */
+  readonly updatedAt: string
   readonly summary: string
   readonly model: string | null
   /** The device's firmware when the alert fired, when known. */
@@ -112,6 +133,9 @@ export interface Alert {
 
 /** A record of the alerts topic: a device alert or a campaign. */
 export type AlertRecord = Alert | CampaignRecord
+
+/** A record's kind: a rollout is the fleet's notice; a device record from before kinds is an alert. */
+export const kindOf = (r: AlertRecord): AlertKind => (r.scope === 'fleet' ? (r.kind === 'rollout' ? 'notice' : 'alert') : (r.kind ?? 'alert'))
 
 /**
  * A fleet-scope record on the alerts topic: many devices showing one behaviour (a campaign).

@@ -1,4 +1,4 @@
-// Alert lifecycle: hysteresis (N bad windows fire, M clean windows resolve), one open alert per device and detector.
+// Alert lifecycle: hysteresis (N bad windows fire, M clean windows resolve), one open alert per device and detector, a new revision when its severity rises.
 import type { Alert, Finding, Severity } from '../types.ts'
 import { SEVERITIES } from '../types.ts'
 import type { DeviceRecord } from '../engine/device.ts'
@@ -25,6 +25,7 @@ interface Slot {
   /** Window of the first bad window of the current streak. */
   startWindow: number
   lastBadWindow: number
+  /** The latest record of the open alert (its firing or latest escalation). */
   open: Alert | null
   peak: Finding | null
   /** The peak's evidence with the device's standing among its peers when it became the peak. */
@@ -34,6 +35,8 @@ interface Slot {
 
 export interface LifecycleCounters {
   fired: number
+  /** Firing records of a higher severity than the alert's previous one. */
+  escalated: number
   resolved: number
   suppressed: number
 }
@@ -47,7 +50,7 @@ export const forEachOpenAlert = (device: DeviceRecord, visit: (alert: Alert) => 
 }
 
 export class AlertLifecycle implements WindowSink {
-  readonly counters: LifecycleCounters = { fired: 0, resolved: 0, suppressed: 0 }
+  readonly counters: LifecycleCounters = { fired: 0, escalated: 0, resolved: 0, suppressed: 0 }
 
   constructor(
     private readonly policies: readonly LifecyclePolicy[],
@@ -89,10 +92,12 @@ export class AlertLifecycle implements WindowSink {
       slot.peakEvidence = this.evidence(device, policy.detector, finding, window)
     }
     if (finding.score > slot.maxScore) slot.maxScore = finding.score
-    if (slot.open === null && slot.bad >= policy.fireAfter) {
+    const open = slot.open
+    if (open === null && slot.bad >= policy.fireAfter) {
       const startsAtMs = slot.startWindow * this.windowMs
       slot.open = makeAlert({
         id: alertId(device.id, policy.detector, startsAtMs),
+        kind: finding.kind ?? 'alert',
         deviceId: device.id,
         model: device.model,
         firmware: device.firmware,
@@ -100,15 +105,43 @@ export class AlertLifecycle implements WindowSink {
         detectorVersion: policy.detectorVersion,
         configHash: policy.configHash,
         status: 'firing',
+        revision: 1,
         severity: finding.severity,
+        previousSeverity: null,
         score: finding.score,
         startsAtMs,
         endsAtMs: null,
         detectedAtMs: windowEnd,
+        updatedAtMs: windowEnd,
         summary: finding.summary,
         evidence: slot.peak === finding ? slot.peakEvidence! : this.evidence(device, policy.detector, finding, window),
       })
       this.counters.fired++
+      this.emit(slot.open)
+    } else if (open !== null && rank(finding.severity) > rank(open.severity)) {
+      // Its severity rose while it fires: a new revision, so that a target waiting for that severity is paged.
+      slot.open = makeAlert({
+        id: open.id,
+        kind: open.kind,
+        deviceId: open.deviceId,
+        model: open.model ?? 'unknown',
+        firmware: open.firmware ?? '',
+        detector: open.detector,
+        detectorVersion: open.detectorVersion,
+        configHash: open.configHash,
+        status: 'firing',
+        revision: (open.revision ?? 1) + 1,
+        severity: finding.severity,
+        previousSeverity: open.severity,
+        score: slot.maxScore,
+        startsAtMs: Date.parse(open.startsAt),
+        endsAtMs: null,
+        detectedAtMs: Date.parse(open.detectedAt),
+        updatedAtMs: windowEnd,
+        summary: finding.summary,
+        evidence: slot.peak === finding ? slot.peakEvidence! : this.evidence(device, policy.detector, finding, window),
+      })
+      this.counters.escalated++
       this.emit(slot.open)
     }
   }
@@ -148,6 +181,8 @@ export class AlertLifecycle implements WindowSink {
     const endsAtMs = (slot.lastBadWindow + 1) * this.windowMs
     this.emit(makeAlert({
       id: open.id,
+      // Checkpoints from before kinds and revisions hold an alert's one firing record.
+      kind: open.kind ?? 'alert',
       deviceId: open.deviceId,
       model: open.model ?? 'unknown',
       firmware: open.firmware ?? '',
@@ -155,11 +190,14 @@ export class AlertLifecycle implements WindowSink {
       detectorVersion: open.detectorVersion,
       configHash: open.configHash,
       status: 'resolved',
+      revision: (open.revision ?? 1) + 1,
       severity: rank(peak.severity) > rank(open.severity) ? peak.severity : open.severity,
+      previousSeverity: open.severity,
       score: slot.maxScore,
       startsAtMs: Date.parse(open.startsAt),
       endsAtMs,
       detectedAtMs: Date.parse(open.detectedAt),
+      updatedAtMs: endsAtMs,
       summary: peak.summary,
       evidence: slot.peakEvidence ?? peak.evidence,
     }))

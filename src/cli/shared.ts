@@ -60,7 +60,7 @@ export const summaryText = (s: ReplaySummary, elapsedMs: number): string => {
     `replayed ${s.events} events from ${s.files} file(s), ${s.lines} lines in ${(elapsedMs / 1000).toFixed(2)} s (${rate} events/s)`,
     `rejected: ${rejected}; skipped: ${skipped}; late (dropped): ${s.late}`,
     `devices tracked: ${s.devices} (evicted ${s.evictedDevices}); windows evaluated: ${s.windowsEvaluated}`,
-    `alerts: ${s.alertsFiring} firing, ${s.alertsResolved} resolved, ${s.suppressed} findings suppressed`,
+    `alerts: ${s.alertsFiring} firing, ${s.alertsEscalated} escalated, ${s.alertsResolved} resolved, ${s.suppressed} findings suppressed`,
     ...(s.fleetRefused.models + s.fleetRefused.keys > 0
       ? [`fleet view full: refused ${s.fleetRefused.models} epoch contributions of models past fleet.maxModels and ${s.fleetRefused.keys} keys past a detector's cap per model`]
       : []),

@@ -3,8 +3,8 @@ import { isIP } from 'node:net'
 import { z } from 'zod'
 import { AppError } from '../errors.ts'
 import { classifyAddress } from '../sinks/webhooks/address.ts'
-import { SEVERITIES } from '../types.ts'
-import type { AlertStatus, Severity } from '../types.ts'
+import { ALERT_KINDS, SEVERITIES } from '../types.ts'
+import type { AlertKind, AlertStatus, Severity } from '../types.ts'
 
 export const WEBHOOK_FORMATS = ['standard', 'slack', 'pagerduty'] as const
 export type WebhookFormat = (typeof WEBHOOK_FORMATS)[number]
@@ -38,6 +38,8 @@ const targetSchema = z
     allowPrivateNetworks: z.boolean().default(false),
     /** Device alerts, campaign records (fleet), or both. A paging target takes `[fleet]`: one page per campaign instead of one per device. */
     scopes: z.array(z.enum(['device', 'fleet'])).min(1).default(['device', 'fleet']),
+    /** Alerts, notices (expected changes: a model's rollout and its devices' adoptions), or both. A paging target takes `[alert]`. */
+    kinds: z.array(z.enum(ALERT_KINDS)).min(1).default(['alert', 'notice']),
     /** Also send a campaign's firing record each time a device joins it (not only its opening and resolution). */
     campaignUpdates: z.boolean().default(false),
     /** Which alert records go to this target. */
@@ -88,6 +90,7 @@ export interface WebhookTarget {
   readonly signingKey: Buffer | null
   readonly routingKey: string | null
   readonly scopes: ReadonlySet<'device' | 'fleet'>
+  readonly kinds: ReadonlySet<AlertKind>
   readonly campaignUpdates: boolean
   readonly statuses: ReadonlySet<AlertStatus>
   readonly minSeverity: Severity
@@ -150,6 +153,7 @@ export const resolveWebhookTargets = (targets: readonly WebhookTargetConfig[], e
       signingKey,
       routingKey: t.routingKey === undefined ? null : fill('routingKey', t.routingKey),
       scopes: new Set(t.scopes),
+      kinds: new Set(t.kinds),
       campaignUpdates: t.campaignUpdates,
       statuses: new Set(t.statuses),
       minSeverity: t.minSeverity,

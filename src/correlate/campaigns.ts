@@ -21,12 +21,13 @@ export interface CorrelatorCounters {
 }
 
 /**
- * The order in which alerts are correlated: event time (fired: detectedAt; resolved: endsAt),
- * then device, firing before resolved, the stronger finding first (severity, score: of two
- * behaviours a device shows at once, the stronger defines it), detector, id. A pure function of
- * the records, so one instance, two instances, or a replay give the same campaigns.
+ * The order in which alert records are correlated: event time (the record's `updatedAt`: fired at
+ * detectedAt, escalated later, resolved at endsAt; records from before updatedAt by those), then
+ * device, firing before resolved, the stronger finding first (severity, score: of two behaviours a
+ * device shows at once, the stronger defines it), detector, id, revision. A pure function of the
+ * records, so one instance, two instances, or a replay give the same campaigns.
  */
-export const alertTime = (a: Alert): number => Date.parse(a.status === 'firing' ? a.detectedAt : a.endsAt ?? a.detectedAt)
+export const alertTime = (a: Alert): number => Date.parse(a.updatedAt ?? (a.status === 'firing' ? a.detectedAt : a.endsAt ?? a.detectedAt))
 
 export const compareAlerts = (a: Alert, b: Alert): number =>
   alertTime(a) - alertTime(b) ||
@@ -35,7 +36,8 @@ export const compareAlerts = (a: Alert, b: Alert): number =>
   rank(b.severity) - rank(a.severity) ||
   b.score - a.score ||
   cmp(a.detector, b.detector) ||
-  cmp(a.id, b.id)
+  cmp(a.id, b.id) ||
+  (a.revision ?? 1) - (b.revision ?? 1)
 
 const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
 

@@ -8,7 +8,9 @@ import type { RecordOutcomes } from './records.ts'
 export interface AlertLabels {
   readonly detector: string
   readonly severity: string
+  /** `firing`, `escalated` (a later firing record of a higher severity) or `resolved`. */
   readonly status: string
+  readonly kind: string
 }
 
 /** What one input topic's records gave since the last commit. */

@@ -317,7 +317,7 @@ export class ShardSet {
       return createPipeline(config, detectors, (a) => {
         const value = JSON.stringify(a)
         pending.alerts.push({ key: a.deviceId, value })
-        pending.alertLabels.push({ detector: a.detector, severity: a.severity, status: a.status })
+        pending.alertLabels.push({ detector: a.detector, severity: a.severity, status: a.status === 'firing' && a.revision > 1 ? 'escalated' : a.status, kind: a.kind })
         pending.bytes += value.length
       }, { trackChanges: true, budget, fleet })
     }

@@ -24,7 +24,7 @@ const esc = (text: string): string =>
   text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;')
 
 
-/** An alert's span: its firing record's start to its resolution's end, or the end of the input while it still fires. */
+/** An alert's span: its first firing record's start to its resolution's end, or the end of the input while it still fires. */
 interface Span {
   readonly alert: Alert
   readonly from: number
@@ -34,7 +34,7 @@ interface Span {
 const spansOf = (alerts: readonly Alert[]): Span[] => {
   const ended = new Map<string, number>()
   for (const a of alerts) if (a.status === 'resolved' && a.endsAt !== null) ended.set(a.id, Date.parse(a.endsAt))
-  return alerts.filter((a) => a.status === 'firing').map((a) => ({ alert: a, from: Date.parse(a.startsAt), to: ended.get(a.id) ?? null }))
+  return alerts.filter((a) => a.status === 'firing' && (a.revision ?? 1) === 1).map((a) => ({ alert: a, from: Date.parse(a.startsAt), to: ended.get(a.id) ?? null }))
 }
 
 const timeline = (detector: string, spans: readonly Span[], devices: ReadonlyMap<string, { index: number; outcome: DeviceOutcome | undefined }>, start: number, end: number): string => {
@@ -122,10 +122,10 @@ export const renderReport = (e: Evaluation, alerts: readonly Alert[], meta: Repo
     table(['attack kind', 'devices', 'detected', 'recall', 'median time to detect', 'from payload'],
       e.byKind.map((k) => [k.kind, k.devices, k.detected, k.recall, minutes(k.medianTimeToDetectSeconds), minutes(k.medianTimeToDetectPayloadSeconds)])),
     '<h2 id="provenance">Detectors and configuration</h2>',
-    table(['detector', 'version', 'config hash', 'firing alerts', 'on infected', 'on benign', 'notices (low)'],
+    table(['detector', 'version', 'config hash', 'firing alerts', 'on infected', 'on benign', 'notices'],
       [...meta.provenance].map(([id, p]) => {
         const d = e.byDetector[id]
-        const notices = alerts.filter((a) => a.detector === id && a.status === 'firing' && a.severity === 'low').length
+        const notices = alerts.filter((a) => a.detector === id && a.status === 'firing' && a.revision === 1 && a.kind === 'notice').length
         return [id, p.detectorVersion, p.configHash, d?.alerts ?? 0, d?.onInfected ?? 0, d?.onBenign ?? 0, notices]
       })),
     '<h2 id="timelines">Timelines</h2>',
@@ -151,10 +151,10 @@ export const renderReport = (e: Evaluation, alerts: readonly Alert[], meta: Repo
     const head = outcome === undefined
       ? esc(id)
       : `${esc(id)}: ${esc(outcome.model)}, ${esc(outcome.kind)}, <b>${esc(outcome.outcome)}</b>${outcome.timeToDetectSeconds === null ? '' : `, detected after ${minutes(outcome.timeToDetectSeconds)}`}`
-    out.push(`<details class="device" id="device-${index}"><summary>${head} (${own.filter((a) => a.status === 'firing').length} alerts)</summary>`)
+    out.push(`<details class="device" id="device-${index}"><summary>${head} (${own.filter((a) => a.status === 'firing' && (a.revision ?? 1) === 1).length} alerts)</summary>`)
     if (outcome?.onsetAt) out.push(`<p>First malicious event: ${esc(outcome.onsetAt)}.</p>`)
-    out.push(table(['detector', 'status', 'severity', 'starts', 'ends', 'summary', 'peers', 'version / config', 'evidence'],
-      own.map((a) => [a.detector, a.status, a.severity, a.startsAt, a.endsAt ?? '', a.summary,
+    out.push(table(['detector', 'kind', 'status', 'severity', 'starts', 'ends', 'summary', 'peers', 'version / config', 'evidence'],
+      own.map((a) => [a.detector, a.kind ?? 'alert', a.status === 'firing' && (a.revision ?? 1) > 1 ? `escalated from ${a.previousSeverity ?? ''}` : a.status, a.severity, a.startsAt, a.endsAt ?? '', a.summary,
         typeof a.evidence.peerSummary === 'string' ? a.evidence.peerSummary : '', `v${a.detectorVersion} ${a.configHash}`, JSON.stringify(a.evidence)])))
     out.push('</details>')
   }

@@ -35,7 +35,7 @@ describe('egress-sentinel replay', () => {
     const alerts = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
     expect(alerts.filter((a) => a.status === 'firing').length).toBeGreaterThan(0)
     for (const a of alerts) {
-      expect(Object.keys(a)).toEqual(['id', 'scope', 'deviceId', 'detector', 'status', 'severity', 'score', 'startsAt', 'endsAt', 'detectedAt', 'summary', 'model', 'firmware', 'detectorVersion', 'configHash', 'evidence'])
+      expect(Object.keys(a)).toEqual(['id', 'scope', 'kind', 'deviceId', 'detector', 'status', 'revision', 'severity', 'previousSeverity', 'score', 'startsAt', 'endsAt', 'detectedAt', 'updatedAt', 'summary', 'model', 'firmware', 'detectorVersion', 'configHash', 'evidence'])
       expect(a.id).toMatch(/^[0-9a-f]{32}$/)
     }
     expect(r.stderr).toMatch(/^replayed \d+ events from 1 file/m)
@@ -198,8 +198,9 @@ describe('egress-sentinel correlate', () => {
     expect(r.code).toBe(0)
     expect(r.stderr).toContain(`rejected ${file}:${alerts.length + 1}: severity: `)
     expect(r.stderr).toContain(`correlated ${alerts.length + 5} device alerts (1 invalid lines, 1 campaign records skipped): 1 campaign(s)`)
-    const campaigns = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { scope: string; deviceCount: number; behaviour: string })
-    expect(campaigns.map((c) => [c.scope, c.deviceCount])).toEqual([['fleet', 5], ['fleet', 6]])
+    const campaigns = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { scope: string; deviceCount: number; behaviour: string; severity: string; previousSeverity: string | null })
+    // Opened by the fifth device, joined by the demo's own fridge, raised to critical by its alert's escalation.
+    expect(campaigns.map((c) => [c.scope, c.deviceCount, c.severity, c.previousSeverity])).toEqual([['fleet', 5, 'high', null], ['fleet', 6, 'high', 'high'], ['fleet', 6, 'critical', 'high']])
     expect(campaigns[0]!.behaviour).toBe(`smtp-burst ${String((smtp['evidence'] as Record<string, unknown>)['indicator'])}`)
   })
 

@@ -23,9 +23,14 @@ const admin = kafka.admin()
 interface Alert {
   readonly id: string
   readonly status: string
+  readonly revision: number
+  readonly severity: string
+  readonly previousSeverity: string | null
 }
 const body = (r: Received): Alert => JSON.parse(r.body) as Alert
-const messageId = (a: Alert): string => `${a.id}_${a.status}`
+const messageId = (a: Alert): string => (a.status === 'firing' && a.revision > 1 ? `${a.id}_r${a.revision}` : `${a.id}_${a.status}`)
+/** What a target of every severity is sent: an alert's first firing record (its page) and its resolution, not its escalations. */
+const paged = (a: Alert): boolean => a.status === 'resolved' || a.revision === 1
 
 /** A receiver's requests by webhook-id, in arrival order. */
 const byId = (r: Receiver): Map<string, Received[]> => {
@@ -53,12 +58,16 @@ afterAll(async () => {
 })
 
 describe('webhooks from run', () => {
-  it('delivers every alert record to each target, retries failing ones on schedule and dead-letters what no attempt delivered', async () => {
+  it('delivers every alert record a target wants to it, pages a critical target once at an escalation, retries failing ones on schedule and dead-letters what no attempt delivered', async () => {
     const { t, env, groupId } = await setupTopics(admin, brokers, 1)
-    const expected = await replayLines(DEMO)
+    const topic = await replayLines(DEMO)
+    const expected = topic.filter((l) => paged(JSON.parse(l) as Alert))
     const alerts = expected.map((l) => JSON.parse(l) as Alert)
     const n = alerts.length
     expect(alerts.map((a) => a.status).sort()).toContain('resolved')
+    // The demo's escalations: an alert that fires high and rises to critical.
+    const escalations = topic.map((l) => JSON.parse(l) as Alert).filter((a) => a.status === 'firing' && a.revision > 1)
+    expect(escalations.map((a) => [a.severity, a.previousSeverity])).toContainEqual(['critical', 'high'])
 
     const standard = await receiver(() => ({ status: 200 }))
     const slack = await receiver(() => ({ status: 200 }))
@@ -66,6 +75,7 @@ describe('webhooks from run', () => {
     const failing = await receiver(() => ({ status: 500 }))
     const throttled = await receiver(() => ({ status: 429, headers: { 'retry-after': '1' } }))
     const silent = await receiver(() => 'hang')
+    const critical = await receiver(() => ({ status: 200 }))
     const fast = { initialSeconds: 0.05, maxSeconds: 0.2 }
     const dir = mkdtempSync(join(tmpdir(), 'egress-webhooks-'))
     const config = join(dir, 'webhooks.yml')
@@ -80,6 +90,7 @@ describe('webhooks from run', () => {
             { name: 'failing', url: failing.url, secret: '${SOC_SECRET}', allowHttp: true, allowPrivateNetworks: true, maxAttempts: 3, backoff: fast },
             { name: 'throttled', url: throttled.url, secret: '${SOC_SECRET}', allowHttp: true, allowPrivateNetworks: true, maxAttempts: 2, backoff: fast },
             { name: 'silent', url: silent.url, secret: '${SOC_SECRET}', allowHttp: true, allowPrivateNetworks: true, maxAttempts: 2, timeoutSeconds: 0.3, backoff: fast },
+            { name: 'critical', url: critical.url, secret: '${SOC_SECRET}', allowHttp: true, allowPrivateNetworks: true, minSeverity: 'critical' },
           ],
         },
       }),
@@ -90,7 +101,10 @@ describe('webhooks from run', () => {
       await cli(env, 'produce', '-q', '--topic', t.events, DEMO)
       const produced = Number((await admin.fetchTopicOffsets(t.events))[0]!.high)
       await waitCommitted(admin, groupId, t.events, (c) => c === produced)
-      await Promise.all([standard.waitFor(n), slack.waitFor(n), pagerduty.waitFor(n), failing.waitFor(3 * n), throttled.waitFor(2 * n), silent.waitFor(2 * n)])
+      // The critical target: of each alert that reached critical, the first firing record to do so (one page), then its resolution.
+      const toCritical = topic.map((l) => JSON.parse(l) as Alert).filter((a) => a.severity === 'critical' && (a.status === 'resolved' || a.previousSeverity !== 'critical'))
+      expect(toCritical.filter((a) => a.status === 'firing' && a.revision > 1).length).toBeGreaterThan(0)
+      await Promise.all([standard.waitFor(n), slack.waitFor(n), pagerduty.waitFor(n), failing.waitFor(3 * n), throttled.waitFor(2 * n), silent.waitFor(2 * n), critical.waitFor(toCritical.length)])
       // Every record of the failing targets, once each, in the dead-letter topic.
       const deadline = Date.now() + 30_000
       let dead: Record<string, unknown>[] = []
@@ -107,6 +121,9 @@ describe('webhooks from run', () => {
         expect(verifier.verify(r.body, headers)).toEqual(JSON.parse(r.body))
         expect(headers['webhook-id']).toBe(messageId(body(r)))
       }
+      expect(critical.requests.map((r) => r.body).sort()).toEqual(toCritical.map((a) => JSON.stringify(a)).sort())
+      const pages = critical.requests.map(body).filter((a) => a.status === 'firing')
+      expect(new Set(pages.map((a) => a.id)).size).toBe(pages.length)
       // Slack: one message per record; PagerDuty: a trigger per firing, a resolve per resolution, after its trigger.
       expect(slack.requests).toHaveLength(n)
       const pd = pagerduty.requests.map((r) => JSON.parse(r.body) as { event_action: string; dedup_key: string; routing_key: string })
@@ -148,15 +165,15 @@ describe('webhooks from run', () => {
     }
     expect(await run.exited).toBe(0)
     // The alerts topic is what it is without webhooks.
-    expect(await topicLines(kafka, t.alerts)).toEqual(expected)
+    expect(await topicLines(kafka, t.alerts)).toEqual(topic)
     // Secrets and the tokens in URLs are never printed.
     for (const secret of [SECRET, ROUTING_KEY, 'T0KEN-IN-PATH', '/services/T0/B0/XYZ']) expect(run.out.stderr).not.toContain(secret)
-    expect(run.out.stderr).toContain('webhooks to soc (standard), chat (slack), oncall (pagerduty), failing (standard), throttled (standard), silent (standard)')
+    expect(run.out.stderr).toContain('webhooks to soc (standard), chat (slack), oncall (pagerduty), failing (standard), throttled (standard), silent (standard), critical (standard)')
   })
 
   it('loses no record when run is killed with deliveries under way: the next run sends the rest, under the same message ids', async () => {
     const { t, env, groupId } = await setupTopics(admin, brokers, 1)
-    const expected = await replayLines(DEMO)
+    const expected = (await replayLines(DEMO)).filter((l) => paged(JSON.parse(l) as Alert))
     const ids = expected.map((l) => messageId(JSON.parse(l) as Alert)).sort()
     // Slow: a record every 300 ms, one at a time, so the kill comes with most records undelivered.
     const slow = await receiver(() => ({ status: 200, delayMs: 300 }))

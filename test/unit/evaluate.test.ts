@@ -4,24 +4,30 @@ import { Evaluator } from '../../src/evaluate.ts'
 import type { Alert, Severity } from '../../src/types.ts'
 import { at, egress } from '../helpers/events.ts'
 
-const record = (deviceId: string, detector: string, status: 'firing' | 'resolved', severity: Severity, minute: number): Alert => ({
-  id: alertId(deviceId, detector, at(0)), scope: 'device', deviceId, detector, status, severity, score: 0.5,
+const record = (deviceId: string, detector: string, status: 'firing' | 'resolved', severity: Severity, minute: number, kind: 'alert' | 'notice' = 'alert'): Alert => ({
+  id: alertId(deviceId, detector, at(0)), scope: 'device', kind, deviceId, detector, status, revision: status === 'firing' ? 1 : 2, severity, previousSeverity: null, score: 0.5,
   startsAt: new Date(at(0)).toISOString(), endsAt: status === 'resolved' ? new Date(at(minute)).toISOString() : null,
-  detectedAt: new Date(at(1)).toISOString(), summary: 's', model: 'm', firmware: null, detectorVersion: 1, configHash: 'h', evidence: {},
+  detectedAt: new Date(at(1)).toISOString(), updatedAt: new Date(at(status === 'resolved' ? minute : 1)).toISOString(),
+  summary: 's', model: 'm', firmware: null, detectorVersion: 1, configHash: 'h', evidence: {},
 })
 
 describe('Evaluator', () => {
-  it('counts an alert that stays low as a notice, neither a detection nor a false alarm, and one that rose above low as an alert', () => {
+  it('counts a notice apart, neither a detection nor a false alarm, and a low alert as an alert', () => {
     const e = new Evaluator()
     e.observe(egress({ ts: at(0), deviceId: 'updated', label: 'benign' }))
+    e.observe(egress({ ts: at(0), deviceId: 'quiet-bot', label: 'spam' }))
     e.observe(egress({ ts: at(0), deviceId: 'bot', label: 'spam' }))
-    e.alert(record('updated', 'model-shift', 'firing', 'low', 1))
-    e.alert(record('updated', 'model-shift', 'resolved', 'low', 20))
-    // Reported low after a firmware change, then an upload made it high: its resolution carries the peak.
-    e.alert(record('bot', 'new-destination', 'firing', 'low', 1))
+    e.alert(record('updated', 'model-shift', 'firing', 'low', 1, 'notice'))
+    e.alert(record('updated', 'model-shift', 'resolved', 'low', 20, 'notice'))
+    // Low is an impact, not a way to hide a finding: a low alert detects.
+    e.alert(record('quiet-bot', 'new-destination', 'firing', 'low', 1))
+    // Fired medium, escalated to high: one alert, detected once, at its first record.
+    e.alert(record('bot', 'new-destination', 'firing', 'medium', 1))
+    e.alert({ ...record('bot', 'new-destination', 'firing', 'high', 1), revision: 2, previousSeverity: 'medium', detectedAt: new Date(at(5)).toISOString() })
     e.alert(record('bot', 'new-destination', 'resolved', 'high', 30))
     const r = e.result()
-    expect([r.notices, r.detected, r.falseAlarms]).toEqual([1, 1, 0])
-    expect(r.perDevice.map((d) => [d.deviceId, d.outcome])).toEqual([['bot', 'detected'], ['updated', 'quiet']])
+    expect([r.notices, r.detected, r.falseAlarms]).toEqual([1, 2, 0])
+    expect(r.perDevice.map((d) => [d.deviceId, d.outcome, d.timeToDetectSeconds])).toEqual([['bot', 'detected', 60], ['quiet-bot', 'detected', 60], ['updated', 'quiet', null]])
+    expect(r.byDetector).toMatchObject({ 'new-destination': { alerts: 2, onInfected: 2, onBenign: 0 } })
   })
 })

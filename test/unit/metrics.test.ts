@@ -4,11 +4,11 @@ import { createMetrics, topDevices } from '../../src/metrics.ts'
 import type { OpenAlertView } from '../../src/metrics.ts'
 
 const open: OpenAlertView[] = [
-  { deviceId: 'fridge-1', detector: 'smtp-burst', severity: 'high', score: 0.9 },
-  { deviceId: 'fridge-1', detector: 'fanout', severity: 'medium', score: 0.6 },
-  { deviceId: 'tv-7', detector: 'email-telemetry', severity: 'high', score: 0.95 },
-  { deviceId: 'cam-3', detector: 'new-destination', severity: 'low', score: 0.4 },
-  { deviceId: 'nas-2', detector: 'port-novelty', severity: 'low', score: 0.4 },
+  { deviceId: 'fridge-1', detector: 'smtp-burst', kind: 'alert', severity: 'high', score: 0.9 },
+  { deviceId: 'fridge-1', detector: 'fanout', kind: 'alert', severity: 'medium', score: 0.6 },
+  { deviceId: 'tv-7', detector: 'email-telemetry', kind: 'alert', severity: 'high', score: 0.95 },
+  { deviceId: 'cam-3', detector: 'model-shift', kind: 'notice', severity: 'low', score: 0.4 },
+  { deviceId: 'nas-2', detector: 'port-novelty', kind: 'alert', severity: 'low', score: 0.4 },
 ]
 const source = (alerts: readonly OpenAlertView[]) => ({
   devicesTracked: () => 4,
@@ -26,9 +26,20 @@ describe('top devices', () => {
     expect(topDevices(source(open), 3).map((a) => [a.deviceId, a.detector, a.score])).toEqual([
       ['tv-7', 'email-telemetry', 0.95],
       ['fridge-1', 'smtp-burst', 0.9],
-      ['cam-3', 'new-destination', 0.4],
+      ['cam-3', 'model-shift', 0.4],
     ])
     expect(topDevices(source(open), 10)).toHaveLength(4)
+  })
+
+  it('counts the alerts firing by detector, severity and kind', async () => {
+    const text = await createMetrics(source(open), 'test', 0).registry.getSingleMetricAsString('egress_alerts_firing')
+    expect(text.split('\n').filter((l) => l.startsWith('egress_alerts_firing{')).sort()).toEqual([
+      'egress_alerts_firing{detector="email-telemetry",severity="high",kind="alert"} 1',
+      'egress_alerts_firing{detector="fanout",severity="medium",kind="alert"} 1',
+      'egress_alerts_firing{detector="model-shift",severity="low",kind="notice"} 1',
+      'egress_alerts_firing{detector="port-novelty",severity="low",kind="alert"} 1',
+      'egress_alerts_firing{detector="smtp-burst",severity="high",kind="alert"} 1',
+    ])
   })
 
   it('exports egress_top_device_score with at most K series, and none when K is 0', async () => {

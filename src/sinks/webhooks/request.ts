@@ -15,8 +15,12 @@ export interface WebhookRequest {
 export const signature = (key: Buffer, id: string, timestampSeconds: number, body: string): string =>
   `v1,${createHmac('sha256', key).update(`${id}.${timestampSeconds}.${body}`).digest('base64')}`
 
-/** The message id of an alert record: the same on every attempt, distinct for its firing and its resolution (for a campaign, for each revision). */
-export const messageId = (alert: AlertRecord): string => (alert.scope === 'fleet' ? `${alert.id}_r${alert.revision}` : `${alert.id}_${alert.status}`)
+/**
+ * The message id of an alert record: the same on every attempt, distinct for each record: a
+ * campaign's revisions; an alert's firing, its escalations (`_r<revision>`) and its resolution.
+ */
+export const messageId = (alert: AlertRecord): string =>
+  alert.scope === 'fleet' ? `${alert.id}_r${alert.revision}` : alert.status === 'firing' && (alert.revision ?? 1) > 1 ? `${alert.id}_r${alert.revision}` : `${alert.id}_${alert.status}`
 
 const PAGERDUTY_SEVERITY = { low: 'info', medium: 'warning', high: 'error', critical: 'critical' } as const
 

@@ -3,7 +3,7 @@ import { setMaxListeners } from 'node:events'
 import { fetch } from 'undici'
 import type { Agent } from 'undici'
 import type { WebhookTarget } from '../../config/webhooks.ts'
-import { SEVERITIES } from '../../types.ts'
+import { kindOf, SEVERITIES } from '../../types.ts'
 import type { AlertRecord } from '../../types.ts'
 import { RefusedAddressError } from './address.ts'
 import { createDispatcher } from './dispatcher.ts'
@@ -126,15 +126,19 @@ export class TargetDelivery {
   }
 
   /**
-   * Whether this target takes the record at all: its scopes, statuses and minimum severity. Of a
-   * campaign's firing records only the first that reaches the minimum severity (its page), unless
-   * campaignUpdates; its resolution when a firing record reached it.
+   * Whether this target takes the record at all: its scopes, kinds, statuses and minimum severity.
+   * Of an alert's or a campaign's firing records only the first that reaches the minimum severity
+   * (its page: an alert escalated from medium to critical pages a critical target once), unless
+   * campaignUpdates for campaigns; its resolution when a firing record reached it.
    */
   wants(alert: AlertRecord): boolean {
     const t = this.#target
     if (!t.scopes.has(alert.scope) || !t.statuses.has(alert.status) || SEVERITIES.indexOf(alert.severity) < this.#minSeverity) return false
-    if (alert.scope === 'device' || alert.status === 'resolved' || t.campaignUpdates) return true
-    return alert.previousSeverity === null || SEVERITIES.indexOf(alert.previousSeverity) < this.#minSeverity
+    if (!t.kinds.has(kindOf(alert))) return false
+    if (alert.status === 'resolved' || (alert.scope === 'fleet' && t.campaignUpdates)) return true
+    // Records from before revisions have no previousSeverity: each is its alert's one firing record.
+    const previous = alert.previousSeverity ?? null
+    return previous === null || SEVERITIES.indexOf(previous) < this.#minSeverity
   }
 
   push(item: DeliveryItem): void {

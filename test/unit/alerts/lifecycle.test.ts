@@ -35,8 +35,8 @@ describe('AlertLifecycle', () => {
     lifecycle.onWindow(d, 0, W0 + 6, finding())
     expect(alerts).toEqual([{
       id: alertId('fridge-1', 'smtp-burst', T0 + 5 * MIN),
-      scope: 'device', deviceId: 'fridge-1', detector: 'smtp-burst', status: 'firing', severity: 'high', score: 0.7,
-      startsAt: '2026-11-02T00:05:00.000Z', endsAt: null, detectedAt: '2026-11-02T00:07:00.000Z',
+      scope: 'device', kind: 'alert', deviceId: 'fridge-1', detector: 'smtp-burst', status: 'firing', revision: 1, severity: 'high', previousSeverity: null, score: 0.7,
+      startsAt: '2026-11-02T00:05:00.000Z', endsAt: null, detectedAt: '2026-11-02T00:07:00.000Z', updatedAt: '2026-11-02T00:07:00.000Z',
       summary: 'score 0.7', model: 'frostbyte-fridge', firmware: '1.0', detectorVersion: 7, configHash: 'c0ffee',
       evidence: { score: 0.7 },
     }])
@@ -51,21 +51,37 @@ describe('AlertLifecycle', () => {
     expect(alerts).toEqual([])
   })
 
-  it('keeps one open alert per device and detector, and resolves after M clean windows with the peak', () => {
+  it('keeps one open alert per device and detector, escalates it when its severity rises, and resolves after M clean windows with the peak', () => {
     const { alerts, lifecycle } = setup()
     const d = device()
     for (let w = 0; w < 6; w++) lifecycle.onWindow(d, 0, W0 + w, finding(0.6 + w * 0.05, w === 4 ? 'critical' : 'high'))
     lifecycle.onWindow(d, 0, W0 + 6, null)
     lifecycle.onWindow(d, 0, W0 + 7, null)
-    expect(alerts.map((a) => a.status)).toEqual(['firing'])
+    expect(alerts.map((a) => [a.status, a.revision, a.severity, a.previousSeverity, a.updatedAt])).toEqual([
+      ['firing', 1, 'high', null, '2026-11-02T00:02:00.000Z'],
+      // The window at 00:04 was critical: a new revision of the same alert, the time it rose.
+      ['firing', 2, 'critical', 'high', '2026-11-02T00:05:00.000Z'],
+    ])
+    // A lower finding after it lowers nothing, and is no new record.
     lifecycle.onWindow(d, 0, W0 + 8, null)
-    expect(alerts.map((a) => a.status)).toEqual(['firing', 'resolved'])
-    const [firing, resolved] = alerts
-    expect(resolved!.id).toBe(firing!.id)
-    expect(resolved!.severity).toBe('critical')
-    expect(resolved!.score).toBe(0.85)
-    expect(resolved!.endsAt).toBe('2026-11-02T00:06:00.000Z')
+    expect(alerts.map((a) => a.status)).toEqual(['firing', 'firing', 'resolved'])
+    const [firing, escalated, resolved] = alerts
+    expect(new Set([firing!.id, escalated!.id, resolved!.id]).size).toBe(1)
+    expect(escalated).toMatchObject({ detectedAt: firing!.detectedAt, startsAt: firing!.startsAt, score: 0.8, summary: 'score 0.8', evidence: { score: 0.8 } })
+    expect(resolved).toMatchObject({ revision: 3, severity: 'critical', previousSeverity: 'critical', score: 0.85, endsAt: '2026-11-02T00:06:00.000Z', updatedAt: '2026-11-02T00:06:00.000Z' })
     expect(resolved!.startsAt).toBe(firing!.startsAt)
+    expect(lifecycle.counters).toMatchObject({ fired: 1, escalated: 1, resolved: 1 })
+  })
+
+  it('keeps the kind the first finding gave: a notice stays a notice', () => {
+    const { alerts, lifecycle } = setup()
+    const d = device()
+    const notice: Finding = { ...finding(0.3, 'low'), kind: 'notice' }
+    lifecycle.onWindow(d, 0, W0, notice)
+    lifecycle.onWindow(d, 0, W0 + 1, notice)
+    lifecycle.onWindow(d, 0, W0 + 2, { ...finding(0.6, 'medium'), kind: 'notice' })
+    lifecycle.onQuiet(d, 30)
+    expect(alerts.map((a) => [a.kind, a.status, a.revision, a.severity])).toEqual([['notice', 'firing', 1, 'low'], ['notice', 'firing', 2, 'medium'], ['notice', 'resolved', 3, 'medium']])
   })
 
   it('counts a bulk of quiet windows as clean windows', () => {

@@ -26,14 +26,14 @@ const alert = (s: Spec): Alert[] => {
   const detector = s.detector ?? 'smtp-burst'
   const startsAt = T0 + (s.at - 2) * MIN
   const firing: Alert = {
-    id: alertId(s.device, detector, startsAt), scope: 'device', deviceId: s.device, detector, status: 'firing',
-    severity: s.severity ?? 'high', score: 0.8, startsAt: new Date(startsAt).toISOString(), endsAt: null,
-    detectedAt: new Date(T0 + s.at * MIN).toISOString(), summary: 's', model: s.model ?? 'glacier-fridge', firmware: '1.0',
+    id: alertId(s.device, detector, startsAt), scope: 'device', kind: 'alert', deviceId: s.device, detector, status: 'firing', revision: 1,
+    severity: s.severity ?? 'high', previousSeverity: null, score: 0.8, startsAt: new Date(startsAt).toISOString(), endsAt: null,
+    detectedAt: new Date(T0 + s.at * MIN).toISOString(), updatedAt: new Date(T0 + s.at * MIN).toISOString(), summary: 's', model: s.model ?? 'glacier-fridge', firmware: '1.0',
     detectorVersion: 2, configHash: 'h',
     evidence: s.indicator === null ? { ports: [25] } : { indicator: s.indicator ?? 'smtp/direct' },
   }
   if (s.until === undefined) return [firing]
-  return [firing, { ...firing, status: 'resolved', endsAt: new Date(T0 + s.until * MIN).toISOString() }]
+  return [firing, { ...firing, status: 'resolved', revision: 2, previousSeverity: firing.severity, endsAt: new Date(T0 + s.until * MIN).toISOString(), updatedAt: new Date(T0 + s.until * MIN).toISOString() }]
 }
 
 const run = (specs: Spec[]): CampaignRecord[] => correlateAll(specs.flatMap(alert), settings)

@@ -25,7 +25,7 @@ const fleet = (adopters: number, host: string, firmwareAt: number | null): Devic
 }
 
 describe('model-shift', () => {
-  it('reports a rollout (low, a notice) when most of a model takes up a new host with a firmware change, once it settled', () => {
+  it('reports a rollout (a notice, low) when most of a model takes up a new host with a firmware change, once it settled', () => {
     const found = detectorFindings(modelShift, fleet(6, 'fw.vendor.example', 2))
     expect(new Set(found.map((f) => f.deviceId))).toEqual(new Set(DEVICES.slice(0, 6)))
     const first = found.find((f) => f.deviceId === 'cam-5')!
@@ -33,7 +33,7 @@ describe('model-shift', () => {
     // level to have its peers' adoptions: first reported at 200 (epoch 20 reads epoch 18, which has them).
     expect(first.minute).toBe(200)
     expect(first.finding).toEqual({
-      severity: 'low', score: 0.3,
+      kind: 'notice', severity: 'low', score: 0.3,
       summary: 'took up fw.vendor.example, new to cam, with 5 peers after its firmware changed to 2.0: a rollout',
       evidence: { rule: 'rollout', host: 'fw.vendor.example', peers: 5, firmware: '2.0', indicator: 'rollout fw.vendor.example firmware 2.0' },
       destinations: ['fw.vendor.example'],
@@ -43,7 +43,7 @@ describe('model-shift', () => {
   it('reports the same move without a firmware change as a shift (medium)', () => {
     const found = detectorFindings(modelShift, fleet(6, 'relay.attacker.example', null))
     expect(new Set(found.map((f) => f.deviceId)).size).toBe(6)
-    expect(found[0]!.finding).toMatchObject({ severity: 'medium', evidence: { rule: 'shift', indicator: 'shift relay.attacker.example', peers: 5 } })
+    expect(found[0]!.finding).toMatchObject({ kind: 'alert', severity: 'medium', evidence: { rule: 'shift', indicator: 'shift relay.attacker.example', peers: 5 } })
   })
 
   it('still sees a shift after one device scanned hundreds of addresses, or reached the new host on a local address', () => {

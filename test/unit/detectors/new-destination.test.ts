@@ -123,7 +123,7 @@ describe('new-destination', () => {
     expect(minutesOf(detectorFindings(newDestination, twice, { minActiveWindows: 2 }))[0]).toBe(150)
   })
 
-  it('reports at low severity when the firmware changed within twice the learning period', () => {
+  it('reports at the same severity when the firmware changed within twice the learning period, the change in the evidence', () => {
     const events = [
       ...heartbeat('dev-1', 0, 120, { firmware: '1.0' }),
       ...heartbeat('dev-1', 125, 200, { firmware: '1.1' }),
@@ -131,7 +131,8 @@ describe('new-destination', () => {
     ]
     const found = detectorFindings(newDestination, events)
     expect(minutesOf(found)).toEqual(range(150, 190))
-    expect(found[0]!.finding).toMatchObject({ severity: 'low', score: expect.closeTo(0.6 * (0.5 + Math.log2(3) / 6), 9) })
+    expect(found[0]!.finding).toMatchObject({ severity: 'medium', score: expect.closeTo(0.5 + Math.log2(3) / 6, 9) })
+    expect(found[0]!.finding.kind).toBeUndefined()
     expect(found[0]!.finding.evidence.firmwareChangedRecently).toBe(true)
   })
 

@@ -44,7 +44,7 @@ const receiver = async (answer: (index: number) => Answer = () => ({ status: 204
 const target = (url: string, over: Partial<WebhookTargetConfig> = {}): WebhookTarget =>
   resolveWebhookTargets([
     {
-      name: 'test', format: 'standard', url, secret: SECRET, allowHttp: true, allowPrivateNetworks: true, scopes: ['device', 'fleet'], campaignUpdates: false, statuses: ['firing', 'resolved'], minSeverity: 'low',
+      name: 'test', format: 'standard', url, secret: SECRET, allowHttp: true, allowPrivateNetworks: true, scopes: ['device', 'fleet'], kinds: ['alert', 'notice'], campaignUpdates: false, statuses: ['firing', 'resolved'], minSeverity: 'low',
       timeoutSeconds: 5, maxAttempts: 4, backoff: { initialSeconds: 0.05, maxSeconds: 1 }, maxRetryAfterSeconds: 600, concurrency: 4, queueSize: 100,
       ...over,
     },
@@ -112,9 +112,10 @@ describe('webhook requests', () => {
       expect(verifier.verify(req.body, headers)).toEqual(JSON.parse(req.body))
       expect(req.headers['content-type']).toBe('application/json')
     }
-    // The body is the alert record byte for byte; the id tells a firing from its resolution.
+    // The body is the alert record byte for byte; the id tells a firing from its escalations and its resolution.
     expect(r.requests.map((q) => q.body).sort()).toEqual(alerts.map((a) => JSON.stringify(a)).sort())
-    expect(r.requests.map((q) => q.headers['webhook-id']).sort()).toEqual(alerts.map((a) => `${a.id}_${a.status}`).sort())
+    expect(alerts.some((a) => a.revision > 1 && a.status === 'firing')).toBe(true)
+    expect(r.requests.map((q) => q.headers['webhook-id']).sort()).toEqual(alerts.map((a) => `${a.id}_${a.status === 'firing' && a.revision > 1 ? `r${a.revision}` : a.status}`).sort())
     // A wrong secret or a changed body fails verification.
     const first = r.requests[0]!
     const h = signatureHeaders(first)
@@ -160,12 +161,35 @@ describe('webhook requests', () => {
     expect(resolve).toEqual({ routing_key: 'R0UTINGKEY', event_action: 'resolve', dedup_key: firing.id })
   })
 
-  it('leaves out the records a target does not want (statuses, minimum severity)', () => {
+  it('leaves out the records a target does not want (statuses, minimum severity), and of an alert\'s firing records sends the first that reaches the minimum', () => {
     const t = target('http://127.0.0.1:9/', { statuses: ['firing'], minSeverity: 'high' })
     const { d } = deliver(t)
     const want = alerts.filter((a) => d.wants(a))
     expect(want.length).toBeGreaterThan(0)
-    expect(want).toEqual(alerts.filter((a) => a.status === 'firing' && (a.severity === 'high' || a.severity === 'critical')))
+    const high = (s: string | null): boolean => s === 'high' || s === 'critical'
+    expect(want).toEqual(alerts.filter((a) => a.status === 'firing' && high(a.severity) && !high(a.previousSeverity)))
+    // One page per alert, whatever its escalations.
+    expect(new Set(want.map((a) => a.id)).size).toBe(want.length)
+  })
+
+  it('pages a critical target once for the demo fridge\'s spam burst, which fires high and escalates to critical: its escalation, then its resolution', () => {
+    const escalated = alerts.filter((a) => a.status === 'firing' && a.revision > 1)
+    expect(escalated.map((a) => [a.detector, a.severity, a.previousSeverity])).toContainEqual(['smtp-burst', 'critical', 'high'])
+    const burst = escalated.find((a) => a.detector === 'smtp-burst' && a.severity === 'critical')!
+    const critical = deliver(target('http://127.0.0.1:9/', { minSeverity: 'critical' })).d
+    expect(alerts.filter((a) => a.id === burst.id && critical.wants(a)).map((a) => [a.status, a.revision, a.previousSeverity])).toEqual([
+      ['firing', burst.revision, 'high'], ['resolved', burst.revision + 1, 'critical'],
+    ])
+    // A target for every severity had its page at the first record.
+    const every = deliver(target('http://127.0.0.1:9/')).d
+    expect(alerts.filter((a) => a.id === burst.id && every.wants(a)).map((a) => a.revision)).toEqual([1, burst.revision + 1])
+  })
+
+  it('leaves out notices for a target of alerts only (kinds), and sends them by default', () => {
+    const notice: Alert = { ...alerts[0]!, kind: 'notice' }
+    expect(deliver(target('http://127.0.0.1:9/', { kinds: ['alert'] })).d.wants(notice)).toBe(false)
+    expect(deliver(target('http://127.0.0.1:9/')).d.wants(notice)).toBe(true)
+    expect(deliver(target('http://127.0.0.1:9/', { kinds: ['notice'] })).d.wants(alerts[0]!)).toBe(false)
   })
 })
 
@@ -189,7 +213,8 @@ describe('campaign pages', () => {
     const updates = deliver(target('http://127.0.0.1:9/', { scopes: ['fleet'], campaignUpdates: true })).d
     expect(records.filter((a) => updates.wants(a))).toHaveLength(3)
     const devices = deliver(target('http://127.0.0.1:9/', { scopes: ['device'] })).d
-    expect([...alerts, ...records].filter((a) => devices.wants(a))).toEqual(alerts)
+    // Every device record but the escalations: its page was the alert's first record.
+    expect([...alerts, ...records].filter((a) => devices.wants(a))).toEqual(alerts.filter((a) => a.revision === 1 || a.status === 'resolved'))
   })
 
   it('pages a target with a minimum severity when the campaign first reaches it, and sends the resolution only of what it paged', () => {
