@@ -52,6 +52,7 @@ export const emailTelemetry = defineDetector<EmailTelemetryConfig, State>({
     'Raise minEmails for models that legitimately send mail in bulk.',
   version: 2,
   tags: ['maturity_stable', 'telemetry', 'spam'],
+  peerFeature: 'smtpFlowsPerHour',
   configSchema: emailTelemetryConfig,
   create(cfg, { windowMs, lookaheadWindows, fleet }) {
     // Typical horizon sum per model over the fleet: the prior for a device's first baseline.

@@ -105,6 +105,7 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
     'Raise minNovel for devices with natural churn; lower peerDevices for small fleets.',
   version: 3,
   tags: ['maturity_stable', 'network', 'command_and_control', 'mitre_T1071'],
+  peerFeature: 'bytesOutPerHour',
   configSchema: newDestinationConfig,
   create(cfg, { windowMs, lookaheadWindows, fleet, destinations }) {
     // Devices of each model per destination, over the fleet. Keyed by destination hash: a rare

@@ -60,6 +60,7 @@ export const smtpBurst = defineDetector<SmtpBurstConfig, State>({
     'Raise burstServers/slowServers for devices that use several relays.',
   version: 3,
   tags: ['maturity_stable', 'network', 'spam', 'mitre_T1071.003'],
+  peerFeature: 'smtpFlowsPerHour',
   configSchema: smtpBurstConfig,
   create(cfg, { windowMs, lookaheadWindows }) {
     const ports = new Set(cfg.ports)

@@ -56,6 +56,7 @@ export const volumeSpike = defineDetector<VolumeSpikeConfig, State>({
     'Raise minBytes or ratio for devices with bursty uploads.',
   version: 2,
   tags: ['maturity_experimental', 'network', 'exfiltration', 'mitre_T1048'],
+  peerFeature: 'bytesOutPerHour',
   enabledByDefault: false,
   configSchema: volumeSpikeConfig,
   create(cfg, { windowMs, lookaheadWindows, fleet }) {

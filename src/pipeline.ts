@@ -131,6 +131,7 @@ const enabledDetectors = (config: Config, defs: readonly DetectorDef[]) =>
     const policy: LifecyclePolicy = {
       detector: def.id,
       detectorVersion: def.version,
+      peerFeature: def.peerFeature ?? 'flowsPerHour',
       // What shapes this detector's alerts: the engine, its lifecycle, the suppressions and its own settings.
       configHash: configHash({ engine: config.engine, suppress: config.alerts.suppress, detector: def.id, ...lifecycle, settings: own }),
       ...lifecycle,

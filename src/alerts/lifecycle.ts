@@ -5,13 +5,15 @@ import type { DeviceRecord } from '../engine/device.ts'
 import type { WindowSink } from '../engine/engine.ts'
 import { alertId, makeAlert } from './alert.ts'
 import type { Suppressions } from './suppression.ts'
-import type { PeerGroups } from '../engine/peers.ts'
+import type { PeerFeature, PeerGroups } from '../engine/peers.ts'
 
 export interface LifecyclePolicy {
   readonly detector: string
   readonly detectorVersion: number
   /** See `Alert.configHash`. */
   readonly configHash: string
+  /** The feature its alerts compare the device with its peers on. */
+  readonly peerFeature: PeerFeature
   /** Consecutive windows with a finding before the alert fires. */
   readonly fireAfter: number
   /** Consecutive clean windows before a firing alert resolves. */
@@ -62,8 +64,8 @@ export class AlertLifecycle implements WindowSink {
   ) {}
 
   /** A finding's evidence with the device's standing among its model's peers as the fleet knew it for `window`. */
-  private evidence(device: DeviceRecord, detector: string, finding: Finding, window: number): Finding['evidence'] {
-    return this.peers === undefined ? finding.evidence : { ...finding.evidence, ...this.peers.evidence(detector, device.model, device, window * this.windowMs) }
+  private evidence(device: DeviceRecord, policy: LifecyclePolicy, finding: Finding, window: number): Finding['evidence'] {
+    return this.peers === undefined ? finding.evidence : { ...finding.evidence, ...this.peers.evidence(policy.peerFeature, device.model, device, window * this.windowMs) }
   }
 
   onWindow(device: DeviceRecord, detector: number, window: number, finding: Finding | null): void {
@@ -89,7 +91,7 @@ export class AlertLifecycle implements WindowSink {
     if (peak === null || rank(finding.severity) > rank(peak.severity) ||
       (finding.severity === peak.severity && finding.score > peak.score)) {
       slot.peak = finding
-      slot.peakEvidence = this.evidence(device, policy.detector, finding, window)
+      slot.peakEvidence = this.evidence(device, policy, finding, window)
     }
     if (finding.score > slot.maxScore) slot.maxScore = finding.score
     const open = slot.open
@@ -114,7 +116,7 @@ export class AlertLifecycle implements WindowSink {
         detectedAtMs: windowEnd,
         updatedAtMs: windowEnd,
         summary: finding.summary,
-        evidence: slot.peak === finding ? slot.peakEvidence! : this.evidence(device, policy.detector, finding, window),
+        evidence: slot.peak === finding ? slot.peakEvidence! : this.evidence(device, policy, finding, window),
       })
       this.counters.fired++
       this.emit(slot.open)
@@ -139,7 +141,7 @@ export class AlertLifecycle implements WindowSink {
         detectedAtMs: Date.parse(open.detectedAt),
         updatedAtMs: windowEnd,
         summary: finding.summary,
-        evidence: slot.peak === finding ? slot.peakEvidence! : this.evidence(device, policy.detector, finding, window),
+        evidence: slot.peak === finding ? slot.peakEvidence! : this.evidence(device, policy, finding, window),
       })
       this.counters.escalated++
       this.emit(slot.open)

@@ -119,8 +119,6 @@ const rank = (s: Severity): number => SEVERITIES.indexOf(s)
  * add indicators. Records: `firing` revision 1 on opening, a `firing` revision per device that
  * joins and whenever its severity rises, `resolved` once no member has fired for `quietMs`.
  */
-/** A behaviour that is a rollout (a notice), not a campaign: model-shift's adoptions that came with new firmware. */
-export const isRollout = (behaviour: string): boolean => behaviour.startsWith('model-shift rollout ')
 
 export class Correlator {
   readonly counters: CorrelatorCounters = { alerts: 0, opened: 0, updated: 0, resolved: 0 }
@@ -132,9 +130,9 @@ export class Correlator {
   private advances = 0
 
   /**
-   * `kind`: a `campaign` correlator takes every behaviour but rollouts; a `rollout` correlator
-   * only rollouts, so a device's rollout notice never stands in for its campaign (an infected
-   * fridge updated with all the others is in both).
+   * `kind`: a `campaign` correlator takes alerts (`kind: alert`); a `rollout` correlator takes
+   * notices (a device taking up a host with its model's firmware rollout), so a device's notice
+   * never stands in for its campaign (an infected fridge updated with all the others is in both).
    */
   constructor(
     private readonly settings: CampaignSettings,
@@ -149,7 +147,8 @@ export class Correlator {
     const t = alertTime(alert)
     this.advance(t)
     const behaviour = behaviourOf(alert)
-    if ((behaviour !== null && isRollout(behaviour)) !== (this.kind === 'rollout')) return
+    // Notices (a device taking up a host with its model's firmware rollout) make rollouts, alerts campaigns.
+    if ((alert.kind === 'notice') !== (this.kind === 'rollout')) return
     this.counters.alerts++
     const device = this.device(alert, t)
     if (alert.status === 'resolved') {

@@ -3,6 +3,7 @@ import type { z } from 'zod'
 import type { EgressEvent, Finding, TelemetryEvent } from '../types.ts'
 import type { Destinations } from './destinations.ts'
 import type { FleetAccess } from './fleet.ts'
+import type { PeerFeature } from './peers.ts'
 
 /** What the engine knows of a device; detectors read it, only the engine writes it. */
 export interface DeviceInfo {
@@ -81,6 +82,8 @@ export interface DetectorDef<C = unknown, S = unknown> {
   readonly fireAfter?: number
   /** False for a detector users must switch on (`detectors.<id>.enabled: true`); true when absent. */
   readonly enabledByDefault?: boolean
+  /** The hourly feature its alerts compare the device with its model's peers on (`flowsPerHour` when absent). */
+  readonly peerFeature?: PeerFeature
   /** Strict schema with defaults: `parse({})` gives the default configuration. */
   readonly configSchema: z.ZodType<C>
   create(config: C, context: DetectorContext): Detector<S>

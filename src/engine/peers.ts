@@ -8,15 +8,6 @@ const SMTP_PORTS = new Set([25, 465, 587, 2525])
 export const PEER_FEATURES = ['smtpFlowsPerHour', 'bytesOutPerHour', 'flowsPerHour'] as const
 export type PeerFeature = (typeof PEER_FEATURES)[number]
 
-/** The feature an alert of each detector is compared on; flows per hour for the others. */
-const FEATURE_OF: Readonly<Record<string, PeerFeature>> = {
-  'smtp-burst': 'smtpFlowsPerHour',
-  'email-telemetry': 'smtpFlowsPerHour',
-  'mud-violation': 'flowsPerHour',
-  'volume-spike': 'bytesOutPerHour',
-  'new-destination': 'bytesOutPerHour',
-}
-
 /**
  * A device's features: the hour (epoch hours) being counted, its counts so far, and the previous
  * hour's. Plain small-integer fields on the device record (no allocation per event, a few bytes a
@@ -89,9 +80,8 @@ export class PeerGroups {
     f.bytesNow = 0
   }
 
-  /** Peer evidence for an alert of `detector` on a device, judged at time `ts`: `{}` when its model has no completed hours in the fleet yet. */
-  evidence(detector: string, model: string, f: DeviceFeatures, ts: number): Evidence {
-    const feature = FEATURE_OF[detector] ?? 'flowsPerHour'
+  /** Peer evidence on `feature` (the alert's detector's) for a device, judged at time `ts`: `{}` when its model has no completed hours in the fleet yet. */
+  evidence(feature: PeerFeature, model: string, f: DeviceFeatures, ts: number): Evidence {
     const k = PEER_FEATURES.indexOf(feature)
     const now = [smtpOf(f.countsNow), f.bytesNow, flowsOf(f.countsNow)][k]!
     const before = [smtpOf(f.countsBefore), f.bytesBefore, flowsOf(f.countsBefore)][k]!

@@ -22,7 +22,7 @@ const finding = (score = 0.7, severity: Finding['severity'] = 'high', destinatio
 
 const setup = (suppress = new Suppressions([])) => {
   const alerts: Alert[] = []
-  const lifecycle = new AlertLifecycle([{ detector: 'smtp-burst', detectorVersion: 7, configHash: 'c0ffee', fireAfter: 2, resolveAfter: 3 }], suppress, MIN, (a) => alerts.push(a))
+  const lifecycle = new AlertLifecycle([{ detector: 'smtp-burst', detectorVersion: 7, configHash: 'c0ffee', peerFeature: 'smtpFlowsPerHour', fireAfter: 2, resolveAfter: 3 }], suppress, MIN, (a) => alerts.push(a))
   return { alerts, lifecycle }
 }
 

@@ -19,6 +19,7 @@ interface Spec {
   /** Minutes after T0 at which it resolves (a second record), if it does. */
   until?: number
   severity?: Severity
+  kind?: 'alert' | 'notice'
 }
 
 /** The records a device alert gives: firing, and resolved when `until` is set. */
@@ -26,7 +27,7 @@ const alert = (s: Spec): Alert[] => {
   const detector = s.detector ?? 'smtp-burst'
   const startsAt = T0 + (s.at - 2) * MIN
   const firing: Alert = {
-    id: alertId(s.device, detector, startsAt), scope: 'device', kind: 'alert', deviceId: s.device, detector, status: 'firing', revision: 1,
+    id: alertId(s.device, detector, startsAt), scope: 'device', kind: s.kind ?? 'alert', deviceId: s.device, detector, status: 'firing', revision: 1,
     severity: s.severity ?? 'high', previousSeverity: null, score: 0.8, startsAt: new Date(startsAt).toISOString(), endsAt: null,
     detectedAt: new Date(T0 + s.at * MIN).toISOString(), updatedAt: new Date(T0 + s.at * MIN).toISOString(), summary: 's', model: s.model ?? 'glacier-fridge', firmware: '1.0',
     detectorVersion: 2, configHash: 'h',
@@ -40,6 +41,15 @@ const run = (specs: Spec[]): CampaignRecord[] => correlateAll(specs.flatMap(aler
 const last = (records: CampaignRecord[]): CampaignRecord[] => [...new Map(records.map((r) => [r.id, r])).values()]
 
 describe('campaigns', () => {
+  it('makes notices a rollout and alerts a campaign, by their kind, whatever their behaviour', () => {
+    const devices = ['a', 'b', 'c']
+    const adoptions = devices.map((device, i) => ({ device, at: i * 10, detector: 'model-shift', indicator: 'rollout fw.vendor.example firmware 2.0', severity: 'low' as const }))
+    const asNotices = run(adoptions.map((a) => ({ ...a, kind: 'notice' as const })))
+    expect(last(asNotices).map((r) => [r.kind, r.behaviour, r.deviceCount])).toEqual([['rollout', 'model-shift rollout fw.vendor.example firmware 2.0', 3]])
+    // The same adoptions reported as alerts (records from before kinds are alerts): a campaign.
+    expect(last(run(adoptions)).map((r) => r.kind)).toEqual(['campaign'])
+  })
+
   it('opens when the Nth device shows the behaviour within the window, with the devices that showed it', () => {
     const records = run([{ device: 'a', at: 0 }, { device: 'b', at: 30 }, { device: 'c', at: 60 }])
     expect(records).toHaveLength(1)

@@ -34,18 +34,18 @@ describe('peer groups', () => {
     // in the epoch it completed in and decayed by 0.9 an epoch since: f0's empty hours complete at its
     // last event of the next hour, later than the others', and weigh more (mean 1.68, not 1.8; ~10
     // device-hours of weight). The spammer's third hour is under way.
-    expect(peers.evidence('smtp-burst', 'fridge', devices.get('f9')!, now)).toEqual({
+    expect(peers.evidence('smtpFlowsPerHour', 'fridge', devices.get('f9')!, now)).toEqual({
       peerFeature: 'smtpFlowsPerHour', peerValue: 200, peerMedian: 2, peerMean: 1.68, peerRatio: 118.8, peerZ: null,
       peerPercentile: 100, peerDevices: 9, peerHours: 10,
       peerSummary: '200 SMTP connections an hour, 118.8× the mean of its 9 fridge peers (median 2, above 100% of 10 recent device-hours)',
     })
-    // An ordinary fridge sits at the median; flows are the feature of detectors without one of their own.
-    expect(peers.evidence('smtp-burst', 'fridge', devices.get('f3')!, now)).toMatchObject({ peerValue: 2, peerRatio: 1.2, peerPercentile: 15.8 })
-    expect(peers.evidence('port-novelty', 'fridge', devices.get('f3')!, now)).toMatchObject({ peerFeature: 'flowsPerHour', peerValue: 3, peerMedian: 3 })
+    // An ordinary fridge sits at the median; flows are the feature of detectors that name none.
+    expect(peers.evidence('smtpFlowsPerHour', 'fridge', devices.get('f3')!, now)).toMatchObject({ peerValue: 2, peerRatio: 1.2, peerPercentile: 15.8 })
+    expect(peers.evidence('flowsPerHour', 'fridge', devices.get('f3')!, now)).toMatchObject({ peerFeature: 'flowsPerHour', peerValue: 3, peerMedian: 3 })
   })
 
   it('gives no evidence for a model without completed hours in the fleet', () => {
     const { peers, now } = cohort()
-    expect(peers.evidence('smtp-burst', 'tv', initialFeatures(), now)).toEqual({})
+    expect(peers.evidence('smtpFlowsPerHour', 'tv', initialFeatures(), now)).toEqual({})
   })
 })
