@@ -1,6 +1,7 @@
 // SASL against the real broker's SCRAM listener: the right password works with both SCRAM mechanisms, a wrong one fails clearly and is never printed.
 import { execFile } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { Kafka, logLevel } from 'kafkajs'
@@ -9,6 +10,8 @@ import { createTopics } from '../../scripts/kafka/topics.ts'
 
 const BIN = fileURLToPath(new URL('../../bin/egress-sentinel.js', import.meta.url))
 const DEMO = fileURLToPath(new URL('../../fixtures/demo/demo.ndjson', import.meta.url))
+/** The demo's records, one a line. */
+const DEMO_RECORDS = String(readFileSync(DEMO, 'utf8').trimEnd().split('\n').length)
 const scram = inject('kafkaScramBrokers')
 const tls = inject('kafkaTlsBrokers')
 const tlsCaFile = inject('kafkaTlsCaFile')
@@ -44,7 +47,7 @@ describe.skipIf(scram === '')('Kafka SASL/SCRAM', () => {
     const r = await produce({ KAFKA_SASL_MECHANISM: mechanism, KAFKA_SASL_USERNAME: 'sentinel', KAFKA_SASL_PASSWORD: 'sentinel-secret' }, topic)
     expect(r).toEqual({ code: 0, stderr: '' })
     const offsets = await admin.fetchTopicOffsets(topic)
-    expect(offsets[0]!.high).toBe('855')
+    expect(offsets[0]!.high).toBe(DEMO_RECORDS)
   })
 
   it('fails with exit 1 and a message naming the user and mechanism, never the password, when the password is wrong', async () => {
@@ -83,7 +86,7 @@ describe.skipIf(tls === '')('Kafka over TLS (SASL_SSL with SCRAM)', () => {
     const topic = `tls-${randomUUID()}`
     await createTopics(admin, [{ topic, numPartitions: 1 }])
     expect(await produce({ ...user, KAFKA_TLS_CA_FILE: tlsCaFile }, topic, tls)).toEqual({ code: 0, stderr: '' })
-    expect((await admin.fetchTopicOffsets(topic))[0]!.high).toBe('855')
+    expect((await admin.fetchTopicOffsets(topic))[0]!.high).toBe(DEMO_RECORDS)
   })
 
   it('refuses a certificate it cannot verify (system CAs only), with exit 1 and a message naming the brokers', async () => {

@@ -100,7 +100,10 @@ describe('webhooks from run', () => {
     try {
       await cli(env, 'produce', '-q', '--topic', t.events, DEMO)
       const produced = Number((await admin.fetchTopicOffsets(t.events))[0]!.high)
-      await waitCommitted(admin, groupId, t.events, (c) => c === produced)
+      // Within the test's time, and saying what run said if it does not get there.
+      await waitCommitted(admin, groupId, t.events, (c) => c === produced, 90_000).catch((err: Error) => {
+        throw new Error(`${err.message}; run's last words: ${run.out.stderr.slice(-3000)}`)
+      })
       // The critical target: of each alert that reached critical, the first firing record to do so (one page), then its resolution.
       const toCritical = topic.map((l) => JSON.parse(l) as Alert).filter((a) => a.severity === 'critical' && (a.status === 'resolved' || a.previousSeverity !== 'critical'))
       expect(toCritical.filter((a) => a.status === 'firing' && a.revision > 1).length).toBeGreaterThan(0)
@@ -163,13 +166,13 @@ describe('webhooks from run', () => {
     } finally {
       run.child.kill('SIGTERM')
     }
-    expect(await run.exited).toBe(0)
+    expect(await run.exited, run.out.stderr.slice(-3000)).toBe(0)
     // The alerts topic is what it is without webhooks.
     expect(await topicLines(kafka, t.alerts)).toEqual(topic)
     // Secrets and the tokens in URLs are never printed.
     for (const secret of [SECRET, ROUTING_KEY, 'T0KEN-IN-PATH', '/services/T0/B0/XYZ']) expect(run.out.stderr).not.toContain(secret)
     expect(run.out.stderr).toContain('webhooks to soc (standard), chat (slack), oncall (pagerduty), failing (standard), throttled (standard), silent (standard), critical (standard)')
-  })
+  }, 180_000)
 
   it('loses no record when run is killed with deliveries under way: the next run sends the rest, under the same message ids', async () => {
     const { t, env, groupId } = await setupTopics(admin, brokers, 1)
