@@ -45,6 +45,42 @@ export interface LifecycleCounters {
 
 const rank = (s: Severity): number => SEVERITIES.indexOf(s)
 
+/** What a later record of an alert says anew; the rest is the open record's. */
+interface Revision {
+  readonly status: Alert['status']
+  readonly severity: Severity
+  readonly score: number
+  readonly endsAtMs: number | null
+  readonly updatedAtMs: number
+  readonly summary: string
+  readonly evidence: Finding['evidence']
+}
+
+/** The alert's next record (an escalation or its resolution): the open record's id, device, detector and times, the next revision. */
+const revise = (open: Alert, r: Revision): Alert =>
+  makeAlert({
+    id: open.id,
+    // Checkpoints from before kinds and revisions hold an alert's one firing record.
+    kind: open.kind ?? 'alert',
+    deviceId: open.deviceId,
+    model: open.model ?? 'unknown',
+    firmware: open.firmware ?? '',
+    detector: open.detector,
+    detectorVersion: open.detectorVersion,
+    configHash: open.configHash,
+    status: r.status,
+    revision: (open.revision ?? 1) + 1,
+    severity: r.severity,
+    previousSeverity: open.severity,
+    score: r.score,
+    startsAtMs: Date.parse(open.startsAt),
+    endsAtMs: r.endsAtMs,
+    detectedAtMs: Date.parse(open.detectedAt),
+    updatedAtMs: r.updatedAtMs,
+    summary: r.summary,
+    evidence: r.evidence,
+  })
+
 /** The alerts firing on a device (fired, not resolved yet). */
 export const forEachOpenAlert = (device: DeviceRecord, visit: (alert: Alert) => void): void => {
   if (device.alerts === null) return
@@ -122,25 +158,8 @@ export class AlertLifecycle implements WindowSink {
       this.emit(slot.open)
     } else if (open !== null && rank(finding.severity) > rank(open.severity)) {
       // Its severity rose while it fires: a new revision, so that a target waiting for that severity is paged.
-      slot.open = makeAlert({
-        id: open.id,
-        kind: open.kind,
-        deviceId: open.deviceId,
-        model: open.model ?? 'unknown',
-        firmware: open.firmware ?? '',
-        detector: open.detector,
-        detectorVersion: open.detectorVersion,
-        configHash: open.configHash,
-        status: 'firing',
-        revision: (open.revision ?? 1) + 1,
-        severity: finding.severity,
-        previousSeverity: open.severity,
-        score: slot.maxScore,
-        startsAtMs: Date.parse(open.startsAt),
-        endsAtMs: null,
-        detectedAtMs: Date.parse(open.detectedAt),
-        updatedAtMs: windowEnd,
-        summary: finding.summary,
+      slot.open = revise(open, {
+        status: 'firing', severity: finding.severity, score: slot.maxScore, endsAtMs: null, updatedAtMs: windowEnd, summary: finding.summary,
         evidence: slot.peak === finding ? slot.peakEvidence! : this.evidence(device, policy, finding, window),
       })
       this.counters.escalated++
@@ -181,27 +200,9 @@ export class AlertLifecycle implements WindowSink {
     const peak = slot.peak!
     // The behaviour ended with the last bad window; the clean windows only confirmed it.
     const endsAtMs = (slot.lastBadWindow + 1) * this.windowMs
-    this.emit(makeAlert({
-      id: open.id,
-      // Checkpoints from before kinds and revisions hold an alert's one firing record.
-      kind: open.kind ?? 'alert',
-      deviceId: open.deviceId,
-      model: open.model ?? 'unknown',
-      firmware: open.firmware ?? '',
-      detector: open.detector,
-      detectorVersion: open.detectorVersion,
-      configHash: open.configHash,
-      status: 'resolved',
-      revision: (open.revision ?? 1) + 1,
-      severity: rank(peak.severity) > rank(open.severity) ? peak.severity : open.severity,
-      previousSeverity: open.severity,
-      score: slot.maxScore,
-      startsAtMs: Date.parse(open.startsAt),
-      endsAtMs,
-      detectedAtMs: Date.parse(open.detectedAt),
-      updatedAtMs: endsAtMs,
-      summary: peak.summary,
-      evidence: slot.peakEvidence ?? peak.evidence,
+    this.emit(revise(open, {
+      status: 'resolved', severity: rank(peak.severity) > rank(open.severity) ? peak.severity : open.severity, score: slot.maxScore,
+      endsAtMs, updatedAtMs: endsAtMs, summary: peak.summary, evidence: slot.peakEvidence ?? peak.evidence,
     }))
     this.counters.resolved++
     slot.open = null
