@@ -18,6 +18,7 @@ import { ShardOutcomes, emptyPending } from './pending.ts'
 import type { Pending } from './pending.ts'
 import { ModelsOutbox } from './models.ts'
 import type { PartitionBatch } from '../sources/kafka.ts'
+import { retrying } from './retry.ts'
 
 /** One input partition of a shard: where it is read, committed, and what of it the shard holds. */
 export interface ShardInput {
@@ -403,7 +404,8 @@ const partitionEnds = async (kafka: Kafka, groupId: string, shards: readonly Sha
     const out = new Map<string, PartitionEnd>()
     for (const topic of new Set(shards.map((s) => s.topic))) {
       const offsets = await admin.fetchTopicOffsets(topic)
-      const [group] = await admin.fetchOffsets({ groupId, topics: [topic] })
+      // The group's coordinator may be moving (a broker restarted): such answers are tried again, briefly.
+      const [group] = await retrying(() => admin.fetchOffsets({ groupId, topics: [topic] }), { withinMs: 10_000 })
       for (const s of shards) {
         if (s.topic !== topic) continue
         const o = offsets.find((x) => x.partition === s.partition)

@@ -1,6 +1,7 @@
 // Follows a topic in a consumer group of its own, handing each record to work that finishes later; commits below the oldest unfinished record; pauses while the work is full.
 import type { Kafka } from 'kafkajs'
 import { memberConsumerConfig } from './client.ts'
+import { retrying } from './retry.ts'
 
 export interface TailRecord {
   readonly partition: number
@@ -47,19 +48,24 @@ interface PartitionProgress {
  * a new target is not sent the topic's history (a partition that gets its first records later, or
  * one created later, is read from its beginning).
  */
+/** How long a target waits for its group's coordinator at start before it gives up (and run exits non-zero). */
+const COORDINATOR_WAIT_MS = 60_000
+
 export const startTail = async (opts: TailOptions): Promise<Tail> => {
   const { kafka, groupId, topic } = opts
   // A partition the group has no offset for is set to its end before this member joins: a new
   // target is not sent the topic's history. Only while the group is empty (another member has set
   // them, or committed, otherwise); kafkajs' setOffsets takes a few seconds, once per new group.
+  // A fresh broker's coordinator for the group may still be loading: such answers are tried again.
   const admin = kafka.admin()
   await admin.connect()
   try {
-    const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] })
+    const [committed] = await retrying(() => admin.fetchOffsets({ groupId, topics: [topic] }), { withinMs: COORDINATOR_WAIT_MS })
     const none = new Set((committed?.partitions ?? []).filter((p) => Number(p.offset) < 0).map((p) => p.partition))
     if (none.size > 0) {
       const ends = (await admin.fetchTopicOffsets(topic)).filter((e) => none.has(e.partition)).map((e) => ({ partition: e.partition, offset: e.high }))
-      await admin.setOffsets({ groupId, topic, partitions: ends }).catch(() => undefined)
+      // Refused once the group has a member (another started meanwhile): its offsets stand.
+      await retrying(() => admin.setOffsets({ groupId, topic, partitions: ends }), { withinMs: COORDINATOR_WAIT_MS }).catch(() => undefined)
     }
   } finally {
     await admin.disconnect()
