@@ -13,6 +13,10 @@
  * - any other port outside `standardPorts` that a device uses persistently (`persistentFlows`
  *   flows) fires when its model's peers do not use it: command and control on a port of its own
  *   (njRAT 1177, a bot on tcp/50). High UDP ports (media, P2P) are not judged.
+ * What is surprising depends on the device: one that meets new unusual ports often
+ * (`busyNewPortsPerHour`: a general-purpose host, a gateway) makes a risky port's first use
+ * unremarkable, so for it a risky port needs persistence as an unusual one does (and is medium);
+ * a device that never meets new ports (nearly every IoT device) is reported at the first use.
  * Local destinations are ignored: this watches egress. Tuning: list the ports a model
  * legitimately uses under `allow`; add a fleet's own service ports to `standardPorts`.
  */
@@ -47,6 +51,12 @@ export const portNoveltyConfig = z.strictObject({
   peerDevices: z.number().int().min(1).default(3),
   /** Windows a first use keeps the finding open. */
   windows: z.number().int().min(1).max(1440).default(10),
+  /**
+   * New unusual ports an hour (distinct, since the device was first seen, over six hours at least)
+   * from which a device counts as exploring ports: its first use of a risky port (not one of
+   * alwaysReport) then needs persistentFlows flows, and is medium.
+   */
+  busyNewPortsPerHour: z.number().positive().default(1),
   /** Ports allowed per model, e.g. `{ "vault-nas": [587] }`. */
   allow: z.record(z.string(), z.array(z.number().int().min(0).max(65535))).default({}),
 })
@@ -74,12 +84,20 @@ interface State {
   /** Risky ports used while learning. */
   learned: number[] | null
   used: Used | null
+  /** Unusual (not standard, not risky) ports the device ever used, the latest `MAX_SEEN`, and how many it met (absent in older checkpoints). */
+  seen?: number[] | null
+  met?: number
 }
+
+/** Unusual ports a device remembers having met. */
+const MAX_SEEN = 64
+/** The least span its rate of new ports is taken over. */
+const RATE_SPAN_MS = 6 * 3_600_000
 
 const MAX_PORTS = 16
 
 /** The state of a device that used no unusual port yet (nearly all): shared, never written. */
-const INERT: State = Object.freeze({ learned: null, used: null }) as State
+const INERT: State = Object.freeze({ learned: null, used: null, seen: null, met: 0 }) as State
 
 export const portNovelty = defineDetector<PortNoveltyConfig, State>({
   id: 'port-novelty',
@@ -87,7 +105,7 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
   description:
     'Risky ports (telnet, SMTP, IRC, ...) a device and its model did not use while learning. ' +
     'List legitimate ports per model under allow.',
-  version: 2,
+  version: 3,
   tags: ['maturity_stable', 'network', 'mitre_T1571'],
   configSchema: portNoveltyConfig,
   // A first use is one event, not a level: one window confirms it (a bot's five SMTP flows in a
@@ -111,7 +129,15 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
         if (isLocalAddress(e.dstIp)) return
         if (current.learned?.includes(port)) return
         // From here the device's own state is written: a device still on the shared one gets its own (handed back).
-        const state: State = current === INERT ? { learned: null, used: null } : current
+        const state: State = current === INERT ? { learned: null, used: null, seen: null, met: 0 } : current
+        if (!isRisky) {
+          const seen = (state.seen ??= [])
+          if (!seen.includes(port)) {
+            if (seen.length >= MAX_SEEN) seen.shift()
+            seen.push(port)
+            state.met = (state.met ?? 0) + 1
+          }
+        }
         const handBack = state === current ? undefined : state
         if (isRisky && !always.has(port) && e.ts - device.firstSeen < learningMs) {
           ;(state.learned ??= []).push(port)
@@ -178,6 +204,10 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
         let sample = ''
         const modelAllows = allowed.get(device.model)
         const at = w * windowMs
+        // New unusual ports an hour since the device was first seen, over six hours at least: a
+        // device's first odd port or two do not make it an explorer.
+        const perHour = ((state.met ?? 0) * 3_600_000) / Math.max(RATE_SPAN_MS, (w + 1) * windowMs - device.firstSeen)
+        const busy = perHour >= cfg.busyNewPortsPerHour
         for (let i = 0; i < used.ports.length; i++) {
           // In use during (w - windows, w]: first used by w (later windows may already be observed)
           // and not abandoned before the horizon.
@@ -190,10 +220,13 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
           // A persistent unusual port of a model with devices enough to share it is judged once the
           // fleet's level has its first use: peers that started with it meanwhile count (the fleet
           // view runs two epochs behind).
-          if (!risky.has(port) && (upToW < cfg.persistentFlows || (fleet.devices(device.model, at) >= cfg.peerDevices && !fleet.sees(used.firstWindow[i]!, w)))) continue
+          // A risky port's first use surprises on a device that never meets new ports; on one that
+          // meets them often it is judged like an unusual port (the always-reported ones excepted).
+          const judgedUnusual = !risky.has(port) || (busy && !always.has(port))
+          if (judgedUnusual && (upToW < cfg.persistentFlows || (fleet.devices(device.model, at) >= cfg.peerDevices && !fleet.sees(used.firstWindow[i]!, w)))) continue
           hits.push(port)
           flows += upToW
-          if (high.has(port)) severity = 'high'
+          if (high.has(port) && !(busy && !always.has(port))) severity = 'high'
           if (sample === '') sample = used.sample[i]!
         }
         if (hits.length === 0) return null
@@ -201,14 +234,14 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
           severity,
           score: Math.min(1, 0.6 + 0.1 * hits.length + 0.05 * Math.log10(flows)),
           summary: `${hits.some((p) => risky.has(p)) ? 'first use of risky' : 'persistent use of unusual'} port${hits.length > 1 ? 's' : ''} ${hits.join(', ')} (${flows} flows), not used by the device or its ${device.model} peers while learning`,
-          evidence: { ports: hits, flows, sampleDestination: sample, peersRequired: cfg.peerDevices },
+          evidence: { ports: hits, flows, sampleDestination: sample, peersRequired: cfg.peerDevices, newPortsPerHour: Math.round(perHour * 100) / 100 },
           destinations: [sample],
         }
       },
       snapshot: (s) => copy(s),
       restore: (data) => {
         const d = data as State
-        return d.learned === null && d.used === null ? INERT : copy(d)
+        return d.learned === null && d.used === null && (d.seen ?? null) === null ? INERT : copy(d)
       },
     }
   },
@@ -216,6 +249,8 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
 
 const copy = (s: State): State => ({
   learned: s.learned?.slice() ?? null,
+  seen: s.seen?.slice() ?? null,
+  met: s.met ?? 0,
   used:
     s.used === null
       ? null

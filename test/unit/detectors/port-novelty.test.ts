@@ -30,7 +30,7 @@ describe('port-novelty', () => {
       severity: 'high',
       score: expect.closeTo(0.7 + 0.05 * Math.log10(20), 9),
       summary: 'first use of risky port 23 (20 flows), not used by the device or its test-model peers while learning',
-      evidence: { ports: [23], flows: 20, sampleDestination: '45.0.7.9', peersRequired: 3 },
+      evidence: { ports: [23], flows: 20, sampleDestination: '45.0.7.9', peersRequired: 3, newPortsPerHour: 0 },
       destinations: ['45.0.7.9'],
     })
   })
@@ -80,7 +80,7 @@ describe('port-novelty', () => {
     const both = found.find((f) => f.minute === 133)!.finding
     expect(both.summary).toBe('first use of risky ports 5555, 23 (2 flows), not used by the device or its test-model peers while learning')
     expect(both.score).toBeCloseTo(0.8 + 0.05 * Math.log10(2), 9)
-    expect(both.evidence).toEqual({ ports: [5555, 23], flows: 2, sampleDestination: '45.0.7.9', peersRequired: 3 })
+    expect(both.evidence).toEqual({ ports: [5555, 23], flows: 2, sampleDestination: '45.0.7.9', peersRequired: 3, newPortsPerHour: 0 })
     expect(found.find((f) => f.minute === 140)!.finding.evidence.ports).toEqual([23])
   })
 
@@ -154,6 +154,29 @@ describe('port-novelty', () => {
     const oneOff = range(0, 16).map((i) => egress({ ts: at(130.6), dstIp: '203.0.113.80', dstPort: 8000 + i }))
     const found = detectorFindings(portNovelty, [...heartbeat('dev-1', 'test-model', 220), ...oneOff, ...flows('dev-1', 135, 23), ...flows('dev-1', 200, 2323)])
     expect(minutesOf(found)).toEqual([...range(135, 145), ...range(200, 210)])
+  })
+
+  describe('judged against the device\'s own rate of new ports', () => {
+    /** A general-purpose host: from minute 10, a new unusual port (a game, a chat client, a dev server) every 5 minutes. */
+    const explorer = range(0, 40).map((k) => egress({ ts: at(10 + 5 * k + 0.7), dstIp: `203.0.113.${k}`, dstPort: 9000 + k }))
+    const rdp = (n: number) => flows('dev-1', 230, 3389, n)
+
+    it('reports one RDP flow on a device that never meets new ports, and not on one that meets a dozen an hour', () => {
+      const quiet = detectorFindings(portNovelty, [...heartbeat('dev-1', 'test-model', 260), ...rdp(1)])
+      expect(minutesOf(quiet)[0]).toBe(230)
+      expect(quiet[0]!.finding).toMatchObject({ severity: 'medium', evidence: { ports: [3389], flows: 1, newPortsPerHour: 0 } })
+      expect(detectorFindings(portNovelty, [...heartbeat('dev-1', 'test-model', 260), ...explorer, ...rdp(1)])).toEqual([])
+    })
+
+    it('still reports the busy device\'s risky port once it is persistent (medium, even for a high-risk port), and its first port-25 flow at once', () => {
+      const busy = [...heartbeat('dev-1', 'test-model', 260), ...explorer]
+      const brute = detectorFindings(portNovelty, [...busy, ...rdp(25)])
+      expect(minutesOf(brute)[0]).toBe(230)
+      expect(brute[0]!.finding).toMatchObject({ severity: 'medium', evidence: { ports: [3389], flows: 25, newPortsPerHour: 6.67 } })
+      expect(detectorFindings(portNovelty, [...busy, ...flows('dev-1', 230, 587)])).toEqual([])
+      const mail = detectorFindings(portNovelty, [...busy, ...flows('dev-1', 230, 25)])
+      expect(mail[0]).toMatchObject({ minute: 230, finding: { severity: 'high', evidence: { ports: [25], flows: 1 } } })
+    })
   })
 
   // Regression: a port counts at window w only from its first use on, whatever later flows the lookahead
