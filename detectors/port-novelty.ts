@@ -52,7 +52,7 @@ export const portNoveltyConfig = z.strictObject({
   /** Windows a first use keeps the finding open. */
   windows: z.number().int().min(1).max(1440).default(10),
   /**
-   * New unusual ports an hour (distinct, since the device was first seen, over six hours at least)
+   * New unusual ports an hour (distinct, first used since the device was first seen, over six hours at least)
    * from which a device counts as exploring ports: its first use of a risky port (not one of
    * alwaysReport) then needs persistentFlows flows, and is medium.
    */
@@ -84,8 +84,12 @@ interface State {
   /** Risky ports used while learning. */
   learned: number[] | null
   used: Used | null
-  /** Unusual (not standard, not risky) ports the device ever used, the latest `MAX_SEEN`, and how many it met (absent in older checkpoints). */
+  /**
+   * Unusual (not standard, not risky) ports the device used, the latest `MAX_SEEN` with the window
+   * each was first used in, and how many it met before those (absent in older checkpoints).
+   */
   seen?: number[] | null
+  seenWindow?: number[] | null
   met?: number
 }
 
@@ -97,7 +101,7 @@ const RATE_SPAN_MS = 6 * 3_600_000
 const MAX_PORTS = 16
 
 /** The state of a device that used no unusual port yet (nearly all): shared, never written. */
-const INERT: State = Object.freeze({ learned: null, used: null, seen: null, met: 0 }) as State
+const INERT: State = Object.freeze({ learned: null, used: null, seen: null, seenWindow: null, met: 0 }) as State
 
 export const portNovelty = defineDetector<PortNoveltyConfig, State>({
   id: 'port-novelty',
@@ -129,14 +133,21 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
         if (isLocalAddress(e.dstIp)) return
         if (current.learned?.includes(port)) return
         // From here the device's own state is written: a device still on the shared one gets its own (handed back).
-        const state: State = current === INERT ? { learned: null, used: null, seen: null, met: 0 } : current
+        const state: State = current === INERT ? { learned: null, used: null, seen: null, seenWindow: null, met: 0 } : current
         if (!isRisky) {
           const seen = (state.seen ??= [])
-          if (!seen.includes(port)) {
-            if (seen.length >= MAX_SEEN) seen.shift()
+          const seenWindow = (state.seenWindow ??= seen.map(() => 0))
+          const fw = windowOf(e.ts, windowMs)
+          const k = seen.indexOf(port)
+          if (k < 0) {
+            if (seen.length >= MAX_SEEN) {
+              seen.shift()
+              seenWindow.shift()
+              state.met = (state.met ?? 0) + 1
+            }
             seen.push(port)
-            state.met = (state.met ?? 0) + 1
-          }
+            seenWindow.push(fw)
+          } else if (fw < seenWindow[k]!) seenWindow[k] = fw
         }
         const handBack = state === current ? undefined : state
         if (isRisky && !always.has(port) && e.ts - device.firstSeen < learningMs) {
@@ -206,7 +217,10 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
         const at = w * windowMs
         // New unusual ports an hour since the device was first seen, over six hours at least: a
         // device's first odd port or two do not make it an explorer.
-        const perHour = ((state.met ?? 0) * 3_600_000) / Math.max(RATE_SPAN_MS, (w + 1) * windowMs - device.firstSeen)
+        // Ports first used by the end of w only: what the lookahead observed past it does not count.
+        let met = state.met ?? 0
+        for (const fw of state.seenWindow ?? []) if (fw <= w) met++
+        const perHour = (met * 3_600_000) / Math.max(RATE_SPAN_MS, (w + 1) * windowMs - device.firstSeen)
         const busy = perHour >= cfg.busyNewPortsPerHour
         for (let i = 0; i < used.ports.length; i++) {
           // In use during (w - windows, w]: first used by w (later windows may already be observed)
@@ -250,6 +264,7 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
 const copy = (s: State): State => ({
   learned: s.learned?.slice() ?? null,
   seen: s.seen?.slice() ?? null,
+  seenWindow: s.seenWindow?.slice() ?? s.seen?.map(() => 0) ?? null,
   met: s.met ?? 0,
   used:
     s.used === null

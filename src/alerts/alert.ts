@@ -62,12 +62,19 @@ export const makeAlert = (f: AlertFields): Alert => ({
 const iso = z.iso.datetime({ offset: true })
 const evidenceValue = z.union([z.string(), z.number(), z.boolean(), z.null(), z.array(z.string()), z.array(z.number())])
 
+/**
+ * The kind of a record written before alerts had one: model-shift's rollout adoptions were the
+ * notices (severity low, rule `rollout`), everything else an alert.
+ */
+export const legacyKind = (a: { readonly detector: string; readonly evidence: Readonly<Record<string, unknown>> }): AlertKind =>
+  a.detector === 'model-shift' && a.evidence.rule === 'rollout' ? 'notice' : 'alert'
+
 /** A device alert record read back (alerts topic, replay output), as `correlate` takes it; unknown fields are ignored. */
 export const deviceAlertSchema = z.object({
   id: z.string().min(1),
   scope: z.literal('device'),
-  // Records from before kinds and revisions: an alert, its one firing record.
-  kind: z.enum(ALERT_KINDS).default('alert'),
+  // Records from before kinds and revisions: their one firing record, of the kind `legacyKind` says.
+  kind: z.enum(ALERT_KINDS).optional(),
   deviceId: z.string().min(1),
   detector: z.string().min(1),
   status: z.enum(['firing', 'resolved']),
@@ -85,4 +92,8 @@ export const deviceAlertSchema = z.object({
   detectorVersion: z.number().int().default(0),
   configHash: z.string().default(''),
   evidence: z.record(z.string(), evidenceValue),
-}).transform((a) => ({ ...a, updatedAt: a.updatedAt ?? (a.status === 'firing' ? a.detectedAt : a.endsAt ?? a.detectedAt) }))
+}).transform((a) => ({
+  ...a,
+  kind: a.kind ?? legacyKind(a),
+  updatedAt: a.updatedAt ?? (a.status === 'firing' ? a.detectedAt : a.endsAt ?? a.detectedAt),
+}))

@@ -3,7 +3,7 @@ import type { Alert, Finding, Severity } from '../types.ts'
 import { SEVERITIES } from '../types.ts'
 import type { DeviceRecord } from '../engine/device.ts'
 import type { WindowSink } from '../engine/engine.ts'
-import { alertId, makeAlert } from './alert.ts'
+import { alertId, legacyKind, makeAlert } from './alert.ts'
 import type { Suppressions } from './suppression.ts'
 import type { PeerFeature, PeerGroups } from '../engine/peers.ts'
 
@@ -60,8 +60,7 @@ interface Revision {
 const revise = (open: Alert, r: Revision): Alert =>
   makeAlert({
     id: open.id,
-    // Checkpoints from before kinds and revisions hold an alert's one firing record.
-    kind: open.kind ?? 'alert',
+    kind: kindOfOpen(open),
     deviceId: open.deviceId,
     model: open.model ?? 'unknown',
     firmware: open.firmware ?? '',
@@ -80,6 +79,9 @@ const revise = (open: Alert, r: Revision): Alert =>
     summary: r.summary,
     evidence: r.evidence,
   })
+
+/** An open alert's kind; checkpoints from before kinds hold records without one (see `legacyKind`). */
+const kindOfOpen = (open: Alert): Alert['kind'] => open.kind ?? legacyKind(open)
 
 /** The alerts firing on a device (fired, not resolved yet). */
 export const forEachOpenAlert = (device: DeviceRecord, visit: (alert: Alert) => void): void => {
@@ -118,6 +120,9 @@ export class AlertLifecycle implements WindowSink {
       return
     }
     const slot = this.slot(device, detector)
+    // A notice open when the detector finds behaviour to act on (a rollout, then a shift to
+    // another host): the notice ends, and the alert is one of its own, paged as any other.
+    if (slot.open !== null && kindOfOpen(slot.open) === 'notice' && (finding.kind ?? 'alert') === 'alert') this.resolve(slot)
     if (slot.bad === 0) slot.startWindow = window
     slot.bad++
     slot.clean = 0
@@ -135,7 +140,7 @@ export class AlertLifecycle implements WindowSink {
       const startsAtMs = slot.startWindow * this.windowMs
       slot.open = makeAlert({
         id: alertId(device.id, policy.detector, startsAtMs),
-        kind: finding.kind ?? 'alert',
+        kind: slot.peak!.kind ?? 'alert',
         deviceId: device.id,
         model: device.model,
         firmware: device.firmware,
@@ -144,7 +149,9 @@ export class AlertLifecycle implements WindowSink {
         configHash: policy.configHash,
         status: 'firing',
         revision: 1,
-        severity: finding.severity,
+        // The streak's most severe window so far (fireAfter windows may precede it): the first
+        // record is never below what its resolution will say of the same windows.
+        severity: slot.peak!.severity,
         previousSeverity: null,
         score: finding.score,
         startsAtMs,

@@ -125,7 +125,7 @@ export const renderReport = (e: Evaluation, alerts: readonly Alert[], meta: Repo
     table(['detector', 'version', 'config hash', 'firing alerts', 'on infected', 'on benign', 'notices'],
       [...meta.provenance].map(([id, p]) => {
         const d = e.byDetector[id]
-        const notices = alerts.filter((a) => a.detector === id && a.status === 'firing' && a.revision === 1 && a.kind === 'notice').length
+        const notices = alerts.filter((a) => a.detector === id && a.status === 'firing' && (a.revision ?? 1) === 1 && a.kind === 'notice').length
         return [id, p.detectorVersion, p.configHash, d?.alerts ?? 0, d?.onInfected ?? 0, d?.onBenign ?? 0, notices]
       })),
     '<h2 id="timelines">Timelines</h2>',

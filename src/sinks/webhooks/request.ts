@@ -47,7 +47,13 @@ const pagerDutyEvent = (routingKey: string, dedupKey: string, payload: Record<st
 
 const slackBody = (alert: Alert): unknown => {
   const device = mrkdwn(alert.deviceId, 200)
-  const head = alert.status === 'firing' ? `:rotating_light: ${alert.severity} ${alert.detector} on ${device}` : `:white_check_mark: resolved: ${alert.detector} on ${device}`
+  const head = alert.status !== 'firing'
+    ? `:white_check_mark: resolved: ${alert.detector} on ${device}`
+    : (alert.revision ?? 1) > 1
+      ? `:arrow_up: escalated to ${alert.severity} (was ${alert.previousSeverity ?? 'lower'}): ${alert.detector} on ${device}`
+      : alert.kind === 'notice'
+        ? `:information_source: ${alert.severity} ${alert.detector} notice on ${device}`
+        : `:rotating_light: ${alert.severity} ${alert.detector} on ${device}`
   const summary = mrkdwn(alert.summary, 2500)
   const facts = [
     `*device* ${device}${alert.model === null ? '' : ` (${mrkdwn(alert.model, 200)})`}`,

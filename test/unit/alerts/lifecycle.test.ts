@@ -73,6 +73,31 @@ describe('AlertLifecycle', () => {
     expect(lifecycle.counters).toMatchObject({ fired: 1, escalated: 1, resolved: 1 })
   })
 
+  it('fires at the most severe window of its streak, so that its resolution never says more than a firing record did', () => {
+    const { alerts, lifecycle } = setup()
+    const d = device()
+    lifecycle.onWindow(d, 0, W0, finding(0.8, 'high'))
+    lifecycle.onWindow(d, 0, W0 + 1, finding(0.5, 'medium'))
+    lifecycle.onQuiet(d, 30)
+    expect(alerts.map((a) => [a.status, a.revision, a.severity])).toEqual([['firing', 1, 'high'], ['resolved', 2, 'high']])
+  })
+
+  it('ends an open notice when the detector finds behaviour to act on: the alert is one of its own', () => {
+    const { alerts, lifecycle } = setup()
+    const d = device()
+    const rollout: Finding = { ...finding(0.3, 'low'), kind: 'notice' }
+    lifecycle.onWindow(d, 0, W0, rollout)
+    lifecycle.onWindow(d, 0, W0 + 1, rollout)
+    lifecycle.onWindow(d, 0, W0 + 2, finding(0.6, 'medium'))
+    lifecycle.onWindow(d, 0, W0 + 3, finding(0.6, 'medium'))
+    expect(alerts.map((a) => [a.kind, a.status, a.revision, a.severity, a.startsAt])).toEqual([
+      ['notice', 'firing', 1, 'low', '2026-11-02T00:00:00.000Z'],
+      ['notice', 'resolved', 2, 'low', '2026-11-02T00:00:00.000Z'],
+      ['alert', 'firing', 1, 'medium', '2026-11-02T00:02:00.000Z'],
+    ])
+    expect(alerts[2]!.id).not.toBe(alerts[0]!.id)
+  })
+
   it('keeps the kind the first finding gave: a notice stays a notice', () => {
     const { alerts, lifecycle } = setup()
     const d = device()

@@ -2,6 +2,7 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { alertId } from '../../../src/alerts/alert.ts'
 import { Correlator, compareAlerts, correlateAll } from '../../../src/correlate/campaigns.ts'
+import { decodeAlertRecord } from '../../../src/correlate/read.ts'
 import type { Alert, CampaignRecord, Severity } from '../../../src/types.ts'
 
 const T0 = Date.parse('2026-11-02T00:00:00Z')
@@ -41,12 +42,26 @@ const run = (specs: Spec[]): CampaignRecord[] => correlateAll(specs.flatMap(aler
 const last = (records: CampaignRecord[]): CampaignRecord[] => [...new Map(records.map((r) => [r.id, r])).values()]
 
 describe('campaigns', () => {
+  it('reads records from before kinds and revisions: a model-shift rollout as the notice it was, anything else an alert, one firing record each', () => {
+    const old = (detector: string, rule: string): string => JSON.stringify({
+      id: 'a', scope: 'device', deviceId: 'd', detector, status: 'firing', severity: 'low', score: 0.3, startsAt: '2026-11-02T00:00:00.000Z',
+      endsAt: null, detectedAt: '2026-11-02T00:02:00.000Z', summary: 's', model: 'm', evidence: { rule },
+    })
+    const read = (text: string) => {
+      const r = decodeAlertRecord(text)
+      return r.kind === 'alert' ? [r.alert.kind, r.alert.revision, r.alert.previousSeverity, r.alert.updatedAt] : r
+    }
+    expect(read(old('model-shift', 'rollout'))).toEqual(['notice', 1, null, '2026-11-02T00:02:00.000Z'])
+    expect(read(old('model-shift', 'shift'))).toEqual(['alert', 1, null, '2026-11-02T00:02:00.000Z'])
+    expect(read(old('port-novelty', 'rollout'))).toEqual(['alert', 1, null, '2026-11-02T00:02:00.000Z'])
+  })
+
   it('makes notices a rollout and alerts a campaign, by their kind, whatever their behaviour', () => {
     const devices = ['a', 'b', 'c']
     const adoptions = devices.map((device, i) => ({ device, at: i * 10, detector: 'model-shift', indicator: 'rollout fw.vendor.example firmware 2.0', severity: 'low' as const }))
     const asNotices = run(adoptions.map((a) => ({ ...a, kind: 'notice' as const })))
     expect(last(asNotices).map((r) => [r.kind, r.behaviour, r.deviceCount])).toEqual([['rollout', 'model-shift rollout fw.vendor.example firmware 2.0', 3]])
-    // The same adoptions reported as alerts (records from before kinds are alerts): a campaign.
+    // The same adoptions reported as alerts: a campaign.
     expect(last(run(adoptions)).map((r) => r.kind)).toEqual(['campaign'])
   })
 

@@ -168,6 +168,15 @@ describe('port-novelty', () => {
       expect(detectorFindings(portNovelty, [...heartbeat('dev-1', 'test-model', 260), ...explorer, ...rdp(1)])).toEqual([])
     })
 
+    it('takes the rate as of the window it judges: ports first used in the lookahead past it do not count', () => {
+      // One RDP flow in minute 230; 40 new ports at 231.2, observed before window 230 closes (30 s lateness).
+      const burst = range(0, 40).map((k) => egress({ ts: at(231.2 + k / 1000), dstIp: `203.0.113.${k}`, dstPort: 9000 + k }))
+      const found = detectorFindings(portNovelty, [...heartbeat('dev-1', 'test-model', 260), ...rdp(1), ...burst])
+      expect(found[0]).toMatchObject({ minute: 230, finding: { evidence: { ports: [3389], newPortsPerHour: 0 } } })
+      // From window 231 on, the device has met them: one RDP flow is no longer remarkable.
+      expect(minutesOf(found)).toEqual([230])
+    })
+
     it('still reports the busy device\'s risky port once it is persistent (medium, even for a high-risk port), and its first port-25 flow at once', () => {
       const busy = [...heartbeat('dev-1', 'test-model', 260), ...explorer]
       const brute = detectorFindings(portNovelty, [...busy, ...rdp(25)])

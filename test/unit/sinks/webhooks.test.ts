@@ -135,6 +135,19 @@ describe('webhook requests', () => {
     expect(r.requests[0]!.headers['webhook-signature']).toBeUndefined()
   })
 
+  it('tells Slack an escalation and a notice from a new alert', async () => {
+    const r = await receiver()
+    const escalated = alerts.find((a) => a.status === 'firing' && a.revision > 1)!
+    const notice: Alert = { ...alerts.find((a) => a.status === 'firing' && a.revision === 1)!, kind: 'notice', severity: 'low' }
+    const { push, allDone } = deliver(target(r.url, { format: 'slack', secret: undefined }))
+    push(escalated)
+    push(notice)
+    await allDone()
+    const texts = r.requests.map((q) => (JSON.parse(q.body) as { text: string }).text)
+    expect(texts).toContain(`:arrow_up: escalated to ${escalated.severity} (was ${escalated.previousSeverity}): ${escalated.detector} on ${escalated.deviceId}: ${escalated.summary}`)
+    expect(texts).toContain(`:information_source: low ${notice.detector} notice on ${notice.deviceId}: ${notice.summary}`)
+  })
+
   it('escapes what Slack would read as a mention or a link in a device id or summary', async () => {
     const r = await receiver()
     const firing = alerts.find((a) => a.status === 'firing')!
