@@ -140,7 +140,7 @@ export const kafkaThroughput = async (): Promise<Record<string, number | string>
     await new Promise<void>((resolve) => dead.listen(0, '127.0.0.1', resolve))
     const deadTarget: WebhookTargetConfig = {
       name: 'dead', format: 'standard', url: `http://127.0.0.1:${(dead.address() as AddressInfo).port}/hook`,
-      secret: `whsec_${Buffer.alloc(32, 7).toString('base64')}`, allowHttp: true, allowPrivateNetworks: true, scopes: ['device', 'fleet'], kinds: ['alert', 'notice'], campaignUpdates: false, statuses: ['firing', 'resolved'], minSeverity: 'low',
+      secret: `whsec_${Buffer.alloc(32, 7).toString('base64')}`, allowHttp: true, allowPrivateNetworks: true, scopes: ['device', 'fleet'], kinds: ['alert', 'notice'], campaignUpdates: false, escalations: false, statuses: ['firing', 'resolved'], minSeverity: 'low',
       timeoutSeconds: 10, maxAttempts: 8, backoff: { initialSeconds: 1, maxSeconds: 300 }, maxRetryAfterSeconds: 600, concurrency: 4, queueSize: 1000,
     }
     const plainRuns: { seconds: number; alerts: number; models: ModelsSize }[] = []

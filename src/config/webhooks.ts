@@ -42,6 +42,8 @@ const targetSchema = z
     kinds: z.array(z.enum(ALERT_KINDS)).min(1).default(['alert', 'notice']),
     /** Also send a campaign's firing record each time a device joins it (not only its opening and resolution). */
     campaignUpdates: z.boolean().default(false),
+    /** Also send a device alert's escalations (its later firing records of a higher severity), not only the first record that reaches minSeverity: for an archive. */
+    escalations: z.boolean().default(false),
     /** Which alert records go to this target. */
     statuses: z.array(z.enum(['firing', 'resolved'])).min(1).default(['firing', 'resolved']),
     /** Alerts below this severity are not sent here. */
@@ -92,6 +94,7 @@ export interface WebhookTarget {
   readonly scopes: ReadonlySet<'device' | 'fleet'>
   readonly kinds: ReadonlySet<AlertKind>
   readonly campaignUpdates: boolean
+  readonly escalations: boolean
   readonly statuses: ReadonlySet<AlertStatus>
   readonly minSeverity: Severity
   readonly timeoutMs: number
@@ -155,6 +158,7 @@ export const resolveWebhookTargets = (targets: readonly WebhookTargetConfig[], e
       scopes: new Set(t.scopes),
       kinds: new Set(t.kinds),
       campaignUpdates: t.campaignUpdates,
+      escalations: t.escalations,
       statuses: new Set(t.statuses),
       minSeverity: t.minSeverity,
       timeoutMs: t.timeoutSeconds * 1000,

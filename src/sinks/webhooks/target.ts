@@ -129,13 +129,13 @@ export class TargetDelivery {
    * Whether this target takes the record at all: its scopes, kinds, statuses and minimum severity.
    * Of an alert's or a campaign's firing records only the first that reaches the minimum severity
    * (its page: an alert escalated from medium to critical pages a critical target once), unless
-   * campaignUpdates for campaigns; its resolution when a firing record reached it.
+   * campaignUpdates (campaigns) or escalations (device alerts); its resolution when it reaches it.
    */
   wants(alert: AlertRecord): boolean {
     const t = this.#target
     if (!t.scopes.has(alert.scope) || !t.statuses.has(alert.status) || SEVERITIES.indexOf(alert.severity) < this.#minSeverity) return false
     if (!t.kinds.has(kindOf(alert))) return false
-    if (alert.status === 'resolved' || (alert.scope === 'fleet' && t.campaignUpdates)) return true
+    if (alert.status === 'resolved' || (alert.scope === 'fleet' ? t.campaignUpdates : t.escalations)) return true
     // Records from before revisions have no previousSeverity: each is its alert's one firing record.
     const previous = alert.previousSeverity ?? null
     return previous === null || SEVERITIES.indexOf(previous) < this.#minSeverity

@@ -44,7 +44,7 @@ const receiver = async (answer: (index: number) => Answer = () => ({ status: 204
 const target = (url: string, over: Partial<WebhookTargetConfig> = {}): WebhookTarget =>
   resolveWebhookTargets([
     {
-      name: 'test', format: 'standard', url, secret: SECRET, allowHttp: true, allowPrivateNetworks: true, scopes: ['device', 'fleet'], kinds: ['alert', 'notice'], campaignUpdates: false, statuses: ['firing', 'resolved'], minSeverity: 'low',
+      name: 'test', format: 'standard', url, secret: SECRET, allowHttp: true, allowPrivateNetworks: true, scopes: ['device', 'fleet'], kinds: ['alert', 'notice'], campaignUpdates: false, escalations: false, statuses: ['firing', 'resolved'], minSeverity: 'low',
       timeoutSeconds: 5, maxAttempts: 4, backoff: { initialSeconds: 0.05, maxSeconds: 1 }, maxRetryAfterSeconds: 600, concurrency: 4, queueSize: 100,
       ...over,
     },
@@ -193,9 +193,11 @@ describe('webhook requests', () => {
     expect(alerts.filter((a) => a.id === burst.id && critical.wants(a)).map((a) => [a.status, a.revision, a.previousSeverity])).toEqual([
       ['firing', burst.revision, 'high'], ['resolved', burst.revision + 1, 'critical'],
     ])
-    // A target for every severity had its page at the first record.
+    // A target for every severity had its page at the first record; an archive (escalations) gets every record.
     const every = deliver(target('http://127.0.0.1:9/')).d
     expect(alerts.filter((a) => a.id === burst.id && every.wants(a)).map((a) => a.revision)).toEqual([1, burst.revision + 1])
+    const archive = deliver(target('http://127.0.0.1:9/', { escalations: true })).d
+    expect(alerts.filter((a) => a.id === burst.id && archive.wants(a)).map((a) => a.revision)).toEqual(Array.from({ length: burst.revision + 1 }, (_, i) => i + 1))
   })
 
   it('leaves out notices for a target of alerts only (kinds), and sends them by default', () => {
