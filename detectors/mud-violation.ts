@@ -19,6 +19,9 @@ import { z } from 'zod'
 import { defineDetector } from '../src/engine/detector.ts'
 import { ratioScore } from '../src/engine/score.ts'
 import { MudPolicy, mudProfileSchema } from '../src/engine/mud.ts'
+import type { MudProfile } from '../src/engine/mud.ts'
+import { parseMudFile } from '../src/engine/mud-file.ts'
+import type { ConfigFiles } from '../src/engine/detector.ts'
 import { WindowRing, windowOf } from '../src/engine/window.ts'
 import type { Finding, Severity } from '../src/types.ts'
 
@@ -44,6 +47,61 @@ export const mudViolationConfig = z.strictObject({
   loaded: z.array(mudProfileSchema).default([]),
 })
 export type MudViolationConfig = z.infer<typeof mudViolationConfig>
+
+const FIELD = 'detectors.mud-violation'
+
+/** The system error's code (ENOENT, EACCES), else its message. */
+const codeOf = (err: unknown): string => (err as NodeJS.ErrnoException).code ?? (err as Error).message
+
+const readMud = (files: ConfigFiles, path: string, field: string, model?: string, fallbackModel?: string): MudProfile => {
+  let json: unknown
+  try {
+    json = JSON.parse(files.readText(path))
+  } catch (err) {
+    throw new Error(`${field}: cannot read MUD file ${path}: ${codeOf(err)}`, { cause: err })
+  }
+  try {
+    return parseMudFile(json, model, fallbackModel)
+  } catch (err) {
+    throw new Error(`${field}: MUD file ${path}: ${(err as Error).message}`, { cause: err })
+  }
+}
+
+/**
+ * The profiles the section names: `profiles` (model → file) and every `*.json` of `directory` (its
+ * model from `model-name`, else the file name), relative to the configuration file. A model named
+ * twice is an error. Profiles switch the detector on, unless the section says `enabled: false`.
+ */
+const readProfiles = (cfg: MudViolationConfig & { readonly enabled: boolean }, files: ConfigFiles, written: Readonly<Record<string, unknown>> | undefined): MudViolationConfig & { readonly enabled: boolean } => {
+  if (Object.keys(cfg.profiles).length === 0 && cfg.directory === undefined) return cfg
+  const out: { profile: MudProfile; path: string }[] = []
+  for (const [model, file] of Object.entries(cfg.profiles)) {
+    const path = files.resolve(file)
+    out.push({ profile: readMud(files, path, `${FIELD}.profiles.${model}`, model), path })
+  }
+  if (cfg.directory !== undefined) {
+    const dir = files.resolve(cfg.directory)
+    let names: string[]
+    try {
+      names = files.list(dir, '.json')
+    } catch (err) {
+      throw new Error(`${FIELD}.directory: cannot read ${dir}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, { cause: err })
+    }
+    for (const name of names) {
+      const path = `${dir}/${name}`
+      out.push({ profile: readMud(files, path, `${FIELD}.directory`, undefined, name.slice(0, -'.json'.length)), path })
+    }
+  }
+  const seen = new Map<string, string>()
+  for (const { profile, path } of out) {
+    const other = seen.get(profile.model)
+    if (other !== undefined) throw new Error(`${FIELD}: two MUD profiles for model ${profile.model}: ${other} and ${path}`)
+    seen.set(profile.model, path)
+  }
+  // What was read, not where it was: the same profiles give the same configuration hash wherever the files live.
+  const { directory: _d, ...rest } = cfg
+  return { ...rest, enabled: written?.enabled === undefined ? true : cfg.enabled, profiles: {}, loaded: [...cfg.loaded, ...out.map((o) => o.profile)] }
+}
 
 const PROTO = { tcp: 6, udp: 17 } as const
 const MAX_PORTS = 4
@@ -78,6 +136,7 @@ export const mudViolation = defineDetector<MudViolationConfig, State>({
   // Nothing to judge without profiles: it switches on when the configuration names some.
   enabledByDefault: false,
   tags: ['maturity_stable', 'network', 'policy', 'mud'],
+  readFiles: readProfiles,
   configSchema: mudViolationConfig,
   create(cfg, { windowMs, lookaheadWindows }) {
     const policies = new Map(cfg.loaded.map((p) => [p.model, new MudPolicy(p)]))

@@ -1,11 +1,10 @@
 // Loads the configuration: YAML or JSON file → zod parse → errors that name the field → deep-frozen Config.
-import { readFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { parse as parseYaml } from 'yaml'
-import type { DetectorDef } from '../engine/detector.ts'
+import type { ConfigFiles, DetectorDef } from '../engine/detector.ts'
 import { AppError } from '../errors.ts'
 import { OwnerTable } from '../engine/owners.ts'
-import { loadMudProfiles } from './mud.ts'
 import { buildConfigSchema } from './schema.ts'
 import type { Config } from './schema.ts'
 
@@ -17,9 +16,16 @@ const deepFreeze = <T>(value: T): T => {
   return value
 }
 
+/** The files a detector's settings name, relative to `baseDir` (the configuration file's folder). */
+const configFiles = (baseDir: string): ConfigFiles => ({
+  resolve: (path) => resolve(baseDir, path),
+  readText: (path) => readFileSync(path, 'utf8'),
+  list: (dir, suffix) => readdirSync(dir).filter((n) => n.endsWith(suffix)).sort(),
+})
+
 /**
  * Validates a raw configuration object; throws EGD_CONFIG listing every issue as `path: message`.
- * MUD files named in `detectors.mud-violation` are read (relative to `baseDir`) into its `loaded`.
+ * Files a detector's settings name (MUD profiles) are read, relative to `baseDir`, by its `readFiles`.
  */
 export const parseConfig = (raw: unknown, defs: readonly DetectorDef[], source = 'config', baseDir = process.cwd()): Config => {
   const ids = new Set<string>()
@@ -33,16 +39,18 @@ export const parseConfig = (raw: unknown, defs: readonly DetectorDef[], source =
     throw new AppError('EGD_CONFIG', `invalid configuration in ${source}:\n${lines.join('\n')}`)
   }
   const config = result.data as Config
-  const mud = config.detectors['mud-violation'] as { enabled: boolean; profiles?: Record<string, string>; directory?: string; loaded?: unknown[] } | undefined
-  if (mud !== undefined && (Object.keys(mud.profiles ?? {}).length > 0 || mud.directory !== undefined)) {
-    // Profiles switch the detector on, unless the configuration says `enabled: false`.
-    const section = (raw as { detectors?: Record<string, { enabled?: unknown } | undefined> } | null | undefined)?.detectors?.['mud-violation']
-    if (section?.enabled === undefined) mud.enabled = true
-    mud.loaded = [...(mud.loaded ?? []), ...loadMudProfiles({ profiles: mud.profiles ?? {}, directory: mud.directory }, baseDir)]
-    // Read now: the effective configuration holds the profiles, not where they were read from, so
-    // the same profiles give the same configuration hash wherever the files live.
-    mud.profiles = {}
-    delete mud.directory
+  // Settings that name files (a detector's `readFiles`), relative to the configuration file: read
+  // now, so that a missing or bad file is a configuration error naming the setting.
+  const written = (raw as { detectors?: Record<string, Record<string, unknown> | undefined> } | null | undefined)?.detectors
+  const detectors = config.detectors as Record<string, { enabled: boolean } | undefined>
+  for (const def of defs) {
+    const section = detectors[def.id]
+    if (def.readFiles === undefined || section === undefined) continue
+    try {
+      detectors[def.id] = def.readFiles(section, configFiles(baseDir), written?.[def.id]) as { enabled: boolean }
+    } catch (err) {
+      throw new AppError('EGD_CONFIG', (err as Error).message, { cause: err })
+    }
   }
   const owners = config.destinations.owners
   if (owners !== 'builtin' && owners !== 'none') {

@@ -65,6 +65,16 @@ export interface Detector<S = unknown> {
   restore(data: unknown, device: DeviceInfo): S
 }
 
+/** Files a detector's settings name, read through the configuration loader (detectors do no I/O of their own). */
+export interface ConfigFiles {
+  /** A path made absolute against the configuration file's folder. */
+  resolve(path: string): string
+  /** A file's text; throws the system's error (with its `code`, e.g. ENOENT). */
+  readText(path: string): string
+  /** The names in a folder that end with `suffix`, sorted; throws the system's error. */
+  list(dir: string, suffix: string): string[]
+}
+
 /** Falco-style metadata plus the factory; one per file in detectors/. */
 export interface DetectorDef<C = unknown, S = unknown> {
   /** Stable kebab-case id, used in alerts, config and metrics labels. */
@@ -86,6 +96,13 @@ export interface DetectorDef<C = unknown, S = unknown> {
   readonly peerFeature?: PeerFeature
   /** Strict schema with defaults: `parse({})` gives the default configuration. */
   readonly configSchema: z.ZodType<C>
+  /**
+   * Settings that name files (MUD profiles), read when the configuration loads: the parsed section,
+   * the files, and the section as written (to tell a default from a setting). Returns the section
+   * with the files' content in it, so that the effective configuration (and its hash) holds what
+   * was read, not where. Throws an Error whose message starts with the setting's path.
+   */
+  readonly readFiles?: (section: C & { readonly enabled: boolean }, files: ConfigFiles, written: Readonly<Record<string, unknown>> | undefined) => C & { readonly enabled: boolean }
   create(config: C, context: DetectorContext): Detector<S>
 }
 

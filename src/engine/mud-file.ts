@@ -1,10 +1,7 @@
-// MUD files (RFC 8520, JSON encoding of the ietf-mud and ietf-access-control-list YANG modules): read, checked, and reduced to the from-device entries the mud-violation detector judges flows by.
-import { readdirSync, readFileSync } from 'node:fs'
-import { basename, join, resolve } from 'node:path'
+// MUD files (RFC 8520, JSON encoding of the ietf-mud and ietf-access-control-list YANG modules): checked and reduced to the from-device entries the mud-violation detector judges flows by (no I/O: the detector reads the files through the configuration's reader).
 import { z } from 'zod'
-import type { MudAce, MudProfile } from '../engine/mud.ts'
-import { parseNetwork } from '../engine/net.ts'
-import { AppError } from '../errors.ts'
+import type { MudAce, MudProfile } from './mud.ts'
+import { parseNetwork } from './net.ts'
 
 const port = z.number().int().min(0).max(65535)
 const portMatch = z.strictObject({
@@ -174,53 +171,4 @@ export const parseMudFile = (json: unknown, model?: string, fallbackModel?: stri
   const resolvedModel = model ?? mud['model-name'] ?? fallbackModel
   if (resolvedModel === undefined) throw new Error('no model: name it in the configuration or in ietf-mud:mud.model-name')
   return { model: resolvedModel, url: mud['mud-url'], acls: names, aces }
-}
-
-const readMud = (path: string, field: string, model?: string, fallbackModel?: string): MudProfile => {
-  let json: unknown
-  try {
-    json = JSON.parse(readFileSync(path, 'utf8'))
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException
-    throw new AppError('EGD_CONFIG', `${field}: cannot read MUD file ${path}: ${e.code ?? e.message}`, { cause: err })
-  }
-  try {
-    return parseMudFile(json, model, fallbackModel)
-  } catch (err) {
-    throw new AppError('EGD_CONFIG', `${field}: MUD file ${path}: ${(err as Error).message}`, { cause: err })
-  }
-}
-
-/**
- * The profiles a `detectors.mud-violation` section names: `profiles` (model → file) and every
- * `*.json` of `directory` (its model from `model-name`, else the file name). Paths are relative to
- * `baseDir` (the configuration file's folder). A model named twice is an error.
- */
-export const loadMudProfiles = (section: { profiles: Readonly<Record<string, string>>; directory?: string | undefined }, baseDir: string): MudProfile[] => {
-  const out: { profile: MudProfile; path: string }[] = []
-  const field = 'detectors.mud-violation'
-  for (const [model, file] of Object.entries(section.profiles)) {
-    const path = resolve(baseDir, file)
-    out.push({ profile: readMud(path, `${field}.profiles.${model}`, model), path })
-  }
-  if (section.directory !== undefined) {
-    const dir = resolve(baseDir, section.directory)
-    let names: string[]
-    try {
-      names = readdirSync(dir).filter((n) => n.endsWith('.json')).sort()
-    } catch (err) {
-      throw new AppError('EGD_CONFIG', `${field}.directory: cannot read ${dir}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, { cause: err })
-    }
-    for (const name of names) {
-      const path = join(dir, name)
-      out.push({ profile: readMud(path, `${field}.directory`, undefined, basename(name, '.json')), path })
-    }
-  }
-  const seen = new Map<string, string>()
-  for (const { profile, path } of out) {
-    const other = seen.get(profile.model)
-    if (other !== undefined) throw new AppError('EGD_CONFIG', `${field}: two MUD profiles for model ${profile.model}: ${other} and ${path}`)
-    seen.set(profile.model, path)
-  }
-  return out.map((o) => o.profile)
 }
