@@ -215,13 +215,18 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
         let sample = ''
         const modelAllows = allowed.get(device.model)
         const at = w * windowMs
-        // New unusual ports an hour since the device was first seen, over six hours at least: a
-        // device's first odd port or two do not make it an explorer.
-        // Ports first used by the end of w only: what the lookahead observed past it does not count.
-        let met = state.met ?? 0
-        for (const fw of state.seenWindow ?? []) if (fw <= w) met++
-        const perHour = (met * 3_600_000) / Math.max(RATE_SPAN_MS, (w + 1) * windowMs - device.firstSeen)
-        const busy = perHour >= cfg.busyNewPortsPerHour
+        // New unusual ports an hour since the device was first seen, over six hours at least (a
+        // device's first odd port or two do not make it an explorer), counting only ports first used
+        // by the end of w (what the lookahead observed past it does not count). Made on first need.
+        let perHour = -1
+        const rate = (): number => {
+          if (perHour < 0) {
+            let met = state.met ?? 0
+            for (const fw of state.seenWindow ?? []) if (fw <= w) met++
+            perHour = (met * 3_600_000) / Math.max(RATE_SPAN_MS, (w + 1) * windowMs - device.firstSeen)
+          }
+          return perHour
+        }
         for (let i = 0; i < used.ports.length; i++) {
           // In use during (w - windows, w]: first used by w (later windows may already be observed)
           // and not abandoned before the horizon.
@@ -231,16 +236,16 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
           if (modelAllows?.has(port) || (!always.has(port) && peers.get(device.model, port, at) >= cfg.peerDevices)) continue
           // Flows up to the end of w: what the lookahead observed past it is taken off.
           const upToW = used.flows[i]! - tailAfter(used.tail[i]!, used.lastWindow[i]!, w)
+          // A risky port's first use surprises on a device that never meets new ports; on one that
+          // meets them often it is judged like an unusual port (the always-reported ones excepted).
+          const explored = risky.has(port) && !always.has(port) && rate() >= cfg.busyNewPortsPerHour
           // A persistent unusual port of a model with devices enough to share it is judged once the
           // fleet's level has its first use: peers that started with it meanwhile count (the fleet
           // view runs two epochs behind).
-          // A risky port's first use surprises on a device that never meets new ports; on one that
-          // meets them often it is judged like an unusual port (the always-reported ones excepted).
-          const judgedUnusual = !risky.has(port) || (busy && !always.has(port))
-          if (judgedUnusual && (upToW < cfg.persistentFlows || (fleet.devices(device.model, at) >= cfg.peerDevices && !fleet.sees(used.firstWindow[i]!, w)))) continue
+          if ((!risky.has(port) || explored) && (upToW < cfg.persistentFlows || (fleet.devices(device.model, at) >= cfg.peerDevices && !fleet.sees(used.firstWindow[i]!, w)))) continue
           hits.push(port)
           flows += upToW
-          if (high.has(port) && !(busy && !always.has(port))) severity = 'high'
+          if (high.has(port) && !explored) severity = 'high'
           if (sample === '') sample = used.sample[i]!
         }
         if (hits.length === 0) return null
@@ -248,7 +253,7 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
           severity,
           score: Math.min(1, 0.6 + 0.1 * hits.length + 0.05 * Math.log10(flows)),
           summary: `${hits.some((p) => risky.has(p)) ? 'first use of risky' : 'persistent use of unusual'} port${hits.length > 1 ? 's' : ''} ${hits.join(', ')} (${flows} flows), not used by the device or its ${device.model} peers while learning`,
-          evidence: { ports: hits, flows, sampleDestination: sample, peersRequired: cfg.peerDevices, newPortsPerHour: Math.round(perHour * 100) / 100 },
+          evidence: { ports: hits, flows, sampleDestination: sample, peersRequired: cfg.peerDevices, newPortsPerHour: Math.round(rate() * 100) / 100 },
           destinations: [sample],
         }
       },

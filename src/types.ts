@@ -134,8 +134,15 @@ export interface Alert {
 /** A record of the alerts topic: a device alert or a campaign. */
 export type AlertRecord = Alert | CampaignRecord
 
-/** A record's kind: a rollout is the fleet's notice; a device record from before kinds is an alert. */
-export const kindOf = (r: AlertRecord): AlertKind => (r.scope === 'fleet' ? (r.kind === 'rollout' ? 'notice' : 'alert') : (r.kind ?? 'alert'))
+/**
+ * The kind of a device record written before alerts had one: model-shift's rollout adoptions were
+ * the notices (severity low, rule `rollout`), everything else an alert.
+ */
+export const legacyKind = (a: { readonly detector: string; readonly evidence: Readonly<Record<string, unknown>> }): AlertKind =>
+  a.detector === 'model-shift' && a.evidence.rule === 'rollout' ? 'notice' : 'alert'
+
+/** A record's kind: a rollout is the fleet's notice; a device record from before kinds has its `legacyKind`. */
+export const kindOf = (r: AlertRecord): AlertKind => (r.scope === 'fleet' ? (r.kind === 'rollout' ? 'notice' : 'alert') : (r.kind ?? legacyKind(r)))
 
 /**
  * A fleet-scope record on the alerts topic: many devices showing one behaviour (a campaign).

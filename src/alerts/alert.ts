@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto'
 import { z } from 'zod'
 import type { Alert, AlertKind, AlertStatus, Evidence, Severity } from '../types.ts'
-import { ALERT_KINDS, SEVERITIES } from '../types.ts'
+import { ALERT_KINDS, legacyKind, SEVERITIES } from '../types.ts'
 
 /**
  * The same device, detector and start always give the same id, so a replay reproduces ids and a
@@ -61,13 +61,6 @@ export const makeAlert = (f: AlertFields): Alert => ({
 
 const iso = z.iso.datetime({ offset: true })
 const evidenceValue = z.union([z.string(), z.number(), z.boolean(), z.null(), z.array(z.string()), z.array(z.number())])
-
-/**
- * The kind of a record written before alerts had one: model-shift's rollout adoptions were the
- * notices (severity low, rule `rollout`), everything else an alert.
- */
-export const legacyKind = (a: { readonly detector: string; readonly evidence: Readonly<Record<string, unknown>> }): AlertKind =>
-  a.detector === 'model-shift' && a.evidence.rule === 'rollout' ? 'notice' : 'alert'
 
 /** A device alert record read back (alerts topic, replay output), as `correlate` takes it; unknown fields are ignored. */
 export const deviceAlertSchema = z.object({

@@ -1,9 +1,9 @@
 // Alert lifecycle: hysteresis (N bad windows fire, M clean windows resolve), one open alert per device and detector, a new revision when its severity rises.
 import type { Alert, Finding, Severity } from '../types.ts'
-import { SEVERITIES } from '../types.ts'
+import { kindOf, SEVERITIES } from '../types.ts'
 import type { DeviceRecord } from '../engine/device.ts'
 import type { WindowSink } from '../engine/engine.ts'
-import { alertId, legacyKind, makeAlert } from './alert.ts'
+import { alertId, makeAlert } from './alert.ts'
 import type { Suppressions } from './suppression.ts'
 import type { PeerFeature, PeerGroups } from '../engine/peers.ts'
 
@@ -60,7 +60,8 @@ interface Revision {
 const revise = (open: Alert, r: Revision): Alert =>
   makeAlert({
     id: open.id,
-    kind: kindOfOpen(open),
+    // Checkpoints from before kinds hold records without one.
+    kind: kindOf(open),
     deviceId: open.deviceId,
     model: open.model ?? 'unknown',
     firmware: open.firmware ?? '',
@@ -79,9 +80,6 @@ const revise = (open: Alert, r: Revision): Alert =>
     summary: r.summary,
     evidence: r.evidence,
   })
-
-/** An open alert's kind; checkpoints from before kinds hold records without one (see `legacyKind`). */
-const kindOfOpen = (open: Alert): Alert['kind'] => open.kind ?? legacyKind(open)
 
 /** The alerts firing on a device (fired, not resolved yet). */
 export const forEachOpenAlert = (device: DeviceRecord, visit: (alert: Alert) => void): void => {
@@ -122,7 +120,7 @@ export class AlertLifecycle implements WindowSink {
     const slot = this.slot(device, detector)
     // A notice open when the detector finds behaviour to act on (a rollout, then a shift to
     // another host): the notice ends, and the alert is one of its own, paged as any other.
-    if (slot.open !== null && kindOfOpen(slot.open) === 'notice' && (finding.kind ?? 'alert') === 'alert') this.resolve(slot)
+    if (slot.open !== null && kindOf(slot.open) === 'notice' && (finding.kind ?? 'alert') === 'alert') this.resolve(slot)
     if (slot.bad === 0) slot.startWindow = window
     slot.bad++
     slot.clean = 0

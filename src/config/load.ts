@@ -43,11 +43,12 @@ export const parseConfig = (raw: unknown, defs: readonly DetectorDef[], source =
   // now, so that a missing or bad file is a configuration error naming the setting.
   const written = (raw as { detectors?: Record<string, Record<string, unknown> | undefined> } | null | undefined)?.detectors
   const detectors = config.detectors as Record<string, { enabled: boolean } | undefined>
+  const files = configFiles(baseDir)
   for (const def of defs) {
     const section = detectors[def.id]
     if (def.readFiles === undefined || section === undefined) continue
     try {
-      detectors[def.id] = def.readFiles(section, configFiles(baseDir), written?.[def.id]) as { enabled: boolean }
+      detectors[def.id] = def.readFiles(section, files, written?.[def.id]) as { enabled: boolean }
     } catch (err) {
       throw new AppError('EGD_CONFIG', (err as Error).message, { cause: err })
     }

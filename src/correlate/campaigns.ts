@@ -22,12 +22,12 @@ export interface CorrelatorCounters {
 
 /**
  * The order in which alert records are correlated: event time (the record's `updatedAt`: fired at
- * detectedAt, escalated later, resolved at endsAt; records from before updatedAt by those), then
+ * detectedAt, escalated later, resolved at endsAt; `deviceAlertSchema` fills it in for older records), then
  * device, firing before resolved, the stronger finding first (severity, score: of two behaviours a
  * device shows at once, the stronger defines it), detector, id, revision. A pure function of the
  * records, so one instance, two instances, or a replay give the same campaigns.
  */
-export const alertTime = (a: Alert): number => Date.parse(a.updatedAt ?? (a.status === 'firing' ? a.detectedAt : a.endsAt ?? a.detectedAt))
+export const alertTime = (a: Alert): number => Date.parse(a.updatedAt)
 
 export const compareAlerts = (a: Alert, b: Alert): number =>
   alertTime(a) - alertTime(b) ||
@@ -37,7 +37,7 @@ export const compareAlerts = (a: Alert, b: Alert): number =>
   b.score - a.score ||
   cmp(a.detector, b.detector) ||
   cmp(a.id, b.id) ||
-  (a.revision ?? 1) - (b.revision ?? 1)
+  a.revision - b.revision
 
 const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
 
@@ -119,7 +119,6 @@ const rank = (s: Severity): number => SEVERITIES.indexOf(s)
  * add indicators. Records: `firing` revision 1 on opening, a `firing` revision per device that
  * joins and whenever its severity rises, `resolved` once no member has fired for `quietMs`.
  */
-
 export class Correlator {
   readonly counters: CorrelatorCounters = { alerts: 0, opened: 0, updated: 0, resolved: 0 }
   private readonly devices = new Map<string, DeviceState>()
