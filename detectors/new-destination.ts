@@ -10,17 +10,23 @@
  * least three windows (command and control persists, a page load does not),
  * unless enough devices of the same model use them too: a fleet-wide firmware update that adds
  * a host is a rollout, not an incident. Peers are counted after a delay, so the first devices
- * of a rollout are judged once their peers caught up. The device's own rate of new destinations
- * sets its threshold, so a laptop that browses is not a device that never changes.
+ * of a rollout are judged once their peers caught up. How many new destinations it takes follows
+ * how surprising they are: the device's own rate of new destinations (a Gamma belief over a
+ * Poisson rate, src/engine/rate.ts) with its model's rate as the prior, so a TV that meets
+ * trackers every hour needs far more than a thermostat that never meets any, and a device's
+ * first hours lean on what its model's devices do.
  *
  * A single new destination that receives a large upload fires at once (exfiltration).
- * Tuning: `minNovel` for devices with natural churn; `peerDevices` for small fleets.
+ * Tuning: `surprise` (how unlikely a count must be), `minNovel` for devices with natural churn;
+ * `peerDevices` for small fleets.
  */
 import { z } from 'zod'
 import { defineDetector } from '../src/engine/detector.ts'
 import type { Finding } from '../src/types.ts'
 import { hashString, tailAfter, tailShift, trailAfter, trailMark, trailShift, windowOf } from '../src/engine/window.ts'
 import { ratioScore } from '../src/engine/score.ts'
+import { gammaObserve, surprise } from '../src/engine/rate.ts'
+import type { GammaRate } from '../src/engine/rate.ts'
 import { isLocalAddress } from '../src/engine/net.ts'
 
 export const newDestinationConfig = z.strictObject({
@@ -32,8 +38,20 @@ export const newDestinationConfig = z.strictObject({
   windows: z.number().int().min(1).max(1440).default(60),
   /** New destinations within the horizon needed to fire. */
   minNovel: z.number().int().min(1).default(1),
-  /** Multiple of the device's own hourly rate of new destinations needed to fire. */
-  factor: z.number().positive().default(3),
+  /**
+   * How unlikely the new destinations of the horizon must be, for the device's rate, to fire: as
+   * -log10 of the chance (3: one in a thousand). Twice as unlikely is high severity.
+   */
+  surprise: z.number().positive().default(3),
+  /**
+   * Hours of the device's own traffic its model's rate weighs as at most, in the device's belief:
+   * less when the model's devices differ from each other (from the spread of their hourly counts).
+   */
+  priorHours: z.number().positive().default(48),
+  /** New destinations an hour a device is assumed to meet at least, whatever its model shows. */
+  minRatePerHour: z.number().positive().default(0.001),
+  /** Hours over which the device's own rate forgets: a device that changes is learned again. */
+  memoryHours: z.number().positive().default(48),
   /** Devices of the same model using a destination that make it normal for the model. */
   peerDevices: z.number().int().min(1).default(3),
   /** Windows with traffic a new destination needs before it counts: C&C persists, a page load does not. */
@@ -71,6 +89,11 @@ interface Novel {
   tail: number[][]
   /** Windows with traffic to it (the latest ones may lie in the lookahead). */
   active: number[]
+  /**
+   * How the rates learned it as churn: 1 the device's (it met it, and it did not count yet), 2 its
+   * model's too (its wait is over and it was not used long enough to count: a one-off).
+   */
+  tallied: number[]
 }
 
 interface State {
@@ -78,8 +101,10 @@ interface State {
   known: number[]
   /** Allocated on the first destination seen after learning. */
   novel: Novel | null
-  /** New destinations per hour the device shows naturally (from the second half of learning, then EWMA). */
-  rate: number
+  /** New destinations the device met (from the second half of learning, then hourly, forgetting; see src/engine/rate.ts). */
+  shape: number
+  /** Hours they were met in. */
+  exposure: number
   /** Windows with traffic while learning, and the latest of them. */
   activeWindows: number
   lastActive: number
@@ -87,9 +112,15 @@ interface State {
   lateSince: number
   /** Destinations learned in the second half. */
   lateLearned: number
-  /** -1 while learning; then the window the natural rate was last updated. */
+  /** -1 while learning; then the window the device's rate was last updated. */
   rateWindow: number
 }
+
+/**
+ * New destinations a device-hour adds to its model's rate at most: one bot's hundreds of mail servers
+ * do not make its model's other devices busy.
+ */
+const MODEL_HOUR_CAP = 10
 
 /** Marks the identity of an address the device used behind a name (see observeEgress). */
 const BEHIND_NAME = 0x5bd1e995
@@ -103,7 +134,7 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
   description:
     'Destinations outside what the device learned, discounted when model peers use them. ' +
     'Raise minNovel for devices with natural churn; lower peerDevices for small fleets.',
-  version: 3,
+  version: 4,
   tags: ['maturity_stable', 'network', 'command_and_control', 'mitre_T1071'],
   peerFeature: 'bytesOutPerHour',
   configSchema: newDestinationConfig,
@@ -111,8 +142,23 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
     // Devices of each model per destination, over the fleet. Keyed by destination hash: a rare
     // collision only makes a destination look shared or known.
     const peers = fleet.counts('destinations', 20_000)
+    // How many new destinations the model's devices meet an hour, after learning.
+    const modelHours = fleet.histogram('new-per-hour')
     const learningMs = cfg.learningMinutes * 60_000
     const hourWindows = Math.max(1, Math.round(3_600_000 / windowMs))
+    /** The horizon in hours: the unit the device's rate is counted in. */
+    const horizonHours = (cfg.windows * windowMs) / 3_600_000
+    const keep = Math.max(0, 1 - 1 / cfg.memoryHours)
+    /**
+     * Whether a destination first used in `first` has waited for peers by window `w`: peers that took
+     * it up within the wait must be in the fleet's level. For a model with devices enough to share it,
+     * the wait ends when the level read at w reaches its last window (the fleet view runs two epochs
+     * behind); a model without cannot discount it anyway.
+     */
+    const waitedBy = (first: number, w: number, canShare: boolean): boolean =>
+      canShare ? fleet.sees(first + cfg.peerDelayWindows, w) : first <= w - cfg.peerDelayWindows
+    /** The device's belief, its own counts with its model's rate as the prior (one object, reused). */
+    const belief: GammaRate = { shape: 0, exposure: 0 }
     /** Learning lasts the learning minutes since the device's first event and its first active windows. */
     const learns = (state: State, age: number): boolean => age < learningMs || state.activeWindows < cfg.learningWindows
     const remember = (state: State, model: string, hash: number, ts: number, shared = true): void => {
@@ -133,7 +179,7 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
     }
     return {
       // `known` starts as one shared empty array: `remember` copies small arrays instead of writing them.
-      init: () => ({ known: NONE_KNOWN, novel: null, rate: 0, activeWindows: 0, lastActive: -1, lateSince: -1, lateLearned: 0, rateWindow: -1 }),
+      init: () => ({ known: NONE_KNOWN, novel: null, shape: 0, exposure: 0, activeWindows: 0, lastActive: -1, lateSince: -1, lateLearned: 0, rateWindow: -1 }),
       observeEgress(state, e, device) {
         const w = windowOf(e.ts, windowMs)
         const age = e.ts - device.firstSeen
@@ -191,7 +237,7 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
           if (state.lateSince >= 0) state.lateLearned++
           return
         }
-        const n = (state.novel ??= { keys: [], hashes: [], addresses: [], hosts: [], window: [], bytes: [], lastWindow: [], trail: [], tail: [], active: [] })
+        const n = (state.novel ??= { keys: [], hashes: [], addresses: [], hosts: [], window: [], bytes: [], lastWindow: [], trail: [], tail: [], active: [], tallied: [] })
         if (n.keys.length >= cfg.maxNovel) {
           n.keys.shift()
           n.hashes.shift()
@@ -203,6 +249,7 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
           n.trail.shift()
           n.tail.shift()
           n.active.shift()
+          n.tallied.shift()
         }
         n.keys.push(destinations.key(e.dstIp, e.dstHost))
         n.addresses.push(e.dstIp)
@@ -216,6 +263,7 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
         tail[0] = e.bytesOut
         n.tail.push(tail)
         n.active.push(1)
+        n.tallied.push(0)
       },
       evaluate(state, w, device): Finding | null {
         if (state.rateWindow < 0) {
@@ -223,18 +271,36 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
           if (learns(state, end - device.firstSeen)) return null
           // Per hour of the second half, which is at least a quarter of the learning minutes long.
           const lateMs = state.lateSince < 0 ? 0 : Math.max(end - state.lateSince * windowMs, learningMs / 4, windowMs)
-          state.rate = lateMs > 0 ? (state.lateLearned * 3_600_000) / lateMs : 0
+          state.shape = lateMs > 0 ? state.lateLearned : 0
+          state.exposure = lateMs / 3_600_000
           state.rateWindow = w
         }
-        const threshold = Math.max(cfg.minNovel, cfg.factor * state.rate * (cfg.windows / hourWindows))
+        const at = w * windowMs
+        // The model's devices' rates as a Gamma prior, by the moments of their hourly counts (a
+        // Poisson mixed over a Gamma has variance mean + mean² / shape): devices alike weigh as
+        // many hours, devices that differ (a few ad-supported TVs among the others) as few.
+        const moments = modelHours.moments(device.model, at)
+        const modelRate = Math.max(cfg.minRatePerHour, (moments?.mean ?? 0) / horizonHours)
+        // No more hours than the model's device-hours behind them (a model barely seen says little).
+        const spread = moments === null ? 0 : moments.variance - moments.mean
+        const evidence = Math.min(cfg.priorHours, moments === null ? 0 : moments.weight * horizonHours)
+        const priorHours = Math.max(1, spread > 0 ? Math.min(evidence, (moments!.mean / spread) * horizonHours) : evidence)
+        belief.shape = state.shape + modelRate * priorHours
+        belief.exposure = state.exposure + priorHours
         let counted = 0
+        /** New destinations since the last update not counted (yet): one-offs, or waiting for peers. */
+        let uncounted = 0
+        /** Of those, the ones whose wait is over: one-offs (what the model learns, not yet-to-count ones). */
+        let oneOffs = 0
+        /** Counted ones the device's rate learned as churn while they waited. */
+        let vouched = 0
+        const updates = w - state.rateWindow >= hourWindows
         let biggest = -1
         let biggestBytes = 0
         /** Indexes in `novel` of the destinations counted. */
         const picked: number[] = []
         const novel = state.novel
         const count = novel === null ? 0 : novel.keys.length
-        const at = w * windowMs
         const canShare = count > 0 && fleet.devices(device.model, at) > cfg.peerDevices
         for (let i = 0; i < count; i++) {
           const n = novel!
@@ -249,16 +315,43 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
             biggestBytes = bytes
           }
           const activeByW = n.active[i]! - trailAfter(n.trail[i]!, n.lastWindow[i]!, w)
-          // Peers that took it up within the wait must be in the fleet's level: for a model with
-          // devices enough to share it, the wait ends when the level read at w reaches its last
-          // window (the fleet view runs two epochs behind); a model without cannot discount it anyway.
-          const waited = canShare ? fleet.sees(first + cfg.peerDelayWindows, w) : first <= w - cfg.peerDelayWindows
-          if (!waited || shared || activeByW < cfg.minActiveWindows) continue
+          const waited = waitedBy(first, w, canShare)
+          if (!waited || shared || activeByW < cfg.minActiveWindows) {
+            // What else the device met and its peers do not share (yet): a page load, a tracker of
+            // an ad break, one still waiting for peers. Its own churn, which the update learns (the
+            // first hours of a TV's first evening teach the rest of the evening).
+            if (updates && !shared) {
+              const t = n.tallied[i]!
+              if (t === 0) uncounted++
+              if (t < 2 && waited) {
+                oneOffs++
+                n.tallied[i] = 2
+              } else if (t === 0) n.tallied[i] = 1
+            }
+            continue
+          }
+          // One it learned as churn before it counted does not vouch for itself.
+          if (n.tallied[i]! > 0) vouched++
           counted++
           picked.push(i)
         }
-        if (w - state.rateWindow >= hourWindows) {
-          state.rate += 0.1 * (Math.min(counted, threshold) * (hourWindows / cfg.windows) - state.rate)
+        if (vouched > 0) belief.shape = Math.max(belief.shape - vouched, modelRate * priorHours)
+        const surprised = counted >= cfg.minNovel ? surprise(counted, belief, horizonHours) : 0
+        if (updates) {
+          // The hours since the last update met what the horizon counted (at its rate) and the rest.
+          const elapsed = (w - state.rateWindow) / hourWindows
+          const met = (counted / horizonHours) * elapsed + uncounted
+          if (surprised >= cfg.surprise) {
+            // An hour that fires teaches the device what it expected, and its model nothing: a bot
+            // does not make itself, or its model, normal.
+            gammaObserve(state, (belief.shape / belief.exposure) * elapsed, elapsed, keep)
+          } else {
+            // Its model learns the hour, within a cap, but only what is settled: one destination
+            // that may yet count does not make its model busy.
+            gammaObserve(state, met, elapsed, keep)
+            const settled = (counted / horizonHours) * elapsed + oneOffs
+            modelHours.observe(device.model, Math.round(Math.min(settled / elapsed, MODEL_HOUR_CAP) * horizonHours), at)
+          }
           state.rateWindow = w
         }
         const hours = Math.round((cfg.windows * windowMs) / 360_000) / 10
@@ -277,7 +370,7 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
             destinations: [key],
           }
         }
-        if (counted < threshold) return null
+        if (surprised < cfg.surprise) return null
         // In the order they were first used (then by name), whatever order their flows came in.
         const n = novel!
         picked.sort((a, b) => n.window[a]! - n.window[b]! || (n.keys[a]! < n.keys[b]! ? -1 : n.keys[a]! > n.keys[b]! ? 1 : 0))
@@ -285,15 +378,21 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
         // A firmware change is in the evidence, not a reason to lower the severity: a rollout's
         // destinations are shared by the model's peers, and firmware that turned a device is not.
         const firmwareChanged = device.firmwareChangedAt > (w + 1) * windowMs - 2 * learningMs
+        const expected = (belief.shape / belief.exposure) * horizonHours
         return {
-          severity: 'medium',
-          score: ratioScore(counted, threshold),
-          summary: `${counted} destinations never used before in ${hours} h, none shared by ${cfg.peerDevices}+ ${device.model} peers (threshold ${Math.round(threshold)})`,
+          severity: surprised >= 2 * cfg.surprise ? 'high' : 'medium',
+          score: surpriseScore(surprised, cfg.surprise),
+          summary: `${counted} destinations never used before in ${hours} h (${Number(expected.toPrecision(2))} expected), none shared by ${cfg.peerDevices}+ ${device.model} peers`,
           evidence: {
             rule: 'novelty',
             newDestinations: counted,
-            threshold: Math.round(threshold),
-            naturalRatePerHour: Math.round(state.rate * 100) / 100,
+            expected: Number(expected.toPrecision(2)),
+            // -log10 of the chance of this many or more, for the device's rate.
+            surprise: round2(surprised),
+            // What the device met an hour, but for the destinations judged.
+            deviceRatePerHour: Number((state.exposure > 0 ? Math.max(0, state.shape - vouched) / state.exposure : 0).toPrecision(2)),
+            modelRatePerHour: Number(modelRate.toPrecision(2)),
+            modelWeightHours: Math.round(priorHours * 10) / 10,
             firmwareChangedRecently: firmwareChanged,
             destinations: keys.slice(0, 10),
             // The first address each was seen at, and who owns it.
@@ -309,8 +408,16 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
   },
 })
 
+const round2 = (n: number): number => Math.round(n * 100) / 100
+
+/** A surprise past its threshold as a score in [0.5, 1]: 0.5 at the threshold, 1 at three times it. */
+const surpriseScore = (s: number, threshold: number): number => Math.min(1, 0.5 + (s - threshold) / (4 * threshold))
+
 const copy = (s: State): State => ({
   ...s,
+  // Checkpoints from before the belief: the old hourly rate as an hour of exposure.
+  shape: s.shape ?? (s as unknown as { rate?: number }).rate ?? 0,
+  exposure: s.exposure ?? ((s as unknown as { rate?: number }).rate === undefined ? 0 : 1),
   known: s.known.slice(),
   novel:
     s.novel === null
@@ -329,5 +436,6 @@ const copy = (s: State): State => ({
           trail: s.novel.trail?.slice() ?? s.novel.keys.map(() => 1),
           tail: s.novel.tail?.map((t) => t.slice()) ?? (s.novel as unknown as { lastBytes: number[] }).lastBytes.map((b) => [b]),
           active: s.novel.active.slice(),
+          tallied: s.novel.tallied?.slice() ?? s.novel.keys.map(() => 0),
         },
 })

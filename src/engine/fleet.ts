@@ -192,6 +192,15 @@ interface HistogramState {
   readonly tag: number
   /** Quantiles asked for so far: the state never changes, so neither do they. */
   readonly quantiles: Map<number, number>
+  /** Mean and variance over the buckets, once asked for. */
+  moments?: Moments
+}
+
+/** A distribution's mean and variance (of its buckets' values) and its decayed weight. */
+export interface Moments {
+  readonly mean: number
+  readonly variance: number
+  readonly weight: number
 }
 
 interface HostsState {
@@ -707,6 +716,29 @@ export class FleetHistogram extends Facet<HistogramState> {
       h.quantiles.set(q, v)
     }
     return v
+  }
+
+  /**
+   * The (decayed) mean and variance of the model's values, by bucket (exact for values below 32),
+   * or null for a model never observed.
+   */
+  moments(model: string, ts: number): Moments | null {
+    const h = this.state(model, ts)
+    if (h === undefined || h.weight <= 0) return null
+    if (h.moments === undefined) {
+      let sum = 0
+      let squares = 0
+      for (let b = 0; b < HISTOGRAM_BUCKETS; b++) {
+        const w = h.buckets[b]!
+        if (w === 0) continue
+        const v = bucketValue(b)
+        sum += w * v
+        squares += w * v * v
+      }
+      const mean = sum / h.weight
+      h.moments = { mean, variance: Math.max(0, squares / h.weight - mean * mean), weight: h.weight }
+    }
+    return h.moments
   }
 
   stats(model: string, value: number, ts: number): DistributionStats | null {

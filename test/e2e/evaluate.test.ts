@@ -73,9 +73,11 @@ describe('vendor endpoints that move among one cloud provider\'s addresses, thei
   it('known by prefix alone (no owner table), raise none with the DNS answers, and alarm on the thermostats without them', async () => {
     const config = prefixOnly()
     expect(alarmed(await evaluate('-c', config, FLEET, DNS))).toEqual([])
-    // The rotation is real: each /24 the thermostats' API moves to is a new destination.
-    const thermostats = alarmed(await evaluate('-c', config, FLEET)).filter((d) => d.startsWith('hearth-thermostat-'))
-    expect(thermostats.length).toBeGreaterThan(20)
+    // The rotation is real: each /24 the thermostats' API moves to is a new destination. Most
+    // thermostats learn it as their own rate (and their model's) within hours; some alarm first.
+    const alarms = alarmed(await evaluate('-c', config, FLEET))
+    const thermostats = alarms.filter((d) => d.startsWith('hearth-thermostat-'))
+    expect(thermostats.length).toBeGreaterThan(alarms.length / 2)
   }, 120_000)
 })
 
@@ -153,11 +155,14 @@ describe('the fleet as a flow exporter sends it', () => {
 })
 
 describe('evaluate on the real captures', () => {
-  it('detects every infected host after its first malicious flow, and alarms on no normal host', async () => {
+  it('detects every infected host after its first malicious flow but Torii\'s, and alarms on no normal host', async () => {
     const e = await evaluate(fixture('real'))
     const infected = e.perDevice.filter((d) => d.kind !== 'benign')
     expect(infected).toHaveLength(11)
-    expect(infected.filter((d) => d.outcome !== 'detected').map((d) => d.deviceId)).toEqual([])
+    // Torii's C&C starts six minutes into its capture, inside learning; what alerted on it before was an
+    // NTP pool server 22 hours later, the fourteenth such server of a device that meets one every few
+    // hours: not surprising for its own rate.
+    expect(infected.filter((d) => d.outcome !== 'detected').map((d) => d.deviceId)).toEqual(['iot23-malware-20/192.168.100.103'])
     for (const d of infected) expect(d.alertsBeforeOnset, d.deviceId).toBe(0)
     expect(e.perDevice.filter((d) => d.outcome === 'false-alarm').map((d) => d.deviceId)).toEqual([])
     expect(e.benign).toBe(5)

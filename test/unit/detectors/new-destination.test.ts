@@ -27,15 +27,21 @@ describe('new-destination', () => {
     const found = detectorFindings(newDestination, [...heartbeat('dev-1'), ...visits('dev-1', 130, C2)])
     // First seen at 130, counted from 150, out of the one-hour horizon from 190.
     expect(minutesOf(found)).toEqual(range(150, 190))
+    // The device met none while learning (its second hour: one hour of exposure); its model, never
+    // observed, weighs as one hour at the floor rate (0.001 an hour): 0.0005 expected in the hour.
+    // Three or more under that negative binomial (shape 0.001, p = 2/3): about 1.6e-5.
     expect(found[0]!.finding).toEqual({
       severity: 'medium',
-      score: expect.closeTo(0.5 + Math.log2(3) / 6, 9), // three destinations against a threshold of one
-      summary: '3 destinations never used before in 1 h, none shared by 3+ test-model peers (threshold 1)',
+      score: expect.closeTo(0.5 + (4.78 - 3) / 12, 2),
+      summary: '3 destinations never used before in 1 h (0.0005 expected), none shared by 3+ test-model peers',
       evidence: {
         rule: 'novelty',
         newDestinations: 3,
-        threshold: 1,
-        naturalRatePerHour: 0,
+        expected: 0.0005,
+        surprise: 4.78,
+        deviceRatePerHour: 0,
+        modelRatePerHour: 0.001,
+        modelWeightHours: 1,
         firmwareChangedRecently: false,
         destinations: C2_KEYS,
         // Documentation ranges: no owner in any table.
@@ -44,28 +50,32 @@ describe('new-destination', () => {
       },
       destinations: C2_KEYS,
     })
-    // An hour after learning ended (minute 179) the natural rate moves a tenth of the way to the count,
-    // capped at the threshold (an attack does not teach its own tolerance).
-    expect(found.find((f) => f.minute === 180)!.finding.evidence.naturalRatePerHour).toBe(0.1)
+    // An hour after learning ended (minute 179) the device's rate learns the hour, but an hour that
+    // fires adds only what was expected: an attack does not teach its own tolerance.
+    expect(found.find((f) => f.minute === 180)!.finding.evidence.deviceRatePerHour).toBeLessThan(0.001)
   })
 
-  it('learns destinations for two hours and takes its threshold from those still new in the second hour', () => {
+  it('learns destinations for two hours and takes its rate from those still new in the second hour', () => {
     const early = ['45.33.1.1', '45.33.2.1', '45.33.3.1', '45.33.4.1', '45.33.5.1', '45.33.6.1']
     const learner = [...heartbeat('dev-1'), ...visits('dev-1', 30, early), ...visits('dev-1', 150, early)]
     expect(detectorFindings(newDestination, learner)).toEqual([])
 
-    // Two destinations first used at minutes 70 and 100: a natural 2 per hour, threshold 3 x 2 = 6.
+    // Two destinations first used at minutes 70 and 100: 2 an hour, and with its model's hour at the
+    // floor rate, 1 expected in an hour: seven new ones are about one in 600, eight one in 1,000.
     const browsing = (deviceId: string, net: number, novel: number): EgressEvent[] => [
       ...heartbeat(deviceId),
       ...visits(deviceId, 70, [`91.${net}.1.1`]),
       ...visits(deviceId, 100, [`91.${net}.2.1`]),
       ...visits(deviceId, 130, range(0, novel).map((i) => `93.${net}.${i}.1`)),
     ]
-    const found = detectorFindings(newDestination, [...browsing('five', 1, 5), ...browsing('six', 2, 6)])
-    expect(minutesOf(found, 'five')).toEqual([])
-    expect(minutesOf(found, 'six')[0]).toBe(150)
-    expect(found[0]!.finding.evidence).toMatchObject({ newDestinations: 6, threshold: 6, naturalRatePerHour: 2 })
-    expect(found[0]!.finding.summary).toBe('6 destinations never used before in 1 h, none shared by 3+ test-model peers (threshold 6)')
+    const found = detectorFindings(newDestination, [...browsing('seven', 1, 7), ...browsing('eight', 2, 8)])
+    expect(minutesOf(found, 'seven')).toEqual([])
+    expect(minutesOf(found, 'eight')[0]).toBe(150)
+    expect(found[0]!.finding.evidence).toMatchObject({ newDestinations: 8, expected: 1, surprise: 3.01, deviceRatePerHour: 2 })
+    expect(found[0]!.finding.summary).toBe('8 destinations never used before in 1 h (1 expected), none shared by 3+ test-model peers')
+    // A quiet device of the same fleet fires on its first.
+    const quiet = [...heartbeat('quiet'), ...visits('quiet', 130, ['93.9.9.1'])]
+    expect(detectorFindings(newDestination, quiet)[0]!.finding.evidence).toMatchObject({ newDestinations: 1, surprise: 3.39 })
   })
 
   it('discounts destinations a rollout brings to the device and more than three of its model peers, even the first device', () => {
@@ -131,9 +141,30 @@ describe('new-destination', () => {
     ]
     const found = detectorFindings(newDestination, events)
     expect(minutesOf(found)).toEqual(range(150, 190))
-    expect(found[0]!.finding).toMatchObject({ severity: 'medium', score: expect.closeTo(0.5 + Math.log2(3) / 6, 9) })
+    expect(found[0]!.finding).toMatchObject({ severity: 'medium', evidence: { surprise: 4.78 } })
     expect(found[0]!.finding.kind).toBeUndefined()
     expect(found[0]!.finding.evidence.firmwareChangedRecently).toBe(true)
+  })
+
+  it('judges a new device by its model: two new destinations are ordinary for a TV among TVs that meet them hourly, not for a thermostat', () => {
+    /** Five devices of a model from minute 0, and a sixth that joins at 300 and uses two new destinations at 440. */
+    const model = (model: string, churn: boolean): EgressEvent[] => [
+      ...range(1, 6).flatMap((k) => [
+        ...heartbeat(`${model}-${k}`, 0, 600, { model }),
+        // A TV's ad breaks: a tracker it never used, every six minutes, each called once.
+        ...(churn ? range(0, 100).map((i) => egress({ deviceId: `${model}-${k}`, model, ts: at(6 * i + k / 10), dstIp: `100.${k}.${i}.1` })) : []),
+      ]),
+      ...heartbeat(`${model}-new`, 300, 600, { model }),
+      ...visits(`${model}-new`, 440, ['203.0.113.9', '198.51.100.9'], { model }),
+    ]
+    const found = detectorFindings(newDestination, [...model('tv', true), ...model('thermostat', false)])
+    expect(found.filter((f) => f.deviceId !== 'thermostat-new')).toEqual([])
+    // First used at 440, counted once the fleet's level holds the 20 windows of its wait (two epochs later).
+    expect(minutesOf(found, 'thermostat-new')[0]).toBe(480)
+    expect(found[0]!.finding.evidence).toMatchObject({ newDestinations: 2, deviceRatePerHour: 0, modelRatePerHour: 0.001 })
+    // Unshared, persistent, and never met by the device itself: the TV's two are judged against its
+    // model's ten new destinations an hour, and do not fire at even a twentieth of the default surprise.
+    expect(detectorFindings(newDestination, model('tv', true), { surprise: 0.15 })).toEqual([])
   })
 
   it('honours learningMinutes, learningWindows, peerDelayWindows, minNovel, peerDevices and uploadBytes overrides', () => {
