@@ -137,9 +137,20 @@ const telemetryEvent = (s: DeviceSpec, r: Report): TelemetryEvent => ({
 })
 
 const deviceEvents = (plan: FleetPlan, s: DeviceSpec): { events: FleetEvent[]; dns: DnsEvent[] } => {
-  const rng = new Rng(plan.seed).derive(`device:${s.deviceId}`)
+  if (s.owner === null) return householdEvents(plan, s, `device:${s.deviceId}`)
+  // A new owner: the old household's traffic until the reset, the new one's (its address, resolver,
+  // routine) from the device's first boot there, as a device set up anew.
+  const { at, back, srcIp, traits } = s.owner
+  const before = householdEvents(plan, { ...s, owner: null, offline: { from: at, to: plan.end } }, `device:${s.deviceId}`)
+  const after = householdEvents(plan, { ...s, owner: null, srcIp, traits, joinAt: back, offline: null }, `device:${s.deviceId}:owner`)
+  return { events: [...before.events, ...after.events], dns: [...before.dns, ...after.dns] }
+}
+
+/** A device's events in one household. */
+const householdEvents = (plan: FleetPlan, s: DeviceSpec, stream: string): { events: FleetEvent[]; dns: DnsEvent[] } => {
+  const rng = new Rng(plan.seed).derive(stream)
   const from = Math.max(plan.start, s.joinAt)
-  const t = new Traffic(rng.derive('traffic'), from, plan.end, s.traits.resolver, s.traits.uplinkMbps, upSinceAt(s, plan.start))
+  const t = new Traffic(rng.derive('traffic'), from, plan.end, s.traits.resolver, s.traits.uplinkMbps, upSinceAt(s, plan.start), s.traits.doh)
   MODELS[s.model].benign(t, s)
   if (s.joinAt > plan.start) wake(t, s, s.joinAt)
   if (s.offline !== null) wake(t, s, s.offline.to)
@@ -156,11 +167,36 @@ const deviceEvents = (plan: FleetPlan, s: DeviceSpec): { events: FleetEvent[]; d
     .map((a): DnsEvent => ({ type: 'dns', ts: a.ts, deviceId: s.deviceId, srcIp: s.srcIp, query: a.query, answers: a.answers, ttl: a.ttl }))
   if (s.telemetry) {
     const hideMail = s.attack?.kind === 'compromised-model'
+    // The agent stamps its reports with the device's clock, which SNTP keeps a few seconds off (a
+    // few devices' tens of seconds). The device has no battery-backed clock: the first report after
+    // each boot, sent before SNTP answered, is stamped from 2000-01-01 (see fixtures/synthetic/README.md).
+    const clock = rng.derive('clock')
+    const offset = clock.chance(0.05) ? clock.pick([-1, 1]) * clock.int(20_000, 50_000) : Math.round(clock.normal(0, 3000))
     for (const r of telemetryReports(s, flows, rng.derive('telemetry'), from, plan.end, hideMail)) {
-      if (online(r.ts)) events.push(telemetryEvent(s, r))
+      if (online(r.ts)) events.push({ ...telemetryEvent(s, r), ts: r.ts + offset })
+    }
+    for (const boot of bootsOf(s, plan.start)) {
+      const at = boot + clock.int(15_000, 45_000)
+      if (!online(at) || at >= plan.end) continue
+      const report = { ts: RTC_EPOCH + (at - boot) + clock.int(20_000, 40_000), emailsSent: 0, smtpConnections: 0, cpuPct: clock.int(20, 60), bytesOut: clock.int(2000, 9000) }
+      // Its label is benign whatever the device runs: a boot report carries no activity (and a
+      // malicious label dated 2000 would make the device's onset 26 years early).
+      events.push({ ...telemetryEvent(s, report), firmware: firmwareAt(s, at), label: 'benign' })
     }
   }
   return { events, dns }
+}
+
+/** Where a device without a battery-backed clock starts counting at boot. */
+const RTC_EPOCH = Date.UTC(2000, 0, 1)
+
+/** When the device boots within the capture: joining late, back from its offline spell, into new firmware. */
+const bootsOf = (s: DeviceSpec, start: number): number[] => {
+  const boots: number[] = []
+  if (s.joinAt > start) boots.push(s.joinAt)
+  if (s.offline !== null) boots.push(s.offline.to)
+  if (s.update !== null) boots.push(s.update.rebootAt + MINUTE)
+  return boots
 }
 
 /**

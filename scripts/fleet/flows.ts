@@ -60,6 +60,8 @@ export const ntpPoolServer = (n: number): Dest => dest(ipv4(BENCH + 0x5000 + sca
 export const ocspResponder = (ca: number): Dest => dest(ipv4(BENCH + 0x5100 + scatter(ca, 8)), 80, 'tcp', `ocsp.ca-${ca}.example`)
 /** 198.18.82.0/24: third-party services (weather, ads, analytics, integrations), by name. */
 export const thirdParty = (n: number, host: string, port = 443): Dest => dest(ipv4(BENCH + 0x5200 + scatter(n, 8)), port, 'tcp', host)
+/** 198.18.84.0/22: advertising and tracking services, each its own registered domain. */
+export const adTracker = (n: number): Dest => dest(ipv4(BENCH + 0x5400 + scatter(n, 10)), 443, 'tcp', `px.track-${n}.example`)
 /** 198.18.96.0/20: attacker infrastructure (loaders, C&C, drop sites). */
 export const attackerHost = (n: number, port: number, host?: string, proto: Proto = 'tcp'): Dest =>
   dest(ipv4(BENCH + 0x6000 + scatter(n, 12)), port, proto, host)
@@ -123,6 +125,12 @@ export interface DnsAnswer {
   readonly answers: readonly string[]
   readonly ttl: number
 }
+
+/**
+ * Public DNS-over-HTTPS resolvers at their real addresses (Cloudflare's and Google's), which some
+ * firmware uses instead of the network's resolver: lookups become HTTPS on a kept-alive connection.
+ */
+export const DOH_RESOLVERS: readonly Dest[] = [dest('1.1.1.1', 443, 'tcp'), dest('8.8.8.8', 443, 'tcp')]
 
 /** Recursive resolvers: the ISP's two and a public one that some firmware hard-codes. */
 export const RESOLVERS: readonly Dest[] = [dest('192.0.2.53', 53, 'udp'), dest('192.0.2.54', 53, 'udp'), dest('198.51.100.53', 53, 'udp')]
@@ -195,6 +203,8 @@ export class Traffic {
     uplinkMbps: number,
     /** When the device last came up (booted, reconnected) before `ts`, or -1 while it is down: a reconnect resolves again. */
     private readonly upSince: (ts: number) => number = () => from,
+    /** A DNS-over-HTTPS resolver the device sends its lookups to instead of `resolver`, or null. */
+    readonly doh: Dest | null = null,
   ) {
     this.rttMs = rng.lognormal(35, 0.45)
     this.upMbps = uplinkMbps
@@ -224,6 +234,11 @@ export class Traffic {
     for (const { service, begins, first } of this.lookups.values()) {
       const rtt = Math.round(this.rng.lognormal(12, 0.9))
       const at = first - rtt - this.rng.int(1, 30)
+      // A DoH client's answers are inside TLS: no DNS log has them.
+      if (this.doh !== null) {
+        this.ping(at, this.doh, 220, 380)
+        continue
+      }
       this.push(udpFlow(at, this.resolver, 1, this.rng.int(30, 60), this.rng.int(60, 260), rtt))
       if (at + rtt >= this.from && at + rtt < this.to) {
         this.answers.push({ ts: at + rtt, query: service.host, answers: answersAt(service, begins), ttl: service.ttlSeconds })
@@ -268,6 +283,11 @@ export class Traffic {
     if (!this.rng.chance(p)) return
     const queries = this.rng.chance(0.7) ? 2 : 1 // A and AAAA
     const rtt = this.rng.lognormal(12, 0.9)
+    if (this.doh !== null && resolver === this.resolver) {
+      // HTTP/2 requests on the resolver connection the client keeps open (RFC 8484).
+      this.ping(ts - Math.round(rtt) - this.rng.int(1, 30), this.doh, 110 * queries, 190 * queries)
+      return
+    }
     this.push(udpFlow(ts - Math.round(rtt) - this.rng.int(1, 30), resolver, queries, queries * this.rng.int(30, 60), queries * this.rng.int(60, 260), rtt))
   }
 

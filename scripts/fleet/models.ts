@@ -1,5 +1,5 @@
 // Device models: vendor hosts, firmware, daily rhythm, and the benign traffic and telemetry each model produces.
-import { AWS_COMPUTE, AWS_STORAGE, AZURE, cdnEdge, dest, deviceAddress, GOOGLE_CLOUD, HOUR, isSmtp, lanPeer, MB, MINUTE, ntpPoolServer, ocspResponder, RESOLVERS, SECOND, tcpFlow, thirdParty, udpFlow } from './flows.ts'
+import { AWS_COMPUTE, AWS_STORAGE, AZURE, adTracker, cdnEdge, dest, deviceAddress, DOH_RESOLVERS, GOOGLE_CLOUD, HOUR, isSmtp, lanPeer, MB, MINUTE, ntpPoolServer, ocspResponder, RESOLVERS, SECOND, tcpFlow, thirdParty, udpFlow } from './flows.ts'
 import type { CloudService, Dest, Flow, Proto, Traffic } from './flows.ts'
 import { zipfTable } from './rng.ts'
 import type { Rng } from './rng.ts'
@@ -21,6 +21,10 @@ export interface Traits {
   heavy: boolean
   /** TV: automatic content recognition reports every minute while on. */
   acr: boolean
+  /** TV: an ad-supported platform: many advertising and tracking services, new ones every evening. */
+  adHeavy: boolean
+  /** TV, hub: looks names up over DNS over HTTPS at this resolver, or null. */
+  doh: Dest | null
   /** TV: which CDN edges are near (edge index block). */
   region: number
   /** NAS: notification e-mail configured (through smtp.relay.vault.example:587). */
@@ -180,6 +184,8 @@ const glacier = (t: Traffic, s: DeviceSpec): void => {
 const LU = HOSTS.lumen
 const STREAMING = ['flix', 'tubely', 'primo', 'kinoplex'] as const
 const EDGE_RANKS = zipfTable(300, 0.9)
+/** Advertising and tracking services an ad-supported TV reaches, by popularity. */
+const TRACKER_RANKS = zipfTable(800, 0.8)
 
 /** One viewing session: segments from CDN edges (steered to another edge now and then), ads, ACR fingerprints. */
 const watch = (t: Traffic, s: DeviceSpec, from: number, to: number): void => {
@@ -201,6 +207,11 @@ const watch = (t: Traffic, s: DeviceSpec, from: number, to: number): void => {
     if (t.rng.chance(0.1)) {
       const k = t.rng.int(1, 6)
       t.https(m + t.rng.int(0, 59_000), thirdParty(30 + k, `ads-${k}.adnet.example`), 1500, t.rng.chance(0.3) ? 2 * MB : 30_000)
+    }
+    // An ad break on an ad-supported platform: the ad exchange calls out to several of many
+    // advertising and tracking services (their popularity heavy-tailed: a few everywhere, most rare).
+    if (s.traits.adHeavy && t.rng.chance(0.12)) {
+      for (let i = t.rng.int(3, 8); i > 0; i--) t.https(m + t.rng.int(0, 59_000), adTracker(t.rng.zipf(TRACKER_RANKS)), 900, 1200, 0.6, 0.9)
     }
   }
   t.https(to, LU.logs, 40_000, 800, 0.5, 0.2)
@@ -344,6 +355,9 @@ export const drawTraits = (model: ModelId, rng: Rng, start: number): Traits => (
   usage: rng.lognormal(1, 0.35),
   heavy: false,
   acr: model === 'lumen-tv' && rng.chance(0.55),
+  adHeavy: false,
+  // A stream of its own: drawing it shifts no other draw of the device.
+  doh: (model === 'lumen-tv' || model === 'hue-bridge') && rng.derive('doh').chance(0.3) ? rng.derive('doh-resolver').pick(DOH_RESOLVERS) : null,
   region: rng.int(0, 34),
   mail: model === 'vault-nas' && rng.chance(0.7),
   mailBursts: [],

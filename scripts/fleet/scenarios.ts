@@ -11,7 +11,7 @@ export const DAY = 24 * HOUR
 
 export const ATTACK_KINDS = ['spam-burst', 'spam-slow', 'exfiltration', 'spam-telemetry', 'compromised-model', 'scan'] as const
 export type AttackKind = (typeof ATTACK_KINDS)[number]
-export const HARD_CASES = ['nas-relay', 'firmware-update', 'cdn-churn', 'offline', 'late-join', 'chatty-benign'] as const
+export const HARD_CASES = ['nas-relay', 'firmware-update', 'cdn-churn', 'offline', 'late-join', 'chatty-benign', 'ad-heavy', 'owner-change'] as const
 export type HardCase = (typeof HARD_CASES)[number]
 
 export interface Interval {
@@ -69,6 +69,8 @@ export interface DeviceSpec {
   readonly attack: AttackPlan | null
   readonly update: FirmwareUpdate | null
   readonly traits: Traits
+  /** Sold or passed on: factory-reset at `at`, set up at `back` in another household (its address and habits). */
+  readonly owner: { readonly at: number; readonly back: number; readonly srcIp: string; readonly traits: Traits } | null
 }
 
 export interface FleetPlan {
@@ -112,6 +114,7 @@ const newDevice = (rng: Rng, model: ModelId, start: number, ids: Set<string>, ip
     attack: null,
     update: null,
     traits,
+    owner: null,
   }
 }
 
@@ -236,7 +239,7 @@ const mark = (rng: Rng, pool: Draft[], n: number, hardCase: HardCase, apply: (d:
   }
 }
 
-const hardCases = (rng: Rng, drafts: Draft[], start: number): void => {
+const hardCases = (rng: Rng, drafts: Draft[], start: number, ips: Set<string>): void => {
   // A fleet-wide update: every frostbyte-fridge, infected or not, within half an hour.
   const rollout = start + rng.int(9, 14) * HOUR + rng.int(0, 59) * MINUTE
   for (const d of drafts.filter((x) => x.model === 'frostbyte-fridge')) {
@@ -267,6 +270,15 @@ const hardCases = (rng: Rng, drafts: Draft[], start: number): void => {
     d.offline = { from, to: from + rng.int(3 * 60, 8 * 60) * MINUTE + rng.int(0, 59_999) }
   })
   mark(rng, benignOf(drafts, notFrostbyte), 5, 'late-join', (d) => (d.joinAt = start + rng.int(2 * 60, 16 * 60) * MINUTE + rng.int(0, 59_999)))
+  // Last, so that the draws of the cases above stay as they were.
+  mark(rng, benignOf(drafts, (d) => d.model === 'lumen-tv'), 6, 'ad-heavy', (d) => (d.traits.adHeavy = true))
+  mark(rng, benignOf(drafts, notFrostbyte), 4, 'owner-change', (d) => {
+    const at = start + rng.int(5 * 60, 14 * 60) * MINUTE + rng.int(0, 59_999)
+    const traits = drawTraits(d.model, rng.derive(`owner:${d.deviceId}`), start)
+    while (ips.has(traits.srcIp)) traits.srcIp = deviceAddress(rng)
+    ips.add(traits.srcIp)
+    d.owner = { at, back: at + rng.int(30, 180) * MINUTE + rng.int(0, 59_999), srcIp: traits.srcIp, traits }
+  })
 }
 
 const freeze = (drafts: readonly Draft[]): DeviceSpec[] => [...drafts].sort((a, b) => (a.deviceId < b.deviceId ? -1 : a.deviceId > b.deviceId ? 1 : 0))
@@ -283,7 +295,7 @@ export const planFleet = (seed: number, options: PlanOptions = {}): FleetPlan =>
   const drafts = MODEL_IDS.flatMap((model) =>
     Array.from({ length: perModel }, (_, i) => newDevice(rng.derive(`device:${model}:${i}`), model, start, ids, ips)))
   infect(rng.derive('attacks'), drafts, start, end)
-  hardCases(rng.derive('hard-cases'), drafts, start)
+  hardCases(rng.derive('hard-cases'), drafts, start, ips)
   return { seed, start, end, devices: freeze(drafts) }
 }
 
