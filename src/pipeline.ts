@@ -206,7 +206,7 @@ export const createPipeline = (
         if (named !== undefined) e = { ...e, deviceId: named }
       }
       if (!fleet.solo && !engine.canIngest(e.ts)) return 'wait'
-      return engine.ingest(e) ? 'accepted' : 'late'
+      return engine.ingest(e, nowMs) ? 'accepted' : 'late'
     },
     canIngest: (ts) => engine.canIngest(ts),
     maxAdvance: () => engine.maxAdvance(),

@@ -52,7 +52,8 @@ const engineSchema = z.strictObject({
   probationMinutes: z.number().min(0).max(24 * 60).default(10),
   /**
    * An event dated more than this after the wall clock is a dead letter (ts_future): one bad clock
-   * cannot move its device's or its shard's time ahead. As Kafka bounds record timestamps by the broker's clock.
+   * cannot move its device's or its shard's time ahead. One within it moves its shard's time no
+   * further than the wall clock. As Kafka bounds record timestamps by the broker's clock.
    */
   maxFutureSeconds: z.number().int().min(1).max(366 * 86_400).default(300),
   /** An event dated more than this before the wall clock is a dead letter (ts_past); 0: no bound (replays of old recordings need none). */

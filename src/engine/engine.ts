@@ -286,13 +286,19 @@ export class Engine implements BudgetMember {
     this.advance(t)
   }
 
-  /** Feeds one event (the caller checked `canIngest`); returns false when it arrived too late for its window and was dropped. */
-  ingest(event: DeviceEvent): boolean {
+  /**
+   * Feeds one event (the caller checked `canIngest`); returns false when it arrived too late for its
+   * window and was dropped. The shard's clock moves to the event's time, but no further than
+   * `notAfter` (`run`'s wall clock): a device whose clock runs ahead (within the future bound) keeps
+   * its own windows but cannot close the epoch other devices' events are still arriving for.
+   */
+  ingest(event: DeviceEvent, notAfter = Infinity): boolean {
     const { windowMs, allowedLatenessMs } = this.options
     const ts = event.ts
-    this.reach(ts, `event at ${ts} fed`)
+    this.reach(ts, `event at ${ts} fed`, notAfter)
     this.counters.events++
-    if (ts > this.clock) this.advance(ts)
+    const moveTo = ts < notAfter ? ts : notAfter
+    if (moveTo > this.clock) this.advance(moveTo)
     const window = windowOf(ts, windowMs)
     // Windows of epochs the shard has closed are closed for every device, new ones included: the
     // fleet has the shard's contribution to them already.
@@ -379,12 +385,17 @@ export class Engine implements BudgetMember {
    * Makes sure the fleet view reaches what data at `ts` needs: a fleet of this shard alone moves its
    * own clock there (nothing else completes its view); a shared one must have been waited for.
    */
-  private reach(ts: number, what: string): void {
+  private reach(ts: number, what: string, notAfter = Infinity): void {
     if (this.canIngest(ts)) return
     if (!this.fleet.solo) throw new Error(`${what} before the fleet view reached its epoch (${Math.floor(ts / this.epochMs) - LAG_EPOCHS}; complete through ${this.fleet.view.complete})`)
     while (!this.canIngest(ts)) {
       const before = this.closedThrough
-      this.advanceTo(Math.min(ts, this.maxAdvance()))
+      // Not past `notAfter` while that is enough (it is whenever the lateness and the future bound fit in an epoch).
+      this.advanceTo(Math.min(ts, this.maxAdvance(), Math.max(notAfter, this.clock)))
+      if (this.closedThrough === before && notAfter < ts) {
+        notAfter = Infinity
+        continue
+      }
       if (this.closedThrough === before) throw new Error(`a shard alone cannot reach ${ts}: its fleet view is complete through ${this.closedThrough}`)
     }
   }

@@ -137,6 +137,18 @@ describe('a Kafka record', () => {
     expect(seen.dead[0]!.error).toMatch(/^ts: 2026-11-03T00:05:01\.000Z is 301 s ahead of the clock \(2026-11-03T00:00:00\.000Z\); engine\.maxFutureSeconds is 300$/)
     expect([seen.accepted, seen.late]).toEqual([1, 0])
   })
+
+  it('from a device whose clock runs ahead within engine.maxFutureSeconds does not make other devices\' events late', () => {
+    const { seen, ingest } = shard()
+    const now = T0 + 86_400_000
+    // Four minutes ahead, crossing an epoch's end (10 min) by more than the lateness (60 s) ...
+    ingest(valid('skewed', now - 120_000 + 240_000))
+    // ... while the others' flows of the last two minutes are still arriving, in time by the wall clock.
+    ingest(valid('a', now - 110_000))
+    ingest(valid('b', now - 70_000))
+    expect(seen.dead).toEqual([])
+    expect([seen.accepted, seen.late]).toEqual([3, 0])
+  })
 })
 
 describe('sendRecords', () => {
