@@ -3,15 +3,18 @@
  * spambot walking a list of MX hosts.
  *
  * Estimates the distinct destination addresses and ports of each window with small sketches
- * per device, and compares them with the device's own level (an EWMA that does not learn from
- * anomalous windows), seeded from its model's typical level. Tuning: `minDistinctIps` is the
- * floor for chatty devices (browsers, streaming sticks); `factor` the multiple of the device's
- * own level that counts as unusual.
+ * per device, and judges how surprising a window's count is for the device: its own level and
+ * spread (exponentially weighted means of its windows with traffic, learning from none that fires),
+ * with its model's as the prior, as a negative binomial (a Gamma-mixed Poisson, src/engine/rate.ts)
+ * whose spread is at least `minSpread` of the level, since distinct counts come in bursts. Tuning:
+ * `minDistinctIps` / `minDistinctPorts` are floors below which nothing fires (browsers, streaming
+ * sticks); `surprise` how unlikely a window must be.
  */
 import { z } from 'zod'
 import { defineDetector } from '../src/engine/detector.ts'
 import { SketchRing, hashNumber, hashString, windowOf } from '../src/engine/window.ts'
-import { ratioScore } from '../src/engine/score.ts'
+import { surprise } from '../src/engine/rate.ts'
+import type { GammaRate } from '../src/engine/rate.ts'
 import { isMulticast } from '../src/engine/net.ts'
 
 export const fanoutConfig = z.strictObject({
@@ -19,9 +22,14 @@ export const fanoutConfig = z.strictObject({
   minDistinctIps: z.number().int().min(1).default(40),
   /** Distinct destination ports in one window below which nothing fires. */
   minDistinctPorts: z.number().int().min(1).default(20),
-  /** Multiple of the device's own level that counts as unusual. */
-  factor: z.number().positive().default(4),
-  /** Weight of each clean window in the device's EWMA level. */
+  /**
+   * How unlikely a window's count must be, for the device, to fire: -log10 of its chance (6: one
+   * window in a million, a few a year for a device evaluated every minute). Twice as unlikely is high.
+   */
+  surprise: z.number().positive().default(6),
+  /** The least spread (standard deviation) of a device's counts, as a share of its level. */
+  minSpread: z.number().positive().default(0.5),
+  /** Weight of each clean window in the device's level and spread. */
   baselineAlpha: z.number().gt(0).lt(1).default(0.05),
 })
 export type FanoutConfig = z.infer<typeof fanoutConfig>
@@ -32,9 +40,14 @@ const PORTS = 1
 interface State {
   /** Distinct destination addresses (map 0) and ports (map 1) per window. */
   sketch: number[]
-  /** EWMA levels; NaN until the first evaluation. */
+  /** Exponentially weighted means of the windows with traffic; NaN until the first evaluation. */
   levelIps: number
   levelPorts: number
+  /** Their exponentially weighted variances (NaN in checkpoints from before them: the model's). */
+  spreadIps: number
+  spreadPorts: number
+  /** Windows learned, up to 1 / baselineAlpha: until then the level is their plain mean. */
+  learned: number
   /**
    * The last few distinct destinations of each window of the sketch that fanned out, as evidence:
    * SAMPLE entries per sketch slot, oldest first ('' for none), so that a window's evidence holds
@@ -51,21 +64,39 @@ export const fanout = defineDetector<FanoutConfig, State>({
   description:
     'Distinct destination addresses and ports per window against the device and model level. ' +
     'Raise minDistinctIps for devices that browse or stream from many hosts.',
-  version: 3,
+  version: 4,
   tags: ['maturity_stable', 'network', 'discovery', 'mitre_T1046'],
   configSchema: fanoutConfig,
   create(cfg, { windowMs, lookaheadWindows, fleet }) {
     const ring = new SketchRing(lookaheadWindows + 1, 2)
     const sampleIpsFrom = Math.max(SAMPLE, Math.floor(cfg.minDistinctIps / 4))
     const samplePortsFrom = Math.max(SAMPLE, Math.floor(cfg.minDistinctPorts / 4))
-    // The fleet's typical window of each model: the first level of its new devices.
+    // The fleet's typical window of each model: the first level and spread of its new devices.
     const priorIps = fleet.histogram('addresses')
     const priorPorts = fleet.histogram('ports')
+    /** Windows the device's level weighs as (its exponential weights'), and a belief reused per call. */
+    const windows = 1 / cfg.baselineAlpha
+    const belief: GammaRate = { shape: 0, exposure: 0 }
+    /**
+     * -log10 of the chance of `count` or more in one window for a level and variance: a negative
+     * binomial of that mean whose variance is at least the level's and `minSpread` of it squared.
+     */
+    const surprising = (count: number, level: number, variance: number): number => {
+      const mean = Math.max(level, 0.5)
+      const v = Math.max(variance, (cfg.minSpread * mean) ** 2)
+      // NB(r, mean): variance mean + mean² / r; the Gamma behind it has r = shape, mean = shape / exposure.
+      belief.shape = Math.min((mean * mean) / Math.max(v - mean, 1e-9), mean * windows)
+      belief.exposure = belief.shape / mean
+      return surprise(count, belief, 1)
+    }
     return {
       init: () => ({
         sketch: ring.create(),
         levelIps: Number.NaN,
         levelPorts: Number.NaN,
+        spreadIps: Number.NaN,
+        spreadPorts: Number.NaN,
+        learned: 0,
         sample: null,
       }),
       observeEgress(state, e) {
@@ -100,47 +131,71 @@ export const fanout = defineDetector<FanoutConfig, State>({
           state.levelIps = priorIps.quantile(device.model, 0.5, at, 1)
           state.levelPorts = priorPorts.quantile(device.model, 0.5, at, 1)
         }
+        // A device new to the model, or from a checkpoint before spreads, starts with its model's
+        // (robust: from the median absolute deviation, which one scanning device does not move).
+        if (Number.isNaN(state.spreadIps)) {
+          state.spreadIps = robustVariance(priorIps.stats(device.model, 0, at)?.mad)
+          state.spreadPorts = robustVariance(priorPorts.stats(device.model, 0, at)?.mad)
+        }
         const ips = ring.estimate(state.sketch, IPS, w)
         const ports = ring.estimate(state.sketch, PORTS, w)
-        const limitIps = Math.max(cfg.minDistinctIps, cfg.factor * state.levelIps)
-        const limitPorts = Math.max(cfg.minDistinctPorts, cfg.factor * state.levelPorts)
-        const wideIps = ips >= limitIps
-        const widePorts = ports >= limitPorts
+        // Judged only past the floors: below them no window fires, however quiet the device.
+        const sIps = ips >= cfg.minDistinctIps ? surprising(ips, state.levelIps, state.spreadIps) : 0
+        const sPorts = ports >= cfg.minDistinctPorts ? surprising(ports, state.levelPorts, state.spreadPorts) : 0
+        const wideIps = sIps >= cfg.surprise
+        const widePorts = sPorts >= cfg.surprise
         if (!wideIps && !widePorts) {
           if (ips > 0 || ports > 0) {
-            state.levelIps += cfg.baselineAlpha * (ips - state.levelIps)
-            state.levelPorts += cfg.baselineAlpha * (ports - state.levelPorts)
+            // West's update of an exponentially weighted mean and variance, each window's distance
+            // from the level cut at three of its spreads: a burst that does not fire teaches little.
+            // The level of the device's first windows is their plain mean, uncut (its model's level
+            // is only where it starts); their spread is cut all the same, so that a scan ramping up
+            // in a device's first minutes does not widen it past what its next windows are judged by.
+            const learning = state.learned < windows
+            const a = learning ? Math.max(cfg.baselineAlpha, 1 / (state.learned + 1)) : cfg.baselineAlpha
+            if (learning) state.learned++
+            const cutIps = clip(ips - state.levelIps, state.levelIps, state.spreadIps)
+            const cutPorts = clip(ports - state.levelPorts, state.levelPorts, state.spreadPorts)
+            state.levelIps += a * (learning ? ips - state.levelIps : cutIps)
+            state.levelPorts += a * (learning ? ports - state.levelPorts : cutPorts)
+            state.spreadIps = (1 - a) * (state.spreadIps + a * cutIps * cutIps)
+            state.spreadPorts = (1 - a) * (state.spreadPorts + a * cutPorts * cutPorts)
             priorIps.observe(device.model, ips, at)
             priorPorts.observe(device.model, ports, at)
           }
           return null
         }
-        const score = Math.max(wideIps ? ratioScore(ips, limitIps) : 0, widePorts ? ratioScore(ports, limitPorts) : 0)
+        const top = Math.max(wideIps ? sIps : 0, widePorts ? sPorts : 0)
         const minutes = Math.round(windowMs / 60_000)
         const sample = recent(state, w % ring.slots)
         return {
-          severity: ips >= 5 * limitIps || ports >= 5 * limitPorts ? 'high' : 'medium',
-          score,
-          summary: `~${ips} distinct destinations and ~${ports} distinct ports in ${minutes} min (thresholds ${Math.round(limitIps)} / ${Math.round(limitPorts)})`,
+          severity: top >= 2 * cfg.surprise ? 'high' : 'medium',
+          score: Math.min(1, 0.5 + (top - cfg.surprise) / (4 * cfg.surprise)),
+          summary: `~${ips} distinct destinations and ~${ports} distinct ports in ${minutes} min (its level ${round1(state.levelIps)} / ${round1(state.levelPorts)})`,
           evidence: {
             distinctDestinations: ips,
             distinctPorts: ports,
-            thresholdDestinations: Math.round(limitIps),
-            thresholdPorts: Math.round(limitPorts),
-            levelDestinations: Math.round(state.levelIps * 100) / 100,
+            levelDestinations: round1(state.levelIps),
+            levelPorts: round1(state.levelPorts),
+            // -log10 of the chance of as many or more in a window, for the device.
+            surprise: Math.round(top * 10) / 10,
             recentDestinations: sample,
             indicator: wideIps ? 'fanout/addresses' : 'fanout/ports',
           },
           destinations: sample,
         }
       },
-      snapshot: (s) => ({ sketch: s.sketch.slice(), levelIps: s.levelIps, levelPorts: s.levelPorts, sample: s.sample?.slice() ?? [] }),
+      snapshot: (s) => ({ sketch: s.sketch.slice(), levelIps: s.levelIps, levelPorts: s.levelPorts, spreadIps: s.spreadIps, spreadPorts: s.spreadPorts, learned: s.learned, sample: s.sample?.slice() ?? [] }),
       restore(data) {
-        const d = data as { sketch: number[]; levelIps: number | null; levelPorts: number | null; sample: string[] }
+        const d = data as { sketch: number[]; levelIps: number | null; levelPorts: number | null; spreadIps?: number | null; spreadPorts?: number | null; learned?: number; sample: string[] }
         return {
           sketch: ring.restore(d.sketch),
           levelIps: d.levelIps ?? Number.NaN,
           levelPorts: d.levelPorts ?? Number.NaN,
+          spreadIps: d.spreadIps ?? Number.NaN,
+          spreadPorts: d.spreadPorts ?? Number.NaN,
+          // A checkpoint from before: its level was learned.
+          learned: d.learned ?? windows,
           // Samples of a checkpoint from before they were kept per window are dropped (evidence only).
           sample: d.sample.length === SAMPLE * ring.slots ? d.sample.slice() : null,
         }
@@ -148,6 +203,17 @@ export const fanout = defineDetector<FanoutConfig, State>({
     }
   },
 })
+
+const round1 = (n: number): number => Math.round(n * 10) / 10
+
+/** A variance from a median absolute deviation (of a normal distribution: σ ≈ 1.4826 MAD); 0 for none. */
+const robustVariance = (mad: number | undefined): number => (mad === undefined ? 0 : (1.4826 * mad) ** 2)
+
+/** A distance from a level cut at three spreads (the spread at least Poisson's, the level's own). */
+const clip = (d: number, level: number, variance: number): number => {
+  const limit = 3 * Math.sqrt(Math.max(variance, level, 1))
+  return d > limit ? limit : d < -limit ? -limit : d
+}
 
 /** Whether a sketch slot's samples hold `ip`. */
 const sampled = (s: State, slot: number, ip: string): boolean => {
