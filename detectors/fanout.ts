@@ -148,11 +148,12 @@ export const fanout = defineDetector<FanoutConfig, State>({
           if (ips > 0 || ports > 0) {
             // West's update of an exponentially weighted mean and variance, each window's distance
             // from the level cut at three of its spreads: a burst that does not fire teaches little.
-            // The level of the device's first windows is their plain mean, uncut (its model's level
-            // is only where it starts); their spread is cut all the same, so that a scan ramping up
-            // in a device's first minutes does not widen it past what its next windows are judged by.
+            // The level of the device's first windows is their plain mean, uncut, with its model's
+            // level and spread weighing as MODEL_WINDOWS windows of it; their spread is cut all the
+            // same, so that a scan ramping up in a device's first minutes does not widen it past what
+            // its next windows are judged by.
             const learning = state.learned < windows
-            const a = learning ? Math.max(cfg.baselineAlpha, 1 / (state.learned + 1)) : cfg.baselineAlpha
+            const a = learning ? Math.max(cfg.baselineAlpha, 1 / (state.learned + 1 + MODEL_WINDOWS)) : cfg.baselineAlpha
             if (learning) state.learned++
             const cutIps = clip(ips - state.levelIps, state.levelIps, state.spreadIps)
             const cutPorts = clip(ports - state.levelPorts, state.levelPorts, state.spreadPorts)
@@ -205,6 +206,9 @@ export const fanout = defineDetector<FanoutConfig, State>({
 })
 
 const round1 = (n: number): number => Math.round(n * 10) / 10
+
+/** Windows of a new device its model's level and spread weigh as, while it learns its own. */
+const MODEL_WINDOWS = 5
 
 /** A variance from a median absolute deviation (of a normal distribution: σ ≈ 1.4826 MAD); 0 for none. */
 const robustVariance = (mad: number | undefined): number => (mad === undefined ? 0 : (1.4826 * mad) ** 2)

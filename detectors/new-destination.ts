@@ -50,7 +50,10 @@ export const newDestinationConfig = z.strictObject({
   priorHours: z.number().positive().default(48),
   /** New destinations an hour a device is assumed to meet at least, whatever its model shows. */
   minRatePerHour: z.number().positive().default(0.001),
-  /** Hours over which the device's own rate forgets: a device that changes is learned again. */
+  /**
+   * Hours with traffic over which the device's own rate forgets. A device that changes is learned
+   * again: an hour that fires still teaches it up to the count that fires.
+   */
   memoryHours: z.number().positive().default(48),
   /** Devices of the same model using a destination that make it normal for the model. */
   peerDevices: z.number().int().min(1).default(3),
@@ -108,6 +111,9 @@ interface State {
   /** Windows with traffic while learning, and the latest of them. */
   activeWindows: number
   lastActive: number
+  /** Hours with traffic since the device's rate was last updated, and the latest of them: its exposure. */
+  activeHours: number
+  lastHour: number
   /** Window the second half of learning began in (half the minutes and half the windows), or -1. */
   lateSince: number
   /** Destinations learned in the second half. */
@@ -179,11 +185,16 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
     }
     return {
       // `known` starts as one shared empty array: `remember` copies small arrays instead of writing them.
-      init: () => ({ known: NONE_KNOWN, novel: null, shape: 0, exposure: 0, activeWindows: 0, lastActive: -1, lateSince: -1, lateLearned: 0, rateWindow: -1 }),
+      init: () => ({ known: NONE_KNOWN, novel: null, shape: 0, exposure: 0, activeWindows: 0, lastActive: -1, activeHours: 0, lastHour: -1, lateSince: -1, lateLearned: 0, rateWindow: -1 }),
       observeEgress(state, e, device) {
         const w = windowOf(e.ts, windowMs)
         const age = e.ts - device.firstSeen
         const learning = state.rateWindow < 0 && learns(state, age)
+        const hour = Math.floor(w / hourWindows)
+        if (hour > state.lastHour) {
+          state.lastHour = hour
+          state.activeHours++
+        }
         if (learning && w > state.lastActive) {
           state.lastActive = w
           state.activeWindows++
@@ -338,20 +349,31 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
         if (vouched > 0) belief.shape = Math.max(belief.shape - vouched, modelRate * priorHours)
         const surprised = counted >= cfg.minNovel ? surprise(counted, belief, horizonHours) : 0
         if (updates) {
-          // The hours since the last update met what the horizon counted (at its rate) and the rest.
+          // Exposure is the hours the device had traffic in since the last update (an offline day
+          // is no evidence of a quiet device), and it forgets per such hour. They met what the
+          // horizon counted and the rest.
           const elapsed = (w - state.rateWindow) / hourWindows
-          const met = (counted / horizonHours) * elapsed + uncounted
-          if (surprised >= cfg.surprise) {
-            // An hour that fires teaches the device what it expected, and its model nothing: a bot
-            // does not make itself, or its model, normal.
-            gammaObserve(state, (belief.shape / belief.exposure) * elapsed, elapsed, keep)
-          } else {
-            // Its model learns the hour, within a cap, but only what is settled: one destination
-            // that may yet count does not make its model busy.
-            gammaObserve(state, met, elapsed, keep)
-            const settled = (counted / horizonHours) * elapsed + oneOffs
-            modelHours.observe(device.model, Math.round(Math.min(settled / elapsed, MODEL_HOUR_CAP) * horizonHours), at)
+          const exposed = Math.min(elapsed, state.activeHours)
+          const inHorizon = counted * Math.min(1, elapsed / horizonHours)
+          const met = inHorizon + uncounted
+          if (exposed > 0) {
+            const forget = keep ** exposed
+            if (surprised >= cfg.surprise) {
+              // An hour that fires teaches the device no more than the count that fires (a device
+              // that changed for good is learned again, an hour at a time), and its model nothing:
+              // a bot does not make its model normal.
+              const fires = firingCount(belief, cfg.surprise, horizonHours, counted)
+              gammaObserve(state, Math.min(met, (fires * exposed) / horizonHours), exposed, forget)
+              // Those judged now do not vouch for themselves later.
+              for (const i of picked) if (novel!.tallied[i] === 0) novel!.tallied[i] = 1
+            } else {
+              gammaObserve(state, met, exposed, forget)
+              // Its model learns the hour, within a cap, but only what is settled: one destination
+              // that may yet count does not make its model busy.
+              modelHours.observe(device.model, Math.round(Math.min((inHorizon + oneOffs) / exposed, MODEL_HOUR_CAP) * horizonHours), at)
+            }
           }
+          state.activeHours = 0
           state.rateWindow = w
         }
         const hours = Math.round((cfg.windows * windowMs) / 360_000) / 10
@@ -410,11 +432,19 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
 
 const round2 = (n: number): number => Math.round(n * 100) / 100
 
+/** The least count of a horizon that fires under a belief (at most `most`, a count known to fire). */
+const firingCount = (belief: GammaRate, threshold: number, units: number, most: number): number => {
+  for (let k = 1; k < most; k++) if (surprise(k, belief, units) >= threshold) return k
+  return most
+}
+
 /** A surprise past its threshold as a score in [0.5, 1]: 0.5 at the threshold, 1 at three times it. */
 const surpriseScore = (s: number, threshold: number): number => Math.min(1, 0.5 + (s - threshold) / (4 * threshold))
 
 const copy = (s: State): State => ({
   ...s,
+  activeHours: s.activeHours ?? 0,
+  lastHour: s.lastHour ?? -1,
   // Checkpoints from before the belief: the old hourly rate as an hour of exposure.
   shape: s.shape ?? (s as unknown as { rate?: number }).rate ?? 0,
   exposure: s.exposure ?? ((s as unknown as { rate?: number }).rate === undefined ? 0 : 1),

@@ -126,8 +126,10 @@ export const replay = async (opts: ReplayOptions): Promise<ReplaySummary> => {
       taken = shard.ingest(event, nowMs)
     }
     // Events no shard takes in (outside the clock bounds, or not a device's) do not move the clock: in `run` they move no shard's.
-    if (event.ts > clock && taken !== 'ts_future' && taken !== 'ts_past' && taken !== 'outside') {
-      clock = event.ts
+    // Nor does an event past the wall clock move it further than that, as in `run` (the engine bounds its own shard's the same way).
+    const t = event.ts < nowMs ? event.ts : nowMs
+    if (t > clock && taken !== 'ts_future' && taken !== 'ts_past' && taken !== 'outside') {
+      clock = t
       if (partitions > 1) moveAll(clock)
     }
     return taken

@@ -117,6 +117,11 @@ export interface EngineSnapshot {
   readonly openEpoch: number | null
   /** The shard's contributions to the fleet view for its open epochs. */
   readonly fleet: readonly (readonly [number, ContributionJSON])[]
+  /**
+   * The fleet facets' names, in the order the contributions and the view list them (absent in
+   * checkpoints from before it): a checkpoint of other facets restores without its fleet state.
+   */
+  readonly facets?: readonly string[]
   /** A fleet of this shard alone: its view (a shared view is rebuilt from every shard's publications instead). */
   readonly view?: FleetViewJSON | null
   /** In least-recently-seen order. */
@@ -438,6 +443,7 @@ export class Engine implements BudgetMember {
       sweptWindow: finiteOrNull(this.sweptWindow),
       openEpoch: finiteOrNull(this.openEpoch),
       fleet: this.fleet.shard.toJSON(),
+      facets: this.fleet.view.specs.map((f) => f.name),
       view: this.fleet.solo ? this.fleet.view.toJSON() : null,
     }
   }
@@ -473,10 +479,15 @@ export class Engine implements BudgetMember {
     // A checkpoint from before the fleet view has no open epoch: the shard's clock gives it.
     this.openEpoch = snap.openEpoch ?? (snap.fleetMaxTs === null ? -Infinity : Math.floor((snap.fleetMaxTs - this.options.allowedLatenessMs) / this.epochMs))
     this.openWindow = this.openEpoch * this.windowsPerEpoch
-    this.fleet.shard.load(snap.fleet ?? [])
+    // Facets are listed by position: a checkpoint of other facets (another version's detectors, or
+    // one from before the names were kept) leaves its fleet state behind; the shard's devices and
+    // their detectors' states still restore, and the model level is learned again.
+    const names = this.fleet.view.specs.map((f) => f.name)
+    const sameFacets = snap.facets !== undefined && snap.facets.length === names.length && snap.facets.every((n, i) => n === names[i])
+    this.fleet.shard.load(sameFacets ? snap.fleet ?? [] : [])
     if (this.fleet.solo) {
       // A fleet of this shard alone carries its view; one from an older checkpoint starts empty, complete to the shard's closed epoch.
-      if (snap.view) this.fleet.view.load(snap.view)
+      if (snap.view && sameFacets) this.fleet.view.load(snap.view)
       else if (Number.isFinite(this.openEpoch)) this.fleet.publish({ shard: this.fleet.shard.index, closedThrough: this.openEpoch - 1, clock: this.clock, epochs: [] })
     }
     // The map's order is the LRU order, which is the order of touchedAt: a checkpoint assembled from

@@ -87,7 +87,9 @@ export class FleetMover {
         }
         return
       }
-      target = Math.min(shard.waitingAt, p.maxAdvance())
+      // Not past the wall clock: an event dated ahead of it (within engine.maxFutureSeconds) waits
+      // for the view a little longer rather than close its shard's epochs early.
+      target = Math.min(shard.waitingAt, p.maxAdvance(), Date.now())
     } else if (idle(shard)) {
       target = Math.min(this.idleTarget(), p.maxAdvance())
       if (!(target > p.time())) return

@@ -167,6 +167,28 @@ describe('new-destination', () => {
     expect(detectorFindings(newDestination, model('tv', true), { surprise: 0.15 })).toEqual([])
   })
 
+  it('learns a device that changed for good: its new churn fires in its first hours, not for ever', () => {
+    // From minute 180 on, two new destinations every hour (each used in three windows) for 30 hours.
+    const changed = [...heartbeat('dev-1', 0, 180 + 30 * 60), ...range(0, 30).flatMap((h) => visits('dev-1', 180 + h * 60 + 10, [`60.${h}.1.1`, `61.${h}.1.1`]))]
+    const hours = new Set(detectorFindings(newDestination, changed).map((f) => Math.floor((f.minute - 180) / 60)))
+    expect(hours.has(0)).toBe(true)
+    expect([...hours].filter((h) => h >= 3)).toEqual([])
+  })
+
+  it('takes hours without traffic as no evidence: a device back from 20 silent hours keeps the rate it had', () => {
+    /** Two new destinations an hour for ten hours, then eight in hour `back` (20 silent hours before it, or none). */
+    const device = (back: number) => {
+      const hours = [...range(0, 10), back]
+      return [
+        ...hours.flatMap((h) => heartbeat('dev-2', h * 60, h * 60 + 55)),
+        ...hours.flatMap((h) => visits('dev-2', h * 60 + 10, range(0, h === back ? 8 : 2).map((k) => `${70 + k}.${h}.1.1`))),
+      ]
+    }
+    const rate = (back: number) => detectorFindings(newDestination, device(back), { surprise: 0.1 }).find((f) => f.minute >= back * 60)!.finding.evidence.deviceRatePerHour as number
+    expect(rate(10)).toBeGreaterThan(0.5)
+    expect(rate(30)).toBeGreaterThan(0.8 * rate(10))
+  })
+
   it('honours learningMinutes, learningWindows, peerDelayWindows, minNovel, peerDevices and uploadBytes overrides', () => {
     const early = [...heartbeat('dev-1'), ...visits('dev-1', 40, C2)]
     expect(minutesOf(detectorFindings(newDestination, early))).toEqual([])

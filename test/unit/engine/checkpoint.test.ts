@@ -110,6 +110,22 @@ describe('pipeline checkpoints', () => {
     expect(resumed).toEqual(straight)
   })
 
+  it('restores a checkpoint of other fleet facets (another version\'s detectors) without its fleet state, and keeps its devices', () => {
+    const config = parseConfig({}, DETECTORS)
+    const a = createPipeline(config, DETECTORS, () => {})
+    for (const e of loadFixture('demo/demo.ndjson').slice(0, 400)) a.ingest(e, NOW)
+    const snap = JSON.parse(JSON.stringify(a.snapshot())) as ReturnType<typeof a.snapshot>
+    expect(snap.facets!.length).toBeGreaterThan(3)
+    // A detector of this version added a facet in the middle of the list; before the names, the
+    // positions of the others moved and the restore failed on the view.
+    const older = { ...snap, facets: snap.facets!.filter((n) => n !== 'new-destination/new-per-hour'), view: { ...snap.view!, levels: snap.view!.levels.map(([e, models]) => [e, models.map(([m, v]) => [m, { ...v, facets: v.facets.filter((_, i) => snap.facets![i] !== 'new-destination/new-per-hour') }])]) } } as typeof snap
+    for (const checkpoint of [older, { ...snap, facets: undefined }]) {
+      const b = createPipeline(config, DETECTORS, () => {})
+      b.restore(checkpoint)
+      expect(b.snapshot().devices.map((d) => d.id)).toEqual(snap.devices.map((d) => d.id))
+    }
+  })
+
   it('refuses to restore into a pipeline that already holds devices', () => {
     const config = parseConfig({}, DETECTORS)
     const a = createPipeline(config, DETECTORS, () => {})

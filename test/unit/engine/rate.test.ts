@@ -67,6 +67,16 @@ describe('surprise of a count under a Gamma belief over a Poisson rate', () => {
     expect(surprise(61, { shape: 5, exposure: 10 }, 1)).toBeGreaterThan(s)
   })
 
+  it('sums in logarithms where P(X = 0) underflows (values from mpmath), and bounds the edge cases', () => {
+    // A belief of shape 2e4 and exposure 10: P(X = 0) = (10/11)^20000, far below a double.
+    expect(surprise(5000, { shape: 2e4, exposure: 10 }, 1)).toBeCloseTo(603.8008, 3)
+    expect(surprise(1000, { shape: 1e4, exposure: 10 }, 1)).toBeCloseTo(0.2979, 3)
+    expect(surprise(Infinity, { shape: 1, exposure: 1 }, 1)).toBe(Infinity)
+    // No exposure judged: no event is expected; a belief of no exposure expects anything.
+    expect(surprise(3, { shape: 1, exposure: 1 }, 0)).toBe(Infinity)
+    expect(surprise(3, { shape: 1, exposure: 0 }, 1)).toBe(0)
+  })
+
   it('is 0 for no events, and grows with the count and with the quiet hours behind the belief', () => {
     const quiet = { shape: 0.01, exposure: 10 }
     expect(surprise(0, quiet, 1)).toBe(0)
