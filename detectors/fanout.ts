@@ -62,8 +62,8 @@ export const fanout = defineDetector<FanoutConfig, State>({
   id: 'fanout',
   title: 'Fan-out to many destinations or ports',
   description:
-    'Distinct destination addresses and ports per window against the device and model level. ' +
-    'Raise minDistinctIps for devices that browse or stream from many hosts.',
+    'Distinct destination addresses and ports per window, judged by their surprise under the device\'s ' +
+    'own level and spread (its model\'s as the prior). Raise minDistinctIps for devices that browse or stream from many hosts.',
   version: 4,
   tags: ['maturity_stable', 'network', 'discovery', 'mitre_T1046'],
   configSchema: fanoutConfig,

@@ -138,8 +138,9 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
   id: 'new-destination',
   title: 'Destinations the device never used',
   description:
-    'Destinations outside what the device learned, discounted when model peers use them. ' +
-    'Raise minNovel for devices with natural churn; lower peerDevices for small fleets.',
+    'Destinations outside what the device learned, discounted when model peers use them, judged by ' +
+    'their surprise under the device\'s own rate of new destinations (its model\'s as the prior). ' +
+    'Raise surprise to page less; lower peerDevices for small fleets.',
   version: 4,
   tags: ['maturity_stable', 'network', 'command_and_control', 'mitre_T1071'],
   peerFeature: 'bytesOutPerHour',
