@@ -106,7 +106,8 @@ describe('state and exactly-once delivery', () => {
       await Promise.all([waitReady(a), waitReady(b)])
       await waitCommitted(admin, groupId, t.events, (n) => n >= lines.length / 4)
       a.child.kill('SIGTERM')
-      expect(await a.exited).toBe(0)
+      // Its last words when it does not stop cleanly: the failure says why.
+      expect(await a.exited, a.out.stderr.slice(-3000)).toBe(0)
       await cli(env, 'produce', '-q', '--topic', t.events, second)
       await waitCommitted(admin, groupId, t.events, (n) => n === lines.length)
       // Exactly, none twice (records of transactions a new owner aborted read as duplicates through
