@@ -99,13 +99,16 @@ const onlineAt = (s: DeviceSpec) => (ts: number): boolean =>
   !(s.offline !== null && ts >= s.offline.from && ts < s.offline.to) &&
   !(s.update !== null && ts >= s.update.rebootAt && ts < s.update.rebootAt + MINUTE)
 
-/** When the device last came up before `ts` (joined, back from its offline spell, rebooted into new firmware), or -1 while down. */
-const upSinceAt = (s: DeviceSpec, start: number) => (ts: number): number => {
-  if (!onlineAt(s)(ts)) return -1
-  let since = Math.max(start, s.joinAt)
-  if (s.offline !== null && ts >= s.offline.to) since = Math.max(since, s.offline.to)
-  if (s.update !== null && ts >= s.update.rebootAt + MINUTE) since = Math.max(since, s.update.rebootAt + MINUTE)
-  return since
+/** When the device last came up before `ts` (the capture's start, or its latest boot by then: `bootsOf`), or -1 while down. */
+const upSinceAt = (s: DeviceSpec, start: number) => {
+  const boots = bootsOf(s, start)
+  const online = onlineAt(s)
+  return (ts: number): number => {
+    if (!online(ts)) return -1
+    let since = Math.max(start, s.joinAt)
+    for (const boot of boots) if (ts >= boot && boot > since) since = boot
+    return since
+  }
 }
 
 const firmwareAt = (s: DeviceSpec, ts: number): string => (s.update !== null && ts >= s.update.rebootAt ? s.update.firmware : s.firmware)

@@ -12,9 +12,6 @@ export interface GammaRate {
   exposure: number
 }
 
-/** The prior of a device from its model's rate (events per unit) held as `weight` units of exposure. */
-export const gammaPrior = (rate: number, weight: number): GammaRate => ({ shape: rate * weight, exposure: weight })
-
 /**
  * Adds `units` of exposure with `events` counted, after forgetting: what was learned before counts
  * `keep` (0..1) as much, so a device that changes is learned again within about 1 / (1 - keep) units.

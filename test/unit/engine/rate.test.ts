@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { gammaObserve, gammaPrior, surprise } from '../../../src/engine/rate.ts'
+import { gammaObserve, surprise } from '../../../src/engine/rate.ts'
 
 /**
  * P(X ≥ k) for a Poisson count over `t` units whose rate has a Gamma(shape, exposure) density, by
@@ -86,8 +86,9 @@ describe('surprise of a count under a Gamma belief over a Poisson rate', () => {
   })
 
   it('takes a device busy by its own counts to need far more than a quiet one', () => {
-    const busy = gammaPrior(0.01, 4)
-    const quiet = gammaPrior(0.01, 4)
+    // Both start from a prior of 0.01 an hour weighing as 4 hours.
+    const busy = { shape: 0.04, exposure: 4 }
+    const quiet = { shape: 0.04, exposure: 4 }
     for (let h = 0; h < 24; h++) {
       gammaObserve(busy, 6, 1, 47 / 48)
       gammaObserve(quiet, 0, 1, 47 / 48)
