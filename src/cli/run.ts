@@ -22,6 +22,21 @@ const stopDeadline = (): void => {
   }, STOP_BUDGET_MS).unref()
 }
 
+/**
+ * Everything is committed and closed once the stop summary is out, and the process should end by
+ * itself. kafkajs may keep a socket after `disconnect()` when a request was in flight (a shard fenced
+ * as it stopped: tulios/kafkajs#1438), which would hold the process until the stop budget ends it
+ * with exit 1. So what still holds it after a grace is named, and the process ends with exit 0.
+ */
+const LINGER_GRACE_MS = 2_000
+const exitWhenLingering = (): void => {
+  setTimeout(() => {
+    const held = process.getActiveResourcesInfo().filter((r) => r !== 'Timeout')
+    process.stderr.write(`egress-sentinel run: stopped, but the Kafka client still holds ${held.length > 0 ? held.join(', ') : 'the process'}; exiting\n`)
+    process.exit(0)
+  }, LINGER_GRACE_MS).unref()
+}
+
 interface RunFlags {
   config?: string
   brokers?: string
@@ -123,5 +138,6 @@ export const registerRun = (program: Command): void => {
       if (failure !== null) throw failure
       const c = service.counters
       process.stderr.write(`egress-sentinel run: stopped after ${c.records} records, ${c.events} events, ${c.alerts} alerts, ${c.deadLetters} dead letters (${c.restoredDevices} devices restored)\n`)
+      exitWhenLingering()
     })
 }
