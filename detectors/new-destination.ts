@@ -16,7 +16,8 @@
  * trackers every hour needs far more than a thermostat that never meets any, and a device's
  * first hours lean on what its model's devices do.
  *
- * A single new destination that receives a large upload fires at once (exfiltration).
+ * A single new destination that receives a large upload fires at once (exfiltration): bytes sent
+ * less bytes received, so a big download's acknowledgements or a video call are no upload.
  * Tuning: `surprise` (how unlikely a count must be), `minNovel` for devices with natural churn;
  * `peerDevices` for small fleets.
  */
@@ -28,6 +29,13 @@ import { ratioScore } from '../src/engine/score.ts'
 import { gammaObserve, surprise } from '../src/engine/rate.ts'
 import type { GammaRate } from '../src/engine/rate.ts'
 import { isLocalAddress } from '../src/engine/net.ts'
+
+/**
+ * What a flow sent less what it received: positive for an upload, negative for a download (its
+ * acknowledgements are no upload) or a call (as much comes back). A collector that does not report
+ * bytes in (one direction only) gives what it sent.
+ */
+const netSent = (bytesOut: number, bytesIn: number | undefined): number => bytesOut - (bytesIn ?? 0)
 
 export const newDestinationConfig = z.strictObject({
   /** Minutes after a device's first event during which its destinations are learned. */
@@ -61,7 +69,10 @@ export const newDestinationConfig = z.strictObject({
   minActiveWindows: z.number().int().min(1).default(3),
   /** Windows a new destination waits for peers before it counts (for a model with more devices than peerDevices, until the fleet view has those windows: 1–2 epochs more). */
   peerDelayWindows: z.number().int().min(0).default(20),
-  /** Bytes sent to one new destination within the horizon that fire at once. */
+  /**
+   * Bytes sent to one new destination within the horizon, less those it sent back, that fire at
+   * once. Net, so that a large download's acknowledgements (1–2 % of it) or a call are no upload.
+   */
   uploadBytes: z.number().int().min(1).default(20_000_000),
   /** Destinations learned per device at most; beyond it the oldest are forgotten. */
   maxKnown: z.number().int().min(8).max(4096).default(256),
@@ -71,7 +82,7 @@ export const newDestinationConfig = z.strictObject({
 export type NewDestinationConfig = z.infer<typeof newDestinationConfig>
 
 /**
- * Destinations first seen after learning: key, first window, bytes sent within the horizon, and
+ * Destinations first seen after learning: key, first window, bytes sent (net) within the horizon, and
  * the windows and bytes of the latest ones (a trail and a tail, see src/engine/window.ts), so that
  * the rules at window w do not count what the lookahead already observed past w.
  */
@@ -141,7 +152,7 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
     'Destinations outside what the device learned, discounted when model peers use them, judged by ' +
     'their surprise under the device\'s own rate of new destinations (its model\'s as the prior). ' +
     'Raise surprise to page less; lower peerDevices for small fleets.',
-  version: 4,
+  version: 5,
   tags: ['maturity_stable', 'network', 'command_and_control', 'mitre_T1071'],
   peerFeature: 'bytesOutPerHour',
   configSchema: newDestinationConfig,
@@ -210,7 +221,8 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
           // First seen in the earliest window it had traffic in, whatever order the flows came in.
           if (w < novel.window[i]!) novel.window[i] = w
           if (w - novel.window[i]! < cfg.windows) {
-            novel.bytes[i]! += e.bytesOut
+            const sent = netSent(e.bytesOut, e.bytesIn)
+            novel.bytes[i]! += sent
             const last = novel.lastWindow[i]!
             const tail = novel.tail[i]!
             if (w > last) {
@@ -224,7 +236,7 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
               novel.trail[i] = marked
             }
             const k = last > w ? last - w : 0
-            if (k < tail.length) tail[k]! += e.bytesOut
+            if (k < tail.length) tail[k]! += sent
           }
           return
         }
@@ -268,11 +280,12 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
         n.hosts.push(e.dstHost ?? '')
         n.hashes.push(hash)
         n.window.push(w)
-        n.bytes.push(e.bytesOut)
+        const sent = netSent(e.bytesOut, e.bytesIn)
+        n.bytes.push(sent)
         n.lastWindow.push(w)
         n.trail.push(1)
         const tail = new Array<number>(lookaheadWindows + 1).fill(0)
-        tail[0] = e.bytesOut
+        tail[0] = sent
         n.tail.push(tail)
         n.active.push(1)
         n.tallied.push(0)
@@ -385,9 +398,9 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
           return {
             severity: 'high',
             score: ratioScore(bytes, cfg.uploadBytes),
-            summary: `sent ${(bytes / 1e6).toFixed(1)} MB to ${key}, a destination it never used before`,
+            summary: `sent ${(bytes / 1e6).toFixed(1)} MB (net of what came back) to ${key}, a destination it never used before`,
             evidence: {
-              rule: 'upload', destination: key, bytesOut: bytes, thresholdBytes: cfg.uploadBytes, newDestinations: picked.length,
+              rule: 'upload', destination: key, netBytesOut: bytes, thresholdBytes: cfg.uploadBytes, newDestinations: picked.length,
               address: facts.address, name: facts.name, domain: facts.domain, asn: facts.asn, owner: facts.owner, range: facts.range,
             },
             destinations: [key],

@@ -6,13 +6,15 @@
  * exploits 37215/52869, SMB, RDP, SOCKS, the default ports of common RATs) rarely have a business
  * on an IoT device's egress. Three rules:
  * - a risky port (`ports`) fires at its first use, unless the device used it while it was new
- *   (learning) or enough of its model's devices did;
+ *   (learning) or enough of its model's devices did, or (submission, 465/587) it sends to the mail
+ *   service it reads its mail from (a household's mail client, not a spambot's stolen accounts);
  * - the worst of them (`alwaysReport`: outbound telnet, direct SMTP to port 25, IRC, RAT ports)
  *   cannot be learned, neither by a device nor by its model: a device or a whole model infected
  *   before anyone watched still fires, unless `allow` lists the port for the model;
  * - any other port outside `standardPorts` that a device uses persistently (`persistentFlows`
  *   flows) fires when its model's peers do not use it: command and control on a port of its own
- *   (njRAT 1177, a bot on tcp/50). High UDP ports (media, P2P) are not judged.
+ *   (njRAT 1177, a bot on tcp/50). VPN protocols' ports are standard; UDP from 49152 up and the
+ *   UDP ports of real-time media and games (`mediaUdpPorts`: calls, consoles) are not judged.
  * What is surprising depends on the device: one that meets new unusual ports often
  * (`busyNewPortsPerHour`: a general-purpose host, a gateway) makes a risky port's first use
  * unremarkable, so for it a risky port needs persistence as an unusual one does (and is medium);
@@ -29,10 +31,19 @@ import { isLocalAddress } from '../src/engine/net.ts'
 const HIGH_RISK = [23, 2323, 25, 465, 587, 2525, 6667, 6697]
 /** Default ports of remote-access trojans: njRAT 1177, DarkComet 1604, Poison Ivy 3460, Metasploit 4444, Back Orifice 31337. */
 const RAT_PORTS = [1177, 1604, 3460, 4444, 31337]
-/** Services an IoT device (or anything else) talks to every day. */
-const STANDARD = [20, 21, 22, 53, 67, 68, 80, 110, 123, 143, 443, 853, 993, 995, 1883, 3478, 5223, 5228, 5353, 5683, 5684, 8080, 8443, 8883, 19302]
+/** VPN protocols: IKE and IPsec NAT traversal (500, 4500), L2TP (1701), PPTP (1723), OpenVPN (1194), WireGuard (51820). */
+const VPN_PORTS = [500, 4500, 1701, 1723, 1194, 51820]
+/** Services an IoT device (or anything else) talks to every day, VPNs and TURN over TLS (5349) among them. */
+const STANDARD = [20, 21, 22, 53, 67, 68, 80, 110, 123, 143, 443, 853, 993, 995, 1883, 3478, 5223, 5228, 5353, 5683, 5684, 8080, 8443, 8883, 19302, ...VPN_PORTS, 5349]
+/** Where mail clients read mail: POP3, IMAP, and both over TLS. */
+const MAIL_READ = [110, 143, 993, 995]
 /** UDP ports from here up are media and P2P flows, not judged by the persistence rule. */
 const UDP_DYNAMIC = 49152
+/**
+ * Real-time media and online games on UDP below that: STUN/TURN and Teams (3478–3481), Zoom
+ * (8801–8810), Google Meet (19302–19309), Xbox Live (3074), EA (3659), Steam (27000–27100).
+ */
+const MEDIA_UDP: [number, number][] = [[3478, 3481], [8801, 8810], [19302, 19309], [3074, 3074], [3659, 3659], [27000, 27100]]
 
 export const portNoveltyConfig = z.strictObject({
   /** Ports whose first use is reported. */
@@ -57,6 +68,16 @@ export const portNoveltyConfig = z.strictObject({
    * alwaysReport) then needs persistentFlows flows, and is medium.
    */
   busyNewPortsPerHour: z.number().positive().default(1),
+  /**
+   * Mail submission ports (a risky port each) that are no novelty when the device sends to the mail
+   * service it reads mail from (the same destination, by name or owner, on a port of mailReadPorts):
+   * a household's mail client, not a spambot with stolen credentials, which submits to others.
+   */
+  submissionPorts: z.array(z.number().int().min(0).max(65535)).default([465, 587]),
+  /** Ports a mail client reads mail on. */
+  mailReadPorts: z.array(z.number().int().min(0).max(65535)).default(MAIL_READ),
+  /** UDP port ranges of real-time media and games, not judged by the persistence rule (as UDP from 49152 up is not). */
+  mediaUdpPorts: z.array(z.tuple([z.number().int().min(0).max(65535), z.number().int().min(0).max(65535)])).default(MEDIA_UDP),
   /** Ports allowed per model, e.g. `{ "vault-nas": [587] }`. */
   allow: z.record(z.string(), z.array(z.number().int().min(0).max(65535))).default({}),
 })
@@ -91,7 +112,12 @@ interface State {
   seen?: number[] | null
   seenWindow?: number[] | null
   met?: number
+  /** The destinations (identity hashes, src/engine/destinations.ts) it read mail from, the latest MAX_MAIL; absent in older checkpoints. */
+  mailFrom?: number[] | null
 }
+
+/** Mail services a device remembers reading from (by name and by address: two each). */
+const MAX_MAIL = 8
 
 /** Unusual ports a device remembers having met. */
 const MAX_SEEN = 64
@@ -101,7 +127,7 @@ const RATE_SPAN_MS = 6 * 3_600_000
 const MAX_PORTS = 16
 
 /** The state of a device that used no unusual port yet (nearly all): shared, never written. */
-const INERT: State = Object.freeze({ learned: null, used: null, seen: null, seenWindow: null, met: 0 }) as State
+const INERT: State = Object.freeze({ learned: null, used: null, seen: null, seenWindow: null, met: 0, mailFrom: null }) as State
 
 export const portNovelty = defineDetector<PortNoveltyConfig, State>({
   id: 'port-novelty',
@@ -109,14 +135,21 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
   description:
     'Risky ports (telnet, SMTP, IRC, ...) a device and its model did not use while learning. ' +
     'List legitimate ports per model under allow.',
-  version: 3,
+  version: 4,
   tags: ['maturity_stable', 'network', 'mitre_T1571'],
   configSchema: portNoveltyConfig,
   // A first use is one event, not a level: one window confirms it (a bot's five SMTP flows in a
   // minute and then silence must still page someone).
   fireAfter: 1,
-  create(cfg, { windowMs, lookaheadWindows, fleet }) {
+  create(cfg, { windowMs, lookaheadWindows, fleet, destinations }) {
     const risky = new Set(cfg.ports)
+    const submission = new Set(cfg.submissionPorts)
+    const mailRead = new Set(cfg.mailReadPorts)
+    const media = cfg.mediaUdpPorts
+    const isMedia = (port: number): boolean => {
+      for (const [from, to] of media) if (port >= from && port <= to) return true
+      return false
+    }
     const always = new Set(cfg.alwaysReport)
     const standard = new Set(cfg.standardPorts)
     const high = new Set(cfg.highRiskPorts)
@@ -129,11 +162,18 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
       observeEgress(current, e, device) {
         const port = e.dstPort
         const isRisky = risky.has(port)
-        if (!isRisky && (standard.has(port) || e.proto !== 6 && e.proto !== 17 || (e.proto === 17 && port >= UDP_DYNAMIC))) return
+        if (e.proto === 6 && mailRead.has(port) && !isRisky) {
+          // Known by its name's domain and by its address's identity: the submission may come either way.
+          const named = e.dstHost === undefined || e.dstHost.length === 0 ? current : (readsMail(current, destinations.hash(e.dstIp, e.dstHost)) ?? current)
+          return readsMail(named, destinations.hash(e.dstIp, undefined)) ?? (named === current ? undefined : named)
+        }
+        if (!isRisky && (standard.has(port) || e.proto !== 6 && e.proto !== 17 || (e.proto === 17 && (port >= UDP_DYNAMIC || isMedia(port))))) return
         if (isLocalAddress(e.dstIp)) return
         if (current.learned?.includes(port)) return
+        // Mail sent to the service the device reads its mail from: its mail client.
+        if (e.proto === 6 && submission.has(port) && current.mailFrom?.includes(destinations.hash(e.dstIp, e.dstHost))) return
         // From here the device's own state is written: a device still on the shared one gets its own (handed back).
-        const state: State = current === INERT ? { learned: null, used: null, seen: null, seenWindow: null, met: 0 } : current
+        const state: State = current === INERT ? { learned: null, used: null, seen: null, seenWindow: null, met: 0, mailFrom: null } : current
         if (!isRisky) {
           const seen = (state.seen ??= [])
           const seenWindow = (state.seenWindow ??= seen.map(() => 0))
@@ -260,14 +300,25 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
       snapshot: (s) => copy(s),
       restore: (data) => {
         const d = data as State
-        return d.learned === null && d.used === null && (d.seen ?? null) === null ? INERT : copy(d)
+        return d.learned === null && d.used === null && (d.seen ?? null) === null && (d.mailFrom ?? null) === null ? INERT : copy(d)
       },
     }
   },
 })
 
+/** A device read mail from the destination `hash`: remembered (the latest MAX_MAIL), on a state of its own. */
+const readsMail = (current: State, hash: number): State | undefined => {
+  if (current.mailFrom?.includes(hash)) return undefined
+  const state: State = current === INERT ? { learned: null, used: null, seen: null, seenWindow: null, met: 0, mailFrom: null } : current
+  const from = (state.mailFrom ??= [])
+  if (from.length >= MAX_MAIL) from.shift()
+  from.push(hash)
+  return state === current ? undefined : state
+}
+
 const copy = (s: State): State => ({
   learned: s.learned?.slice() ?? null,
+  mailFrom: s.mailFrom?.slice() ?? null,
   seen: s.seen?.slice() ?? null,
   seenWindow: s.seenWindow?.slice() ?? s.seen?.map(() => 0) ?? null,
   met: s.met ?? 0,

@@ -62,9 +62,13 @@ export const ocspResponder = (ca: number): Dest => dest(ipv4(BENCH + 0x5100 + sc
 export const thirdParty = (n: number, host: string, port = 443): Dest => dest(ipv4(BENCH + 0x5200 + scatter(n, 8)), port, 'tcp', host)
 /** 198.18.84.0/22: advertising and tracking services, each its own registered domain. */
 export const adTracker = (n: number): Dest => dest(ipv4(BENCH + 0x5400 + scatter(n, 10)), 443, 'tcp', `px.track-${n}.example`)
+/** 198.18.88.0/21: web sites people visit, each its own registered domain. */
+export const webSite = (n: number): Dest => dest(ipv4(BENCH + 0x5800 + scatter(n, 11)), 443, 'tcp', `www.site-${n}.example`)
 /** 198.18.96.0/20: attacker infrastructure (loaders, C&C, drop sites). */
 export const attackerHost = (n: number, port: number, host?: string, proto: Proto = 'tcp'): Dest =>
   dest(ipv4(BENCH + 0x6000 + scatter(n, 12)), port, proto, host)
+/** 198.18.112.0/20: other households' public addresses (peers of an online game). */
+export const residentialPeer = (n: number, port: number): Dest => dest(ipv4(BENCH + 0x7000 + scatter(n, 12)), port, 'udp')
 /** A random address in 198.18.128.0 – 198.19.255.255: what a scanner hits. */
 export const scanTarget = (rng: Rng, port: number): Dest => dest(ipv4(BENCH + 0x8000 + rng.int(0, 0x17fff)), port, 'tcp')
 /** A device address: 10.0.0.0/8, never .0/.1/.255 of its /24. */

@@ -1,12 +1,31 @@
 // Device models: vendor hosts, firmware, daily rhythm, and the benign traffic and telemetry each model produces.
-import { AWS_COMPUTE, AWS_STORAGE, AZURE, adTracker, cdnEdge, dest, deviceAddress, DOH_RESOLVERS, GOOGLE_CLOUD, HOUR, isSmtp, lanPeer, MB, MINUTE, ntpPoolServer, ocspResponder, RESOLVERS, SECOND, tcpFlow, thirdParty, udpFlow } from './flows.ts'
+import { AWS_COMPUTE, AWS_STORAGE, AZURE, adTracker, cdnEdge, dest, deviceAddress, DOH_RESOLVERS, GOOGLE_CLOUD, HOUR, isSmtp, lanPeer, MB, MINUTE, ntpPoolServer, ocspResponder, residentialPeer, RESOLVERS, SECOND, submissionHost, tcpFlow, thirdParty, udpFlow, webSite } from './flows.ts'
 import type { CloudService, Dest, Flow, Proto, Traffic } from './flows.ts'
 import { zipfTable } from './rng.ts'
 import type { Rng } from './rng.ts'
 import type { DeviceSpec } from './scenarios.ts'
 
-export const MODEL_IDS = ['frostbyte-fridge', 'glacier-fridge', 'lumen-tv', 'brewbot-coffee', 'hearth-thermostat', 'vault-nas', 'peep-cam', 'hue-bridge'] as const
+/** The IoT models: forty devices of each in the fleet. */
+export const IOT_MODEL_IDS = ['frostbyte-fridge', 'glacier-fridge', 'lumen-tv', 'brewbot-coffee', 'hearth-thermostat', 'vault-nas', 'peep-cam', 'hue-bridge'] as const
+/** And a household's NAT gateway: its people's phones, laptops and consoles behind one address (a few in the fleet). */
+export const MODEL_IDS = [...IOT_MODEL_IDS, 'home-gateway'] as const
 export type ModelId = (typeof MODEL_IDS)[number]
+
+/** The people behind a home gateway and their habits. */
+export interface Home {
+  /** People online (phones, laptops): browsing, push, mail. */
+  readonly people: number
+  /** Someone works from home over a VPN on working hours: its endpoint (IPsec NAT-T, WireGuard or OpenVPN), or null. */
+  readonly vpn: Dest | null
+  /** Video calls on working hours. */
+  readonly calls: boolean
+  /** A games console playing online in the evening (a game server, then other players' addresses). */
+  readonly gamer: boolean
+  /** The mail provider (1–3): IMAP over TLS all day, a message sent on port 587 now and then. */
+  readonly mail: number
+  /** Phones back up their photos to a cloud at night. */
+  readonly photoBackup: boolean
+}
 
 /** Per-device knobs of benign behaviour: households differ, and hard cases turn some up. */
 export interface Traits {
@@ -38,6 +57,8 @@ export interface Traits {
   backupBytes: number
   /** Camera: recording bit rate (kbit/s). */
   bitrateKbps: number
+  /** Home gateway: the household behind it; null for every other model. */
+  home: Home | null
 }
 
 const h = (ip: string, host: string, port = 443, proto: Proto = 'tcp'): Dest => dest(ip, port, proto, host)
@@ -62,6 +83,11 @@ const HOSTS = {
   },
   peep: { ingest: h('203.0.113.60', 'ingest.peep.example'), api: h('203.0.113.62', 'api.peep.example'), ntp: h('203.0.113.63', 'time.peep.example', 123, 'udp') },
   hue: { bridge: h('203.0.113.80', 'bridge.hue.example', 8883), api: h('203.0.113.81', 'api.hue.example'), diag: h('203.0.113.82', 'diag.hue.example') },
+  gateway: {
+    applePush: dest(thirdParty(70, '').ip, 5223, 'tcp', 'push.apple.example'), googlePush: dest(thirdParty(71, '').ip, 5228, 'tcp', 'mtalk.google.example'),
+    calls: dest(thirdParty(72, '').ip, 8801, 'udp', 'zc.meet.example'), stun: dest(thirdParty(72, '').ip, 3478, 'udp', 'zc.meet.example'),
+    games: dest(thirdParty(73, '').ip, 3074, 'udp', 'xbl.games.example'), os: dest(thirdParty(74, '').ip, 443, 'tcp', 'update.os.example'),
+  },
 } as const
 
 /**
@@ -75,6 +101,7 @@ const CLOUD = {
   frostbyteFw: { host: 'fw.frostbyte.example', port: 443, proto: 'tcp', blocks: AWS_STORAGE, rotateMs: 15 * MINUTE, answers: 8, ttlSeconds: 5, stickMs: HOUR },
   vaultUpdate: { host: 'update.vault.example', port: 443, proto: 'tcp', blocks: AZURE, rotateMs: 6 * HOUR, answers: 2, ttlSeconds: 300, stickMs: 10 * MINUTE },
   peepClips: { host: 'clips.peep.example', port: 443, proto: 'tcp', blocks: GOOGLE_CLOUD, rotateMs: 30 * MINUTE, answers: 4, ttlSeconds: 300, stickMs: 20 * MINUTE },
+  photos: { host: 'photos.cloud.example', port: 443, proto: 'tcp', blocks: GOOGLE_CLOUD, rotateMs: HOUR, answers: 6, ttlSeconds: 300, stickMs: 30 * MINUTE },
 } as const satisfies Record<string, CloudService>
 
 /** Household activity by hour of day (0–23), 0..1. */
@@ -336,6 +363,87 @@ const hue = (t: Traffic, s: DeviceSpec): void => {
   }
 }
 
+const GW = HOSTS.gateway
+/** Sites a household visits: a few every day, most rarely (Zipf). */
+const SITE_RANKS = zipfTable(2000, 1)
+/** The CDN edges serving web pages (not the streaming services'). */
+const WEB_EDGE = 6000
+const WORK = [9, 10, 11, 12, 13, 14, 15, 16]
+
+/**
+ * A home gateway: what a collector at the ISP sees of a household behind NAT (one address). Phones
+ * and laptops browse (a page: its site, then CDN edges and trackers), keep push connections, read
+ * mail over IMAP and send some on 587, stream video in the evening, fetch OS updates; some homes
+ * work over a VPN and hold video calls by day, play online games in the evening, and back up
+ * photos to a cloud at night.
+ */
+const gateway = (t: Traffic, s: DeviceSpec): void => {
+  const home = s.traits.home
+  if (home === null) throw new Error(`${s.deviceId}: a home gateway needs its household`)
+  for (let i = 0; i < home.people; i++) t.every(t.rng.int(10, 28) * MINUTE, 0.2, (ts) => t.ping(ts, i % 2 === 0 ? GW.applePush : GW.googlePush, 120, 90))
+  t.arrivals(hourly(s, HOME, 5 * home.people), (ts) => {
+    t.https(ts, webSite(t.rng.zipf(SITE_RANKS)), 1500, t.rng.lognormal(60_000, 1), 0.8, 0.9)
+    for (let k = t.rng.int(1, 8); k > 0; k--) {
+      const at = ts + t.rng.int(100, 3000)
+      if (t.rng.chance(0.6)) t.https(at, cdnEdge(WEB_EDGE + t.rng.zipf(EDGE_RANKS)), 900, t.rng.lognormal(150_000, 1), 0.6, 0.5)
+      else t.https(at, adTracker(t.rng.zipf(TRACKER_RANKS)), 900, 1200, 0.6, 0.7)
+    }
+  })
+  const imap = dest(submissionHost(home.mail, 587).ip, 993, 'tcp', `imap.mail-${home.mail}.example`)
+  t.every(15 * MINUTE, 0.3, (ts) => t.https(ts, imap, 600, 2500, 0.8, 0.2))
+  t.arrivals(hourly(s, HOME, 0.15 * home.people), (ts) => {
+    t.dns(ts, 0.5)
+    const out = t.rng.lognormal(30_000, 1.2) + t.rng.int(2400, 3200)
+    t.push(tcpFlow(ts, submissionHost(home.mail, 587), out, t.rng.int(4200, 5600), t.duration(out, 5000), 1))
+  })
+  // An evening's streaming on a laptop or tablet: a segment a minute from a CDN edge.
+  t.arrivals(hourly(s, TV, 0.3), (ts) => {
+    let edge = cdnEdge(t.rng.int(0, 5199))
+    for (let m = ts, end = ts + t.rng.int(20, 90) * MINUTE; m < end; m += MINUTE) {
+      if (t.rng.chance(0.05)) edge = cdnEdge(t.rng.int(0, 5199))
+      const inn = t.rng.lognormal(30 * MB, 0.3)
+      t.push(tcpFlow(m + t.rng.int(0, 4000), edge, inn * 0.015, inn, t.rng.int(15, 50) * SECOND))
+    }
+  })
+  t.every(6 * HOUR, 0.5, (ts) => t.bulk(ts, GW.os, t.rng.lognormal(300 * MB, 0.8), 200 * MB, 'in', 0.3))
+  const { vpn } = home
+  if (vpn !== null) {
+    // Working hours: a tunnel packet train every minute, its bytes following the work done.
+    daily(t, s, 9, (from) => {
+      for (let m = from, end = from + t.rng.int(6, 9) * HOUR; m < end; m += MINUTE) {
+        const out = t.rng.lognormal(400_000, 1.2)
+        t.push(udpFlow(m + t.rng.int(0, 2000), vpn, Math.ceil(out / 1200), out, out * t.rng.float(1, 4), t.rng.int(55, 59) * SECOND))
+      }
+    })
+  }
+  if (home.calls) {
+    // A call: STUN, then media both ways (1–2 Mbit/s up) for the length of the meeting.
+    t.arrivals((ts) => (WORK.includes(new Date(ts - s.traits.habitShiftMs).getUTCHours()) ? 0.35 : 0), (ts) => {
+      t.push(udpFlow(ts, GW.stun, 2, 120, 140, 40))
+      const up = t.rng.float(1, 2) * 7.5 * MB
+      for (let m = ts + 2 * SECOND, end = ts + t.rng.int(15, 60) * MINUTE; m < end; m += MINUTE) {
+        const out = t.rng.lognormal(up, 0.15)
+        t.push(udpFlow(m, GW.calls, Math.ceil(out / 1100), out, out * t.rng.float(0.8, 1.5), 60 * SECOND))
+      }
+    })
+  }
+  if (home.gamer) {
+    // An evening session: the game's servers, then a match with a few other players' consoles.
+    t.arrivals(hourly(s, TV, 0.4), (ts) => {
+      t.ping(ts, GW.games, 600, 900)
+      const peers = Array.from({ length: t.rng.int(3, 11) }, () => residentialPeer(t.rng.int(0, 4095), t.rng.int(49152, 65535)))
+      for (let m = ts + 5 * SECOND, end = ts + t.rng.int(20, 70) * MINUTE; m < end; m += MINUTE) {
+        t.push(udpFlow(m, GW.games, 60, 6000, 9000, 60 * SECOND))
+        for (const p of peers) t.push(udpFlow(m + t.rng.int(0, 900), p, 600, 60_000, 60_000, 60 * SECOND))
+      }
+    })
+  }
+  if (home.photoBackup) {
+    daily(t, s, 2, (ts) => t.bulk(ts, t.cloud(ts, CLOUD.photos), t.rng.lognormal(120 * MB, 1), 40 * MB, 'out', 0.3))
+  }
+  housekeeping(t, s, 'pool')
+}
+
 export const MODELS: Readonly<Record<ModelId, ModelDef>> = {
   'frostbyte-fridge': { hosts: FB, firmware: [['3.1.4', 9], ['3.1.2', 1]], telemetryShare: 1, cpu: [7, 0.5, 0.05], wake: [FB.mqtt, FB.api], benign: frostbyte },
   'glacier-fridge': { hosts: GL, firmware: [['2.8.1', 1]], telemetryShare: 1, cpu: [9, 0.5, 0.05], wake: [GL.mqtt, GL.api], benign: glacier },
@@ -345,6 +453,7 @@ export const MODELS: Readonly<Record<ModelId, ModelDef>> = {
   'vault-nas': { hosts: VA, firmware: [['DSV-7.2.1', 8], ['DSV-7.1.0', 2]], telemetryShare: 0.5, cpu: [4, 0.03, 0.05], wake: [VA.tunnel, VA.ddns, CLOUD.vaultUpdate], benign: vault },
   'peep-cam': { hosts: PC, firmware: [['4.0.22', 5], ['4.0.19', 5]], telemetryShare: 0, cpu: [22, 0.1, 0.05], wake: [PC.api, PC.ingest], benign: peep },
   'hue-bridge': { hosts: HU, firmware: [['1.65.1', 1]], telemetryShare: 0, cpu: [3, 0.5, 0.05], wake: [HU.bridge, HU.api], benign: hue },
+  'home-gateway': { hosts: GW, firmware: [['RT-4.2', 1]], telemetryShare: 0, cpu: [3, 0.05, 0.02], wake: [GW.applePush, GW.googlePush], benign: gateway },
 }
 
 export const drawTraits = (model: ModelId, rng: Rng, start: number): Traits => ({
@@ -366,6 +475,19 @@ export const drawTraits = (model: ModelId, rng: Rng, start: number): Traits => (
   backupAt: model === 'vault-nas' && rng.chance(0.85) ? Math.floor(start / (24 * HOUR)) * 24 * HOUR + rng.int(60, 240) * MINUTE + rng.int(0, 59_999) : null,
   backupBytes: Math.min(6000, Math.max(150, rng.lognormal(1200, 0.8))) * MB,
   bitrateKbps: rng.lognormal(420, 0.25),
+  // A stream of its own, drawn for gateways only: no other model's draws move.
+  home: model === 'home-gateway' ? drawHome(rng.derive('home')) : null,
+})
+
+/** VPN endpoints of employers: IPsec NAT traversal, WireGuard, OpenVPN. */
+const VPN_PORTS = [4500, 51820, 1194] as const
+const drawHome = (rng: Rng): Home => ({
+  people: rng.int(1, 4),
+  vpn: rng.chance(0.4) ? dest(thirdParty(90 + rng.int(0, 40), '').ip, rng.pick(VPN_PORTS), 'udp') : null,
+  calls: rng.chance(0.5),
+  gamer: rng.chance(0.35),
+  mail: rng.int(1, 3),
+  photoBackup: rng.chance(0.6),
 })
 
 // ---------------------------------------------------------------------------------------------

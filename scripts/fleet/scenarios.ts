@@ -1,7 +1,7 @@
 // The fleet's composition: which devices exist, which get infected when and how, and which play a benign hard case.
 import { attackerHost, deviceAddress, HOUR, MB, MINUTE } from './flows.ts'
 import type { Dest } from './flows.ts'
-import { drawTraits, MODEL_IDS, MODELS } from './models.ts'
+import { drawTraits, IOT_MODEL_IDS, MODELS } from './models.ts'
 import type { ModelId, Traits } from './models.ts'
 import { Rng } from './rng.ts'
 
@@ -11,7 +11,7 @@ export const DAY = 24 * HOUR
 
 export const ATTACK_KINDS = ['spam-burst', 'spam-slow', 'exfiltration', 'spam-telemetry', 'compromised-model', 'scan'] as const
 export type AttackKind = (typeof ATTACK_KINDS)[number]
-export const HARD_CASES = ['nas-relay', 'firmware-update', 'cdn-churn', 'offline', 'late-join', 'chatty-benign', 'ad-heavy', 'owner-change'] as const
+export const HARD_CASES = ['nas-relay', 'firmware-update', 'cdn-churn', 'offline', 'late-join', 'chatty-benign', 'ad-heavy', 'owner-change', 'nat-gateway'] as const
 export type HardCase = (typeof HARD_CASES)[number]
 
 export interface Interval {
@@ -81,7 +81,7 @@ export interface FleetPlan {
 }
 
 export interface PlanOptions {
-  /** Devices of each of the eight models (default 40; at least 24 so every attack finds its hosts). */
+  /** Devices of each of the eight IoT models (default 40; at least 24 so every attack finds its hosts). */
   readonly devicesPerModel?: number
 }
 
@@ -283,7 +283,10 @@ const hardCases = (rng: Rng, drafts: Draft[], start: number, ips: Set<string>): 
 
 const freeze = (drafts: readonly Draft[]): DeviceSpec[] => [...drafts].sort((a, b) => (a.deviceId < b.deviceId ? -1 : a.deviceId > b.deviceId ? 1 : 0))
 
-/** The full fleet: about 40 devices of each model over 24 hours. */
+/** Home gateways in the fleet (benign; a household's people behind one address). */
+const GATEWAYS = 6
+
+/** The full fleet: about 40 devices of each IoT model and a few home gateways, over 24 hours. */
 export const planFleet = (seed: number, options: PlanOptions = {}): FleetPlan => {
   const perModel = options.devicesPerModel ?? 40
   if (!Number.isInteger(perModel) || perModel < 24) throw new RangeError('devicesPerModel must be an integer ≥ 24')
@@ -292,10 +295,16 @@ export const planFleet = (seed: number, options: PlanOptions = {}): FleetPlan =>
   const end = start + DAY
   const ids = new Set<string>()
   const ips = new Set<string>()
-  const drafts = MODEL_IDS.flatMap((model) =>
+  const drafts = IOT_MODEL_IDS.flatMap((model) =>
     Array.from({ length: perModel }, (_, i) => newDevice(rng.derive(`device:${model}:${i}`), model, start, ids, ips)))
   infect(rng.derive('attacks'), drafts, start, end)
   hardCases(rng.derive('hard-cases'), drafts, start, ips)
+  // Last, so that every other device stays as it was: households seen through their NAT gateway.
+  for (let i = 0; i < GATEWAYS; i++) {
+    const d = newDevice(rng.derive(`device:home-gateway:${i}`), 'home-gateway', start, ids, ips)
+    d.hardCase = 'nat-gateway'
+    drafts.push(d)
+  }
   return { seed, start, end, devices: freeze(drafts) }
 }
 

@@ -104,15 +104,29 @@ describe('new-destination', () => {
     expect(found[0]!.finding).toEqual({
       severity: 'high',
       score: expect.closeTo(0.5 + Math.log2(25 / 20) / 6, 9),
-      summary: 'sent 25.0 MB to 185.220.101.0/24, a destination it never used before',
+      summary: 'sent 25.0 MB (net of what came back) to 185.220.101.0/24, a destination it never used before',
       evidence: {
-        rule: 'upload', destination: '185.220.101.0/24', bytesOut: 25_000_000, thresholdBytes: 20_000_000, newDestinations: 0,
+        rule: 'upload', destination: '185.220.101.0/24', netBytesOut: 25_000_000, thresholdBytes: 20_000_000, newDestinations: 0,
         address: '185.220.101.4', name: null, domain: null, asn: null, owner: null, range: null,
       },
       destinations: ['185.220.101.0/24'],
     })
     // One flow is not the persistence (3 active windows) that makes a destination count as new.
     expect(found.find((f) => f.minute === 150)!.finding.evidence.newDestinations).toBe(0)
+  })
+
+  it('counts bytes sent less bytes received: a large download or a call with a new destination is no upload, an upload with its acknowledgements is', () => {
+    // Two GB down over half an hour: 30 MB of acknowledgements go out.
+    const download = range(0, 30).map((m) => egress({ ts: at(130.5 + m), dstIp: '185.220.101.4', bytesOut: 1_000_000, bytesIn: 66_000_000 }))
+    expect(detectorFindings(newDestination, [...heartbeat('dev-1'), ...download]).filter((f) => f.finding.evidence.rule === 'upload')).toEqual([])
+    // A video call: 8 MB up and 9 MB down a minute for 40 minutes, some minutes more up than down.
+    const call = range(0, 40).map((m) => egress({ ts: at(130.5 + m), dstIp: '185.220.101.4', proto: 17, bytesOut: 8_000_000, bytesIn: m % 3 === 0 ? 7_000_000 : 9_500_000 }))
+    expect(detectorFindings(newDestination, [...heartbeat('dev-1'), ...call]).filter((f) => f.finding.evidence.rule === 'upload')).toEqual([])
+    // 25 MB up with 1.5 % coming back: 24.6 MB net, past the 20 MB of uploadBytes at once.
+    const upload = egress({ ts: at(130.5), dstIp: '185.220.101.4', bytesOut: 25_000_000, bytesIn: 375_000 })
+    const found = detectorFindings(newDestination, [...heartbeat('dev-1'), upload])
+    expect(minutesOf(found)[0]).toBe(130)
+    expect(found[0]!.finding.evidence.netBytesOut).toBe(24_625_000)
   })
 
   it('learns while the device is busy: an idle first hours teach nothing, its first busy hour sets its rate', () => {

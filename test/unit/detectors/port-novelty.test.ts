@@ -148,6 +148,33 @@ describe('port-novelty', () => {
     expect(detectorFindings(portNovelty, [...heartbeat('dev-1'), ...standard, ...media])).toEqual([])
   })
 
+  it('judges neither VPN tunnels nor the UDP of calls and consoles, but the same ports on TCP (or another UDP port) are unusual', () => {
+    const beacon = range(0, 40).map((i) => egress({ ts: at(130 + i / 3), dstIp: '178.128.185.250', dstPort: 50 }))
+    const on = (port: number, proto: number) => beacon.map((e) => ({ ...e, dstPort: port, proto }))
+    // WireGuard, IPsec NAT traversal; a Zoom call, an Xbox Live session.
+    expect(detectorFindings(portNovelty, [...heartbeat('dev-1', 'test-model', 200), ...on(51820, 17), ...on(4500, 17), ...on(8801, 17), ...on(3074, 17)])).toEqual([])
+    expect(detectorFindings(portNovelty, [...heartbeat('dev-1', 'test-model', 200), ...on(8801, 6)])[0]!.finding.evidence.ports).toEqual([8801])
+    expect(detectorFindings(portNovelty, [...heartbeat('dev-1', 'test-model', 200), ...on(8811, 17)])[0]!.finding.evidence.ports).toEqual([8811])
+  })
+
+  describe('mail submission (465, 587) to the service the device reads its mail from', () => {
+    /** A mail client polling IMAP over TLS at mail.example.net (203.0.113.25) every 10 minutes from minute 0. */
+    const imap = range(0, 20).map((i) => egress({ ts: at(10 * i + 0.2), dstIp: '203.0.113.25', dstPort: 993, dstHost: 'imap.example.net' }))
+    const send = (dstIp: string, dstHost: string | undefined, port = 587) => egress({ ts: at(150.6), dstIp, dstPort: port, ...(dstHost === undefined ? {} : { dstHost }) })
+
+    it('is its mail client: not reported, by the same name\'s domain or the same address', () => {
+      expect(detectorFindings(portNovelty, [...heartbeat('dev-1'), ...imap, send('203.0.113.26', 'smtp.example.net')])).toEqual([])
+      expect(detectorFindings(portNovelty, [...heartbeat('dev-1'), ...imap, send('203.0.113.25', undefined, 465)])).toEqual([])
+    })
+
+    it('to another mail service is a spambot\'s stolen account: reported at once, and so is any submission by a device that reads no mail', () => {
+      const other = detectorFindings(portNovelty, [...heartbeat('dev-1'), ...imap, send('198.51.100.7', 'smtp.mailer.example')])
+      expect(minutesOf(other)[0]).toBe(150)
+      expect(other[0]!.finding.evidence.ports).toEqual([587])
+      expect(minutesOf(detectorFindings(portNovelty, [...heartbeat('dev-1'), send('203.0.113.26', 'smtp.example.net')]))[0]).toBe(150)
+    })
+  })
+
   // Regression: the 16 ports a device tracks make room for new ones: ports out of the horizon give way,
   // and a risky port always gets in.
   it('still reports telnet after many one-off unusual ports', () => {
