@@ -23,8 +23,6 @@ export interface Home {
   readonly gamer: boolean
   /** The mail provider (1–3): IMAP over TLS all day, a message sent on port 587 now and then. */
   readonly mail: number
-  /** Phones back up their photos to a cloud at night. */
-  readonly photoBackup: boolean
 }
 
 /** Per-device knobs of benign behaviour: households differ, and hard cases turn some up. */
@@ -101,7 +99,6 @@ const CLOUD = {
   frostbyteFw: { host: 'fw.frostbyte.example', port: 443, proto: 'tcp', blocks: AWS_STORAGE, rotateMs: 15 * MINUTE, answers: 8, ttlSeconds: 5, stickMs: HOUR },
   vaultUpdate: { host: 'update.vault.example', port: 443, proto: 'tcp', blocks: AZURE, rotateMs: 6 * HOUR, answers: 2, ttlSeconds: 300, stickMs: 10 * MINUTE },
   peepClips: { host: 'clips.peep.example', port: 443, proto: 'tcp', blocks: GOOGLE_CLOUD, rotateMs: 30 * MINUTE, answers: 4, ttlSeconds: 300, stickMs: 20 * MINUTE },
-  photos: { host: 'photos.cloud.example', port: 443, proto: 'tcp', blocks: GOOGLE_CLOUD, rotateMs: HOUR, answers: 6, ttlSeconds: 300, stickMs: 30 * MINUTE },
 } as const satisfies Record<string, CloudService>
 
 /** Household activity by hour of day (0–23), 0..1. */
@@ -374,8 +371,7 @@ const WORK = [9, 10, 11, 12, 13, 14, 15, 16]
  * A home gateway: what a collector at the ISP sees of a household behind NAT (one address). Phones
  * and laptops browse (a page: its site, then CDN edges and trackers), keep push connections, read
  * mail over IMAP and send some on 587, stream video in the evening, fetch OS updates; some homes
- * work over a VPN and hold video calls by day, play online games in the evening, and back up
- * photos to a cloud at night.
+ * work over a VPN and hold video calls by day, and play online games in the evening.
  */
 const gateway = (t: Traffic, s: DeviceSpec): void => {
   const home = s.traits.home
@@ -438,9 +434,6 @@ const gateway = (t: Traffic, s: DeviceSpec): void => {
       }
     })
   }
-  if (home.photoBackup) {
-    daily(t, s, 2, (ts) => t.bulk(ts, t.cloud(ts, CLOUD.photos), t.rng.lognormal(120 * MB, 1), 40 * MB, 'out', 0.3))
-  }
   housekeeping(t, s, 'pool')
 }
 
@@ -487,7 +480,6 @@ const drawHome = (rng: Rng): Home => ({
   calls: rng.chance(0.5),
   gamer: rng.chance(0.35),
   mail: rng.int(1, 3),
-  photoBackup: rng.chance(0.6),
 })
 
 // ---------------------------------------------------------------------------------------------

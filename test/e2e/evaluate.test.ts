@@ -22,7 +22,7 @@ const evaluate = async (...inputs: string[]): Promise<Evaluation> => JSON.parse(
 describe('evaluate on the synthetic fleet', () => {
   it('catches at least 95% of infected devices, at least 80% of each attack kind, alarms on at most 1% of benign devices, and detects a burst within 5 minutes of its start', async () => {
     const e = await evaluate(fixture('synthetic/fleet.ndjson.gz'))
-    expect(e.devices).toBe(320)
+    expect(e.devices).toBe(326)
     expect(e.recall).toBeGreaterThanOrEqual(0.95)
     expect(e.byKind.map((k) => k.kind)).toEqual(['compromised-model', 'exfiltration', 'scan', 'spam-burst', 'spam-slow', 'spam-telemetry'])
     for (const k of e.byKind) expect(k.recall, k.kind).toBeGreaterThanOrEqual(0.8)
