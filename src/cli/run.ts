@@ -6,7 +6,7 @@ import { serviceSettings } from '../config/service.ts'
 import { startHealthServer } from '../http/server.ts'
 import { startService } from '../service.ts'
 import type { Service } from '../service.ts'
-import { isAppError } from '../errors.ts'
+import { AppError, isAppError } from '../errors.ts'
 
 /** Connection attempts at start back off up to this. */
 const MAX_CONNECT_DELAY_MS = 30_000
@@ -35,6 +35,23 @@ const exitWhenLingering = (): void => {
     process.stderr.write(`egress-sentinel run: stopped, but the Kafka client still holds ${held.length > 0 ? held.join(', ') : 'the process'}; exiting\n`)
     process.exit(0)
   }, LINGER_GRACE_MS).unref()
+}
+
+/**
+ * The HTTP endpoints' server, or a usage error (exit 2) naming the setting when its address cannot
+ * be taken: a port in use, a privileged port, a host address this machine does not have.
+ */
+const listening = async <T>(host: string, port: number, start: () => Promise<T>): Promise<T> => {
+  try {
+    return await start()
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    const at = `${host}:${port}`
+    if (code === 'EADDRINUSE') throw new AppError('EGD_USAGE', `EGRESS_HTTP_PORT: ${at} is already in use (another process listens there; choose a free port, or 0 for any)`, { cause: err })
+    if (code === 'EACCES') throw new AppError('EGD_USAGE', `EGRESS_HTTP_PORT: ${at} needs privileges this process does not have (use a port from 1024 up)`, { cause: err })
+    if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') throw new AppError('EGD_USAGE', `EGRESS_HTTP_HOST: ${host} is not an address of this machine (${code})`, { cause: err })
+    throw err
+  }
 }
 
 interface RunFlags {
@@ -82,15 +99,17 @@ export const registerRun = (program: Command): void => {
       })
       // /livez answers from the start; /readyz is 503 (and /metrics 503) until the service is up.
       let service: Service | null = null
-      const http = await startHealthServer(settings.http.host, settings.http.port, {
-        ready: () => service?.ready() ?? false,
-        detail: () => service?.detail() ?? 'starting',
-        metrics: async () => {
-          if (service === null) throw new Error('not started')
-          return { contentType: service.metrics.registry.contentType, body: await service.metrics.registry.metrics() }
-        },
-        metricsToken: settings.http.metricsToken,
-      })
+      const http = await listening(settings.http.host, settings.http.port, () =>
+        startHealthServer(settings.http.host, settings.http.port, {
+          ready: () => service?.ready() ?? false,
+          detail: () => service?.detail() ?? 'starting',
+          metrics: async () => {
+            if (service === null) throw new Error('not started')
+            return { contentType: service.metrics.registry.contentType, body: await service.metrics.registry.metrics() }
+          },
+          metricsToken: settings.http.metricsToken,
+        }),
+      )
       process.stderr.write(`egress-sentinel run: http on ${http.address} (connecting to ${settings.brokers.join(',')})\n`)
       let stopped = false
       void stopRequested.then(() => (stopped = true))

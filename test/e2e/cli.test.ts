@@ -1,6 +1,8 @@
 // The `egress-sentinel` command as users run it: the compiled bin, real fixtures, exit codes, stdout and stderr.
 import { execFile } from 'node:child_process'
 import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -17,9 +19,11 @@ interface Run {
   readonly stderr: string
 }
 
-const run = async (...args: string[]): Promise<Run> => {
+const run = async (...args: string[]): Promise<Run> => runWith(process.env, ...args)
+
+const runWith = async (env: NodeJS.ProcessEnv, ...args: string[]): Promise<Run> => {
   try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [BIN, ...args], { maxBuffer: 256 * 1024 * 1024 })
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [BIN, ...args], { maxBuffer: 256 * 1024 * 1024, env })
     return { code: 0, stdout, stderr }
   } catch (err) {
     const e = err as { code?: number; stdout?: string; stderr?: string }
@@ -132,6 +136,28 @@ describe('egress-sentinel replay', () => {
     const d = await run('replay', '--dlq', '/nonexistent/dir/dlq.ndjson', DEMO)
     expect(d.code).toBe(2)
     expect(d.stderr).toContain('--dlq: cannot write /nonexistent/dir/dlq.ndjson')
+  })
+})
+
+describe('egress-sentinel run, before it reaches a broker', () => {
+  it('exits 2 naming EGRESS_HTTP_PORT when another process holds its port, without a stack trace', async () => {
+    const holder = createServer()
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve))
+    const port = (holder.address() as AddressInfo).port
+    try {
+      // The HTTP endpoints start before the brokers are tried: this one is never contacted.
+      const r = await runWith({ ...process.env, KAFKA_BROKERS: '127.0.0.1:1', EGRESS_HTTP_PORT: String(port) }, 'run')
+      expect(r.code).toBe(2)
+      expect(r.stderr).toBe(`egress-sentinel: EGRESS_HTTP_PORT: 127.0.0.1:${port} is already in use (another process listens there; choose a free port, or 0 for any)\n`)
+    } finally {
+      holder.close()
+    }
+  })
+
+  it('exits 2 naming EGRESS_HTTP_HOST for an address this machine does not have', async () => {
+    const r = await runWith({ ...process.env, KAFKA_BROKERS: '127.0.0.1:1', EGRESS_HTTP_HOST: '192.0.2.77', EGRESS_HTTP_PORT: '0' }, 'run')
+    expect(r.code).toBe(2)
+    expect(r.stderr).toBe('egress-sentinel: EGRESS_HTTP_HOST: 192.0.2.77 is not an address of this machine (EADDRNOTAVAIL)\n')
   })
 })
 
