@@ -254,7 +254,7 @@ export class TargetDelivery {
         refused = true
         job.lastError = e.cause.message
       } else {
-        const why = e instanceof TimeoutError ? `no answer within ${this.#target.timeoutMs / 1000} s` : (e.cause?.code ?? e.name)
+        const why = e instanceof TimeoutError ? `no answer within ${this.#target.timeoutMs / 1000} s` : failureOf(e)
         // An answer whose body did not come keeps its status: a 2xx is delivered, a 404 is not retried.
         job.lastError = status === 0 ? why : `HTTP ${status} (${why} reading the body)`
       }
@@ -332,4 +332,25 @@ export class TargetDelivery {
     this.#failuresSinceWarn = 0
     this.#lastWarnAt = now
   }
+}
+
+/** What a failed request ran into, in words an operator acts on, with the system's code: the network, DNS, TLS. */
+const failureOf = (e: Error & { cause?: { code?: string; message?: string } }): string => {
+  const code = e.cause?.code
+  if (code === undefined) return e.cause?.message ?? e.name
+  const words = FAILURES[code] ?? (/CERT|SSL|TLS|SELF_SIGNED|UNABLE_TO_|HOSTNAME_MISMATCH|ALTNAME/.test(code) ? 'TLS' : null)
+  return words === null ? code : `${words} (${code})`
+}
+const FAILURES: Readonly<Record<string, string>> = {
+  ECONNREFUSED: 'connection refused',
+  ECONNRESET: 'connection reset',
+  EPIPE: 'connection closed',
+  UND_ERR_SOCKET: 'connection closed',
+  ETIMEDOUT: 'connect timeout',
+  UND_ERR_CONNECT_TIMEOUT: 'connect timeout',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+  ENOTFOUND: 'DNS: no address for the host',
+  EAI_AGAIN: 'DNS: lookup failed for now',
+  ENODATA: 'DNS: no address for the host',
 }

@@ -1,4 +1,7 @@
 // Webhook delivery against a real HTTP receiver on loopback: signatures a Standard Webhooks verifier accepts, Slack and PagerDuty bodies, retries on schedule, Retry-After, timeouts, no redirects, order per alert, concurrency, the bounded queue, answers read up to a cap, and non-public addresses refused.
+import { readFileSync } from 'node:fs'
+import { createServer as createHttpsServer } from 'node:https'
+import type { AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { Webhook } from 'standardwebhooks'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
@@ -352,7 +355,23 @@ describe('webhook retries', () => {
     push(alerts[0]!)
     await allDone()
     expect(out.attempts).toEqual(['retry', 'failed'])
-    expect(out.dead[0]!.error).toBe('ECONNREFUSED')
+    expect(out.dead[0]!.error).toBe('connection refused (ECONNREFUSED)')
+  })
+
+  it('names a TLS failure as one: a self-signed certificate is refused, with its code', async () => {
+    // A test-only certificate for localhost (test/helpers/tls), not trusted by anyone.
+    const tls = (file: string) => readFileSync(fileURLToPath(new URL(`../../helpers/tls/${file}`, import.meta.url)))
+    const server = createHttpsServer({ key: tls('self-signed.key'), cert: tls('self-signed.crt') }, (_req, res) => res.end())
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    try {
+      const { push, allDone, out } = deliver(target(`https://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, { maxAttempts: 1 }), () => 0)
+      push(alerts[0]!)
+      await allDone()
+      expect(out.dead[0]!.error).toBe('TLS (DEPTH_ZERO_SELF_SIGNED_CERT)')
+      expect(out.warnings).toEqual(['webhook target test: 1 failed attempt(s) since the last report, the latest: TLS (DEPTH_ZERO_SELF_SIGNED_CERT)'])
+    } finally {
+      server.close()
+    }
   })
 })
 
