@@ -30,7 +30,10 @@ import type { KafkaSource, PartitionBatch } from './sources/kafka.ts'
 export interface ServiceCounters {
   records: number
   events: number
+  /** Input records dead-lettered (undecodable, invalid, too large): committed with their batch. */
   deadLetters: number
+  /** Alert records a webhook target gave up on, written to the dead-letter topic. */
+  webhookDeadLetters: number
   alerts: number
   batches: number
   /** Devices brought back from the state topic on assignment. */
@@ -101,7 +104,7 @@ export const startService = async (
   /** Read again when the broker refuses a record for its size (a limit lowered since the start). */
   const deadLetterLimits: { maxRawBytes: number; maxRecordBytes: number } = { maxRawBytes: config.input.deadLetterRawBytes, maxRecordBytes: dlqLimit }
 
-  const counters: ServiceCounters = { records: 0, events: 0, deadLetters: 0, alerts: 0, batches: 0, restoredDevices: 0 }
+  const counters: ServiceCounters = { records: 0, events: 0, deadLetters: 0, webhookDeadLetters: 0, alerts: 0, batches: 0, restoredDevices: 0 }
   /** engine.maxDevices bounds the whole process: every shard's engine draws on this one budget. */
   const budget = new DeviceBudget(config.engine.maxDevices)
   // One fleet view for the member: every partition number is a shard of it (its events and its
@@ -184,6 +187,7 @@ export const startService = async (
       : await startWebhooks({
           kafka, groupId, alertsTopic: topics.alerts, dlqTopic: topics.dlq, sessionTimeoutMs: settings.sessionTimeoutSeconds * 1000,
           targets: settings.webhooks, metrics, warn,
+          onDeadLetter: () => void counters.webhookDeadLetters++,
           // Deliveries would stall behind a ready probe: the process ends (exit 1) and its restart reads on from the committed position.
           onDead: (err) => fail(new AppError('EGD_KAFKA', `a webhook target's reader of ${topics.alerts} stopped for good: ${err.name}: ${err.message}`, { cause: err })),
         })

@@ -1,7 +1,7 @@
 // The `egress-sentinel` command: subcommands, help, and the mapping of errors to exit codes.
 import { Command, CommanderError } from 'commander'
 import { DETECTORS } from '../../detectors/index.ts'
-import { redactWebhookTarget } from '../config/webhooks.ts'
+import { redactWebhookTarget, resolveWebhookTargets } from '../config/webhooks.ts'
 import { loadConfig } from '../config/load.ts'
 import { exitCodeOf, isAppError } from '../errors.ts'
 import { registerCorrelate } from './correlate.ts'
@@ -33,10 +33,15 @@ const buildProgram = (): Command => {
     })
   program
     .command('check-config')
-    .description('validate a configuration file and print the effective configuration as JSON (webhook secrets hidden)')
+    .description(
+      "validate a configuration file as run does (webhook targets with their ${VAR}s expanded from this environment: https URLs, " +
+        'whsec_ secrets, addresses) and print the effective configuration as JSON (webhook secrets and URL paths hidden, ${VAR}s as written); exit 2 naming the setting otherwise',
+    )
     .argument('[file]', 'YAML or JSON configuration; the defaults when absent')
     .action((file: string | undefined) => {
       const config = loadConfig(file, DETECTORS)
+      // run's own checks of the targets, on the values run would use.
+      resolveWebhookTargets(config.webhooks.targets, process.env)
       const shown = { ...config, webhooks: { targets: config.webhooks.targets.map(redactWebhookTarget) } }
       process.stdout.write(JSON.stringify(shown, null, 2) + '\n')
     })

@@ -156,7 +156,8 @@ export const registerRun = (program: Command): void => {
       }
       if (failure !== null) throw failure
       const c = service.counters
-      process.stderr.write(`egress-sentinel run: stopped after ${c.records} records, ${c.events} events, ${c.alerts} alerts, ${c.deadLetters} dead letters (${c.restoredDevices} devices restored)\n`)
+      const webhookDead = c.webhookDeadLetters > 0 ? `, ${c.webhookDeadLetters} of them undeliverable webhook records` : ''
+      process.stderr.write(`egress-sentinel run: stopped after ${c.records} records, ${c.events} events, ${c.alerts} alerts, ${c.deadLetters + c.webhookDeadLetters} dead letters${webhookDead} (${c.restoredDevices} devices restored)\n`)
       exitWhenLingering()
     })
 }

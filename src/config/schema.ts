@@ -29,6 +29,17 @@ export const suppressionRuleSchema = z
     message: 'a suppression rule needs at least one of deviceId, detector, destination, asn',
   })
 
+/**
+ * Why a suppression rule's destination can match nothing, or null: a network must be a valid CIDR,
+ * something shaped like an address a valid one, a name a host name or `*.domain`.
+ */
+const destinationProblem = (text: string): string | null => {
+  if (text.includes('/')) return parseNetwork(text) === null ? `"${text}" is not a network: expected an address/prefix, e.g. 192.0.2.0/24` : null
+  if (/^[\d.]+$/.test(text) || text.includes(':')) return isIP(text) === 0 ? `"${text}" is not an IP address` : null
+  const host = text.startsWith('*.') ? text.slice(2) : text
+  return /^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9_-]{1,63}(?<!-))*\.?$/.test(host) ? null : `"${text}" is neither a network, an address, a host name nor *.domain`
+}
+
 const engineSchema = z.strictObject({
   /** Base window length; detectors are evaluated at each window close. */
   windowSeconds: z.number().int().min(1).max(3600).default(60),
@@ -204,6 +215,18 @@ export const buildConfigSchema = (defs: readonly DetectorDef[]) =>
     /** Where `run` sends alert records besides the alerts topic; replay and evaluate ignore it. */
     webhooks: webhooksSchema.prefault({}),
   })
+    // A rule that can never match would silence nothing while looking as if it did.
+    .superRefine((c, ctx) => {
+      const ids = defs.map((d) => d.id)
+      c.alerts.suppress.forEach((r, i) => {
+        const path = ['alerts', 'suppress', i]
+        if (r.detector !== undefined && !ids.includes(r.detector)) {
+          ctx.addIssue({ code: 'custom', message: `unknown detector "${r.detector}" (detectors: ${ids.join(', ')})`, path: [...path, 'detector'] })
+        }
+        const why = r.destination === undefined ? null : destinationProblem(r.destination)
+        if (why !== null) ctx.addIssue({ code: 'custom', message: why, path: [...path, 'destination'] })
+      })
+    })
     .refine((c) => (c.fleet.epochMinutes * 60) % c.engine.windowSeconds === 0, {
       message: 'must be a whole number of engine.windowSeconds',
       path: ['fleet', 'epochMinutes'],

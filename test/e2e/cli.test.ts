@@ -201,6 +201,42 @@ describe('list-detectors and check-config', () => {
     expect(shown.detectors['mud-violation']!.enabled).toBe(true) // profiles switch it on
   })
 
+  it.each([
+    ['a detector that does not exist', 'alerts:\n  suppress:\n    - { detector: port-noveltty }\n', {}, 'alerts.suppress.0.detector: unknown detector "port-noveltty"'],
+    ['an invalid network', 'alerts:\n  suppress:\n    - { destination: 192.0.2.0/33 }\n', {}, 'alerts.suppress.0.destination: "192.0.2.0/33" is not a network'],
+    ['an http:// webhook without allowHttp', 'webhooks:\n  targets:\n    - { name: soc, format: slack, url: "http://soc.example/h" }\n', {}, 'webhooks.targets.0.url (target soc): expected https://'],
+    ['an unset ${VAR}', 'webhooks:\n  targets:\n    - { name: soc, url: "https://soc.example/h", secret: "${SOC_SECRET}" }\n', {}, 'webhooks.targets.0.secret (target soc): environment variable SOC_SECRET is not set'],
+    ['a secret that is not whsec_', 'webhooks:\n  targets:\n    - { name: soc, url: "https://soc.example/h", secret: "${SOC_SECRET}" }\n', { SOC_SECRET: 'hunter2' }, 'webhooks.targets.0.secret (target soc): expected whsec_'],
+  ])('rejects %s, as run does, naming the setting (exit 2)', async (_name, yaml, env, message) => {
+    const file = join(tmp(), 'c.yaml')
+    writeFileSync(file, yaml)
+    const r = await runWith({ ...process.env, SOC_SECRET: '', ...env }, 'check-config', file)
+    expect(r.code).toBe(2)
+    expect(r.stdout).toBe('')
+    expect(r.stderr).toContain(message)
+    expect(r.stderr).not.toContain('hunter2')
+  })
+
+  it('accepts examples/config.yaml in the environment it names, and names the variable it lacks without it', async () => {
+    const example = fileURLToPath(new URL('../../examples/config.yaml', import.meta.url))
+    const env = { ...process.env, SOC_WEBHOOK_SECRET: `whsec_${Buffer.alloc(32, 7).toString('base64')}`, PD_ROUTING_KEY: 'R0UTING-KEY' }
+    const ok = await runWith(env, 'check-config', example)
+    expect([ok.code, ok.stderr]).toEqual([0, ''])
+    expect(ok.stdout).not.toContain('R0UTING-KEY')
+    const without = await runWith({ ...env, PD_ROUTING_KEY: '' }, 'check-config', example)
+    expect([without.code, without.stderr]).toEqual([2, 'egress-sentinel: webhooks.targets.1.routingKey (target oncall): environment variable PD_ROUTING_KEY is not set\n'])
+  })
+
+  it('ships the JSON Schema the zod schema makes (schema/config.schema.json; npm run config-schema rewrites it)', async () => {
+    const { configJsonSchema } = await import('../../src/config/json-schema.ts')
+    const { DETECTORS } = await import('../../detectors/index.ts')
+    const shipped = readFileSync(fileURLToPath(new URL('../../schema/config.schema.json', import.meta.url)), 'utf8')
+    expect(shipped).toBe(`${JSON.stringify(configJsonSchema(DETECTORS), null, 2)}\n`)
+    const schema = JSON.parse(shipped) as { properties: Record<string, { properties?: Record<string, unknown> }> }
+    expect(Object.keys(schema.properties)).toEqual(['engine', 'fleet', 'input', 'alerts', 'detectors', 'campaigns', 'devices', 'destinations', 'inventory', 'webhooks'])
+    expect(Object.keys(schema.properties.detectors!.properties!)).toEqual(['smtp-burst', 'email-telemetry', 'new-destination', 'fanout', 'volume-spike', 'port-novelty', 'mud-violation', 'model-shift'])
+  })
+
   it('prints the effective configuration with defaults filled in', async () => {
     const dir = tmp()
     writeFileSync(join(dir, 'c.yaml'), 'alerts:\n  fireAfter: 3\n')

@@ -22,6 +22,8 @@ export interface WebhooksOptions {
   readonly warn: (message: string) => void
   /** A target's reader of the alerts topic stopped for good (a non-retriable error): its deliveries would stall. */
   readonly onDead?: (error: Error) => void
+  /** A record given up on is on the dead-letter topic. */
+  readonly onDeadLetter?: () => void
 }
 
 export interface Webhooks {
@@ -81,6 +83,7 @@ export const startWebhooks = async (opts: WebhooksOptions): Promise<Webhooks> =>
         }
         metrics.webhookDeliveries.inc({ target: target.name, result: 'dead_letter' })
         metrics.dlq.inc({ reason: WEBHOOK_DLQ_REASON })
+        opts.onDeadLetter?.()
       },
       room: () => tail?.resume(),
       warn,
