@@ -31,6 +31,22 @@ const SMTP_MAX = 0x3fff
 const flowsOf = (counts: number): number => counts & FLOWS_MAX
 const smtpOf = (counts: number): number => Math.floor(counts / SMTP_UNIT)
 
+/** Peers (the model's other devices active lately) a device needs for peer evidence. */
+export const MIN_PEERS = 5
+
+/** Bytes in decimal units, three significant figures at most: `272.6 MB`, `950 B`. */
+export const bytes = (n: number): string => {
+  if (n < 1000) return `${Math.round(n)} B`
+  const units = ['kB', 'MB', 'GB', 'TB', 'PB']
+  let v = n / 1000
+  let u = 0
+  while (v >= 1000 && u < units.length - 1) {
+    v /= 1000
+    u++
+  }
+  return `${v >= 100 ? Math.round(v) : round(v, 1)} ${units[u]}`
+}
+
 const round = (x: number, digits = 2): number => {
   const f = 10 ** digits
   return Math.round(x * f) / f
@@ -80,7 +96,10 @@ export class PeerGroups {
     f.bytesNow = 0
   }
 
-  /** Peer evidence on `feature` (the alert's detector's) for a device, judged at time `ts`: `{}` when its model has no completed hours in the fleet yet. */
+  /**
+   * Peer evidence on `feature` (the alert's detector's) for a device, judged at time `ts`: `{}` when
+   * its model has no completed hours in the fleet yet, or fewer than MIN_PEERS other devices.
+   */
   evidence(feature: PeerFeature, model: string, f: DeviceFeatures, ts: number): Evidence {
     const k = PEER_FEATURES.indexOf(feature)
     const now = [smtpOf(f.countsNow), f.bytesNow, flowsOf(f.countsNow)][k]!
@@ -93,10 +112,12 @@ export class PeerGroups {
     // Most devices send no mail: the median is 0 then, and the ratio is to the mean.
     const z = mad > 0 ? (value - med) / (1.4826 * mad) : null
     const ratio = mean > 0 ? round(value / mean, 1) : null
+    // Peers are the model's other devices; too few of them say nothing about what is normal.
     const peers = Math.max(0, this.fleet.devices(model, ts) - 1)
+    if (peers < MIN_PEERS) return {}
     const percentile = round(st.percentileBelow, 1)
     const hours = Math.round(st.weight)
-    const unit = feature === 'smtpFlowsPerHour' ? 'SMTP connections' : feature === 'bytesOutPerHour' ? 'bytes out' : 'flows'
+    const amount = feature === 'bytesOutPerHour' ? (v: number) => `${bytes(v)} out` : feature === 'smtpFlowsPerHour' ? (v: number) => `${round(v, 1)} SMTP connections` : (v: number) => `${round(v, 1)} flows`
     return {
       peerFeature: feature,
       peerValue: value,
@@ -108,8 +129,8 @@ export class PeerGroups {
       peerDevices: peers,
       peerHours: hours,
       peerSummary:
-        `${value} ${unit} an hour, ${ratio === null ? 'where its peers have none' : `${ratio}× the mean of its ${peers} ${model} peers`} ` +
-        `(median ${round(med)}, above ${percentile}% of ${hours} recent device-hours)`,
+        `${amount(value)} an hour, ${ratio === null ? 'where its peers have none' : `${ratio}× the mean of its ${peers} ${model} peers`} ` +
+        `(median ${feature === 'bytesOutPerHour' ? bytes(med) : round(med, 1)}, above ${percentile}% of ${hours} recent device-hours)`,
     }
   }
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { initialFeatures, PeerGroups } from '../../../src/engine/peers.ts'
+import { bytes, initialFeatures, PeerGroups } from '../../../src/engine/peers.ts'
 import type { DeviceFeatures } from '../../../src/engine/peers.ts'
 import { soloFleet } from '../../../src/engine/fleet.ts'
 import { at, egress, MIN } from '../../helpers/events.ts'
@@ -47,5 +47,23 @@ describe('peer groups', () => {
   it('gives no evidence for a model without completed hours in the fleet', () => {
     const { peers, now } = cohort()
     expect(peers.evidence('smtpFlowsPerHour', 'tv', initialFeatures(), now)).toEqual({})
+  })
+
+  it('says bytes in decimal units, and gives no evidence for a device with fewer than five peers', () => {
+    const { peers, devices, now } = cohort()
+    expect(peers.evidence('bytesOutPerHour', 'fridge', devices.get('f9')!, now)).toMatchObject({
+      peerValue: 1_001_000,
+      peerSummary: '1 MB out an hour, 106.3× the mean of its 9 fridge peers (median 11.1 kB, above 100% of 10 recent device-hours)',
+    })
+    expect([bytes(950), bytes(1_000), bytes(272_577_447), bytes(12_345_678_901)]).toEqual(['950 B', '1 kB', '273 MB', '12.3 GB'])
+    // Four fridges: three peers each, too few to say what is normal.
+    const fleet = soloFleet(MIN, EPOCH)
+    const few = new PeerGroups(fleet.access('peers'))
+    const f = Array.from({ length: 4 }, () => initialFeatures())
+    for (let h = 0; h < 2; h++) for (const x of f) few.observe(x, 'fridge', egress({ ts: at(h * HOUR + 30), dstPort: 443, bytesOut: 1000 }))
+    for (let i = 0; i < 4; i++) fleet.devices.active('fridge', at(HOUR + 30))
+    const through = Math.floor(at(2 * HOUR) / EPOCH) - 1
+    fleet.publish({ shard: 0, closedThrough: through, clock: at(2 * HOUR), epochs: fleet.shard.take(through) })
+    expect(few.evidence('flowsPerHour', 'fridge', f[0]!, at(2 * HOUR) + EPOCH)).toEqual({})
   })
 })
