@@ -5,6 +5,7 @@ import { redactWebhookTarget, resolveWebhookTargets } from '../config/webhooks.t
 import { loadConfig } from '../config/load.ts'
 import { exitCodeOf, isAppError } from '../errors.ts'
 import { registerCorrelate } from './correlate.ts'
+import { registerAlerts } from './alerts.ts'
 import { registerProduce } from './produce.ts'
 import { registerReplay } from './replay.ts'
 import { registerRun } from './run.ts'
@@ -22,6 +23,7 @@ const buildProgram = (): Command => {
   registerProduce(program)
   registerRun(program)
   registerCorrelate(program)
+  registerAlerts(program)
   program
     .command('list-detectors')
     .description('list the registered detectors with their ids, versions and what they catch')

@@ -4,17 +4,18 @@ import { DETECTORS } from '../../detectors/index.ts'
 import { loadConfig } from '../config/load.ts'
 import { AppError } from '../errors.ts'
 import type { Config } from '../config/schema.ts'
-import type { Alert, DeviceEvent } from '../types.ts'
+import type { Alert, AlertRecord, DeviceEvent } from '../types.ts'
 import { Evaluator, evaluationMarkdown } from '../evaluate.ts'
 import { replay } from '../replay.ts'
 import { campaignSettings } from '../config/schema.ts'
 import { correlateAll } from '../correlate/campaigns.ts'
 import { detectorProvenance } from '../pipeline.ts'
 import { renderReport } from '../report/html.ts'
+import { alertLine, outputFormat } from '../report/terminal.ts'
 import { deadLetterValue } from '../sinks/dead-letter.ts'
 import { VERSION } from '../version.ts'
 import type { Rejection, ReplaySummary } from '../replay.ts'
-import { demoFixture, outputFile, parseFormat, progressBar, summaryText } from './shared.ts'
+import { colourOn, demoFixture, outputFile, parseFormat, progressBar, summaryText } from './shared.ts'
 
 interface ReplayFlags {
   config?: string
@@ -101,19 +102,23 @@ export const registerReplay = (program: Command): void => {
   addReplayOptions(
     program
       .command('replay')
-      .description('replay recorded events offline (no broker): alerts as NDJSON on stdout, a summary on stderr')
+      .description('replay recorded events offline (no broker): alerts on stdout (NDJSON, or a line each on a terminal), a summary on stderr')
       .argument('[inputs...]', 'NDJSON / Zeek / nfdump / gzipped files or directories, several merged by event time; the bundled demo fixture when none')
-      .option('--campaigns', 'after the device alerts, the fleet-scope campaign records `correlate` makes of them'),
-  ).action(async (files: string[], flags: ReplayFlags) => {
+      .option('--campaigns', 'after the device alerts, the fleet-scope campaign records `correlate` makes of them')
+      .option('-o, --output <format>', 'json (NDJSON, one record a line) or text (one readable line per record, coloured on a terminal); default: text on a terminal, json otherwise'),
+  ).action(async (files: string[], flags: ReplayFlags & { output?: string }) => {
+    const format = outputFormat(flags.output, process.stdout.isTTY === true)
+    if (format === null) throw new AppError('EGD_USAGE', `--output: expected json or text, got "${flags.output}"`)
+    const line = format === 'json' ? (r: AlertRecord) => JSON.stringify(r) : (r: AlertRecord) => alertLine(r, colourOn())
     const out: string[] = []
     const config = loadConfig(flags.config, DETECTORS)
     const alerts: Alert[] = []
     const { summary, elapsedMs } = await replayFiles(files, flags, config, (a) => {
-      out.push(JSON.stringify(a))
+      out.push(line(a))
       if (flags.campaigns) alerts.push(a)
       if (out.length >= 256) process.stdout.write(out.splice(0).join('\n') + '\n')
     })
-    if (flags.campaigns) for (const r of correlateAll(alerts, campaignSettings(config.campaigns))) out.push(JSON.stringify(r))
+    if (flags.campaigns) for (const r of correlateAll(alerts, campaignSettings(config.campaigns))) out.push(line(r))
     if (out.length > 0) process.stdout.write(out.join('\n') + '\n')
     if (!flags.quiet) process.stderr.write(summaryText(summary, elapsedMs))
   })

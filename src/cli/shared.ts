@@ -85,3 +85,6 @@ export const outputFile = (option: string, path: string): WriteStream => {
   })
   return stream
 }
+
+/** Colour on stdout: a terminal, and NO_COLOR (no-color.org) not set. */
+export const colourOn = (): boolean => process.stdout.isTTY === true && (process.env.NO_COLOR ?? '') === ''

@@ -63,3 +63,42 @@ export const readToEnd = async (opts: ReadToEndOptions): Promise<void> => {
     await admin.disconnect()
   }
 }
+
+export interface FollowOptions {
+  readonly kafka: Kafka
+  readonly topic: string
+  /** Prefix of the consumer group that reads; a unique suffix is added, nothing is committed, and the group is deleted after. */
+  readonly groupPrefix: string
+  /** Each record, in order within its partition, from the beginning of the retained topic. */
+  readonly onMessage: (message: KafkaMessage, partition: number) => void
+  /** Resolves when reading should stop (a signal). */
+  readonly until: Promise<void>
+}
+
+/** Reads every partition of a topic from its beginning and then as records come (committed transactions only), until `until` resolves. */
+export const followTopic = async (opts: FollowOptions): Promise<void> => {
+  const { kafka, topic, onMessage } = opts
+  const groupId = `${opts.groupPrefix}.follow.${randomUUID()}`
+  const consumer = kafka.consumer({ groupId, readUncommitted: false, allowAutoTopicCreation: false, maxBytesPerPartition: 4 << 20 })
+  let crashed: (err: Error) => void = () => undefined
+  const crash = new Promise<never>((_, reject) => (crashed = reject))
+  consumer.on(consumer.events.CRASH, ({ payload }) => {
+    if (!payload.restart) crashed(payload.error)
+  })
+  try {
+    await consumer.connect()
+    await consumer.subscribe({ topics: [topic], fromBeginning: true })
+    await consumer.run({
+      autoCommit: false,
+      eachBatch: async ({ batch }) => {
+        for (const m of batch.messages) onMessage(m, batch.partition)
+      },
+    })
+    await Promise.race([opts.until, crash])
+  } finally {
+    await consumer.disconnect()
+    const admin = kafka.admin()
+    await admin.connect().then(() => admin.deleteGroups([groupId])).catch(() => undefined)
+    await admin.disconnect()
+  }
+}

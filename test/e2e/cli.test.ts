@@ -139,6 +139,22 @@ describe('egress-sentinel replay', () => {
   })
 })
 
+describe('egress-sentinel replay -o text', () => {
+  it('prints a line per record (time, status, severity, device, model, detector, summary), the same records as NDJSON, uncoloured off a terminal', async () => {
+    const json = (await run('replay', '-q')).stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as { updatedAt: string; deviceId: string; detector: string; summary: string })
+    const text = (await run('replay', '-q', '-o', 'text')).stdout.trimEnd().split('\n')
+    expect(text).toHaveLength(json.length)
+    for (const [i, line] of text.entries()) {
+      const a = json[i]!
+      expect(line).toMatch(new RegExp(`^${a.updatedAt.slice(0, 10)} ${a.updatedAt.slice(11, 19)}  (firing|resolved|escalated) +(low|medium|high|critical) +${a.deviceId} `))
+      expect(line).toContain(`  ${a.detector}`)
+      expect(line.endsWith(a.summary)).toBe(true)
+    }
+    expect(text.join('')).not.toContain('\x1b[')
+    expect((await run('replay', '-o', 'yaml')).stderr).toContain('--output: expected json or text, got "yaml"')
+  })
+})
+
 describe('egress-sentinel run, before it reaches a broker', () => {
   it('exits 2 naming EGRESS_HTTP_PORT when another process holds its port, without a stack trace', async () => {
     const holder = createServer()
