@@ -165,6 +165,9 @@ const inventorySchema = z.record(z.string().min(1), deviceSchema).superRefine((i
   const owner = new Map<string, string>()
   for (const [key, entry] of Object.entries(inventory)) {
     if (key.includes('/') && parseNetwork(key) === null) ctx.addIssue({ code: 'custom', message: 'a key with "/" must be an IP network (CIDR)', path: [key] })
+    // Shaped like an IPv4 address but not one (10.1.2.300), or with spaces around it: it would match no flow, nor any device id a collector sends.
+    else if (/^\d+\.\d+\.\d+\.\d+$/.test(key) && isIP(key) === 0) ctx.addIssue({ code: 'custom', message: `"${key}" is not an IPv4 address, and no device id looks like one`, path: [key] })
+    else if (key.trim() !== key) ctx.addIssue({ code: 'custom', message: 'a key with spaces around it matches nothing', path: [key] })
     ;(entry.addresses ?? []).forEach((a, i) => {
       const first = owner.get(a.toLowerCase())
       if (first !== undefined && first !== key) ctx.addIssue({ code: 'custom', message: `${a} is listed by ${first} too`, path: [key, 'addresses', i] })

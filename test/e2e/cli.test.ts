@@ -220,6 +220,7 @@ describe('list-detectors and check-config', () => {
   it.each([
     ['a detector that does not exist', 'alerts:\n  suppress:\n    - { detector: port-noveltty }\n', {}, 'alerts.suppress.0.detector: unknown detector "port-noveltty"'],
     ['an invalid network', 'alerts:\n  suppress:\n    - { destination: 192.0.2.0/33 }\n', {}, 'alerts.suppress.0.destination: "192.0.2.0/33" is not a network'],
+    ['an inventory key shaped like an address that is none', 'inventory:\n  10.1.2.300: { model: peep-cam }\n', {}, 'inventory.10.1.2.300: "10.1.2.300" is not an IPv4 address'],
     ['an http:// webhook without allowHttp', 'webhooks:\n  targets:\n    - { name: soc, format: slack, url: "http://soc.example/h" }\n', {}, 'webhooks.targets.0.url (target soc): expected https://'],
     ['an unset ${VAR}', 'webhooks:\n  targets:\n    - { name: soc, url: "https://soc.example/h", secret: "${SOC_SECRET}" }\n', {}, 'webhooks.targets.0.secret (target soc): environment variable SOC_SECRET is not set'],
     ['a secret that is not whsec_', 'webhooks:\n  targets:\n    - { name: soc, url: "https://soc.example/h", secret: "${SOC_SECRET}" }\n', { SOC_SECRET: 'hunter2' }, 'webhooks.targets.0.secret (target soc): expected whsec_'],
