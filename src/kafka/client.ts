@@ -17,6 +17,8 @@ export interface KafkaSettings {
   readonly brokers: readonly string[]
   readonly clientId: string
   readonly security?: KafkaSecurity | undefined
+  /** How much of kafkajs' log to show; EGRESS_LOG_LEVEL when unset. */
+  readonly logLevel?: LogLevel | undefined
 }
 
 const securityEnv = z.strictObject({
@@ -79,20 +81,38 @@ export const parseBrokers = (flag: string | undefined, env: NodeJS.ProcessEnv = 
   return brokers
 }
 
+/** How much of kafkajs' own log to show (EGRESS_LOG_LEVEL): `error` none of it, `warn` (default) its warnings, `debug` also its info and its retried noise. */
+export type LogLevel = 'error' | 'warn' | 'info' | 'debug'
+export const LOG_LEVELS: readonly LogLevel[] = ['error', 'warn', 'info', 'debug']
+
+/** EGRESS_LOG_LEVEL, or a usage error naming it. */
+export const logLevelOf = (env: NodeJS.ProcessEnv = process.env): LogLevel => {
+  const v = (env.EGRESS_LOG_LEVEL ?? '').trim().toLowerCase()
+  if (v === '') return 'warn'
+  if (!LOG_LEVELS.includes(v as LogLevel)) throw new AppError('EGD_USAGE', `EGRESS_LOG_LEVEL: expected one of ${LOG_LEVELS.join(', ')}, got "${env.EGRESS_LOG_LEVEL}"`)
+  return v as LogLevel
+}
+
 /**
- * kafkajs logs warnings and errors as one short line on stderr (never payloads or credentials).
- * Error responses it retries on its own (a coordinator still loading) are left out: a failure
- * that outlasts the retries reaches the caller as an exception anyway.
+ * kafkajs' log as one short line on stderr (never payloads or credentials), at most at level
+ * warn: what kafkajs reports as an error it also retries (a connection closed under a request at a
+ * rebalance, a coordinator still loading, a transaction still ending), and a failure that outlasts
+ * its retries reaches our code as an exception, which says so at error level. Its retried noise (a
+ * response for a request already gone, a write on a closed connection) shows at debug only.
  */
-const stderrLog = () => (entry: LogEntry) => {
+const NOISE = [/^Response /, /^Connection error: write after end/, /^Response without match/]
+export const kafkaLog = (level: LogLevel) => () => (entry: LogEntry) => {
   const { namespace, label, log } = entry
-  if (namespace === 'Connection' && log.message.startsWith('Response ')) return
+  const shown = label === 'ERROR' || label === 'WARN' ? 'warn' : label === 'INFO' ? 'info' : 'debug'
+  const noise = NOISE.some((n) => n.test(log.message))
+  if (LOG_LEVELS.indexOf(noise ? 'debug' : shown) > LOG_LEVELS.indexOf(level)) return
   const error = typeof log.error === 'string' ? `: ${log.error}` : ''
-  process.stderr.write(`kafkajs ${label.toLowerCase()} [${namespace}] ${log.message}${error}\n`)
+  process.stderr.write(`kafkajs ${noise ? 'debug' : shown} [${namespace}] ${log.message}${error}\n`)
 }
 
 export const createKafka = (settings: KafkaSettings): Kafka => {
   requireAbortedFilter()
+  const level = settings.logLevel ?? logLevelOf()
   const sec = settings.security
   let ssl: boolean | { ca: string[] } = false
   if (sec?.tls) {
@@ -107,8 +127,8 @@ export const createKafka = (settings: KafkaSettings): Kafka => {
     brokers: [...settings.brokers],
     ssl,
     ...(sec?.sasl === undefined ? {} : { sasl: { ...sec.sasl } as SASLOptions }),
-    logLevel: logLevel.WARN,
-    logCreator: stderrLog,
+    logLevel: ({ error: logLevel.ERROR, warn: logLevel.WARN, info: logLevel.INFO, debug: logLevel.DEBUG } as const)[level],
+    logCreator: kafkaLog(level),
     connectionTimeout: 5_000,
     retry: { retries: 5 },
   })
