@@ -18,7 +18,7 @@ const WIDTH = 1000
 const LABEL = 230
 const ROW = 14
 const HOUR = 3_600_000
-const TICK_STEPS = [HOUR, 2 * HOUR, 3 * HOUR, 6 * HOUR, 12 * HOUR, 24 * HOUR, 48 * HOUR, 7 * 24 * HOUR, 30 * 24 * HOUR, 365 * 24 * HOUR]
+const TICK_STEPS = [15 * 60_000, 30 * 60_000, HOUR, 2 * HOUR, 3 * HOUR, 6 * HOUR, 12 * HOUR, 24 * HOUR, 48 * HOUR, 7 * 24 * HOUR, 30 * 24 * HOUR, 365 * 24 * HOUR]
 
 const esc = (text: string): string =>
   text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;')
@@ -45,14 +45,15 @@ const timeline = (detector: string, spans: readonly Span[], devices: ReadonlyMap
   const parts: string[] = [
     `<svg class="timeline" role="img" aria-label="${esc(detector)} alerts over time" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" xmlns="http://www.w3.org/2000/svg">`,
   ]
-  // Ticks along the top: at most a dozen, with the date once the axis spans more than a day.
-  const dated = end - start > 24 * HOUR
-  const most = dated ? 6 : 12 // dated labels are wider
-  const step = TICK_STEPS.find((st) => (end - start) / st <= most) ?? (end - start) / most
+  // Ticks along the top (UTC): at most eight, each with its date (MM-DD) unless the steps are whole
+  // days (then the date alone); labels centred on their tick, the first and last kept inside.
+  const step = TICK_STEPS.find((st) => (end - start) / st <= 8) ?? (end - start) / 8
   for (let t = Math.ceil(start / step) * step; t <= end; t += step) {
     const iso = new Date(t).toISOString()
-    const label = !dated ? iso.slice(11, 16) : step >= 24 * HOUR ? iso.slice(0, 10) : `${iso.slice(5, 10)} ${iso.slice(11, 16)}`
-    parts.push(`<line x1="${x(t).toFixed(1)}" y1="10" x2="${x(t).toFixed(1)}" y2="${height}" class="tick"/><text x="${x(t).toFixed(1)}" y="9" class="tick-label">${label}</text>`)
+    const label = step >= 24 * HOUR ? iso.slice(0, 10) : `${iso.slice(5, 10)} ${iso.slice(11, 16)}`
+    const at = x(t)
+    const anchor = at - LABEL < 40 ? 'start' : WIDTH - at < 40 ? 'end' : 'middle'
+    parts.push(`<line x1="${at.toFixed(1)}" y1="10" x2="${at.toFixed(1)}" y2="${height}" class="tick"/><text x="${at.toFixed(1)}" y="9" text-anchor="${anchor}" class="tick-label">${label}</text>`)
   }
   shown.forEach((id, row) => {
     const y = 14 + row * ROW
@@ -79,6 +80,10 @@ const timeline = (detector: string, spans: readonly Span[], devices: ReadonlyMap
   return parts.join('') + more
 }
 
+/** An evidence value as text: lists joined, objects as JSON. */
+const shown = (v: unknown): string | number =>
+  typeof v === 'number' ? v : typeof v === 'string' ? v : v === null ? '–' : Array.isArray(v) ? v.map((x) => (typeof x === 'string' || typeof x === 'number' ? String(x) : JSON.stringify(x))).join(', ') : JSON.stringify(v)
+
 const table = (head: readonly string[], rows: readonly (readonly (string | number)[])[]): string =>
   `<table><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${rows
     .map((r) => `<tr>${r.map((c) => `<td>${typeof c === 'number' ? c : esc(c)}</td>`).join('')}</tr>`)
@@ -87,7 +92,8 @@ const table = (head: readonly string[], rows: readonly (readonly (string | numbe
 const STYLE = `
 body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222;max-width:1100px}
 table{border-collapse:collapse;margin:.5em 0 1.5em}th,td{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}
-th{background:#f4f4f4}td code{font-size:12px;white-space:pre-wrap;word-break:break-all}
+th{background:#f4f4f4}td{overflow-wrap:anywhere}td code{font-size:12px;white-space:pre-wrap;word-break:break-all}
+details.evidence{margin-left:1.5em}details.evidence table{font-size:12px}
 .tick{stroke:#eee}.tick-label{font-size:10px;fill:#888}.row-label{font-size:11px}.row-label.infected{fill:#8b0000}.row-label.benign{fill:#333}
 .onset{stroke:#000;stroke-width:2}details{margin:.3em 0}summary{cursor:pointer}.note{color:#666}
 .legend span{display:inline-block;padding:0 .6em;margin-right:.5em;color:#fff}`
@@ -131,18 +137,19 @@ export const renderReport = (e: Evaluation, alerts: readonly Alert[], meta: Repo
     '<h2 id="timelines">Timelines</h2>',
     `<p class="legend">${(Object.entries(SEVERITY_COLOUR) as [Severity, string][]).map(([s, c]) => `<span style="background:${c}">${s}</span>`).join('')} a black tick marks an infected device's first malicious event; infected devices' names are red. Each name links to its drill-down.</p>`,
   ]
+  // One time axis for every timeline: the alerts' span, padded (not the input's, which one device's
+  // clock reset to 2000 would stretch over decades).
+  let from = Infinity
+  let to = -Infinity
+  for (const s of spans) {
+    from = Math.min(from, s.from)
+    to = Math.max(to, s.to ?? end, s.from)
+  }
+  const pad = Math.max(HOUR / 2, (to - from) / 20)
+  const [axisFrom, axisTo] = [Math.max(start, from - pad), Math.min(Math.max(end, to), to + pad)]
   for (const id of detectors) {
-    // Each timeline spans its own alerts (inputs from different years would squash one shared axis).
-    const own = spans.filter((s) => s.alert.detector === id)
-    let from = Infinity
-    let to = -Infinity
-    for (const s of own) {
-      from = Math.min(from, s.from)
-      to = Math.max(to, s.to ?? end, s.from)
-    }
-    const pad = Math.max(HOUR / 2, (to - from) / 20)
     out.push(`<section class="detector" id="detector-${esc(id)}"><h3>${esc(id)}</h3>`)
-    out.push(timeline(id, own, devices, Math.max(start, from - pad), Math.min(Math.max(end, to), to + pad)))
+    out.push(timeline(id, spans.filter((s) => s.alert.detector === id), devices, axisFrom, axisTo))
     out.push('</section>')
   }
   out.push('<h2 id="devices">Devices</h2>')
@@ -153,9 +160,17 @@ export const renderReport = (e: Evaluation, alerts: readonly Alert[], meta: Repo
       : `${esc(id)}: ${esc(outcome.model)}, ${esc(outcome.kind)}, <b>${esc(outcome.outcome)}</b>${outcome.timeToDetectSeconds === null ? '' : `, detected after ${minutes(outcome.timeToDetectSeconds)}`}`
     out.push(`<details class="device" id="device-${index}"><summary>${head} (${own.filter((a) => a.status === 'firing' && (a.revision ?? 1) === 1).length} alerts)</summary>`)
     if (outcome?.onsetAt) out.push(`<p>First malicious event: ${esc(outcome.onsetAt)}.</p>`)
-    out.push(table(['detector', 'kind', 'status', 'severity', 'starts', 'ends', 'summary', 'peers', 'version / config', 'evidence'],
+    out.push(table(['detector', 'kind', 'status', 'severity', 'starts', 'ends', 'summary', 'peers', 'version / config'],
       own.map((a) => [a.detector, a.kind ?? 'alert', a.status === 'firing' && (a.revision ?? 1) > 1 ? `escalated from ${a.previousSeverity ?? ''}` : a.status, a.severity, a.startsAt, a.endsAt ?? '', a.summary,
-        typeof a.evidence.peerSummary === 'string' ? a.evidence.peerSummary : '', `v${a.detectorVersion} ${a.configHash}`, JSON.stringify(a.evidence)])))
+        typeof a.evidence.peerSummary === 'string' ? a.evidence.peerSummary : '', `v${a.detectorVersion} ${a.configHash}`])))
+    // Each record's evidence as a table of its own (the peer figures are in the peers column).
+    for (const a of own) {
+      const facts = Object.entries(a.evidence).filter(([k]) => !k.startsWith('peer'))
+      if (facts.length === 0) continue
+      out.push(`<details class="evidence"><summary>evidence: ${esc(a.detector)} ${esc(a.status)} ${esc(a.updatedAt)}</summary>`)
+      out.push(table(['field', 'value'], facts.map(([k, v]) => [k, shown(v)])))
+      out.push('</details>')
+    }
     out.push('</details>')
   }
   out.push('</body></html>')

@@ -46,6 +46,24 @@ describe('evaluate --html', () => {
     for (const a of alerts.filter((x) => x.status === 'firing')) expect(dom).toContain(`v${a.detectorVersion} ${a.configHash}`)
   })
 
+  it('draws every timeline on one time axis, each tick labelled with its date, none past the edge', () => {
+    const axes = [...dom.matchAll(/<svg class="timeline"[\s\S]*?<\/svg>/g)].map((m) => [...m[0].matchAll(/<text [^>]*class="tick-label"[^>]*>([^<]*)<\/text>/g)].map((t) => t[1]))
+    expect(axes.length).toBeGreaterThan(2)
+    for (const ticks of axes) expect(ticks).toEqual(axes[0])
+    // The demo's evening: 18:00 to 21:00 on 2026-11-02, ticks every half hour or so, dated.
+    for (const t of axes[0]!) expect(t).toMatch(/^11-02 \d\d:\d\d$/)
+    const anchors = [...dom.matchAll(/<text x="([\d.]+)" y="9" text-anchor="(\w+)"/g)].map((m) => [Number(m[1]), m[2]] as const)
+    for (const [x, anchor] of anchors) if (anchor === 'middle') expect(x).toBeLessThanOrEqual(1000 - 40)
+  })
+
+  it('shows each record\'s evidence as a table of fields, not as JSON', () => {
+    const withEvidence = alerts.filter((a) => Object.keys(a.evidence).some((k) => !k.startsWith('peer')))
+    expect(dom.match(/<details class="evidence">/g)).toHaveLength(withEvidence.length)
+    expect(dom).not.toContain('{&quot;')
+    const upload = alerts.find((a) => a.evidence.rule === 'upload')!
+    expect(dom).toContain(`<tr><td>netBytesOut</td><td>${upload.evidence.netBytesOut as number}</td></tr>`)
+  })
+
   it('shows a hostile device id as text: no element, no handler from the input', () => {
     expect(alerts.some((a) => a.deviceId.startsWith(HOSTILE))).toBe(true)
     expect(dom).not.toMatch(/<img/i)
