@@ -31,6 +31,9 @@ const SMTP_MAX = 0x3fff
 const flowsOf = (counts: number): number => counts & FLOWS_MAX
 const smtpOf = (counts: number): number => Math.floor(counts / SMTP_UNIT)
 
+/** The robust z-score's bound either way. */
+const Z_CAP = 100
+
 /** Peers (the model's other devices active lately) a device needs for peer evidence. */
 export const MIN_PEERS = 5
 
@@ -124,7 +127,8 @@ export class PeerGroups {
       peerMedian: round(med),
       peerMean: round(mean),
       peerRatio: ratio,
-      peerZ: z === null ? null : round(z, 1),
+      // Capped: past a hundred spreads a cohort with almost none says only "far off".
+      peerZ: z === null ? null : round(Math.max(-Z_CAP, Math.min(Z_CAP, z)), 1),
       peerPercentile: percentile,
       peerDevices: peers,
       peerHours: hours,

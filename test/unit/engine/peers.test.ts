@@ -56,6 +56,17 @@ describe('peer groups', () => {
       peerSummary: '1 MB out an hour, 106.3× the mean of its 9 fridge peers (median 11.1 kB, above 100% of 10 recent device-hours)',
     })
     expect([bytes(950), bytes(1_000), bytes(272_577_447), bytes(12_345_678_901)]).toEqual(['950 B', '1 kB', '273 MB', '12.3 GB'])
+    // Bytes an hour: a cohort of 1–3.7 kB puts a 100 MB hour tens of thousands of spreads off; shown as 100.
+    const tight = soloFleet(MIN, EPOCH)
+    const p = new PeerGroups(tight.access('peers'))
+    const fs = Array.from({ length: 10 }, () => initialFeatures())
+    for (let h = 0; h < 3; h++) {
+      fs.forEach((x, i) => p.observe(x, 'fridge', egress({ ts: at(h * HOUR + 30), dstPort: 443, bytesOut: i === 9 && h === 2 ? 100_000_000 : 1000 + 300 * i })))
+      if (h === 2) for (let i = 0; i < 10; i++) tight.devices.active('fridge', at(h * HOUR + 30))
+    }
+    const closed = Math.floor(at(3 * HOUR) / EPOCH) - 1
+    tight.publish({ shard: 0, closedThrough: closed, clock: at(3 * HOUR), epochs: tight.shard.take(closed) })
+    expect(p.evidence('bytesOutPerHour', 'fridge', fs[9]!, at(3 * HOUR) + EPOCH).peerZ).toBe(100)
     // Four fridges: three peers each, too few to say what is normal.
     const fleet = soloFleet(MIN, EPOCH)
     const few = new PeerGroups(fleet.access('peers'))
