@@ -1,24 +1,14 @@
 // `egress-sentinel alerts` against the real broker: the alerts topic's committed records (an aborted transaction's are not shown), filtered, as lines or NDJSON, and --follow until SIGTERM.
 import { spawn } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
-import { Kafka, logLevel } from 'kafkajs'
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
+import { brokerClients } from '../helpers/clients.ts'
 import { createTopics } from '../../scripts/kafka/topics.ts'
 import { BIN, cli, replayLines } from '../helpers/service.ts'
 import { until } from '../helpers/wait.ts'
 import type { Alert } from '../../src/types.ts'
 
-const brokers = inject('kafkaBrokers')
-const kafka = new Kafka({ clientId: 'alerts-cli-test', brokers: [brokers], logLevel: logLevel.NOTHING })
-const admin = kafka.admin()
-const producer = kafka.producer()
-
-beforeAll(async () => {
-  await Promise.all([admin.connect(), producer.connect()])
-})
-afterAll(async () => {
-  await Promise.all([admin.disconnect(), producer.disconnect()])
-})
+const { brokers, kafka, admin, producer } = brokerClients('alerts-cli-test')
 
 /** The order `alerts` prints a finished read in: event time, then id and revision. */
 const byTime = (x: Alert, y: Alert): number => (x.updatedAt < y.updatedAt ? -1 : x.updatedAt > y.updatedAt ? 1 : x.id < y.id ? -1 : x.id > y.id ? 1 : x.revision - y.revision)

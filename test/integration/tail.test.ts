@@ -1,23 +1,13 @@
 // The follower a webhook target reads the alerts topic with, against the real broker: it starts a new group at the end, commits below the oldest unfinished record, and pauses while its work is full.
 import { randomUUID } from 'node:crypto'
-import { Kafka, logLevel } from 'kafkajs'
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
+import { brokerClients } from '../helpers/clients.ts'
 import { startTail } from '../../src/kafka/tail.ts'
 import type { Tail } from '../../src/kafka/tail.ts'
 import { createTopics } from '../../scripts/kafka/topics.ts'
 import { until } from '../helpers/wait.ts'
 
-const brokers = inject('kafkaBrokers')
-const kafka = new Kafka({ clientId: 'tail-test', brokers: [brokers], logLevel: logLevel.NOTHING })
-const admin = kafka.admin()
-const producer = kafka.producer()
-
-beforeAll(async () => {
-  await Promise.all([admin.connect(), producer.connect()])
-})
-afterAll(async () => {
-  await Promise.all([admin.disconnect(), producer.disconnect()])
-})
+const { kafka, admin, producer } = brokerClients('tail-test')
 
 const topicWith = async (count: number): Promise<string> => {
   const topic = `tail-${randomUUID()}`
