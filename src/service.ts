@@ -25,6 +25,7 @@ import { AppError } from './errors.ts'
 import { VERSION } from './version.ts'
 import { Destinations } from './engine/destinations.ts'
 import { startWebhooks } from './sinks/webhooks/index.ts'
+import { logger } from './log.ts'
 import type { KafkaSource, PartitionBatch } from './sources/kafka.ts'
 
 export interface ServiceCounters {
@@ -81,7 +82,7 @@ export const startService = async (
   config: Config,
   settings: ServiceSettings,
   detectors: readonly DetectorDef[],
-  warn: (message: string) => void = (m) => process.stderr.write(`egress-sentinel run: ${m}\n`),
+  warn: (message: string) => void = (m) => logger().warn(m),
 ): Promise<Service> => {
   const { topics, groupId } = settings
   // The owner table is read now, before the group: a shard's pipeline, made on assignment, finds it

@@ -7,6 +7,7 @@ import { startHealthServer } from '../http/server.ts'
 import { startService } from '../service.ts'
 import type { Service } from '../service.ts'
 import { AppError, isAppError } from '../errors.ts'
+import { logger, setLogger, stderrLogger } from '../log.ts'
 
 /** Connection attempts at start back off up to this. */
 const MAX_CONNECT_DELAY_MS = 30_000
@@ -17,7 +18,7 @@ const STOP_BUDGET_MS = 25_000
 /** A stop that outlasts its budget (a broker that never answers a commit) ends the process at once, exit 1. */
 const stopDeadline = (): void => {
   setTimeout(() => {
-    process.stderr.write(`egress-sentinel run: not stopped after ${STOP_BUDGET_MS / 1000} s, exiting now\n`)
+    logger().error(`not stopped after ${STOP_BUDGET_MS / 1000} s, exiting now`)
     process.exit(1)
   }, STOP_BUDGET_MS).unref()
 }
@@ -32,7 +33,7 @@ const LINGER_GRACE_MS = 2_000
 const exitWhenLingering = (): void => {
   setTimeout(() => {
     const held = process.getActiveResourcesInfo().filter((r) => r !== 'Timeout')
-    process.stderr.write(`egress-sentinel run: stopped, but the Kafka client still holds ${held.length > 0 ? held.join(', ') : 'the process'}; exiting\n`)
+    logger().warn(`stopped, but the Kafka client still holds ${held.length > 0 ? held.join(', ') : 'the process'}; exiting`)
     process.exit(0)
   }, LINGER_GRACE_MS).unref()
 }
@@ -73,12 +74,14 @@ export const registerRun = (program: Command): void => {
         'EGRESS_METRICS_TOKEN or EGRESS_METRICS_TOKEN_FILE (bearer token for /metrics), EGRESS_METRICS_TOP_DEVICES (series of egress_top_device_score, default 20, 0: none), ' +
         'EGRESS_COMMIT_INTERVAL_MS, EGRESS_STALL_TIMEOUT_SECONDS (not ready after this long without a fetch, rebalancing, or waiting for a fleet view that does not move; default 30), ' +
         'EGRESS_INPUT_FORMAT (the events topic\'s format: auto, canonical, pmacct, goflow2, zeek, nfdump; each record decoded on its own; telemetry is read as auto); ' +
-        'EGRESS_LOG_LEVEL (how much of the Kafka client\'s log to show: error, warn (default), info, debug; it never logs at error level, a failure reaches run, which says so); KAFKA_TLS, KAFKA_TLS_CA_FILE; KAFKA_SASL_MECHANISM ' +
+        'EGRESS_LOG_LEVEL (the stderr lines shown: error, warn, info (default), debug; the Kafka client\'s own are warnings at most, its detail debug); KAFKA_TLS, KAFKA_TLS_CA_FILE; KAFKA_SASL_MECHANISM ' +
         '(plain, scram-sha-256, scram-sha-512), KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD or KAFKA_SASL_PASSWORD_FILE',
     )
     .option('-c, --config <file>', 'detection configuration file (YAML or JSON); defaults apply without it')
     .option('-b, --brokers <list>', 'host:port[,host:port…] (default: $KAFKA_BROKERS)')
     .action(async (flags: RunFlags) => {
+      const log = stderrLogger('egress-sentinel run')
+      setLogger(log)
       const config = loadConfig(flags.config, DETECTORS)
       const settings = serviceSettings(flags, process.env, config.webhooks.targets)
       // Signals are heard from the start: one during start-up stops the service as soon as it is up.
@@ -87,11 +90,11 @@ export const registerRun = (program: Command): void => {
         let signalled = false
         const onSignal = (signal: string): void => {
           if (signalled) {
-            process.stderr.write(`egress-sentinel run: ${signal} again, exiting now\n`)
+            log.warn(`${signal} again, exiting now`)
             process.exit(1)
           }
           signalled = true
-          process.stderr.write(`egress-sentinel run: ${signal}, stopping\n`)
+          log.info(`${signal}, stopping`)
           stopDeadline()
           resolve()
         }
@@ -111,7 +114,7 @@ export const registerRun = (program: Command): void => {
           metricsToken: settings.http.metricsToken,
         }),
       )
-      process.stderr.write(`egress-sentinel run: http on ${http.address} (connecting to ${settings.brokers.join(',')})\n`)
+      log.info(`http on ${http.address} (connecting to ${settings.brokers.join(',')})`)
       let stopped = false
       void stopRequested.then(() => (stopped = true))
       // Brokers that do not answer at start are tried again, 1 s, 2 s, 4 s … 30 s apart, until they
@@ -122,7 +125,7 @@ export const registerRun = (program: Command): void => {
         } catch (err) {
           if (stopped) {
             await http.close()
-            process.stderr.write(`egress-sentinel run: stopped before the service started (${(err as Error).message})\n`)
+            log.info(`stopped before the service started (${(err as Error).message})`)
             return
           }
           if (!isAppError(err, 'EGD_KAFKA_UNREACHABLE')) {
@@ -130,24 +133,24 @@ export const registerRun = (program: Command): void => {
             throw err
           }
           const delay = Math.min(MAX_CONNECT_DELAY_MS, 1000 * 2 ** (attempt - 1))
-          process.stderr.write(`egress-sentinel run: ${err.message}; trying again in ${delay / 1000} s (attempt ${attempt})\n`)
+          log.warn(`${err.message}; trying again in ${delay / 1000} s (attempt ${attempt})`)
           await Promise.race([new Promise((resolve) => setTimeout(resolve, delay)), stopRequested])
           if (stopped) {
             await http.close()
-            process.stderr.write('egress-sentinel run: stopped before the brokers answered\n')
+            log.info('stopped before the brokers answered')
             return
           }
         }
       }
-      process.stderr.write(
-        `egress-sentinel run: group ${settings.groupId}, reading ${settings.topics.events} and ${settings.topics.telemetry}, ` +
+      log.info(
+        `group ${settings.groupId}, reading ${settings.topics.events} and ${settings.topics.telemetry}, ` +
           `alerts to ${settings.topics.alerts}, dead letters to ${settings.topics.dlq}, state in ${settings.topics.state}` +
-          `${settings.webhooks.length > 0 ? `, webhooks to ${settings.webhooks.map((w) => `${w.name} (${w.format})`).join(', ')}` : ''}; http on ${http.address}\n`,
+          `${settings.webhooks.length > 0 ? `, webhooks to ${settings.webhooks.map((w) => `${w.name} (${w.format})`).join(', ')}` : ''}; http on ${http.address}`,
       )
       // A consumer that keeps failing ends the process (exit 1) for an orchestrator to restart.
       const failure = await Promise.race([stopRequested.then(() => null), service.failed])
       if (failure !== null) {
-        process.stderr.write(`egress-sentinel run: ${failure.message}; stopping\n`)
+        log.error(`${failure.message}; stopping`)
         stopDeadline()
       }
       try {
@@ -158,7 +161,7 @@ export const registerRun = (program: Command): void => {
       if (failure !== null) throw failure
       const c = service.counters
       const webhookDead = c.webhookDeadLetters > 0 ? `, ${c.webhookDeadLetters} of them undeliverable webhook records` : ''
-      process.stderr.write(`egress-sentinel run: stopped after ${c.records} records, ${c.events} events, ${c.alerts} alerts, ${c.deadLetters + c.webhookDeadLetters} dead letters${webhookDead} (${c.restoredDevices} devices restored)\n`)
+      log.info(`stopped after ${c.records} records, ${c.events} events, ${c.alerts} alerts, ${c.deadLetters + c.webhookDeadLetters} dead letters${webhookDead} (${c.restoredDevices} devices restored)`)
       exitWhenLingering()
     })
 }

@@ -5,6 +5,8 @@ import type { ConsumerConfig, LogEntry, Producer, SASLOptions } from 'kafkajs'
 import { z } from 'zod'
 import { AppError } from '../errors.ts'
 import { requireAbortedFilter } from './aborted.ts'
+import { logger, logLevelOf } from '../log.ts'
+import type { Logger } from '../log.ts'
 
 /** How the client authenticates: TLS (with an optional CA bundle) and SASL PLAIN or SCRAM. */
 export interface KafkaSecurity {
@@ -17,8 +19,6 @@ export interface KafkaSettings {
   readonly brokers: readonly string[]
   readonly clientId: string
   readonly security?: KafkaSecurity | undefined
-  /** How much of kafkajs' log to show; EGRESS_LOG_LEVEL when unset. */
-  readonly logLevel?: LogLevel | undefined
 }
 
 const securityEnv = z.strictObject({
@@ -81,38 +81,25 @@ export const parseBrokers = (flag: string | undefined, env: NodeJS.ProcessEnv = 
   return brokers
 }
 
-/** How much of kafkajs' own log to show (EGRESS_LOG_LEVEL): `error` none of it, `warn` (default) its warnings, `debug` also its info and its retried noise. */
-export type LogLevel = 'error' | 'warn' | 'info' | 'debug'
-export const LOG_LEVELS: readonly LogLevel[] = ['error', 'warn', 'info', 'debug']
-
-/** EGRESS_LOG_LEVEL, or a usage error naming it. */
-export const logLevelOf = (env: NodeJS.ProcessEnv = process.env): LogLevel => {
-  const v = (env.EGRESS_LOG_LEVEL ?? '').trim().toLowerCase()
-  if (v === '') return 'warn'
-  if (!LOG_LEVELS.includes(v as LogLevel)) throw new AppError('EGD_USAGE', `EGRESS_LOG_LEVEL: expected one of ${LOG_LEVELS.join(', ')}, got "${env.EGRESS_LOG_LEVEL}"`)
-  return v as LogLevel
-}
-
 /**
- * kafkajs' log as one short line on stderr (never payloads or credentials), at most at level
- * warn: what kafkajs reports as an error it also retries (a connection closed under a request at a
+ * kafkajs' log through the command's logger (never payloads or credentials), at most as warnings:
+ * what kafkajs reports as an error it also retries (a connection closed under a request at a
  * rebalance, a coordinator still loading, a transaction still ending), and a failure that outlasts
- * its retries reaches our code as an exception, which says so at error level. Its retried noise (a
- * response for a request already gone, a write on a closed connection) shows at debug only.
+ * its retries reaches our code as an exception, which says so as an error. Its info and its
+ * retried noise (a response for a request already gone, a write on a closed connection) are debug.
  */
 const NOISE = [/^Response /, /^Connection error: write after end/, /^Response without match/]
-export const kafkaLog = (level: LogLevel) => () => (entry: LogEntry) => {
-  const { namespace, label, log } = entry
-  const shown = label === 'ERROR' || label === 'WARN' ? 'warn' : label === 'INFO' ? 'info' : 'debug'
-  const noise = NOISE.some((n) => n.test(log.message))
-  if (LOG_LEVELS.indexOf(noise ? 'debug' : shown) > LOG_LEVELS.indexOf(level)) return
-  const error = typeof log.error === 'string' ? `: ${log.error}` : ''
-  process.stderr.write(`kafkajs ${noise ? 'debug' : shown} [${namespace}] ${log.message}${error}\n`)
+export const kafkaLog = (log: Logger) => () => (entry: LogEntry) => {
+  const { namespace, label, log: e } = entry
+  const error = typeof e.error === 'string' ? `: ${e.error}` : ''
+  const line = `kafkajs [${namespace}] ${e.message}${error}`
+  if ((label === 'ERROR' || label === 'WARN') && !NOISE.some((n) => n.test(e.message))) log.warn(line)
+  else log.debug(line)
 }
 
 export const createKafka = (settings: KafkaSettings): Kafka => {
   requireAbortedFilter()
-  const level = settings.logLevel ?? logLevelOf()
+  const level = logLevelOf()
   const sec = settings.security
   let ssl: boolean | { ca: string[] } = false
   if (sec?.tls) {
@@ -127,8 +114,9 @@ export const createKafka = (settings: KafkaSettings): Kafka => {
     brokers: [...settings.brokers],
     ssl,
     ...(sec?.sasl === undefined ? {} : { sasl: { ...sec.sasl } as SASLOptions }),
-    logLevel: ({ error: logLevel.ERROR, warn: logLevel.WARN, info: logLevel.INFO, debug: logLevel.DEBUG } as const)[level],
-    logCreator: kafkaLog(level),
+    // kafkajs' info is our debug: it is asked for its info lines only then.
+    logLevel: level === 'debug' ? logLevel.INFO : logLevel.WARN,
+    logCreator: kafkaLog(logger()),
     connectionTimeout: 5_000,
     retry: { retries: 5 },
   })

@@ -1,22 +1,25 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { kafkaLog, logLevelOf } from '../../../src/kafka/client.ts'
+import { kafkaLog } from '../../../src/kafka/client.ts'
+import { logLevelOf, stderrLogger } from '../../../src/log.ts'
+import type { LogLevel } from '../../../src/log.ts'
 
-/** What kafkaLog at `level` writes for kafkajs entries (label, namespace, message). */
-const written = (level: Parameters<typeof kafkaLog>[0], entries: readonly [string, string, string][]): string => {
+/** What the run logger at `level` writes for kafkajs entries (label, namespace, message) and one line of each level of its own. */
+const written = (level: LogLevel, entries: readonly [string, string, string][]): string => {
   const out: string[] = []
   const spy = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
     out.push(String(chunk))
     return true
   })
-  const log = kafkaLog(level)()
-  for (const [label, namespace, message] of entries) log({ namespace, label, level: 0, log: { message, timestamp: '' } } as never)
+  const log = stderrLogger('egress-sentinel run', level)
+  const kafka = kafkaLog(log)()
+  for (const [label, namespace, message] of entries) kafka({ namespace, label, level: 0, log: { message, timestamp: '' } } as never)
   spy.mockRestore()
   return out.join('')
 }
 
 afterEach(() => vi.restoreAllMocks())
 
-describe("kafkajs' log", () => {
+describe('the log', () => {
   const entries: [string, string, string][] = [
     ['ERROR', 'Connection', 'Connection error: write after end'],
     ['WARN', 'RequestQueue', 'Response without match'],
@@ -25,21 +28,33 @@ describe("kafkajs' log", () => {
     ['INFO', 'Consumer', 'Starting'],
   ]
 
-  it('is never at error level: what kafkajs calls an error it retries, and a failure reaches our code as an exception', () => {
-    expect(written('warn', entries)).toBe(
-      'kafkajs warn [Producer] Producer attempted an operation with an old epoch\n' +
-        'kafkajs warn [Runner] The group is rebalancing, re-joining\n',
+  it("takes kafkajs' lines as warnings at most: what kafkajs calls an error it retries, and a failure reaches our code as an exception", () => {
+    expect(written('info', entries)).toBe(
+      'egress-sentinel run: warning: kafkajs [Producer] Producer attempted an operation with an old epoch\n' +
+        'egress-sentinel run: warning: kafkajs [Runner] The group is rebalancing, re-joining\n',
     )
   })
 
-  it('shows its retried noise and its info at debug, and nothing at error', () => {
+  it("shows kafkajs' info and retried noise at debug, and only errors at error", () => {
     expect(written('debug', entries).split('\n').filter((l) => l !== '')).toHaveLength(5)
-    expect(written('debug', entries)).toContain('kafkajs debug [Connection] Connection error: write after end\n')
+    expect(written('debug', entries)).toContain('egress-sentinel run: debug: kafkajs [Connection] Connection error: write after end\n')
     expect(written('error', entries)).toBe('')
+    const out: string[] = []
+    vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
+      out.push(String(chunk))
+      return true
+    })
+    const log = stderrLogger('egress-sentinel run', 'warn')
+    log.error('the consumer failed')
+    log.warn('read again')
+    log.info('stopped')
+    log.debug('detail')
+    vi.restoreAllMocks()
+    expect(out).toEqual(['egress-sentinel run: error: the consumer failed\n', 'egress-sentinel run: warning: read again\n'])
   })
 
-  it('takes EGRESS_LOG_LEVEL, warn when unset, and names it when it is not a level', () => {
-    expect([logLevelOf({}), logLevelOf({ EGRESS_LOG_LEVEL: 'DEBUG' })]).toEqual(['warn', 'debug'])
+  it('takes EGRESS_LOG_LEVEL, info when unset, and names it when it is not a level', () => {
+    expect([logLevelOf({}), logLevelOf({ EGRESS_LOG_LEVEL: 'DEBUG' })]).toEqual(['info', 'debug'])
     expect(() => logLevelOf({ EGRESS_LOG_LEVEL: 'loud' })).toThrow('EGRESS_LOG_LEVEL: expected one of error, warn, info, debug, got "loud"')
   })
 })
