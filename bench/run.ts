@@ -1,12 +1,13 @@
-// `npm run bench`: replay throughput against a bare JSON.parse loop, and heap bytes per tracked device.
+// `npm run bench`: replay throughput against a bare JSON.parse loop, devices at scale (heap, throughput, checkpoint bytes), and where replay spends its time.
 // Figures are ratios against baselines measured in the same run, so they compare across machines.
 import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { Session } from 'node:inspector'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { gunzipSync, gzipSync } from 'node:zlib'
 import { DETECTORS } from '../detectors/index.ts'
-import { loadConfig } from '../src/config/load.ts'
+import { loadConfig, parseConfig } from '../src/config/load.ts'
 import { createPipeline } from '../src/pipeline.ts'
 import { replay } from '../src/replay.ts'
 import { DEFAULT_MAX_LINE_BYTES, forEachLine } from '../src/sources/file.ts'
@@ -153,14 +154,21 @@ const lineReading = async (): Promise<{ input: string; mb: number; mbPerSecond: 
  * Heap per tracked device: 100k devices, each with an hour of ordinary traffic (a vendor API call and
  * NTP every few minutes, telemetry every 5 min), so every detector holds its usual per-device state.
  */
-const heapPerDevice = (devices: number): Record<string, number> => {
-  const config = loadConfig(undefined, DETECTORS)
+/**
+ * `devices` devices with an hour of ordinary traffic (a flow every 3 minutes, a report every 15):
+ * heap growth per device, events per second of the ingest (the engine and the detectors, no
+ * decode), and the bytes of a checkpoint (the changelog's) per device.
+ */
+const atScale = (devices: number): Record<string, number> => {
+  const config = parseConfig({ engine: { maxDevices: Math.max(200_000, devices + 1) } }, DETECTORS)
   gc()
   const before = process.memoryUsage().heapUsed
   const pipeline = createPipeline(config, DETECTORS, () => {})
   const now = Date.now()
   const t0 = Date.UTC(2026, 10, 2)
   const models = ['frostbyte-fridge', 'lumen-tv', 'peep-cam', 'hue-bridge']
+  let events = 0
+  const started = performance.now()
   for (let minute = 0; minute < 60; minute += 3) {
     for (let d = 0; d < devices; d++) {
       const deviceId = `dev-${d}`
@@ -172,17 +180,57 @@ const heapPerDevice = (devices: number): Record<string, number> => {
         dstHost: `api${(d + minute) & 7}.vendor.example`, model, firmware: '1.0.0', label: undefined,
       }
       pipeline.ingest(e, now)
+      events++
       if (minute % 15 === 0) {
         const t: TelemetryEvent = { type: 'telemetry', ts: ts + 1000, deviceId, model, firmware: '1.0.0', metrics: { emailsSent: 0, cpuPct: 12 }, label: undefined }
         pipeline.ingest(t, now)
+        events++
       }
     }
   }
+  const seconds = (performance.now() - started) / 1000
   gc()
   const after = process.memoryUsage().heapUsed
   const tracked = pipeline.devicesTracked()
   if (tracked !== devices) throw new Error(`expected ${devices} devices tracked, got ${tracked}`)
-  return { devices: tracked, heapBytes: after - before, bytesPerDevice: Math.round((after - before) / tracked) }
+  // The checkpoint a shard writes to the changelog, as JSON (measured up to 100k devices: a 1M-device string nears V8's limit).
+  const checkpointBytes = devices <= 100_000 ? Buffer.byteLength(JSON.stringify(pipeline.snapshot())) : NaN
+  return { devices: tracked, heapBytes: after - before, bytesPerDevice: Math.round((after - before) / tracked), eventsPerSecond: Math.round(events / seconds), checkpointBytesPerDevice: Math.round(checkpointBytes / tracked) }
+}
+
+/** The functions replay spends its own time in (self time, V8's sampling profiler), over one replay of the fleet. */
+const profile = async (top: number): Promise<{ fn: string; where: string; percent: number }[]> => {
+  const dir = mkdtempSync(join(tmpdir(), 'egress-bench-'))
+  const file = join(dir, 'fleet.ndjson')
+  writeFileSync(file, gunzipSync(readFileSync(FLEET)))
+  const config = loadConfig(undefined, DETECTORS)
+  const session = new Session()
+  session.connect()
+  const post = <T>(method: string, params?: object): Promise<T> =>
+    new Promise((resolve, reject) => session.post(method, params ?? {}, (err, res) => (err ? reject(err) : resolve(res as T))))
+  try {
+    await post('Profiler.enable')
+    await post('Profiler.setSamplingInterval', { interval: 200 })
+    await post('Profiler.start')
+    await replay({ inputs: [file], format: 'auto', config, detectors: DETECTORS, onAlert: () => {} })
+    const { profile: p } = await post<{ profile: { nodes: { id: number; hitCount?: number; callFrame: { functionName: string; url: string; lineNumber: number } }[] } }>('Profiler.stop')
+    const self = new Map<string, { fn: string; where: string; hits: number }>()
+    let total = 0
+    for (const n of p.nodes) {
+      const hits = n.hitCount ?? 0
+      total += hits
+      const { functionName, url, lineNumber } = n.callFrame
+      const where = url === '' ? '' : `${url.replace(/^.*\/(dist|node_modules)\//, '$1/')}:${lineNumber + 1}`
+      const key = `${functionName}@${where}`
+      const e = self.get(key) ?? { fn: functionName === '' ? '(anonymous)' : functionName, where, hits: 0 }
+      e.hits += hits
+      self.set(key, e)
+    }
+    return [...self.values()].sort((a, b) => b.hits - a.hits).slice(0, top).map((e) => ({ fn: e.fn, where: e.where, percent: Math.round((1000 * e.hits) / total) / 10 }))
+  } finally {
+    session.disconnect()
+    rmSync(dir, { recursive: true, force: true })
+  }
 }
 
 const main = async (): Promise<void> => {
@@ -211,11 +259,20 @@ const main = async (): Promise<void> => {
   console.log('| input | MB read (inflated) | MB/s | over-long lines |')
   console.log('|---|---:|---:|---:|')
   for (const r of await lineReading()) console.log(`| ${r.input} | ${r.mb} | ${r.mbPerSecond} | ${r.oversize} |`)
-  const h = heapPerDevice(Number(process.env.BENCH_DEVICES ?? 100_000))
-  console.log('\nheap per tracked device')
-  console.log('| devices | heap growth (bytes) | bytes per device (aim <= 1024) |')
-  console.log('|---:|---:|---:|')
-  console.log(`| ${h.devices} | ${h.heapBytes} | ${h.bytesPerDevice} |`)
+  const scales = (process.env.BENCH_SCALES ?? '10000,100000,1000000').split(',').map(Number)
+  console.log('\ntracked devices at scale: an hour of ordinary traffic each (engine and detectors, no decode)')
+  console.log('| devices | heap growth (bytes) | bytes per device (aim <= 512 at 1M) | events/s | events/s / the smallest scale\'s (aim >= 0.8 at 1M) | checkpoint bytes per device |')
+  console.log('|---:|---:|---:|---:|---:|---:|')
+  let first = 0
+  for (const n of scales) {
+    const h = atScale(n)
+    first ||= h.eventsPerSecond!
+    console.log(`| ${h.devices} | ${h.heapBytes} | ${h.bytesPerDevice} | ${h.eventsPerSecond} | ${(h.eventsPerSecond! / first).toFixed(2)} | ${Number.isNaN(h.checkpointBytesPerDevice) ? '–' : h.checkpointBytesPerDevice} |`)
+  }
+  console.log('\nwhere replay spends its time: self time of the top functions over one replay of the fleet (sampling profiler)')
+  console.log('| function | where | % of samples |')
+  console.log('|---|---|---:|')
+  for (const f of await profile(12)) console.log(`| ${f.fn} | ${f.where} | ${f.percent} |`)
   if (process.env.BENCH_KAFKA === '0') return
   const k = await kafkaThroughput()
   console.log(`\nthrough a real broker (${k.records} records, ${k.partitions} partitions, one consumer each; BENCH_KAFKA=0 skips)`)
