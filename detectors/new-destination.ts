@@ -16,8 +16,9 @@
  * trackers every hour needs far more than a thermostat that never meets any, and a device's
  * first hours lean on what its model's devices do.
  *
- * A single new destination that receives a large upload fires at once (exfiltration): bytes sent
- * less bytes received, so a big download's acknowledgements or a video call are no upload.
+ * A single new destination that receives a large upload fires at once (exfiltration): flow by flow,
+ * bytes sent less bytes received where at least twice as much went out as came back, so a big
+ * download's acknowledgements or a video call are no upload.
  * Tuning: `surprise` (how unlikely a count must be), `minNovel` for devices with natural churn;
  * `peerDevices` for small fleets.
  */
@@ -31,11 +32,15 @@ import type { GammaRate } from '../src/engine/rate.ts'
 import { isLocalAddress } from '../src/engine/net.ts'
 
 /**
- * What a flow sent less what it received: positive for an upload, negative for a download (its
- * acknowledgements are no upload) or a call (as much comes back). A collector that does not report
- * bytes in (one direction only) gives what it sent.
+ * What a flow uploads: what it sent less what it received, when it sent at least twice as much;
+ * nothing for a download (its acknowledgements) or a call (about as much comes back), and never
+ * less than nothing, so bytes a destination sent before (a payload fetched first) cannot hide a
+ * later upload to it. A collector that does not report bytes in (one direction only) gives what it sent.
  */
-const netSent = (bytesOut: number, bytesIn: number | undefined): number => bytesOut - (bytesIn ?? 0)
+const netSent = (bytesOut: number, bytesIn: number | undefined): number => {
+  const back = bytesIn ?? 0
+  return bytesOut >= 2 * back ? bytesOut - back : 0
+}
 
 export const newDestinationConfig = z.strictObject({
   /** Minutes after a device's first event during which its destinations are learned. */
@@ -70,8 +75,9 @@ export const newDestinationConfig = z.strictObject({
   /** Windows a new destination waits for peers before it counts (for a model with more devices than peerDevices, until the fleet view has those windows: 1–2 epochs more). */
   peerDelayWindows: z.number().int().min(0).default(20),
   /**
-   * Bytes sent to one new destination within the horizon, less those it sent back, that fire at
-   * once. Net, so that a large download's acknowledgements (1–2 % of it) or a call are no upload.
+   * Bytes uploaded to one new destination within the horizon that fire at once: flow by flow, what
+   * was sent less what came back, in flows that sent at least twice what they received (a large
+   * download's acknowledgements, 1–2 % of it, or a call are no upload).
    */
   uploadBytes: z.number().int().min(1).default(20_000_000),
   /** Destinations learned per device at most; beyond it the oldest are forgotten. */

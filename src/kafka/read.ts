@@ -48,6 +48,8 @@ export const readToEnd = async (opts: ReadToEndOptions): Promise<void> => {
       await consumer.connect()
       await consumer.subscribe({ topics: [topic], fromBeginning: true })
       await consumer.run({
+        // A group of its own, deleted after: nothing to commit.
+        autoCommit: false,
         eachBatch: async ({ batch }) => {
           if (partitions !== undefined && !partitions.has(batch.partition)) return
           for (const m of batch.messages) onMessage(m, batch.partition)
@@ -82,6 +84,8 @@ export const followTopic = async (opts: FollowOptions): Promise<void> => {
   const consumer = kafka.consumer({ groupId, readUncommitted: false, allowAutoTopicCreation: false, maxBytesPerPartition: 4 << 20 })
   let crashed: (err: Error) => void = () => undefined
   const crash = new Promise<never>((_, reject) => (crashed = reject))
+  // Handled from now: a crash while connecting is not an unhandled rejection (the race below reports it).
+  crash.catch(() => undefined)
   consumer.on(consumer.events.CRASH, ({ payload }) => {
     if (!payload.restart) crashed(payload.error)
   })

@@ -18,6 +18,8 @@ const WIDTH = 1000
 const LABEL = 230
 const ROW = 14
 const HOUR = 3_600_000
+/** Alerts spread over more than this get a time axis per timeline instead of one for all. */
+const SHARED_AXIS_MS = 31 * 24 * HOUR
 const TICK_STEPS = [15 * 60_000, 30 * 60_000, HOUR, 2 * HOUR, 3 * HOUR, 6 * HOUR, 12 * HOUR, 24 * HOUR, 48 * HOUR, 7 * 24 * HOUR, 30 * 24 * HOUR, 365 * 24 * HOUR]
 
 const esc = (text: string): string =>
@@ -137,19 +139,28 @@ export const renderReport = (e: Evaluation, alerts: readonly Alert[], meta: Repo
     '<h2 id="timelines">Timelines</h2>',
     `<p class="legend">${(Object.entries(SEVERITY_COLOUR) as [Severity, string][]).map(([s, c]) => `<span style="background:${c}">${s}</span>`).join('')} a black tick marks an infected device's first malicious event; infected devices' names are red. Each name links to its drill-down.</p>`,
   ]
-  // One time axis for every timeline: the alerts' span, padded (not the input's, which one device's
-  // clock reset to 2000 would stretch over decades).
-  let from = Infinity
-  let to = -Infinity
-  for (const s of spans) {
-    from = Math.min(from, s.from)
-    to = Math.max(to, s.to ?? end, s.from)
+  // One time axis for every timeline, the alerts' span padded (not the input's, which one device's
+  // clock reset to 2000 would stretch over decades); recordings far apart in time (the real
+  // captures span years) would squash each alert to a sliver, so past a month each detector's
+  // timeline spans its own alerts, and the page says so.
+  const axis = (of: readonly Span[]): [number, number] => {
+    let from = Infinity
+    let to = -Infinity
+    for (const s of of) {
+      from = Math.min(from, s.from)
+      to = Math.max(to, s.to ?? end, s.from)
+    }
+    const pad = Math.max(HOUR / 2, (to - from) / 20)
+    return [Math.max(start, from - pad), Math.min(Math.max(end, to), to + pad)]
   }
-  const pad = Math.max(HOUR / 2, (to - from) / 20)
-  const [axisFrom, axisTo] = [Math.max(start, from - pad), Math.min(Math.max(end, to), to + pad)]
+  const shared = axis(spans)
+  const oneAxis = shared[1] - shared[0] <= SHARED_AXIS_MS
+  if (!oneAxis && spans.length > 0) out.push(`<p class="note">The alerts span ${Math.round((shared[1] - shared[0]) / (24 * HOUR))} days: each timeline has its own time axis.</p>`)
   for (const id of detectors) {
+    const own = spans.filter((s) => s.alert.detector === id)
+    const [from, to] = oneAxis ? shared : axis(own)
     out.push(`<section class="detector" id="detector-${esc(id)}"><h3>${esc(id)}</h3>`)
-    out.push(timeline(id, spans.filter((s) => s.alert.detector === id), devices, axisFrom, axisTo))
+    out.push(timeline(id, own, devices, from, to))
     out.push('</section>')
   }
   out.push('<h2 id="devices">Devices</h2>')

@@ -14,6 +14,13 @@ export const outputFormat = (flag: string | undefined, stdoutIsTty: boolean): Ou
 const SGR: Readonly<Record<Severity, string>> = { critical: '1;31', high: '31', medium: '33', low: '36' }
 const paint = (on: boolean, code: string, text: string): string => (on ? `\x1b[${code}m${text}\x1b[0m` : text)
 const pad = (text: string, width: number): string => (text.length >= width ? text : text + ' '.repeat(width - text.length))
+/**
+ * Text from the input (device ids, host names in summaries) as it may reach a terminal: control
+ * characters (C0, DEL, C1: escape sequences that would recolour, retitle or rewrite the screen) as `\xNN`.
+ */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g
+const inert = (text: string): string => text.replace(CONTROL, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)
 
 /**
  * One line: `2026-11-02 18:21:00  firing    high      frostbyte-fridge-a5e501  frostbyte-fridge  port-novelty  first use of …`.
@@ -27,13 +34,13 @@ export const alertLine = (r: AlertRecord, colour: boolean): string => {
   const model = (r.scope === 'fleet' ? r.model ?? r.models.join(',') : r.model) ?? '-'
   const notice = kindOf(r) === 'notice' ? 'notice: ' : ''
   const line = [
-    time,
-    pad(status, 9),
-    paint(colour && r.status === 'firing', SGR[r.severity], pad(r.severity, 8)),
-    pad(who, 24),
-    pad(model, 18),
-    pad(r.detector, 15),
-    notice + r.summary.replaceAll('\n', ' '),
+    inert(time),
+    pad(inert(status), 9),
+    paint(colour && r.status === 'firing', SGR[r.severity] ?? '0', pad(inert(r.severity), 8)),
+    pad(inert(who), 24),
+    pad(inert(model), 18),
+    pad(inert(r.detector), 15),
+    notice + inert(r.summary.replaceAll('\n', ' ')),
   ].join('  ')
   return colour && r.status === 'resolved' ? paint(true, '2', line) : line
 }

@@ -56,6 +56,18 @@ describe('evaluate --html', () => {
     for (const [x, anchor] of anchors) if (anchor === 'middle') expect(x).toBeLessThanOrEqual(1000 - 40)
   })
 
+  it('gives each timeline its own axis, and says so, when the alerts span more than a month (the real captures: years apart)', async () => {
+    const html = join(dir, 'real.html')
+    await run(process.execPath, [BIN, 'evaluate', '-q', '--html', html, fileURLToPath(new URL('../../fixtures/real', import.meta.url))])
+    const page = readFileSync(html, 'utf8')
+    expect(page).toMatch(/<p class="note">The alerts span \d+ days: each timeline has its own time axis\.<\/p>/)
+    const axes = [...page.matchAll(/<svg class="timeline"[\s\S]*?<\/svg>/g)].map((m) => [...m[0].matchAll(/class="tick-label"[^>]*>([^<]*)</g)].map((t) => t[1]).join(' '))
+    expect(axes.length).toBeGreaterThan(1)
+    expect(new Set(axes).size).toBe(axes.length)
+    // The demo, one evening, has none of that note.
+    expect(dom).not.toContain('each timeline has its own time axis')
+  })
+
   it('shows each record\'s evidence as a table of fields, not as JSON', () => {
     const withEvidence = alerts.filter((a) => Object.keys(a.evidence).some((k) => !k.startsWith('peer')))
     expect(dom.match(/<details class="evidence">/g)).toHaveLength(withEvidence.length)

@@ -32,10 +32,13 @@ describe('egress-sentinel alerts', () => {
     await t.send({ topic, messages: [{ key: 'ghost', value: demo[0]!.replace(/"deviceId":"[^"]+"/, '"deviceId":"ghost-device"') }] })
     await t.abort()
     await tx.disconnect()
+    // A record that is no alert record (no device id, not the contract): skipped, never a crash.
+    await producer.send({ topic, acks: -1, messages: [{ value: '{"scope":"device","updatedAt":"2026-11-02T18:30:00.000Z","severity":"high","detector":"x"}' }, { value: 'not json' }] })
 
     const out = (await cli(env, 'alerts')).trimEnd().split('\n')
     expect(out).toEqual([...demo].sort((a, b) => byTime(JSON.parse(a) as Alert, JSON.parse(b) as Alert)))
     expect(out.join('\n')).not.toContain('ghost-device')
+    expect((await cli(env, 'alerts', '-o', 'text')).trimEnd().split('\n')).toHaveLength(demo.length)
   })
 
   it('filters by detector, least severity, device, kind and event time, and prints a line each with -o text', async () => {

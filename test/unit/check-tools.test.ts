@@ -25,7 +25,7 @@ const check = async (tools: readonly string[]): Promise<{ code: number; stderr: 
 
 describe('scripts/check-tools.sh (the first step of npm test)', () => {
   it('says in one line what is missing and which Debian packages bring it, exit 1', async () => {
-    const { code, stderr } = await check(['java', 'mvn'])
+    const { code, stderr } = await check(['java', 'mvn', 'systemd-analyze'])
     expect(code).toBe(1)
     // promtool and prometheus are also looked for in /usr/bin, as the tests do: missing only where they are not there.
     const lines = stderr.trimEnd().split('\n')
@@ -34,13 +34,13 @@ describe('scripts/check-tools.sh (the first step of npm test)', () => {
   })
 
   it('names Java and Maven, the Kafka broker\'s, by their packages', async () => {
-    const { code, stderr } = await check(['chromium'])
+    const { code, stderr } = await check(['chromium', 'systemd-analyze'])
     expect(code).toBe(1)
     expect(stderr).toContain('npm test needs java, mvn')
     expect(stderr).toContain('apt-get install openjdk-17-jre-headless maven')
   })
 
   it('is silent, exit 0, where everything is found', async () => {
-    expect(await check(['java', 'mvn', 'chromium', 'promtool', 'prometheus'])).toEqual({ code: 0, stderr: '' })
+    expect(await check(['java', 'mvn', 'chromium', 'promtool', 'prometheus', 'systemd-analyze'])).toEqual({ code: 0, stderr: '' })
   })
 })

@@ -33,14 +33,24 @@ const hadolint = (): string => {
   }
 }
 
+/** The unit as this machine would run it (verify checks that ExecStart's program exists: node may live elsewhere than /usr/bin). */
+const here = (unit: string): string => {
+  const file = join(mkdtempSync(join(tmpdir(), 'egress-unit-')), 'egress-sentinel.service')
+  writeFileSync(file, unit.replace('ExecStart=/usr/bin/node ', `ExecStart=${process.execPath} `))
+  return file
+}
+
 describe('examples/egress-sentinel.service', () => {
-  it('passes systemd-analyze verify without a warning', async () => {
-    expect(await run('systemd-analyze', ['verify', UNIT])).toEqual({ code: 0, output: '' })
+  it('passes systemd-analyze verify without a warning, with its credentials commented out or in use', async () => {
+    const unit = readFileSync(UNIT, 'utf8')
+    expect(await run('systemd-analyze', ['verify', here(unit)])).toEqual({ code: 0, output: '' })
+    const withCredentials = unit.replace(/^# (LoadCredential|Environment)=/gm, '$1=')
+    expect(withCredentials).toMatch(/^Environment=KAFKA_SASL_PASSWORD_FILE=%d\/kafka-sasl-password$/m)
+    expect(await run('systemd-analyze', ['verify', here(withCredentials)])).toEqual({ code: 0, output: '' })
   })
 
   it('would show a mistake: verify names an unknown setting', async () => {
-    const bad = join(mkdtempSync(join(tmpdir(), 'egress-unit-')), 'egress-sentinel.service')
-    writeFileSync(bad, readFileSync(UNIT, 'utf8').replace('NoNewPrivileges=yes', 'NoNewPrivilege=yes'))
+    const bad = here(readFileSync(UNIT, 'utf8').replace('NoNewPrivileges=yes', 'NoNewPrivilege=yes'))
     expect((await run('systemd-analyze', ['verify', bad])).output).toContain("Unknown key 'NoNewPrivilege'")
   })
 

@@ -115,7 +115,7 @@ describe('new-destination', () => {
     expect(found.find((f) => f.minute === 150)!.finding.evidence.newDestinations).toBe(0)
   })
 
-  it('counts bytes sent less bytes received: a large download or a call with a new destination is no upload, an upload with its acknowledgements is', () => {
+  it('counts what flows upload (sent less received, where twice as much went out): a large download or a call with a new destination is no upload, an upload with its acknowledgements is, and a download before it hides nothing', () => {
     // Two GB down over half an hour: 30 MB of acknowledgements go out.
     const download = range(0, 30).map((m) => egress({ ts: at(130.5 + m), dstIp: '185.220.101.4', bytesOut: 1_000_000, bytesIn: 66_000_000 }))
     expect(detectorFindings(newDestination, [...heartbeat('dev-1'), ...download]).filter((f) => f.finding.evidence.rule === 'upload')).toEqual([])
@@ -127,6 +127,9 @@ describe('new-destination', () => {
     const found = detectorFindings(newDestination, [...heartbeat('dev-1'), upload])
     expect(minutesOf(found)[0]).toBe(130)
     expect(found[0]!.finding.evidence.netBytesOut).toBe(24_625_000)
+    // A payload fetched from the destination first (30 MB down) does not hide the upload that follows.
+    const fetched = egress({ ts: at(130.2), dstIp: '185.220.101.4', bytesOut: 400_000, bytesIn: 30_000_000 })
+    expect(minutesOf(detectorFindings(newDestination, [...heartbeat('dev-1'), fetched, { ...upload, ts: at(131.5) }]))[0]).toBe(131)
   })
 
   it('learns while the device is busy: an idle first hours teach nothing, its first busy hour sets its rate', () => {

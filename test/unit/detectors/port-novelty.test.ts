@@ -172,6 +172,13 @@ describe('port-novelty', () => {
       expect(minutesOf(other)[0]).toBe(150)
       expect(other[0]!.finding.evidence.ports).toEqual([587])
       expect(minutesOf(detectorFindings(portNovelty, [...heartbeat('dev-1'), send('203.0.113.26', 'smtp.example.net')]))[0]).toBe(150)
+      // Unnamed, only the very address counts: a relay next door (same /24, same owner) is another service.
+      expect(minutesOf(detectorFindings(portNovelty, [...heartbeat('dev-1'), ...imap, send('203.0.113.99', undefined)]))[0]).toBe(150)
+    })
+
+    it('is learned while the device learns: a bot that connects to its relay\'s port 993 later makes it no mail service', () => {
+      const late = range(0, 3).map((i) => egress({ ts: at(140 + i + 0.2), dstIp: '198.51.100.7', dstPort: 993 }))
+      expect(minutesOf(detectorFindings(portNovelty, [...heartbeat('dev-1'), ...late, send('198.51.100.7', undefined)]))[0]).toBe(150)
     })
   })
 

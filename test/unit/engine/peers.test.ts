@@ -56,6 +56,7 @@ describe('peer groups', () => {
       peerSummary: '1 MB out an hour, 106.3× the mean of its 9 fridge peers (median 11.1 kB, above 100% of 10 recent device-hours)',
     })
     expect([bytes(950), bytes(1_000), bytes(272_577_447), bytes(12_345_678_901)]).toEqual(['950 B', '1 kB', '273 MB', '12.3 GB'])
+    expect([bytes(999.6), bytes(999_960), bytes(999_600_000), bytes(99_960)]).toEqual(['1 kB', '1 MB', '1 GB', '100 kB'])
     // Bytes an hour: a cohort of 1–3.7 kB puts a 100 MB hour tens of thousands of spreads off; shown as 100.
     const tight = soloFleet(MIN, EPOCH)
     const p = new PeerGroups(tight.access('peers'))

@@ -26,6 +26,15 @@ describe('alert lines for a terminal', () => {
     expect(alertLine(campaign, false)).toContain('  campaign of 8 devices     frostbyte-fridge,lumen-tv  smtp-burst  ')
   })
 
+  it('shows control characters from the input as \\xNN: a host name cannot recolour or retitle the terminal', () => {
+    const hostile = { ...alert, deviceId: 'cam\x1b[2J', summary: 'sent 30 MB to x\x1b]0;PWNED\x07\x1b[31mevil.example' }
+    const line = alertLine(hostile, false)
+    // eslint-disable-next-line no-control-regex -- matching control characters is the point
+    expect(line).not.toMatch(/[\u0000-\u001f\u007f-\u009f]/)
+    expect(line).toContain('cam\\x1b[2J')
+    expect(line).toContain('sent 30 MB to x\\x1b]0;PWNED\\x07\\x1b[31mevil.example')
+  })
+
   it('defaults to text on a terminal and NDJSON elsewhere, and knows no third format', () => {
     expect([outputFormat(undefined, true), outputFormat(undefined, false), outputFormat('json', true), outputFormat('text', false), outputFormat('yaml', true)]).toEqual(['text', 'json', 'json', 'text', null])
   })
