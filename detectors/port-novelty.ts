@@ -131,6 +131,9 @@ const MAX_PORTS = 16
 /** The state of a device that used no unusual port yet (nearly all): shared, never written. */
 const INERT: State = Object.freeze({ learned: null, used: null, seen: null, seenWindow: null, met: 0, mailFrom: null }) as State
 
+/** The state to write: the device's own, or a fresh one for a device still on the shared inert state (handed back by the caller). */
+const ownState = (current: State): State => (current === INERT ? { learned: null, used: null, seen: null, seenWindow: null, met: 0, mailFrom: null } : current)
+
 export const portNovelty = defineDetector<PortNoveltyConfig, State>({
   id: 'port-novelty',
   title: 'First use of a risky port',
@@ -183,7 +186,7 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
         // Mail sent to the service the device reads its mail from: its mail client.
         if (e.proto === 6 && submission.has(port) && sendsToItsMail(current, e.dstIp, e.dstHost)) return
         // From here the device's own state is written: a device still on the shared one gets its own (handed back).
-        const state: State = current === INERT ? { learned: null, used: null, seen: null, seenWindow: null, met: 0, mailFrom: null } : current
+        const state: State = ownState(current)
         if (!isRisky) {
           const seen = (state.seen ??= [])
           const seenWindow = (state.seenWindow ??= seen.map(() => 0))
@@ -319,7 +322,7 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
 /** A device read mail from the destination `hash`: remembered (the latest MAX_MAIL), on a state of its own. */
 const readsMail = (current: State, hash: number): State | undefined => {
   if (current.mailFrom?.includes(hash)) return undefined
-  const state: State = current === INERT ? { learned: null, used: null, seen: null, seenWindow: null, met: 0, mailFrom: null } : current
+  const state: State = ownState(current)
   const from = (state.mailFrom ??= [])
   if (from.length >= MAX_MAIL) from.shift()
   from.push(hash)

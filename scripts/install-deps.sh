@@ -5,13 +5,9 @@
 # downloads it: nothing is installed into Python). Installs nothing that is already there.
 set -euo pipefail
 
-missing=()
 have() { command -v "$1" >/dev/null 2>&1; }
-have java || missing+=(openjdk-17-jre-headless)
-have mvn || missing+=(maven)
-{ { have promtool || [ -x /usr/bin/promtool ]; } && { have prometheus || [ -x /usr/bin/prometheus ]; }; } || missing+=(prometheus)
-have chromium || missing+=(chromium)
-have systemd-analyze || missing+=(systemd)
+# The packages of the tools scripts/check-tools.sh finds missing (one list of what npm test needs).
+read -r -a missing <<< "$(bash "$(dirname "$0")/check-tools.sh" --packages)"
 have python3 || missing+=(python3)
 { have pip3 || python3 -m pip --version >/dev/null 2>&1; } || missing+=(python3-pip)
 if [ "${#missing[@]}" -gt 0 ]; then

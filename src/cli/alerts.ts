@@ -6,10 +6,9 @@ import { serviceSettings } from '../config/service.ts'
 import { AppError } from '../errors.ts'
 import { createKafka, explainConnect, requireTopics } from '../kafka/client.ts'
 import { followTopic, readToEnd } from '../kafka/read.ts'
-import { alertLine, outputFormat } from '../report/terminal.ts'
 import { kindOf, SEVERITIES } from '../types.ts'
 import type { AlertRecord, Severity } from '../types.ts'
-import { colourOn } from './shared.ts'
+import { recordPrinter } from './shared.ts'
 
 interface AlertsFlags {
   brokers?: string
@@ -91,8 +90,7 @@ export const registerAlerts = (program: Command): void => {
     .option('--kind <kind>', 'only alerts or only notices')
     .option('-o, --output <format>', 'text (a line each, coloured on a terminal) or json (NDJSON); default: text on a terminal, json otherwise')
     .action(async (flags: AlertsFlags) => {
-      const format = outputFormat(flags.output, process.stdout.isTTY === true)
-      if (format === null) throw new AppError('EGD_USAGE', `--output: expected json or text, got "${flags.output}"`)
+      const show = recordPrinter(flags.output)
       const keep = alertFilter(flags, Date.now())
       const service = serviceSettings(flags)
       const kafkaSettings = { brokers: service.brokers, clientId: 'egress-sentinel-alerts', security: service.security }
@@ -107,8 +105,6 @@ export const registerAlerts = (program: Command): void => {
       const topic = service.topics.alerts
       const connected = explainConnect(kafkaSettings, () => requireTopics(kafka, [topic])).then(() => true)
       if (!(await (until === null ? connected : Promise.race([connected, until.then(() => false)])))) return
-      const colour = format === 'text' && colourOn()
-      const show = (r: AlertRecord): string => (format === 'json' ? JSON.stringify(r) : alertLine(r, colour))
       let invalid = 0
       const groupPrefix = `${service.groupId}.alerts`
       if (!flags.follow) {

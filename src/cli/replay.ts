@@ -4,18 +4,17 @@ import { DETECTORS } from '../../detectors/index.ts'
 import { loadConfig } from '../config/load.ts'
 import { AppError } from '../errors.ts'
 import type { Config } from '../config/schema.ts'
-import type { Alert, AlertRecord, DeviceEvent } from '../types.ts'
+import type { Alert, DeviceEvent } from '../types.ts'
 import { Evaluator, evaluationMarkdown } from '../evaluate.ts'
 import { replay } from '../replay.ts'
 import { campaignSettings } from '../config/schema.ts'
 import { correlateAll } from '../correlate/campaigns.ts'
 import { detectorProvenance } from '../pipeline.ts'
 import { renderReport } from '../report/html.ts'
-import { alertLine, outputFormat } from '../report/terminal.ts'
 import { deadLetterValue } from '../sinks/dead-letter.ts'
 import { VERSION } from '../version.ts'
 import type { Rejection, ReplaySummary } from '../replay.ts'
-import { colourOn, demoFixture, outputFile, parseFormat, progressBar, summaryText } from './shared.ts'
+import { demoFixture, recordPrinter, outputFile, parseFormat, progressBar, summaryText } from './shared.ts'
 
 interface ReplayFlags {
   config?: string
@@ -107,9 +106,7 @@ export const registerReplay = (program: Command): void => {
       .option('--campaigns', 'after the device alerts, the fleet-scope campaign records `correlate` makes of them')
       .option('-o, --output <format>', 'json (NDJSON, one record a line) or text (one readable line per record, coloured on a terminal); default: text on a terminal, json otherwise'),
   ).action(async (files: string[], flags: ReplayFlags & { output?: string }) => {
-    const format = outputFormat(flags.output, process.stdout.isTTY === true)
-    if (format === null) throw new AppError('EGD_USAGE', `--output: expected json or text, got "${flags.output}"`)
-    const line = format === 'json' ? (r: AlertRecord) => JSON.stringify(r) : (r: AlertRecord) => alertLine(r, colourOn())
+    const line = recordPrinter(flags.output)
     const out: string[] = []
     const config = loadConfig(flags.config, DETECTORS)
     const alerts: Alert[] = []

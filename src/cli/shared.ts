@@ -8,6 +8,8 @@ import { INPUT_FORMATS } from '../decode/formats.ts'
 import type { InputFormat } from '../decode/formats.ts'
 import { AppError } from '../errors.ts'
 import type { ReplayProgress, ReplaySummary } from '../replay.ts'
+import { alertLine, outputFormat } from '../report/terminal.ts'
+import type { AlertRecord } from '../types.ts'
 
 /** The directory holding package.json, found from this file (works from src/ and dist/). */
 export const packageRoot = (): string => {
@@ -87,4 +89,13 @@ export const outputFile = (option: string, path: string): WriteStream => {
 }
 
 /** Colour on stdout: a terminal, and NO_COLOR (no-color.org) not set. */
-export const colourOn = (): boolean => process.stdout.isTTY === true && (process.env.NO_COLOR ?? '') === ''
+const colourOn = (): boolean => process.stdout.isTTY === true && (process.env.NO_COLOR ?? '') === ''
+
+/** How `-o json|text` prints an alert record on stdout (absent: text on a terminal, NDJSON otherwise); a usage error for another format. */
+export const recordPrinter = (flag: string | undefined): ((r: AlertRecord) => string) => {
+  const format = outputFormat(flag, process.stdout.isTTY === true)
+  if (format === null) throw new AppError('EGD_USAGE', `--output: expected json or text, got "${flag}"`)
+  if (format === 'json') return (r) => JSON.stringify(r)
+  const colour = colourOn()
+  return (r) => alertLine(r, colour)
+}

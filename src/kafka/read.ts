@@ -1,6 +1,6 @@
-// Reading partitions of a topic from the beginning to where they end now (committed transactions only), in a short-lived group of its own.
+// Reading a topic in a short-lived group of its own (committed transactions only): from the beginning to where it ends now, or on as records come.
 import { randomUUID } from 'node:crypto'
-import type { Kafka, KafkaMessage } from 'kafkajs'
+import type { Consumer, Kafka, KafkaMessage } from 'kafkajs'
 
 export interface ReadToEndOptions {
   readonly kafka: Kafka
@@ -13,6 +13,22 @@ export interface ReadToEndOptions {
   readonly onMessage: (message: KafkaMessage, partition: number) => void
   /** Gives up after this long (a partition that cannot be read to its end). */
   readonly timeoutMs?: number
+}
+
+/** A consumer of committed records only, in a group of its own (`groupId`, unique to the call). */
+const readerOf = (kafka: Kafka, groupId: string): Consumer =>
+  kafka.consumer({ groupId, readUncommitted: false, allowAutoTopicCreation: false, maxBytesPerPartition: 4 << 20 })
+
+/** Starts `consumer` on every partition of `topic` from its beginning, each record to `onMessage`; a group of its own, deleted after: nothing is committed. */
+const readFromBeginning = async (consumer: Consumer, topic: string, onMessage: (message: KafkaMessage, partition: number) => void): Promise<void> => {
+  await consumer.connect()
+  await consumer.subscribe({ topics: [topic], fromBeginning: true })
+  await consumer.run({
+    autoCommit: false,
+    eachBatch: async ({ batch }) => {
+      for (const m of batch.messages) onMessage(m, batch.partition)
+    },
+  })
 }
 
 /** Resolves once every wanted partition is read up to the end it had when the call began. */
@@ -29,7 +45,7 @@ export const readToEnd = async (opts: ReadToEndOptions): Promise<void> => {
       if ((partitions === undefined || partitions.has(p.partition)) && BigInt(p.high) > BigInt(p.low)) pending.set(p.partition, BigInt(p.high) - 1n)
     }
     if (pending.size === 0) return
-    const consumer = kafka.consumer({ groupId, readUncommitted: false, allowAutoTopicCreation: false, maxBytesPerPartition: 4 << 20 })
+    const consumer = readerOf(kafka, groupId)
     let finish: (err?: Error) => void = () => undefined
     const done = new Promise<void>((resolve, reject) => (finish = (err) => (err ? reject(err) : resolve())))
     const timer = setTimeout(() => finish(new Error(`topic "${topic}": partitions ${[...pending.keys()].join(', ')} not read to their end within ${timeoutMs / 1000} s`)), timeoutMs)
@@ -45,15 +61,8 @@ export const readToEnd = async (opts: ReadToEndOptions): Promise<void> => {
       if (others.length > 0) consumer.pause([{ topic, partitions: others }])
     })
     try {
-      await consumer.connect()
-      await consumer.subscribe({ topics: [topic], fromBeginning: true })
-      await consumer.run({
-        // A group of its own, deleted after: nothing to commit.
-        autoCommit: false,
-        eachBatch: async ({ batch }) => {
-          if (partitions !== undefined && !partitions.has(batch.partition)) return
-          for (const m of batch.messages) onMessage(m, batch.partition)
-        },
+      await readFromBeginning(consumer, topic, (m, partition) => {
+        if (partitions === undefined || partitions.has(partition)) onMessage(m, partition)
       })
       await done
     } finally {
@@ -81,7 +90,7 @@ export interface FollowOptions {
 export const followTopic = async (opts: FollowOptions): Promise<void> => {
   const { kafka, topic, onMessage } = opts
   const groupId = `${opts.groupPrefix}.follow.${randomUUID()}`
-  const consumer = kafka.consumer({ groupId, readUncommitted: false, allowAutoTopicCreation: false, maxBytesPerPartition: 4 << 20 })
+  const consumer = readerOf(kafka, groupId)
   let crashed: (err: Error) => void = () => undefined
   const crash = new Promise<never>((_, reject) => (crashed = reject))
   // Handled from now: a crash while connecting is not an unhandled rejection (the race below reports it).
@@ -90,14 +99,7 @@ export const followTopic = async (opts: FollowOptions): Promise<void> => {
     if (!payload.restart) crashed(payload.error)
   })
   try {
-    await consumer.connect()
-    await consumer.subscribe({ topics: [topic], fromBeginning: true })
-    await consumer.run({
-      autoCommit: false,
-      eachBatch: async ({ batch }) => {
-        for (const m of batch.messages) onMessage(m, batch.partition)
-      },
-    })
+    await readFromBeginning(consumer, topic, onMessage)
     await Promise.race([opts.until, crash])
   } finally {
     await consumer.disconnect()
