@@ -105,6 +105,9 @@ export class PeerGroups {
    * its model has no completed hours in the fleet yet, or fewer than MIN_PEERS other devices.
    */
   evidence(feature: PeerFeature, model: string, f: DeviceFeatures, ts: number): Evidence {
+    // Peers are the model's other devices; too few of them say nothing about what is normal.
+    const peers = Math.max(0, this.fleet.devices(model, ts) - 1)
+    if (peers < MIN_PEERS) return {}
     const k = PEER_FEATURES.indexOf(feature)
     const now = [smtpOf(f.countsNow), f.bytesNow, flowsOf(f.countsNow)][k]!
     const before = [smtpOf(f.countsBefore), f.bytesBefore, flowsOf(f.countsBefore)][k]!
@@ -116,9 +119,6 @@ export class PeerGroups {
     // Most devices send no mail: the median is 0 then, and the ratio is to the mean.
     const z = mad > 0 ? (value - med) / (1.4826 * mad) : null
     const ratio = mean > 0 ? round(value / mean, 1) : null
-    // Peers are the model's other devices; too few of them say nothing about what is normal.
-    const peers = Math.max(0, this.fleet.devices(model, ts) - 1)
-    if (peers < MIN_PEERS) return {}
     const percentile = round(st.percentileBelow, 1)
     const hours = Math.round(st.weight)
     const amount = feature === 'bytesOutPerHour' ? (v: number) => `${bytes(v)} out` : feature === 'smtpFlowsPerHour' ? (v: number) => `${round(v, 1)} SMTP connections` : (v: number) => `${round(v, 1)} flows`
