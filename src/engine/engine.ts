@@ -89,7 +89,7 @@ export interface DeviceSnapshot {
   readonly pending: boolean
   readonly states: readonly unknown[]
   readonly alerts: unknown
-  /** Peer-group features: hour, counts (flows and SMTP, packed) and bytes this hour, then the previous hour's (absent in older checkpoints). */
+  /** Peer-group features: hour, counts (flows and SMTP, packed) and bytes this hour, the previous hour's, then the hour it shared with the fleet (buckets, epoch, the one before); absent or shorter in older checkpoints. */
   readonly features?: readonly number[]
   /** The names its DNS answers gave addresses (absent in older checkpoints). */
   readonly names?: { addresses: string[]; names: string[]; until: number[] } | null
@@ -317,7 +317,11 @@ export class Engine implements BudgetMember {
       this.counters.late++
       return false
     }
-    if (event.model !== undefined && event.model !== device.model) device.model = event.model
+    if (event.model !== undefined && event.model !== device.model) {
+      // Its completed hour leaves the old model's peers (the next one joins the new model's).
+      this.options.peers?.forget(device, device.model, this.clock)
+      device.model = event.model
+    }
     if (event.firmware !== undefined && event.firmware !== device.firmware) {
       if (device.firmware !== '') device.firmwareChangedAt = ts
       device.firmware = event.firmware
@@ -462,7 +466,7 @@ export class Engine implements BudgetMember {
       pending: d.pending,
       states: this.detectors.map((a, i) => a.detector.snapshot(d.states[i])),
       alerts: d.alerts === null ? null : JSON.parse(JSON.stringify(d.alerts)),
-      features: [d.featureHour, d.countsNow, d.bytesNow, d.countsBefore, d.bytesBefore],
+      features: [d.featureHour, d.countsNow, d.bytesNow, d.countsBefore, d.bytesBefore, d.shared, d.sharedEpoch, d.sharedBefore],
       names: copyNames(d.names),
     }
   }
@@ -528,7 +532,7 @@ export class Engine implements BudgetMember {
         pending: d.pending,
         // Slots JSON wrote as null for detectors without one are undefined again.
         alerts: d.alerts === null ? null : (d.alerts as unknown[]).map((slot) => slot ?? undefined),
-        featureHour: f[0], countsNow: f[1], bytesNow: f[2], countsBefore: f[3], bytesBefore: f[4],
+        featureHour: f[0], countsNow: f[1], bytesNow: f[2], countsBefore: f[3], bytesBefore: f[4], shared: f[5], sharedEpoch: f[6], sharedBefore: f[7],
         names: copyNames(d.names),
       }
       for (let i = 0; i < this.detectors.length; i++) device.states[i] = this.detectors[i]!.detector.restore(d.states[i], device)
@@ -628,6 +632,9 @@ export class Engine implements BudgetMember {
       bytesNow: 0,
       countsBefore: 0,
       bytesBefore: 0,
+      shared: -1,
+      sharedEpoch: 0,
+      sharedBefore: -1,
       names: null,
     }
     for (let i = 0; i < this.detectors.length; i++) device.states[i] = this.detectors[i]!.detector.init(device)
@@ -697,6 +704,7 @@ export class Engine implements BudgetMember {
 
   private evict(device: DeviceRecord): void {
     if (device.pending) this.closeAll(device)
+    this.options.peers?.forget(device, device.model, this.clock)
     if (this.options.trackChanges) {
       this.changed.delete(device)
       this.evicted.push(device.id)
@@ -707,6 +715,13 @@ export class Engine implements BudgetMember {
   }
 }
 
-/** A device's features from its snapshot (hour, counts and bytes now, then before), fresh ones for a checkpoint older than them. */
-const featuresOf = (f: readonly number[] | undefined): readonly [number, number, number, number, number] =>
-  f !== undefined && f.length === 5 ? [f[0]!, f[1]!, f[2]!, f[3]!, f[4]!] : [-1, 0, 0, 0, 0]
+/**
+ * A device's features from its snapshot (hour, counts and bytes now, then before, then what it
+ * shared with the fleet), fresh ones for a checkpoint older than them: one from before shares had
+ * its hours in a facet of another name, left behind, so it shared nothing.
+ */
+const featuresOf = (f: readonly number[] | undefined): readonly [number, number, number, number, number, number, number, number] => {
+  if (f !== undefined && f.length === 8) return [f[0]!, f[1]!, f[2]!, f[3]!, f[4]!, f[5]!, f[6]!, f[7]!]
+  if (f !== undefined && f.length === 5) return [f[0]!, f[1]!, f[2]!, f[3]!, f[4]!, -1, 0, -1]
+  return [-1, 0, 0, 0, 0, -1, 0, -1]
+}

@@ -39,8 +39,12 @@ const KNOWN_BITS = 1 << 15
 export type FacetSpec =
   /** How many devices of a model use a key (a destination hash, a port): a sum per key, at most `maxKeys` keys a model. */
   | { readonly kind: 'counts'; readonly name: string; readonly maxKeys: number }
-  /** A distribution of a per-device value per model (decayed): quantiles, mean, share below a value. */
-  | { readonly kind: 'histogram'; readonly name: string }
+  /**
+   * A distribution of a per-device value per model: quantiles, mean, share below a value. Decayed
+   * (recent observations weigh most) unless `latest`: then each device holds one value, which it
+   * replaces (a retraction of its old value and its new one, in one epoch) and retracts when it goes.
+   */
+  | { readonly kind: 'histogram'; readonly name: string; readonly latest?: true }
   /**
    * Hosts a model took up: since when the model is seen, hosts it knows (a Bloom filter) and hosts
    * new to it (first window, devices that took them up). A new host retires `horizonWindows` after
@@ -271,7 +275,7 @@ const fold = (prev: FleetLevel, epoch: number, c: Contribution | undefined, spec
       const delta = c.facets[i]?.get(model)
       if (delta === undefined) return
       if (spec.kind === 'counts') facets[i] = ((facets[i] as CountsState | undefined) ?? EMPTY_COUNTS).fold(delta as Map<number, number>, spec.maxKeys, refused)
-      else if (spec.kind === 'histogram') facets[i] = foldHistogram(facets[i] as HistogramState | undefined, delta as HistogramDelta, epoch)
+      else if (spec.kind === 'histogram') facets[i] = foldHistogram(facets[i] as HistogramState | undefined, delta as HistogramDelta, epoch, spec.latest ? 1 : DECAY)
       else facets[i] = foldHosts(facets[i] as HostsState | undefined, delta as HostsDelta, epoch, spec, settings.windowsPerEpoch)
     })
     const n = c.active.get(model)
@@ -340,12 +344,12 @@ export class CountsState {
 
 const EMPTY_COUNTS = new CountsState(NO_COUNTS, NO_COUNTS, 0)
 
-const foldHistogram = (prev: HistogramState | undefined, delta: HistogramDelta, epoch: number): HistogramState => {
+const foldHistogram = (prev: HistogramState | undefined, delta: HistogramDelta, epoch: number, decay: number): HistogramState => {
   const buckets = new Float64Array(HISTOGRAM_BUCKETS)
   let weight = 0
   let sum = 0
   if (prev !== undefined) {
-    const scale = DECAY ** (epoch - prev.tag)
+    const scale = decay ** (epoch - prev.tag)
     for (let b = 0; b < HISTOGRAM_BUCKETS; b++) buckets[b] = prev.buckets[b]! * scale
     weight = prev.weight * scale
     sum = prev.sum * scale
@@ -685,20 +689,21 @@ export interface DistributionStats {
   readonly mad: number
   /** Share (0–100) of the distribution's weight below the value. */
   readonly percentileBelow: number
-  /** Decayed count of observations (recent ones weigh most). */
+  /** Weight of the observations counted (decayed: recent ones weigh most; a `latest` histogram: its devices). */
   readonly weight: number
 }
 
 /** A per-device value's distribution per model over the fleet (decayed: recent hours weigh most). */
 export class FleetHistogram extends Facet<HistogramState> {
-  observe(model: string, value: number, ts: number): void {
+  /** Adds `value` to the model's distribution (`n` = -1 retracts one added before: a `latest` histogram's device replacing its value). */
+  observe(model: string, value: number, ts: number, n: 1 | -1 = 1): void {
     const models = this.shard.at(ts).histograms(this.facet)
     let h = models.get(model)
     if (h === undefined) models.set(model, (h = { buckets: new Map(), count: 0, sum: 0 }))
     const b = bucketOf(value)
-    h.buckets.set(b, (h.buckets.get(b) ?? 0) + 1)
-    h.count++
-    h.sum += value
+    h.buckets.set(b, (h.buckets.get(b) ?? 0) + n)
+    h.count += n
+    h.sum += n * value
   }
 
   /** Observations of the model the fleet has made, for data of time `ts`. */
@@ -741,28 +746,49 @@ export class FleetHistogram extends Facet<HistogramState> {
     return h.moments
   }
 
-  stats(model: string, value: number, ts: number): DistributionStats | null {
+  /**
+   * Median, MAD, mean and the share below `value` of the model's distribution for data of time `ts`,
+   * by bucket (exact below 32, within 5 % above), with one observation in bucket `without` left out
+   * (a device's own value, when it is in the level; -1 for none): null when nothing is left.
+   */
+  stats(model: string, value: number, ts: number, without = -1): DistributionStats | null {
     const h = this.state(model, ts)
-    if (h === undefined || h.weight <= 0) return null
-    const median = quantileOf(h, 0.5)
+    if (h === undefined) return null
+    const out = without >= 0 && h.buckets[without]! >= 1 ? without : -1
+    const weight = h.weight - (out >= 0 ? 1 : 0)
+    if (!(weight > 1e-9)) return null
+    const at = (b: number): number => h.buckets[b]! - (b === out ? 1 : 0)
+    // The median: the first bucket whose cumulative weight reaches half.
+    let median = bucketValue(HISTOGRAM_BUCKETS - 1)
+    let acc = 0
+    for (let b = 0; b < HISTOGRAM_BUCKETS; b++) {
+      const w = at(b)
+      acc += w
+      if (w > 0 && acc >= weight / 2) {
+        median = bucketValue(b)
+        break
+      }
+    }
     let below = 0
+    let sum = 0
     const deviations: [number, number][] = []
     for (let b = 0; b < HISTOGRAM_BUCKETS; b++) {
-      const w = h.buckets[b]!
-      if (w === 0) continue
+      const w = at(b)
+      if (w <= 0) continue
       const v = bucketValue(b)
       if (v < value) below += w
+      sum += w * v
       deviations.push([Math.abs(v - median), w])
     }
     deviations.sort((a, b) => a[0] - b[0])
     let mad = 0
-    let acc = 0
+    acc = 0
     for (const [d, w] of deviations) {
       acc += w
       mad = d
-      if (acc >= h.weight / 2) break
+      if (acc >= weight / 2) break
     }
-    return { median, mean: h.sum / h.weight, mad, percentileBelow: (100 * below) / h.weight, weight: h.weight }
+    return { median, mean: sum / weight, mad, percentileBelow: (100 * below) / weight, weight }
   }
 }
 
@@ -891,12 +917,15 @@ export class FleetDevices {
 /** What a detector gets to share knowledge with the fleet: facets under its own name. */
 export interface FleetAccess {
   counts(name: string, maxKeys: number): FleetCounts
-  histogram(name: string): FleetHistogram
+  /** A decayed distribution; `latest`: one value per device, which it replaces and retracts itself (`FleetHistogram.observe` with -1). */
+  histogram(name: string, options?: { readonly latest: boolean }): FleetHistogram
   hosts(name: string, options: { readonly horizonWindows: number; readonly maxNovel: number }): FleetHosts
   /** Devices of a model active lately in the whole fleet, for data of time `ts`. */
   devices(model: string, ts: number): number
   /** Windows per epoch (a facet's read epoch e covers windows [e, e + 1) × this). */
   readonly windowsPerEpoch: number
+  /** The epoch of time `ts`; data of it is read at the level LAG_EPOCHS before. */
+  epochOf(ts: number): number
   /** Whether what the fleet learned in window `learned` is in the level data of window `judged` is read with (LAG_EPOCHS later). */
   sees(learned: number, judged: number): boolean
 }
@@ -904,10 +933,11 @@ export interface FleetAccess {
 /** A detector's access to the fleet through a shard: facet names are prefixed with the detector's id. */
 export const fleetAccess = (shard: FleetShard, prefix: string, devices: FleetDevices): FleetAccess => ({
   counts: (name, maxKeys) => new FleetCounts(shard, shard.view.register({ kind: 'counts', name: `${prefix}/${name}`, maxKeys })),
-  histogram: (name) => new FleetHistogram(shard, shard.view.register({ kind: 'histogram', name: `${prefix}/${name}` })),
+  histogram: (name, o) => new FleetHistogram(shard, shard.view.register(o?.latest ? { kind: 'histogram', name: `${prefix}/${name}`, latest: true } : { kind: 'histogram', name: `${prefix}/${name}` })),
   hosts: (name, o) => new FleetHosts(shard, shard.view.register({ kind: 'hosts', name: `${prefix}/${name}`, horizonWindows: o.horizonWindows, maxNovel: o.maxNovel })),
   devices: (model, ts) => devices.count(model, ts),
   windowsPerEpoch: shard.view.settings.windowsPerEpoch,
+  epochOf: (ts) => shard.view.epochOf(ts),
   sees: (learned, judged) => {
     const wpe = shard.view.settings.windowsPerEpoch
     return Math.floor(learned / wpe) <= Math.floor(judged / wpe) - LAG_EPOCHS

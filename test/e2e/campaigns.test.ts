@@ -120,11 +120,10 @@ describe('campaigns on the synthetic fleet', () => {
     expect(spam.length).toBeGreaterThanOrEqual(8)
     for (const a of spam) {
       expect(a.evidence.peerFeature).toBe('smtpFlowsPerHour')
-      // the other devices of its model (40) active in the fleet lately: the most of any of its recent
-      // epochs (some boot late, a few are quiet for a whole epoch)
+      // the other devices of its model (40) with a completed hour in the fleet view, itself left out
       expect(a.evidence.peerDevices as number).toBeGreaterThanOrEqual(30)
       expect(a.evidence.peerDevices as number).toBeLessThanOrEqual(39)
-      // above nearly all of its model's recent device-hours (a histogram with buckets ~9 % wide: equals are not below)
+      // above nearly all of its peers' latest hours (a histogram with buckets ~9 % wide: equals are not below)
       expect(a.evidence.peerPercentile as number).toBeGreaterThanOrEqual(90)
       expect(a.evidence.peerSummary).toMatch(/^\d+ SMTP connections an hour, (\d+(\.\d)?× the mean of its \d+ \S+ peers|where its peers have none)/)
     }

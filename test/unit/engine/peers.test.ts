@@ -7,15 +7,15 @@ import { at, egress, MIN } from '../../helpers/events.ts'
 const HOUR = 60
 const EPOCH = 10 * MIN
 
-/** Ten fridges mailing `perHour` times an hour for three hours; `spammer` sends 200 an hour in the third. */
-const cohort = () => {
+/** Ten fridges mailing twice an hour for three hours (f0 never); f9 sends 200 in the third (and the second with `longSpam`). */
+const cohort = (longSpam = false) => {
   const fleet = soloFleet(MIN, EPOCH)
   const peers = new PeerGroups(fleet.access('peers'))
   const devices = new Map<string, DeviceFeatures>()
   for (let d = 0; d < 10; d++) devices.set(`f${d}`, initialFeatures())
   for (let h = 0; h < 3; h++) {
     for (const [id, f] of devices) {
-      const mails = id === 'f9' && h === 2 ? 200 : id === 'f0' ? 0 : 2
+      const mails = id === 'f9' && (h === 2 || (longSpam && h === 1)) ? 200 : id === 'f0' ? 0 : 2
       for (let i = 0; i < mails; i++) peers.observe(f, 'fridge', egress({ ts: at(h * HOUR + (i * HOUR) / (mails + 1)), dstPort: 25, bytesOut: 5000 }))
       peers.observe(f, 'fridge', egress({ ts: at(h * HOUR + 59), dstPort: 443, bytesOut: 1000 }))
       if (h === 2) fleet.devices.active('fridge', at(h * HOUR + 59))
@@ -24,24 +24,42 @@ const cohort = () => {
   // The fleet closes every epoch up to the end of hour 2: evidence read in hour 3 sees all of it.
   const through = Math.floor(at(3 * HOUR) / EPOCH) - 1
   fleet.publish({ shard: 0, closedThrough: through, clock: at(3 * HOUR), epochs: fleet.shard.take(through) })
-  return { peers, devices, now: at(3 * HOUR) + EPOCH }
+  return { fleet, peers, devices, now: at(3 * HOUR) + EPOCH }
 }
 
 describe('peer groups', () => {
-  it("compares a device's hour with its model's completed device-hours over the fleet: ratio to the mean, median, robust z, percentile", () => {
+  it("compares a device's hour with its peers' latest completed hours over the fleet: ratio to the mean, median, robust z, percentile", () => {
     const { peers, devices, now } = cohort()
-    // Hours 0 and 1 are complete for all ten (20 device-hours: 18 of 2 mails, 2 of none), each counted
-    // in the epoch it completed in and decayed by 0.9 an epoch since: f0's empty hours complete at its
-    // last event of the next hour, later than the others', and weigh more (mean 1.68, not 1.8; ~10
-    // device-hours of weight). The spammer's third hour is under way.
+    // Each fridge's latest completed hour is hour 1 (hour 0's was replaced): eight of 2 mails and
+    // f0's none among f9's nine peers (mean 16/9), its own hour 1 left out. Its third hour is under way.
     expect(peers.evidence('smtpFlowsPerHour', 'fridge', devices.get('f9')!, now)).toEqual({
-      peerFeature: 'smtpFlowsPerHour', peerValue: 200, peerMedian: 2, peerMean: 1.68, peerRatio: 118.8, peerZ: null,
-      peerPercentile: 100, peerDevices: 9, peerHours: 10,
-      peerSummary: '200 SMTP connections an hour, 118.8× the mean of its 9 fridge peers (median 2, above 100% of 10 recent device-hours)',
+      peerFeature: 'smtpFlowsPerHour', peerValue: 200, peerMedian: 2, peerMean: 1.78, peerRatio: 112.5, peerZ: null,
+      peerPercentile: 100, peerDevices: 9,
+      peerSummary: '200 SMTP connections an hour, 112.5× the mean of its 9 fridge peers (median 2, above 100% of their latest hours)',
     })
-    // An ordinary fridge sits at the median; flows are the feature of detectors that name none.
-    expect(peers.evidence('smtpFlowsPerHour', 'fridge', devices.get('f3')!, now)).toMatchObject({ peerValue: 2, peerRatio: 1.2, peerPercentile: 15.8 })
+    // An ordinary fridge sits at the median, above f0 alone of its nine peers; flows are the feature of detectors that name none.
+    expect(peers.evidence('smtpFlowsPerHour', 'fridge', devices.get('f3')!, now)).toMatchObject({ peerValue: 2, peerRatio: 1.1, peerPercentile: 11.1, peerDevices: 9 })
     expect(peers.evidence('flowsPerHour', 'fridge', devices.get('f3')!, now)).toMatchObject({ peerFeature: 'flowsPerHour', peerValue: 3, peerMedian: 3 })
+  })
+
+  it("leaves the device's own completed hour out of its peers': a spammer's earlier hour does not make it look ordinary", () => {
+    // f9 spammed in hour 1 too: its own 200 are in the fleet's distribution, and not among its peers.
+    const { peers, devices, now } = cohort(true)
+    expect(peers.evidence('smtpFlowsPerHour', 'fridge', devices.get('f9')!, now)).toMatchObject({
+      peerValue: 200, peerMedian: 2, peerMean: 1.78, peerRatio: 112.5, peerPercentile: 100, peerDevices: 9,
+    })
+    // Its peers have it among theirs: f3 sees f9's 200 (its bucket's 206: mean (14 + 206) / 9).
+    expect(peers.evidence('smtpFlowsPerHour', 'fridge', devices.get('f3')!, now)).toMatchObject({ peerMean: 24.46, peerDevices: 9 })
+  })
+
+  it('retracts the hour of a device that leaves its model (evicted, or its model changed) once the level holds the retraction', () => {
+    const { fleet, peers, devices, now } = cohort(true)
+    // f9 goes at the start of hour 3: data of that epoch is still read with it, data two epochs on without it.
+    peers.forget(devices.get('f9')!, 'fridge', at(3 * HOUR))
+    const epoch = Math.floor(at(3 * HOUR) / EPOCH)
+    fleet.publish({ shard: 0, closedThrough: epoch, clock: at(3 * HOUR) + EPOCH, epochs: fleet.shard.take(epoch) })
+    expect(peers.evidence('smtpFlowsPerHour', 'fridge', devices.get('f3')!, now)).toMatchObject({ peerMean: 24.46, peerDevices: 9 })
+    expect(peers.evidence('smtpFlowsPerHour', 'fridge', devices.get('f3')!, at(3 * HOUR) + 2 * EPOCH)).toMatchObject({ peerMean: 1.75, peerDevices: 8 })
   })
 
   it('gives no evidence for a model without completed hours in the fleet', () => {
@@ -53,7 +71,8 @@ describe('peer groups', () => {
     const { peers, devices, now } = cohort()
     expect(peers.evidence('bytesOutPerHour', 'fridge', devices.get('f9')!, now)).toMatchObject({
       peerValue: 1_001_000,
-      peerSummary: '1 MB out an hour, 106.3× the mean of its 9 fridge peers (median 11.1 kB, above 100% of 10 recent device-hours)',
+      // The mean by the histogram's buckets (within 5 % above 32): 1 MB against 8 × 11 kB and 1 kB.
+      peerSummary: '1 MB out an hour, 100.4× the mean of its 9 fridge peers (median 11.1 kB, above 100% of their latest hours)',
     })
     expect([bytes(950), bytes(1_000), bytes(272_577_447), bytes(12_345_678_901)]).toEqual(['950 B', '1 kB', '273 MB', '12.3 GB'])
     expect([bytes(999.6), bytes(999_960), bytes(999_600_000), bytes(99_960)]).toEqual(['1 kB', '1 MB', '1 GB', '100 kB'])
