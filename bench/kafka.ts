@@ -17,6 +17,7 @@ import { FETCH } from '../src/sources/kafka.ts'
 import { localKafka } from '../scripts/kafka/local.ts'
 import type { WebhookTargetConfig } from '../src/config/webhooks.ts'
 import { alertLatency } from './latency.ts'
+import { scaleOut } from './scale-out.ts'
 import { createTopics } from '../scripts/kafka/topics.ts'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
@@ -157,6 +158,10 @@ export const kafkaThroughput = async (): Promise<Record<string, number | string>
 
     // Latency at half the rate the service just reached.
     const latency = await alertLatency(kafka, brokers, FLEET, PARTITIONS, total / serviceSeconds / 2)
+    // One member and two, each a process of its own, on six partitions.
+    const scale = await scaleOut(kafka, brokers, FLEET)
+    const one = scale.perSecond.find((r) => r.members === 1)!
+    const two = scale.perSecond.find((r) => r.members === 2)!
     return {
       records: total,
       partitions: PARTITIONS,
@@ -182,6 +187,15 @@ export const kafkaThroughput = async (): Promise<Record<string, number | string>
       latencyP50Ms: latency.p50Ms,
       latencyP99Ms: latency.p99Ms,
       latencyMaxMs: latency.maxMs,
+      scaleRecords: scale.records,
+      scalePartitions: scale.partitions,
+      scaleOnePerSecond: one.perSecond,
+      scaleTwoPerSecond: two.perSecond,
+      scaleOneWallSeconds: one.wallSeconds,
+      scaleTwoWallSeconds: two.wallSeconds,
+      scaleTwoVsOne: Math.round((two.perSecond / one.perSecond) * 100) / 100,
+      scaleOnePerCpuSecond: one.recordsPerCpuSecond,
+      scaleTwoPerCpuSecond: two.recordsPerCpuSecond,
     }
   } finally {
     await admin.deleteTopics({ topics: [...Object.values(topics), ...extraTopics] }).catch(() => undefined)

@@ -295,6 +295,10 @@ const main = async (): Promise<void> => {
   console.log('| alerts | p50 (ms) | p99 (ms) | max (ms) |')
   console.log('|---:|---:|---:|---:|')
   console.log(`| ${k.latencyAlerts} | ${k.latencyP50Ms} | ${k.latencyP99Ms} | ${k.latencyMaxMs} |`)
+  console.log(`\nscaling out: run members, each a process, one consumer group, ${k.scalePartitions} partitions, the fleet 4 times over (${k.scaleRecords} records); steady rate between 30 % and 90 % of the records committed; this machine's 2 cores also run the broker`)
+  console.log('| 1 member (records/s) | 2 members (records/s) | 2 / 1 | wall time, launch to all committed (1; 2 members, s) | records per CPU second of the members (1; 2 members) |')
+  console.log('|---:|---:|---:|---:|---:|')
+  console.log(`| ${k.scaleOnePerSecond} | ${k.scaleTwoPerSecond} | ${k.scaleTwoVsOne} | ${k.scaleOneWallSeconds}; ${k.scaleTwoWallSeconds} | ${k.scaleOnePerCpuSecond}; ${k.scaleTwoPerCpuSecond} |`)
 }
 
 await main()
