@@ -8,7 +8,7 @@ import type { ShardId } from './kafka/changelog.ts'
 import { createKafka, explainConnect, requireStateTopic, requireTopics, topicMessageLimits } from './kafka/client.ts'
 import { ConsumerHealth } from './kafka/health.ts'
 import { LagReporter } from './kafka/lag.ts'
-import { commitShardOutput } from './kafka/commit.ts'
+import { commitShardOutput, publishShardProgress } from './kafka/commit.ts'
 import { ShardSet, serial } from './kafka/shards.ts'
 import type { Shard } from './kafka/shards.ts'
 import { BatchRunner } from './kafka/batches.ts'
@@ -173,7 +173,7 @@ export const startService = async (
     settings.http.metricsTopDevices,
   )
   const set = new ShardSet({
-    kafka, groupId, stateTopic: topics.state, config, detectors, budget, metrics, deadLetterLimits, warn, view, sig, inputs, modelsCaughtUp: () => feed.caughtUp(),
+    kafka, groupId, stateTopic: topics.state, config, detectors, budget, metrics, deadLetterLimits, warn, view, sig, inputs, modelsCaughtUp: () => feed.caughtUp(), publishedThrough: (s) => feed.committed.closedBy(s),
     stopping: () => stopping,
     onRestored: (devices) => {
       counters.restoredDevices += devices
@@ -253,6 +253,7 @@ export const startService = async (
 
   const runner = new BatchRunner({
     config, settings, set, metrics, counters, lag, health, warn, commit: commitShard,
+    publish: (shard: Shard) => publishShardProgress(shard, { kafka, groupId, topics, messageLimits, refreshLimits, shards: set, counters, metrics, warn, feed }),
     seek: (topic, partition, offset) => source.seek(topic, partition, offset),
     stopping: () => stopping,
     progressed: () => mover.schedule(),

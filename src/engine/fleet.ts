@@ -442,6 +442,11 @@ export class FleetView {
     return Math.floor(ts / this.settings.epochMs)
   }
 
+  /** The epochs shard `s` has closed, as its publications said. */
+  closedBy(s: number): number {
+    return this.closed[s] ?? -Infinity
+  }
+
   publish(p: Publication): void {
     const { shard } = p
     if (shard < 0 || shard >= this.settings.shards) throw new Error(`fleet publication of shard ${shard}: the fleet has ${this.settings.shards} shards`)
@@ -510,9 +515,10 @@ export class FleetView {
       complete: finite(this.complete),
       closed: this.closed.map(finite),
       refused: { ...this.refused },
-      // Only the levels reads can still ask for: data of the open epochs reads complete - 1 and on.
+      // Only the levels reads can still ask for: data of the open epochs reads complete - 1 and on,
+      // and a shard restoring a committed state behind it (`retainFrom`) reads from there.
       levels: this.levels
-        .filter((l, i) => i + 1 >= this.levels.length || this.levels[i + 1]!.epoch > this.complete - 1)
+        .filter((l, i) => i + 1 >= this.levels.length || this.levels[i + 1]!.epoch > Math.min(this.complete - 1, this.floor))
         .map((l) => [finite(l.epoch), [...l.models].map(([model, m]) => [model, modelToJSON(m, this.specs)])]),
     }
   }

@@ -35,6 +35,8 @@ export interface BatchRunnerOptions {
   readonly warn: (message: string) => void
   /** Commits the shard's pending output with its inputs' positions (one transaction). */
   readonly commit: (shard: Shard) => Promise<void>
+  /** Commits a shard's fleet-view publications alone (see publishShardProgress). */
+  readonly publish: (shard: Shard) => Promise<void>
   /** Moves the consumer back to an offset of one of its partitions (the member's current consumer). */
   readonly seek: (topic: string, partition: number, offset: string) => void
   readonly stopping: () => boolean
@@ -108,7 +110,8 @@ export class BatchRunner {
         if (stop === 'fleet') {
           // The epochs it closed on its way go out at once when a shard elsewhere may be waiting for
           // them; a member that owns every shard has them in its own view already, and commits when due.
-          if (!this.o.alone() || Date.now() - shard.lastCommitAt >= this.o.settings.commitIntervalMs) await commit(shard)
+          if (Date.now() - shard.lastCommitAt >= this.o.settings.commitIntervalMs) await commit(shard)
+          else if (!this.o.alone()) await this.o.publish(shard)
           break
         }
         if (stop === 'due') {

@@ -86,9 +86,14 @@ export const parseBrokers = (flag: string | undefined, env: NodeJS.ProcessEnv = 
  * what kafkajs reports as an error it also retries (a connection closed under a request at a
  * rebalance, a coordinator still loading, a transaction still ending), and a failure that outlasts
  * its retries reaches our code as an exception, which says so as an error. Its info and its
- * retried noise (a response for a request already gone, a write on a closed connection) are debug.
+ * retried noise (a response for a request already gone, a write on a closed connection, a send
+ * while the coordinator still ends the previous transaction) are debug.
  */
-const NOISE = [/^Response /, /^Connection error: write after end/, /^Response without match/]
+const NOISE = [
+  /^Response /, /^Connection error: write after end/, /^Response without match/,
+  // CONCURRENT_TRANSACTIONS: the coordinator still ends the shard's previous transaction; the send is retried.
+  /^Failed to send messages: The producer attempted to update a transaction while another concurrent operation on the same transaction was ongoing/,
+]
 export const kafkaLog = (log: Logger) => () => (entry: LogEntry) => {
   const { namespace, label, log: e } = entry
   const error = typeof e.error === 'string' ? `: ${e.error}` : ''

@@ -115,6 +115,20 @@ export const commitShardOutput = async (shard: Shard, ctx: CommitContext): Promi
   if (models.length > 0) metrics.modelsRecords.inc(models.length)
 }
 
+/**
+ * A shard's fleet-view publications alone (its closed epochs' contributions and its progress), in a
+ * transaction of their own: what another member waits for, without the device state and offsets,
+ * which the next commit writes when due. A shard that fails before that commit is read again from
+ * its committed state and publishes the same epochs again, which the view takes once.
+ */
+export const publishShardProgress = async (shard: Shard, ctx: CommitContext): Promise<void> => {
+  const models = shard.outbox.take(shard.pipeline.time(), shard.waitingAt === null ? null : ctx.feed.committed.epochOf(shard.waitingAt) - LAG_EPOCHS, ctx.feed, false)
+  if (models.length === 0) return
+  await shard.writer.publish([{ topic: ctx.topics.models, records: models }], ctx.messageLimits)
+  ctx.metrics.transactions.inc({ result: 'committed' })
+  ctx.metrics.modelsRecords.inc(models.length)
+}
+
 /** Whether the broker refused a record or a batch for its size. */
 const tooLarge = (err: unknown): boolean => {
   for (let e = err as { type?: unknown; cause?: unknown } | undefined; e !== undefined && e !== null; e = e.cause as typeof e) {

@@ -27,6 +27,12 @@ interface ProgressValue {
   readonly clock: number | null
   /** The epoch every shard must have closed before this one goes on (it waits for the fleet view); absent when it does not wait. */
   readonly need?: number
+  /**
+   * The epochs its committed device state has closed (a shard publishes its closed epochs for others
+   * ahead of its state, which it commits when due): a shard restored now reads levels from there on.
+   * Absent: closedThrough (a commit of both, or a record from before).
+   */
+  readonly stateThrough?: number | null
 }
 
 interface ContributionValue {
@@ -70,8 +76,13 @@ const finite = (n: number): number | null => (Number.isFinite(n) ? n : null)
  */
 export class ModelsOutbox {
   private epochs: [number, Contribution][] = []
+  /** The epochs the shard's engine has closed (its publications say so). */
   private closedThrough = -Infinity
-  private written: { closedThrough: number | null; clock: number | null; need: number | null } = { closedThrough: null, clock: null, need: null }
+  /** The epochs the topic has this shard closed through already (a previous owner published them ahead of its state): progress never goes back. */
+  private published = -Infinity
+  private written: { closedThrough: number | null; clock: number | null; need: number | null; stateThrough: number | null } = { closedThrough: null, clock: null, need: null, stateThrough: null }
+  /** The epochs the shard's committed state has closed (as its last commit with its state wrote them). */
+  private stateThrough = -Infinity
   private tombstonedThrough = -Infinity
   private snapshotAt = -Infinity
 
@@ -80,13 +91,22 @@ export class ModelsOutbox {
     private readonly sig: string,
   ) {}
 
+  /** The topic has the shard's epochs through `epoch` closed (by the view, when the shard is opened). */
+  publishedThrough(epoch: number): void {
+    if (epoch > this.published) this.published = epoch
+  }
+
   add(p: Publication): void {
     for (const e of p.epochs) this.epochs.push([e[0], e[1]])
     if (p.closedThrough > this.closedThrough) this.closedThrough = p.closedThrough
   }
 
-  /** The records of the next commit; `clock`: the shard's clock now, `need`: what it waits for (see ProgressValue), or null. */
-  take(clock: number, need: number | null, feed: ModelsFeed): OutRecord[] {
+  /**
+   * The records of the next commit; `clock`: the shard's clock now, `need`: what it waits for (see
+   * ProgressValue), or null; `withState`: the commit writes the shard's device state and offsets
+   * too (false: its publications go ahead of them, see publishShardProgress).
+   */
+  take(clock: number, need: number | null, feed: ModelsFeed, withState = true): OutRecord[] {
     const out: OutRecord[] = []
     const s = this.index
     const partition = MODELS_PARTITION
@@ -98,10 +118,17 @@ export class ModelsOutbox {
       for (const epoch of feed.contributions(s)) if (epoch <= through) out.push({ key: `c/${s}/${epoch}`, value: null, partition })
       this.tombstonedThrough = through
     }
-    const progress: ProgressValue = { sig, closedThrough: finite(this.closedThrough), clock: finite(clock), ...(need === null ? {} : { need }) }
-    if (progress.closedThrough !== this.written.closedThrough || progress.clock !== this.written.clock || need !== this.written.need) {
+    if (withState) this.stateThrough = this.closedThrough
+    const stateThrough = finite(this.stateThrough)
+    const closedThrough = finite(Math.max(this.closedThrough, this.published))
+    const progress: ProgressValue = {
+      sig, closedThrough, clock: finite(clock), ...(need === null ? {} : { need }),
+      ...(stateThrough === closedThrough ? {} : { stateThrough }),
+    }
+    const w = this.written
+    if (progress.closedThrough !== w.closedThrough || progress.clock !== w.clock || need !== w.need || stateThrough !== w.stateThrough) {
       out.push({ key: `p/${s}`, value: JSON.stringify(progress), partition })
-      this.written = { closedThrough: progress.closedThrough, clock: progress.clock, need }
+      this.written = { closedThrough: progress.closedThrough, clock: progress.clock, need, stateThrough }
     }
     // The owner of shard 0 snapshots the view as the topic has it (every member's is the same at the
     // same epoch), never what this member's shards have not committed: a shard whose member fails
@@ -191,6 +218,8 @@ export class ModelsFeed {
   maxClock = -Infinity
   /** What each shard that waits for the fleet view (as it last committed) needs every shard to have closed. */
   readonly needs = new Map<number, number>()
+  /** The epochs each shard's committed state has closed (its progress's stateThrough, else closedThrough). */
+  private readonly stateThrough = new Map<number, number>()
   /** The offset after the last record read (transaction markers and aborted records included). */
   private position = 0n
   /** The epoch of the newest snapshot in the topic. */
@@ -324,16 +353,27 @@ export class ModelsFeed {
         if (p !== null) progress.push([Number(key.slice(2)), p])
       }
     }
+    // Where every shard's committed state is, before any level is pruned.
+    for (const [s, p] of progress) this.noteState(s, p)
     for (const [s, p] of progress) this.publish(s, p)
     this.retain()
   }
 
   /**
-   * The member's view keeps what a committed state reads: every shard has committed through
-   * `committed.complete` at least, so its data reads levels from LAG_EPOCHS - 1 before that on.
+   * The views keep what a committed state reads: every shard's committed state has closed the
+   * epochs through the least of their stateThrough (and `committed.complete` at most), so its data
+   * reads levels from LAG_EPOCHS - 1 before that on. The committed view keeps them too, for its
+   * snapshots: a member that starts from one restores shards at their committed states.
    */
   private retain(): void {
-    this.o.view.retainFrom(this.committed.complete - LAG_EPOCHS + 1)
+    let through = this.committed.complete
+    for (let s = 0; s < this.committed.settings.shards; s++) {
+      const t = this.stateThrough.get(s)
+      if (t !== undefined && t < through) through = t
+    }
+    const from = through - LAG_EPOCHS + 1
+    this.o.view.retainFrom(from)
+    this.committed.retainFrom(from)
   }
 
   /** One record as it comes once the view is loaded; true when the view may have moved on. */
@@ -399,6 +439,11 @@ export class ModelsFeed {
     list.push([epoch, c])
   }
 
+  /** Where a shard's committed state is, by its latest progress record (a shard's own records come in order). */
+  private noteState(s: number, p: ProgressValue): void {
+    this.stateThrough.set(s, p.stateThrough === undefined ? (p.closedThrough ?? -Infinity) : (p.stateThrough ?? -Infinity))
+  }
+
   /** A shard's progress record: its held contributions go into the view. True when the view completed more, or the fleet's clock moved. */
   private publish(s: number, p: ProgressValue): boolean {
     const { view } = this.o
@@ -415,6 +460,7 @@ export class ModelsFeed {
       this.warnedShards = true
       return false
     }
+    this.noteState(s, p)
     const before = view.complete
     const publication = { shard: s, closedThrough: p.closedThrough ?? -Infinity, clock: p.clock ?? -Infinity, epochs }
     view.publish(publication)

@@ -136,6 +136,8 @@ export interface ShardSetOptions {
   readonly sig: string
   /** Resolves once the member's view holds everything committed to the models topic so far. */
   readonly modelsCaughtUp: () => Promise<void>
+  /** The epochs the models topic has shard `s` closed through (its committed progress; the member's view may be ahead). */
+  readonly publishedThrough: (s: number) => number
   /** Every input topic, the events topic first: a shard reads the same partition of each. */
   readonly inputs: readonly string[]
   /** Read again when the broker refuses a record for its size; shared with every shard's outcomes. */
@@ -356,6 +358,10 @@ export class ShardSet {
     } else {
       positions = new Map()
     }
+    // What its previous owner published ahead of the state it committed stays published: the
+    // shard's progress never says less (a member loading the topic later would take its
+    // contributions again), and the epochs it closes again go out and are skipped.
+    outbox.publishedThrough(this.o.publishedThrough(fleetIndex))
     const inputs = this.o.inputs.map((topic): ShardInput => {
       const at = positions.get(topic)
       const committed = at === undefined ? null : BigInt(at[0])

@@ -89,6 +89,8 @@ export interface ShardWriter {
   fence(): Promise<void>
   /** Sends `lists` and commits `consumed` (one group), all or nothing; `limits`: max.message.bytes by topic. */
   commit(lists: readonly TopicRecords[], consumed: readonly ConsumedOffset[], limits?: ReadonlyMap<string, number>): Promise<void>
+  /** Sends `lists` in a transaction of their own, with no input offset (what others wait for, ahead of the state it comes from). */
+  publish(lists: readonly TopicRecords[], limits?: ReadonlyMap<string, number>): Promise<void>
   close(): Promise<void>
 }
 
@@ -110,6 +112,16 @@ export const shardWriter = (kafka: Kafka, transactionalId: string): ShardWriter 
           consumerGroupId: consumed[0]!.groupId,
           topics: consumed.map((c) => ({ topic: c.topic, partitions: [{ partition: c.partition, offset: c.offset }] })),
         })
+        await sendRecords(tx, lists, limits)
+        await tx.commit()
+      } catch (err) {
+        await tx.abort().catch(() => undefined)
+        throw err
+      }
+    },
+    async publish(lists, limits) {
+      const tx = await producer.transaction()
+      try {
         await sendRecords(tx, lists, limits)
         await tx.commit()
       } catch (err) {

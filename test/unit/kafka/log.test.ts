@@ -23,6 +23,7 @@ describe('the log', () => {
   const entries: [string, string, string][] = [
     ['ERROR', 'Connection', 'Connection error: write after end'],
     ['WARN', 'RequestQueue', 'Response without match'],
+    ['ERROR', 'Producer', 'Failed to send messages: The producer attempted to update a transaction while another concurrent operation on the same transaction was ongoing'],
     ['ERROR', 'Producer', 'Producer attempted an operation with an old epoch'],
     ['WARN', 'Runner', 'The group is rebalancing, re-joining'],
     ['INFO', 'Consumer', 'Starting'],
@@ -36,7 +37,7 @@ describe('the log', () => {
   })
 
   it("shows kafkajs' info and retried noise at debug, and only errors at error", () => {
-    expect(written('debug', entries).split('\n').filter((l) => l !== '')).toHaveLength(5)
+    expect(written('debug', entries).split('\n').filter((l) => l !== '')).toHaveLength(6)
     expect(written('debug', entries)).toContain('egress-sentinel run: debug: kafkajs [Connection] Connection error: write after end\n')
     expect(written('error', entries)).toBe('')
     const out: string[] = []

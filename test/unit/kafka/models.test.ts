@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest'
 import { DETECTORS } from '../../../detectors/index.ts'
 import { parseConfig } from '../../../src/config/load.ts'
-import { shardFleet } from '../../../src/engine/fleet.ts'
+import { LAG_EPOCHS, shardFleet } from '../../../src/engine/fleet.ts'
 import type { FleetView } from '../../../src/engine/fleet.ts'
 import { ModelsFeed, ModelsOutbox, viewSignature } from '../../../src/kafka/models.ts'
 import { partitionOf } from '../../../src/partition.ts'
@@ -110,6 +110,89 @@ describe('models topic', () => {
     expect(late.view.complete).toBe(own.view.complete)
     // The levels shards can still read (the late view keeps no older ones): the same.
     expect(levels(late.view, own.view.complete - 1)).toEqual(levels(own.view, own.view.complete - 1))
+  })
+
+  it("a shard that publishes its closed epochs ahead of its state: every snapshot carries the levels its committed state reads, and its progress never goes back", () => {
+    const own = member()
+    const outboxes = Array.from({ length: SHARDS }, (_, i) => new ModelsOutbox(i, own.sig))
+    const shards: DetectionPipeline[] = outboxes.map((box, i) =>
+      createPipeline(config, DETECTORS, () => undefined, {
+        fleet: shardFleet(own.view, i, (p) => {
+          own.view.publish(p)
+          box.add(p)
+        }),
+      }),
+    )
+    const log: [string, string | null][] = []
+    /** The epochs each shard's committed state has closed. */
+    const stateThrough = new Array<number>(SHARDS).fill(-Infinity)
+    const latest = (): Map<string, Buffer | null> => {
+      const out = new Map<string, Buffer | null>()
+      for (const [key, value] of log) {
+        if (value === null) out.delete(key)
+        else out.set(key, Buffer.from(value))
+      }
+      return out
+    }
+    let snapshots = 0
+    const commit = (i: number, withState: boolean): void => {
+      const records = outboxes[i]!.take(shards[i]!.time(), null, own.feed, withState)
+      if (withState) stateThrough[i] = shards[i]!.closedThrough()
+      for (const r of records) {
+        log.push([r.key!, r.value])
+        own.feed.applyRecord(r.key!, r.value === null ? null : Buffer.from(r.value))
+      }
+      if (records.some((r) => r.key === 's')) {
+        // A member starting from the topic now restores each shard at its committed state: it can read what that state reads.
+        snapshots++
+        const late = member()
+        late.feed.loadRecords(latest())
+        const reads = Math.min(...stateThrough) + 1 - LAG_EPOCHS
+        expect(() => late.view.level(reads)).not.toThrow()
+        expect(levels(late.view, reads)).toEqual(levels(own.feed.committed, reads))
+      }
+    }
+    const moveAll = (t: number): void => {
+      for (let moved = true; moved; ) {
+        moved = false
+        for (const s of shards) {
+          const target = Math.min(t, s.maxAdvance())
+          if (target > s.time()) {
+            s.advanceTo(target)
+            moved = true
+          }
+        }
+        shards.forEach((_, i) => commit(i, true))
+      }
+    }
+    let n = 0
+    for (const event of EVENTS) {
+      const shard = shards[partitionOf(event.deviceId, SHARDS)]!
+      if (shard.ingest(event, event.ts) === 'wait') {
+        moveAll(event.ts)
+        expect(shard.ingest(event, event.ts)).not.toBe('wait')
+      }
+      // Shard 1 publishes often and commits its state seldom (a member that others wait for, reading a backlog).
+      n++
+      if (n % 1000 === 0) commit(1, n % 30_000 === 0)
+      if (n % 4000 === 0) commit(0, true)
+      if (n % 12_000 === 0) commit(2, true)
+    }
+    expect(snapshots).toBeGreaterThanOrEqual(3)
+    expect(Math.min(...stateThrough)).toBeLessThan(own.feed.committed.complete)
+
+    // Its next owner restores its committed state and says the epochs the topic has it closed through, not fewer.
+    const before = own.feed.committed.closedBy(1)
+    expect(before).toBeGreaterThan(stateThrough[1]!)
+    const restored = new ModelsOutbox(1, own.sig)
+    restored.publishedThrough(own.feed.committed.closedBy(1))
+    restored.add({ shard: 1, closedThrough: stateThrough[1]!, clock: 0, epochs: [] })
+    log.push(...restored.take(0, null, own.feed).map((r): [string, string | null] => [r.key!, r.value]))
+    const progress = new Map<string, number[]>()
+    for (const [key, value] of log) if (key.startsWith('p/') && value !== null) progress.set(key, [...(progress.get(key) ?? []), (JSON.parse(value) as { closedThrough: number }).closedThrough])
+    for (const [key, closed] of progress) expect(closed, key).toEqual([...closed].sort((a, b) => a - b))
+    const last = JSON.parse(log.filter(([k]) => k === 'p/1').at(-1)![1]!) as { closedThrough: number; stateThrough: number }
+    expect([last.closedThrough, last.stateThrough]).toEqual([before, stateThrough[1]])
   })
 
   it('leaves out records of another configuration\'s facets, saying so once', () => {
