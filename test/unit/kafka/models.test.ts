@@ -33,20 +33,53 @@ const canonical = (v: unknown): unknown => {
   return items.every(Array.isArray) ? items.sort((a, b) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : 1)) : items
 }
 
+/** The fleet's shards, publishing into their member's view at once (as a member's shards do) and into their outboxes. */
+const shardsOf = (own: { readonly view: FleetView; readonly sig: string }): { outboxes: ModelsOutbox[]; shards: DetectionPipeline[] } => {
+  const outboxes = Array.from({ length: SHARDS }, (_, i) => new ModelsOutbox(i, own.sig))
+  const shards = outboxes.map((box, i) =>
+    createPipeline(config, DETECTORS, () => undefined, {
+      fleet: shardFleet(own.view, i, (p) => {
+        own.view.publish(p)
+        box.add(p)
+      }),
+    }),
+  )
+  return { outboxes, shards }
+}
+
+/** Moves every shard's clock towards `t` as far as the view lets it, committing each after every round, until none moves. */
+const moveShards = (shards: readonly DetectionPipeline[], t: number, commit: (i: number) => void): void => {
+  for (let moved = true; moved; ) {
+    moved = false
+    for (const s of shards) {
+      const target = Math.min(t, s.maxAdvance())
+      if (target > s.time()) {
+        s.advanceTo(target)
+        moved = true
+      }
+    }
+    shards.forEach((_, i) => commit(i))
+  }
+}
+
+/** Each event into its shard (moving every shard when it must wait for the view), then `after` with the events so far. */
+const ingestAll = (shards: readonly DetectionPipeline[], moveAll: (t: number) => void, after: (n: number) => void): void => {
+  let n = 0
+  for (const event of EVENTS) {
+    const shard = shards[partitionOf(event.deviceId, SHARDS)]!
+    if (shard.ingest(event, event.ts) === 'wait') {
+      moveAll(event.ts)
+      expect(shard.ingest(event, event.ts)).not.toBe('wait')
+    }
+    after(++n)
+  }
+}
+
 describe('models topic', () => {
   it('a member that follows the topic and one that reads it late (snapshot, then contributions) hold the shards\' own view', () => {
-    // The shards, publishing into their own view (as a member's shards do) and into their outboxes.
     const own = member()
     const follower = member()
-    const outboxes = Array.from({ length: SHARDS }, (_, i) => new ModelsOutbox(i, own.sig))
-    const shards: DetectionPipeline[] = outboxes.map((box, i) =>
-      createPipeline(config, DETECTORS, () => undefined, {
-        fleet: shardFleet(own.view, i, (p) => {
-          own.view.publish(p)
-          box.add(p)
-        }),
-      }),
-    )
+    const { outboxes, shards } = shardsOf(own)
     // The topic: every record in order, and the latest value of each key (compaction's view of it).
     const log: [string, string | null][] = []
     // What each shard has committed: a snapshot is never ahead of it (a shard restores what it committed).
@@ -60,30 +93,9 @@ describe('models topic', () => {
         for (const feed of [own.feed, follower.feed]) feed.applyRecord(r.key!, r.value === null ? null : Buffer.from(r.value))
       }
     }
-    const moveAll = (t: number): void => {
-      for (let moved = true; moved; ) {
-        moved = false
-        for (const s of shards) {
-          const target = Math.min(t, s.maxAdvance())
-          if (target > s.time()) {
-            s.advanceTo(target)
-            moved = true
-          }
-        }
-        shards.forEach((_, i) => commit(i))
-      }
-    }
-    let n = 0
-    for (const event of EVENTS) {
-      const shard = shards[partitionOf(event.deviceId, SHARDS)]!
-      if (shard.ingest(event, event.ts) === 'wait') {
-        moveAll(event.ts)
-        expect(shard.ingest(event, event.ts)).not.toBe('wait')
-      }
-      // Shard 0 (which snapshots) commits most often, the others less: its member's view runs ahead of the topic.
-      n++
-      shards.forEach((_, i) => n % (4000 * (1 + 2 * i)) === 0 && commit(i))
-    }
+    const moveAll = (t: number): void => moveShards(shards, t, (i) => commit(i))
+    // Shard 0 (which snapshots) commits most often, the others less: its member's view runs ahead of the topic.
+    ingestAll(shards, moveAll, (n) => shards.forEach((_, i) => n % (4000 * (1 + 2 * i)) === 0 && commit(i)))
     moveAll(EVENTS[EVENTS.length - 1]!.ts)
 
     expect(own.view.complete).toBeGreaterThanOrEqual(25)
@@ -114,15 +126,7 @@ describe('models topic', () => {
 
   it("a shard that publishes its closed epochs ahead of its state: every snapshot carries the levels its committed state reads, and its progress never goes back", () => {
     const own = member()
-    const outboxes = Array.from({ length: SHARDS }, (_, i) => new ModelsOutbox(i, own.sig))
-    const shards: DetectionPipeline[] = outboxes.map((box, i) =>
-      createPipeline(config, DETECTORS, () => undefined, {
-        fleet: shardFleet(own.view, i, (p) => {
-          own.view.publish(p)
-          box.add(p)
-        }),
-      }),
-    )
+    const { outboxes, shards } = shardsOf(own)
     const log: [string, string | null][] = []
     /** The epochs each shard's committed state has closed. */
     const stateThrough = new Array<number>(SHARDS).fill(-Infinity)
@@ -152,32 +156,13 @@ describe('models topic', () => {
         expect(levels(late.view, reads)).toEqual(levels(own.feed.committed, reads))
       }
     }
-    const moveAll = (t: number): void => {
-      for (let moved = true; moved; ) {
-        moved = false
-        for (const s of shards) {
-          const target = Math.min(t, s.maxAdvance())
-          if (target > s.time()) {
-            s.advanceTo(target)
-            moved = true
-          }
-        }
-        shards.forEach((_, i) => commit(i, true))
-      }
-    }
-    let n = 0
-    for (const event of EVENTS) {
-      const shard = shards[partitionOf(event.deviceId, SHARDS)]!
-      if (shard.ingest(event, event.ts) === 'wait') {
-        moveAll(event.ts)
-        expect(shard.ingest(event, event.ts)).not.toBe('wait')
-      }
-      // Shard 1 publishes often and commits its state seldom (a member that others wait for, reading a backlog).
-      n++
+    const moveAll = (t: number): void => moveShards(shards, t, (i) => commit(i, true))
+    // Shard 1 publishes often and commits its state seldom (a member that others wait for, reading a backlog).
+    ingestAll(shards, moveAll, (n) => {
       if (n % 1000 === 0) commit(1, n % 30_000 === 0)
       if (n % 4000 === 0) commit(0, true)
       if (n % 12_000 === 0) commit(2, true)
-    }
+    })
     expect(snapshots).toBeGreaterThanOrEqual(3)
     expect(Math.min(...stateThrough)).toBeLessThan(own.feed.committed.complete)
 
