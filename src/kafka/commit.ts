@@ -122,6 +122,8 @@ export const commitShardOutput = async (shard: Shard, ctx: CommitContext): Promi
  * its committed state and publishes the same epochs again, which the view takes once.
  */
 export const publishShardProgress = async (shard: Shard, ctx: CommitContext): Promise<void> => {
+  // A shard with no committed state yet, or too far ahead of it, commits it all.
+  if (!shard.outbox.canPublishAhead) return commitShardOutput(shard, ctx)
   const models = shard.outbox.take(shard.pipeline.time(), shard.waitingAt === null ? null : ctx.feed.committed.epochOf(shard.waitingAt) - LAG_EPOCHS, ctx.feed, false)
   if (models.length === 0) return
   await shard.writer.publish([{ topic: ctx.topics.models, records: models }], ctx.messageLimits)

@@ -20,6 +20,9 @@ export const MODELS_PARTITION = 0
 /** A snapshot of the view is written once it completed this many epochs past the last one (an hour of 10-minute epochs). */
 export const SNAPSHOT_EVERY_EPOCHS = 6
 
+/** Epochs a shard's publications may run ahead of its committed state (two hours of 10-minute epochs). */
+const MAX_AHEAD_EPOCHS = 12
+
 interface ProgressValue {
   /** The view's signature: records of another configuration's facets are left out. */
   readonly sig: string
@@ -96,6 +99,20 @@ export class ModelsOutbox {
     if (epoch > this.published) this.published = epoch
   }
 
+  /** The shard's state restored from the changelog has closed the epochs through `epoch`. */
+  restoredThrough(epoch: number): void {
+    this.stateThrough = epoch
+  }
+
+  /**
+   * Whether its publications may go out ahead of its state: it has a committed state, at most
+   * MAX_AHEAD_EPOCHS behind (the fleet keeps the levels from there on, and a shard whose state cannot
+   * commit holds the fleet back within that, where the stall check sees it).
+   */
+  get canPublishAhead(): boolean {
+    return Number.isFinite(this.stateThrough) && this.closedThrough - this.stateThrough <= MAX_AHEAD_EPOCHS
+  }
+
   add(p: Publication): void {
     for (const e of p.epochs) this.epochs.push([e[0], e[1]])
     if (p.closedThrough > this.closedThrough) this.closedThrough = p.closedThrough
@@ -111,7 +128,8 @@ export class ModelsOutbox {
     const s = this.index
     const partition = MODELS_PARTITION
     const sig = this.sig
-    for (const [epoch, c] of this.epochs) out.push({ key: `c/${s}/${epoch}`, value: JSON.stringify({ sig, c: c.toJSON() } satisfies ContributionValue), partition })
+    // Epochs a previous owner published stay as it wrote them (members that load the topic later fold those).
+    for (const [epoch, c] of this.epochs) if (epoch > this.published) out.push({ key: `c/${s}/${epoch}`, value: JSON.stringify({ sig, c: c.toJSON() } satisfies ContributionValue), partition })
     this.epochs = []
     const through = feed.snapshotComplete
     if (through > this.tombstonedThrough) {
@@ -131,8 +149,9 @@ export class ModelsOutbox {
       this.written = { closedThrough: progress.closedThrough, clock: progress.clock, need, stateThrough }
     }
     // The owner of shard 0 snapshots the view as the topic has it (every member's is the same at the
-    // same epoch), never what this member's shards have not committed: a shard whose member fails
-    // restores a committed state, and the snapshot must not be ahead of it.
+    // same epoch), never what this member's shards have not committed. It may be ahead of a shard's
+    // committed state (published ahead of it): the snapshot carries the levels from the least
+    // stateThrough on, which a shard restored there reads.
     const view = feed.committed
     if (s === 0 && Number.isFinite(view.complete) && view.complete >= Math.max(feed.snapshotComplete, this.snapshotAt) + SNAPSHOT_EVERY_EPOCHS) {
       out.push(...snapshotRecords(view, sig))
@@ -355,6 +374,7 @@ export class ModelsFeed {
     }
     // Where every shard's committed state is, before any level is pruned.
     for (const [s, p] of progress) this.noteState(s, p)
+    this.retain()
     for (const [s, p] of progress) this.publish(s, p)
     this.retain()
   }

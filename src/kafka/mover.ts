@@ -90,6 +90,12 @@ export class FleetMover {
       // Not past the wall clock: an event dated ahead of it (within engine.maxFutureSeconds) waits
       // for the view a little longer rather than close its shard's epochs early.
       target = Math.min(shard.waitingAt, p.maxAdvance(), Date.now())
+      // Waiting where it stands, with work its fleet publications went out ahead of (its alerts, its
+      // state): committed once due, however long the others take.
+      if (!(target > p.time())) {
+        if (shard.inputs.some((i) => i.next !== null) && Date.now() - shard.lastCommitAt >= this.o.commitIntervalMs) await this.commit(shard, 'committing while it waits')
+        return
+      }
     } else if (idle(shard)) {
       target = Math.min(this.idleTarget(), p.maxAdvance())
       if (!(target > p.time())) return
@@ -124,11 +130,15 @@ export class FleetMover {
     }
     // Its closed epochs are in this member's view already when no other member reads them from the topic.
     if (this.o.alone() && Date.now() - shard.lastCommitAt < this.o.commitIntervalMs) return
+    await this.commit(shard, 'moving with the fleet')
+  }
+
+  private async commit(shard: Shard, what: string): Promise<void> {
     try {
       await this.o.commit(shard)
     } catch (err) {
       this.o.metrics.transactions.inc({ result: 'aborted' })
-      this.o.warn(`${shardKey(shard.id)}: moving with the fleet failed (${(err as Error).message}); it is read again from its committed state`)
+      this.o.warn(`${shardKey(shard.id)}: ${what} failed (${(err as Error).message}); it is read again from its committed state`)
       this.o.runner.failed(shard)
     }
   }

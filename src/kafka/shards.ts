@@ -354,6 +354,7 @@ export class ShardSet {
         // would never see those epochs closed, nor the restored shard republish them: a deadlock.
         const closedThrough = pipeline.closedThrough()
         if (Number.isFinite(closedThrough)) publish({ shard: fleetIndex, closedThrough, clock: pipeline.time(), epochs: [] })
+        outbox.restoredThrough(closedThrough)
       }
     } else {
       positions = new Map()

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest'
 import { DETECTORS } from '../../../detectors/index.ts'
 import { parseConfig } from '../../../src/config/load.ts'
-import { LAG_EPOCHS, shardFleet } from '../../../src/engine/fleet.ts'
+import { Contribution, LAG_EPOCHS, shardFleet } from '../../../src/engine/fleet.ts'
 import type { FleetView } from '../../../src/engine/fleet.ts'
 import { ModelsFeed, ModelsOutbox, viewSignature } from '../../../src/kafka/models.ts'
 import { partitionOf } from '../../../src/partition.ts'
@@ -171,13 +171,39 @@ describe('models topic', () => {
     expect(before).toBeGreaterThan(stateThrough[1]!)
     const restored = new ModelsOutbox(1, own.sig)
     restored.publishedThrough(own.feed.committed.closedBy(1))
-    restored.add({ shard: 1, closedThrough: stateThrough[1]!, clock: 0, epochs: [] })
-    log.push(...restored.take(0, null, own.feed).map((r): [string, string | null] => [r.key!, r.value]))
+    restored.restoredThrough(stateThrough[1]!)
+    // It closes its epochs again on its way: those the topic has from its previous owner are not written again.
+    const again = new Contribution()
+    again.active.set('frostbyte-fridge', 1)
+    restored.add({ shard: 1, closedThrough: stateThrough[1]!, clock: 0, epochs: [[before, again]] })
+    const taken = restored.take(0, null, own.feed)
+    expect(taken.filter((r) => r.key!.startsWith('c/1/'))).toEqual([])
+    log.push(...taken.map((r): [string, string | null] => [r.key!, r.value]))
     const progress = new Map<string, number[]>()
     for (const [key, value] of log) if (key.startsWith('p/') && value !== null) progress.set(key, [...(progress.get(key) ?? []), (JSON.parse(value) as { closedThrough: number }).closedThrough])
     for (const [key, closed] of progress) expect(closed, key).toEqual([...closed].sort((a, b) => a - b))
     const last = JSON.parse(log.filter(([k]) => k === 'p/1').at(-1)![1]!) as { closedThrough: number; stateThrough: number }
     expect([last.closedThrough, last.stateThrough]).toEqual([before, stateThrough[1]])
+  })
+
+  it('publishes ahead of its state only once the shard has a committed state, and at most twelve epochs ahead of it', () => {
+    const { sig, feed } = member()
+    const box = new ModelsOutbox(0, sig)
+    expect(box.canPublishAhead).toBe(false)
+    box.add({ shard: 0, closedThrough: 100, clock: 0, epochs: [] })
+    box.take(0, null, feed, false)
+    expect(box.canPublishAhead).toBe(false)
+    box.take(0, null, feed)
+    expect(box.canPublishAhead).toBe(true)
+    box.add({ shard: 0, closedThrough: 112, clock: 0, epochs: [] })
+    expect(box.canPublishAhead).toBe(true)
+    box.add({ shard: 0, closedThrough: 113, clock: 0, epochs: [] })
+    expect(box.canPublishAhead).toBe(false)
+    // A shard restored from the changelog has the state it was committed with.
+    const restored = new ModelsOutbox(0, sig)
+    restored.restoredThrough(110)
+    restored.add({ shard: 0, closedThrough: 110, clock: 0, epochs: [] })
+    expect(restored.canPublishAhead).toBe(true)
   })
 
   it('leaves out records of another configuration\'s facets, saying so once', () => {
