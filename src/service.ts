@@ -248,12 +248,13 @@ export const startService = async (
     if (caughtUp) mover.schedule()
   }
 
-  const commitShard = (shard: Shard): Promise<void> =>
-    commitShardOutput(shard, { kafka, groupId, topics, messageLimits, refreshLimits, shards: set, counters, metrics, warn, feed })
+  // Made at each commit: the models feed is made further down.
+  const commitContext = () => ({ kafka, groupId, topics, messageLimits, refreshLimits, shards: set, counters, metrics, warn, feed })
+  const commitShard = (shard: Shard): Promise<void> => commitShardOutput(shard, commitContext())
 
   const runner = new BatchRunner({
     config, settings, set, metrics, counters, lag, health, warn, commit: commitShard,
-    publish: (shard: Shard) => publishShardProgress(shard, { kafka, groupId, topics, messageLimits, refreshLimits, shards: set, counters, metrics, warn, feed }),
+    publish: (shard: Shard) => publishShardProgress(shard, commitContext()),
     seek: (topic, partition, offset) => source.seek(topic, partition, offset),
     stopping: () => stopping,
     progressed: () => mover.schedule(),

@@ -73,8 +73,8 @@ export class BatchRunner {
    * Runs a shard's held batches in event-time order over its inputs (the smallest event first, as a
    * Kafka Streams task picks among its partitions) until it must stop: an event waits for the fleet
    * view, or for an input that has nothing held but is not read to its end (its batch comes next).
-   * A batch run to its end resumes its partition. Commits when due, and at once when it waits for the
-   * fleet view: the epochs the shard closed on its way may be what the others wait for.
+   * A batch run to its end resumes its partition. Commits when due; when it waits for the fleet view
+   * before that, publishes the epochs it closed on its way at once (what the others may wait for).
    */
   async drain(shard: Shard, heartbeat: () => Promise<void>): Promise<void> {
     const { set, metrics, commit } = this.o
@@ -108,8 +108,9 @@ export class BatchRunner {
         endTimer()
         progressed = true
         if (stop === 'fleet') {
-          // The epochs it closed on its way go out at once when a shard elsewhere may be waiting for
-          // them; a member that owns every shard has them in its own view already, and commits when due.
+          // Commits when due. Else the epochs it closed on its way go out at once, alone (its state
+          // follows when due), when a shard elsewhere may be waiting for them; a member that owns
+          // every shard has them in its own view already.
           if (Date.now() - shard.lastCommitAt >= this.o.settings.commitIntervalMs) await commit(shard)
           else if (!this.o.alone()) await this.o.publish(shard)
           break
