@@ -109,8 +109,9 @@ export class BatchRunner {
         progressed = true
         if (stop === 'fleet') {
           // Commits when due. Else the epochs it closed on its way go out at once, alone (its state
-          // follows when due), when a shard elsewhere may be waiting for them; a member that owns
-          // every shard has them in its own view already.
+          // follows when due; everything at once for a shard without a committed state or too far
+          // ahead of it), when a shard elsewhere may be waiting for them; a member that owns every
+          // shard has them in its own view already.
           if (Date.now() - shard.lastCommitAt >= this.o.settings.commitIntervalMs) await commit(shard)
           else if (!this.o.alone()) await this.o.publish(shard)
           break

@@ -119,7 +119,9 @@ export const commitShardOutput = async (shard: Shard, ctx: CommitContext): Promi
  * A shard's fleet-view publications alone (its closed epochs' contributions and its progress), in a
  * transaction of their own: what another member waits for, without the device state and offsets,
  * which the next commit writes when due. A shard that fails before that commit is read again from
- * its committed state and publishes the same epochs again, which the view takes once.
+ * its committed state and closes those epochs again: the topic keeps what was published (see
+ * ModelsOutbox.publishedThrough). A shard without a committed state, or too far ahead of it
+ * (`canPublishAhead`), commits everything instead.
  */
 export const publishShardProgress = async (shard: Shard, ctx: CommitContext): Promise<void> => {
   // A shard with no committed state yet, or too far ahead of it, commits it all.

@@ -75,7 +75,7 @@ const finite = (n: number): number | null => (Number.isFinite(n) ? n : null)
  * What one shard has to write to the models topic: its publications since its last commit, its
  * clock, the tombstones of contributions a snapshot made unneeded and, for shard 0, a snapshot now
  * and then. Taken whole by a commit; a commit that fails drops the shard, and whoever reads its
- * input again publishes the same again.
+ * input again publishes what the topic does not have yet (its epochs past `publishedThrough`).
  */
 export class ModelsOutbox {
   private epochs: [number, Contribution][] = []

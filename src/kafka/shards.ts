@@ -361,7 +361,7 @@ export class ShardSet {
     }
     // What its previous owner published ahead of the state it committed stays published: the
     // shard's progress never says less (a member loading the topic later would take its
-    // contributions again), and the epochs it closes again go out and are skipped.
+    // contributions again), and the epochs it closes again are not written again.
     outbox.publishedThrough(this.o.publishedThrough(fleetIndex))
     const inputs = this.o.inputs.map((topic): ShardInput => {
       const at = positions.get(topic)
