@@ -18,7 +18,7 @@ import { localKafka } from '../scripts/kafka/local.ts'
 import type { WebhookTargetConfig } from '../src/config/webhooks.ts'
 import { alertLatency } from './latency.ts'
 import { scaleOut } from './scale-out.ts'
-import { createTopics } from '../scripts/kafka/topics.ts'
+import { createTopics, runOutputTopics } from '../scripts/kafka/topics.ts'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const FLEET = `${ROOT}fixtures/synthetic/fleet.ndjson.gz`
@@ -108,10 +108,7 @@ export const kafkaThroughput = async (): Promise<Record<string, number | string>
     const timeService = async (label: string, webhooks: readonly WebhookTargetConfig[]): Promise<{ seconds: number; alerts: number; models: ModelsSize }> => {
       const own = { alerts: `bench-alerts-${label}-${id}`, state: `bench-state-${label}-${id}`, models: `bench-models-${label}-${id}` }
       extraTopics.push(own.alerts, own.state, own.models)
-      await createTopics(admin, [
-        { topic: own.alerts, numPartitions: 1 }, { topic: own.state, numPartitions: PARTITIONS, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] },
-        { topic: own.models, numPartitions: 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] },
-      ])
+      await createTopics(admin, runOutputTopics(own, PARTITIONS))
       const group = `bench-service-${label}-${id}`
       const settings = serviceSettings(
         { brokers },

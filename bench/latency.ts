@@ -10,7 +10,7 @@ import { createLineDecoder } from '../src/decode/formats.ts'
 import { partitionOf } from '../src/partition.ts'
 import { replay } from '../src/replay.ts'
 import { DEFAULT_MAX_LINE_BYTES, forEachLine } from '../src/sources/file.ts'
-import { createTopics } from '../scripts/kafka/topics.ts'
+import { createTopics, runOutputTopics } from '../scripts/kafka/topics.ts'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const BIN = `${ROOT}bin/egress-sentinel.js`
@@ -70,9 +70,7 @@ export const alertLatency = async (kafka: Kafka, brokers: string, fixture: strin
   let service: ReturnType<typeof spawn> | null = null
   try {
     await createTopics(admin, [
-      { topic: topics.events, numPartitions: partitions }, { topic: topics.alerts, numPartitions: 1 }, { topic: topics.dlq, numPartitions: 1 },
-      { topic: topics.state, numPartitions: partitions, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] },
-      { topic: topics.models, numPartitions: 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] },
+      { topic: topics.events, numPartitions: partitions }, { topic: topics.dlq, numPartitions: 1 }, ...runOutputTopics(topics, partitions),
     ])
     // The service in a process of its own, as deployed; ready once its group is joined and shards restored.
     const child = spawn(process.execPath, [BIN, 'run'], {

@@ -10,7 +10,7 @@ import { gunzipSync } from 'node:zlib'
 import type { Admin, Kafka } from 'kafkajs'
 import { createProducer } from '../src/kafka/client.ts'
 import { produceFiles } from '../src/kafka/produce.ts'
-import { createTopics } from '../scripts/kafka/topics.ts'
+import { createTopics, runOutputTopics } from '../scripts/kafka/topics.ts'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const BIN = `${ROOT}bin/egress-sentinel.js`
@@ -94,10 +94,7 @@ export const scaleOut = async (kafka: Kafka, brokers: string, fleet: string): Pr
     for (const members of [1, 2]) {
       const own = { alerts: `scale-alerts-${members}-${id}`, state: `scale-state-${members}-${id}`, models: `scale-models-${members}-${id}` }
       created.push(own.alerts, own.state, own.models)
-      await createTopics(admin, [
-        { topic: own.alerts, numPartitions: 1 }, { topic: own.state, numPartitions: PARTITIONS, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] },
-        { topic: own.models, numPartitions: 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] },
-      ])
+      await createTopics(admin, runOutputTopics(own, PARTITIONS))
       const group = `scale-service-${members}-${id}`
       const started = performance.now()
       const stderr: string[] = []

@@ -764,17 +764,7 @@ export class FleetHistogram extends Facet<HistogramState> {
     const weight = h.weight - (out >= 0 ? 1 : 0)
     if (!(weight > 1e-9)) return null
     const at = (b: number): number => h.buckets[b]! - (b === out ? 1 : 0)
-    // The median: the first bucket whose cumulative weight reaches half.
-    let median = bucketValue(HISTOGRAM_BUCKETS - 1)
-    let acc = 0
-    for (let b = 0; b < HISTOGRAM_BUCKETS; b++) {
-      const w = at(b)
-      acc += w
-      if (w > 0 && acc >= weight / 2) {
-        median = bucketValue(b)
-        break
-      }
-    }
+    const median = quantileOf(h, 0.5, out)
     let below = 0
     let sum = 0
     const deviations: [number, number][] = []
@@ -788,7 +778,7 @@ export class FleetHistogram extends Facet<HistogramState> {
     }
     deviations.sort((a, b) => a[0] - b[0])
     let mad = 0
-    acc = 0
+    let acc = 0
     for (const [d, w] of deviations) {
       acc += w
       mad = d
@@ -798,12 +788,14 @@ export class FleetHistogram extends Facet<HistogramState> {
   }
 }
 
-const quantileOf = (h: HistogramState, q: number): number => {
-  const target = q * h.weight
+/** The q-quantile of a distribution (the value of the first bucket its cumulative weight reaches), one observation in bucket `without` left out (-1: none). */
+const quantileOf = (h: HistogramState, q: number, without = -1): number => {
+  const target = q * (h.weight - (without >= 0 ? 1 : 0))
   let acc = 0
   for (let b = 0; b < HISTOGRAM_BUCKETS; b++) {
-    acc += h.buckets[b]!
-    if (acc >= target && h.buckets[b]! > 0) return bucketValue(b)
+    const w = h.buckets[b]! - (b === without ? 1 : 0)
+    acc += w
+    if (acc >= target && w > 0) return bucketValue(b)
   }
   return bucketValue(HISTOGRAM_BUCKETS - 1)
 }

@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import type { Admin, Kafka } from 'kafkajs'
-import { createTopics } from '../../scripts/kafka/topics.ts'
+import { createTopics, runOutputTopics } from '../../scripts/kafka/topics.ts'
 import { expect } from 'vitest'
 import { readAll } from './kafka.ts'
 
@@ -20,9 +20,7 @@ export const setupTopics = async (admin: Admin, brokers: string, partitions: num
   const t = { events: `events-${id}`, telemetry: `telemetry-${id}`, alerts: `alerts-${id}`, dlq: `dlq-${id}`, state: `state-${id}`, models: `models-${id}` }
   await createTopics(admin, [
     { topic: t.events, numPartitions: partitions }, { topic: t.telemetry, numPartitions: partitions },
-    { topic: t.alerts, numPartitions: 1 }, { topic: t.dlq, numPartitions: 1 },
-    { topic: t.state, numPartitions: partitions, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] },
-    { topic: t.models, numPartitions: 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] },
+    { topic: t.dlq, numPartitions: 1 }, ...runOutputTopics(t, partitions),
   ])
   const groupId = `group-${id}`
   const env = {
