@@ -94,6 +94,17 @@ export interface ShardWriter {
   close(): Promise<void>
 }
 
+/** Times a transaction's offsets are asked for again while its coordinator still ends the previous one (20 ms doubling: 1.2 s in all). */
+const OFFSETS_RETRIES = 6
+
+/** The coordinator still ends the producer's previous transaction (CONCURRENT_TRANSACTIONS), whatever kafkajs wrapped it in. */
+const concurrentTransactions = (err: unknown): boolean => {
+  for (let e = err as { type?: unknown; cause?: unknown } | undefined; e !== undefined && e !== null; e = e.cause as typeof e) {
+    if (e.type === 'CONCURRENT_TRANSACTIONS') return true
+  }
+  return false
+}
+
 export const shardWriter = (kafka: Kafka, transactionalId: string): ShardWriter => {
   const producer = createTransactionalProducer(kafka, transactionalId)
   return {
@@ -108,10 +119,21 @@ export const shardWriter = (kafka: Kafka, transactionalId: string): ShardWriter 
         // The offsets first: the transaction is open on the coordinator before any record is sent, so
         // a coordinator still completing the previous transaction (CONCURRENT_TRANSACTIONS) fails this
         // one before anything is written, rather than in a send kafkajs retries.
-        await tx.sendOffsets({
+        const offsets = {
           consumerGroupId: consumed[0]!.groupId,
           topics: consumed.map((c) => ({ topic: c.topic, partitions: [{ partition: c.partition, offset: c.offset }] })),
-        })
+        }
+        // kafkajs does not retry that refusal here (nothing is written yet): asked again shortly, a
+        // few times, rather than drop the shard (a transaction right after one of its publications alone).
+        for (let attempt = 0; ; attempt++) {
+          try {
+            await tx.sendOffsets(offsets)
+            break
+          } catch (err) {
+            if (!concurrentTransactions(err) || attempt >= OFFSETS_RETRIES) throw err
+            await new Promise((r) => setTimeout(r, 20 * 2 ** attempt))
+          }
+        }
         await sendRecords(tx, lists, limits)
         await tx.commit()
       } catch (err) {
