@@ -20,6 +20,11 @@
  * (`busyNewPortsPerHour`: a general-purpose host, a gateway) makes a risky port's first use
  * unremarkable, so for it a risky port needs persistence as an unusual one does (and is medium);
  * a device that never meets new ports (nearly every IoT device) is reported at the first use.
+ * Its rate is a Gamma belief (src/engine/rate.ts): its own new ports an hour with its model's rate
+ * as the prior (every device of the model counts its hours, the quiet ones their zeros; a model of
+ * one device lends none), weighed as up to `priorHours` of its own traffic, fewer when the model's
+ * devices differ: a new device of a model of general-purpose hosts is busy from its first hours, one
+ * of a model that never meets new ports needs many more of its own before it is.
  * Local destinations are ignored: this watches egress. Tuning: list the ports a model
  * legitimately uses under `allow`; add a fleet's own service ports to `standardPorts`.
  */
@@ -28,6 +33,7 @@ import { defineDetector } from '../src/engine/detector.ts'
 import type { Finding, Severity } from '../src/types.ts'
 import { hashString, TRAIL_SPAN, tailAfter, tailShift, trailDropped, trailLatest, trailMark, trailShift, windowOf } from '../src/engine/window.ts'
 import { isLocalAddress } from '../src/engine/net.ts'
+import { ownObservations, recordOwn } from '../src/engine/fleet.ts'
 
 const HIGH_RISK = [23, 2323, 25, 465, 587, 2525, 6667, 6697]
 /** Default ports of remote-access trojans: njRAT 1177, DarkComet 1604, Poison Ivy 3460, Metasploit 4444, Back Orifice 31337. */
@@ -69,6 +75,12 @@ export const portNoveltyConfig = z.strictObject({
    * alwaysReport) then needs persistentFlows flows, and is medium.
    */
   busyNewPortsPerHour: z.number().positive().default(1),
+  /**
+   * Hours of the device's own traffic its model's rate of new unusual ports weighs as at most, in the
+   * device's rate: fewer when the model's devices differ from each other (from the spread of their
+   * hourly counts) or the model was barely seen.
+   */
+  priorHours: z.number().min(0).default(12),
   /**
    * Mail submission ports (a risky port each) that are no novelty when the device sends to the mail
    * service it read mail from while learning (on a port of mailReadPorts; the same registered domain
@@ -116,6 +128,8 @@ interface State {
   met?: number
   /** Where it read mail from while learning: names' identity hashes (src/engine/destinations.ts) and addresses' `hashString`, the latest MAX_MAIL; absent in older checkpoints. */
   mailFrom?: number[] | null
+  /** What it taught its model's hourly counts, to read the model without itself (`ownObservations` in src/engine/fleet.ts); absent in older checkpoints. */
+  taught?: number[] | null
 }
 
 /** Mail services a device remembers reading from (by name and by address: two each). */
@@ -125,14 +139,16 @@ const MAX_MAIL = 8
 const MAX_SEEN = 64
 /** The least span its rate of new ports is taken over. */
 const RATE_SPAN_MS = 6 * 3_600_000
+/** New ports an hour a device teaches its model at most (a port scan does not make its model busy). */
+const MODEL_HOUR_CAP = 10
 
 const MAX_PORTS = 16
 
 /** The state of a device that used no unusual port yet (nearly all): shared, never written. */
-const INERT: State = Object.freeze({ learned: null, used: null, seen: null, seenWindow: null, met: 0, mailFrom: null }) as State
+const INERT: State = Object.freeze({ learned: null, used: null, seen: null, seenWindow: null, met: 0, mailFrom: null, taught: null }) as State
 
 /** The state to write: the device's own, or a fresh one for a device still on the shared inert state (handed back by the caller). */
-const ownState = (current: State): State => (current === INERT ? { learned: null, used: null, seen: null, seenWindow: null, met: 0, mailFrom: null } : current)
+const ownState = (current: State): State => (current === INERT ? { learned: null, used: null, seen: null, seenWindow: null, met: 0, mailFrom: null, taught: null } : current)
 
 export const portNovelty = defineDetector<PortNoveltyConfig, State>({
   id: 'port-novelty',
@@ -140,7 +156,7 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
   description:
     'Risky ports (telnet, SMTP, IRC, ...) a device and its model did not use while learning. ' +
     'List legitimate ports per model under allow.',
-  version: 4,
+  version: 5,
   tags: ['maturity_stable', 'network', 'mitre_T1571'],
   configSchema: portNoveltyConfig,
   // A first use is one event, not a level: one window confirms it (a bot's five SMTP flows in a
@@ -167,6 +183,10 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
     const allowed = new Map(Object.entries(cfg.allow).map(([model, ports]) => [model, new Set(ports)]))
     // Devices of each model per port, over the fleet.
     const peers = fleet.counts('ports', 1024)
+    // New unusual ports the model's devices meet an hour: every device evaluated at an hour's start
+    // counts the hour before it, a device that never met one its zero.
+    const modelHours = fleet.histogram('new-ports-per-hour')
+    const hourWindows = Math.max(1, Math.round(3_600_000 / windowMs))
     const learningMs = cfg.learningMinutes * 60_000
     return {
       init: () => INERT,
@@ -260,6 +280,17 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
         return handBack
       },
       evaluate(state, w, device): Finding | null {
+        const at = w * windowMs
+        if (w % hourWindows === 0) {
+          // The hour that ends with window w - 1 (the lookahead's ports wait for the next hour).
+          let fresh = 0
+          const seenWindow = state.seenWindow
+          if (seenWindow !== null && seenWindow !== undefined) for (const fw of seenWindow) if (fw < w && fw >= w - hourWindows) fresh++
+          const taught = Math.min(fresh, MODEL_HOUR_CAP)
+          modelHours.observe(device.model, taught, at)
+          // A device with a state of its own remembers it (the shared inert one cannot, and never asks).
+          if (state !== INERT) recordOwn((state.taught ??= ownObservations()), taught, fleet.epochOf(at))
+        }
         const used = state.used
         if (used === null) return null
         const hits: number[] = []
@@ -267,16 +298,31 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
         let severity: Severity = 'medium'
         let sample = ''
         const modelAllows = allowed.get(device.model)
-        const at = w * windowMs
-        // New unusual ports an hour since the device was first seen, over six hours at least (a
-        // device's first odd port or two do not make it an explorer), counting only ports first used
-        // by the end of w (what the lookahead observed past it does not count). Made on first need.
+        // New unusual ports an hour since the device was first seen, counting only ports first used
+        // by the end of w (what the lookahead observed past it does not count), with its model's rate
+        // as the prior, over six hours at least (a device's first odd port or two do not make it an
+        // explorer). Made on first need.
         let perHour = -1
+        let modelPerHour = 0
         const rate = (): number => {
           if (perHour < 0) {
             let met = state.met ?? 0
             for (const fw of state.seenWindow ?? []) if (fw <= w) met++
-            perHour = (met * 3_600_000) / Math.max(RATE_SPAN_MS, (w + 1) * windowMs - device.firstSeen)
+            // The model's devices' rates as a Gamma prior, by the moments of their hourly counts (a
+            // Poisson mixed over a Gamma has variance mean + mean² / shape): devices alike weigh as
+            // many hours, devices that differ as few, a model barely seen as its device-hours. Its
+            // own hours are left out (it would lend itself its own rate); a model of one device lends none.
+            const moments = fleet.devices(device.model, at) > 1 ? modelHours.momentsWithout(device.model, at, state.taught) : null
+            let priorHours = 0
+            if (moments !== null) {
+              const spread = moments.variance - moments.mean
+              const evidence = Math.min(cfg.priorHours, moments.weight)
+              // (Float sums leave a spread of 1e-16 where every hour was the same.)
+              priorHours = spread > 1e-9 ? Math.min(evidence, moments.mean / spread) : evidence
+              met += moments.mean * priorHours
+              modelPerHour = moments.mean
+            }
+            perHour = (met * 3_600_000) / Math.max(RATE_SPAN_MS, (w + 1) * windowMs - device.firstSeen + priorHours * 3_600_000)
           }
           return perHour
         }
@@ -306,7 +352,7 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
           severity,
           score: Math.min(1, 0.6 + 0.1 * hits.length + 0.05 * Math.log10(flows)),
           summary: `${hits.some((p) => risky.has(p)) ? 'first use of risky' : 'persistent use of unusual'} port${hits.length > 1 ? 's' : ''} ${hits.join(', ')} (${flows} flows), not used by the device or its ${device.model} peers while learning`,
-          evidence: { ports: hits, flows, sampleDestination: sample, peersRequired: cfg.peerDevices, newPortsPerHour: Math.round(rate() * 100) / 100 },
+          evidence: { ports: hits, flows, sampleDestination: sample, peersRequired: cfg.peerDevices, newPortsPerHour: Math.round(rate() * 100) / 100, modelNewPortsPerHour: Math.round(modelPerHour * 100) / 100 },
           destinations: [sample],
         }
       },
@@ -335,6 +381,7 @@ const copy = (s: State): State => ({
   seen: s.seen?.slice() ?? null,
   seenWindow: s.seenWindow?.slice() ?? s.seen?.map(() => 0) ?? null,
   met: s.met ?? 0,
+  taught: s.taught?.slice() ?? null,
   used:
     s.used === null
       ? null

@@ -688,6 +688,28 @@ export class FleetCounts extends Facet<CountsState> {
   }
 }
 
+/**
+ * What one device observed into a decayed histogram, kept by the device so that it can read its
+ * model without itself (`FleetHistogram.momentsWithout`): [sum, sum of squares, weight] of its
+ * observations before its latest, decayed to the epoch of the last of them, that epoch, then its
+ * latest value and epoch (-1: none). The latest stays apart because the level lags: it may not hold it yet.
+ */
+export const ownObservations = (): number[] => [0, 0, 0, -1, 0, -1]
+
+/** Keeps a device's observation of `value` in `epoch` (at most one an epoch, epochs rising) in `own`. */
+export const recordOwn = (own: number[], value: number, epoch: number): void => {
+  if (own[5]! >= 0) {
+    const k = own[3]! < 0 ? 0 : DECAY ** (own[5]! - own[3]!)
+    const v = own[4]!
+    own[0] = own[0]! * k + v
+    own[1] = own[1]! * k + v * v
+    own[2] = own[2]! * k + 1
+    own[3] = own[5]!
+  }
+  own[4] = value
+  own[5] = epoch
+}
+
 /** Peer statistics of a value against a model's distribution. */
 export interface DistributionStats {
   readonly median: number
@@ -750,6 +772,32 @@ export class FleetHistogram extends Facet<HistogramState> {
       h.moments = { mean, variance: Math.max(0, squares / h.weight - mean * mean), weight: h.weight }
     }
     return h.moments
+  }
+
+  /**
+   * The model's moments as `moments` gives them, with a device's own observations (`own`, which
+   * `recordOwn` kept) left out: those the level holds, decayed as the level decayed them. Null when
+   * nothing else is left. Exact for values below 32 (by bucket, as `moments`).
+   */
+  momentsWithout(model: string, ts: number, own: readonly number[] | null | undefined): Moments | null {
+    const h = this.state(model, ts)
+    const m = this.moments(model, ts)
+    if (h === undefined || m === null) return null
+    if (own === null || own === undefined) return m
+    let sum = m.mean * m.weight
+    let squares = (m.variance + m.mean * m.mean) * m.weight
+    let weight = m.weight
+    // Those before its latest (decayed to their own epoch), then its latest, if the level holds them.
+    for (const [s, q, n, epoch] of [[own[0]!, own[1]!, own[2]!, own[3]!], [own[4]!, own[4]! * own[4]!, 1, own[5]!]] as const) {
+      if (epoch < 0 || epoch > h.tag) continue
+      const k = DECAY ** (h.tag - epoch)
+      sum -= s * k
+      squares -= q * k
+      weight -= n * k
+    }
+    if (weight <= 1e-9) return null
+    const mean = Math.max(0, sum / weight)
+    return { mean, variance: Math.max(0, squares / weight - mean * mean), weight }
   }
 
   /**

@@ -30,7 +30,7 @@ describe('port-novelty', () => {
       severity: 'high',
       score: expect.closeTo(0.7 + 0.05 * Math.log10(20), 9),
       summary: 'first use of risky port 23 (20 flows), not used by the device or its test-model peers while learning',
-      evidence: { ports: [23], flows: 20, sampleDestination: '45.0.7.9', peersRequired: 3, newPortsPerHour: 0 },
+      evidence: { ports: [23], flows: 20, sampleDestination: '45.0.7.9', peersRequired: 3, newPortsPerHour: 0, modelNewPortsPerHour: 0 },
       destinations: ['45.0.7.9'],
     })
   })
@@ -80,7 +80,7 @@ describe('port-novelty', () => {
     const both = found.find((f) => f.minute === 133)!.finding
     expect(both.summary).toBe('first use of risky ports 5555, 23 (2 flows), not used by the device or its test-model peers while learning')
     expect(both.score).toBeCloseTo(0.8 + 0.05 * Math.log10(2), 9)
-    expect(both.evidence).toEqual({ ports: [5555, 23], flows: 2, sampleDestination: '45.0.7.9', peersRequired: 3, newPortsPerHour: 0 })
+    expect(both.evidence).toEqual({ ports: [5555, 23], flows: 2, sampleDestination: '45.0.7.9', peersRequired: 3, newPortsPerHour: 0, modelNewPortsPerHour: 0 })
     expect(found.find((f) => f.minute === 140)!.finding.evidence.ports).toEqual([23])
   })
 
@@ -209,6 +209,39 @@ describe('port-novelty', () => {
       expect(found[0]).toMatchObject({ minute: 230, finding: { evidence: { ports: [3389], newPortsPerHour: 0 } } })
       // From window 231 on, the device has met them: one RDP flow is no longer remarkable.
       expect(minutesOf(found)).toEqual([230])
+    })
+
+    describe('with its model\'s rate as the prior', () => {
+      /** A device of `model` from minute 0 on: a new unusual port every 5 minutes, all day (a general-purpose host). */
+      const host = (deviceId: string, model: string): EgressEvent[] => [
+        ...heartbeat(deviceId, model, 560),
+        ...range(0, 110).map((k) => egress({ deviceId, model, ts: at(5 * k + 0.7), dstIp: `203.0.113.${k}`, dstPort: 9000 + k })),
+      ]
+      const quiet = (n: number, model: string): EgressEvent[] => range(0, n).flatMap((i) => heartbeat(`${model}-${i}`, model, 560))
+      /** dev-1 of `model`: first seen at minute 300, `ports` new unusual ports in its first hour, one RDP flow at 430, after it learned. */
+      const newcomer = (model: string, ports: number): EgressEvent[] => [
+        ...range(300, 560).map((m) => egress({ model, ts: at(m + 0.5), dstIp: '52.10.0.1', dstPort: 443 })),
+        ...range(0, ports).map((k) => egress({ model, ts: at(300 + 60 * (k / ports) + 0.7), dstIp: `198.51.100.${k}`, dstPort: 7000 + k })),
+        ...flows('dev-1', 430, 3389, 1, model),
+      ]
+
+      it('judges a device that met few new ports busy when its model\'s devices meet them all the time', () => {
+        // Three in its first two hours: alone, 0.5 an hour over the six-hour floor.
+        const alone = detectorFindings(portNovelty, newcomer('pc', 3))
+        expect(minutesOf(alone)).toEqual(range(430, 440))
+        expect(alone[0]!.finding.evidence).toMatchObject({ ports: [3389], newPortsPerHour: 0.5, modelNewPortsPerHour: 0 })
+        const busyModel = [...host('pc-a', 'pc'), ...host('pc-b', 'pc'), ...host('pc-c', 'pc')]
+        expect(minutesOf(detectorFindings(portNovelty, [...busyModel, ...newcomer('pc', 3)]))).toEqual([])
+      })
+
+      it('needs more of a device\'s own new ports before it is busy when its model never meets any', () => {
+        // Twelve in its first hour: alone, 2 an hour (busy); among quiet peers, whose zeros weigh as
+        // twelve hours of its own, 12 over 2.2 + 12 hours (not busy).
+        expect(minutesOf(detectorFindings(portNovelty, newcomer('cam', 12)))).toEqual([])
+        const amongQuiet = detectorFindings(portNovelty, [...quiet(40, 'cam'), ...newcomer('cam', 12)])
+        expect(minutesOf(amongQuiet)).toEqual(range(430, 440))
+        expect(amongQuiet[0]!.finding).toMatchObject({ severity: 'medium', evidence: { ports: [3389], flows: 1, newPortsPerHour: 0.85, modelNewPortsPerHour: 0 } })
+      })
     })
 
     it('still reports the busy device\'s risky port once it is persistent (medium, even for a high-risk port), and its first port-25 flow at once', () => {

@@ -1,6 +1,6 @@
 // The fleet view: levels folded from every shard's contributions, the same whatever the shards and the order they publish in.
 import { describe, expect, it } from 'vitest'
-import { Contribution, FleetView, LAG_EPOCHS, shardFleet } from '../../../src/engine/fleet.ts'
+import { Contribution, FleetView, LAG_EPOCHS, ownObservations, recordOwn, shardFleet } from '../../../src/engine/fleet.ts'
 import type { ShardFleet } from '../../../src/engine/fleet.ts'
 
 const MIN = 60_000
@@ -144,6 +144,26 @@ describe('FleetView', () => {
     expect(h.stats('tv', 5, 2 * EPOCH)).toEqual({ median: 2, mean: 3.6, mad: 1, percentileBelow: 80, weight: 5 })
     expect(h.stats('fridge', 5, 2 * EPOCH)).toBeNull()
     expect(h.observations('tv', 2 * EPOCH)).toBe(5)
+  })
+
+  it('reads a model\'s moments without a device\'s own observations: those the level holds, decayed as it decayed them', () => {
+    const f = fleet(1)
+    const h = f.parts[0]!.access('ports').histogram('per-hour')
+    const own = ownObservations()
+    // Epochs 0, 3 and 6: three quiet devices observe 0, the device itself 10, then 4, then 7.
+    ;[10, 4, 7].forEach((mine, i) => {
+      for (let d = 0; d < 3; d++) h.observe('cam', 0, 3 * i * EPOCH)
+      h.observe('cam', mine, 3 * i * EPOCH)
+      recordOwn(own, mine, 3 * i)
+    })
+    f.close(6)
+    f.flush()
+    // Data of epoch 8 reads level 6, which holds all three: the others' zeros alone are left.
+    expect(h.momentsWithout('cam', 8 * EPOCH, own)).toEqual({ mean: expect.closeTo(0, 12), variance: expect.closeTo(0, 12), weight: expect.closeTo(3 * (1 + 0.9 ** 3 + 0.9 ** 6), 9) })
+    expect(h.moments('cam', 8 * EPOCH)!.mean).toBeGreaterThan(1)
+    // Data of epoch 7 reads level 5, which does not hold its latest (7) yet: its 10 and 4 are left out.
+    expect(h.momentsWithout('cam', 7 * EPOCH, own)).toEqual({ mean: expect.closeTo(0, 12), variance: expect.closeTo(0, 12), weight: expect.closeTo(3 * (1 + 0.9 ** 3), 9) })
+    expect(h.momentsWithout('cam', 7 * EPOCH, null)).toEqual(h.moments('cam', 7 * EPOCH))
   })
 
   it('carries a contribution through JSON unchanged (checkpoints, the models topic)', () => {
