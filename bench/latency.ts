@@ -11,6 +11,7 @@ import { partitionOf } from '../src/partition.ts'
 import { replay } from '../src/replay.ts'
 import { DEFAULT_MAX_LINE_BYTES, forEachLine } from '../src/sources/file.ts'
 import { createTopics, runOutputTopics } from '../scripts/kafka/topics.ts'
+import { cpuSeconds } from './scale-out.ts'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const BIN = `${ROOT}bin/egress-sentinel.js`
@@ -49,6 +50,11 @@ export interface LatencyResult {
   readonly p50Ms: number
   readonly p99Ms: number
   readonly maxMs: number
+  /** Records per CPU second of the `run` member while it followed the paced producer (NaN off Linux). */
+  readonly memberRecordsPerCpuSecond: number
+  /** Share of one core the member and this process (the paced producer and the alert reader) used meanwhile. */
+  readonly memberCores: number
+  readonly benchCores: number
 }
 
 export const alertLatency = async (kafka: Kafka, brokers: string, fixture: string, partitions: number, ratePerSecond: number): Promise<LatencyResult> => {
@@ -73,7 +79,9 @@ export const alertLatency = async (kafka: Kafka, brokers: string, fixture: strin
       { topic: topics.events, numPartitions: partitions }, { topic: topics.dlq, numPartitions: 1 }, ...runOutputTopics(topics, partitions),
     ])
     // The service in a process of its own, as deployed; ready once its group is joined and shards restored.
-    const child = spawn(process.execPath, [BIN, 'run'], {
+    // BENCH_MEMBER_NODE_ARGS: node options for the member (e.g. --cpu-prof --cpu-prof-dir=DIR to profile it).
+    const nodeArgs = process.env.BENCH_MEMBER_NODE_ARGS?.split(' ').filter((a) => a.length > 0) ?? []
+    const child = spawn(process.execPath, [...nodeArgs, BIN, 'run'], {
       env: {
         ...process.env, KAFKA_BROKERS: brokers, EGRESS_GROUP_ID: `lat-service-${id}`, EGRESS_TOPIC_EVENTS: topics.events,
         EGRESS_TOPIC_TELEMETRY: topics.events, EGRESS_TOPIC_ALERTS: topics.alerts, EGRESS_TOPIC_DLQ: topics.dlq,
@@ -113,6 +121,8 @@ export const alertLatency = async (kafka: Kafka, brokers: string, fixture: strin
     const perTick = Math.max(1, Math.round(ratePerSecond / TICKS))
     const byPartition = Array.from({ length: partitions }, () => [] as number[])
     lines.forEach((line, i) => byPartition[partitionOf(line.key, partitions)]!.push(i))
+    const cpu0 = cpuSeconds(child.pid)
+    const own0 = process.cpuUsage()
     const t0 = performance.now()
     const tickOf = (i: number): number => Math.floor(i / perTick)
     await Promise.all(
@@ -135,6 +145,9 @@ export const alertLatency = async (kafka: Kafka, brokers: string, fixture: strin
     )
     const achieved = lines.length / ((performance.now() - t0) / 1000)
     await Promise.race([done, sleep(120_000).then(() => Promise.reject(new Error(`${received.size} of ${expected.size} alerts read in 2 min`)))])
+    const wallSeconds = (performance.now() - t0) / 1000
+    const memberCpu = cpuSeconds(child.pid) - cpu0
+    const own = process.cpuUsage(own0)
 
     const latencies = [...expected].map(([key, line]) => received.get(key)! - sentAt[line]!).sort((a, b) => a - b)
     return {
@@ -144,6 +157,9 @@ export const alertLatency = async (kafka: Kafka, brokers: string, fixture: strin
       p50Ms: Math.round(percentile(latencies, 50)),
       p99Ms: Math.round(percentile(latencies, 99)),
       maxMs: Math.round(latencies.at(-1)!),
+      memberRecordsPerCpuSecond: Math.round(lines.length / memberCpu),
+      memberCores: Math.round((memberCpu / wallSeconds) * 100) / 100,
+      benchCores: Math.round(((own.user + own.system) / 1e6 / wallSeconds) * 100) / 100,
     }
   } finally {
     service?.kill('SIGTERM')

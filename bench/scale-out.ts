@@ -30,7 +30,7 @@ export interface ScaleOut {
 }
 
 /** CPU seconds (user and system) a process has used, from /proc (Linux; NaN elsewhere). Clock ticks are 100 a second on Linux. */
-const cpuSeconds = (pid: number | undefined): number => {
+export const cpuSeconds = (pid: number | undefined): number => {
   try {
     const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')
     return (Number(fields[11]) + Number(fields[12])) / 100

@@ -72,7 +72,7 @@ export const registerRun = (program: Command): void => {
         'Environment: KAFKA_BROKERS, EGRESS_TOPIC_EVENTS, EGRESS_TOPIC_TELEMETRY, EGRESS_TOPIC_ALERTS, EGRESS_TOPIC_DLQ, ' +
         'EGRESS_TOPIC_STATE, EGRESS_TOPIC_MODELS (the fleet view, compacted, one partition), EGRESS_GROUP_ID, EGRESS_SESSION_TIMEOUT_SECONDS, EGRESS_HTTP_HOST, EGRESS_HTTP_PORT (/livez, /readyz, /healthz, /metrics), ' +
         'EGRESS_METRICS_TOKEN or EGRESS_METRICS_TOKEN_FILE (bearer token for /metrics), EGRESS_METRICS_TOP_DEVICES (series of egress_top_device_score, default 20, 0: none), ' +
-        'EGRESS_COMMIT_INTERVAL_MS, EGRESS_STALL_TIMEOUT_SECONDS (not ready after this long without a fetch, rebalancing, or waiting for a fleet view that does not move; default 30), ' +
+        'EGRESS_COMMIT_INTERVAL_MS (a shard commits this often, default 500, and at once when caught up holding alerts or dead letters), EGRESS_STALL_TIMEOUT_SECONDS (not ready after this long without a fetch, rebalancing, or waiting for a fleet view that does not move; default 30), ' +
         'EGRESS_INPUT_FORMAT (the events topic\'s format: auto, canonical, pmacct, goflow2, zeek, nfdump; each record decoded on its own; telemetry is read as auto); ' +
         'EGRESS_LOG_LEVEL (the stderr lines shown: error, warn, info (default), debug; the Kafka client\'s own are warnings at most, its detail debug); KAFKA_TLS, KAFKA_TLS_CA_FILE; KAFKA_SASL_MECHANISM ' +
         '(plain, scram-sha-256, scram-sha-512), KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD or KAFKA_SASL_PASSWORD_FILE',

@@ -7,7 +7,7 @@ import { shardKey } from './changelog.ts'
 import type { ConsumerHealth } from './health.ts'
 import type { LagReporter } from './lag.ts'
 import { ingestRecord } from './records.ts'
-import { FleetWait, InputWait, idle } from './shards.ts'
+import { FleetWait, InputWait, afterBatch, idle } from './shards.ts'
 import type { Shard, ShardInput, ShardSet } from './shards.ts'
 
 /** Alerts and dead letters pending in a shard at most before it commits, whatever the interval. */
@@ -126,9 +126,11 @@ export class BatchRunner {
           resume?.()
           const due = Date.now() - shard.lastCommitAt >= this.o.settings.commitIntervalMs
           const full = shard.pending.alerts.length + shard.pending.dead.length > MAX_PENDING_RECORDS || shard.pending.bytes > MAX_PENDING_BYTES
-          // Commit when caught up with the partitions (an idle stream waits for nothing), else every
-          // interval: under load one transaction carries several batches and each device's state once.
-          if (this.o.stopping() || idle(shard) || due || full) await commit(shard)
+          const then = afterBatch({
+            stopping: this.o.stopping(), due, full, idle: idle(shard), waited: shard.pending.alerts.length + shard.pending.dead.length > 0, alone: this.o.alone(),
+          })
+          if (then === 'commit') await commit(shard)
+          else if (then === 'publish') await this.o.publish(shard)
           if (set.get(key) === shard && !shard.stale) this.o.lag.set(next, BigInt(held.batch.highWatermark) - (next.committed ?? 0n))
         }
       }

@@ -98,7 +98,11 @@ export class FleetMover {
       }
     } else if (idle(shard)) {
       target = Math.min(this.idleTarget(), p.maxAdvance())
-      if (!(target > p.time())) return
+      if (!(target > p.time())) {
+        // Read to its end with work not committed yet (a batch's state and offsets wait for the interval): committed once due.
+        if (shard.inputs.some((i) => i.next !== null) && Date.now() - shard.lastCommitAt >= this.o.commitIntervalMs) await this.commit(shard, 'committing at the end of its input')
+        return
+      }
       // Read to the end as the broker says now: records on their way are fetched first (the rule for
       // an idle partition: its end offsets, not the last batch's, say it has nothing to read).
       // (Unreadable now, a broker down: the next look tries again; the consumer reports the outage.)

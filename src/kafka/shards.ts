@@ -107,6 +107,29 @@ export const serial = <T>(shard: Shard, work: () => T | Promise<T>): Promise<T> 
 /** Every input read up to its end and nothing held: the shard moves with the fleet's clock. */
 export const idle = (shard: Shard): boolean => shard.waitingAt === null && shard.inputs.every((i) => i.caughtUp && i.held === null)
 
+/** What a shard sees at the end of a batch: whether it stops, its commit is due, its output is full, it is idle, it holds records someone waits for, it is alone. */
+export interface BatchEnd {
+  readonly stopping: boolean
+  readonly due: boolean
+  readonly full: boolean
+  readonly idle: boolean
+  /** Alerts or dead letters not committed yet. */
+  readonly waited: boolean
+  /** This member owns every shard (no other member waits for its epochs). */
+  readonly alone: boolean
+}
+
+/**
+ * What a shard does at the end of a batch. It commits every interval (one transaction carries several
+ * batches and each device's state once), and at once when caught up with its partitions while it
+ * holds alerts or dead letters: on an idle stream they wait for nothing. A live stream catches up
+ * after nearly every batch: a commit each time wrote every active device's state many times a
+ * second. Otherwise, caught up, it publishes the epochs it closed at once, alone, where another
+ * member may wait for them; what it holds the mover commits when due.
+ */
+export const afterBatch = (b: BatchEnd): 'commit' | 'publish' | 'hold' =>
+  b.stopping || b.due || b.full || (b.idle && b.waited) ? 'commit' : b.idle && !b.alone ? 'publish' : 'hold'
+
 /** Thrown by a shard's target when an event must wait for the shard's other input, which holds an earlier one. */
 export class InputWait extends Error {
   constructor(readonly ts: number) {
