@@ -236,7 +236,7 @@ const profile = async (top: number): Promise<{ fn: string; where: string; percen
 const main = async (): Promise<void> => {
   const t = await throughput()
   console.log('replay throughput, synthetic fleet (best of %d runs)', ROUNDS)
-  console.log('| events | alerts | bare JSON.parse loop (events/s) | replay (events/s) | ratio replay / JSON.parse (aim >= 0.3) |')
+  console.log('| events | alerts | bare JSON.parse loop (events/s) | replay (events/s) | ratio replay / JSON.parse (aim of issue 16: >= 0.5) |')
   console.log('|---:|---:|---:|---:|---:|')
   console.log(`| ${t.events} | ${t.alerts} | ${t.parseEventsPerSecond} | ${t.replayEventsPerSecond} | ${t.ratio} |`)
   console.log('\nreplay over 6 partitions, one fleet view (same alerts as 1), same run')
@@ -276,7 +276,7 @@ const main = async (): Promise<void> => {
   if (process.env.BENCH_KAFKA === '0') return
   const k = await kafkaThroughput()
   console.log(`\nthrough a real broker (${k.records} records, ${k.partitions} partitions, one consumer each; BENCH_KAFKA=0 skips)`)
-  console.log('| Kafka ConsumerPerformance (ceiling, records/s) | bare kafkajs consumer (records/s) | egress-sentinel run, median of the plain runs below (records/s) | run / bare kafkajs (aim >= 0.7) | bare kafkajs / ceiling |')
+  console.log('| Kafka ConsumerPerformance (ceiling, records/s) | bare kafkajs consumer (records/s) | egress-sentinel run, median of the plain runs below (records/s) | run / bare kafkajs (aim withdrawn by issue 16) | bare kafkajs / ceiling |')
   console.log('|---:|---:|---:|---:|---:|')
   console.log(`| ${k.ceilingPerSecond} | ${k.barePerSecond} | ${k.servicePerSecond} | ${k.serviceVsBare} | ${k.bareVsCeiling} |`)
   console.log('\nrun against replay of the same fleet, same bench run (what the Kafka path costs)')
