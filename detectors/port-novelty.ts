@@ -128,8 +128,9 @@ interface State {
   met?: number
   /** Where it read mail from while learning: names' identity hashes (src/engine/destinations.ts) and addresses' `hashString`, the latest MAX_MAIL; absent in older checkpoints. */
   mailFrom?: number[] | null
-  /** What it taught its model's hourly counts, to read the model without itself (`ownObservations` in src/engine/fleet.ts); absent in older checkpoints. */
+  /** What it taught its model's hourly counts, to read the model without itself (`ownObservations` in src/engine/fleet.ts), and that model; absent in older checkpoints. */
   taught?: number[] | null
+  taughtModel?: string
 }
 
 /** Mail services a device remembers reading from (by name and by address: two each). */
@@ -145,10 +146,10 @@ const MODEL_HOUR_CAP = 10
 const MAX_PORTS = 16
 
 /** The state of a device that used no unusual port yet (nearly all): shared, never written. */
-const INERT: State = Object.freeze({ learned: null, used: null, seen: null, seenWindow: null, met: 0, mailFrom: null, taught: null }) as State
+const INERT: State = Object.freeze({ learned: null, used: null, seen: null, seenWindow: null, met: 0, mailFrom: null, taught: null, taughtModel: '' }) as State
 
 /** The state to write: the device's own, or a fresh one for a device still on the shared inert state (handed back by the caller). */
-const ownState = (current: State): State => (current === INERT ? { learned: null, used: null, seen: null, seenWindow: null, met: 0, mailFrom: null, taught: null } : current)
+const ownState = (current: State): State => (current === INERT ? { learned: null, used: null, seen: null, seenWindow: null, met: 0, mailFrom: null, taught: null, taughtModel: '' } : current)
 
 export const portNovelty = defineDetector<PortNoveltyConfig, State>({
   id: 'port-novelty',
@@ -289,7 +290,14 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
           const taught = Math.min(fresh, MODEL_HOUR_CAP)
           modelHours.observe(device.model, taught, at)
           // A device with a state of its own remembers it (the shared inert one cannot, and never asks).
-          if (state !== INERT) recordOwn((state.taught ??= ownObservations()), taught, fleet.epochOf(at))
+          if (state !== INERT) {
+            // A device that changed model starts over: what it taught the other one is not in this one's.
+            if (state.taught === null || state.taught === undefined || state.taughtModel !== device.model) {
+              state.taught = ownObservations()
+              state.taughtModel = device.model
+            }
+            recordOwn(state.taught, taught, fleet.epochOf(at))
+          }
         }
         const used = state.used
         if (used === null) return null
@@ -312,7 +320,7 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
             // Poisson mixed over a Gamma has variance mean + mean² / shape): devices alike weigh as
             // many hours, devices that differ as few, a model barely seen as its device-hours. Its
             // own hours are left out (it would lend itself its own rate); a model of one device lends none.
-            const moments = fleet.devices(device.model, at) > 1 ? modelHours.momentsWithout(device.model, at, state.taught) : null
+            const moments = fleet.devices(device.model, at) > 1 ? modelHours.momentsWithout(device.model, at, state.taughtModel === device.model ? state.taught : null) : null
             let priorHours = 0
             if (moments !== null) {
               const spread = moments.variance - moments.mean
@@ -382,6 +390,7 @@ const copy = (s: State): State => ({
   seenWindow: s.seenWindow?.slice() ?? s.seen?.map(() => 0) ?? null,
   met: s.met ?? 0,
   taught: s.taught?.slice() ?? null,
+  taughtModel: s.taughtModel ?? '',
   used:
     s.used === null
       ? null

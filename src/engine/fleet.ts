@@ -690,24 +690,28 @@ export class FleetCounts extends Facet<CountsState> {
 
 /**
  * What one device observed into a decayed histogram, kept by the device so that it can read its
- * model without itself (`FleetHistogram.momentsWithout`): [sum, sum of squares, weight] of its
- * observations before its latest, decayed to the epoch of the last of them, that epoch, then its
- * latest value and epoch (-1: none). The latest stays apart because the level lags: it may not hold it yet.
+ * model without itself (`FleetHistogram.momentsWithout`): [sum, sum of squares, weight] of its older
+ * observations, decayed to the epoch of the last of them, that epoch (-1: none), then its latest
+ * LAG_EPOCHS + 1 observations as (value, epoch) pairs, oldest first (epoch -1: none). Those stay apart
+ * because the level lags: at one observation an epoch at most, every older one is in the level its
+ * reads see, and the sum can be decayed to the level's epoch whole.
  */
-export const ownObservations = (): number[] => [0, 0, 0, -1, 0, -1]
+export const ownObservations = (): number[] => [0, 0, 0, -1, ...Array.from({ length: LAG_EPOCHS + 1 }, () => [0, -1]).flat()]
 
 /** Keeps a device's observation of `value` in `epoch` (at most one an epoch, epochs rising) in `own`. */
 export const recordOwn = (own: number[], value: number, epoch: number): void => {
-  if (own[5]! >= 0) {
-    const k = own[3]! < 0 ? 0 : DECAY ** (own[5]! - own[3]!)
-    const v = own[4]!
+  const v = own[4]!
+  const e = own[5]!
+  if (e >= 0) {
+    const k = own[3]! < 0 ? 0 : DECAY ** (e - own[3]!)
     own[0] = own[0]! * k + v
     own[1] = own[1]! * k + v * v
     own[2] = own[2]! * k + 1
-    own[3] = own[5]!
+    own[3] = e
   }
-  own[4] = value
-  own[5] = epoch
+  for (let i = 4; i + 2 < own.length; i++) own[i] = own[i + 2]!
+  own[own.length - 2] = value
+  own[own.length - 1] = epoch
 }
 
 /** Peer statistics of a value against a model's distribution. */
@@ -787,15 +791,19 @@ export class FleetHistogram extends Facet<HistogramState> {
     let sum = m.mean * m.weight
     let squares = (m.variance + m.mean * m.mean) * m.weight
     let weight = m.weight
-    // Those before its latest (decayed to their own epoch), then its latest, if the level holds them.
-    for (const [s, q, n, epoch] of [[own[0]!, own[1]!, own[2]!, own[3]!], [own[4]!, own[4]! * own[4]!, 1, own[5]!]] as const) {
+    // Its older ones (decayed to their last epoch), then each recent one, where the level holds them.
+    for (let i = 2; i < own.length; i += 2) {
+      const epoch = own[i + 1]!
       if (epoch < 0 || epoch > h.tag) continue
       const k = DECAY ** (h.tag - epoch)
-      sum -= s * k
-      squares -= q * k
-      weight -= n * k
+      const older = i === 2
+      const value = own[i]!
+      sum -= (older ? own[0]! : value) * k
+      squares -= (older ? own[1]! : value * value) * k
+      weight -= (older ? own[2]! : 1) * k
     }
-    if (weight <= 1e-9) return null
+    // Less than itself left: what it remembers is not all in this level (a view started afresh).
+    if (weight <= 1e-9 || sum < -1e-9) return null
     const mean = Math.max(0, sum / weight)
     return { mean, variance: Math.max(0, squares / weight - mean * mean), weight }
   }

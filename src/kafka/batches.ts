@@ -230,11 +230,14 @@ export class BatchRunner {
       }
     }
     input.held = null
-    input.skipBelow = null
-    input.skipLine = 0
     input.readTo = BigInt(batch.lastOffset) + 1n
     input.caughtUp = input.readTo >= BigInt(batch.highWatermark)
-    input.next = (BigInt(batch.lastOffset) + 1n).toString()
+    // A batch read again wholly below where the state is (up to the record its lines were taken
+    // from) changes nothing: what it skips, and the position the next commit writes, stay.
+    if (skipBelow !== null && input.readTo <= skipBelow) return 'end'
+    input.skipBelow = null
+    input.skipLine = 0
+    input.next = input.readTo.toString()
     input.nextLine = 0
     return 'end'
   }

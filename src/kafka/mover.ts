@@ -98,16 +98,14 @@ export class FleetMover {
       }
     } else if (idle(shard)) {
       target = Math.min(this.idleTarget(), p.maxAdvance())
-      if (!(target > p.time())) {
-        // Read to its end with work not committed yet (a batch's state and offsets wait for the interval): committed once due.
-        if (shard.inputs.some((i) => i.next !== null) && Date.now() - shard.lastCommitAt >= this.o.commitIntervalMs) await this.commit(shard, 'committing at the end of its input')
-        return
-      }
+      // Read to its end with work not committed yet (a batch's state and offsets wait for the
+      // interval): committed once due, whether its clock moves or not.
+      if (!(target > p.time())) return this.commitDue(shard)
       // Read to the end as the broker says now: records on their way are fetched first (the rule for
       // an idle partition: its end offsets, not the last batch's, say it has nothing to read).
       // (Unreadable now, a broker down: the next look tries again; the consumer reports the outage.)
       const highs = await this.o.ends.fresh().catch(() => null)
-      if (highs === null) return
+      if (highs === null) return this.commitDue(shard)
       for (const i of shard.inputs) {
         if (i.readTo < (highs.get(`${i.topic}/${i.partition}`) ?? 0n)) {
           i.caughtUp = false
@@ -135,6 +133,12 @@ export class FleetMover {
     // Its closed epochs are in this member's view already when no other member reads them from the topic.
     if (this.o.alone() && Date.now() - shard.lastCommitAt < this.o.commitIntervalMs) return
     await this.commit(shard, 'moving with the fleet')
+  }
+
+  /** Commits an idle shard's work not committed yet, once its commit interval has passed. */
+  private async commitDue(shard: Shard): Promise<void> {
+    if (this.o.set.get(shardKey(shard.id)) !== shard) return
+    if (shard.inputs.some((i) => i.next !== null) && Date.now() - shard.lastCommitAt >= this.o.commitIntervalMs) await this.commit(shard, 'committing at the end of its input')
   }
 
   private async commit(shard: Shard, what: string): Promise<void> {

@@ -166,6 +166,25 @@ describe('FleetView', () => {
     expect(h.momentsWithout('cam', 7 * EPOCH, null)).toEqual(h.moments('cam', 7 * EPOCH))
   })
 
+  it('leaves a device\'s own observations out however long its epochs are (hourly observations, hour-long epochs)', () => {
+    const view = new FleetView({ epochMs: 60 * MIN, windowsPerEpoch: 60, shards: 1, maxModels: 1024 })
+    const part = shardFleet(view, 0, (p) => view.publish(p))
+    const h = part.access('ports').histogram('per-hour')
+    const own = ownObservations()
+    for (let e = 0; e < 8; e++) {
+      for (let d = 0; d < 3; d++) h.observe('cam', 0, e * 60 * MIN)
+      h.observe('cam', 10, e * 60 * MIN)
+      recordOwn(own, 10, e)
+      part.publish({ shard: 0, closedThrough: e, clock: (e + 1) * 60 * MIN, epochs: part.shard.take(e) })
+      // Data of epoch e (the hour it observed in) reads level e - 2, of epoch e + 1 level e - 1: the others' zeros of those epochs are left.
+      for (const [data, level] of [[e, e - 2], [e + 1, e - 1]] as const) {
+        const m = h.momentsWithout('cam', data * 60 * MIN, own)
+        if (level < 0) expect(m).toBeNull()
+        else expect(m).toEqual({ mean: expect.closeTo(0, 12), variance: expect.closeTo(0, 12), weight: expect.closeTo(3 * Array.from({ length: level + 1 }, (_, k) => 0.9 ** k).reduce((a, b) => a + b), 9) })
+      }
+    }
+  })
+
   it('carries a contribution through JSON unchanged (checkpoints, the models topic)', () => {
     const f = fleet(1)
     teach(f)
