@@ -92,20 +92,17 @@ export class FleetMover {
       target = Math.min(shard.waitingAt, p.maxAdvance(), Date.now())
       // Waiting where it stands, with work its fleet publications went out ahead of (its alerts, its
       // state): committed once due, however long the others take.
-      if (!(target > p.time())) {
-        if (shard.inputs.some((i) => i.next !== null) && Date.now() - shard.lastCommitAt >= this.o.commitIntervalMs) await this.commit(shard, 'committing while it waits')
-        return
-      }
+      if (!(target > p.time())) return this.commitDue(shard, 'committing while it waits')
     } else if (idle(shard)) {
       target = Math.min(this.idleTarget(), p.maxAdvance())
       // Read to its end with work not committed yet (a batch's state and offsets wait for the
       // interval): committed once due, whether its clock moves or not.
-      if (!(target > p.time())) return this.commitDue(shard)
+      if (!(target > p.time())) return this.commitDue(shard, 'committing at the end of its input')
       // Read to the end as the broker says now: records on their way are fetched first (the rule for
       // an idle partition: its end offsets, not the last batch's, say it has nothing to read).
       // (Unreadable now, a broker down: the next look tries again; the consumer reports the outage.)
       const highs = await this.o.ends.fresh().catch(() => null)
-      if (highs === null) return this.commitDue(shard)
+      if (highs === null) return this.commitDue(shard, 'committing at the end of its input')
       for (const i of shard.inputs) {
         if (i.readTo < (highs.get(`${i.topic}/${i.partition}`) ?? 0n)) {
           i.caughtUp = false
@@ -135,10 +132,10 @@ export class FleetMover {
     await this.commit(shard, 'moving with the fleet')
   }
 
-  /** Commits an idle shard's work not committed yet, once its commit interval has passed. */
-  private async commitDue(shard: Shard): Promise<void> {
+  /** Commits a shard's work not committed yet (a waiting or an idle shard's), once its commit interval has passed. */
+  private async commitDue(shard: Shard, what: string): Promise<void> {
     if (this.o.set.get(shardKey(shard.id)) !== shard) return
-    if (shard.inputs.some((i) => i.next !== null) && Date.now() - shard.lastCommitAt >= this.o.commitIntervalMs) await this.commit(shard, 'committing at the end of its input')
+    if (shard.inputs.some((i) => i.next !== null) && Date.now() - shard.lastCommitAt >= this.o.commitIntervalMs) await this.commit(shard, what)
   }
 
   private async commit(shard: Shard, what: string): Promise<void> {
