@@ -15,7 +15,12 @@
  * - any other port outside `standardPorts` that a device uses persistently (`persistentFlows`
  *   flows) fires when its model's peers do not use it: command and control on a port of its own
  *   (njRAT 1177, a bot on tcp/50). VPN protocols' ports are standard; UDP from 49152 up and the
- *   UDP ports of real-time media and games (`mediaUdpPorts`: calls, consoles) are not judged.
+ *   UDP ports of real-time media and games (`mediaUdpPorts`: calls, consoles) are not judged. Nor
+ *   is one (nor a risky one but those always reported) whose destination (its identity,
+ *   src/engine/destinations.ts: for an address, its owner) the device reached on other unusual
+ *   ports before, or the model's peers reach on unusual ports of their own: where the port is
+ *   random and the peer is the point, as a camera's peer-to-peer stream to a phone on the port its
+ *   carrier's NAT mapped (now and then a risky port's number, by chance).
  * What is surprising depends on the device: one that meets new unusual ports often
  * (`busyNewPortsPerHour`: a general-purpose host, a gateway) makes a risky port's first use
  * unremarkable, so for it a risky port needs persistence as an unusual one does (and is medium);
@@ -131,7 +136,16 @@ interface State {
   /** What it taught its model's hourly counts, to read the model without itself (`ownObservations` in src/engine/fleet.ts), and that model; absent in older checkpoints. */
   taught?: number[] | null
   taughtModel?: string
+  /**
+   * Identities of the destinations it used unusual ports to (by address), the latest MAX_REACHED,
+   * each counted once for its model, and the window each was first reached in; absent in older checkpoints.
+   */
+  reached?: number[] | null
+  reachedWindow?: number[] | null
 }
+
+/** Destinations a device remembers having used unusual ports to. */
+const MAX_REACHED = 16
 
 /** Mail services a device remembers reading from (by name and by address: two each). */
 const MAX_MAIL = 8
@@ -146,10 +160,10 @@ const MODEL_HOUR_CAP = 10
 const MAX_PORTS = 16
 
 /** The state of a device that used no unusual port yet (nearly all): shared, never written. */
-const INERT: State = Object.freeze({ learned: null, used: null, seen: null, seenWindow: null, met: 0, mailFrom: null, taught: null, taughtModel: '' }) as State
+const INERT: State = Object.freeze({ learned: null, used: null, seen: null, seenWindow: null, met: 0, mailFrom: null, taught: null, taughtModel: '', reached: null, reachedWindow: null }) as State
 
 /** The state to write: the device's own, or a fresh one for a device still on the shared inert state (handed back by the caller). */
-const ownState = (current: State): State => (current === INERT ? { learned: null, used: null, seen: null, seenWindow: null, met: 0, mailFrom: null, taught: null, taughtModel: '' } : current)
+const ownState = (current: State): State => (current === INERT ? { learned: null, used: null, seen: null, seenWindow: null, met: 0, mailFrom: null, taught: null, taughtModel: '', reached: null, reachedWindow: null } : current)
 
 export const portNovelty = defineDetector<PortNoveltyConfig, State>({
   id: 'port-novelty',
@@ -157,7 +171,7 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
   description:
     'Risky ports (telnet, SMTP, IRC, ...) a device and its model did not use while learning. ' +
     'List legitimate ports per model under allow.',
-  version: 5,
+  version: 6,
   tags: ['maturity_stable', 'network', 'mitre_T1571'],
   configSchema: portNoveltyConfig,
   // A first use is one event, not a level: one window confirms it (a bot's five SMTP flows in a
@@ -184,11 +198,19 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
     const allowed = new Map(Object.entries(cfg.allow).map(([model, ports]) => [model, new Set(ports)]))
     // Devices of each model per port, over the fleet.
     const peers = fleet.counts('ports', 1024)
+    // Devices of each model per destination (identity by address) they used unusual ports to.
+    const reachedBy = fleet.counts('unusual-port-destinations', 4096)
     // New unusual ports the model's devices meet an hour: every device evaluated at an hour's start
     // counts the hour before it, a device that never met one its zero.
     const modelHours = fleet.histogram('new-ports-per-hour')
     const hourWindows = Math.max(1, Math.round(3_600_000 / windowMs))
     const learningMs = cfg.learningMinutes * 60_000
+    /** Whether the device reached destination `to` on unusual ports before window `first`, or `peerDevices` of its model's devices reach it on unusual ports. */
+    const habitual = (state: State, model: string, to: number, first: number, at: number): boolean => {
+      const k = state.reached?.indexOf(to) ?? -1
+      if (k >= 0 && (state.reachedWindow?.[k] ?? 0) < first) return true
+      return reachedBy.get(model, to, at) >= cfg.peerDevices
+    }
     return {
       init: () => INERT,
       observeEgress(current, e, device) {
@@ -222,6 +244,20 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
             seen.push(port)
             seenWindow.push(fw)
           } else if (fw < seenWindow[k]!) seenWindow[k] = fw
+          // Where it goes on unusual ports (once per destination for its model's count), and since when.
+          const to = destinations.hash(e.dstIp, undefined)
+          const reached = (state.reached ??= [])
+          const reachedWindow = (state.reachedWindow ??= reached.map(() => 0))
+          const r = reached.indexOf(to)
+          if (r < 0) {
+            if (reached.length >= MAX_REACHED) {
+              reached.shift()
+              reachedWindow.shift()
+            }
+            reached.push(to)
+            reachedWindow.push(fw)
+            reachedBy.add(device.model, to, e.ts)
+          } else if (fw < reachedWindow[r]!) reachedWindow[r] = fw
         }
         const handBack = state === current ? undefined : state
         if (isRisky && !always.has(port) && e.ts - device.firstSeen < learningMs) {
@@ -343,6 +379,12 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
           if (modelAllows?.has(port) || (!always.has(port) && peers.get(device.model, port, at) >= cfg.peerDevices)) continue
           // Flows up to the end of w: what the lookahead observed past it is taken off.
           const upToW = used.flows[i]! - tailAfter(used.tail[i]!, used.lastWindow[i]!, w)
+          // To where the device went on other unusual ports before, or where its model's peers go on
+          // unusual ports of their own, the port is random and the peer the point (a peer-to-peer
+          // stream to a phone on the port its carrier's NAT mapped, a risky port's number by chance):
+          // not judged, the always-reported ports excepted.
+          const habit = !always.has(port) && habitual(state, device.model, destinations.hash(used.sample[i]!, undefined), used.firstWindow[i]!, at)
+          if (habit) continue
           // A risky port's first use surprises on a device that never meets new ports; on one that
           // meets them often it is judged like an unusual port (the always-reported ones excepted).
           const explored = risky.has(port) && !always.has(port) && rate() >= cfg.busyNewPortsPerHour
@@ -367,7 +409,7 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
       snapshot: (s) => copy(s),
       restore: (data) => {
         const d = data as State
-        return d.learned === null && d.used === null && (d.seen ?? null) === null && (d.mailFrom ?? null) === null ? INERT : copy(d)
+        return d.learned === null && d.used === null && (d.seen ?? null) === null && (d.mailFrom ?? null) === null && (d.reached ?? null) === null ? INERT : copy(d)
       },
     }
   },
@@ -391,6 +433,8 @@ const copy = (s: State): State => ({
   met: s.met ?? 0,
   taught: s.taught?.slice() ?? null,
   taughtModel: s.taughtModel ?? '',
+  reached: s.reached?.slice() ?? null,
+  reachedWindow: s.reachedWindow?.slice() ?? s.reached?.map(() => 0) ?? null,
   used:
     s.used === null
       ? null

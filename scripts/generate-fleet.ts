@@ -13,7 +13,7 @@ import type { FlowRecord } from './fleet/flows.ts'
 import { MODELS, telemetryReports, wake } from './fleet/models.ts'
 import type { Report } from './fleet/models.ts'
 import { Rng } from './fleet/rng.ts'
-import { planDemo, planFleet } from './fleet/scenarios.ts'
+import { FLEET_HISTORY_HOURS, planDemo, planFleet } from './fleet/scenarios.ts'
 import type { DeviceSpec, FleetPlan, PlanOptions } from './fleet/scenarios.ts'
 
 export const DEFAULT_SEED = 20261102
@@ -78,8 +78,11 @@ export interface DeviceLabel {
 
 export interface Fleet {
   readonly seed: number
+  /** The labelled capture: [start, end). */
   readonly start: number
   readonly end: number
+  /** When its traffic begins: `start`, or earlier with a benign history (`historyHours`). */
+  readonly from: number
   /** Sorted by ts, then deviceId, then the order the device produced them. */
   readonly events: FleetEvent[]
   /** The DNS answers for cloud services (fleet.dns.ndjson.gz), sorted as `events`: where flows are exported, a DNS log is too. */
@@ -150,12 +153,14 @@ const deviceEvents = (plan: FleetPlan, s: DeviceSpec): { events: FleetEvent[]; d
 }
 
 /** A device's events in one household. */
-const householdEvents = (plan: FleetPlan, s: DeviceSpec, stream: string): { events: FleetEvent[]; dns: DnsEvent[] } => {
+const householdEvents = (plan: FleetPlan, spec: DeviceSpec, stream: string): { events: FleetEvent[]; dns: DnsEvent[] } => {
+  // A device present at the labelled capture's start lived through the history before it.
+  const s = spec.joinAt <= plan.start && plan.from < plan.start ? { ...spec, joinAt: plan.from } : spec
   const rng = new Rng(plan.seed).derive(stream)
-  const from = Math.max(plan.start, s.joinAt)
-  const t = new Traffic(rng.derive('traffic'), from, plan.end, s.traits.resolver, s.traits.uplinkMbps, upSinceAt(s, plan.start), s.traits.doh)
+  const from = Math.max(plan.from, s.joinAt)
+  const t = new Traffic(rng.derive('traffic'), from, plan.end, s.traits.resolver, s.traits.uplinkMbps, upSinceAt(s, plan.from), s.traits.doh)
   MODELS[s.model].benign(t, s)
-  if (s.joinAt > plan.start) wake(t, s, s.joinAt)
+  if (s.joinAt > plan.from) wake(t, s, s.joinAt)
   if (s.offline !== null) wake(t, s, s.offline.to)
   if (s.attack !== null) attackTraffic(t, s, s.attack)
   t.resolveClouds()
@@ -178,7 +183,7 @@ const householdEvents = (plan: FleetPlan, s: DeviceSpec, stream: string): { even
     for (const r of telemetryReports(s, flows, rng.derive('telemetry'), from, plan.end, hideMail)) {
       if (online(r.ts)) events.push({ ...telemetryEvent(s, r), ts: r.ts + offset })
     }
-    for (const boot of bootsOf(s, plan.start)) {
+    for (const boot of bootsOf(s, plan.from)) {
       const at = boot + clock.int(15_000, 45_000)
       if (!online(at) || at >= plan.end) continue
       const report = { ts: RTC_EPOCH + (at - boot) + clock.int(20_000, 40_000), emailsSent: 0, smtpConnections: 0, cpuPct: clock.int(20, 60), bytesOut: clock.int(2000, 9000) }
@@ -229,10 +234,10 @@ const simulate = (plan: FleetPlan): Fleet => {
     activeAt: s.attack === null ? null : new Date(Math.max(s.attack.infectedAt, s.attack.activeAt)).toISOString(),
     hardCase: s.hardCase,
   }))
-  return { seed: plan.seed, start: plan.start, end: plan.end, events: sortByTs(generated), dns: sortByTs(answers), labels }
+  return { seed: plan.seed, start: plan.start, end: plan.end, from: plan.from, events: sortByTs(generated), dns: sortByTs(answers), labels }
 }
 
-/** The synthetic fleet for `seed`: about 320 devices over 24 hours from 2026-11-02T00:00Z. Pure and deterministic. */
+/** The synthetic fleet for `seed`: about 320 devices, labelled over 24 hours from 2026-11-02T00:00Z after a day of benign history (`historyHours`). Pure and deterministic. */
 export const generateFleet = (seed: number = DEFAULT_SEED, options: GenerateOptions = {}): Fleet => simulate(planFleet(seed, options))
 
 /** The demo's one file: its events and its DNS answers, by time. */
@@ -256,6 +261,8 @@ export const labelsJson = (fleet: Fleet): string => {
     `  "seed": ${fleet.seed},`,
     `  "start": "${new Date(fleet.start).toISOString()}",`,
     `  "end": "${new Date(fleet.end).toISOString()}",`,
+    // Only with a history: without one the file is as it always was.
+    ...(fleet.from < fleet.start ? [`  "historyFrom": "${new Date(fleet.from).toISOString()}",`] : []),
     `  "devices": ${fleet.labels.length},`,
     `  "events": ${fleet.events.length},`,
     '  "labels": [',
@@ -274,6 +281,11 @@ const parseSeed = (value: string): number => {
   return Number(value)
 }
 
+const parseHours = (value: string): number => {
+  if (!/^\d{1,3}$/.test(value) || Number(value) > 336) throw new InvalidArgumentError('expected whole hours 0..336')
+  return Number(value)
+}
+
 const kib = (n: number): string => `${(n / 1024).toFixed(0)} KiB`
 
 /** Parses the command line; bad usage exits 2 (the project's convention), --help exits 0. */
@@ -284,6 +296,7 @@ const parseArgs = (argv: readonly string[]): Command => {
     .option('--seed <n>', 'PRNG seed', parseSeed, DEFAULT_SEED)
     .option('--out <dir>', 'directory for fleet.ndjson.gz, fleet.dns.ndjson.gz and fleet.labels.json', 'fixtures/synthetic')
     .option('--demo-out <file>', 'demo fixture (uncompressed NDJSON)', 'fixtures/demo/demo.ndjson')
+    .option('--history-hours <n>', 'hours of benign traffic before the labelled day (attacks and hard cases all lie in the labelled day; evaluate --from its start scores that day alone); 0 for none', parseHours, FLEET_HISTORY_HOURS)
     .option('--exporter', 'also write fleet.exported.ndjson.gz: the fleet as a flow exporter sends it (a record per active timeout of 60 s, sent 15 s after a flow goes idle), out of start order')
     .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2))
   return program.parse([...argv])
@@ -291,9 +304,9 @@ const parseArgs = (argv: readonly string[]): Command => {
 
 export const main = (argv: readonly string[]): void => {
   const program = parseArgs(argv)
-  const opts = program.opts<{ seed: number; out: string; demoOut: string; exporter?: boolean }>()
+  const opts = program.opts<{ seed: number; out: string; demoOut: string; historyHours: number; exporter?: boolean }>()
   const began = performance.now()
-  const fleet = generateFleet(opts.seed)
+  const fleet = generateFleet(opts.seed, { historyHours: opts.historyHours })
   const gz = gzipSync(toNdjson(fleet.events), { level: 9, memLevel: 9 })
   mkdirSync(resolve(opts.out), { recursive: true })
   writeFileSync(join(opts.out, 'fleet.ndjson.gz'), gz)

@@ -59,6 +59,11 @@ export interface Evaluation {
   readonly byKind: readonly KindScore[]
   readonly byDetector: Readonly<Record<string, { alerts: number; onInfected: number; onBenign: number }>>
   readonly perDevice: readonly DeviceOutcome[]
+  /** ISO-8601: alerts detected before it were not scored (`--from`: a history the detectors learned from), or null. */
+  readonly scoredFrom: string | null
+  /** Firing alerts (notices aside) detected before `scoredFrom`, and the devices they were on: what a deployment's first day would have paged. */
+  readonly alertsBeforeScored: number
+  readonly devicesAlertedBeforeScored: number
   /** ISO-8601 event times of the first and last event (null without events). */
   readonly start: string | null
   readonly end: string | null
@@ -81,6 +86,11 @@ export class Evaluator {
   private readonly seen = new Set<string>()
   private start = Infinity
   private end = -Infinity
+  private readonly before = new Set<string>()
+  private alertsBefore = 0
+
+  /** `scoredFrom`: epoch ms from which alerts are scored (those detected earlier are counted apart), or null for all. */
+  constructor(private readonly scoredFrom: number | null = null) {}
 
   observe(event: DeviceEvent): void {
     if (event.ts < this.start) this.start = event.ts
@@ -110,6 +120,13 @@ export class Evaluator {
   alert(alert: Alert): void {
     if (alert.status !== 'firing' || this.seen.has(alert.id)) return
     this.seen.add(alert.id)
+    if (this.scoredFrom !== null && Date.parse(alert.detectedAt) < this.scoredFrom) {
+      if (alert.kind !== 'notice') {
+        this.alertsBefore++
+        this.before.add(alert.deviceId)
+      }
+      return
+    }
     this.firing.push(alert)
   }
 
@@ -181,6 +198,9 @@ export class Evaluator {
       }),
       byDetector,
       perDevice,
+      scoredFrom: this.scoredFrom === null ? null : new Date(this.scoredFrom).toISOString(),
+      alertsBeforeScored: this.alertsBefore,
+      devicesAlertedBeforeScored: this.before.size,
       start: Number.isFinite(this.start) ? new Date(this.start).toISOString() : null,
       end: Number.isFinite(this.end) ? new Date(this.end).toISOString() : null,
     }
@@ -205,6 +225,7 @@ export const evaluationMarkdown = (e: Evaluation): string => {
     '| detector | firing alerts | on infected devices | on benign devices |',
     '|---|---:|---:|---:|',
     ...Object.entries(e.byDetector).sort().map(([id, d]) => `| ${id} | ${d.alerts} | ${d.onInfected} | ${d.onBenign} |`),
+    ...(e.scoredFrom === null ? [] : ['', `Scored from ${e.scoredFrom}; before it (history): ${e.alertsBeforeScored} alerts on ${e.devicesAlertedBeforeScored} devices, not scored.`]),
   ]
   return lines.join('\n') + '\n'
 }

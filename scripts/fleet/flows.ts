@@ -97,6 +97,24 @@ export const AZURE: readonly Block[] = [block(20, 50, 0, 16), block(40, 113, 0, 
 /** Google Cloud (AS396982). */
 export const GOOGLE_CLOUD: readonly Block[] = [block(34, 64, 0, 14), block(35, 190, 0, 16)]
 
+/**
+ * Mobile carriers phones view cameras from (`remoteViewing`): blocks of their published ranges, as
+ * the built-in owner table places them (T-Mobile USA AS21928, AT&T AS20057, Verizon AS6167), and
+ * their share of phones.
+ */
+export const CARRIERS: readonly { readonly name: string; readonly asn: number; readonly blocks: readonly Block[]; readonly share: number }[] = [
+  { name: 'T-Mobile USA', asn: 21928, blocks: [block(172, 32, 0, 11)], share: 35 },
+  { name: 'AT&T', asn: 20057, blocks: [block(166, 170, 0, 15)], share: 30 },
+  { name: 'Verizon', asn: 6167, blocks: [block(174, 240, 0, 19)], share: 35 },
+]
+
+/** A phone's public address behind its carrier's NAT (a new one each session) and the port it mapped. */
+export const phoneAddress = (rng: Rng, carrier: number, port: number): Dest => {
+  const blocks = CARRIERS[carrier]!.blocks
+  const [base, hostBits] = blocks[rng.int(0, blocks.length - 1)]!
+  return dest(ipv4(base + rng.int(0, 2 ** (hostBits - 8) - 1) * 256 + rng.int(1, 254)), port, 'udp')
+}
+
 export interface CloudService {
   readonly host: string
   readonly port: number

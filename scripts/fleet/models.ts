@@ -1,5 +1,5 @@
 // Device models: vendor hosts, firmware, daily rhythm, and the benign traffic and telemetry each model produces.
-import { AWS_COMPUTE, AWS_STORAGE, AZURE, adTracker, cdnEdge, dest, deviceAddress, DOH_RESOLVERS, GOOGLE_CLOUD, HOUR, isSmtp, lanPeer, MB, MINUTE, ntpPoolServer, ocspResponder, residentialPeer, RESOLVERS, SECOND, submissionHost, tcpFlow, thirdParty, udpFlow, webSite } from './flows.ts'
+import { AWS_COMPUTE, AWS_STORAGE, AZURE, adTracker, CARRIERS, cdnEdge, dest, deviceAddress, DOH_RESOLVERS, GOOGLE_CLOUD, HOUR, isSmtp, lanPeer, MB, MINUTE, ntpPoolServer, ocspResponder, phoneAddress, residentialPeer, RESOLVERS, SECOND, submissionHost, tcpFlow, thirdParty, udpFlow, webSite } from './flows.ts'
 import type { CloudService, Dest, Flow, Proto, Traffic } from './flows.ts'
 import { zipfTable } from './rng.ts'
 import type { Rng } from './rng.ts'
@@ -55,6 +55,8 @@ export interface Traits {
   backupBytes: number
   /** Camera: recording bit rate (kbit/s). */
   bitrateKbps: number
+  /** Camera: the household's phones that view it remotely peer to peer (their carriers, `CARRIERS` indexes), or null without remote viewing. */
+  phones: readonly number[] | null
   /** Home gateway: the household behind it; null for every other model. */
   home: Home | null
 }
@@ -79,7 +81,11 @@ const HOSTS = {
     tunnel: h('192.0.2.30', 'tunnel.vault.example'), backup: h('192.0.2.31', 'backup.vault.example'), smtp: h('192.0.2.32', 'smtp.relay.vault.example', 587),
     ddns: h('192.0.2.34', 'ddns.vault.example'),
   },
-  peep: { ingest: h('203.0.113.60', 'ingest.peep.example'), api: h('203.0.113.62', 'api.peep.example'), ntp: h('203.0.113.63', 'time.peep.example', 123, 'udp') },
+  peep: {
+    ingest: h('203.0.113.60', 'ingest.peep.example'), api: h('203.0.113.62', 'api.peep.example'), ntp: h('203.0.113.63', 'time.peep.example', 123, 'udp'),
+    // The P2P platform's rendezvous server: a camera with remote viewing registers here, and a phone's request to view arrives through it.
+    p2p: h('203.0.113.64', 'p2p.peep.example', 32100, 'udp'),
+  },
   hue: { bridge: h('203.0.113.80', 'bridge.hue.example', 8883), api: h('203.0.113.81', 'api.hue.example'), diag: h('203.0.113.82', 'diag.hue.example') },
   gateway: {
     applePush: dest(thirdParty(70, '').ip, 5223, 'tcp', 'push.apple.example'), googlePush: dest(thirdParty(71, '').ip, 5228, 'tcp', 'mtalk.google.example'),
@@ -301,11 +307,16 @@ const vault = (t: Traffic, s: DeviceSpec): void => {
   t.arrivals(hourly(s, HOME, 0.25), (ts) => t.bulk(ts, VA.tunnel, t.rng.lognormal(8 * MB, 1.1), 20 * MB, 'out', 0.4))
   const { backupAt, mail } = s.traits
   if (backupAt !== null) {
-    t.https(backupAt, VA.backup, 1500, 6000, 0.3, 1)
-    const perMinute = s.traits.heavy ? t.rng.float(250, 450) * MB : t.rng.float(30, 120) * MB
-    const done = t.bulk(backupAt + t.rng.int(2000, 9000), VA.backup, s.traits.backupBytes, perMinute, 'out', 0.3)
-    if (mail) relayMail(t, done + t.rng.int(5, 60) * SECOND)
-    if (s.traits.burstAfterBackup) mailBurst(t, done + t.rng.int(2, 10) * MINUTE)
+    // Nightly: the nights of a history before the capture's first (none without one), then that night's.
+    const nights: number[] = []
+    for (let at = backupAt - 24 * HOUR; at >= t.from; at -= 24 * HOUR) nights.unshift(at)
+    for (const at of [...nights, backupAt]) {
+      t.https(at, VA.backup, 1500, 6000, 0.3, 1)
+      const perMinute = s.traits.heavy ? t.rng.float(250, 450) * MB : t.rng.float(30, 120) * MB
+      const done = t.bulk(at + t.rng.int(2000, 9000), VA.backup, s.traits.backupBytes, perMinute, 'out', 0.3)
+      if (mail) relayMail(t, done + t.rng.int(5, 60) * SECOND)
+      if (s.traits.burstAfterBackup) mailBurst(t, done + t.rng.int(2, 10) * MINUTE)
+    }
   }
   if (mail) {
     daily(t, s, 7, (ts) => relayMail(t, ts))
@@ -333,6 +344,34 @@ const peep = (t: Traffic, s: DeviceSpec): void => {
   })
   t.every(15 * MINUTE, 0.1, (ts) => t.ping(ts, PC.api))
   housekeeping(t, s, PC.ntp)
+  if (s.traits.phones !== null) remoteViewing(t, s, s.traits.phones)
+}
+
+/** Someone away from home, by hour of day (0–23), 0..1: at work, out in the evening. */
+const AWAY = [0.02, 0.01, 0.01, 0.01, 0.01, 0.02, 0.1, 0.4, 0.8, 0.7, 0.6, 0.6, 0.8, 0.7, 0.6, 0.6, 0.7, 0.8, 0.6, 0.5, 0.5, 0.4, 0.2, 0.05]
+
+/**
+ * Remote viewing peer to peer: the camera keeps registered with its platform's rendezvous server;
+ * when a phone away from home asks to view, the two punch through their NATs and the camera streams
+ * its main stream straight to the phone's public address: its carrier's, a new one each session
+ * (carrier-grade NAT), on the port the phone's NAT mapped. A few minutes usually, now and then most
+ * of an hour; what comes back is the phone's receiver reports.
+ */
+const remoteViewing = (t: Traffic, s: DeviceSpec, phones: readonly number[]): void => {
+  t.every(5 * MINUTE, 0.1, (ts) => t.ping(ts, PC.p2p, 60, 60))
+  t.arrivals(hourly(s, AWAY, 0.3), (ts) => {
+    t.ping(ts, PC.p2p, 120, 300)
+    const phone = phoneAddress(t.rng, t.rng.pick(phones), t.rng.int(1024, 65535))
+    const kbps = (s.traits.heavy ? 3000 : s.traits.bitrateKbps) * t.rng.float(1.2, 2)
+    const minutes = Math.min(45, t.rng.lognormal(4, 0.9))
+    const end = ts + minutes * MINUTE
+    for (let m = ts + t.rng.int(800, 2500); m < end; m += MINUTE) {
+      const span = Math.min(MINUTE, end - m)
+      const bytes = ((kbps * 1000) / 8) * (span / 1000) * t.rng.lognormal(1, 0.1)
+      const datagrams = Math.ceil(bytes / 1200)
+      t.push(udpFlow(m, phone, datagrams, bytes, bytes * t.rng.float(0.01, 0.02), span))
+    }
+  })
 }
 
 const HU = HOSTS.hue
@@ -449,6 +488,9 @@ export const MODELS: Readonly<Record<ModelId, ModelDef>> = {
   'home-gateway': { hosts: GW, firmware: [['RT-4.2', 1]], telemetryShare: 0, cpu: [3, 0.05, 0.02], wake: [GW.applePush, GW.googlePush], benign: gateway },
 }
 
+/** A household's phones (1–3), each on a carrier. */
+const drawPhones = (rng: Rng): number[] => Array.from({ length: rng.weighted([[1, 3], [2, 4], [3, 2]]) }, () => rng.weighted(CARRIERS.map((c, i) => [i, c.share] as const)))
+
 export const drawTraits = (model: ModelId, rng: Rng, start: number): Traits => ({
   srcIp: deviceAddress(rng),
   resolver: rng.weighted(RESOLVERS.map((r, i) => [r, [5, 3, 2][i] ?? 1] as const)),
@@ -468,6 +510,8 @@ export const drawTraits = (model: ModelId, rng: Rng, start: number): Traits => (
   backupAt: model === 'vault-nas' && rng.chance(0.85) ? Math.floor(start / (24 * HOUR)) * 24 * HOUR + rng.int(60, 240) * MINUTE + rng.int(0, 59_999) : null,
   backupBytes: Math.min(6000, Math.max(150, rng.lognormal(1200, 0.8))) * MB,
   bitrateKbps: rng.lognormal(420, 0.25),
+  // Streams of their own: drawing them shifts no other draw of the device.
+  phones: model === 'peep-cam' && rng.derive('p2p').chance(0.35) ? drawPhones(rng.derive('phones')) : null,
   // A stream of its own, drawn for gateways only: no other model's draws move.
   home: model === 'home-gateway' ? drawHome(rng.derive('home')) : null,
 })

@@ -75,14 +75,23 @@ export interface DeviceSpec {
 
 export interface FleetPlan {
   readonly seed: number
+  /** The labelled capture: [start, end). */
   readonly start: number
   readonly end: number
+  /**
+   * When traffic begins: `start`, or earlier for a history before the labelled capture (benign days
+   * the devices present at the start lived through, as a deployment's state has; attacks and hard
+   * cases all lie in [start, end)).
+   */
+  readonly from: number
   readonly devices: readonly DeviceSpec[]
 }
 
 export interface PlanOptions {
   /** Devices of each of the eight IoT models (default 40; at least 24 so every attack finds its hosts). */
   readonly devicesPerModel?: number
+  /** Hours of benign history before the labelled day (default `FLEET_HISTORY_HOURS`; 0 for none). */
+  readonly historyHours?: number
 }
 
 type Draft = { -readonly [K in keyof DeviceSpec]: DeviceSpec[K] }
@@ -283,6 +292,13 @@ const hardCases = (rng: Rng, drafts: Draft[], start: number, ips: Set<string>): 
 
 const freeze = (drafts: readonly Draft[]): DeviceSpec[] => [...drafts].sort((a, b) => (a.deviceId < b.deviceId ? -1 : a.deviceId > b.deviceId ? 1 : 0))
 
+/**
+ * A day of benign traffic before the labelled day: the detectors meet the labelled day with the
+ * history a deployment's state has (a camera's remote viewing, a NAS's nightly backup seen before),
+ * not learning from midnight. Alerts of the history are not scored (`evaluate --from`).
+ */
+export const FLEET_HISTORY_HOURS = 24
+
 /** Home gateways in the fleet (benign; a household's people behind one address). */
 const GATEWAYS = 6
 
@@ -290,6 +306,8 @@ const GATEWAYS = 6
 export const planFleet = (seed: number, options: PlanOptions = {}): FleetPlan => {
   const perModel = options.devicesPerModel ?? 40
   if (!Number.isInteger(perModel) || perModel < 24) throw new RangeError('devicesPerModel must be an integer ≥ 24')
+  const historyHours = options.historyHours ?? FLEET_HISTORY_HOURS
+  if (!Number.isInteger(historyHours) || historyHours < 0 || historyHours > 24 * 14) throw new RangeError('historyHours must be an integer from 0 to 336')
   const rng = new Rng(seed)
   const start = FLEET_START
   const end = start + DAY
@@ -305,7 +323,7 @@ export const planFleet = (seed: number, options: PlanOptions = {}): FleetPlan =>
     d.hardCase = 'nat-gateway'
     drafts.push(d)
   }
-  return { seed, start, end, devices: freeze(drafts) }
+  return { seed, start, end, from: start - historyHours * HOUR, devices: freeze(drafts) }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -342,5 +360,5 @@ export const planDemo = (seed: number): FleetPlan => {
   nas.traits.mail = true
   nas.traits.backupAt = null
   nas.traits.mailBursts = [start + rng.int(20, 40) * MINUTE + rng.int(0, 59_999), start + rng.int(70, 100) * MINUTE + rng.int(0, 59_999)]
-  return { seed, start, end, devices: freeze(drafts) }
+  return { seed, start, end, from: start, devices: freeze(drafts) }
 }

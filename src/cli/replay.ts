@@ -126,13 +126,18 @@ export const registerReplay = (program: Command): void => {
       .description('replay labelled fixtures and score the alerts: detected / missed / false alarms, time to detect, per attack kind')
       .argument('[inputs...]', 'labelled fixture files or directories; the bundled demo fixture when none')
       .option('-o, --output <format>', 'json or markdown', 'json')
+      .option('--from <time>', 'score only alerts detected from this event time on (ISO-8601): earlier ones, while the detectors learn a history before the labelled period, are counted apart')
       .option('--alerts <file>', 'also write the alerts as NDJSON to this file')
       .option('--html <file>', 'also write a report to open in a browser: scores, per-detector timelines, a drill-down per device'),
-  ).action(async (files: string[], flags: ReplayFlags & { output: string; alerts?: string; html?: string }) => {
+  ).action(async (files: string[], flags: ReplayFlags & { output: string; from?: string; alerts?: string; html?: string }) => {
     if (flags.output !== 'json' && flags.output !== 'markdown') {
       throw new AppError('EGD_USAGE', `--output: expected json or markdown, got "${flags.output}"`)
     }
-    const evaluator = new Evaluator()
+    const from = flags.from === undefined ? null : Date.parse(flags.from)
+    if (from !== null && (!/^\d{4}-\d{2}-\d{2}T/.test(flags.from!) || Number.isNaN(from))) {
+      throw new AppError('EGD_USAGE', `--from: expected an ISO-8601 time such as 2026-11-02T00:00:00Z, got "${flags.from}"`)
+    }
+    const evaluator = new Evaluator(from)
     const config = loadConfig(flags.config, DETECTORS) // a bad configuration exits 2 before --alerts creates its file
     const alertsOut = flags.alerts === undefined ? null : outputFile('--alerts', flags.alerts)
     const htmlOut = flags.html === undefined ? null : outputFile('--html', flags.html)

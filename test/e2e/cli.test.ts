@@ -100,7 +100,7 @@ describe('egress-sentinel replay', () => {
       maxBuffer: 64 * 1024 * 1024,
     })
     const events = gunzipSync(readFileSync(fleet)).toString().trimEnd().split('\n').length
-    expect(stdout).toMatch(/replay \[=+-*\] \d+% \| \d+\/8 MB/)
+    expect(stdout).toMatch(/replay \[=+-*\] \d+% \| \d+\/14 MB/)
     expect(stdout).toContain(`replayed ${events} events`)
     const piped = await run('replay', fleet)
     expect(piped.stderr).not.toContain('replay [')

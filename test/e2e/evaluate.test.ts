@@ -18,10 +18,13 @@ const cli = async (...args: string[]): Promise<string> =>
   (await promisify(execFile)(process.execPath, [BIN, ...args], { maxBuffer: 256 * 1024 * 1024 })).stdout
 
 const evaluate = async (...inputs: string[]): Promise<Evaluation> => JSON.parse(await cli('evaluate', '-q', ...inputs)) as Evaluation
+/** The synthetic fleets' labelled day: a day of benign history before it is replayed, not scored. */
+const LABELLED = '2026-11-02T00:00:00Z'
+const evaluateFleet = (...inputs: string[]): Promise<Evaluation> => evaluate('--from', LABELLED, ...inputs)
 
 describe('evaluate on the synthetic fleet', () => {
   it('catches at least 95% of infected devices, at least 80% of each attack kind, alarms on at most 1% of benign devices, and detects a burst within 5 minutes of its start', async () => {
-    const e = await evaluate(fixture('synthetic/fleet.ndjson.gz'))
+    const e = await evaluateFleet(fixture('synthetic/fleet.ndjson.gz'))
     expect(e.devices).toBe(326)
     expect(e.recall).toBeGreaterThanOrEqual(0.95)
     expect(e.byKind.map((k) => k.kind)).toEqual(['compromised-model', 'exfiltration', 'scan', 'spam-burst', 'spam-slow', 'spam-telemetry'])
@@ -64,23 +67,31 @@ describe('vendor endpoints that move among one cloud provider\'s addresses, thei
 
   it('raise no alert on a benign device with the DNS answers or without them, and every infected device is still caught', async () => {
     for (const inputs of [[FLEET], [FLEET, DNS]]) {
-      const e = await evaluate(...inputs)
+      const e = await evaluateFleet(...inputs)
       expect(alarmed(e), inputs.join(' ')).toEqual([])
       expect(e.detected, inputs.join(' ')).toBe(e.infected)
     }
   }, 120_000)
 
-  it('known by prefix alone (no owner table), raise none with the DNS answers, and alarm on the thermostats without them', async () => {
+  it('known by prefix alone (no owner table), raise none with the DNS answers but on cameras viewed peer to peer, and alarm on the thermostats without them', async () => {
     const config = prefixOnly()
-    expect(alarmed(await evaluate('-c', config, FLEET, DNS))).toEqual([])
-    // The rotation is real: each /24 the thermostats' API moves to is a new destination. Most
-    // thermostats learn it as their own rate (and their model's) within hours; some alarm first.
-    const alarms = alarmed(await evaluate('-c', config, FLEET))
-    const thermostats = alarms.filter((d) => d.startsWith('hearth-thermostat-'))
-    expect(thermostats.length).toBeGreaterThan(alarms.length / 2)
-    // 9 of the 40 with this seed (README), 32 before new-destination judged the device's own rate.
-    expect(thermostats.length).toBeGreaterThanOrEqual(5)
-    expect(alarms.length).toBeLessThanOrEqual(20)
+    // A phone's address is its carrier's (the owner table knows it); by prefix alone each viewing
+    // session goes to a /24 the camera never used: tens of MB to a new destination, as exfiltration.
+    const viewed = new Set<string>()
+    for (const line of gunzipSync(readFileSync(FLEET)).toString().split('\n')) if (line.includes('"dstPort":32100,')) viewed.add((JSON.parse(line) as { deviceId: string }).deviceId)
+    const withDns = alarmed(await evaluateFleet('-c', config, FLEET, DNS))
+    expect(withDns.length).toBeGreaterThan(0)
+    expect(withDns.filter((d) => !viewed.has(d))).toEqual([])
+    // Without the answers, each /24 the fridges' firmware images come from (object storage that
+    // moves every 15 minutes) is a new destination in the rollout. The thermostats' API moves from
+    // /24 to /24 too (each move a new destination): the history day taught them the moves as their
+    // own rate and their model's (9 of the 40 alarmed when they learned from the labelled midnight).
+    const alarms = alarmed(await evaluateFleet('-c', config, FLEET))
+    // (And an HD camera's clips, tens of MB, to a /24 of the clip storage it never used.)
+    const fridges = alarms.filter((d) => d.startsWith('frostbyte-fridge-'))
+    expect(fridges.length).toBeGreaterThanOrEqual(3)
+    expect(alarms.filter((d) => !d.startsWith('peep-cam-') && !fridges.includes(d))).toEqual([])
+    expect(alarms.filter((d) => d.startsWith('hearth-thermostat-'))).toEqual([])
   }, 120_000)
 })
 
@@ -122,7 +133,7 @@ describe('one fleet view: the alerts do not depend on how devices are sharded', 
   it.each(SEEDS)('scores %s, with its DNS answers, at 1 and 6 partitions: recall at least 0.98, every kind at least 0.9, false alarms on at most 0.5 % of benign devices', async (_name, seed) => {
     const { flows, dns } = await fleetOf(seed)
     for (const p of ['1', '6']) {
-      const e = await evaluate('-p', p, flows, dns)
+      const e = await evaluateFleet('-p', p, flows, dns)
       expect(e.infected, `${p} partitions`).toBeGreaterThanOrEqual(70)
       expect(e.recall, `${p} partitions`).toBeGreaterThanOrEqual(0.98)
       for (const k of e.byKind) expect(k.recall, `${k.kind}, ${p} partitions`).toBeGreaterThanOrEqual(0.9)
@@ -140,9 +151,9 @@ describe('the fleet as a flow exporter sends it', () => {
     const config = join(dir, 'lateness.yml')
     // Canonical records are placed at their start: the lateness covers the active timeout (60 s) and the idle one (15 s).
     writeFileSync(config, 'engine:\n  allowedLatenessSeconds: 120\n')
-    const sorted = await evaluate('-c', config, join(dir, 'fleet.ndjson.gz'))
+    const sorted = await evaluateFleet('-c', config, join(dir, 'fleet.ndjson.gz'))
     for (const p of ['1', '6']) {
-      const { stdout, stderr } = await promisify(execFile)(process.execPath, [BIN, 'evaluate', '-p', p, '--no-progress', '-c', config, join(dir, 'fleet.exported.ndjson.gz')], { maxBuffer: 64 << 20 })
+      const { stdout, stderr } = await promisify(execFile)(process.execPath, [BIN, 'evaluate', '-p', p, '--no-progress', '--from', LABELLED, '-c', config, join(dir, 'fleet.exported.ndjson.gz')], { maxBuffer: 64 << 20 })
       expect(/late \(dropped\): (\d+)/.exec(stderr)?.[1], `late at ${p} partitions`).toBe('0')
       const exported = JSON.parse(stdout) as Evaluation
       expect(exported.perDevice, `${p} partitions`).toEqual(sorted.perDevice)

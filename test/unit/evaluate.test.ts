@@ -30,4 +30,19 @@ describe('Evaluator', () => {
     expect(r.perDevice.map((d) => [d.deviceId, d.outcome, d.timeToDetectSeconds])).toEqual([['bot', 'detected', 60], ['quiet-bot', 'detected', 60], ['updated', 'quiet', null]])
     expect(r.byDetector).toMatchObject({ 'new-destination': { alerts: 2, onInfected: 2, onBenign: 0 } })
   })
+
+  it('scores from --from on: alerts detected before it (a history the detectors learn from) are counted apart, neither detections nor false alarms', () => {
+    const e = new Evaluator(at(3))
+    e.observe(egress({ ts: at(0), deviceId: 'camera', label: 'benign' }))
+    e.observe(egress({ ts: at(0), deviceId: 'bot', label: 'spam' }))
+    // Detected at minute 1: before the scored period.
+    e.alert(record('camera', 'new-destination', 'firing', 'high', 1))
+    e.alert(record('bot', 'smtp-burst', 'firing', 'high', 1))
+    e.alert(record('camera', 'model-shift', 'firing', 'low', 1, 'notice'))
+    e.alert({ ...record('bot', 'new-destination', 'firing', 'medium', 1), detectedAt: new Date(at(4)).toISOString() })
+    const r = e.result()
+    expect([r.scoredFrom, r.alertsBeforeScored, r.devicesAlertedBeforeScored]).toEqual([new Date(at(3)).toISOString(), 2, 2])
+    expect(r.perDevice.map((d) => [d.deviceId, d.outcome, d.detectors])).toEqual([['bot', 'detected', ['new-destination']], ['camera', 'quiet', []]])
+    expect(new Evaluator().result()).toMatchObject({ scoredFrom: null, alertsBeforeScored: 0 })
+  })
 })

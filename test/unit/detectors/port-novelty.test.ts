@@ -3,6 +3,7 @@ import { portNovelty } from '../../../detectors/port-novelty.ts'
 import type { EgressEvent } from '../../../src/types.ts'
 import { at, egress } from '../../helpers/events.ts'
 import { detectorFindings, minutesOf } from '../../helpers/run.ts'
+import { Destinations } from '../../../src/engine/destinations.ts'
 
 /**
  * A heartbeat to the vendor cloud at half past every minute over [0, to). Its flow at m + 0.5 closes window
@@ -146,6 +147,40 @@ describe('port-novelty', () => {
     const standard = beacon.map((e) => ({ ...e, dstPort: 8883 }))
     const media = beacon.map((e) => ({ ...e, dstPort: 50_000, proto: 17 }))
     expect(detectorFindings(portNovelty, [...heartbeat('dev-1'), ...standard, ...media])).toEqual([])
+  })
+
+  describe('a peer-to-peer stream: the port is random, the peer the point', () => {
+    const owners = Destinations.fromConfig('builtin')
+    /** A camera streaming to a phone at `ip` (T-Mobile's range unless given) on the port its NAT mapped: a UDP record a minute from `minute`. */
+    const stream = (deviceId: string, model: string, minute: number, port: number, minutes: number, ip = '172.56.10.20'): EgressEvent[] =>
+      range(0, minutes).map((i) => egress({ deviceId, model, ts: at(minute + i + 0.6), dstIp: ip, dstPort: port, proto: 17, bytesOut: 4_000_000, bytesIn: 60_000 }))
+
+    it('reports a 30-minute stream on an unusual port to a carrier the camera never reached on one, not one to a carrier it streamed to before on another port', () => {
+      const first = [...heartbeat('cam-1', 'cam', 300), ...stream('cam-1', 'cam', 150, 23_456, 30)]
+      expect(minutesOf(detectorFindings(portNovelty, first, {}, { destinations: owners }), 'cam-1')[0]).toBe(169)
+      // An earlier session to another T-Mobile address on another port: the carrier is where it streams.
+      const again = [...first, ...stream('cam-1', 'cam', 130, 40_001, 5, '172.58.3.4')]
+      expect(detectorFindings(portNovelty, again, {}, { destinations: owners })).toEqual([])
+      // By prefix alone (no owner table) the two addresses are two destinations: reported.
+      expect(minutesOf(detectorFindings(portNovelty, again), 'cam-1')[0]).toBe(169)
+    })
+
+    it('does not report one to a carrier three of its model\'s devices (itself one) stream to on ports of their own, and reports it for two', () => {
+      const peer = (id: string, port: number) => [...heartbeat(id, 'cam', 300), ...stream(id, 'cam', 125, port, 5, `172.40.${port % 200}.9`)]
+      const target = [...heartbeat('cam-3', 'cam', 300), ...stream('cam-3', 'cam', 150, 23_456, 30)]
+      const three = [...peer('cam-1', 31_000), ...peer('cam-2', 32_000), ...target]
+      expect(minutesOf(detectorFindings(portNovelty, three, {}, { destinations: owners }), 'cam-3')).toEqual([])
+      const two = [...peer('cam-1', 31_000), ...target]
+      expect(minutesOf(detectorFindings(portNovelty, two, {}, { destinations: owners }), 'cam-3')[0]).toBe(169)
+    })
+
+    it('does not report a risky port the phone\'s NAT happened to map, to a carrier the camera streams to; reports telnet there all the same', () => {
+      const before = [...heartbeat('cam-1', 'cam', 300), ...stream('cam-1', 'cam', 130, 40_001, 5, '172.58.3.4')]
+      expect(detectorFindings(portNovelty, [...before, ...stream('cam-1', 'cam', 150, 1080, 3)], {}, { destinations: owners })).toEqual([])
+      expect(minutesOf(detectorFindings(portNovelty, [...heartbeat('cam-1', 'cam', 300), ...stream('cam-1', 'cam', 150, 1080, 3)], {}, { destinations: owners }), 'cam-1')[0]).toBe(150)
+      const telnet = egress({ deviceId: 'cam-1', model: 'cam', ts: at(150.6), dstIp: '172.56.10.20', dstPort: 23 })
+      expect(minutesOf(detectorFindings(portNovelty, [...before, telnet], {}, { destinations: owners }), 'cam-1')[0]).toBe(150)
+    })
   })
 
   it('judges neither VPN tunnels nor the UDP of calls and consoles, but the same ports on TCP (or another UDP port) are unusual', () => {

@@ -12,8 +12,8 @@ import { loadFixture } from '../../helpers/fixtures.ts'
 
 const config = parseConfig({}, DETECTORS)
 const SHARDS = 3
-/** Five hours of the bundled fleet: thirty epochs, five snapshots. */
-const EVENTS = loadFixture('synthetic/fleet.ndjson.gz').filter((e) => e.ts < 1793577600000 + 5 * 3_600_000)
+/** The first five hours of the bundled fleet (of its history day): thirty epochs, five snapshots. */
+const EVENTS = loadFixture('synthetic/fleet.ndjson.gz').filter((e) => e.ts < 1793577600000 - 24 * 3_600_000 + 5 * 3_600_000)
 
 /** A view of `SHARDS` shards with the detectors' facets registered, its signature, and a feed into it. */
 const member = (warnings: string[] = []) => {
