@@ -18,7 +18,9 @@
  *
  * A single new destination that receives a large upload fires at once (exfiltration): flow by flow,
  * bytes sent less bytes received where at least twice as much went out as came back, so a big
- * download's acknowledgements or a video call are no upload.
+ * download's acknowledgements or a video call are no upload. Where a device uploaded before stays
+ * known apart from the other destinations it learned: a gateway that meets hundreds of sites a day
+ * does not forget its nightly photo backup's cloud.
  * Tuning: `surprise` (how unlikely a count must be), `minNovel` for devices with natural churn;
  * `peerDevices` for small fleets.
  */
@@ -137,7 +139,26 @@ interface State {
   lateLearned: number
   /** -1 while learning; then the window the device's rate was last updated. */
   rateWindow: number
+  /**
+   * Destinations it sent `uploadBytes` to within a horizon (the latest MAX_UPLOADS): where it
+   * uploads stays known when a busy device's `known` forgets it (a gateway's nightly photo backup
+   * among hundreds of sites a day); absent in older checkpoints.
+   */
+  uploads?: number[] | null
+  /**
+   * Bulk uploads under way to destinations it knows (learned, or new ones past the horizon): for
+   * each, `[hash, first window, bytes]`, the latest MAX_BULK; one reaching `uploadBytes` within a
+   * horizon joins `uploads`. Absent in older checkpoints.
+   */
+  bulk?: number[] | null
 }
+
+/** Upload destinations a device remembers apart from the others. */
+const MAX_UPLOADS = 8
+/** Bulk uploads to known destinations a device follows at once. */
+const MAX_BULK = 4
+/** Of `uploadBytes`, what one flow must upload to count towards a bulk upload to a known destination (smaller flows are never followed: it costs nothing per ordinary flow). */
+const BULK_SHARE = 20
 
 /**
  * New destinations a device-hour adds to its model's rate at most: one bot's hundreds of mail servers
@@ -158,7 +179,7 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
     'Destinations outside what the device learned, discounted when model peers use them, judged by ' +
     'their surprise under the device\'s own rate of new destinations (its model\'s as the prior). ' +
     'Raise surprise to page less; lower peerDevices for small fleets.',
-  version: 5,
+  version: 6,
   tags: ['maturity_stable', 'network', 'command_and_control', 'mitre_T1071'],
   peerFeature: 'bytesOutPerHour',
   configSchema: newDestinationConfig,
@@ -203,7 +224,7 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
     }
     return {
       // `known` starts as one shared empty array: `remember` copies small arrays instead of writing them.
-      init: () => ({ known: NONE_KNOWN, novel: null, shape: 0, exposure: 0, activeWindows: 0, lastActive: -1, activeHours: 0, lastHour: -1, lateSince: -1, lateLearned: 0, rateWindow: -1 }),
+      init: () => ({ known: NONE_KNOWN, novel: null, shape: 0, exposure: 0, activeWindows: 0, lastActive: -1, activeHours: 0, lastHour: -1, lateSince: -1, lateLearned: 0, rateWindow: -1, uploads: null, bulk: null }),
       observeEgress(state, e, device) {
         const w = windowOf(e.ts, windowMs)
         const age = e.ts - device.firstSeen
@@ -247,7 +268,17 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
           return
         }
         const named = e.dstHost !== undefined && e.dstHost.length > 0
-        if (state.known.includes(hash)) return
+        if (state.known.includes(hash)) {
+          // A bulk upload to where it already goes (a nightly backup learned while learning) makes it where it uploads.
+          const sent = netSent(e.bytesOut, e.bytesIn)
+          if (sent * BULK_SHARE >= cfg.uploadBytes && !(state.uploads?.includes(hash) ?? false)) bulkUpload(state, hash, w, sent, cfg.windows, cfg.uploadBytes)
+          return
+        }
+        // Where it uploaded before is no new destination, however many others it met since.
+        if (state.uploads?.includes(hash)) {
+          remember(state, device.model, hash, e.ts, false)
+          return
+        }
         // An address's identity (owner or prefix) is known used unnamed (`hash`) or behind a name
         // (`hash ^ BEHIND_NAME`). An unnamed flow is known either way: the name's answer expired,
         // or the collector does not name it. A named flow is the endpoint it knew only when the
@@ -265,6 +296,9 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
         if (addressKnown) return
         if (learning) {
           if (state.lateSince >= 0) state.lateLearned++
+          // Its first flow counts towards a bulk upload too (the rest come to a known destination).
+          const sent = netSent(e.bytesOut, e.bytesIn)
+          if (sent * BULK_SHARE >= cfg.uploadBytes) bulkUpload(state, hash, w, sent, cfg.windows, cfg.uploadBytes)
           return
         }
         const n = (state.novel ??= { keys: [], hashes: [], addresses: [], hosts: [], window: [], bytes: [], lastWindow: [], trail: [], tail: [], active: [], tallied: [] })
@@ -341,9 +375,12 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
           const shared = peers.get(device.model, n.hashes[i]!, at) > cfg.peerDevices
           // Up to the end of w: what the lookahead observed past it is taken off.
           const bytes = n.bytes[i]! - tailAfter(n.tail[i]!, n.lastWindow[i]!, w)
-          if (bytes >= cfg.uploadBytes && !shared && bytes > biggestBytes) {
-            biggest = i
-            biggestBytes = bytes
+          if (bytes >= cfg.uploadBytes) {
+            uploadedTo(state, n.hashes[i]!)
+            if (!shared && bytes > biggestBytes) {
+              biggest = i
+              biggestBytes = bytes
+            }
           }
           const activeByW = n.active[i]! - trailAfter(n.trail[i]!, n.lastWindow[i]!, w)
           const waited = waitedBy(first, w, canShare)
@@ -452,6 +489,35 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
 
 const round2 = (n: number): number => Math.round(n * 100) / 100
 
+/** A flow uploading `sent` bytes in window `w` to known destination `hash`: added to its bulk upload of the horizon, which past `uploadBytes` makes it where the device uploads. */
+const bulkUpload = (state: State, hash: number, w: number, sent: number, horizon: number, uploadBytes: number): void => {
+  const bulk = (state.bulk ??= [])
+  let k = -1
+  for (let j = 0; j < bulk.length; j += 3) if (bulk[j] === hash) k = j
+  if (k >= 0 && w - bulk[k + 1]! >= horizon) {
+    bulk.splice(k, 3)
+    k = -1
+  }
+  if (k < 0) {
+    if (bulk.length >= 3 * MAX_BULK) bulk.splice(0, 3)
+    k = bulk.length
+    bulk.push(hash, w, 0)
+  }
+  bulk[k + 2]! += sent
+  if (bulk[k + 2]! >= uploadBytes) {
+    uploadedTo(state, hash)
+    bulk.splice(k, 3)
+  }
+}
+
+/** The device sent a horizon's upload to destination `hash`: remembered (the latest MAX_UPLOADS). */
+const uploadedTo = (state: State, hash: number): void => {
+  const uploads = (state.uploads ??= [])
+  if (uploads.includes(hash)) return
+  if (uploads.length >= MAX_UPLOADS) uploads.shift()
+  uploads.push(hash)
+}
+
 /** The least count of a horizon that fires under a belief (at most `most`, a count known to fire). */
 const firingCount = (belief: GammaRate, threshold: number, units: number, most: number): number => {
   for (let k = 1; k < most; k++) if (surprise(k, belief, units) >= threshold) return k
@@ -469,6 +535,8 @@ const copy = (s: State): State => ({
   shape: s.shape ?? (s as unknown as { rate?: number }).rate ?? 0,
   exposure: s.exposure ?? ((s as unknown as { rate?: number }).rate === undefined ? 0 : 1),
   known: s.known.slice(),
+  uploads: s.uploads?.slice() ?? null,
+  bulk: s.bulk?.slice() ?? null,
   novel:
     s.novel === null
       ? null

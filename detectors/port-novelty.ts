@@ -16,11 +16,12 @@
  *   flows) fires when its model's peers do not use it: command and control on a port of its own
  *   (njRAT 1177, a bot on tcp/50). VPN protocols' ports are standard; UDP from 49152 up and the
  *   UDP ports of real-time media and games (`mediaUdpPorts`: calls, consoles) are not judged. Nor
- *   is one (nor a risky one but those always reported) whose destination (its identity,
- *   src/engine/destinations.ts: for an address, its owner) the device reached on other unusual
- *   ports before, or the model's peers reach on unusual ports of their own: where the port is
- *   random and the peer is the point, as a camera's peer-to-peer stream to a phone on the port its
- *   carrier's NAT mapped (now and then a risky port's number, by chance).
+ *   is a port, unusual or risky (but for the always-reported ones), whose flows are all UDP to one
+ *   destination (its identity, src/engine/destinations.ts: for an address, its owner) that the
+ *   device sent UDP to on two other unusual ports before, or that `peerDevices` of its model's
+ *   devices send UDP to on unusual ports: where the port is random and the peer is the point, as a
+ *   camera's peer-to-peer stream to a phone on the port its carrier's NAT mapped (now and then a
+ *   risky port's number, by chance).
  * What is surprising depends on the device: one that meets new unusual ports often
  * (`busyNewPortsPerHour`: a general-purpose host, a gateway) makes a risky port's first use
  * unremarkable, so for it a risky port needs persistence as an unusual one does (and is medium);
@@ -117,7 +118,16 @@ interface Used {
   /** The destination of the port's earliest flow (the smaller address on a tie), and that flow's time. */
   sample: string[]
   sampleTs: number[]
+  /** The identity (by address, src/engine/destinations.ts) of the port's first flow's destination; absent in older checkpoints. */
+  to?: number[]
+  /** What else its flows did: `OTHER_DESTINATION` and `NOT_UDP` bits (older checkpoints: both). */
+  shape?: number[]
 }
+
+/** A flow on the port went to another destination (identity) than its first. */
+const OTHER_DESTINATION = 1
+/** A flow on the port was not UDP. */
+const NOT_UDP = 2
 
 /** Both parts are allocated on first need: most devices never touch a risky port. */
 interface State {
@@ -137,15 +147,18 @@ interface State {
   taught?: number[] | null
   taughtModel?: string
   /**
-   * Identities of the destinations it used unusual ports to (by address), the latest MAX_REACHED,
-   * each counted once for its model, and the window each was first reached in; absent in older checkpoints.
+   * Identities (by address) of the destinations it sent UDP to on unusual ports, the first
+   * MAX_REACHED (never evicted: each is counted once for its model), and for each up to three of
+   * those ports with the window each was first used to it (`[port, window, ...]`); absent in older checkpoints.
    */
   reached?: number[] | null
-  reachedWindow?: number[] | null
+  reachedPorts?: number[][] | null
 }
 
-/** Destinations a device remembers having used unusual ports to. */
-const MAX_REACHED = 16
+/** Destinations a device remembers having sent UDP to on unusual ports (past them, new ones are neither remembered nor counted). */
+const MAX_REACHED = 32
+/** Earlier ports to a destination that make it where the device goes on ports of the moment. */
+const HABIT_PORTS = 2
 
 /** Mail services a device remembers reading from (by name and by address: two each). */
 const MAX_MAIL = 8
@@ -160,10 +173,10 @@ const MODEL_HOUR_CAP = 10
 const MAX_PORTS = 16
 
 /** The state of a device that used no unusual port yet (nearly all): shared, never written. */
-const INERT: State = Object.freeze({ learned: null, used: null, seen: null, seenWindow: null, met: 0, mailFrom: null, taught: null, taughtModel: '', reached: null, reachedWindow: null }) as State
+const INERT: State = Object.freeze({ learned: null, used: null, seen: null, seenWindow: null, met: 0, mailFrom: null, taught: null, taughtModel: '', reached: null, reachedPorts: null }) as State
 
 /** The state to write: the device's own, or a fresh one for a device still on the shared inert state (handed back by the caller). */
-const ownState = (current: State): State => (current === INERT ? { learned: null, used: null, seen: null, seenWindow: null, met: 0, mailFrom: null, taught: null, taughtModel: '', reached: null, reachedWindow: null } : current)
+const ownState = (current: State): State => (current === INERT ? { learned: null, used: null, seen: null, seenWindow: null, met: 0, mailFrom: null, taught: null, taughtModel: '', reached: null, reachedPorts: null } : current)
 
 export const portNovelty = defineDetector<PortNoveltyConfig, State>({
   id: 'port-novelty',
@@ -200,15 +213,25 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
     const peers = fleet.counts('ports', 1024)
     // Devices of each model per destination (identity by address) they used unusual ports to.
     const reachedBy = fleet.counts('unusual-port-destinations', 4096)
+    const reach = reachOf(reachedBy)
     // New unusual ports the model's devices meet an hour: every device evaluated at an hour's start
     // counts the hour before it, a device that never met one its zero.
     const modelHours = fleet.histogram('new-ports-per-hour')
     const hourWindows = Math.max(1, Math.round(3_600_000 / windowMs))
     const learningMs = cfg.learningMinutes * 60_000
-    /** Whether the device reached destination `to` on unusual ports before window `first`, or `peerDevices` of its model's devices reach it on unusual ports. */
-    const habitual = (state: State, model: string, to: number, first: number, at: number): boolean => {
+    /**
+     * Whether destination `to` is where the device goes on UDP ports of the moment: it sent UDP to
+     * it on HABIT_PORTS other unusual ports before window `first`, or `peerDevices` of its model's
+     * devices send UDP to it on unusual ports.
+     */
+    const habitual = (state: State, model: string, to: number, port: number, first: number, at: number): boolean => {
       const k = state.reached?.indexOf(to) ?? -1
-      if (k >= 0 && (state.reachedWindow?.[k] ?? 0) < first) return true
+      if (k >= 0) {
+        const pairs = state.reachedPorts![k]!
+        let before = 0
+        for (let j = 0; j < pairs.length; j += 2) if (pairs[j] !== port && pairs[j + 1]! < first) before++
+        if (before >= HABIT_PORTS) return true
+      }
       return reachedBy.get(model, to, at) >= cfg.peerDevices
     }
     return {
@@ -244,20 +267,8 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
             seen.push(port)
             seenWindow.push(fw)
           } else if (fw < seenWindow[k]!) seenWindow[k] = fw
-          // Where it goes on unusual ports (once per destination for its model's count), and since when.
-          const to = destinations.hash(e.dstIp, undefined)
-          const reached = (state.reached ??= [])
-          const reachedWindow = (state.reachedWindow ??= reached.map(() => 0))
-          const r = reached.indexOf(to)
-          if (r < 0) {
-            if (reached.length >= MAX_REACHED) {
-              reached.shift()
-              reachedWindow.shift()
-            }
-            reached.push(to)
-            reachedWindow.push(fw)
-            reachedBy.add(device.model, to, e.ts)
-          } else if (fw < reachedWindow[r]!) reachedWindow[r] = fw
+          // Where it sends UDP on unusual ports (each destination once for its model's count), on which ports since when.
+          if (e.proto === 17) reach(state, device.model, destinations.hash(e.dstIp, undefined), port, fw, e.ts)
         }
         const handBack = state === current ? undefined : state
         if (isRisky && !always.has(port) && e.ts - device.firstSeen < learningMs) {
@@ -266,9 +277,12 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
           return handBack
         }
         const w = windowOf(e.ts, windowMs)
-        const used = (state.used ??= { ports: [], firstWindow: [], lastWindow: [], trail: [], older: [], flows: [], tail: [], sample: [], sampleTs: [] })
+        const used = (state.used ??= { ports: [], firstWindow: [], lastWindow: [], trail: [], older: [], flows: [], tail: [], sample: [], sampleTs: [], to: [], shape: [] })
         let i = used.ports.indexOf(port)
         if (i >= 0) {
+          // Judged as one peer's port only while every flow on it is UDP to its first destination.
+          if (e.proto !== 17) used.shape![i]! |= NOT_UDP
+          else if ((used.shape![i]! & OTHER_DESTINATION) === 0 && destinations.hash(e.dstIp, undefined) !== used.to![i]) used.shape![i]! |= OTHER_DESTINATION
           // A flow's later reports (an exporter's active timeout) are no new flows.
           const opened = e.continued ? 0 : 1
           used.flows[i]! += opened
@@ -311,6 +325,8 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
         used.tail[i] = tail
         used.sample[i] = e.dstIp
         used.sampleTs[i] = e.ts
+        used.to![i] = destinations.hash(e.dstIp, undefined)
+        used.shape![i] = e.proto === 17 ? 0 : NOT_UDP
         // Unusual ports count their users at first use: a model's own protocol is not novel. The
         // always-reported ones do not: a whole model on IRC is a compromised model (allow lists a habit).
         if (!isRisky) peers.add(device.model, port, e.ts)
@@ -379,11 +395,11 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
           if (modelAllows?.has(port) || (!always.has(port) && peers.get(device.model, port, at) >= cfg.peerDevices)) continue
           // Flows up to the end of w: what the lookahead observed past it is taken off.
           const upToW = used.flows[i]! - tailAfter(used.tail[i]!, used.lastWindow[i]!, w)
-          // To where the device went on other unusual ports before, or where its model's peers go on
-          // unusual ports of their own, the port is random and the peer the point (a peer-to-peer
-          // stream to a phone on the port its carrier's NAT mapped, a risky port's number by chance):
-          // not judged, the always-reported ports excepted.
-          const habit = !always.has(port) && habitual(state, device.model, destinations.hash(used.sample[i]!, undefined), used.firstWindow[i]!, at)
+          // UDP to one destination where the device went on other unusual ports before, or where its
+          // model's peers go on unusual ports of their own: the port is random and the peer the point
+          // (a peer-to-peer stream to a phone on the port its carrier's NAT mapped, a risky port's
+          // number by chance). Not judged, the always-reported ports excepted.
+          const habit = !always.has(port) && used.shape![i] === 0 && habitual(state, device.model, used.to![i]!, port, used.firstWindow[i]!, at)
           if (habit) continue
           // A risky port's first use surprises on a device that never meets new ports; on one that
           // meets them often it is judged like an unusual port (the always-reported ones excepted).
@@ -415,6 +431,31 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
   },
 })
 
+/**
+ * The device sent UDP on unusual port `port` to destination `to` in window `w`: remembered (the
+ * first MAX_REACHED destinations, each counted once for `model` through `count`), with up to three
+ * of its ports and the earliest window each was used to it.
+ */
+const reachOf = (count: { add(model: string, key: number, ts: number): void }) => (state: State, model: string, to: number, port: number, w: number, ts: number): void => {
+  const reached = (state.reached ??= [])
+  const ports = (state.reachedPorts ??= [])
+  const r = reached.indexOf(to)
+  if (r < 0) {
+    if (reached.length >= MAX_REACHED) return
+    reached.push(to)
+    ports.push([port, w])
+    count.add(model, to, ts)
+    return
+  }
+  const pairs = ports[r]!
+  for (let j = 0; j < pairs.length; j += 2) {
+    if (pairs[j] !== port) continue
+    if (w < pairs[j + 1]!) pairs[j + 1] = w
+    return
+  }
+  if (pairs.length < 6) pairs.push(port, w)
+}
+
 /** A device read mail from the destination `hash`: remembered (the latest MAX_MAIL), on a state of its own. */
 const readsMail = (current: State, hash: number): State | undefined => {
   if (current.mailFrom?.includes(hash)) return undefined
@@ -433,8 +474,9 @@ const copy = (s: State): State => ({
   met: s.met ?? 0,
   taught: s.taught?.slice() ?? null,
   taughtModel: s.taughtModel ?? '',
-  reached: s.reached?.slice() ?? null,
-  reachedWindow: s.reachedWindow?.slice() ?? s.reached?.map(() => 0) ?? null,
+  // (Both or neither.)
+  reached: s.reachedPorts === undefined || s.reachedPorts === null ? null : (s.reached?.slice() ?? null),
+  reachedPorts: s.reached === undefined || s.reached === null ? null : (s.reachedPorts?.map((p) => p.slice()) ?? null),
   used:
     s.used === null
       ? null
@@ -447,6 +489,9 @@ const copy = (s: State): State => ({
           sample: s.used.sample.slice(),
           // Checkpoints from before the sample's time was kept: the sample stays.
           sampleTs: s.used.sampleTs?.slice() ?? s.used.sample.map(() => 0),
+          // Checkpoints from before: unknown, never judged one peer's port.
+          to: s.used.to?.slice() ?? s.used.ports.map(() => 0),
+          shape: s.used.shape?.slice() ?? s.used.ports.map(() => OTHER_DESTINATION | NOT_UDP),
         },
 })
 

@@ -10,6 +10,7 @@ import type { Alert, DeviceEvent } from './types.ts'
 interface Truth {
   model: string
   firstTs: number
+  lastTs: number
   /** First event time with a non-benign label, or null for a benign device. */
   onset: number | null
   /** First event time with a non-benign label without a stage suffix. */
@@ -24,7 +25,7 @@ export interface DeviceOutcome {
   readonly outcome: 'detected' | 'missed' | 'false-alarm' | 'quiet'
   /** ISO-8601 event time of its first malicious event; null for a benign device. */
   readonly onsetAt: string | null
-  /** Event-time seconds from the first malicious event to the first alert after it. */
+  /** Event-time seconds from the first malicious event to the first alert after it (with `scoredFrom`, one before it too: an infection older than the scored period). */
   readonly timeToDetectSeconds: number | null
   /** Event-time seconds from the payload's first event to that alert (0 when the alert came earlier). */
   readonly timeToDetectPayloadSeconds: number | null
@@ -61,7 +62,10 @@ export interface Evaluation {
   readonly perDevice: readonly DeviceOutcome[]
   /** ISO-8601: alerts detected before it were not scored (`--from`: a history the detectors learned from), or null. */
   readonly scoredFrom: string | null
-  /** Firing alerts (notices aside) detected before `scoredFrom`, and the devices they were on: what a deployment's first day would have paged. */
+  /**
+   * Firing alerts (notices aside) detected before `scoredFrom`, and the devices they were on: no
+   * false alarms (a deployment's first day), but detections of infections older than the scored period.
+   */
   readonly alertsBeforeScored: number
   readonly devicesAlertedBeforeScored: number
   /** ISO-8601 event times of the first and last event (null without events). */
@@ -88,6 +92,8 @@ export class Evaluator {
   private end = -Infinity
   private readonly before = new Set<string>()
   private alertsBefore = 0
+  /** Alerts whose first firing record came before `scoredFrom`, and their first firing record from it on (an escalation), if any. */
+  private readonly openedBefore = new Map<string, Alert | null>()
 
   /** `scoredFrom`: epoch ms from which alerts are scored (those detected earlier are counted apart), or null for all. */
   constructor(private readonly scoredFrom: number | null = null) {}
@@ -97,11 +103,12 @@ export class Evaluator {
     if (event.ts > this.end) this.end = event.ts
     let t = this.truth.get(event.deviceId)
     if (t === undefined) {
-      t = { model: event.model ?? 'unknown', firstTs: event.ts, onset: null, payload: null, kind: null }
+      t = { model: event.model ?? 'unknown', firstTs: event.ts, lastTs: event.ts, onset: null, payload: null, kind: null }
       this.truth.set(event.deviceId, t)
     }
     if (event.model !== undefined) t.model = event.model
     if (event.ts < t.firstTs) t.firstTs = event.ts
+    if (event.ts > t.lastTs) t.lastTs = event.ts
     const label = event.label
     if (label !== undefined && label !== 'benign' && label !== '') {
       const slash = label.indexOf('/')
@@ -116,23 +123,36 @@ export class Evaluator {
   /**
    * An alert is scored once, by its first firing record (later ones are its escalations); a notice
    * (an expected change, `kind: notice`) is counted apart: neither a detection nor a false alarm.
+   * With `scoredFrom`, one first detected before it is counted apart: it detects an infection
+   * that began before it, but is no false alarm unless it escalates from then on (a benign device's
+   * learning is not scored, an alert still rising in the scored period is).
    */
   alert(alert: Alert): void {
-    if (alert.status !== 'firing' || this.seen.has(alert.id)) return
-    this.seen.add(alert.id)
-    if (this.scoredFrom !== null && Date.parse(alert.detectedAt) < this.scoredFrom) {
-      if (alert.kind !== 'notice') {
-        this.alertsBefore++
-        this.before.add(alert.deviceId)
-      }
+    if (alert.status !== 'firing') return
+    const early = this.scoredFrom !== null && Date.parse(alert.detectedAt) < this.scoredFrom
+    if (this.seen.has(alert.id)) {
+      if (!early && this.openedBefore.get(alert.id) === null) this.openedBefore.set(alert.id, alert)
       return
     }
+    this.seen.add(alert.id)
     this.firing.push(alert)
+    if (!early) return
+    this.openedBefore.set(alert.id, null)
+    if (alert.kind !== 'notice') {
+      this.alertsBefore++
+      this.before.add(alert.deviceId)
+    }
+  }
+
+  /** An alert's first firing record in the scored period: its first, or the escalation of one opened before it; null for none. */
+  private scoredRecord(a: Alert): Alert | null {
+    const later = this.openedBefore.get(a.id)
+    return later === undefined ? a : later
   }
 
   result(): Evaluation {
     const isNotice = (a: Alert): boolean => a.kind === 'notice'
-    const notices = this.firing.filter(isNotice).length
+    const notices = this.firing.filter((a) => isNotice(a) && this.scoredRecord(a) !== null).length
     const byDevice = new Map<string, Alert[]>()
     for (const a of this.firing) {
       if (isNotice(a)) continue
@@ -143,7 +163,14 @@ export class Evaluator {
     const perDevice: DeviceOutcome[] = []
     const byDetector: Record<string, { alerts: number; onInfected: number; onBenign: number }> = {}
     for (const [deviceId, t] of [...this.truth].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
-      const alerts = byDevice.get(deviceId) ?? []
+      // A device whose events all lie before the scored period is not scored.
+      if (this.scoredFrom !== null && t.lastTs < this.scoredFrom) continue
+      // A benign device is judged by the scored period's records: an alert opened before it counts at its escalation in it.
+      const all = byDevice.get(deviceId) ?? []
+      const alerts = t.onset !== null ? all : all.flatMap((a) => {
+        const scored = this.scoredRecord(a)
+        return scored === null ? [] : [scored]
+      })
       for (const a of alerts) {
         const d = (byDetector[a.detector] ??= { alerts: 0, onInfected: 0, onBenign: 0 })
         d.alerts++
@@ -225,7 +252,7 @@ export const evaluationMarkdown = (e: Evaluation): string => {
     '| detector | firing alerts | on infected devices | on benign devices |',
     '|---|---:|---:|---:|',
     ...Object.entries(e.byDetector).sort().map(([id, d]) => `| ${id} | ${d.alerts} | ${d.onInfected} | ${d.onBenign} |`),
-    ...(e.scoredFrom === null ? [] : ['', `Scored from ${e.scoredFrom}; before it (history): ${e.alertsBeforeScored} alerts on ${e.devicesAlertedBeforeScored} devices, not scored.`]),
+    ...(e.scoredFrom === null ? [] : ['', `Scored from ${e.scoredFrom}. Before it (history): ${e.alertsBeforeScored} alerts on ${e.devicesAlertedBeforeScored} devices, no false alarms; those on an infection that began before it detect it.`]),
   ]
   return lines.join('\n') + '\n'
 }

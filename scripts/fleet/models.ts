@@ -23,6 +23,8 @@ export interface Home {
   readonly gamer: boolean
   /** The mail provider (1–3): IMAP over TLS all day, a message sent on port 587 now and then. */
   readonly mail: number
+  /** Where the household's phones back their photos up at night while they charge (a photo cloud), or null. */
+  readonly photos: Dest | null
 }
 
 /** Per-device knobs of benign behaviour: households differ, and hard cases turn some up. */
@@ -91,6 +93,7 @@ const HOSTS = {
     applePush: dest(thirdParty(70, '').ip, 5223, 'tcp', 'push.apple.example'), googlePush: dest(thirdParty(71, '').ip, 5228, 'tcp', 'mtalk.google.example'),
     calls: dest(thirdParty(72, '').ip, 8801, 'udp', 'zc.meet.example'), stun: dest(thirdParty(72, '').ip, 3478, 'udp', 'zc.meet.example'),
     games: dest(thirdParty(73, '').ip, 3074, 'udp', 'xbl.games.example'), os: dest(thirdParty(74, '').ip, 443, 'tcp', 'update.os.example'),
+    photosApple: dest(thirdParty(75, '').ip, 443, 'tcp', 'photos.icloud.example'), photosGoogle: dest(thirdParty(76, '').ip, 443, 'tcp', 'photos.googleusercontent.example'),
   },
 } as const
 
@@ -441,6 +444,14 @@ const gateway = (t: Traffic, s: DeviceSpec): void => {
     }
   })
   t.every(6 * HOUR, 0.5, (ts) => t.bulk(ts, GW.os, t.rng.lognormal(300 * MB, 0.8), 200 * MB, 'in', 0.3))
+  if (home.photos !== null) {
+    // Phones charging at night upload the day's photos and videos: tens to hundreds of MB.
+    const photos = home.photos
+    daily(t, s, 2, (ts) => {
+      const total = Math.min(2000 * MB, t.rng.lognormal(60 * MB, 1) * home.people)
+      if (total >= 2 * MB) t.bulk(ts + t.rng.int(0, 90) * MINUTE, photos, total, t.rng.float(20, 60) * MB, 'out', 0.3)
+    })
+  }
   const { vpn } = home
   if (vpn !== null) {
     // Working hours: a tunnel packet train every minute, its bytes following the work done.
@@ -524,7 +535,12 @@ const drawHome = (rng: Rng): Home => ({
   calls: rng.chance(0.5),
   gamer: rng.chance(0.35),
   mail: rng.int(1, 3),
+  // A stream of its own: drawing it shifts no other draw of the household.
+  photos: photoCloud(rng.derive('photos')),
 })
+
+/** Most households back their phones' photos up to one photo cloud (the phones' platform's). */
+const photoCloud = (rng: Rng): Dest | null => (rng.chance(0.75) ? (rng.chance(0.55) ? HOSTS.gateway.photosApple : HOSTS.gateway.photosGoogle) : null)
 
 // ---------------------------------------------------------------------------------------------
 // Telemetry

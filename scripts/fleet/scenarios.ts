@@ -203,7 +203,8 @@ const payload = (rng: Rng, kind: AttackKind, model: ModelId, infectedAt: number,
   }
 }
 
-const infect = (rng: Rng, drafts: Draft[], start: number, end: number): void => {
+/** Infections over the labelled day [start, end); the compromised model from `from`, the first event of the file: before anyone watched. */
+const infect = (rng: Rng, drafts: Draft[], start: number, end: number, from: number): void => {
   let campaignBase = 0
   for (const rule of RULES) {
     const r = rng.derive(rule.kind)
@@ -232,7 +233,7 @@ const infect = (rng: Rng, drafts: Draft[], start: number, end: number): void => 
   const hijacked: Infra = { loader: vendor, c2: vendor, drop: vendor, report: vendor }
   const r = rng.derive('compromised-model')
   for (const d of drafts.filter((x) => x.model === 'glacier-fridge')) {
-    d.attack = { ...payload(r, 'compromised-model', d.model, start, end), variant: 'default', campaign: campaignBase, infra: hijacked }
+    d.attack = { ...payload(r, 'compromised-model', d.model, from, end), variant: 'default', campaign: campaignBase, infra: hijacked }
   }
 }
 
@@ -315,7 +316,8 @@ export const planFleet = (seed: number, options: PlanOptions = {}): FleetPlan =>
   const ips = new Set<string>()
   const drafts = IOT_MODEL_IDS.flatMap((model) =>
     Array.from({ length: perModel }, (_, i) => newDevice(rng.derive(`device:${model}:${i}`), model, start, ids, ips)))
-  infect(rng.derive('attacks'), drafts, start, end)
+  const from = start - historyHours * HOUR
+  infect(rng.derive('attacks'), drafts, start, end, from)
   hardCases(rng.derive('hard-cases'), drafts, start, ips)
   // Last, so that every other device stays as it was: households seen through their NAT gateway.
   for (let i = 0; i < GATEWAYS; i++) {
@@ -323,7 +325,7 @@ export const planFleet = (seed: number, options: PlanOptions = {}): FleetPlan =>
     d.hardCase = 'nat-gateway'
     drafts.push(d)
   }
-  return { seed, start, end, from: start - historyHours * HOUR, devices: freeze(drafts) }
+  return { seed, start, end, from, devices: freeze(drafts) }
 }
 
 // ---------------------------------------------------------------------------------------------

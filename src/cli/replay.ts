@@ -97,6 +97,19 @@ const addReplayOptions = (cmd: Command): Command =>
     .option('-p, --partitions <n>', 'shard devices as `run` does over topics of n partitions, with one fleet view over them all, as run\'s shards share one: the alerts do not depend on n', '1')
     .option('--no-flush', 'leave open the windows that only the end of the input closes, as `run` does while it waits for more: gives exactly the alerts `run` has sent for the same input')
 
+/**
+ * An ISO-8601 instant with its offset (`Z` or `±hh:mm`: without one it would be local time, a
+ * different instant on every machine) and a real calendar date, as epoch ms; NaN otherwise.
+ */
+export const parseInstant = (text: string): number => {
+  const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,3})?)?(?:Z|[+-]\d{2}:\d{2})$/.exec(text)
+  if (m === null) return Number.NaN
+  const [y, mo, d, h, mi, sec] = [m[1], m[2], m[3], m[4], m[5], m[6] ?? '0'].map(Number) as [number, number, number, number, number, number]
+  const day = new Date(Date.UTC(y, mo - 1, d))
+  if (day.getUTCFullYear() !== y || day.getUTCMonth() !== mo - 1 || day.getUTCDate() !== d || h > 23 || mi > 59 || sec > 59) return Number.NaN
+  return Date.parse(text)
+}
+
 export const registerReplay = (program: Command): void => {
   addReplayOptions(
     program
@@ -133,9 +146,9 @@ export const registerReplay = (program: Command): void => {
     if (flags.output !== 'json' && flags.output !== 'markdown') {
       throw new AppError('EGD_USAGE', `--output: expected json or markdown, got "${flags.output}"`)
     }
-    const from = flags.from === undefined ? null : Date.parse(flags.from)
-    if (from !== null && (!/^\d{4}-\d{2}-\d{2}T/.test(flags.from!) || Number.isNaN(from))) {
-      throw new AppError('EGD_USAGE', `--from: expected an ISO-8601 time such as 2026-11-02T00:00:00Z, got "${flags.from}"`)
+    const from = flags.from === undefined ? null : parseInstant(flags.from)
+    if (from !== null && Number.isNaN(from)) {
+      throw new AppError('EGD_USAGE', `--from: expected an ISO-8601 time with its offset, such as 2026-11-02T00:00:00Z, got "${flags.from}"`)
     }
     const evaluator = new Evaluator(from)
     const config = loadConfig(flags.config, DETECTORS) // a bad configuration exits 2 before --alerts creates its file
@@ -157,7 +170,9 @@ export const registerReplay = (program: Command): void => {
     const result = evaluator.result()
     if (htmlOut) {
       const provenance = detectorProvenance(config, DETECTORS)
-      const page = renderReport(result, all, { title: 'egress-sentinel evaluation', inputs: inputsOrDemo(files), provenance, version: VERSION })
+      // The report shows the records of the scored period.
+      const shown = from === null ? all : all.filter((a) => Date.parse(a.detectedAt) >= from)
+      const page = renderReport(result, shown, { title: 'egress-sentinel evaluation', inputs: inputsOrDemo(files), provenance, version: VERSION })
       await new Promise<void>((resolve) => htmlOut.end(page, resolve))
     }
     process.stdout.write(flags.output === 'json' ? JSON.stringify(result, null, 2) + '\n' : evaluationMarkdown(result))

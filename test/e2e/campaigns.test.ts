@@ -53,8 +53,8 @@ describe('campaigns on the synthetic fleet', () => {
     const glacier = campaigns.filter((c) => c.last.deviceCount > 0 && c.members.some((d) => byDevice.get(d)!.kind === 'compromised-model'))
     expect(glacier).toHaveLength(1)
     expect(glacier[0]!.last).toMatchObject({ model: 'glacier-fridge', deviceCount: 40, models: ['glacier-fridge'], behaviour: 'smtp-burst smtp/direct' })
-    // From the labelled day's first minutes (the history day before it is benign).
-    expect(glacier[0]!.last.startsAt).toBe('2026-11-02T00:03:00.000Z')
+    // From the file's first minutes: compromised before anyone watched (the history day's start).
+    expect(glacier[0]!.last.startsAt).toBe('2026-11-01T00:03:00.000Z')
   })
 
   it('makes the burst spam one campaign with exactly its 8 devices, across their 3 models', () => {

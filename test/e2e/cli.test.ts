@@ -100,7 +100,7 @@ describe('egress-sentinel replay', () => {
       maxBuffer: 64 * 1024 * 1024,
     })
     const events = gunzipSync(readFileSync(fleet)).toString().trimEnd().split('\n').length
-    expect(stdout).toMatch(/replay \[=+-*\] \d+% \| \d+\/14 MB/)
+    expect(stdout).toMatch(/replay \[=+-*\] \d+% \| \d+\/15 MB/)
     expect(stdout).toContain(`replayed ${events} events`)
     const piped = await run('replay', fleet)
     expect(piped.stderr).not.toContain('replay [')
@@ -136,6 +136,17 @@ describe('egress-sentinel replay', () => {
     const d = await run('replay', '--dlq', '/nonexistent/dir/dlq.ndjson', DEMO)
     expect(d.code).toBe(2)
     expect(d.stderr).toContain('--dlq: cannot write /nonexistent/dir/dlq.ndjson')
+  })
+
+  it('exits 2 for an evaluate --from without its offset (local time differs by machine) or with a date that does not exist, and takes one with an offset', async () => {
+    for (const bad of ['2026-11-02T00:00:00', '2026-02-30T00:00:00Z', '2026-11-02', 'yesterday']) {
+      const r = await run('evaluate', '-q', '--from', bad, DEMO)
+      expect(r.code, bad).toBe(2)
+      expect(r.stderr, bad).toContain(`--from: expected an ISO-8601 time with its offset, such as 2026-11-02T00:00:00Z, got "${bad}"`)
+    }
+    const ok = await run('evaluate', '-q', '--from', '2026-11-02T19:00:00+01:00', DEMO)
+    expect(ok.code).toBe(0)
+    expect(JSON.parse(ok.stdout)).toMatchObject({ scoredFrom: '2026-11-02T18:00:00.000Z' })
   })
 })
 

@@ -26,6 +26,11 @@ describe('evaluate on the synthetic fleet', () => {
   it('catches at least 95% of infected devices, at least 80% of each attack kind, alarms on at most 1% of benign devices, and detects a burst within 5 minutes of its start', async () => {
     const e = await evaluateFleet(fixture('synthetic/fleet.ndjson.gz'))
     expect(e.devices).toBe(326)
+    // The history day's alerts are counted apart: the compromised model's 40 fridges (compromised
+    // before anyone watched) among them.
+    expect(e.scoredFrom).toBe('2026-11-02T00:00:00.000Z')
+    expect(e.devicesAlertedBeforeScored).toBeGreaterThanOrEqual(40)
+    expect(e.perDevice.filter((d) => d.kind === 'compromised-model').map((d) => d.outcome)).toEqual(Array(40).fill('detected'))
     expect(e.recall).toBeGreaterThanOrEqual(0.95)
     expect(e.byKind.map((k) => k.kind)).toEqual(['compromised-model', 'exfiltration', 'scan', 'spam-burst', 'spam-slow', 'spam-telemetry'])
     for (const k of e.byKind) expect(k.recall, k.kind).toBeGreaterThanOrEqual(0.8)

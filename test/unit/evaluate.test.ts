@@ -31,10 +31,12 @@ describe('Evaluator', () => {
     expect(r.byDetector).toMatchObject({ 'new-destination': { alerts: 2, onInfected: 2, onBenign: 0 } })
   })
 
-  it('scores from --from on: alerts detected before it (a history the detectors learn from) are counted apart, neither detections nor false alarms', () => {
+  it('scores from --from on: alerts detected before it (a history the detectors learn from) are counted apart, no false alarms, but detections of an infection that began before it', () => {
     const e = new Evaluator(at(3))
     e.observe(egress({ ts: at(0), deviceId: 'camera', label: 'benign' }))
     e.observe(egress({ ts: at(0), deviceId: 'bot', label: 'spam' }))
+    e.observe(egress({ ts: at(4), deviceId: 'camera', label: 'benign' }))
+    e.observe(egress({ ts: at(4), deviceId: 'bot', label: 'spam' }))
     // Detected at minute 1: before the scored period.
     e.alert(record('camera', 'new-destination', 'firing', 'high', 1))
     e.alert(record('bot', 'smtp-burst', 'firing', 'high', 1))
@@ -42,7 +44,26 @@ describe('Evaluator', () => {
     e.alert({ ...record('bot', 'new-destination', 'firing', 'medium', 1), detectedAt: new Date(at(4)).toISOString() })
     const r = e.result()
     expect([r.scoredFrom, r.alertsBeforeScored, r.devicesAlertedBeforeScored]).toEqual([new Date(at(3)).toISOString(), 2, 2])
-    expect(r.perDevice.map((d) => [d.deviceId, d.outcome, d.detectors])).toEqual([['bot', 'detected', ['new-destination']], ['camera', 'quiet', []]])
+    expect(r.perDevice.map((d) => [d.deviceId, d.outcome, d.detectors, d.timeToDetectSeconds])).toEqual([['bot', 'detected', ['new-destination', 'smtp-burst'], 60], ['camera', 'quiet', [], null]])
+    expect(r.notices).toBe(0)
     expect(new Evaluator().result()).toMatchObject({ scoredFrom: null, alertsBeforeScored: 0 })
+  })
+
+  it('with --from, scores an alert detected exactly then, one opened before and escalated after, and leaves out a device seen only before', () => {
+    const e = new Evaluator(at(1))
+    e.observe(egress({ ts: at(0), deviceId: 'gone', label: 'benign' }))
+    e.observe(egress({ ts: at(0), deviceId: 'camera', label: 'benign' }))
+    e.observe(egress({ ts: at(2), deviceId: 'camera', label: 'benign' }))
+    e.observe(egress({ ts: at(0), deviceId: 'nas', label: 'benign' }))
+    e.observe(egress({ ts: at(3), deviceId: 'nas', label: 'benign' }))
+    e.alert({ ...record('gone', 'fanout', 'firing', 'high', 1), detectedAt: new Date(at(0.5)).toISOString() })
+    // Detected at minute 1, the first scored instant.
+    e.alert(record('camera', 'new-destination', 'firing', 'high', 1))
+    // Opened before the scored period, escalated in it: a false alarm of the period.
+    e.alert({ ...record('nas', 'volume-spike', 'firing', 'medium', 1), detectedAt: new Date(at(0.5)).toISOString() })
+    e.alert({ ...record('nas', 'volume-spike', 'firing', 'high', 1), revision: 2, previousSeverity: 'medium', detectedAt: new Date(at(2)).toISOString() })
+    const r = e.result()
+    expect(r.perDevice.map((d) => [d.deviceId, d.outcome])).toEqual([['camera', 'false-alarm'], ['nas', 'false-alarm']])
+    expect([r.devices, r.benign, r.falseAlarms, r.alertsBeforeScored, r.devicesAlertedBeforeScored]).toEqual([2, 2, 2, 2, 2])
   })
 })

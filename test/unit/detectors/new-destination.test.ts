@@ -115,6 +115,20 @@ describe('new-destination', () => {
     expect(found.find((f) => f.minute === 150)!.finding.evidence.newDestinations).toBe(0)
   })
 
+  it('keeps where a device uploaded known after a day of other destinations pushed it out of what it remembers: a gateway\'s nightly photo backup', () => {
+    const backup = (minute: number) => egress({ ts: at(minute + 0.5), dstIp: '17.253.1.1', dstHost: 'photos.icloud.example', bytesOut: 25_000_000 })
+    // A page of a site it never saw every 2 minutes (one flow each: none persists), past the 32 destinations it remembers.
+    const browsing = range(0, 40).map((i) => egress({ ts: at(200 + 2 * i + 0.5), dstIp: `45.${i}.7.9`, dstHost: `www.site-${i}.example` }))
+    const found = detectorFindings(newDestination, [...heartbeat('dev-1', 0, 400), backup(130), ...browsing, backup(330)], { maxKnown: 32 })
+    expect(found.filter((f) => f.finding.evidence.rule === 'upload').map((f) => f.minute)).toEqual(range(130, 190))
+    // Its first backup while it learned (two flows of 12.5 MB: a bulk upload to where it goes), the next one a day of sites later: none.
+    const learnt = [egress({ ts: at(30.5), dstIp: '17.253.1.1', dstHost: 'photos.icloud.example', bytesOut: 12_500_000 }), egress({ ts: at(31.5), dstIp: '17.253.1.1', dstHost: 'photos.icloud.example', bytesOut: 12_500_000 })]
+    expect(detectorFindings(newDestination, [...heartbeat('dev-1', 0, 400), ...learnt, ...browsing, backup(330)], { maxKnown: 32 })).toEqual([])
+    // Smaller, it was no upload: the next night's backup is one to a destination it forgot.
+    const small = learnt.map((e) => ({ ...e, bytesOut: 500_000 }))
+    expect(detectorFindings(newDestination, [...heartbeat('dev-1', 0, 400), ...small, ...browsing, backup(330)], { maxKnown: 32 }).map((f) => f.minute)[0]).toBe(330)
+  })
+
   it('counts what flows upload (sent less received, where twice as much went out): a large download or a call with a new destination is no upload, an upload with its acknowledgements is, and a download before it hides nothing', () => {
     // Two GB down over half an hour: 30 MB of acknowledgements go out.
     const download = range(0, 30).map((m) => egress({ ts: at(130.5 + m), dstIp: '185.220.101.4', bytesOut: 1_000_000, bytesIn: 66_000_000 }))

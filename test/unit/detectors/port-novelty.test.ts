@@ -151,35 +151,56 @@ describe('port-novelty', () => {
 
   describe('a peer-to-peer stream: the port is random, the peer the point', () => {
     const owners = Destinations.fromConfig('builtin')
-    /** A camera streaming to a phone at `ip` (T-Mobile's range unless given) on the port its NAT mapped: a UDP record a minute from `minute`. */
-    const stream = (deviceId: string, model: string, minute: number, port: number, minutes: number, ip = '172.56.10.20'): EgressEvent[] =>
-      range(0, minutes).map((i) => egress({ deviceId, model, ts: at(minute + i + 0.6), dstIp: ip, dstPort: port, proto: 17, bytesOut: 4_000_000, bytesIn: 60_000 }))
+    const run = { destinations: owners }
+    /** A camera streaming to a phone at `ip` (T-Mobile's range unless given) on the port its NAT mapped: a record a minute from `minute`. */
+    const stream = (deviceId: string, model: string, minute: number, port: number, minutes: number, ip = '172.56.10.20', proto = 17): EgressEvent[] =>
+      range(0, minutes).map((i) => egress({ deviceId, model, ts: at(minute + i + 0.6), dstIp: ip, dstPort: port, proto, bytesOut: 4_000_000, bytesIn: 60_000 }))
+    /** Two earlier sessions of cam-1 to other T-Mobile addresses, on two other ports. */
+    const sessions = [...stream('cam-1', 'cam', 125, 40_001, 3, '172.58.3.4'), ...stream('cam-1', 'cam', 135, 40_002, 3, '172.33.9.9')]
+    const long = stream('cam-1', 'cam', 150, 23_456, 30)
 
-    it('reports a 30-minute stream on an unusual port to a carrier the camera never reached on one, not one to a carrier it streamed to before on another port', () => {
-      const first = [...heartbeat('cam-1', 'cam', 300), ...stream('cam-1', 'cam', 150, 23_456, 30)]
-      expect(minutesOf(detectorFindings(portNovelty, first, {}, { destinations: owners }), 'cam-1')[0]).toBe(169)
-      // An earlier session to another T-Mobile address on another port: the carrier is where it streams.
-      const again = [...first, ...stream('cam-1', 'cam', 130, 40_001, 5, '172.58.3.4')]
-      expect(detectorFindings(portNovelty, again, {}, { destinations: owners })).toEqual([])
-      // By prefix alone (no owner table) the two addresses are two destinations: reported.
-      expect(minutesOf(detectorFindings(portNovelty, again), 'cam-1')[0]).toBe(169)
+    it('reports a 30-minute stream on an unusual port to a carrier the camera sent UDP to on one other port before, not on two', () => {
+      const base = heartbeat('cam-1', 'cam', 300)
+      expect(minutesOf(detectorFindings(portNovelty, [...base, ...long], {}, run), 'cam-1')[0]).toBe(169)
+      expect(minutesOf(detectorFindings(portNovelty, [...base, ...sessions.slice(0, 3), ...long], {}, run), 'cam-1')[0]).toBe(169)
+      expect(detectorFindings(portNovelty, [...base, ...sessions, ...long], {}, run)).toEqual([])
+      // By prefix alone (no owner table) the three addresses are three destinations: reported.
+      expect(minutesOf(detectorFindings(portNovelty, [...base, ...sessions, ...long]), 'cam-1')[0]).toBe(169)
+      // Sessions that began after the port's first use do not make it a habit.
+      const later = [...stream('cam-1', 'cam', 152, 40_001, 3, '172.58.3.4'), ...stream('cam-1', 'cam', 156, 40_002, 3, '172.33.9.9')]
+      expect(minutesOf(detectorFindings(portNovelty, [...base, ...later, ...long], {}, run), 'cam-1')[0]).toBe(169)
     })
 
-    it('does not report one to a carrier three of its model\'s devices (itself one) stream to on ports of their own, and reports it for two', () => {
-      const peer = (id: string, port: number) => [...heartbeat(id, 'cam', 300), ...stream(id, 'cam', 125, port, 5, `172.40.${port % 200}.9`)]
+    it('still reports a TCP beacon on an unusual port to that carrier, and a UDP port whose flows go to two networks', () => {
+      const base = [...heartbeat('cam-1', 'cam', 300), ...sessions]
+      expect(minutesOf(detectorFindings(portNovelty, [...base, ...stream('cam-1', 'cam', 150, 23_456, 30, '172.56.10.20', 6)], {}, run), 'cam-1')[0]).toBe(169)
+      const both = [...long.slice(0, 15), ...stream('cam-1', 'cam', 165, 23_456, 15, '178.128.185.250')]
+      expect(minutesOf(detectorFindings(portNovelty, [...base, ...both], {}, run), 'cam-1')[0]).toBe(169)
+    })
+
+    it('does not report one to a carrier three of its model\'s devices (itself one) send UDP to on unusual ports, and reports it for two', () => {
+      const peer = (id: string, port: number, ip: string) => [...heartbeat(id, 'cam', 300), ...stream(id, 'cam', 125, port, 5, ip)]
       const target = [...heartbeat('cam-3', 'cam', 300), ...stream('cam-3', 'cam', 150, 23_456, 30)]
-      const three = [...peer('cam-1', 31_000), ...peer('cam-2', 32_000), ...target]
-      expect(minutesOf(detectorFindings(portNovelty, three, {}, { destinations: owners }), 'cam-3')).toEqual([])
-      const two = [...peer('cam-1', 31_000), ...target]
-      expect(minutesOf(detectorFindings(portNovelty, two, {}, { destinations: owners }), 'cam-3')[0]).toBe(169)
+      const three = [...peer('cam-1', 31_000, '172.40.1.9'), ...peer('cam-2', 32_000, '172.41.2.9'), ...target]
+      expect(minutesOf(detectorFindings(portNovelty, three, {}, run), 'cam-3')).toEqual([])
+      const two = [...peer('cam-1', 31_000, '172.40.1.9'), ...target]
+      expect(minutesOf(detectorFindings(portNovelty, two, {}, run), 'cam-3')[0]).toBe(169)
     })
 
-    it('does not report a risky port the phone\'s NAT happened to map, to a carrier the camera streams to; reports telnet there all the same', () => {
-      const before = [...heartbeat('cam-1', 'cam', 300), ...stream('cam-1', 'cam', 130, 40_001, 5, '172.58.3.4')]
-      expect(detectorFindings(portNovelty, [...before, ...stream('cam-1', 'cam', 150, 1080, 3)], {}, { destinations: owners })).toEqual([])
-      expect(minutesOf(detectorFindings(portNovelty, [...heartbeat('cam-1', 'cam', 300), ...stream('cam-1', 'cam', 150, 1080, 3)], {}, { destinations: owners }), 'cam-1')[0]).toBe(150)
-      const telnet = egress({ deviceId: 'cam-1', model: 'cam', ts: at(150.6), dstIp: '172.56.10.20', dstPort: 23 })
-      expect(minutesOf(detectorFindings(portNovelty, [...before, telnet], {}, { destinations: owners }), 'cam-1')[0]).toBe(150)
+    it('counts a device once for its model however often it comes back, and past the destinations it remembers', () => {
+      // cam-1 cycles three times through 40 /24s on udp/8000 (by prefix: 40 destinations, past the 32 it remembers).
+      const cycling = range(0, 120).map((i) => egress({ deviceId: 'cam-1', model: 'cam', ts: at(125 + i / 10), dstIp: `45.${i % 40}.7.9`, dstPort: 8000, proto: 17 }))
+      const target = [...heartbeat('cam-2', 'cam', 300), ...stream('cam-2', 'cam', 150, 23_456, 30, '45.39.7.9'), ...stream('cam-2', 'cam', 150, 23_457, 30, '45.1.7.9')]
+      const found = detectorFindings(portNovelty, [...heartbeat('cam-1', 'cam', 300), ...cycling, ...target])
+      expect(found.find((f) => f.deviceId === 'cam-2')?.finding.evidence.ports).toEqual([23_456, 23_457])
+    })
+
+    it('does not report a risky port the phone\'s NAT happened to map (UDP, to where the camera streams); reports it over TCP, and telnet whatever the protocol', () => {
+      const base = [...heartbeat('cam-1', 'cam', 300), ...sessions]
+      expect(detectorFindings(portNovelty, [...base, ...stream('cam-1', 'cam', 150, 1080, 3)], {}, run)).toEqual([])
+      expect(minutesOf(detectorFindings(portNovelty, [...heartbeat('cam-1', 'cam', 300), ...stream('cam-1', 'cam', 150, 1080, 3)], {}, run), 'cam-1')[0]).toBe(150)
+      expect(minutesOf(detectorFindings(portNovelty, [...base, ...stream('cam-1', 'cam', 150, 1080, 3, '172.56.10.20', 6)], {}, run), 'cam-1')[0]).toBe(150)
+      expect(minutesOf(detectorFindings(portNovelty, [...base, ...stream('cam-1', 'cam', 150, 23, 1)], {}, run), 'cam-1')[0]).toBe(150)
     })
   })
 
