@@ -18,8 +18,9 @@
  *   UDP ports of real-time media and games (`mediaUdpPorts`: calls, consoles) are not judged. Nor
  *   is a port, unusual or risky (but for the always-reported ones), whose flows are all UDP to one
  *   destination (its identity, src/engine/destinations.ts: for an address, its owner) that the
- *   device sent UDP to on two other unusual ports before, or that `peerDevices` of its model's
- *   devices send UDP to on unusual ports: where the port is random and the peer is the point, as a
+ *   device sent UDP to on two other ports of the moment before (unusual, or dynamic: 49152 and up),
+ *   two flows each (sessions, not probes),
+ *   or that `peerDevices` other devices of its model did: where the port is random and the peer is the point, as a
  *   camera's peer-to-peer stream to a phone on the port its carrier's NAT mapped (now and then a
  *   risky port's number, by chance).
  * What is surprising depends on the device: one that meets new unusual ports often
@@ -147,9 +148,10 @@ interface State {
   taught?: number[] | null
   taughtModel?: string
   /**
-   * Identities (by address) of the destinations it sent UDP to on unusual ports, the first
-   * MAX_REACHED (never evicted: each is counted once for its model), and for each up to three of
-   * those ports with the window each was first used to it (`[port, window, ...]`); absent in older checkpoints.
+   * Identities (by address) of the destinations it sent UDP to on unusual or dynamic ports, the first
+   * MAX_REACHED (never evicted), and for each `[counted, port, window, flows, ...]`: whether it
+   * counted for its model (once it was a habit: HABIT_PORTS ports of HABIT_FLOWS flows), and up to
+   * three of those ports, each with the window it was first used to it and its flows; absent in older checkpoints.
    */
   reached?: number[] | null
   reachedPorts?: number[][] | null
@@ -157,8 +159,10 @@ interface State {
 
 /** Destinations a device remembers having sent UDP to on unusual ports (past them, new ones are neither remembered nor counted). */
 const MAX_REACHED = 32
-/** Earlier ports to a destination that make it where the device goes on ports of the moment. */
+/** Earlier ports to a destination that make it where the device goes on ports of the moment ... */
 const HABIT_PORTS = 2
+/** ... each with this many flows to it (minutes): sessions, not probes. */
+const HABIT_FLOWS = 2
 
 /** Mail services a device remembers reading from (by name and by address: two each). */
 const MAX_MAIL = 8
@@ -221,18 +225,18 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
     const learningMs = cfg.learningMinutes * 60_000
     /**
      * Whether destination `to` is where the device goes on UDP ports of the moment: it sent UDP to
-     * it on HABIT_PORTS other unusual ports before window `first`, or `peerDevices` of its model's
-     * devices send UDP to it on unusual ports.
+     * it on HABIT_PORTS other ports of the moment (unusual or dynamic) before window `first`, HABIT_FLOWS flows each, or
+     * `peerDevices` other devices of its model made it such a habit of theirs.
      */
     const habitual = (state: State, model: string, to: number, port: number, first: number, at: number): boolean => {
       const k = state.reached?.indexOf(to) ?? -1
-      if (k >= 0) {
-        const pairs = state.reachedPorts![k]!
+      const entry = k >= 0 ? state.reachedPorts![k]! : null
+      if (entry !== null) {
         let before = 0
-        for (let j = 0; j < pairs.length; j += 2) if (pairs[j] !== port && pairs[j + 1]! < first) before++
+        for (let j = 1; j < entry.length; j += 3) if (entry[j] !== port && entry[j + 1]! < first && entry[j + 2]! >= HABIT_FLOWS) before++
         if (before >= HABIT_PORTS) return true
       }
-      return reachedBy.get(model, to, at) >= cfg.peerDevices
+      return reachedBy.get(model, to, at) - (entry?.[0] === 1 ? 1 : 0) >= cfg.peerDevices
     }
     return {
       init: () => INERT,
@@ -246,13 +250,22 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
           const named = e.dstHost === undefined || e.dstHost.length === 0 ? current : (readsMail(current, destinations.hash(e.dstIp, e.dstHost)) ?? current)
           return readsMail(named, hashString(e.dstIp)) ?? (named === current ? undefined : named)
         }
-        if (!isRisky && (standard.has(port) || e.proto !== 6 && e.proto !== 17 || (e.proto === 17 && (port >= UDP_DYNAMIC || isMedia(port))))) return
+        if (e.proto === 17 && port >= UDP_DYNAMIC && !isRisky) {
+          // Never judged, but a port of the moment: where the device has sessions on such ports.
+          if (isLocalAddress(e.dstIp)) return
+          const state = ownState(current)
+          reach(state, device.model, destinations.hash(e.dstIp, undefined), port, windowOf(e.ts, windowMs), e.ts, e.continued ? 0 : 1)
+          return state === current ? undefined : state
+        }
+        if (!isRisky && (standard.has(port) || e.proto !== 6 && e.proto !== 17 || (e.proto === 17 && isMedia(port)))) return
         if (isLocalAddress(e.dstIp)) return
         if (current.learned?.includes(port)) return
         // Mail sent to the service the device reads its mail from: its mail client.
         if (e.proto === 6 && submission.has(port) && sendsToItsMail(current, e.dstIp, e.dstHost)) return
         // From here the device's own state is written: a device still on the shared one gets its own (handed back).
         const state: State = ownState(current)
+        /** The destination's identity by address, made on first need (once a flow). */
+        let to: number | undefined
         if (!isRisky) {
           const seen = (state.seen ??= [])
           const seenWindow = (state.seenWindow ??= seen.map(() => 0))
@@ -268,7 +281,7 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
             seenWindow.push(fw)
           } else if (fw < seenWindow[k]!) seenWindow[k] = fw
           // Where it sends UDP on unusual ports (each destination once for its model's count), on which ports since when.
-          if (e.proto === 17) reach(state, device.model, destinations.hash(e.dstIp, undefined), port, fw, e.ts)
+          if (e.proto === 17) reach(state, device.model, (to ??= destinations.hash(e.dstIp, undefined)), port, fw, e.ts, e.continued ? 0 : 1)
         }
         const handBack = state === current ? undefined : state
         if (isRisky && !always.has(port) && e.ts - device.firstSeen < learningMs) {
@@ -282,7 +295,7 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
         if (i >= 0) {
           // Judged as one peer's port only while every flow on it is UDP to its first destination.
           if (e.proto !== 17) used.shape![i]! |= NOT_UDP
-          else if ((used.shape![i]! & OTHER_DESTINATION) === 0 && destinations.hash(e.dstIp, undefined) !== used.to![i]) used.shape![i]! |= OTHER_DESTINATION
+          else if ((used.shape![i]! & OTHER_DESTINATION) === 0 && (to ??= destinations.hash(e.dstIp, undefined)) !== used.to![i]) used.shape![i]! |= OTHER_DESTINATION
           // A flow's later reports (an exporter's active timeout) are no new flows.
           const opened = e.continued ? 0 : 1
           used.flows[i]! += opened
@@ -325,7 +338,7 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
         used.tail[i] = tail
         used.sample[i] = e.dstIp
         used.sampleTs[i] = e.ts
-        used.to![i] = destinations.hash(e.dstIp, undefined)
+        used.to![i] = to ?? destinations.hash(e.dstIp, undefined)
         used.shape![i] = e.proto === 17 ? 0 : NOT_UDP
         // Unusual ports count their users at first use: a model's own protocol is not novel. The
         // always-reported ones do not: a whole model on IRC is a compromised model (allow lists a habit).
@@ -395,8 +408,8 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
           if (modelAllows?.has(port) || (!always.has(port) && peers.get(device.model, port, at) >= cfg.peerDevices)) continue
           // Flows up to the end of w: what the lookahead observed past it is taken off.
           const upToW = used.flows[i]! - tailAfter(used.tail[i]!, used.lastWindow[i]!, w)
-          // UDP to one destination where the device went on other unusual ports before, or where its
-          // model's peers go on unusual ports of their own: the port is random and the peer the point
+          // UDP to one destination where the device had sessions on other unusual ports before, or
+          // its model's peers did on ports of their own: the port is random and the peer the point
           // (a peer-to-peer stream to a phone on the port its carrier's NAT mapped, a risky port's
           // number by chance). Not judged, the always-reported ports excepted.
           const habit = !always.has(port) && used.shape![i] === 0 && habitual(state, device.model, used.to![i]!, port, used.firstWindow[i]!, at)
@@ -432,28 +445,34 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
 })
 
 /**
- * The device sent UDP on unusual port `port` to destination `to` in window `w`: remembered (the
- * first MAX_REACHED destinations, each counted once for `model` through `count`), with up to three
- * of its ports and the earliest window each was used to it.
+ * The device sent UDP on unusual port `port` to destination `to` in window `w` (`opened`: 1 for a
+ * new flow, 0 for a flow's later report): remembered (the first MAX_REACHED destinations) with up
+ * to three of its ports, the earliest window and the flows of each; counted once for `model`
+ * through `count` when it becomes a habit (HABIT_PORTS ports of HABIT_FLOWS flows).
  */
-const reachOf = (count: { add(model: string, key: number, ts: number): void }) => (state: State, model: string, to: number, port: number, w: number, ts: number): void => {
+const reachOf = (count: { add(model: string, key: number, ts: number): void }) => (state: State, model: string, to: number, port: number, w: number, ts: number, opened: number): void => {
   const reached = (state.reached ??= [])
   const ports = (state.reachedPorts ??= [])
   const r = reached.indexOf(to)
   if (r < 0) {
     if (reached.length >= MAX_REACHED) return
     reached.push(to)
-    ports.push([port, w])
-    count.add(model, to, ts)
+    ports.push([0, port, w, opened])
     return
   }
-  const pairs = ports[r]!
-  for (let j = 0; j < pairs.length; j += 2) {
-    if (pairs[j] !== port) continue
-    if (w < pairs[j + 1]!) pairs[j + 1] = w
-    return
-  }
-  if (pairs.length < 6) pairs.push(port, w)
+  const entry = ports[r]!
+  let j = 1
+  while (j < entry.length && entry[j] !== port) j += 3
+  if (j < entry.length) {
+    if (w < entry[j + 1]!) entry[j + 1] = w
+    entry[j + 2]! += opened
+  } else if (entry.length < 10) entry.push(port, w, opened)
+  if (entry[0] === 1) return
+  let sessions = 0
+  for (let k = 1; k < entry.length; k += 3) if (entry[k + 2]! >= HABIT_FLOWS) sessions++
+  if (sessions < HABIT_PORTS) return
+  entry[0] = 1
+  count.add(model, to, ts)
 }
 
 /** A device read mail from the destination `hash`: remembered (the latest MAX_MAIL), on a state of its own. */

@@ -81,7 +81,7 @@ export interface Fleet {
   /** The labelled capture: [start, end). */
   readonly start: number
   readonly end: number
-  /** When its traffic begins: `start`, or earlier with a benign history (`historyHours`). */
+  /** When its traffic begins: `start`, or earlier with a history (`historyHours`). */
   readonly from: number
   /** Sorted by ts, then deviceId, then the order the device produced them. */
   readonly events: FleetEvent[]
@@ -237,7 +237,7 @@ const simulate = (plan: FleetPlan): Fleet => {
   return { seed: plan.seed, start: plan.start, end: plan.end, from: plan.from, events: sortByTs(generated), dns: sortByTs(answers), labels }
 }
 
-/** The synthetic fleet for `seed`: about 320 devices, labelled over 24 hours from 2026-11-02T00:00Z after a day of benign history (`historyHours`). Pure and deterministic. */
+/** The synthetic fleet for `seed`: about 320 devices, labelled over 24 hours from 2026-11-02T00:00Z after a day of history (`historyHours`). Pure and deterministic. */
 export const generateFleet = (seed: number = DEFAULT_SEED, options: GenerateOptions = {}): Fleet => simulate(planFleet(seed, options))
 
 /** The demo's one file: its events and its DNS answers, by time. */
@@ -296,7 +296,7 @@ const parseArgs = (argv: readonly string[]): Command => {
     .option('--seed <n>', 'PRNG seed', parseSeed, DEFAULT_SEED)
     .option('--out <dir>', 'directory for fleet.ndjson.gz, fleet.dns.ndjson.gz and fleet.labels.json', 'fixtures/synthetic')
     .option('--demo-out <file>', 'demo fixture (uncompressed NDJSON)', 'fixtures/demo/demo.ndjson')
-    .option('--history-hours <n>', 'hours of benign traffic before the labelled day (attacks and hard cases all lie in the labelled day; evaluate --from its start scores that day alone); 0 for none', parseHours, FLEET_HISTORY_HOURS)
+    .option('--history-hours <n>', 'hours of history before the labelled day: the devices\' routines, and the compromised model already compromised (the other attacks and the hard cases lie in the labelled day; evaluate --from its start scores that day); 0 for none', parseHours, FLEET_HISTORY_HOURS)
     .option('--exporter', 'also write fleet.exported.ndjson.gz: the fleet as a flow exporter sends it (a record per active timeout of 60 s, sent 15 s after a flow goes idle), out of start order')
     .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2))
   return program.parse([...argv])

@@ -129,7 +129,8 @@ export class Evaluator {
    */
   alert(alert: Alert): void {
     if (alert.status !== 'firing') return
-    const early = this.scoredFrom !== null && Date.parse(alert.detectedAt) < this.scoredFrom
+    // An escalation keeps its alert's detectedAt: when it was made is its updatedAt.
+    const early = this.scoredFrom !== null && Date.parse(alert.revision > 1 ? alert.updatedAt : alert.detectedAt) < this.scoredFrom
     if (this.seen.has(alert.id)) {
       if (!early && this.openedBefore.get(alert.id) === null) this.openedBefore.set(alert.id, alert)
       return
@@ -163,20 +164,23 @@ export class Evaluator {
     const perDevice: DeviceOutcome[] = []
     const byDetector: Record<string, { alerts: number; onInfected: number; onBenign: number }> = {}
     for (const [deviceId, t] of [...this.truth].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
-      // A device whose events all lie before the scored period is not scored.
-      if (this.scoredFrom !== null && t.lastTs < this.scoredFrom) continue
-      // A benign device is judged by the scored period's records: an alert opened before it counts at its escalation in it.
       const all = byDevice.get(deviceId) ?? []
-      const alerts = t.onset !== null ? all : all.flatMap((a) => {
-        const scored = this.scoredRecord(a)
-        return scored === null ? [] : [scored]
+      // The scored period's records: an alert opened before it counts at its escalation in it.
+      const scored = all.flatMap((a) => {
+        const r = this.scoredRecord(a)
+        return r === null ? [] : [r]
       })
-      for (const a of alerts) {
+      // A device whose events all lie before the scored period, and no alert in it, is not scored.
+      if (this.scoredFrom !== null && t.lastTs < this.scoredFrom && scored.length === 0) continue
+      for (const a of scored) {
         const d = (byDetector[a.detector] ??= { alerts: 0, onInfected: 0, onBenign: 0 })
         d.alerts++
         if (t.onset === null) d.onBenign++
         else d.onInfected++
       }
+      // A benign device is judged by the scored period's records; an infected one is detected by any
+      // alert after its onset (one before the scored period detects an infection older than it).
+      const alerts = t.onset === null ? scored : all
       const detectors = [...new Set(alerts.map((a) => a.detector))].sort()
       if (t.onset === null) {
         perDevice.push({

@@ -90,7 +90,7 @@ export interface FleetPlan {
 export interface PlanOptions {
   /** Devices of each of the eight IoT models (default 40; at least 24 so every attack finds its hosts). */
   readonly devicesPerModel?: number
-  /** Hours of benign history before the labelled day (default `FLEET_HISTORY_HOURS`; 0 for none). */
+  /** Hours of history before the labelled day (benign but for the compromised model) (default `FLEET_HISTORY_HOURS`; 0 for none). */
   readonly historyHours?: number
 }
 

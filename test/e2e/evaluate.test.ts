@@ -18,7 +18,7 @@ const cli = async (...args: string[]): Promise<string> =>
   (await promisify(execFile)(process.execPath, [BIN, ...args], { maxBuffer: 256 * 1024 * 1024 })).stdout
 
 const evaluate = async (...inputs: string[]): Promise<Evaluation> => JSON.parse(await cli('evaluate', '-q', ...inputs)) as Evaluation
-/** The synthetic fleets' labelled day: a day of benign history before it is replayed, not scored. */
+/** The synthetic fleets' labelled day: the day of history before it is replayed and counted apart. */
 const LABELLED = '2026-11-02T00:00:00Z'
 const evaluateFleet = (...inputs: string[]): Promise<Evaluation> => evaluate('--from', LABELLED, ...inputs)
 

@@ -61,9 +61,15 @@ describe('Evaluator', () => {
     e.alert(record('camera', 'new-destination', 'firing', 'high', 1))
     // Opened before the scored period, escalated in it: a false alarm of the period.
     e.alert({ ...record('nas', 'volume-spike', 'firing', 'medium', 1), detectedAt: new Date(at(0.5)).toISOString() })
-    e.alert({ ...record('nas', 'volume-spike', 'firing', 'high', 1), revision: 2, previousSeverity: 'medium', detectedAt: new Date(at(2)).toISOString() })
+    // (As the engine makes it: an escalation keeps its alert's detectedAt, its updatedAt says when.)
+    e.alert({ ...record('nas', 'volume-spike', 'firing', 'high', 1), revision: 2, previousSeverity: 'medium', detectedAt: new Date(at(0.5)).toISOString(), updatedAt: new Date(at(2)).toISOString() })
+    // Its last event just before, alerted at the window's end, exactly then: scored.
+    e.observe(egress({ ts: at(0.5), deviceId: 'lamp', label: 'benign' }))
+    e.alert(record('lamp', 'port-novelty', 'firing', 'high', 1))
     const r = e.result()
-    expect(r.perDevice.map((d) => [d.deviceId, d.outcome])).toEqual([['camera', 'false-alarm'], ['nas', 'false-alarm']])
-    expect([r.devices, r.benign, r.falseAlarms, r.alertsBeforeScored, r.devicesAlertedBeforeScored]).toEqual([2, 2, 2, 2, 2])
+    expect(r.perDevice.map((d) => [d.deviceId, d.outcome])).toEqual([['camera', 'false-alarm'], ['lamp', 'false-alarm'], ['nas', 'false-alarm']])
+    expect([r.devices, r.benign, r.falseAlarms, r.alertsBeforeScored, r.devicesAlertedBeforeScored]).toEqual([3, 3, 3, 2, 2])
+    // Each detector counts the scored period's records.
+    expect(r.byDetector).toEqual({ 'new-destination': { alerts: 1, onInfected: 0, onBenign: 1 }, 'port-novelty': { alerts: 1, onInfected: 0, onBenign: 1 }, 'volume-spike': { alerts: 1, onInfected: 0, onBenign: 1 } })
   })
 })

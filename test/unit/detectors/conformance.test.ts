@@ -75,6 +75,10 @@ const busyDevice = (): DeviceEvent[] => {
   for (let m = 130; m < 140; m++) events.push(...smtpFlows('dev-1', m + 0.01, 40, m * 7))
   for (let i = 0; i < 300; i++) events.push(egress({ ts: at(141 + i / 100), dstIp: `198.18.${i >> 8}.${i & 255}`, dstPort: 23, bytesOut: 60 }))
   for (let m = 160; m < 175; m++) events.push(egress({ ts: at(m + 0.2), dstIp: '203.0.113.77', dstHost: 'drop.files.example', bytesOut: 40_000_000 }))
+  // Peer-to-peer sessions over UDP on ports of the moment (a camera's remote viewing), and bulk uploads
+  // to its vendor, the first while it learns (a nightly backup): what port-novelty and new-destination remember of them.
+  for (let k = 0; k < 4; k++) for (let m = 100 + 12 * k; m < 105 + 12 * k; m++) events.push(egress({ ts: at(m + 0.4), dstIp: `172.56.${k}.9`, dstPort: 20_000 + k, proto: 17, bytesOut: 3_000_000, bytesIn: 40_000 }))
+  for (const m of [20, 21, 150, 151]) events.push(egress({ ts: at(m + 0.3), dstIp: '192.0.2.10', dstHost: 'api.vendor.example', bytesOut: 15_000_000 }))
   return events.sort((a, b) => a.ts - b.ts)
 }
 

@@ -164,6 +164,9 @@ describe('port-novelty', () => {
       expect(minutesOf(detectorFindings(portNovelty, [...base, ...long], {}, run), 'cam-1')[0]).toBe(169)
       expect(minutesOf(detectorFindings(portNovelty, [...base, ...sessions.slice(0, 3), ...long], {}, run), 'cam-1')[0]).toBe(169)
       expect(detectorFindings(portNovelty, [...base, ...sessions, ...long], {}, run)).toEqual([])
+      // Sessions on dynamic ports (49152 and up, never judged themselves) are ports of the moment too.
+      const dynamic = [...stream('cam-1', 'cam', 125, 55_001, 2, '172.58.3.4'), ...stream('cam-1', 'cam', 135, 60_002, 2, '172.33.9.9')]
+      expect(detectorFindings(portNovelty, [...base, ...dynamic, ...long], {}, run)).toEqual([])
       // By prefix alone (no owner table) the three addresses are three destinations: reported.
       expect(minutesOf(detectorFindings(portNovelty, [...base, ...sessions, ...long]), 'cam-1')[0]).toBe(169)
       // Sessions that began after the port's first use do not make it a habit.
@@ -178,19 +181,35 @@ describe('port-novelty', () => {
       expect(minutesOf(detectorFindings(portNovelty, [...base, ...both], {}, run), 'cam-1')[0]).toBe(169)
     })
 
-    it('does not report one to a carrier three of its model\'s devices (itself one) send UDP to on unusual ports, and reports it for two', () => {
-      const peer = (id: string, port: number, ip: string) => [...heartbeat(id, 'cam', 300), ...stream(id, 'cam', 125, port, 5, ip)]
-      const target = [...heartbeat('cam-3', 'cam', 300), ...stream('cam-3', 'cam', 150, 23_456, 30)]
-      const three = [...peer('cam-1', 31_000, '172.40.1.9'), ...peer('cam-2', 32_000, '172.41.2.9'), ...target]
-      expect(minutesOf(detectorFindings(portNovelty, three, {}, run), 'cam-3')).toEqual([])
-      const two = [...peer('cam-1', 31_000, '172.40.1.9'), ...target]
-      expect(minutesOf(detectorFindings(portNovelty, two, {}, run), 'cam-3')[0]).toBe(169)
+    it('does not report one to a carrier three other devices of its model had sessions with on ports of their own, and reports it for two, or for three that only register there on one port', () => {
+      const peer = (id: string, n: number) => [...heartbeat(id, 'cam', 300), ...stream(id, 'cam', 110, 31_000 + n, 5, `172.40.${n}.9`), ...stream(id, 'cam', 120, 32_000 + n, 5, `172.41.${n}.9`)]
+      const target = [...heartbeat('cam-9', 'cam', 300), ...stream('cam-9', 'cam', 150, 23_456, 30)]
+      const three = [...peer('cam-1', 1), ...peer('cam-2', 2), ...peer('cam-3', 3), ...target]
+      expect(minutesOf(detectorFindings(portNovelty, three, {}, run), 'cam-9')).toEqual([])
+      const two = [...peer('cam-1', 1), ...peer('cam-2', 2), ...target]
+      // (Judged once the fleet's level has the port's first use: a model with devices enough to share it waits for it.)
+      expect([169, 170]).toContain(minutesOf(detectorFindings(portNovelty, two, {}, run), 'cam-9')[0])
+      // A rendezvous server in the carrier's (or a cloud's) range, kept registered with on one port: no sessions.
+      const register = (id: string, n: number) => [...heartbeat(id, 'cam', 300), ...stream(id, 'cam', 100, 32_100, 40, `172.42.${n}.9`)]
+      const registered = [...register('cam-1', 1), ...register('cam-2', 2), ...register('cam-3', 3), ...target]
+      expect([169, 170]).toContain(minutesOf(detectorFindings(portNovelty, registered, {}, run), 'cam-9')[0])
+    })
+
+    it('takes probes for no sessions: a packet on each of two other ports earns nothing', () => {
+      const probes = [egress({ deviceId: 'cam-1', model: 'cam', ts: at(140.6), dstIp: '172.58.3.4', dstPort: 9001, proto: 17 }), egress({ deviceId: 'cam-1', model: 'cam', ts: at(140.7), dstIp: '172.58.3.4', dstPort: 9002, proto: 17 })]
+      expect(minutesOf(detectorFindings(portNovelty, [...heartbeat('cam-1', 'cam', 300), ...probes, ...long], {}, run), 'cam-1')[0]).toBe(169)
+      // Nor do sessions over TCP.
+      const tcp = sessions.map((e) => ({ ...e, proto: 6 }))
+      expect(minutesOf(detectorFindings(portNovelty, [...heartbeat('cam-1', 'cam', 300), ...tcp, ...long], {}, run), 'cam-1')[0]).toBe(169)
     })
 
     it('counts a device once for its model however often it comes back, and past the destinations it remembers', () => {
-      // cam-1 cycles three times through 40 /24s on udp/8000 (by prefix: 40 destinations, past the 32 it remembers).
-      const cycling = range(0, 120).map((i) => egress({ deviceId: 'cam-1', model: 'cam', ts: at(125 + i / 10), dstIp: `45.${i % 40}.7.9`, dstPort: 8000, proto: 17 }))
-      const target = [...heartbeat('cam-2', 'cam', 300), ...stream('cam-2', 'cam', 150, 23_456, 30, '45.39.7.9'), ...stream('cam-2', 'cam', 150, 23_457, 30, '45.1.7.9')]
+      // cam-1 has sessions with 40 /24s (by prefix: 40 destinations, past the 32 it remembers) on two ports each, three times over.
+      const cycling = [0, 1, 2].flatMap((round) => range(0, 40).flatMap((i) => [
+        ...stream('cam-1', 'cam', 100 + round * 10, 8000, 3, `45.${i}.7.9`),
+        ...stream('cam-1', 'cam', 104 + round * 10, 8001, 3, `45.${i}.7.9`),
+      ]))
+      const target = [...heartbeat('cam-2', 'cam', 300), ...stream('cam-2', 'cam', 150, 23_456, 30, '45.1.7.9'), ...stream('cam-2', 'cam', 150, 23_457, 30, '45.39.7.9')]
       const found = detectorFindings(portNovelty, [...heartbeat('cam-1', 'cam', 300), ...cycling, ...target])
       expect(found.find((f) => f.deviceId === 'cam-2')?.finding.evidence.ports).toEqual([23_456, 23_457])
     })
