@@ -224,7 +224,7 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
     }
     return {
       // `known` starts as one shared empty array: `remember` copies small arrays instead of writing them.
-      init: () => ({ known: NONE_KNOWN, novel: null, shape: 0, exposure: 0, activeWindows: 0, lastActive: -1, activeHours: 0, lastHour: -1, lateSince: -1, lateLearned: 0, rateWindow: -1, uploads: null, bulk: null }),
+      init: () => ({ known: NONE_KNOWN, novel: null, shape: 0, exposure: 0, activeWindows: 0, lastActive: -1, activeHours: 0, lastHour: -1, lateSince: -1, lateLearned: 0, rateWindow: -1 }),
       observeEgress(state, e, device) {
         const w = windowOf(e.ts, windowMs)
         const age = e.ts - device.firstSeen
@@ -274,7 +274,7 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
           if (sent * BULK_SHARE >= cfg.uploadBytes && !(state.uploads?.includes(hash) ?? false)) bulkUpload(state, hash, w, sent, cfg.windows, cfg.uploadBytes)
           return
         }
-        // Where it uploaded before is no new destination, however many others it met since.
+        // Where it uploaded lately (the latest MAX_UPLOADS) is no new destination, however many others it met since.
         if (state.uploads?.includes(hash)) {
           remember(state, device.model, hash, e.ts, false)
           return
@@ -535,8 +535,9 @@ const copy = (s: State): State => ({
   shape: s.shape ?? (s as unknown as { rate?: number }).rate ?? 0,
   exposure: s.exposure ?? ((s as unknown as { rate?: number }).rate === undefined ? 0 : 1),
   known: s.known.slice(),
-  uploads: s.uploads?.slice() ?? null,
-  bulk: s.bulk?.slice() ?? null,
+  // (Absent until needed: most devices never upload; a slot each would cost every device.)
+  uploads: s.uploads?.slice(),
+  bulk: s.bulk?.slice(),
   novel:
     s.novel === null
       ? null

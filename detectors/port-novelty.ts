@@ -19,10 +19,10 @@
  *   is a port, unusual or risky (but for the always-reported ones), whose flows are all UDP to one
  *   destination (its identity, src/engine/destinations.ts: for an address, its owner) that the
  *   device sent UDP to on two other ports of the moment before (unusual, or dynamic: 49152 and up),
- *   two flows each (sessions, not probes),
- *   or that `peerDevices` other devices of its model did: where the port is random and the peer is the point, as a
- *   camera's peer-to-peer stream to a phone on the port its carrier's NAT mapped (now and then a
- *   risky port's number, by chance).
+ *   two flows each (sessions, not probes), or that `peerDevices` other devices of its model did:
+ *   where the port is random and the peer is the point, as a camera's peer-to-peer stream to a
+ *   phone on the port its carrier's NAT mapped (now and then a risky port's number, by chance). A
+ *   bot on a device that knows this can earn it with two short sessions of its own.
  * What is surprising depends on the device: one that meets new unusual ports often
  * (`busyNewPortsPerHour`: a general-purpose host, a gateway) makes a risky port's first use
  * unremarkable, so for it a risky port needs persistence as an unusual one does (and is medium);
@@ -157,7 +157,7 @@ interface State {
   reachedPorts?: number[][] | null
 }
 
-/** Destinations a device remembers having sent UDP to on unusual ports (past them, new ones are neither remembered nor counted). */
+/** Destinations a device remembers having sent UDP to on ports of the moment (past them, new ones are neither remembered nor counted). */
 const MAX_REACHED = 32
 /** Earlier ports to a destination that make it where the device goes on ports of the moment ... */
 const HABIT_PORTS = 2
@@ -177,7 +177,7 @@ const MODEL_HOUR_CAP = 10
 const MAX_PORTS = 16
 
 /** The state of a device that used no unusual port yet (nearly all): shared, never written. */
-const INERT: State = Object.freeze({ learned: null, used: null, seen: null, seenWindow: null, met: 0, mailFrom: null, taught: null, taughtModel: '', reached: null, reachedPorts: null }) as State
+const INERT: State = Object.freeze({ learned: null, used: null, seen: null, seenWindow: null, met: 0, mailFrom: null, taught: null, taughtModel: '' }) as State
 
 /** The state to write: the device's own, or a fresh one for a device still on the shared inert state (handed back by the caller). */
 const ownState = (current: State): State => (current === INERT ? { learned: null, used: null, seen: null, seenWindow: null, met: 0, mailFrom: null, taught: null, taughtModel: '', reached: null, reachedPorts: null } : current)
@@ -215,7 +215,7 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
     const allowed = new Map(Object.entries(cfg.allow).map(([model, ports]) => [model, new Set(ports)]))
     // Devices of each model per port, over the fleet.
     const peers = fleet.counts('ports', 1024)
-    // Devices of each model per destination (identity by address) they used unusual ports to.
+    // Devices of each model per destination (identity by address) they made a habit of on ports of the moment.
     const reachedBy = fleet.counts('unusual-port-destinations', 4096)
     const reach = reachOf(reachedBy)
     // New unusual ports the model's devices meet an hour: every device evaluated at an hour's start
@@ -225,8 +225,8 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
     const learningMs = cfg.learningMinutes * 60_000
     /**
      * Whether destination `to` is where the device goes on UDP ports of the moment: it sent UDP to
-     * it on HABIT_PORTS other ports of the moment (unusual or dynamic) before window `first`, HABIT_FLOWS flows each, or
-     * `peerDevices` other devices of its model made it such a habit of theirs.
+     * it on HABIT_PORTS other ports of the moment (unusual or dynamic) before window `first`,
+     * HABIT_FLOWS flows each, or `peerDevices` other devices of its model made it such a habit.
      */
     const habitual = (state: State, model: string, to: number, port: number, first: number, at: number): boolean => {
       const k = state.reached?.indexOf(to) ?? -1
@@ -280,7 +280,7 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
             seen.push(port)
             seenWindow.push(fw)
           } else if (fw < seenWindow[k]!) seenWindow[k] = fw
-          // Where it sends UDP on unusual ports (each destination once for its model's count), on which ports since when.
+          // Where it sends UDP on ports of the moment, on which ports since when (a habit counts once for its model).
           if (e.proto === 17) reach(state, device.model, (to ??= destinations.hash(e.dstIp, undefined)), port, fw, e.ts, e.continued ? 0 : 1)
         }
         const handBack = state === current ? undefined : state
@@ -408,8 +408,8 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
           if (modelAllows?.has(port) || (!always.has(port) && peers.get(device.model, port, at) >= cfg.peerDevices)) continue
           // Flows up to the end of w: what the lookahead observed past it is taken off.
           const upToW = used.flows[i]! - tailAfter(used.tail[i]!, used.lastWindow[i]!, w)
-          // UDP to one destination where the device had sessions on other unusual ports before, or
-          // its model's peers did on ports of their own: the port is random and the peer the point
+          // UDP to one destination where the device had sessions on other ports of the moment before,
+          // or its model's peers did: the port is random and the peer the point
           // (a peer-to-peer stream to a phone on the port its carrier's NAT mapped, a risky port's
           // number by chance). Not judged, the always-reported ports excepted.
           const habit = !always.has(port) && used.shape![i] === 0 && habitual(state, device.model, used.to![i]!, port, used.firstWindow[i]!, at)
@@ -445,7 +445,7 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
 })
 
 /**
- * The device sent UDP on unusual port `port` to destination `to` in window `w` (`opened`: 1 for a
+ * The device sent UDP on port of the moment `port` (unusual or dynamic) to destination `to` in window `w` (`opened`: 1 for a
  * new flow, 0 for a flow's later report): remembered (the first MAX_REACHED destinations) with up
  * to three of its ports, the earliest window and the flows of each; counted once for `model`
  * through `count` when it becomes a habit (HABIT_PORTS ports of HABIT_FLOWS flows).

@@ -139,7 +139,7 @@ export const registerReplay = (program: Command): void => {
       .description('replay labelled fixtures and score the alerts: detected / missed / false alarms, time to detect, per attack kind')
       .argument('[inputs...]', 'labelled fixture files or directories; the bundled demo fixture when none')
       .option('-o, --output <format>', 'json or markdown', 'json')
-      .option('--from <time>', 'score only alerts detected from this event time on (ISO-8601): earlier ones, while the detectors learn a history before the labelled period, are counted apart')
+      .option('--from <time>', 'score the period from this event time on (ISO-8601 with its offset, e.g. 2026-11-02T00:00:00Z): alerts before it, while the detectors learn a history, are counted apart, no false alarms, but they detect an infection that began before it')
       .option('--alerts <file>', 'also write the alerts as NDJSON to this file')
       .option('--html <file>', 'also write a report to open in a browser: scores, per-detector timelines, a drill-down per device'),
   ).action(async (files: string[], flags: ReplayFlags & { output: string; from?: string; alerts?: string; html?: string }) => {
