@@ -79,9 +79,10 @@ export interface FleetPlan {
   readonly start: number
   readonly end: number
   /**
-   * When traffic begins: `start`, or earlier for a history before the labelled capture (benign days
-   * the devices present at the start lived through, as a deployment's state has; attacks and hard
-   * cases all lie in [start, end)).
+   * When traffic begins: `start`, or earlier for a history before the labelled capture (days the
+   * devices present at the start lived through, as a deployment's state has: their routines, and
+   * the compromised model already compromised; the other attacks and the hard cases' one-off events
+   * lie in [start, end)).
    */
   readonly from: number
   readonly devices: readonly DeviceSpec[]
@@ -294,9 +295,9 @@ const hardCases = (rng: Rng, drafts: Draft[], start: number, ips: Set<string>): 
 const freeze = (drafts: readonly Draft[]): DeviceSpec[] => [...drafts].sort((a, b) => (a.deviceId < b.deviceId ? -1 : a.deviceId > b.deviceId ? 1 : 0))
 
 /**
- * A day of benign traffic before the labelled day: the detectors meet the labelled day with the
- * history a deployment's state has (a camera's remote viewing, a NAS's nightly backup seen before),
- * not learning from midnight. Alerts of the history are not scored (`evaluate --from`).
+ * A day of history before the labelled day: the detectors meet the labelled day with the state a
+ * deployment has (a camera's remote viewing, a NAS's nightly backup seen before), not learning
+ * from midnight. `evaluate --from` counts the history's alerts apart.
  */
 export const FLEET_HISTORY_HOURS = 24
 
