@@ -206,6 +206,11 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
     const belief: GammaRate = { shape: 0, exposure: 0 }
     /** Learning lasts the learning minutes since the device's first event and its first active windows. */
     const learns = (state: State, age: number): boolean => age < learningMs || state.activeWindows < cfg.learningWindows
+    /** A flow in window `w` to destination `hash` the device knows, or learns now: followed when it is bulk and the destination not yet one it uploads to. */
+    const followBulk = (state: State, hash: number, w: number, bytesOut: number, bytesIn: number | undefined): void => {
+      const sent = netSent(bytesOut, bytesIn)
+      if (sent * BULK_SHARE >= cfg.uploadBytes && !(state.uploads?.includes(hash) ?? false)) bulkUpload(state, hash, w, sent, cfg.windows, cfg.uploadBytes)
+    }
     const remember = (state: State, model: string, hash: number, ts: number, shared = true): void => {
       const known = state.known
       if (known.length < 16) {
@@ -270,8 +275,7 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
         const named = e.dstHost !== undefined && e.dstHost.length > 0
         if (state.known.includes(hash)) {
           // A bulk upload to where it already goes (a nightly backup learned while learning) makes it where it uploads.
-          const sent = netSent(e.bytesOut, e.bytesIn)
-          if (sent * BULK_SHARE >= cfg.uploadBytes && !(state.uploads?.includes(hash) ?? false)) bulkUpload(state, hash, w, sent, cfg.windows, cfg.uploadBytes)
+          followBulk(state, hash, w, e.bytesOut, e.bytesIn)
           return
         }
         // Where it uploaded lately (the latest MAX_UPLOADS) is no new destination, however many others it met since.
@@ -297,8 +301,7 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
         if (learning) {
           if (state.lateSince >= 0) state.lateLearned++
           // Its first flow counts towards a bulk upload too (the rest come to a known destination).
-          const sent = netSent(e.bytesOut, e.bytesIn)
-          if (sent * BULK_SHARE >= cfg.uploadBytes) bulkUpload(state, hash, w, sent, cfg.windows, cfg.uploadBytes)
+          followBulk(state, hash, w, e.bytesOut, e.bytesIn)
           return
         }
         const n = (state.novel ??= { keys: [], hashes: [], addresses: [], hosts: [], window: [], bytes: [], lastWindow: [], trail: [], tail: [], active: [], tallied: [] })

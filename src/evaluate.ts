@@ -82,6 +82,12 @@ const medianOf = (xs: number[]): number | null => {
 
 const ratio = (a: number, b: number): number => (b === 0 ? 0 : Math.round((a / b) * 10_000) / 10_000)
 
+/**
+ * When an alert record was made, as epoch ms: an escalation (a firing record past the first) keeps
+ * its alert's `detectedAt`, so its own time is its `updatedAt`; any other record, its `detectedAt`.
+ */
+export const recordedAt = (a: Alert): number => Date.parse(a.status === 'firing' && a.revision > 1 ? a.updatedAt : a.detectedAt)
+
 /** Collects ground truth from labelled events and alerts as they stream, then scores them. */
 export class Evaluator {
   private readonly truth = new Map<string, Truth>()
@@ -129,8 +135,7 @@ export class Evaluator {
    */
   alert(alert: Alert): void {
     if (alert.status !== 'firing') return
-    // An escalation keeps its alert's detectedAt: when it was made is its updatedAt.
-    const early = this.scoredFrom !== null && Date.parse(alert.revision > 1 ? alert.updatedAt : alert.detectedAt) < this.scoredFrom
+    const early = this.scoredFrom !== null && recordedAt(alert) < this.scoredFrom
     if (this.seen.has(alert.id)) {
       if (!early && this.openedBefore.get(alert.id) === null) this.openedBefore.set(alert.id, alert)
       return

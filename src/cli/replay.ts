@@ -5,7 +5,7 @@ import { loadConfig } from '../config/load.ts'
 import { AppError } from '../errors.ts'
 import type { Config } from '../config/schema.ts'
 import type { Alert, DeviceEvent } from '../types.ts'
-import { Evaluator, evaluationMarkdown } from '../evaluate.ts'
+import { Evaluator, evaluationMarkdown, recordedAt } from '../evaluate.ts'
 import { replay } from '../replay.ts'
 import { campaignSettings } from '../config/schema.ts'
 import { correlateAll } from '../correlate/campaigns.ts'
@@ -171,7 +171,7 @@ export const registerReplay = (program: Command): void => {
     if (htmlOut) {
       const provenance = detectorProvenance(config, DETECTORS)
       // The report shows the records of the scored period.
-      const shown = from === null ? all : all.filter((a) => Date.parse(a.status === 'firing' && a.revision > 1 ? a.updatedAt : a.detectedAt) >= from)
+      const shown = from === null ? all : all.filter((a) => recordedAt(a) >= from)
       const page = renderReport(result, shown, { title: 'egress-sentinel evaluation', inputs: inputsOrDemo(files), provenance, version: VERSION })
       await new Promise<void>((resolve) => htmlOut.end(page, resolve))
     }
