@@ -186,10 +186,11 @@ export const modelShift = defineDetector<ModelShiftConfig, State>({
         }
         return null
       },
-      snapshot: (s) => ({ adopted: s.adopted === null ? null : copy(s.adopted) }),
+      // A device that adopted nothing is null in the changelog (older checkpoints wrote `{ adopted: null }`).
+      snapshot: (s) => (s.adopted === null ? null : { adopted: copy(s.adopted) }),
       restore: (data) => {
-        const d = data as State
-        return d.adopted === null ? INERT : { adopted: copy(d.adopted) }
+        const d = data as State | null
+        return d === null || d.adopted === null ? INERT : { adopted: copy(d.adopted) }
       },
     }
   },

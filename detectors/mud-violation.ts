@@ -213,15 +213,16 @@ export const mudViolation = defineDetector<MudViolationConfig, State>({
         }
         return null
       },
-      snapshot: (s) => ({
+      // The shared inert state is null in the changelog (older checkpoints wrote its empty fields).
+      snapshot: (s) => (s === INERT ? null : {
         denied: s.denied?.toJSON() ?? null,
         samples: s.samples?.map((x) => (x === null ? null : { ...x, ports: x.ports.slice() })) ?? null,
         budgets: s.budgets?.map((r) => r?.toJSON() ?? null) ?? null,
       }),
       restore(data) {
         type Ring = ReturnType<WindowRing['toJSON']>
-        const d = data as { denied: Ring | null; samples: (Sample | null)[] | null; budgets: (Ring | null)[] | null }
-        if (d.denied === null && d.budgets === null) return INERT
+        const d = data as { denied: Ring | null; samples: (Sample | null)[] | null; budgets: (Ring | null)[] | null } | null
+        if (d === null || (d.denied === null && d.budgets === null)) return INERT
         return {
           denied: d.denied === null ? null : WindowRing.from(d.denied),
           samples: d.samples === null ? null : d.samples.map((x) => (x === null ? null : { ...x, ports: x.ports.slice() })),

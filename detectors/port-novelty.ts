@@ -435,10 +435,11 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
           destinations: [sample],
         }
       },
-      snapshot: (s) => copy(s),
+      // The shared inert state is null in the changelog (older checkpoints wrote its empty fields).
+      snapshot: (s) => (s === INERT ? null : copy(s)),
       restore: (data) => {
-        const d = data as State
-        return d.learned === null && d.used === null && (d.seen ?? null) === null && (d.mailFrom ?? null) === null && (d.reached ?? null) === null ? INERT : copy(d)
+        const d = data as State | null
+        return d === null || d.learned === null && d.used === null && (d.seen ?? null) === null && (d.mailFrom ?? null) === null && (d.reached ?? null) === null ? INERT : copy(d)
       },
     }
   },

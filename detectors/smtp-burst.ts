@@ -115,11 +115,12 @@ export const smtpBurst = defineDetector<SmtpBurstConfig, State>({
           destinations: top,
         }
       },
-      snapshot: (s) => ({ flows: s.flows?.toJSON() ?? null, servers: s.servers?.toJSON() ?? null, submission: s.submission?.toJSON() ?? null }),
+      // A device that never mailed is null in the changelog (older checkpoints wrote its empty fields).
+      snapshot: (s) => (s === INERT ? null : { flows: s.flows?.toJSON() ?? null, servers: s.servers?.toJSON() ?? null, submission: s.submission?.toJSON() ?? null }),
       restore(data) {
         type Ring = ReturnType<WindowRing['toJSON']>
-        const d = data as { flows: Ring | null; servers: ReturnType<RecentDistinct['toJSON']> | null; submission?: Ring | null }
-        if (d.flows === null && d.servers === null && (d.submission ?? null) === null) return INERT
+        const d = data as { flows: Ring | null; servers: ReturnType<RecentDistinct['toJSON']> | null; submission?: Ring | null } | null
+        if (d === null || d.flows === null && d.servers === null && (d.submission ?? null) === null) return INERT
         return {
           flows: d.flows === null ? null : WindowRing.from(d.flows),
           servers: d.servers === null ? null : RecentDistinct.from(d.servers),

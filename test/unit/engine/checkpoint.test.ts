@@ -110,6 +110,39 @@ describe('pipeline checkpoints', () => {
     expect(resumed).toEqual(straight)
   })
 
+  it('writes a detector\'s shared inert state as null, and restores checkpoints that wrote its empty fields to the same alerts', () => {
+    const events = fleet()
+    const config = parseConfig({ detectors: { 'mud-violation': { enabled: true } } }, DETECTORS)
+    const straight = straightAlerts(events, config)
+    const resumed: string[] = []
+    const a = createPipeline(config, DETECTORS, (x) => resumed.push(JSON.stringify(x)))
+    const cut = 140_001
+    for (let i = 0; i < cut; i++) a.ingest(events[i]!, NOW)
+    const snap = JSON.parse(JSON.stringify(a.snapshot())) as ReturnType<typeof a.snapshot>
+    // What checkpoints before the nulls wrote for a device that never mailed, never used an unusual
+    // port, adopted nothing, and broke no MUD profile.
+    const older: Record<string, unknown> = {
+      'smtp-burst': { flows: null, servers: null, submission: null },
+      'port-novelty': { learned: null, used: null, seen: null, seenWindow: null, met: 0, mailFrom: null, taught: null, taughtModel: '', reached: null, reachedPorts: null },
+      'model-shift': { adopted: null },
+      'mud-violation': { denied: null, samples: null, budgets: null },
+    }
+    const inert = snap.detectors.map((id, i) => (older[id] === undefined ? -1 : snap.devices.filter((d) => d.states[i] === null).length))
+    // Most devices never needed those detectors' own state: each is null for dozens of them.
+    expect(Object.fromEntries(snap.detectors.map((id, i) => [id, inert[i]! > 30]))).toEqual({
+      'smtp-burst': true, 'email-telemetry': false, 'new-destination': false, fanout: false, 'port-novelty': true, 'model-shift': true, 'mud-violation': true,
+    })
+    const devices = snap.devices.map((d) => ({ ...d, states: d.states.map((s, i) => s ?? older[snap.detectors[i]!] ?? s) }))
+    expect(devices.flatMap((d) => d.states).filter((s) => s === null)).toEqual([])
+    const b = createPipeline(config, DETECTORS, (x) => resumed.push(JSON.stringify(x)))
+    b.restore({ ...snap, devices })
+    // Restored to the shared inert state: written as null again.
+    expect(JSON.stringify(b.snapshot().devices)).toBe(JSON.stringify(snap.devices))
+    for (let i = cut; i < events.length; i++) b.ingest(events[i]!, NOW)
+    b.flush()
+    expect(resumed).toEqual(straight)
+  })
+
   it('restores a checkpoint of other fleet facets (another version\'s detectors) without its fleet state, and keeps its devices', () => {
     const config = parseConfig({}, DETECTORS)
     const a = createPipeline(config, DETECTORS, () => {})
