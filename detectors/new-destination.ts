@@ -187,6 +187,8 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
     // Devices of each model per destination, over the fleet. Keyed by destination hash: a rare
     // collision only makes a destination look shared or known.
     const peers = fleet.counts('destinations', 20_000)
+    /** 1 when more than peerDevices of the model's devices (the device itself among them) used the destination by `at`, else 0. */
+    const sharedBy = (model: string, hash: number, at: number): number => (peers.get(model, hash, at) > cfg.peerDevices ? 1 : 0)
     // How many new destinations the model's devices meet an hour, after learning.
     const modelHours = fleet.histogram('new-per-hour')
     const learningMs = cfg.learningMinutes * 60_000
@@ -374,24 +376,30 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
           const n = novel!
           const first = n.window[i]!
           if (first > w || first <= w - cfg.windows) continue
-          // Peers count the device itself: a destination is normal when others use it too.
-          const shared = peers.get(device.model, n.hashes[i]!, at) > cfg.peerDevices
+          // Peers count the device itself: a destination is normal when others use it too. Read
+          // only where it decides something (in most windows of most destinations it does not); -1 before.
+          let shared = -1
           // Up to the end of w: what the lookahead observed past it is taken off.
           const bytes = n.bytes[i]! - tailAfter(n.tail[i]!, n.lastWindow[i]!, w)
           if (bytes >= cfg.uploadBytes) {
             uploadedTo(state, n.hashes[i]!)
-            if (!shared && bytes > biggestBytes) {
-              biggest = i
-              biggestBytes = bytes
+            if (bytes > biggestBytes) {
+              shared = sharedBy(device.model, n.hashes[i]!, at)
+              if (shared === 0) {
+                biggest = i
+                biggestBytes = bytes
+              }
             }
           }
           const activeByW = n.active[i]! - trailAfter(n.trail[i]!, n.lastWindow[i]!, w)
           const waited = waitedBy(first, w, canShare)
-          if (!waited || shared || activeByW < cfg.minActiveWindows) {
+          if (waited && activeByW >= cfg.minActiveWindows && shared < 0) shared = sharedBy(device.model, n.hashes[i]!, at)
+          if (!waited || shared === 1 || activeByW < cfg.minActiveWindows) {
             // What else the device met and its peers do not share (yet): a page load, a tracker of
             // an ad break, one still waiting for peers. Its own churn, which the update learns (the
             // first hours of a TV's first evening teach the rest of the evening).
-            if (updates && !shared) {
+            if (updates && shared < 0) shared = sharedBy(device.model, n.hashes[i]!, at)
+            if (updates && shared === 0) {
               const t = n.tallied[i]!
               if (t === 0) uncounted++
               if (t < 2 && waited) {
