@@ -300,7 +300,7 @@ export class Engine implements BudgetMember {
   ingest(event: DeviceEvent, notAfter = Infinity): boolean {
     const { windowMs, allowedLatenessMs } = this.options
     const ts = event.ts
-    this.reach(ts, `event at ${ts} fed`, notAfter)
+    this.reach(ts, 'event', notAfter)
     this.counters.events++
     const moveTo = ts < notAfter ? ts : notAfter
     if (moveTo > this.clock) this.advance(moveTo)
@@ -394,9 +394,9 @@ export class Engine implements BudgetMember {
    * Makes sure the fleet view reaches what data at `ts` needs: a fleet of this shard alone moves its
    * own clock there (nothing else completes its view); a shared one must have been waited for.
    */
-  private reach(ts: number, what: string, notAfter = Infinity): void {
+  private reach(ts: number, what: 'event' | 'flush', notAfter = Infinity): void {
     if (this.canIngest(ts)) return
-    if (!this.fleet.solo) throw new Error(`${what} before the fleet view reached its epoch (${Math.floor(ts / this.epochMs) - LAG_EPOCHS}; complete through ${this.fleet.view.complete})`)
+    if (!this.fleet.solo) throw new Error(`${what === 'event' ? `event at ${ts} fed` : what} before the fleet view reached its epoch (${Math.floor(ts / this.epochMs) - LAG_EPOCHS}; complete through ${this.fleet.view.complete})`)
     while (!this.canIngest(ts)) {
       const before = this.closedThrough
       // Not past `notAfter` while that is enough (it is whenever the lateness and the future bound fit in an epoch).
