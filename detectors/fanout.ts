@@ -37,25 +37,30 @@ export type FanoutConfig = z.infer<typeof fanoutConfig>
 const IPS = 0
 const PORTS = 1
 
-interface State {
-  /** Distinct destination addresses (map 0) and ports (map 1) per window. */
-  sketch: number[]
-  /** Exponentially weighted means of the windows with traffic; NaN until the first evaluation. */
-  levelIps: number
-  levelPorts: number
-  /** Their exponentially weighted variances (NaN in checkpoints from before them: the model's). */
-  spreadIps: number
-  spreadPorts: number
-  /** Windows learned, up to 1 / baselineAlpha: until then the level is their plain mean. */
-  learned: number
-  /**
-   * The last few distinct destinations of each window of the sketch that fanned out, as evidence:
-   * SAMPLE entries per sketch slot, oldest first ('' for none), so that a window's evidence holds
-   * none of the lookahead's.
-   */
-  sample: string[] | null
-}
+/**
+ * One array per device (no object: its fields would box the levels): the sketches of distinct
+ * destination addresses (map 0) and ports (map 1) per window, then, from the ring's `length`, the
+ * numbers at the offsets below.
+ */
+type State = number[]
 
+/** Exponentially weighted means of the windows with traffic; NaN until the first evaluation. */
+const LEVEL_IPS = 0
+const LEVEL_PORTS = 1
+/** Their exponentially weighted variances (NaN in checkpoints from before them: the model's). */
+const SPREAD_IPS = 2
+const SPREAD_PORTS = 3
+/** Windows learned, up to 1 / baselineAlpha: until then the level is their plain mean. */
+const LEARNED = 4
+/** 1 when the device has samples (in the detector's `samples`), else 0. */
+const SAMPLED = 5
+const TAIL = 6
+
+/**
+ * Samples: the last few distinct destinations of each window of the sketch that fanned out, as
+ * evidence, SAMPLE entries per sketch slot, oldest first ('' for none), so that a window's evidence
+ * holds none of the lookahead's. Kept beside the state, by it, for the few devices that fan out.
+ */
 const SAMPLE = 3
 
 export const fanout = defineDetector<FanoutConfig, State>({
@@ -68,7 +73,9 @@ export const fanout = defineDetector<FanoutConfig, State>({
   tags: ['maturity_stable', 'network', 'discovery', 'mitre_T1046'],
   configSchema: fanoutConfig,
   create(cfg, { windowMs, lookaheadWindows, fleet }) {
-    const ring = new SketchRing(lookaheadWindows + 1, 2)
+    const ring = new SketchRing(lookaheadWindows + 1, 2, TAIL)
+    const at0 = ring.length
+    const samples = new WeakMap<State, string[]>()
     const sampleIpsFrom = Math.max(SAMPLE, Math.floor(cfg.minDistinctIps / 4))
     const samplePortsFrom = Math.max(SAMPLE, Math.floor(cfg.minDistinctPorts / 4))
     // The fleet's typical window of each model: the first level and spread of its new devices.
@@ -90,30 +97,31 @@ export const fanout = defineDetector<FanoutConfig, State>({
       return surprise(count, belief, 1)
     }
     return {
-      init: () => ({
-        sketch: ring.create(),
-        levelIps: Number.NaN,
-        levelPorts: Number.NaN,
-        spreadIps: Number.NaN,
-        spreadPorts: Number.NaN,
-        learned: 0,
-        sample: null,
-      }),
+      init: () => {
+        const s = ring.create()
+        s[at0 + LEVEL_IPS] = Number.NaN
+        s[at0 + LEVEL_PORTS] = Number.NaN
+        s[at0 + SPREAD_IPS] = Number.NaN
+        s[at0 + SPREAD_PORTS] = Number.NaN
+        return s
+      },
       observeEgress(state, e) {
         if (isMulticast(e.dstIp)) return
         const w = windowOf(e.ts, windowMs)
         const slot = w % ring.slots
         // The sketch is about to take this slot for a newer window: its samples go with it.
-        if (state.sample !== null && state.sketch[slot]! < w) state.sample.fill('', slot * SAMPLE, slot * SAMPLE + SAMPLE)
-        const freshIp = ring.add(state.sketch, IPS, hashString(e.dstIp), w)
-        const freshPort = ring.add(state.sketch, PORTS, hashNumber(e.dstPort), w)
+        if (state[at0 + SAMPLED] === 1 && state[slot]! < w) samples.get(state)!.fill('', slot * SAMPLE, slot * SAMPLE + SAMPLE)
+        const freshIp = ring.add(state, IPS, hashString(e.dstIp), w)
+        const freshPort = ring.add(state, PORTS, hashNumber(e.dstPort), w)
         // Destinations are sampled (as evidence) only once the window fans out noticeably: an
         // ordinary device holds no address strings at all.
-        if (
-          ((freshIp && ring.estimate(state.sketch, IPS, w) >= sampleIpsFrom) || (freshPort && ring.estimate(state.sketch, PORTS, w) >= samplePortsFrom)) &&
-          !sampled(state, slot, e.dstIp)
-        ) {
-          const sample = (state.sample ??= new Array<string>(SAMPLE * ring.slots).fill(''))
+        if ((freshIp && ring.estimate(state, IPS, w) >= sampleIpsFrom) || (freshPort && ring.estimate(state, PORTS, w) >= samplePortsFrom)) {
+          let sample = samples.get(state)
+          if (sample === undefined) {
+            sample = new Array<string>(SAMPLE * ring.slots).fill('')
+            samples.set(state, sample)
+            state[at0 + SAMPLED] = 1
+          } else if (sampled(sample, slot, e.dstIp)) return
           const from = slot * SAMPLE
           // Oldest first: the newest goes last, the oldest of a full slot makes room.
           let at = from
@@ -127,21 +135,25 @@ export const fanout = defineDetector<FanoutConfig, State>({
       },
       evaluate(state, w, device) {
         const at = w * windowMs
-        if (Number.isNaN(state.levelIps)) {
-          state.levelIps = priorIps.quantile(device.model, 0.5, at, 1)
-          state.levelPorts = priorPorts.quantile(device.model, 0.5, at, 1)
+        if (Number.isNaN(state[at0 + LEVEL_IPS]!)) {
+          state[at0 + LEVEL_IPS] = priorIps.quantile(device.model, 0.5, at, 1)
+          state[at0 + LEVEL_PORTS] = priorPorts.quantile(device.model, 0.5, at, 1)
         }
         // A device new to the model, or from a checkpoint before spreads, starts with its model's
         // (robust: from the median absolute deviation, which one scanning device does not move).
-        if (Number.isNaN(state.spreadIps)) {
-          state.spreadIps = robustVariance(priorIps.stats(device.model, 0, at)?.mad)
-          state.spreadPorts = robustVariance(priorPorts.stats(device.model, 0, at)?.mad)
+        if (Number.isNaN(state[at0 + SPREAD_IPS]!)) {
+          state[at0 + SPREAD_IPS] = robustVariance(priorIps.stats(device.model, 0, at)?.mad)
+          state[at0 + SPREAD_PORTS] = robustVariance(priorPorts.stats(device.model, 0, at)?.mad)
         }
-        const ips = ring.estimate(state.sketch, IPS, w)
-        const ports = ring.estimate(state.sketch, PORTS, w)
+        const levelIps = state[at0 + LEVEL_IPS]!
+        const levelPorts = state[at0 + LEVEL_PORTS]!
+        const spreadIps = state[at0 + SPREAD_IPS]!
+        const spreadPorts = state[at0 + SPREAD_PORTS]!
+        const ips = ring.estimate(state, IPS, w)
+        const ports = ring.estimate(state, PORTS, w)
         // Judged only past the floors: below them no window fires, however quiet the device.
-        const sIps = ips >= cfg.minDistinctIps ? surprising(ips, state.levelIps, state.spreadIps) : 0
-        const sPorts = ports >= cfg.minDistinctPorts ? surprising(ports, state.levelPorts, state.spreadPorts) : 0
+        const sIps = ips >= cfg.minDistinctIps ? surprising(ips, levelIps, spreadIps) : 0
+        const sPorts = ports >= cfg.minDistinctPorts ? surprising(ports, levelPorts, spreadPorts) : 0
         const wideIps = sIps >= cfg.surprise
         const widePorts = sPorts >= cfg.surprise
         if (!wideIps && !widePorts) {
@@ -152,15 +164,16 @@ export const fanout = defineDetector<FanoutConfig, State>({
             // level and spread weighing as MODEL_WINDOWS windows of it; their spread is cut all the
             // same, so that a scan ramping up in a device's first minutes does not widen it past what
             // its next windows are judged by.
-            const learning = state.learned < windows
-            const a = learning ? Math.max(cfg.baselineAlpha, 1 / (state.learned + 1 + MODEL_WINDOWS)) : cfg.baselineAlpha
-            if (learning) state.learned++
-            const cutIps = clip(ips - state.levelIps, state.levelIps, state.spreadIps)
-            const cutPorts = clip(ports - state.levelPorts, state.levelPorts, state.spreadPorts)
-            state.levelIps += a * (learning ? ips - state.levelIps : cutIps)
-            state.levelPorts += a * (learning ? ports - state.levelPorts : cutPorts)
-            state.spreadIps = (1 - a) * (state.spreadIps + a * cutIps * cutIps)
-            state.spreadPorts = (1 - a) * (state.spreadPorts + a * cutPorts * cutPorts)
+            const learned = state[at0 + LEARNED]!
+            const learning = learned < windows
+            const a = learning ? Math.max(cfg.baselineAlpha, 1 / (learned + 1 + MODEL_WINDOWS)) : cfg.baselineAlpha
+            if (learning) state[at0 + LEARNED] = learned + 1
+            const cutIps = clip(ips - levelIps, levelIps, spreadIps)
+            const cutPorts = clip(ports - levelPorts, levelPorts, spreadPorts)
+            state[at0 + LEVEL_IPS] = levelIps + a * (learning ? ips - levelIps : cutIps)
+            state[at0 + LEVEL_PORTS] = levelPorts + a * (learning ? ports - levelPorts : cutPorts)
+            state[at0 + SPREAD_IPS] = (1 - a) * (spreadIps + a * cutIps * cutIps)
+            state[at0 + SPREAD_PORTS] = (1 - a) * (spreadPorts + a * cutPorts * cutPorts)
             priorIps.observe(device.model, ips, at)
             priorPorts.observe(device.model, ports, at)
           }
@@ -168,16 +181,16 @@ export const fanout = defineDetector<FanoutConfig, State>({
         }
         const top = Math.max(wideIps ? sIps : 0, widePorts ? sPorts : 0)
         const minutes = Math.round(windowMs / 60_000)
-        const sample = recent(state, w % ring.slots)
+        const sample = recent(samples.get(state), w % ring.slots)
         return {
           severity: top >= 2 * cfg.surprise ? 'high' : 'medium',
           score: Math.min(1, 0.5 + (top - cfg.surprise) / (4 * cfg.surprise)),
-          summary: `~${ips} distinct destinations and ~${ports} distinct ports in ${minutes} min (its level ${round1(state.levelIps)} / ${round1(state.levelPorts)})`,
+          summary: `~${ips} distinct destinations and ~${ports} distinct ports in ${minutes} min (its level ${round1(levelIps)} / ${round1(levelPorts)})`,
           evidence: {
             distinctDestinations: ips,
             distinctPorts: ports,
-            levelDestinations: round1(state.levelIps),
-            levelPorts: round1(state.levelPorts),
+            levelDestinations: round1(levelIps),
+            levelPorts: round1(levelPorts),
             // -log10 of the chance of as many or more in a window, for the device.
             surprise: Math.round(top * 10) / 10,
             recentDestinations: sample,
@@ -186,20 +199,31 @@ export const fanout = defineDetector<FanoutConfig, State>({
           destinations: sample,
         }
       },
-      snapshot: (s) => ({ sketch: s.sketch.slice(), levelIps: s.levelIps, levelPorts: s.levelPorts, spreadIps: s.spreadIps, spreadPorts: s.spreadPorts, learned: s.learned, sample: s.sample?.slice() ?? [] }),
+      // The checkpoint's form is the one of an object per device: unchanged by the array.
+      snapshot: (s) => ({
+        sketch: s.slice(0, at0),
+        levelIps: s[at0 + LEVEL_IPS],
+        levelPorts: s[at0 + LEVEL_PORTS],
+        spreadIps: s[at0 + SPREAD_IPS],
+        spreadPorts: s[at0 + SPREAD_PORTS],
+        learned: s[at0 + LEARNED],
+        sample: samples.get(s)?.slice() ?? [],
+      }),
       restore(data) {
         const d = data as { sketch: number[]; levelIps: number | null; levelPorts: number | null; spreadIps?: number | null; spreadPorts?: number | null; learned?: number; sample: string[] }
-        return {
-          sketch: ring.restore(d.sketch),
-          levelIps: d.levelIps ?? Number.NaN,
-          levelPorts: d.levelPorts ?? Number.NaN,
-          spreadIps: d.spreadIps ?? Number.NaN,
-          spreadPorts: d.spreadPorts ?? Number.NaN,
-          // A checkpoint from before: its level was learned.
-          learned: d.learned ?? windows,
-          // Samples of a checkpoint from before they were kept per window are dropped (evidence only).
-          sample: d.sample.length === SAMPLE * ring.slots ? d.sample.slice() : null,
+        const s = ring.restore(d.sketch)
+        s[at0 + LEVEL_IPS] = d.levelIps ?? Number.NaN
+        s[at0 + LEVEL_PORTS] = d.levelPorts ?? Number.NaN
+        s[at0 + SPREAD_IPS] = d.spreadIps ?? Number.NaN
+        s[at0 + SPREAD_PORTS] = d.spreadPorts ?? Number.NaN
+        // A checkpoint from before: its level was learned.
+        s[at0 + LEARNED] = d.learned ?? windows
+        // Samples of a checkpoint from before they were kept per window are dropped (evidence only).
+        if (d.sample.length === SAMPLE * ring.slots) {
+          samples.set(s, d.sample.slice())
+          s[at0 + SAMPLED] = 1
         }
+        return s
       },
     }
   },
@@ -220,16 +244,15 @@ const clip = (d: number, level: number, variance: number): number => {
 }
 
 /** Whether a sketch slot's samples hold `ip`. */
-const sampled = (s: State, slot: number, ip: string): boolean => {
-  if (s.sample === null) return false
-  for (let k = slot * SAMPLE; k < slot * SAMPLE + SAMPLE; k++) if (s.sample[k] === ip) return true
+const sampled = (sample: readonly string[], slot: number, ip: string): boolean => {
+  for (let k = slot * SAMPLE; k < slot * SAMPLE + SAMPLE; k++) if (sample[k] === ip) return true
   return false
 }
 
 /** A sketch slot's sampled destinations, oldest first. */
-const recent = (s: State, slot: number): string[] => {
+const recent = (sample: readonly string[] | undefined, slot: number): string[] => {
   const out: string[] = []
-  if (s.sample === null) return out
-  for (let k = slot * SAMPLE; k < slot * SAMPLE + SAMPLE; k++) if (s.sample[k] !== '') out.push(s.sample[k]!)
+  if (sample === undefined) return out
+  for (let k = slot * SAMPLE; k < slot * SAMPLE + SAMPLE; k++) if (sample[k] !== '') out.push(sample[k]!)
   return out
 }

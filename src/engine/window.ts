@@ -275,21 +275,26 @@ export const hashNumber = (n: number): number => {
  * thresholds live in (a few keys may collide below that); saturates near 900.
  *
  * The layout is shared (one SketchRing per detector) and the data is a plain number array per
- * device, `slots` window numbers then the maps: one array of a few hundred bytes, no object.
+ * device, `slots` window numbers then the maps: one array of a few hundred bytes, no object. The
+ * array may go on with `tail` numbers of the detector's own (from index `length`): one array holds
+ * a device's whole state, and numbers that are not small integers (levels, NaN) are stored in it
+ * unboxed, where an object's fields would box each one.
  */
 export class SketchRing {
+  /** The sketches' part of a device's array (the tail starts here). */
   readonly length: number
 
   constructor(
     readonly slots: number,
     readonly dims = 1,
+    readonly tail = 0,
   ) {
     this.length = slots + slots * dims * SKETCH_WORDS
   }
 
-  /** A device's empty sketches. */
+  /** A device's empty sketches, then its tail (zeros). */
   create(): number[] {
-    const data = new Array<number>(this.length).fill(0)
+    const data = new Array<number>(this.length + this.tail).fill(0)
     data.fill(-1, 0, this.slots)
     return data
   }
@@ -329,10 +334,10 @@ export class SketchRing {
     return Math.round(-SKETCH_BITS * Math.log(zeros / SKETCH_BITS))
   }
 
-  /** A device's sketches from a snapshot (a copy of its array), checked against this layout. */
+  /** A device's sketches from a snapshot (a copy of their part of the array), checked against this layout; the tail is zeros. */
   restore(data: readonly number[]): number[] {
     const out = this.create()
-    if (data.length === out.length) for (let i = 0; i < out.length; i++) out[i] = data[i]!
+    if (data.length === this.length) for (let i = 0; i < this.length; i++) out[i] = data[i]!
     return out
   }
 }
