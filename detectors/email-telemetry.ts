@@ -44,6 +44,9 @@ interface State {
   baseline: number
 }
 
+/** Devices that never reported a mail metric share INERT (flow collectors' devices report none): written as null. */
+const INERT: State = Object.freeze({ mail: null, reported: false, baseline: Number.NaN }) as State
+
 export const emailTelemetry = defineDetector<EmailTelemetryConfig, State>({
   id: 'email-telemetry',
   title: 'Device-reported mail volume',
@@ -59,16 +62,18 @@ export const emailTelemetry = defineDetector<EmailTelemetryConfig, State>({
     const prior = fleet.histogram('mail')
     const minutes = Math.round((cfg.windows * windowMs) / 60_000)
     return {
-      init: () => ({ mail: null, reported: false, baseline: Number.NaN }),
+      init: () => INERT,
       observeTelemetry(state, e) {
         for (const name of cfg.metrics) {
           const v = e.metrics[name]
           if (v !== undefined) {
-            state.reported = true
-            if (v > 0) (state.mail ??= new WindowRing(cfg.windows + lookaheadWindows)).add(windowOf(e.ts, windowMs), v)
-            return
+            // A device's first mail metric: its own state from now on.
+            const own: State = state === INERT ? { mail: null, reported: true, baseline: Number.NaN } : state
+            if (v > 0) (own.mail ??= new WindowRing(cfg.windows + lookaheadWindows)).add(windowOf(e.ts, windowMs), v)
+            return own
           }
         }
+        return undefined
       },
       evaluate(state, w, device) {
         if (!state.reported) return null
@@ -100,9 +105,11 @@ export const emailTelemetry = defineDetector<EmailTelemetryConfig, State>({
           destinations: [],
         }
       },
-      snapshot: (s) => ({ mail: s.mail?.toJSON() ?? null, reported: s.reported, baseline: s.baseline }),
+      snapshot: (s) => (s === INERT ? null : { mail: s.mail?.toJSON() ?? null, reported: s.reported, baseline: s.baseline }),
       restore(data) {
-        const d = data as { mail: ReturnType<WindowRing['toJSON']> | null; reported: boolean; baseline: number | null }
+        const d = data as { mail: ReturnType<WindowRing['toJSON']> | null; reported: boolean; baseline: number | null } | null
+        // Older checkpoints wrote the inert state's fields.
+        if (d === null || (!d.reported && d.mail === null)) return INERT
         return { mail: d.mail === null ? null : WindowRing.from(d.mail), reported: d.reported, baseline: d.baseline ?? Number.NaN }
       },
     }

@@ -119,10 +119,11 @@ describe('pipeline checkpoints', () => {
     const cut = 140_001
     for (let i = 0; i < cut; i++) a.ingest(events[i]!, NOW)
     const snap = JSON.parse(JSON.stringify(a.snapshot())) as ReturnType<typeof a.snapshot>
-    // What checkpoints before the nulls wrote for a device that never mailed, never used an unusual
-    // port, adopted nothing, and broke no MUD profile.
+    // What checkpoints before the nulls wrote for a device that never mailed, never reported a mail
+    // count, never used an unusual port, adopted nothing, and broke no MUD profile.
     const older: Record<string, unknown> = {
       'smtp-burst': { flows: null, servers: null, submission: null },
+      'email-telemetry': { mail: null, reported: false, baseline: null },
       'port-novelty': { learned: null, used: null, seen: null, seenWindow: null, met: 0, mailFrom: null, taught: null, taughtModel: '', reached: null, reachedPorts: null },
       'model-shift': { adopted: null },
       'mud-violation': { denied: null, samples: null, budgets: null },
@@ -130,7 +131,7 @@ describe('pipeline checkpoints', () => {
     const inert = snap.detectors.map((id, i) => (older[id] === undefined ? -1 : snap.devices.filter((d) => d.states[i] === null).length))
     // Most devices never needed those detectors' own state: each is null for dozens of them.
     expect(Object.fromEntries(snap.detectors.map((id, i) => [id, inert[i]! > 30]))).toEqual({
-      'smtp-burst': true, 'email-telemetry': false, 'new-destination': false, fanout: false, 'port-novelty': true, 'model-shift': true, 'mud-violation': true,
+      'smtp-burst': true, 'email-telemetry': true, 'new-destination': false, fanout: false, 'port-novelty': true, 'model-shift': true, 'mud-violation': true,
     })
     const devices = snap.devices.map((d) => ({ ...d, states: d.states.map((s, i) => s ?? older[snap.detectors[i]!] ?? s) }))
     expect(devices.flatMap((d) => d.states).filter((s) => s === null)).toEqual([])
