@@ -13,6 +13,7 @@
 import { z } from 'zod'
 import { defineDetector } from '../src/engine/detector.ts'
 import { SketchRing, hashNumber, hashString, windowOf } from '../src/engine/window.ts'
+import { Rows } from '../src/engine/rows.ts'
 import { surprise } from '../src/engine/rate.ts'
 import type { GammaRate } from '../src/engine/rate.ts'
 import { isMulticast } from '../src/engine/net.ts'
@@ -38,11 +39,11 @@ const IPS = 0
 const PORTS = 1
 
 /**
- * One array per device (no object: its fields would box the levels): the sketches of distinct
- * destination addresses (map 0) and ports (map 1) per window, then, from the ring's `length`, the
- * numbers at the offsets below.
+ * A device's row in the detector's `Rows` (no object per device): the sketches of distinct
+ * destination addresses (map 0) and ports (map 1) per window first, then its floats at the offsets
+ * below (past the sketches' `doubles`) and its flag past their `words`.
  */
-type State = number[]
+type State = number
 
 /** Exponentially weighted means of the windows with traffic; NaN until the first evaluation. */
 const LEVEL_IPS = 0
@@ -52,9 +53,10 @@ const SPREAD_IPS = 2
 const SPREAD_PORTS = 3
 /** Windows learned, up to 1 / baselineAlpha: until then the level is their plain mean. */
 const LEARNED = 4
-/** 1 when the device has samples (in the detector's `samples`), else 0. */
-const SAMPLED = 5
-const TAIL = 6
+const FLOATS = 5
+/** A word: 1 when the device has samples (in the detector's `samples`), else 0. */
+const SAMPLED = 0
+const WORDS = 1
 
 /**
  * Samples: the last few distinct destinations of each window of the sketch that fanned out, as
@@ -73,9 +75,19 @@ export const fanout = defineDetector<FanoutConfig, State>({
   tags: ['maturity_stable', 'network', 'discovery', 'mitre_T1046'],
   configSchema: fanoutConfig,
   create(cfg, { windowMs, lookaheadWindows, fleet }) {
-    const ring = new SketchRing(lookaheadWindows + 1, 2, TAIL)
-    const at0 = ring.length
-    const samples = new WeakMap<State, string[]>()
+    const ring = new SketchRing(lookaheadWindows + 1, 2)
+    const rows = new Rows(ring.doubles + FLOATS, ring.words + WORDS)
+    /** A row's first float and flag of its own. */
+    const fOf = (row: number): number => row * rows.doubles + ring.doubles
+    const flagOf = (row: number): number => row * rows.words + ring.words + SAMPLED
+    const samples = new Map<State, string[]>()
+    /** A fresh row: empty sketches, levels and spreads to be seeded from the model. */
+    const fresh = (): State => {
+      const row = rows.alloc()
+      ring.init(rows, row)
+      rows.f.fill(Number.NaN, fOf(row) + LEVEL_IPS, fOf(row) + SPREAD_PORTS + 1)
+      return row
+    }
     const sampleIpsFrom = Math.max(SAMPLE, Math.floor(cfg.minDistinctIps / 4))
     const samplePortsFrom = Math.max(SAMPLE, Math.floor(cfg.minDistinctPorts / 4))
     // The fleet's typical window of each model: the first level and spread of its new devices.
@@ -97,30 +109,23 @@ export const fanout = defineDetector<FanoutConfig, State>({
       return surprise(count, belief, 1)
     }
     return {
-      init: () => {
-        const s = ring.create()
-        s[at0 + LEVEL_IPS] = Number.NaN
-        s[at0 + LEVEL_PORTS] = Number.NaN
-        s[at0 + SPREAD_IPS] = Number.NaN
-        s[at0 + SPREAD_PORTS] = Number.NaN
-        return s
-      },
-      observeEgress(state, e) {
+      init: fresh,
+      observeEgress(row, e) {
         if (isMulticast(e.dstIp)) return
         const w = windowOf(e.ts, windowMs)
         const slot = w % ring.slots
         // The sketch is about to take this slot for a newer window: its samples go with it.
-        if (state[at0 + SAMPLED] === 1 && state[slot]! < w) samples.get(state)!.fill('', slot * SAMPLE, slot * SAMPLE + SAMPLE)
-        const freshIp = ring.add(state, IPS, hashString(e.dstIp), w)
-        const freshPort = ring.add(state, PORTS, hashNumber(e.dstPort), w)
+        if (rows.i[flagOf(row)] === 1 && ring.windowAt(rows, row, slot) < w) samples.get(row)!.fill('', slot * SAMPLE, slot * SAMPLE + SAMPLE)
+        const freshIp = ring.add(rows, row, IPS, hashString(e.dstIp), w)
+        const freshPort = ring.add(rows, row, PORTS, hashNumber(e.dstPort), w)
         // Destinations are sampled (as evidence) only once the window fans out noticeably: an
         // ordinary device holds no address strings at all.
-        if ((freshIp && ring.estimate(state, IPS, w) >= sampleIpsFrom) || (freshPort && ring.estimate(state, PORTS, w) >= samplePortsFrom)) {
-          let sample = samples.get(state)
+        if ((freshIp && ring.estimate(rows, row, IPS, w) >= sampleIpsFrom) || (freshPort && ring.estimate(rows, row, PORTS, w) >= samplePortsFrom)) {
+          let sample = samples.get(row)
           if (sample === undefined) {
             sample = new Array<string>(SAMPLE * ring.slots).fill('')
-            samples.set(state, sample)
-            state[at0 + SAMPLED] = 1
+            samples.set(row, sample)
+            rows.i[flagOf(row)] = 1
           } else if (sampled(sample, slot, e.dstIp)) return
           const from = slot * SAMPLE
           // Oldest first: the newest goes last, the oldest of a full slot makes room.
@@ -133,24 +138,26 @@ export const fanout = defineDetector<FanoutConfig, State>({
           sample[at] = e.dstIp
         }
       },
-      evaluate(state, w, device) {
+      evaluate(row, w, device) {
         const at = w * windowMs
-        if (Number.isNaN(state[at0 + LEVEL_IPS]!)) {
-          state[at0 + LEVEL_IPS] = priorIps.quantile(device.model, 0.5, at, 1)
-          state[at0 + LEVEL_PORTS] = priorPorts.quantile(device.model, 0.5, at, 1)
+        const f = rows.f
+        const own = fOf(row)
+        if (Number.isNaN(f[own + LEVEL_IPS]!)) {
+          f[own + LEVEL_IPS] = priorIps.quantile(device.model, 0.5, at, 1)
+          f[own + LEVEL_PORTS] = priorPorts.quantile(device.model, 0.5, at, 1)
         }
         // A device new to the model, or from a checkpoint before spreads, starts with its model's
         // (robust: from the median absolute deviation, which one scanning device does not move).
-        if (Number.isNaN(state[at0 + SPREAD_IPS]!)) {
-          state[at0 + SPREAD_IPS] = robustVariance(priorIps.stats(device.model, 0, at)?.mad)
-          state[at0 + SPREAD_PORTS] = robustVariance(priorPorts.stats(device.model, 0, at)?.mad)
+        if (Number.isNaN(f[own + SPREAD_IPS]!)) {
+          f[own + SPREAD_IPS] = robustVariance(priorIps.stats(device.model, 0, at)?.mad)
+          f[own + SPREAD_PORTS] = robustVariance(priorPorts.stats(device.model, 0, at)?.mad)
         }
-        const levelIps = state[at0 + LEVEL_IPS]!
-        const levelPorts = state[at0 + LEVEL_PORTS]!
-        const spreadIps = state[at0 + SPREAD_IPS]!
-        const spreadPorts = state[at0 + SPREAD_PORTS]!
-        const ips = ring.estimate(state, IPS, w)
-        const ports = ring.estimate(state, PORTS, w)
+        const levelIps = f[own + LEVEL_IPS]!
+        const levelPorts = f[own + LEVEL_PORTS]!
+        const spreadIps = f[own + SPREAD_IPS]!
+        const spreadPorts = f[own + SPREAD_PORTS]!
+        const ips = ring.estimate(rows, row, IPS, w)
+        const ports = ring.estimate(rows, row, PORTS, w)
         // Judged only past the floors: below them no window fires, however quiet the device.
         const sIps = ips >= cfg.minDistinctIps ? surprising(ips, levelIps, spreadIps) : 0
         const sPorts = ports >= cfg.minDistinctPorts ? surprising(ports, levelPorts, spreadPorts) : 0
@@ -164,16 +171,16 @@ export const fanout = defineDetector<FanoutConfig, State>({
             // level and spread weighing as MODEL_WINDOWS windows of it; their spread is cut all the
             // same, so that a scan ramping up in a device's first minutes does not widen it past what
             // its next windows are judged by.
-            const learned = state[at0 + LEARNED]!
+            const learned = f[own + LEARNED]!
             const learning = learned < windows
             const a = learning ? Math.max(cfg.baselineAlpha, 1 / (learned + 1 + MODEL_WINDOWS)) : cfg.baselineAlpha
-            if (learning) state[at0 + LEARNED] = learned + 1
+            if (learning) f[own + LEARNED] = learned + 1
             const cutIps = clip(ips - levelIps, levelIps, spreadIps)
             const cutPorts = clip(ports - levelPorts, levelPorts, spreadPorts)
-            state[at0 + LEVEL_IPS] = levelIps + a * (learning ? ips - levelIps : cutIps)
-            state[at0 + LEVEL_PORTS] = levelPorts + a * (learning ? ports - levelPorts : cutPorts)
-            state[at0 + SPREAD_IPS] = (1 - a) * (spreadIps + a * cutIps * cutIps)
-            state[at0 + SPREAD_PORTS] = (1 - a) * (spreadPorts + a * cutPorts * cutPorts)
+            f[own + LEVEL_IPS] = levelIps + a * (learning ? ips - levelIps : cutIps)
+            f[own + LEVEL_PORTS] = levelPorts + a * (learning ? ports - levelPorts : cutPorts)
+            f[own + SPREAD_IPS] = (1 - a) * (spreadIps + a * cutIps * cutIps)
+            f[own + SPREAD_PORTS] = (1 - a) * (spreadPorts + a * cutPorts * cutPorts)
             priorIps.observe(device.model, ips, at)
             priorPorts.observe(device.model, ports, at)
           }
@@ -181,7 +188,7 @@ export const fanout = defineDetector<FanoutConfig, State>({
         }
         const top = Math.max(wideIps ? sIps : 0, widePorts ? sPorts : 0)
         const minutes = Math.round(windowMs / 60_000)
-        const sample = recent(samples.get(state), w % ring.slots)
+        const sample = recent(samples.get(row), w % ring.slots)
         return {
           severity: top >= 2 * cfg.surprise ? 'high' : 'medium',
           score: Math.min(1, 0.5 + (top - cfg.surprise) / (4 * cfg.surprise)),
@@ -199,31 +206,40 @@ export const fanout = defineDetector<FanoutConfig, State>({
           destinations: sample,
         }
       },
-      // The checkpoint's form is the one of an object per device: unchanged by the array.
-      snapshot: (s) => ({
-        sketch: s.slice(0, at0),
-        levelIps: s[at0 + LEVEL_IPS],
-        levelPorts: s[at0 + LEVEL_PORTS],
-        spreadIps: s[at0 + SPREAD_IPS],
-        spreadPorts: s[at0 + SPREAD_PORTS],
-        learned: s[at0 + LEARNED],
-        sample: samples.get(s)?.slice() ?? [],
-      }),
+      // The checkpoint's form is the one of an object per device: unchanged by the rows.
+      snapshot(row) {
+        const own = fOf(row)
+        return {
+          sketch: ring.toJSON(rows, row),
+          levelIps: rows.f[own + LEVEL_IPS],
+          levelPorts: rows.f[own + LEVEL_PORTS],
+          spreadIps: rows.f[own + SPREAD_IPS],
+          spreadPorts: rows.f[own + SPREAD_PORTS],
+          learned: rows.f[own + LEARNED],
+          sample: samples.get(row)?.slice() ?? [],
+        }
+      },
       restore(data) {
         const d = data as { sketch: number[]; levelIps: number | null; levelPorts: number | null; spreadIps?: number | null; spreadPorts?: number | null; learned?: number; sample: string[] }
-        const s = ring.restore(d.sketch)
-        s[at0 + LEVEL_IPS] = d.levelIps ?? Number.NaN
-        s[at0 + LEVEL_PORTS] = d.levelPorts ?? Number.NaN
-        s[at0 + SPREAD_IPS] = d.spreadIps ?? Number.NaN
-        s[at0 + SPREAD_PORTS] = d.spreadPorts ?? Number.NaN
+        const row = fresh()
+        ring.load(rows, row, d.sketch)
+        const own = fOf(row)
+        rows.f[own + LEVEL_IPS] = d.levelIps ?? Number.NaN
+        rows.f[own + LEVEL_PORTS] = d.levelPorts ?? Number.NaN
+        rows.f[own + SPREAD_IPS] = d.spreadIps ?? Number.NaN
+        rows.f[own + SPREAD_PORTS] = d.spreadPorts ?? Number.NaN
         // A checkpoint from before: its level was learned.
-        s[at0 + LEARNED] = d.learned ?? windows
+        rows.f[own + LEARNED] = d.learned ?? windows
         // Samples of a checkpoint from before they were kept per window are dropped (evidence only).
         if (d.sample.length === SAMPLE * ring.slots) {
-          samples.set(s, d.sample.slice())
-          s[at0 + SAMPLED] = 1
+          samples.set(row, d.sample.slice())
+          rows.i[flagOf(row)] = 1
         }
-        return s
+        return row
+      },
+      forget(row) {
+        samples.delete(row)
+        rows.release(row)
       },
     }
   },

@@ -63,6 +63,12 @@ export interface Detector<S = unknown> {
   /** JSON-serialisable copy of a device's state, for the changelog. */
   snapshot(state: S): unknown
   restore(data: unknown, device: DeviceInfo): S
+  /**
+   * The device is evicted: a state kept outside itself (a row of the detector's own `Rows`) is given
+   * back. The state is never passed in again. Not called for the devices of an engine dropped whole
+   * (its detector instances go with it).
+   */
+  forget?(state: S): void
 }
 
 /** Files a detector's settings name, read through the configuration loader (detectors do no I/O of their own). */

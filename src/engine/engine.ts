@@ -712,6 +712,8 @@ export class Engine implements BudgetMember {
     this.sink.onEvict(device)
     this.devices.delete(device.id)
     this.budget.removed(this)
+    const { detectors } = this
+    for (let i = 0; i < detectors.length; i++) detectors[i]!.detector.forget?.(device.states[i])
   }
 }
 

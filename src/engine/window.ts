@@ -1,6 +1,8 @@
 // Window math for detectors: rolling per-window sums, bounded recent-distinct sets and sketches.
-// Plain number arrays, not typed arrays: for a few dozen slots V8 stores them unboxed with far
-// less per-object overhead, which keeps per-device state small (the benchmark measures it).
+// Plain number arrays, not typed arrays, where a device holds its own: for a few dozen slots V8
+// stores them unboxed with far less per-object overhead. Sketches live in rows shared by every
+// device (src/engine/rows.ts), which need no object per device at all.
+import type { Rows } from './rows.ts'
 
 /** The index of the window holding `ts` (epoch ms) for windows of `windowMs`. */
 export const windowOf = (ts: number, windowMs: number): number => Math.floor(ts / windowMs)
@@ -268,77 +270,92 @@ export const hashNumber = (n: number): number => {
 }
 
 /**
- * Distinct counts per window by linear counting over 180-bit maps (30 bits per array slot, so the
- * slots stay small integers): `dims` independent maps (say addresses and ports) for each of the last
- * `slots` windows, the one being evaluated and those the engine's lookahead may already have
- * started. Standard error 5 to 9% from a few dozen to several hundred keys, the range fan-out
- * thresholds live in (a few keys may collide below that); saturates near 900.
+ * Distinct counts per window by linear counting over 180-bit maps (30 bits per word): `dims`
+ * independent maps (say addresses and ports) for each of the last `slots` windows, the one being
+ * evaluated and those the engine's lookahead may already have started. Standard error 5 to 9% from
+ * a few dozen to several hundred keys, the range fan-out thresholds live in (a few keys may collide
+ * below that); saturates near 900.
  *
- * The layout is shared (one SketchRing per detector) and the data is a plain number array per
- * device, `slots` window numbers then the maps: one array of a few hundred bytes, no object. The
- * array may go on with `tail` numbers of the detector's own (from index `length`): one array holds
- * a device's whole state, and numbers that are not small integers (levels, NaN) are stored in it
- * unboxed, where an object's fields would box each one.
+ * A device's sketches are the first columns of its row of a detector's `Rows` (src/engine/rows.ts):
+ * the `doubles` first of its floats hold each slot's window (-1: none), the `words` first of its
+ * integers the maps. The detector's own columns follow.
  */
 export class SketchRing {
-  /** The sketches' part of a device's array (the tail starts here). */
-  readonly length: number
+  /** Floats of a row the sketches take: each slot's window. */
+  readonly doubles: number
+  /** 32-bit words of a row the sketches take: the maps. */
+  readonly words: number
 
   constructor(
     readonly slots: number,
     readonly dims = 1,
-    readonly tail = 0,
   ) {
-    this.length = slots + slots * dims * SKETCH_WORDS
+    this.doubles = slots
+    this.words = slots * dims * SKETCH_WORDS
   }
 
-  /** A device's empty sketches, then its tail (zeros). */
-  create(): number[] {
-    const data = new Array<number>(this.length + this.tail).fill(0)
-    data.fill(-1, 0, this.slots)
-    return data
+  /** Makes a fresh row's sketches empty (no slot holds a window). */
+  init(rows: Rows, row: number): void {
+    const at = row * rows.doubles
+    rows.f.fill(-1, at, at + this.slots)
   }
 
   /**
    * Adds a key's hash to map `dim` of `window`, reusing the slot of a window `slots` older.
    * Returns true when the key set a new bit (it is very likely a key not seen in the window).
    */
-  add(data: number[], dim: number, hash: number, window: number): boolean {
+  add(rows: Rows, row: number, dim: number, hash: number, window: number): boolean {
     const { slots, dims } = this
     const slot = window % slots
-    const held = data[slot]!
+    const f = rows.f
+    const w = rows.i
+    const held = f[row * rows.doubles + slot]!
+    const base = row * rows.words + slot * dims * SKETCH_WORDS
     if (window !== held) {
       // An event older than the slot's window cannot reach here: the engine closes and rejects it first.
       if (window < held) return false
-      const start = slots + slot * dims * SKETCH_WORDS
-      data.fill(0, start, start + dims * SKETCH_WORDS)
-      data[slot] = window
+      w.fill(0, base, base + dims * SKETCH_WORDS)
+      f[row * rows.doubles + slot] = window
     }
     const bit = hash % SKETCH_BITS
-    const i = slots + (slot * dims + dim) * SKETCH_WORDS + ((bit / 30) | 0)
+    const i = base + dim * SKETCH_WORDS + ((bit / 30) | 0)
     const mask = 1 << bit % 30
-    const word = data[i]!
+    const word = w[i]!
     if ((word & mask) !== 0) return false
-    data[i] = word | mask
+    w[i] = word | mask
     return true
   }
 
+  /** The window a slot holds (-1: none). */
+  windowAt(rows: Rows, row: number, slot: number): number {
+    return rows.f[row * rows.doubles + slot]!
+  }
+
   /** Estimated distinct keys added to map `dim` in `window` (0 when no slot holds it). */
-  estimate(data: readonly number[], dim: number, window: number): number {
+  estimate(rows: Rows, row: number, dim: number, window: number): number {
     const slot = window % this.slots
-    if (data[slot] !== window) return 0
-    const base = this.slots + (slot * this.dims + dim) * SKETCH_WORDS
+    if (rows.f[row * rows.doubles + slot] !== window) return 0
+    const base = row * rows.words + (slot * this.dims + dim) * SKETCH_WORDS
+    const w = rows.i
     let zeros = 0
-    for (let i = base; i < base + SKETCH_WORDS; i++) zeros += 30 - popcount(data[i]!)
+    for (let i = base; i < base + SKETCH_WORDS; i++) zeros += 30 - popcount(w[i]!)
     if (zeros === 0) return Math.round(SKETCH_BITS * Math.log(SKETCH_BITS))
     return Math.round(-SKETCH_BITS * Math.log(zeros / SKETCH_BITS))
   }
 
-  /** A device's sketches from a snapshot (a copy of their part of the array), checked against this layout; the tail is zeros. */
-  restore(data: readonly number[]): number[] {
-    const out = this.create()
-    if (data.length === this.length) for (let i = 0; i < this.length; i++) out[i] = data[i]!
+  /** A row's sketches as a snapshot writes them: each slot's window, then the maps' words. */
+  toJSON(rows: Rows, row: number): number[] {
+    const out: number[] = []
+    for (let k = 0; k < this.doubles; k++) out.push(rows.f[row * rows.doubles + k]!)
+    for (let k = 0; k < this.words; k++) out.push(rows.i[row * rows.words + k]!)
     return out
+  }
+
+  /** Loads a snapshot's sketches into a row `init` made empty: those of another layout are left out (the row stays empty). */
+  load(rows: Rows, row: number, data: readonly number[]): void {
+    if (data.length !== this.doubles + this.words) return
+    for (let k = 0; k < this.doubles; k++) rows.f[row * rows.doubles + k] = data[k]!
+    for (let k = 0; k < this.words; k++) rows.i[row * rows.words + k] = data[this.doubles + k]!
   }
 }
 

@@ -59,12 +59,9 @@ export interface KafkaSource {
 /**
  * Fetch sizes: kafkajs fetches again only once the batches in hand are processed, so the broker's
  * time to serve a fetch is time the service waits; large fetches make those waits few (16 MB per
- * partition, at most 64 MB per fetch request, ~55 MB by the broker's default fetch.max.bytes).
- */
-/**
- * Large fetches (kafkajs fetches again only once the batches in hand are done), and short long-polls:
- * a partition resumed after its shard waited for the fleet is fetched within this, and with every
- * partition paused kafkajs sleeps this long before it looks again.
+ * partition, at most 64 MB per fetch request, ~55 MB by the broker's default fetch.max.bytes). And
+ * short long-polls: a partition resumed after its shard waited for the fleet is fetched within
+ * this, and with every partition paused kafkajs sleeps this long before it looks again.
  */
 export const FETCH = { maxBytesPerPartition: 16 << 20, maxBytes: 64 << 20, maxWaitTimeInMs: 100 } as const
 

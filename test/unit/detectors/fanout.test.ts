@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest'
 import { fanout } from '../../../detectors/fanout.ts'
 import type { EgressEvent } from '../../../src/types.ts'
-import { at, egress } from '../../helpers/events.ts'
+import { at, egress, MIN } from '../../helpers/events.ts'
+import { soloFleet } from '../../../src/engine/fleet.ts'
+import { Destinations } from '../../../src/engine/destinations.ts'
 import { detectorFindings, minutesOf } from '../../helpers/run.ts'
 
 // Distinct counts come from an 80-byte linear-counting sketch: the numbers below are its deterministic
@@ -108,6 +110,28 @@ describe('fanout', () => {
   it('reports a scan window even when the device keeps talking afterwards', () => {
     const found = detectorFindings(fanout, [...chatter('dev-1', 0, 10), ...telnetScan('dev-1', 10, 60), ...chatter('dev-1', 11, 20)])
     expect(minutesOf(found)).toEqual([10])
+  })
+
+  it('gives an evicted device\'s row to the next device empty: no sketch, samples or levels of the one before', () => {
+    const detector = fanout.create(fanout.configSchema.parse({}), { windowMs: MIN, lookaheadWindows: 1, fleet: soloFleet(MIN).access('fanout'), destinations: new Destinations(null) })
+    const device = { id: 'dev-1', model: 'test-model', firmware: '', firmwareChangedAt: -Infinity, firstSeen: at(0) }
+    const empty = JSON.stringify(detector.snapshot(detector.init(device)))
+    const scanner = detector.init(device)
+    for (const e of telnetScan('dev-1', 10, 60)) detector.observeEgress!(scanner, e, device)
+    const scanned = detector.snapshot(scanner) as { sketch: number[]; sample: string[] }
+    expect(scanned.sample.filter((ip) => ip !== '')).toHaveLength(3)
+    detector.forget!(scanner)
+    const next = detector.init(device)
+    expect(next).toBe(scanner)
+    expect(JSON.stringify(detector.snapshot(next))).toBe(empty)
+    // A restored device with levels learned, evicted in its turn.
+    const learned = { ...scanned, levelIps: 3, levelPorts: 1, spreadIps: 2, spreadPorts: 0.5, learned: 20 }
+    const restored = detector.restore(JSON.parse(JSON.stringify(learned)), device)
+    expect(detector.snapshot(restored)).toEqual(learned)
+    detector.forget!(restored)
+    detector.forget!(next)
+    expect(JSON.stringify(detector.snapshot(detector.init(device)))).toBe(empty)
+    expect(JSON.stringify(detector.snapshot(detector.init(device)))).toBe(empty)
   })
 
   // Regression: ports are hashed with a full mixer, so a sequential scan is estimated like any other

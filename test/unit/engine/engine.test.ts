@@ -130,6 +130,36 @@ describe('Engine', () => {
     expect(engine.deviceCount).toBe(1)
   })
 
+  it('gives each evicted device\'s state to its detector\'s forget once, after its last windows, and never passes that state in again', () => {
+    const calls: string[] = []
+    let made = 0
+    /** A state per device, numbered in the order made; every call says which state it was handed. */
+    const tracked: Detector<number> = {
+      init: () => ++made,
+      observeEgress: (s) => void calls.push(`observe ${s}`),
+      evaluate: (s) => (calls.push(`evaluate ${s}`), null),
+      snapshot: (s) => s,
+      restore: (d) => d as number,
+      forget: (s) => void calls.push(`forget ${s}`),
+    }
+    const engine = new Engine([{ id: 't', detector: tracked }], { ...options, maxDevices: 2 }, recorder().sink)
+    engine.ingest(egress({ deviceId: 'a', ts: at(0) }))
+    engine.ingest(egress({ deviceId: 'b', ts: at(0) }))
+    // Over the cap: a goes, its open window evaluated first.
+    engine.ingest(egress({ deviceId: 'c', ts: at(0) }))
+    expect(calls).toEqual(['observe 1', 'observe 2', 'evaluate 1', 'forget 1', 'observe 3'])
+    calls.length = 0
+    // Past the TTL: b at the sweep, c by its own event, which starts it afresh with a new state.
+    engine.ingest(egress({ deviceId: 'c', ts: at(61) }))
+    expect(calls.filter((c) => c.startsWith('forget')).sort()).toEqual(['forget 2', 'forget 3'])
+    expect(calls.at(-1)).toBe('observe 4')
+    const forgotten = new Set(calls.filter((c) => c.startsWith('forget')).map((c) => c.split(' ')[1]))
+    const after = calls.slice(calls.findIndex((c) => c.startsWith('forget')) + 1)
+    expect(after.filter((c) => !c.startsWith('forget') && forgotten.has(c.split(' ')[1]!))).toEqual([])
+    engine.flush()
+    expect(calls.at(-1)).toBe('evaluate 4')
+  })
+
   it('takes model and firmware from events and records a firmware change', () => {
     const seen: string[] = []
     const probe: Detector<null> = {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
+import { Rows } from '../../../src/engine/rows.ts'
 import { MAX_LOOKAHEAD, RecentDistinct, SketchRing, WindowRing, hashNumber, hashString, tailAfter, tailShift, trailAfter, trailDropped, trailLatest, trailMark, trailShift } from '../../../src/engine/window.ts'
 
 describe('WindowRing', () => {
@@ -138,51 +139,91 @@ describe('trails', () => {
 })
 
 describe('SketchRing', () => {
+  /** A ring's sketches in a row of their own (a detector's columns would follow). */
+  const sketchOf = (ring: SketchRing): { rows: Rows; row: number } => {
+    const rows = new Rows(ring.doubles, ring.words, 1)
+    const row = rows.alloc()
+    ring.init(rows, row)
+    return { rows, row }
+  }
+
   it('estimates distinct keys of one window within 10% up to 200 and 15% at 400, each map on its own', () => {
     for (const [n, tolerance] of [[10, 0.11], [50, 0.1], [200, 0.1], [400, 0.15]] as const) {
       const ring = new SketchRing(2, 2)
-      const sketch = ring.create()
+      const { rows, row } = sketchOf(ring)
       for (let i = 0; i < n; i++) {
-        ring.add(sketch, 0, hashString(`10.${i >> 8}.${i & 255}.1`), 7)
-        ring.add(sketch, 0, hashString(`10.${i >> 8}.${i & 255}.1`), 7)
-        ring.add(sketch, 1, hashNumber(i % 5), 7)
+        ring.add(rows, row, 0, hashString(`10.${i >> 8}.${i & 255}.1`), 7)
+        ring.add(rows, row, 0, hashString(`10.${i >> 8}.${i & 255}.1`), 7)
+        ring.add(rows, row, 1, hashNumber(i % 5), 7)
       }
-      expect(Math.abs(ring.estimate(sketch, 0, 7) - n) / n).toBeLessThan(tolerance)
-      expect(ring.estimate(sketch, 1, 7)).toBe(Math.min(n, 5))
-      expect(ring.estimate(sketch, 0, 8)).toBe(0)
+      expect(Math.abs(ring.estimate(rows, row, 0, 7) - n) / n).toBeLessThan(tolerance)
+      expect(ring.estimate(rows, row, 1, 7)).toBe(Math.min(n, 5))
+      expect(ring.estimate(rows, row, 0, 8)).toBe(0)
     }
   })
 
   it('estimates consecutive ports as well as addresses (hashNumber spreads them)', () => {
     for (const n of [20, 90, 200]) {
       const ring = new SketchRing(1)
-      const sketch = ring.create()
-      for (let port = 1; port <= n; port++) ring.add(sketch, 0, hashNumber(port), 3)
-      expect(Math.abs(ring.estimate(sketch, 0, 3) - n) / n).toBeLessThan(0.1)
+      const { rows, row } = sketchOf(ring)
+      for (let port = 1; port <= n; port++) ring.add(rows, row, 0, hashNumber(port), 3)
+      expect(Math.abs(ring.estimate(rows, row, 0, 3) - n) / n).toBeLessThan(0.1)
     }
   })
 
   it('keeps the window being evaluated while the next one fills, and reuses a slot two windows on', () => {
     const ring = new SketchRing(2)
-    const sketch = ring.create()
-    for (let i = 0; i < 30; i++) ring.add(sketch, 0, hashString(`k${i}`), 1)
-    ring.add(sketch, 0, hashString('x'), 2)
-    const before = ring.estimate(sketch, 0, 1)
+    const { rows, row } = sketchOf(ring)
+    for (let i = 0; i < 30; i++) ring.add(rows, row, 0, hashString(`k${i}`), 1)
+    ring.add(rows, row, 0, hashString('x'), 2)
+    const before = ring.estimate(rows, row, 0, 1)
     expect(Math.abs(before - 30)).toBeLessThanOrEqual(2)
-    expect(ring.estimate(sketch, 0, 2)).toBe(1)
-    expect(ring.estimate(sketch, 0, 1)).toBe(before)
-    ring.add(sketch, 0, hashString('y'), 3)
-    expect(ring.estimate(sketch, 0, 1)).toBe(0)
-    expect(ring.estimate(sketch, 0, 3)).toBe(1)
+    expect(ring.estimate(rows, row, 0, 2)).toBe(1)
+    expect(ring.estimate(rows, row, 0, 1)).toBe(before)
+    ring.add(rows, row, 0, hashString('y'), 3)
+    expect(ring.estimate(rows, row, 0, 1)).toBe(0)
+    expect(ring.estimate(rows, row, 0, 3)).toBe(1)
+    expect(ring.windowAt(rows, row, 3 % 2)).toBe(3)
   })
 
-  it('round-trips through JSON, and restores an empty sketch from data of another layout', () => {
+  it('round-trips through JSON (windows, then the maps\' words), and loads nothing from data of another layout', () => {
     const ring = new SketchRing(2)
-    const sketch = ring.create()
-    for (let i = 0; i < 50; i++) ring.add(sketch, 0, hashString(`k${i}`), 9)
-    const copy = ring.restore(JSON.parse(JSON.stringify(sketch)) as number[])
-    expect(ring.estimate(copy, 0, 9)).toBe(ring.estimate(sketch, 0, 9))
-    expect(ring.estimate(ring.restore(sketch.slice(1)), 0, 9)).toBe(0)
+    const a = sketchOf(ring)
+    for (let i = 0; i < 50; i++) ring.add(a.rows, a.row, 0, hashString(`k${i}`), 9)
+    const json = JSON.parse(JSON.stringify(ring.toJSON(a.rows, a.row))) as number[]
+    expect(json.slice(0, 2)).toEqual([-1, 9])
+    const b = sketchOf(ring)
+    ring.load(b.rows, b.row, json)
+    expect(ring.estimate(b.rows, b.row, 0, 9)).toBe(ring.estimate(a.rows, a.row, 0, 9))
+    expect(ring.toJSON(b.rows, b.row)).toEqual(json)
+    const c = sketchOf(ring)
+    ring.load(c.rows, c.row, json.slice(1))
+    expect(ring.estimate(c.rows, c.row, 0, 9)).toBe(0)
+  })
+})
+
+describe('Rows', () => {
+  it('keeps every row\'s numbers as it grows, and gives a released row back zeroed to the next device', () => {
+    const rows = new Rows(2, 3, 1)
+    const made = Array.from({ length: 100 }, (_, n) => {
+      const row = rows.alloc()
+      rows.f[row * 2] = n + 0.5
+      rows.f[row * 2 + 1] = Number.NaN
+      rows.i[row * 3 + 2] = -n
+      return row
+    })
+    expect(new Set(made).size).toBe(100)
+    made.forEach((row, n) => {
+      expect(rows.f[row * 2]).toBe(n + 0.5)
+      expect(rows.f[row * 2 + 1]).toBeNaN()
+      expect(rows.i[row * 3 + 2]).toBe(-n || 0)
+    })
+    rows.release(made[40]!)
+    expect(rows.size).toBe(99)
+    const again = rows.alloc()
+    expect(again).toBe(made[40])
+    expect([rows.f[again * 2], rows.f[again * 2 + 1], rows.i[again * 3], rows.i[again * 3 + 1], rows.i[again * 3 + 2]]).toEqual([0, 0, 0, 0, 0])
+    expect(rows.size).toBe(100)
   })
 })
 
