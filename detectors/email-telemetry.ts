@@ -15,6 +15,7 @@
 import { z } from 'zod'
 import { defineDetector } from '../src/engine/detector.ts'
 import { WindowRing, windowOf } from '../src/engine/window.ts'
+import { Rows } from '../src/engine/rows.ts'
 import { ratioScore } from '../src/engine/score.ts'
 
 export const emailTelemetryConfig = z.strictObject({
@@ -35,17 +36,16 @@ export const emailTelemetryConfig = z.strictObject({
 })
 export type EmailTelemetryConfig = z.infer<typeof emailTelemetryConfig>
 
-interface State {
-  /** Per-window mail counts, allocated on the first non-zero report (most devices never mail). */
-  mail: WindowRing | null
-  /** Whether the device ever reported a mail metric (zeros included). */
-  reported: boolean
-  /** EWMA of the horizon sum over clean windows; NaN until the first report. */
-  baseline: number
-}
+/**
+ * A device that reported a mail metric (zeros included) has a row of the detector's `Rows`: its
+ * baseline, the EWMA of the horizon sum over clean windows (NaN until its first evaluation), and
+ * a flag for its per-window mail counts, a ring kept beside the rows from its first non-zero
+ * report (most devices never mail). One that never reported one (flow collectors' devices report
+ * none) is INERT, written as null.
+ */
+type State = number
 
-/** Devices that never reported a mail metric share INERT (flow collectors' devices report none): written as null. */
-const INERT: State = Object.freeze({ mail: null, reported: false, baseline: Number.NaN }) as State
+const INERT: State = -1
 
 export const emailTelemetry = defineDetector<EmailTelemetryConfig, State>({
   id: 'email-telemetry',
@@ -58,6 +58,15 @@ export const emailTelemetry = defineDetector<EmailTelemetryConfig, State>({
   peerFeature: 'smtpFlowsPerHour',
   configSchema: emailTelemetryConfig,
   create(cfg, { windowMs, lookaheadWindows, fleet }) {
+    const rows = new Rows(1, 1)
+    /** Each mailing device's ring, by its row (whose word says it has one). */
+    const mails = new Map<State, WindowRing>()
+    const own = (): State => {
+      const row = rows.alloc()
+      rows.f[row] = Number.NaN
+      return row
+    }
+    const mailOf = (row: State): WindowRing | null => (rows.i[row] === 1 ? mails.get(row)! : null)
     // Typical horizon sum per model over the fleet: the prior for a device's first baseline.
     const prior = fleet.histogram('mail')
     const minutes = Math.round((cfg.windows * windowMs) / 60_000)
@@ -67,26 +76,35 @@ export const emailTelemetry = defineDetector<EmailTelemetryConfig, State>({
         for (const name of cfg.metrics) {
           const v = e.metrics[name]
           if (v !== undefined) {
-            // A device's first mail metric: its own state from now on.
-            const own: State = state === INERT ? { mail: null, reported: true, baseline: Number.NaN } : state
-            if (v > 0) (own.mail ??= new WindowRing(cfg.windows + lookaheadWindows)).add(windowOf(e.ts, windowMs), v)
-            return own
+            // A device's first mail metric: a row of its own from now on.
+            const row = state === INERT ? own() : state
+            if (v > 0) {
+              let mail = mailOf(row)
+              if (mail === null) {
+                mail = new WindowRing(cfg.windows + lookaheadWindows)
+                mails.set(row, mail)
+                rows.i[row] = 1
+              }
+              mail.add(windowOf(e.ts, windowMs), v)
+            }
+            return row
           }
         }
         return undefined
       },
-      evaluate(state, w, device) {
-        if (!state.reported) return null
+      evaluate(row, w, device) {
+        if (row === INERT) return null
         const at = w * windowMs
-        if (Number.isNaN(state.baseline)) state.baseline = prior.quantile(device.model, 0.5, at, 0)
+        if (Number.isNaN(rows.f[row]!)) rows.f[row] = prior.quantile(device.model, 0.5, at, 0)
+        const baseline = rows.f[row]!
         // No ring yet: every report so far said zero.
-        const mail = state.mail
+        const mail = mailOf(row)
         const total = mail === null ? 0 : mail.sum(w, cfg.windows)
         const reports = mail === null ? 0 : mail.active(w, cfg.windows)
-        const threshold = Math.max(cfg.minEmails, cfg.factor * state.baseline)
+        const threshold = Math.max(cfg.minEmails, cfg.factor * baseline)
         const fires = (total >= threshold && reports >= cfg.minReports) || total >= cfg.extremeEmails
         if (!fires) {
-          state.baseline += cfg.baselineAlpha * (total - state.baseline)
+          rows.f[row] = baseline + cfg.baselineAlpha * (total - baseline)
           prior.observe(device.model, total, at)
           return null
         }
@@ -98,19 +116,31 @@ export const emailTelemetry = defineDetector<EmailTelemetryConfig, State>({
             emails: total,
             reports,
             threshold: Math.round(threshold),
-            baseline: Math.round(state.baseline * 100) / 100,
+            baseline: Math.round(baseline * 100) / 100,
             horizonMinutes: minutes,
             indicator: 'mail/reported',
           },
           destinations: [],
         }
       },
-      snapshot: (s) => (s === INERT ? null : { mail: s.mail?.toJSON() ?? null, reported: s.reported, baseline: s.baseline }),
+      // The checkpoint's form is the one of an object per device: unchanged by the rows.
+      snapshot: (row) => (row === INERT ? null : { mail: mailOf(row)?.toJSON() ?? null, reported: true, baseline: rows.f[row] }),
       restore(data) {
         const d = data as { mail: ReturnType<WindowRing['toJSON']> | null; reported: boolean; baseline: number | null } | null
         // Older checkpoints wrote the inert state's fields.
         if (d === null || (!d.reported && d.mail === null)) return INERT
-        return { mail: d.mail === null ? null : WindowRing.from(d.mail), reported: d.reported, baseline: d.baseline ?? Number.NaN }
+        const row = own()
+        rows.f[row] = d.baseline ?? Number.NaN
+        if (d.mail !== null) {
+          mails.set(row, WindowRing.from(d.mail))
+          rows.i[row] = 1
+        }
+        return row
+      },
+      forget(row) {
+        if (row === INERT) return
+        mails.delete(row)
+        rows.release(row)
       },
     }
   },

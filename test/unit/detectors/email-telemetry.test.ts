@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest'
 import { emailTelemetry } from '../../../detectors/email-telemetry.ts'
 import type { TelemetryEvent } from '../../../src/types.ts'
-import { at, telemetry } from '../../helpers/events.ts'
+import { at, MIN, telemetry } from '../../helpers/events.ts'
+import { soloFleet } from '../../../src/engine/fleet.ts'
+import { Destinations } from '../../../src/engine/destinations.ts'
 import { detectorFindings, minutesOf } from '../../helpers/run.ts'
 
 /** One telemetry report per listed minute, each with the same metrics. */
@@ -12,6 +14,20 @@ const reports = (deviceId: string, model: string, minutes: readonly number[], me
 const keepalive = (minute: number, deviceId = 'dev-1'): TelemetryEvent => telemetry({ deviceId, ts: at(minute) })
 
 describe('email-telemetry', () => {
+  it('keeps nothing for a device that never reports a mail count, and gives a mailing device\'s evicted row to the next one empty', () => {
+    const detector = emailTelemetry.create(emailTelemetry.configSchema.parse({}), { windowMs: MIN, lookaheadWindows: 1, fleet: soloFleet(MIN).access('email-telemetry'), destinations: new Destinations(null) })
+    const device = { id: 'dev-1', model: 'test-model', firmware: '', firmwareChangedAt: -Infinity, firstSeen: at(0) }
+    const quiet = detector.init(device)
+    expect(detector.observeTelemetry!(quiet, keepalive(0), device)).toBeUndefined()
+    expect(detector.snapshot(quiet)).toBeNull()
+    const mailer = detector.observeTelemetry!(quiet, reports('dev-1', 'test-model', [1], { emailsSent: 25 })[0]!, device)!
+    expect(detector.snapshot(mailer)).toMatchObject({ reported: true, mail: { slots: expect.arrayContaining([25]) } })
+    detector.forget!(mailer)
+    const next = detector.observeTelemetry!(detector.init(device), reports('dev-2', 'test-model', [2], { emailsSent: 0 })[0]!, device)!
+    expect(next).toBe(mailer)
+    expect(JSON.parse(JSON.stringify(detector.snapshot(next)))).toEqual({ mail: null, reported: true, baseline: null })
+  })
+
   it('reports a device that mails in every report from the first window whose 30-min sum reaches 60 in 3 reports', () => {
     const events = [...reports('dev-1', 'test-model', [0, 1, 2, 3, 4], { emailsSent: 25 }), keepalive(40)]
     const found = detectorFindings(emailTelemetry, events)
