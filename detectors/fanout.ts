@@ -239,6 +239,7 @@ export const fanout = defineDetector<FanoutConfig, State>({
       },
       forget(row) {
         samples.delete(row)
+        ring.release(rows, row)
         rows.release(row)
       },
     }

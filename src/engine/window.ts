@@ -2,7 +2,7 @@
 // Plain number arrays, not typed arrays, where a device holds its own: for a few dozen slots V8
 // stores them unboxed with far less per-object overhead. Sketches live in rows shared by every
 // device (src/engine/rows.ts), which need no object per device at all.
-import type { Rows } from './rows.ts'
+import { Rows } from './rows.ts'
 
 /** The index of the window holding `ts` (epoch ms) for windows of `windowMs`. */
 export const windowOf = (ts: number, windowMs: number): number => Math.floor(ts / windowMs)
@@ -269,6 +269,9 @@ export const hashNumber = (n: number): number => {
   return h >>> 0
 }
 
+/** Distinct bits a map holds in its small form: their numbers (plus one) as the bytes of one word. */
+const SMALL_BITS = 4
+
 /**
  * Distinct counts per window by linear counting over 180-bit maps (30 bits per word): `dims`
  * independent maps (say addresses and ports) for each of the last `slots` windows, the one being
@@ -278,26 +281,44 @@ export const hashNumber = (n: number): number => {
  *
  * A device's sketches are the first columns of its row of a detector's `Rows` (src/engine/rows.ts):
  * the `doubles` first of its floats hold each slot's window (-1: none), the `words` first of its
- * integers the maps. The detector's own columns follow.
+ * integers the maps. A map of a few keys, as nearly every device's is, is held small: the numbers of
+ * its set bits (up to four) in one word. A device one of whose maps needs a fifth moves to the full
+ * maps, 180 bits each, in a row of the ring's own, until it is released. The two forms hold the
+ * same bits: estimates, and what a snapshot writes (the full maps), do not depend on the form.
  */
 export class SketchRing {
   /** Floats of a row the sketches take: each slot's window. */
   readonly doubles: number
-  /** 32-bit words of a row the sketches take: the maps. */
+  /** 32-bit words of a row the sketches take: a small map per slot and dimension, then the row of the full maps (-1: none). */
   readonly words: number
+  /** The full maps of the devices that needed them. */
+  private readonly full: Rows
 
   constructor(
     readonly slots: number,
     readonly dims = 1,
   ) {
     this.doubles = slots
-    this.words = slots * dims * SKETCH_WORDS
+    this.words = slots * dims + 1
+    this.full = new Rows(0, slots * dims * SKETCH_WORDS, 16)
   }
 
-  /** Makes a fresh row's sketches empty (no slot holds a window). */
+  /** Makes a fresh row's sketches empty (no slot holds a window, every map small). */
   init(rows: Rows, row: number): void {
     const at = row * rows.doubles
     rows.f.fill(-1, at, at + this.slots)
+    rows.i[row * rows.words + this.words - 1] = -1
+  }
+
+  /** Gives back the full maps of a row's device (the detector is forgetting it). */
+  release(rows: Rows, row: number): void {
+    const full = rows.i[row * rows.words + this.words - 1]!
+    if (full >= 0) this.full.release(full)
+  }
+
+  /** Devices whose maps are held in full. */
+  get fullRows(): number {
+    return this.full.size
   }
 
   /**
@@ -307,23 +328,59 @@ export class SketchRing {
   add(rows: Rows, row: number, dim: number, hash: number, window: number): boolean {
     const { slots, dims } = this
     const slot = window % slots
-    const f = rows.f
-    const w = rows.i
-    const held = f[row * rows.doubles + slot]!
-    const base = row * rows.words + slot * dims * SKETCH_WORDS
+    const at = row * rows.words
+    const held = rows.f[row * rows.doubles + slot]!
     if (window !== held) {
       // An event older than the slot's window cannot reach here: the engine closes and rejects it first.
       if (window < held) return false
-      w.fill(0, base, base + dims * SKETCH_WORDS)
-      f[row * rows.doubles + slot] = window
+      rows.i.fill(0, at + slot * dims, at + slot * dims + dims)
+      const full = rows.i[at + this.words - 1]!
+      if (full >= 0) {
+        const base = full * this.full.words + slot * dims * SKETCH_WORDS
+        this.full.i.fill(0, base, base + dims * SKETCH_WORDS)
+      }
+      rows.f[row * rows.doubles + slot] = window
     }
     const bit = hash % SKETCH_BITS
-    const i = base + dim * SKETCH_WORDS + ((bit / 30) | 0)
+    const full = rows.i[at + this.words - 1]!
+    if (full < 0) {
+      const i = at + slot * dims + dim
+      const small = rows.i[i]!
+      for (let k = 0; k < SMALL_BITS; k++) {
+        const b = (small >>> (8 * k)) & 0xff
+        if (b === bit + 1) return false
+        if (b === 0) {
+          rows.i[i] = small | ((bit + 1) << (8 * k))
+          return true
+        }
+      }
+      this.toFull(rows, row)
+      return this.add(rows, row, dim, hash, window)
+    }
+    const w = this.full.i
+    const i = full * this.full.words + (slot * dims + dim) * SKETCH_WORDS + ((bit / 30) | 0)
     const mask = 1 << bit % 30
     const word = w[i]!
     if ((word & mask) !== 0) return false
     w[i] = word | mask
     return true
+  }
+
+  /** Moves a row's small maps to full ones. */
+  private toFull(rows: Rows, row: number): void {
+    const full = this.full.alloc()
+    const at = row * rows.words
+    const base = full * this.full.words
+    for (let m = 0; m < this.slots * this.dims; m++) {
+      const small = rows.i[at + m]!
+      for (let k = 0; k < SMALL_BITS; k++) {
+        const b = (small >>> (8 * k)) & 0xff
+        if (b === 0) break
+        this.full.i[base + m * SKETCH_WORDS + (((b - 1) / 30) | 0)]! |= 1 << (b - 1) % 30
+      }
+      rows.i[at + m] = 0
+    }
+    rows.i[at + this.words - 1] = full
   }
 
   /** The window a slot holds (-1: none). */
@@ -335,27 +392,71 @@ export class SketchRing {
   estimate(rows: Rows, row: number, dim: number, window: number): number {
     const slot = window % this.slots
     if (rows.f[row * rows.doubles + slot] !== window) return 0
-    const base = row * rows.words + (slot * this.dims + dim) * SKETCH_WORDS
-    const w = rows.i
-    let zeros = 0
-    for (let i = base; i < base + SKETCH_WORDS; i++) zeros += 30 - popcount(w[i]!)
+    const at = row * rows.words
+    const full = rows.i[at + this.words - 1]!
+    let zeros = SKETCH_BITS
+    if (full < 0) {
+      const small = rows.i[at + slot * this.dims + dim]!
+      for (let k = 0; k < SMALL_BITS && ((small >>> (8 * k)) & 0xff) !== 0; k++) zeros--
+    } else {
+      const base = full * this.full.words + (slot * this.dims + dim) * SKETCH_WORDS
+      const w = this.full.i
+      for (let i = base; i < base + SKETCH_WORDS; i++) zeros -= popcount(w[i]!)
+    }
     if (zeros === 0) return Math.round(SKETCH_BITS * Math.log(SKETCH_BITS))
     return Math.round(-SKETCH_BITS * Math.log(zeros / SKETCH_BITS))
   }
 
-  /** A row's sketches as a snapshot writes them: each slot's window, then the maps' words. */
+  /** A row's sketches as a snapshot writes them: each slot's window, then the full maps' words (30 bits each). */
   toJSON(rows: Rows, row: number): number[] {
     const out: number[] = []
     for (let k = 0; k < this.doubles; k++) out.push(rows.f[row * rows.doubles + k]!)
-    for (let k = 0; k < this.words; k++) out.push(rows.i[row * rows.words + k]!)
+    const at = row * rows.words
+    const full = rows.i[at + this.words - 1]!
+    for (let m = 0; m < this.slots * this.dims; m++) {
+      const words = new Array<number>(SKETCH_WORDS).fill(0)
+      if (full >= 0) {
+        for (let k = 0; k < SKETCH_WORDS; k++) words[k] = this.full.i[full * this.full.words + m * SKETCH_WORDS + k]!
+      } else {
+        const small = rows.i[at + m]!
+        for (let k = 0; k < SMALL_BITS; k++) {
+          const b = (small >>> (8 * k)) & 0xff
+          if (b === 0) break
+          words[((b - 1) / 30) | 0]! |= 1 << (b - 1) % 30
+        }
+      }
+      out.push(...words)
+    }
     return out
   }
 
   /** Loads a snapshot's sketches into a row `init` made empty: those of another layout are left out (the row stays empty). */
   load(rows: Rows, row: number, data: readonly number[]): void {
-    if (data.length !== this.doubles + this.words) return
+    const maps = this.slots * this.dims
+    if (data.length !== this.doubles + maps * SKETCH_WORDS) return
     for (let k = 0; k < this.doubles; k++) rows.f[row * rows.doubles + k] = data[k]!
-    for (let k = 0; k < this.words; k++) rows.i[row * rows.words + k] = data[this.doubles + k]!
+    let most = 0
+    for (let m = 0; m < maps; m++) {
+      let bits = 0
+      for (let k = 0; k < SKETCH_WORDS; k++) bits += popcount(data[this.doubles + m * SKETCH_WORDS + k]!)
+      most = Math.max(most, bits)
+    }
+    if (most > SMALL_BITS) {
+      const full = this.full.alloc()
+      for (let k = 0; k < maps * SKETCH_WORDS; k++) this.full.i[full * this.full.words + k] = data[this.doubles + k]!
+      rows.i[row * rows.words + this.words - 1] = full
+      return
+    }
+    const at = row * rows.words
+    for (let m = 0; m < maps; m++) {
+      let small = 0
+      let k = 0
+      for (let bit = 0; bit < SKETCH_BITS; bit++) {
+        if ((data[this.doubles + m * SKETCH_WORDS + ((bit / 30) | 0)]! & (1 << bit % 30)) === 0) continue
+        small |= (bit + 1) << (8 * k++)
+      }
+      rows.i[at + m] = small
+    }
   }
 }
 

@@ -202,6 +202,68 @@ describe('SketchRing', () => {
   })
 })
 
+describe('SketchRing, small and full maps', () => {
+  /** What the maps hold, computed apart: a 180-bit map per slot and dimension, as the snapshot writes them (30 bits a word). */
+  const reference = (adds: readonly (readonly [number, number, number])[], slots: number, dims: number): number[] => {
+    const windows = new Array<number>(slots).fill(-1)
+    const maps = Array.from({ length: slots * dims }, () => new Array<number>(6).fill(0))
+    for (const [dim, hash, window] of adds) {
+      const slot = window % slots
+      if (window < windows[slot]!) continue
+      if (window > windows[slot]!) {
+        windows[slot] = window
+        for (let d = 0; d < dims; d++) maps[slot * dims + d]!.fill(0)
+      }
+      const bit = hash % 180
+      maps[slot * dims + dim]![Math.floor(bit / 30)]! |= 1 << bit % 30
+    }
+    return [...windows, ...maps.flat()]
+  }
+
+  it('holds the same bits small as in full, whatever the keys, and estimates and writes them the same', () => {
+    const ring = new SketchRing(2, 2)
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.integer({ min: 0, max: 1 }), fc.integer({ min: 0, max: 2 ** 32 - 1 }), fc.integer({ min: 10, max: 13 })), { maxLength: 40 }), (raw) => {
+        // Windows only move on (the engine rejects what is older than a slot's window).
+        const adds = raw.map(([d, h], k) => [d, h, 10 + Math.floor((k * 4) / Math.max(raw.length, 1))] as const)
+        const rows = new Rows(ring.doubles, ring.words, 1)
+        const row = rows.alloc()
+        ring.init(rows, row)
+        for (const [d, h, w] of adds) ring.add(rows, row, d, h, w)
+        const written = ring.toJSON(rows, row)
+        expect(written).toEqual(reference(adds, 2, 2))
+        // Loaded into another row (small or full, as its bits need), it estimates the same.
+        const again = new Rows(ring.doubles, ring.words, 1)
+        const copy = again.alloc()
+        ring.init(again, copy)
+        ring.load(again, copy, written)
+        expect(ring.toJSON(again, copy)).toEqual(written)
+        for (let w = 10; w <= 14; w++) for (let d = 0; d < 2; d++) expect(ring.estimate(again, copy, d, w)).toBe(ring.estimate(rows, row, d, w))
+      }),
+    )
+  })
+
+  it('moves a device to full maps at a map\'s fifth distinct bit, and gives them back when released', () => {
+    const ring = new SketchRing(2, 1)
+    const rows = new Rows(ring.doubles, ring.words, 1)
+    const row = rows.alloc()
+    ring.init(rows, row)
+    for (const bit of [1, 2, 3, 4]) ring.add(rows, row, 0, bit, 7)
+    expect(ring.fullRows).toBe(0)
+    expect(ring.estimate(rows, row, 0, 7)).toBe(4)
+    expect(ring.add(rows, row, 0, 4, 7)).toBe(false)
+    expect(ring.add(rows, row, 0, 184, 7)).toBe(false)
+    expect(ring.add(rows, row, 0, 5, 7)).toBe(true)
+    expect(ring.fullRows).toBe(1)
+    expect(ring.estimate(rows, row, 0, 7)).toBe(5)
+    // A new window in the slot empties it; the device keeps its full maps.
+    ring.add(rows, row, 0, 9, 9)
+    expect([ring.estimate(rows, row, 0, 9), ring.estimate(rows, row, 0, 7), ring.fullRows]).toEqual([1, 0, 1])
+    ring.release(rows, row)
+    expect(ring.fullRows).toBe(0)
+  })
+})
+
 describe('Rows', () => {
   it('keeps every row\'s numbers as it grows, and gives a released row back zeroed to the next device', () => {
     const rows = new Rows(2, 3, 1)
