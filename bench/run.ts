@@ -205,7 +205,7 @@ const atScale = async (devices: number): Promise<Record<string, number>> => {
   const { devices: states, ...shard } = pipeline.snapshot()
   let checkpointBytes = Buffer.byteLength(JSON.stringify(shard))
   for (const d of states) checkpointBytes += Buffer.byteLength(JSON.stringify(d))
-  return { devices: tracked, heapBytes: after - before, bytesPerDevice: Math.round((after - before) / tracked), eventsPerSecond: Math.round(events / seconds), checkpointBytesPerDevice: Math.round(checkpointBytes / tracked) }
+  return { devices: tracked, memoryBytes: after - before, bytesPerDevice: Math.round((after - before) / tracked), eventsPerSecond: Math.round(events / seconds), checkpointBytesPerDevice: Math.round(checkpointBytes / tracked) }
 }
 
 /** The functions replay spends its own time in (self time, V8's sampling profiler), over one replay of the fleet. */
@@ -282,7 +282,7 @@ const main = async (): Promise<void> => {
     first ||= h.eventsPerSecond!
     const ratio = h.eventsPerSecond! / first
     const aim = n === 1_000_000 ? `${verdict('memory <= 512 bytes per device', h.bytesPerDevice! <= 512)}; ${verdict('events/s >= 0.8 of the smallest scale\'s', ratio >= 0.8)}` : '–'
-    console.log(`| ${h.devices} | ${h.heapBytes} | ${h.bytesPerDevice} | ${h.eventsPerSecond} | ${ratio.toFixed(2)} | ${h.checkpointBytesPerDevice} | ${aim} |`)
+    console.log(`| ${h.devices} | ${h.memoryBytes} | ${h.bytesPerDevice} | ${h.eventsPerSecond} | ${ratio.toFixed(2)} | ${h.checkpointBytesPerDevice} | ${aim} |`)
   }
   console.log('\nwhere replay spends its time: self time of the top functions over one replay of the fleet (sampling profiler)')
   console.log('| function | where | % of samples |')
