@@ -345,6 +345,8 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
           state.exposure = lateMs / 3_600_000
           state.rateWindow = w
         }
+        // No new destination to judge and no hourly update due: nothing to read or to learn.
+        if ((state.novel === null || state.novel.keys.length === 0) && w - state.rateWindow < hourWindows) return null
         const at = w * windowMs
         // The model's devices' rates as a Gamma prior, by the moments of their hourly counts (a
         // Poisson mixed over a Gamma has variance mean + mean² / shape): devices alike weigh as
