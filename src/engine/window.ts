@@ -272,6 +272,15 @@ export const hashNumber = (n: number): number => {
 /** Distinct bits a map holds in its small form: their numbers (plus one) as the bytes of one word. */
 const SMALL_BITS = 4
 
+/** Sets the bits a small map holds in a full map at `base` of `words` (30 bits a word). */
+const setSmallBits = (small: number, words: Int32Array | number[], base: number): void => {
+  for (let k = 0; k < SMALL_BITS; k++) {
+    const b = (small >>> (8 * k)) & 0xff
+    if (b === 0) return
+    words[base + (((b - 1) / 30) | 0)]! |= 1 << (b - 1) % 30
+  }
+}
+
 /**
  * Distinct counts per window by linear counting over 180-bit maps (30 bits per word): `dims`
  * independent maps (say addresses and ports) for each of the last `slots` windows, the one being
@@ -372,12 +381,7 @@ export class SketchRing {
     const at = row * rows.words
     const base = full * this.full.words
     for (let m = 0; m < this.slots * this.dims; m++) {
-      const small = rows.i[at + m]!
-      for (let k = 0; k < SMALL_BITS; k++) {
-        const b = (small >>> (8 * k)) & 0xff
-        if (b === 0) break
-        this.full.i[base + m * SKETCH_WORDS + (((b - 1) / 30) | 0)]! |= 1 << (b - 1) % 30
-      }
+      setSmallBits(rows.i[at + m]!, this.full.i, base + m * SKETCH_WORDS)
       rows.i[at + m] = 0
     }
     rows.i[at + this.words - 1] = full
@@ -418,12 +422,7 @@ export class SketchRing {
       if (full >= 0) {
         for (let k = 0; k < SKETCH_WORDS; k++) words[k] = this.full.i[full * this.full.words + m * SKETCH_WORDS + k]!
       } else {
-        const small = rows.i[at + m]!
-        for (let k = 0; k < SMALL_BITS; k++) {
-          const b = (small >>> (8 * k)) & 0xff
-          if (b === 0) break
-          words[((b - 1) / 30) | 0]! |= 1 << (b - 1) % 30
-        }
+        setSmallBits(rows.i[at + m]!, words, 0)
       }
       out.push(...words)
     }
