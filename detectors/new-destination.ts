@@ -90,11 +90,41 @@ export const newDestinationConfig = z.strictObject({
 export type NewDestinationConfig = z.infer<typeof newDestinationConfig>
 
 /**
- * Destinations first seen after learning: key, first window, bytes sent (net) within the horizon, and
- * the windows and bytes of the latest ones (a trail and a tail, see src/engine/window.ts), so that
- * the rules at window w do not count what the lookahead already observed past w.
+ * Destinations first seen after learning, in the order they were: per destination `stride` numbers
+ * in `nums` (`HASH` to `TAIL`) and three strings in `strs` (`KEY` to `HOST`). Two arrays a device,
+ * each of exactly its length: eleven, and one more per destination, took several kB a device.
  */
 interface Novel {
+  nums: number[]
+  strs: string[]
+}
+
+/**
+ * A new destination's numbers: its key's `hashString` (compared per flow instead of the strings),
+ * first window, bytes sent (net) within the horizon, latest window with traffic (which may lie in
+ * the lookahead), the windows with traffic before it (`trailShift`), the windows with traffic
+ * (the latest ones may lie in the lookahead), how the rates learned it as churn (1 the device's: it
+ * met it, and it did not count yet; 2 its model's too: its wait is over and it was not used long
+ * enough to count, a one-off), then the bytes of the latest windows, the lookahead's (`tailShift`).
+ * The trail and the tail (see src/engine/window.ts) keep the rules at window w from counting what
+ * the lookahead already observed past w.
+ */
+const HASH = 0
+const FIRST = 1
+const BYTES = 2
+const LAST = 3
+const TRAIL = 4
+const ACTIVE = 5
+const TALLIED = 6
+const TAIL = 7
+/** A new destination's strings: its key, its first flow's address and host name ('' for none), for evidence. */
+const KEY = 0
+const ADDRESS = 1
+const HOST = 2
+const STRINGS = 3
+
+/** New destinations as checkpoints write them: an array per field. */
+interface NovelSnapshot {
   keys: string[]
   /** `hashString` of each key: compared per flow instead of the strings. */
   hashes: number[]
@@ -118,11 +148,15 @@ interface Novel {
   tallied: number[]
 }
 
-interface State {
+type State = StateOf<Novel>
+/** The state as checkpoints write it. */
+type Snapshot = StateOf<NovelSnapshot>
+
+interface StateOf<N> {
   /** Hashes of the destinations the device used (numbers: a fast, compact set of a few dozen). */
   known: number[]
   /** Allocated on the first destination seen after learning. */
-  novel: Novel | null
+  novel: N | null
   /** New destinations the device met (from the second half of learning, then hourly, forgetting; see src/engine/rate.ts). */
   shape: number
   /** Hours they were met in. */
@@ -169,8 +203,8 @@ const MODEL_HOUR_CAP = 10
 /** Marks the identity of an address the device used behind a name (see observeEgress). */
 const BEHIND_NAME = 0x5bd1e995
 
-/** The destinations a device knows before its first: shared by every new device, never written. */
-const NONE_KNOWN = Object.freeze([]) as unknown as number[]
+/** No numbers: the destinations a device knows before its first, shared by every new device, never written. */
+const NONE = Object.freeze([]) as unknown as number[]
 
 export const newDestination = defineDetector<NewDestinationConfig, State>({
   id: 'new-destination',
@@ -196,6 +230,9 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
     /** The horizon in hours: the unit the device's rate is counted in. */
     const horizonHours = (cfg.windows * windowMs) / 3_600_000
     const keep = Math.max(0, 1 - 1 / cfg.memoryHours)
+    /** A new destination's bytes per window over the lookahead, and all its numbers. */
+    const tailLength = lookaheadWindows + 1
+    const stride = TAIL + tailLength
     /**
      * Whether a destination first used in `first` has waited for peers by window `w`: peers that took
      * it up within the wait must be in the fleet's level. For a model with devices enough to share it,
@@ -231,7 +268,7 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
     }
     return {
       // `known` starts as one shared empty array: `remember` copies small arrays instead of writing them.
-      init: () => ({ known: NONE_KNOWN, novel: null, shape: 0, exposure: 0, activeWindows: 0, lastActive: -1, activeHours: 0, lastHour: -1, lateSince: -1, lateLearned: 0, rateWindow: -1 }),
+      init: () => ({ known: NONE, novel: null, shape: 0, exposure: 0, activeWindows: 0, lastActive: -1, activeHours: 0, lastHour: -1, lateSince: -1, lateLearned: 0, rateWindow: -1 }),
       observeEgress(state, e, device) {
         const w = windowOf(e.ts, windowMs)
         const age = e.ts - device.firstSeen
@@ -250,27 +287,27 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
         // The destination's key is hashed in place: the key string is built only for a new one.
         const hash = destinations.hash(e.dstIp, e.dstHost)
         const novel = state.novel
-        const i = novel === null ? -1 : novel.hashes.indexOf(hash)
-        if (novel !== null && i >= 0) {
+        const o = novel === null ? -1 : offsetOf(novel.nums, hash, stride)
+        if (o >= 0) {
+          const nums = novel!.nums
           // First seen in the earliest window it had traffic in, whatever order the flows came in.
-          if (w < novel.window[i]!) novel.window[i] = w
-          if (w - novel.window[i]! < cfg.windows) {
+          if (w < nums[o + FIRST]!) nums[o + FIRST] = w
+          if (w - nums[o + FIRST]! < cfg.windows) {
             const sent = netSent(e.bytesOut, e.bytesIn)
-            novel.bytes[i]! += sent
-            const last = novel.lastWindow[i]!
-            const tail = novel.tail[i]!
+            nums[o + BYTES]! += sent
+            const last = nums[o + LAST]!
             if (w > last) {
-              novel.trail[i] = trailShift(novel.trail[i]!, w - last)
-              tailShift(tail, w - last)
-              novel.lastWindow[i] = w
-              novel.active[i]!++
+              nums[o + TRAIL] = trailShift(nums[o + TRAIL]!, w - last)
+              tailShift(nums, w - last, o + TAIL, tailLength)
+              nums[o + LAST] = w
+              nums[o + ACTIVE]!++
             } else {
-              const marked = trailMark(novel.trail[i]!, last - w)
-              if (marked !== novel.trail[i]) novel.active[i]!++
-              novel.trail[i] = marked
+              const marked = trailMark(nums[o + TRAIL]!, last - w)
+              if (marked !== nums[o + TRAIL]) nums[o + ACTIVE]!++
+              nums[o + TRAIL] = marked
             }
             const k = last > w ? last - w : 0
-            if (k < tail.length) tail[k]! += sent
+            if (k < tailLength) nums[o + TAIL + k]! += sent
           }
           return
         }
@@ -306,34 +343,22 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
           followBulk(state, hash, w, e.bytesOut, e.bytesIn)
           return
         }
-        const n = (state.novel ??= { keys: [], hashes: [], addresses: [], hosts: [], window: [], bytes: [], lastWindow: [], trail: [], tail: [], active: [], tallied: [] })
-        if (n.keys.length >= cfg.maxNovel) {
-          n.keys.shift()
-          n.hashes.shift()
-          n.addresses.shift()
-          n.hosts.shift()
-          n.window.shift()
-          n.bytes.shift()
-          n.lastWindow.shift()
-          n.trail.shift()
-          n.tail.shift()
-          n.active.shift()
-          n.tallied.shift()
-        }
-        n.keys.push(destinations.key(e.dstIp, e.dstHost))
-        n.addresses.push(e.dstIp)
-        n.hosts.push(e.dstHost ?? '')
-        n.hashes.push(hash)
-        n.window.push(w)
+        const { nums, strs } = (state.novel = roomForOne(state.novel, cfg.maxNovel, stride))
+        const added = nums.length - stride
         const sent = netSent(e.bytesOut, e.bytesIn)
-        n.bytes.push(sent)
-        n.lastWindow.push(w)
-        n.trail.push(1)
-        const tail = new Array<number>(lookaheadWindows + 1).fill(0)
-        tail[0] = sent
-        n.tail.push(tail)
-        n.active.push(1)
-        n.tallied.push(0)
+        nums[added + HASH] = hash
+        nums[added + FIRST] = w
+        nums[added + BYTES] = sent
+        nums[added + LAST] = w
+        nums[added + TRAIL] = 1
+        nums[added + ACTIVE] = 1
+        nums[added + TALLIED] = 0
+        nums[added + TAIL] = sent
+        for (let k = 1; k < tailLength; k++) nums[added + TAIL + k] = 0
+        const so = strs.length - STRINGS
+        strs[so + KEY] = destinations.key(e.dstIp, e.dstHost)
+        strs[so + ADDRESS] = e.dstIp
+        strs[so + HOST] = e.dstHost ?? ''
       },
       evaluate(state, w, device): Finding | null {
         if (state.rateWindow < 0) {
@@ -346,7 +371,7 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
           state.rateWindow = w
         }
         // No new destination to judge and no hourly update due: nothing to read or to learn.
-        if ((state.novel === null || state.novel.keys.length === 0) && w - state.rateWindow < hourWindows) return null
+        if ((state.novel === null || state.novel.strs.length === 0) && w - state.rateWindow < hourWindows) return null
         const at = w * windowMs
         // The model's devices' rates as a Gamma prior, by the moments of their hourly counts (a
         // Poisson mixed over a Gamma has variance mean + mean² / shape): devices alike weigh as
@@ -372,47 +397,48 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
         /** Indexes in `novel` of the destinations counted. */
         const picked: number[] = []
         const novel = state.novel
-        const count = novel === null ? 0 : novel.keys.length
+        const count = novel === null ? 0 : novel.strs.length / STRINGS
+        const nums = novel === null ? NONE : novel.nums
         const canShare = count > 0 && fleet.devices(device.model, at) > cfg.peerDevices
         for (let i = 0; i < count; i++) {
-          const n = novel!
-          const first = n.window[i]!
+          const o = i * stride
+          const first = nums[o + FIRST]!
           if (first > w || first <= w - cfg.windows) continue
           // Peers count the device itself: a destination is normal when others use it too. Read
           // only where it decides something (in most windows of most destinations it does not); -1 before.
           let shared = -1
           // Up to the end of w: what the lookahead observed past it is taken off.
-          const bytes = n.bytes[i]! - tailAfter(n.tail[i]!, n.lastWindow[i]!, w)
+          const bytes = nums[o + BYTES]! - tailAfter(nums, nums[o + LAST]!, w, o + TAIL, tailLength)
           if (bytes >= cfg.uploadBytes) {
-            uploadedTo(state, n.hashes[i]!)
+            uploadedTo(state, nums[o + HASH]!)
             if (bytes > biggestBytes) {
-              shared = sharedBy(device.model, n.hashes[i]!, at)
+              shared = sharedBy(device.model, nums[o + HASH]!, at)
               if (shared === 0) {
                 biggest = i
                 biggestBytes = bytes
               }
             }
           }
-          const activeByW = n.active[i]! - trailAfter(n.trail[i]!, n.lastWindow[i]!, w)
+          const activeByW = nums[o + ACTIVE]! - trailAfter(nums[o + TRAIL]!, nums[o + LAST]!, w)
           const waited = waitedBy(first, w, canShare)
-          if (waited && activeByW >= cfg.minActiveWindows && shared < 0) shared = sharedBy(device.model, n.hashes[i]!, at)
+          if (waited && activeByW >= cfg.minActiveWindows && shared < 0) shared = sharedBy(device.model, nums[o + HASH]!, at)
           if (!waited || shared === 1 || activeByW < cfg.minActiveWindows) {
             // What else the device met and its peers do not share (yet): a page load, a tracker of
             // an ad break, one still waiting for peers. Its own churn, which the update learns (the
             // first hours of a TV's first evening teach the rest of the evening).
-            if (updates && shared < 0) shared = sharedBy(device.model, n.hashes[i]!, at)
+            if (updates && shared < 0) shared = sharedBy(device.model, nums[o + HASH]!, at)
             if (updates && shared === 0) {
-              const t = n.tallied[i]!
+              const t = nums[o + TALLIED]!
               if (t === 0) uncounted++
               if (t < 2 && waited) {
                 oneOffs++
-                n.tallied[i] = 2
-              } else if (t === 0) n.tallied[i] = 1
+                nums[o + TALLIED] = 2
+              } else if (t === 0) nums[o + TALLIED] = 1
             }
             continue
           }
           // One it learned as churn before it counted does not vouch for itself.
-          if (n.tallied[i]! > 0) vouched++
+          if (nums[o + TALLIED]! > 0) vouched++
           counted++
           picked.push(i)
         }
@@ -435,7 +461,7 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
               const fires = firingCount(belief, cfg.surprise, horizonHours, counted)
               gammaObserve(state, Math.min(met, (fires * exposed) / horizonHours), exposed, forget)
               // Those judged now do not vouch for themselves later.
-              for (const i of picked) if (novel!.tallied[i] === 0) novel!.tallied[i] = 1
+              for (const i of picked) if (nums[i * stride + TALLIED] === 0) nums[i * stride + TALLIED] = 1
             } else {
               gammaObserve(state, met, exposed, forget)
               // Its model learns the hour, within a cap, but only what is settled: one destination
@@ -449,8 +475,9 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
         const hours = Math.round((cfg.windows * windowMs) / 360_000) / 10
         if (biggest >= 0) {
           const bytes = biggestBytes
-          const key = novel!.keys[biggest]!
-          const facts = destinations.facts(novel!.addresses[biggest]!, novel!.hosts[biggest] || undefined)
+          const strs = novel!.strs
+          const key = strs[biggest * STRINGS + KEY]!
+          const facts = destinations.facts(strs[biggest * STRINGS + ADDRESS]!, strs[biggest * STRINGS + HOST] || undefined)
           return {
             severity: 'high',
             score: ratioScore(bytes, cfg.uploadBytes),
@@ -464,9 +491,11 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
         }
         if (surprised < cfg.surprise) return null
         // In the order they were first used (then by name), whatever order their flows came in.
-        const n = novel!
-        picked.sort((a, b) => n.window[a]! - n.window[b]! || (n.keys[a]! < n.keys[b]! ? -1 : n.keys[a]! > n.keys[b]! ? 1 : 0))
-        const keys = picked.map((i) => n.keys[i]!)
+        const strs = novel!.strs
+        const keyOf = (i: number): string => strs[i * STRINGS + KEY]!
+        const addressOf = (i: number): string => strs[i * STRINGS + ADDRESS]!
+        picked.sort((a, b) => nums[a * stride + FIRST]! - nums[b * stride + FIRST]! || (keyOf(a) < keyOf(b) ? -1 : keyOf(a) > keyOf(b) ? 1 : 0))
+        const keys = picked.map(keyOf)
         // A firmware change is in the evidence, not a reason to lower the severity: a rollout's
         // destinations are shared by the model's peers, and firmware that turned a device is not.
         const firmwareChanged = device.firmwareChangedAt > (w + 1) * windowMs - 2 * learningMs
@@ -488,14 +517,17 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
             firmwareChangedRecently: firmwareChanged,
             destinations: keys.slice(0, 10),
             // The first address each was seen at, and who owns it.
-            addresses: picked.slice(0, 10).map((i) => n.addresses[i]!),
-            owners: picked.slice(0, 10).map((i) => destinations.facts(n.addresses[i]!, undefined).owner ?? ''),
+            addresses: picked.slice(0, 10).map(addressOf),
+            owners: picked.slice(0, 10).map((i) => destinations.facts(addressOf(i), undefined).owner ?? ''),
           },
           destinations: keys,
         }
       },
-      snapshot: (s) => copy(s),
-      restore: (data) => copy(data as State),
+      snapshot: (s): Snapshot => copy(s, s.novel === null ? null : novelSnapshot(s.novel, stride)),
+      restore: (data): State => {
+        const s = data as Snapshot
+        return copy(s, s.novel === null ? null : novelFromSnapshot(s.novel, stride))
+      },
     }
   },
 })
@@ -540,7 +572,81 @@ const firingCount = (belief: GammaRate, threshold: number, units: number, most: 
 /** A surprise past its threshold as a score in [0.5, 1]: 0.5 at the threshold, 1 at three times it. */
 const surpriseScore = (s: number, threshold: number): number => Math.min(1, 0.5 + (s - threshold) / (4 * threshold))
 
-const copy = (s: State): State => ({
+/** The offset in `nums` of new destination `hash`'s numbers, or -1. */
+const offsetOf = (nums: readonly number[], hash: number, stride: number): number => {
+  for (let o = HASH; o < nums.length; o += stride) if (nums[o] === hash) return o
+  return -1
+}
+
+/**
+ * New destinations with room for one more at their end: copied one longer (push would leave up to
+ * half as much again unused), or, when `most` are kept, the first seen longest ago dropped.
+ */
+const roomForOne = (novel: Novel | null, most: number, stride: number): Novel => {
+  const count = novel === null ? 0 : novel.strs.length / STRINGS
+  if (novel !== null && count >= most) {
+    // Moved by hand: copyWithin takes V8's generic path, ten times slower for a spambot's stream of new servers.
+    const { nums, strs } = novel
+    for (let j = stride; j < nums.length; j++) nums[j - stride] = nums[j]!
+    for (let j = STRINGS; j < strs.length; j++) strs[j - STRINGS] = strs[j]!
+    return novel
+  }
+  const nums = new Array<number>((count + 1) * stride)
+  const strs = new Array<string>((count + 1) * STRINGS)
+  for (let j = 0; j < count * stride; j++) nums[j] = novel!.nums[j]!
+  for (let j = 0; j < count * STRINGS; j++) strs[j] = novel!.strs[j]!
+  return { nums, strs }
+}
+
+/** New destinations as checkpoints write them, an array per field. */
+const novelSnapshot = ({ nums, strs }: Novel, stride: number): NovelSnapshot => {
+  const count = strs.length / STRINGS
+  const field = (f: number): number[] => Array.from({ length: count }, (_, i) => nums[i * stride + f]!)
+  return {
+    keys: Array.from({ length: count }, (_, i) => strs[i * STRINGS + KEY]!),
+    addresses: Array.from({ length: count }, (_, i) => strs[i * STRINGS + ADDRESS]!),
+    hosts: Array.from({ length: count }, (_, i) => strs[i * STRINGS + HOST]!),
+    hashes: field(HASH),
+    window: field(FIRST),
+    bytes: field(BYTES),
+    lastWindow: field(LAST),
+    trail: field(TRAIL),
+    tail: Array.from({ length: count }, (_, i) => nums.slice(i * stride + TAIL, (i + 1) * stride)),
+    active: field(ACTIVE),
+    tallied: field(TALLIED),
+  }
+}
+
+/**
+ * New destinations from a checkpoint. Older checkpoints lack some fields (made as before: hashes
+ * from the keys, no addresses, a trail of the latest window alone, a tail of its bytes alone); a
+ * tail of another lookahead (another lateness) is cut or padded with zeros to this one's.
+ */
+const novelFromSnapshot = (n: NovelSnapshot, stride: number): Novel => {
+  const count = n.keys.length
+  const nums = new Array<number>(count * stride)
+  const strs = new Array<string>(count * STRINGS)
+  const lastBytes = (n as unknown as { lastBytes?: number[] }).lastBytes
+  for (let i = 0; i < count; i++) {
+    const o = i * stride
+    nums[o + HASH] = n.hashes?.[i] ?? hashString(n.keys[i]!)
+    nums[o + FIRST] = n.window[i]!
+    nums[o + BYTES] = n.bytes[i]!
+    nums[o + LAST] = n.lastWindow[i]!
+    nums[o + TRAIL] = n.trail?.[i] ?? 1
+    nums[o + ACTIVE] = n.active[i]!
+    nums[o + TALLIED] = n.tallied?.[i] ?? 0
+    const tail = n.tail?.[i] ?? [lastBytes?.[i] ?? 0]
+    for (let k = 0; k < stride - TAIL; k++) nums[o + TAIL + k] = tail[k] ?? 0
+    strs[i * STRINGS + KEY] = n.keys[i]!
+    strs[i * STRINGS + ADDRESS] = n.addresses?.[i] ?? ''
+    strs[i * STRINGS + HOST] = n.hosts?.[i] ?? ''
+  }
+  return { nums, strs }
+}
+
+/** A state's fields but its new destinations, copied (from a checkpoint: as older ones wrote them too). */
+const copy = <N>(s: StateOf<unknown>, novel: N | null): StateOf<N> => ({
   ...s,
   activeHours: s.activeHours ?? 0,
   lastHour: s.lastHour ?? -1,
@@ -551,23 +657,5 @@ const copy = (s: State): State => ({
   // (Absent until needed: most devices never upload; a slot each would cost every device.)
   uploads: s.uploads?.slice(),
   bulk: s.bulk?.slice(),
-  novel:
-    s.novel === null
-      ? null
-      : {
-          keys: s.novel.keys.slice(),
-          // Checkpoints from before addresses were kept: none known.
-          addresses: s.novel.addresses?.slice() ?? s.novel.keys.map(() => ''),
-          hosts: s.novel.hosts?.slice() ?? s.novel.keys.map(() => ''),
-          // Checkpoints from before the hashes were kept: made from the keys.
-          hashes: s.novel.hashes?.slice() ?? s.novel.keys.map(hashString),
-          window: s.novel.window.slice(),
-          bytes: s.novel.bytes.slice(),
-          lastWindow: s.novel.lastWindow.slice(),
-          // Checkpoints from before trails kept the latest window's bytes alone.
-          trail: s.novel.trail?.slice() ?? s.novel.keys.map(() => 1),
-          tail: s.novel.tail?.map((t) => t.slice()) ?? (s.novel as unknown as { lastBytes: number[] }).lastBytes.map((b) => [b]),
-          active: s.novel.active.slice(),
-          tallied: s.novel.tallied?.slice() ?? s.novel.keys.map(() => 0),
-        },
+  novel,
 })

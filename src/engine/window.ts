@@ -110,17 +110,18 @@ export const trailLatest = (trail: number, last: number, older: number, end: num
 
 /**
  * Amounts per window over a key's lookahead: `tail[k]` holds window `last - k`'s (k ≤ lookahead),
- * so that the amount after the evaluated window can be taken off the key's running total.
+ * so that the amount after the evaluated window can be taken off the key's running total. A tail
+ * may be the `length` numbers from `at` of a larger array (a row of several keys' numbers).
  */
-export const tailShift = (tail: number[], d: number): void => {
-  for (let k = tail.length - 1; k >= 0; k--) tail[k] = k >= d ? tail[k - d]! : 0
+export const tailShift = (tail: number[], d: number, at = 0, length = tail.length - at): void => {
+  for (let k = length - 1; k >= 0; k--) tail[at + k] = k >= d ? tail[at + k - d]! : 0
 }
 
 /** The amount a key's tail holds for windows after `w` (its latest being `last`). */
-export const tailAfter = (tail: readonly number[], last: number, w: number): number => {
+export const tailAfter = (tail: readonly number[], last: number, w: number, at = 0, length = tail.length - at): number => {
   let sum = 0
-  const n = Math.min(last - w, tail.length)
-  for (let k = 0; k < n; k++) sum += tail[k]!
+  const n = Math.min(last - w, length)
+  for (let k = 0; k < n; k++) sum += tail[at + k]!
   return sum
 }
 

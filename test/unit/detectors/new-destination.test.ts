@@ -5,6 +5,8 @@ import { MIN as MINUTE, at, egress } from '../../helpers/events.ts'
 import { Destinations } from '../../../src/engine/destinations.ts'
 import { OwnerTable } from '../../../src/engine/owners.ts'
 import { detectorFindings, minutesOf } from '../../helpers/run.ts'
+import { soloFleet } from '../../../src/engine/fleet.ts'
+import { hashString } from '../../../src/engine/window.ts'
 
 /** The vendor cloud every device talks to, every 5 minutes over [from, to]; its destination key is `acme-iot.example`. */
 const heartbeat = (deviceId: string, from = 0, to = 200, fields: Partial<EgressEvent> = {}): EgressEvent[] =>
@@ -302,5 +304,71 @@ describe('new-destination with names and owners together', () => {
 
   it('cannot tell an unnamed upload into a cloud the device already uses from its own traffic there (owner identity)', () => {
     expect(detectorFindings(newDestination, [...vendor(true), ...upload(false)], {}, { destinations: owners })).toEqual([])
+  })
+})
+
+describe('new-destination checkpoints', () => {
+  /** A device that learned nothing (learning off), its state after flows to three new destinations, and the detector. */
+  const withNovel = (overrides: Record<string, unknown> = {}) => {
+    const cfg = newDestination.configSchema.parse({ learningMinutes: 0, learningWindows: 0, ...overrides })
+    const fleet = soloFleet(MINUTE)
+    const detector = newDestination.create(cfg, { windowMs: MINUTE, lookaheadWindows: 1, fleet: fleet.access('new-destination'), destinations: new Destinations(null) })
+    const device = { id: 'dev-1', model: 'test-model', firmware: '', firmwareChangedAt: -Infinity, firstSeen: at(0) }
+    const state = detector.init(device)
+    const flows = [
+      egress({ deviceId: 'dev-1', ts: at(10.1), dstIp: '203.0.113.7', bytesOut: 500, bytesIn: 100 }),
+      egress({ deviceId: 'dev-1', ts: at(10.2), dstIp: '198.51.100.7', dstHost: 'c2.example', bytesOut: 300, bytesIn: 200 }),
+      // A later window's flow to the first one, then one of the window before it (in the lookahead).
+      egress({ deviceId: 'dev-1', ts: at(11.5), dstIp: '203.0.113.9', bytesOut: 700, bytesIn: 0 }),
+      egress({ deviceId: 'dev-1', ts: at(10.9), dstIp: '203.0.113.7', bytesOut: 40, bytesIn: 0 }),
+      egress({ deviceId: 'dev-1', ts: at(11.6), dstIp: '192.0.2.7', bytesOut: 900, bytesIn: 0 }),
+    ]
+    for (const e of flows) detector.observeEgress!(state, e, device)
+    return { detector, device, state }
+  }
+
+  it('writes its new destinations a field per array, each tail as long as the lookahead, and restores them to the same checkpoint', () => {
+    const { detector, device, state } = withNovel()
+    const snapshot = JSON.parse(JSON.stringify(detector.snapshot(state)))
+    expect(snapshot.novel).toEqual({
+      keys: ['203.0.113.0/24', 'c2.example', '192.0.2.0/24'],
+      addresses: ['203.0.113.7', '198.51.100.7', '192.0.2.7'],
+      hosts: ['', 'c2.example', ''],
+      hashes: ['203.0.113.0/24', 'c2.example', '192.0.2.0/24'].map(hashString),
+      window: [10, 10, 11].map((m) => at(m) / MINUTE),
+      // Sent less received where twice as much went out (300 against 200 is no upload).
+      bytes: [400 + 700 + 40, 0, 900],
+      lastWindow: [11, 10, 11].map((m) => at(m) / MINUTE),
+      // The first: windows 11 (latest) and 10 (one before); the others one window each.
+      trail: [0b11, 1, 1],
+      tail: [[700, 440], [0, 0], [900, 0]],
+      active: [2, 1, 1],
+      tallied: [0, 0, 0],
+    })
+    const restored = detector.restore(JSON.parse(JSON.stringify(snapshot)), device)
+    expect(JSON.parse(JSON.stringify(detector.snapshot(restored)))).toEqual(snapshot)
+  })
+
+  it('restores a checkpoint of an older version, whose new destinations had no hashes, addresses, trails, tails or tallies', () => {
+    const { detector, device, state } = withNovel()
+    const snapshot = JSON.parse(JSON.stringify(detector.snapshot(state)))
+    const { keys, window, bytes, lastWindow, active } = snapshot.novel
+    const older = { ...snapshot, novel: { keys, window, bytes, lastWindow, active, lastBytes: [700, 0, 900] } }
+    const restored = JSON.parse(JSON.stringify(detector.snapshot(detector.restore(older, device))))
+    expect(restored.novel).toEqual({
+      ...snapshot.novel,
+      addresses: ['', '', ''],
+      hosts: ['', '', ''],
+      trail: [1, 1, 1],
+      tail: [[700, 0], [0, 0], [900, 0]],
+    })
+  })
+
+  it('keeps the latest maxNovel new destinations, the one first seen longest ago making room', () => {
+    const { detector, state } = withNovel({ maxNovel: 2 })
+    const { novel } = JSON.parse(JSON.stringify(detector.snapshot(state)))
+    expect(novel.keys).toEqual(['c2.example', '192.0.2.0/24'])
+    expect(novel.tail).toEqual([[0, 0], [900, 0]])
+    expect(novel.bytes).toEqual([0, 900])
   })
 })
