@@ -243,6 +243,58 @@ const profile = async (top: number): Promise<{ fn: string; where: string; percen
   }
 }
 
+/** The fleet's records, each followed by its copies for devices `<id>~1` to `<id>~<copies - 1>`. */
+const writeCopies = (file: string, copies: number): void => {
+  // Cut and patched with indexOf: a split's result is cached with its subject, and a regular
+  // expression's last subject kept (RegExp.input), a slice of the fleet's 145 MB that would stay
+  // alive inside the memory measured.
+  const text = gunzipSync(readFileSync(FLEET)).toString('utf8')
+  const field = '"deviceId":"'
+  let chunk: string[] = []
+  for (let start = 0; start < text.length; ) {
+    const newline = text.indexOf('\n', start)
+    const end = newline < 0 ? text.length : newline
+    const line = text.slice(start, end)
+    start = end + 1
+    if (line.length === 0) continue
+    chunk.push(line)
+    const at = line.indexOf(field)
+    const idEnd = line.indexOf('"', at + field.length)
+    if (at < 0 || idEnd < 0) throw new Error(`bench: a fleet record without a deviceId: ${line.slice(0, 200)}`)
+    for (let k = 1; k < copies; k++) chunk.push(`${line.slice(0, idEnd)}~${k}${line.slice(idEnd)}`)
+    if (chunk.length >= 100_000) {
+      appendFileSync(file, `${chunk.join('\n')}\n`)
+      chunk = []
+    }
+  }
+  appendFileSync(file, `${chunk.join('\n')}\n`)
+}
+
+/**
+ * Memory per device of the bundled fleet's own mix, not the scale rows' hour of one vendor's
+ * traffic: its devices copied `copies` times under other ids (the same models, so the fleet view
+ * and the owner table do not grow with the copies) and replayed, the windows the end would close
+ * left open as in a live service. The copies share their models' destinations, which changes what
+ * alerts, not what the devices hold.
+ */
+const fleetCopies = async (copies: number): Promise<{ devices: number; memoryBytes: number }> => {
+  const dir = mkdtempSync(join(tmpdir(), 'egress-bench-'))
+  const file = join(dir, `fleet-x${copies}.ndjson`)
+  try {
+    writeCopies(file, copies)
+    const config = loadConfig(undefined, DETECTORS)
+    const before = await memory()
+    let held: readonly { devicesTracked(): number }[] = []
+    await replay({ inputs: [file], format: 'auto', config, detectors: DETECTORS, onAlert: () => {}, flush: false, onShards: (shards) => void (held = shards) })
+    const memoryBytes = (await memory()) - before
+    const devices = held.reduce((n, s) => n + s.devicesTracked(), 0)
+    held = []
+    return { devices, memoryBytes }
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
 /** An aim of issue 16 and whether this run meets it. */
 const verdict = (aim: string, met: boolean): string => `${aim}: ${met ? 'met' : 'missed'}`
 
@@ -283,6 +335,14 @@ const main = async (): Promise<void> => {
     const ratio = h.eventsPerSecond! / first
     const aim = n === 1_000_000 ? `${verdict('memory <= 512 bytes per device', h.bytesPerDevice! <= 512)}; ${verdict('events/s >= 0.8 of the smallest scale\'s', ratio >= 0.8)}` : '–'
     console.log(`| ${h.devices} | ${h.memoryBytes} | ${h.bytesPerDevice} | ${h.eventsPerSecond} | ${ratio.toFixed(2)} | ${h.checkpointBytesPerDevice} | ${aim} |`)
+  }
+  if (process.env.BENCH_COPIES !== '0') {
+    const [eight, sixteen] = [await fleetCopies(8), await fleetCopies(16)]
+    console.log('\nmemory per device of the bundled fleet\'s own mix (a day of its devices, copied 8 and 16 times under other ids; BENCH_COPIES=0 skips)')
+    console.log('| devices at 8 copies | memory growth (bytes) | devices at 16 copies | memory growth (bytes) | bytes per device at 16 copies | bytes per device more, 8 to 16 copies |')
+    console.log('|---:|---:|---:|---:|---:|---:|')
+    const more = Math.round((sixteen.memoryBytes - eight.memoryBytes) / (sixteen.devices - eight.devices))
+    console.log(`| ${eight.devices} | ${eight.memoryBytes} | ${sixteen.devices} | ${sixteen.memoryBytes} | ${Math.round(sixteen.memoryBytes / sixteen.devices)} | ${more} |`)
   }
   console.log('\nwhere replay spends its time: self time of the top functions over one replay of the fleet (sampling profiler)')
   console.log('| function | where | % of samples |')

@@ -53,6 +53,8 @@ export interface ReplayOptions {
    * exactly those `run` sends for the same input.
    */
   readonly flush?: boolean | undefined
+  /** Called with the detection shards once they exist: the bench holds them past the replay to measure their memory. */
+  readonly onShards?: ((shards: readonly DetectionPipeline[]) => void) | undefined
   /** The wall clock event times are bounded by (engine.maxFutureSeconds, maxAgeHours); now, when absent. */
   readonly nowMs?: number | undefined
 }
@@ -91,6 +93,7 @@ export const replay = async (opts: ReplayOptions): Promise<ReplaySummary> => {
     shards.push(createPipeline(opts.config, opts.detectors, opts.onAlert, { budget, fleet: shardFleet(view, i, (p) => view.publish(p)) }))
   }
   const single = shards[0]!
+  opts.onShards?.(shards)
   /**
    * The input's clock (its newest event time) is every shard's clock: a shard whose devices are quiet
    * moves on with the others, its epochs close with theirs, and lateness is judged as one pipeline
