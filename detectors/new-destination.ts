@@ -574,7 +574,7 @@ const surpriseScore = (s: number, threshold: number): number => Math.min(1, 0.5 
 
 /** The offset in `nums` of new destination `hash`'s numbers, or -1. */
 const offsetOf = (nums: readonly number[], hash: number, stride: number): number => {
-  for (let o = HASH; o < nums.length; o += stride) if (nums[o] === hash) return o
+  for (let o = 0; o < nums.length; o += stride) if (nums[o + HASH] === hash) return o
   return -1
 }
 
