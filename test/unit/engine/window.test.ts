@@ -136,6 +136,20 @@ describe('trails', () => {
     expect(tailAfter(tail, 12, 11)).toBe(7)
     expect(tailAfter(tail, 12, 12)).toBe(0)
   })
+
+  it('keeps a tail inside a larger array (a row of several keys\' numbers) the same, its neighbours untouched', () => {
+    // Two keys' rows of [hash, tail of 4]: the second key's tail is numbers 6 to 9.
+    const row = [1, 0, 0, 0, 0, 2, 0, 0, 0, 0, 99]
+    row[6] = 5 // window 10
+    tailShift(row, 2, 6, 4) // window 12 is the latest now
+    row[6]! += 7
+    row[7]! += 1 // window 11
+    expect(row).toEqual([1, 0, 0, 0, 0, 2, 7, 1, 5, 0, 99])
+    expect([9, 10, 11, 12].map((w) => tailAfter(row, 12, w, 6, 4))).toEqual([13, 8, 7, 0])
+    // A shift past the tail's length empties it alone.
+    tailShift(row, 5, 6, 4)
+    expect(row).toEqual([1, 0, 0, 0, 0, 2, 0, 0, 0, 0, 99])
+  })
 })
 
 describe('SketchRing', () => {
