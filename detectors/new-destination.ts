@@ -602,10 +602,11 @@ const roomForOne = (novel: Novel | null, most: number, stride: number): Novel =>
 const novelSnapshot = ({ nums, strs }: Novel, stride: number): NovelSnapshot => {
   const count = strs.length / STRINGS
   const field = (f: number): number[] => Array.from({ length: count }, (_, i) => nums[i * stride + f]!)
+  const text = (f: number): string[] => Array.from({ length: count }, (_, i) => strs[i * STRINGS + f]!)
   return {
-    keys: Array.from({ length: count }, (_, i) => strs[i * STRINGS + KEY]!),
-    addresses: Array.from({ length: count }, (_, i) => strs[i * STRINGS + ADDRESS]!),
-    hosts: Array.from({ length: count }, (_, i) => strs[i * STRINGS + HOST]!),
+    keys: text(KEY),
+    addresses: text(ADDRESS),
+    hosts: text(HOST),
     hashes: field(HASH),
     window: field(FIRST),
     bytes: field(BYTES),
