@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs'
 import ipaddr from 'ipaddr.js'
 import { Reader } from 'mmdb-lib'
 import type { Response } from 'mmdb-lib'
+import { ipv4Text } from './net.ts'
 import type { Owners } from './owners.ts'
 
 /** A record of an ASN database: GeoLite2 and DB-IP name its fields one way, IPinfo another. */
@@ -30,8 +31,6 @@ const orgOf = (r: AsnRecord): string => {
   const v = r.autonomous_system_organization ?? r.as_name ?? r.name
   return typeof v === 'string' ? v : ''
 }
-
-const dotted = (n: number): string => `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`
 
 /**
  * An MMDB file's owners. Each network a lookup lands in becomes a row (its AS, organisation and
@@ -101,7 +100,7 @@ export class MmdbOwners implements Owners {
   }
 
   rowV4(n: number): number {
-    return this.row(dotted(n))
+    return this.row(ipv4Text(n))
   }
 
   asnOf(row: number): number {

@@ -79,6 +79,45 @@ const inRanges = (ranges: readonly number[], n: number): boolean => {
   return false
 }
 
+/** An IPv4 address given as an unsigned 32-bit number, as a dotted quad (the inverse of `ipv4Number`). */
+export const ipv4Text = (n: number): string => `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`
+
+/**
+ * An address as a state keeps it: a dotted quad as a small integer (no string of its own to hold),
+ * any other text as itself. `addressText` gives the text back exactly: `ipv4Number` takes only
+ * the one spelling of a dotted quad that `ipv4Text` writes.
+ */
+export const compactAddress = (ip: string): number | string => {
+  const n = ipv4Number(ip)
+  return n < 0 ? ip : n | 0
+}
+
+export const addressText = (a: number | string): string => (typeof a === 'number' ? ipv4Text(a >>> 0) : a)
+
+/** Each octet's rank among the 256 octets' texts in text order ("0" < "1" < "10" < "100" < ... < "99"). */
+const OCTET_RANK = ((): Uint8Array => {
+  const rank = new Uint8Array(256)
+  Array.from({ length: 256 }, (_, i) => String(i))
+    .sort()
+    .forEach((text, r) => (rank[Number(text)] = r))
+  return rank
+})()
+
+/**
+ * Whether `a`'s text sorts before `b`'s, without writing either. Two dotted quads compare as their
+ * octets' texts in turn: where one octet's text is a prefix of the other's, the shorter is followed
+ * by a dot or the end, both below any digit.
+ */
+export const addressBefore = (a: number | string, b: number | string): boolean => {
+  if (typeof a !== 'number' || typeof b !== 'number') return addressText(a) < addressText(b)
+  for (let shift = 24; shift >= 0; shift -= 8) {
+    const x = OCTET_RANK[(a >>> shift) & 255]!
+    const y = OCTET_RANK[(b >>> shift) & 255]!
+    if (x !== y) return x < y
+  }
+  return false
+}
+
 /**
  * A dotted-quad IPv4 address as an unsigned 32-bit number, or -1 for any other text (IPv6, a
  * mapped address, a name). The hot path's one parse: flows are mostly IPv4, and the library's

@@ -2,6 +2,7 @@
 // Plain number arrays, not typed arrays, where a device holds its own: for a few dozen slots V8
 // stores them unboxed with far less per-object overhead. Sketches live in rows shared by every
 // device (src/engine/rows.ts), which need no object per device at all.
+import { addressBefore, addressText, compactAddress } from './net.ts'
 import { Rows } from './rows.ts'
 
 /** The index of the window holding `ts` (epoch ms) for windows of `windowMs`. */
@@ -126,12 +127,13 @@ export const tailAfter = (tail: readonly number[], last: number, w: number, at =
 }
 
 /**
- * The most recently seen distinct keys (at most `capacity`), each with the last window it was
- * seen in. When full, the key seen longest ago makes room. Counts saturate at `capacity`,
- * so thresholds must stay below it.
+ * The most recently seen distinct addresses (at most `capacity`), each with the last window it was
+ * seen in. When full, the address seen longest ago makes room. Counts saturate at `capacity`,
+ * so thresholds must stay below it. A dotted quad is held as a number (`compactAddress`): a
+ * spambot's 128 mail servers would otherwise hold 128 strings of their own.
  */
 export class RecentDistinct {
-  readonly keys: string[] = []
+  readonly keys: (number | string)[] = []
   /** The latest window each key was seen in. */
   readonly seen: number[] = []
   /** Each key's trail of windows before its latest (see `trailShift`), for the window being evaluated while later ones are observed. */
@@ -141,8 +143,9 @@ export class RecentDistinct {
 
   constructor(readonly capacity: number) {}
 
-  /** Records `key` in `window`; returns true when the key was not held before. */
-  add(key: string, window: number): boolean {
+  /** Records `address` in `window`; returns true when it was not held before. */
+  add(address: string, window: number): boolean {
+    const key = compactAddress(address)
     const { keys, seen, trail, older } = this
     for (let i = 0; i < keys.length; i++) {
       if (keys[i] === key) {
@@ -188,12 +191,12 @@ export class RecentDistinct {
   }
 
   toJSON(): { capacity: number; keys: string[]; seen: number[]; trail: number[]; older: number[] } {
-    return { capacity: this.capacity, keys: this.keys.slice(), seen: this.seen.slice(), trail: this.trail.slice(), older: this.older.slice() }
+    return { capacity: this.capacity, keys: this.keys.map(addressText), seen: this.seen.slice(), trail: this.trail.slice(), older: this.older.slice() }
   }
 
   static from(data: { capacity: number; keys: string[]; seen: number[]; trail?: number[]; older?: number[]; before?: number[] }): RecentDistinct {
     const set = new RecentDistinct(data.capacity)
-    set.keys.push(...data.keys)
+    for (const key of data.keys) set.keys.push(compactAddress(key))
     set.seen.push(...data.seen)
     if (data.trail !== undefined && data.older !== undefined) {
       set.trail.push(...data.trail)
@@ -209,14 +212,14 @@ export class RecentDistinct {
     return set
   }
 
-  /** Up to `limit` keys seen in (end - span, end], most recent first, ties by key. */
+  /** Up to `limit` addresses seen in (end - span, end], most recent first, ties by their text. */
   top(end: number, span: number, limit: number): string[] {
     const from = end - span
     const { keys } = this
     // Insertion into a short best-first list: O(n * limit) with no sort of the whole set.
     const best: number[] = []
     const last: number[] = []
-    const before = (a: number, wa: number, b: number, wb: number): boolean => wa > wb || (wa === wb && keys[a]! < keys[b]!)
+    const before = (a: number, wa: number, b: number, wb: number): boolean => wa > wb || (wa === wb && addressBefore(keys[a]!, keys[b]!))
     for (let i = 0; i < keys.length; i++) {
       const w = this.lastBy(i, end)
       if (w <= from) continue
@@ -230,10 +233,8 @@ export class RecentDistinct {
       best[j] = i
       last[j] = w
     }
-    return best.map((i) => keys[i]!)
+    return best.map((i) => addressText(keys[i]!))
   }
-
-
 }
 
 const SKETCH_WORDS = 6

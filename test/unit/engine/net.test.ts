@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import ipaddr from 'ipaddr.js'
 import { describe, expect, it } from 'vitest'
-import { NetworkSet, ipv4Number, isLocalAddress, isMulticast, parseNetwork, prefixKey, registeredDomain } from '../../../src/engine/net.ts'
+import { NetworkSet, addressBefore, addressText, compactAddress, ipv4Number, isLocalAddress, isMulticast, parseNetwork, prefixKey, registeredDomain } from '../../../src/engine/net.ts'
 
 describe('registeredDomain', () => {
   it('groups names by the Public Suffix List, its private section included', () => {
@@ -48,6 +48,27 @@ describe('ipv4Number', () => {
       expect(ipv4Number(text)).toBe(expected)
     }), { numRuns: 3000 })
     expect([ipv4Number('0.0.0.0'), ipv4Number('255.255.255.255'), ipv4Number('10.0.0.1')]).toEqual([0, 4294967295, 167772161])
+  })
+})
+
+describe('compact addresses', () => {
+  const address = fc.oneof(
+    fc.tuple(fc.nat(300), fc.nat(300), fc.nat(300), fc.nat(300)).map((p) => p.join('.')),
+    fc.constantFrom('0.0.0.0', '255.255.255.255', '1.2.3.4', '1.2.3.45', '10.2.3.4', '010.1.1.1', '2001:db8::25', 'mx.example', ''),
+  )
+
+  it('give back every address exactly as written, a dotted quad held as a number', () => {
+    fc.assert(fc.property(address, (text) => {
+      const compact = compactAddress(text)
+      expect(typeof compact === 'number').toBe(ipv4Number(text) >= 0)
+      expect(addressText(compact)).toBe(text)
+    }), { numRuns: 3000 })
+  })
+
+  it('sort as their texts do, without writing them', () => {
+    fc.assert(fc.property(address, address, (a, b) => {
+      expect(addressBefore(compactAddress(a), compactAddress(b))).toBe(a < b)
+    }), { numRuns: 5000 })
   })
 })
 

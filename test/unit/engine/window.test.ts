@@ -86,6 +86,20 @@ describe('RecentDistinct', () => {
     const copy = RecentDistinct.from(JSON.parse(JSON.stringify(set.toJSON())))
     expect([copy.count(100, 1), copy.count(100, 5), copy.count(102, 1)]).toEqual([1, 2, 1])
   })
+
+  it('holds a dotted quad as a number and gives every address back as written, ties in the order of their text', () => {
+    const set = new RecentDistinct(8)
+    const addresses = ['9.0.0.1', '10.0.0.9', '255.255.255.255', '0.0.0.0', '2001:db8::25', '010.1.1.1', 'mx.example']
+    for (const a of addresses) set.add(a, 7)
+    expect(set.keys.filter((k) => typeof k === 'number')).toHaveLength(4)
+    expect(set.add('255.255.255.255', 7)).toBe(false)
+    expect(set.add('2001:db8::25', 7)).toBe(false)
+    expect(set.top(7, 1, 8)).toEqual([...addresses].sort())
+    expect(set.toJSON().keys).toEqual(addresses)
+    const copy = RecentDistinct.from(JSON.parse(JSON.stringify(set.toJSON())))
+    expect(copy.keys).toEqual(set.keys)
+    expect(copy.top(7, 1, 3)).toEqual(['0.0.0.0', '010.1.1.1', '10.0.0.9'])
+  })
 })
 
 describe('trails', () => {
