@@ -31,7 +31,7 @@ import { hashString, tailAfter, tailShift, trailAfter, trailMark, trailShift, wi
 import { ratioScore } from '../src/engine/score.ts'
 import { gammaObserve, surprise } from '../src/engine/rate.ts'
 import type { GammaRate } from '../src/engine/rate.ts'
-import { isLocalAddress } from '../src/engine/net.ts'
+import { addressText, compactAddress, isLocalAddress } from '../src/engine/net.ts'
 
 /**
  * What a flow uploads: what it sent less what it received, when it sent at least twice as much;
@@ -91,12 +91,12 @@ export type NewDestinationConfig = z.infer<typeof newDestinationConfig>
 
 /**
  * Destinations first seen after learning, in the order they were: per destination `stride` numbers
- * in `nums` (`HASH` to `TAIL`) and three strings in `strs` (`KEY` to `HOST`). Two arrays a device,
+ * in `nums` (`HASH` to `TAIL`) and three texts in `strs` (`KEY` to `HOST`). Two arrays a device,
  * each of exactly its length: eleven, and one more per destination, took several kB a device.
  */
 interface Novel {
   nums: number[]
-  strs: string[]
+  strs: (string | number | null)[]
 }
 
 /**
@@ -117,7 +117,11 @@ const TRAIL = 4
 const ACTIVE = 5
 const TALLIED = 6
 const TAIL = 7
-/** A new destination's strings: its key, its first flow's address and host name ('' for none), for evidence. */
+/**
+ * A new destination's texts, for evidence: its key, null where its address and host name give it
+ * (`Destinations.key`: always but in checkpoints of before addresses were kept), its first flow's
+ * address (`compactAddress`: a dotted quad as a number) and host name ('' for none).
+ */
 const KEY = 0
 const ADDRESS = 1
 const HOST = 2
@@ -266,6 +270,10 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
       }
       if (shared) peers.add(model, hash, ts)
     }
+    /** The key its address and host name give (as `observeEgress` would have written it). */
+    const derivedKey = (address: string, host: string): string => destinations.key(address, host || undefined)
+    /** New destination `i`'s key. */
+    const keyOf = (strs: Novel['strs'], i: number): string => (strs[i * STRINGS + KEY] as string | null) ?? derivedKey(addressOf(strs, i), hostText(strs, i))
     return {
       // `known` starts as one shared empty array: `remember` copies small arrays instead of writing them.
       init: () => ({ known: NONE, novel: null, shape: 0, exposure: 0, activeWindows: 0, lastActive: -1, activeHours: 0, lastHour: -1, lateSince: -1, lateLearned: 0, rateWindow: -1 }),
@@ -356,8 +364,8 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
         nums[added + TAIL] = sent
         for (let k = 1; k < tailLength; k++) nums[added + TAIL + k] = 0
         const so = strs.length - STRINGS
-        strs[so + KEY] = destinations.key(e.dstIp, e.dstHost)
-        strs[so + ADDRESS] = e.dstIp
+        strs[so + KEY] = null
+        strs[so + ADDRESS] = compactAddress(e.dstIp)
         strs[so + HOST] = e.dstHost ?? ''
       },
       evaluate(state, w, device): Finding | null {
@@ -475,9 +483,9 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
         const hours = Math.round((cfg.windows * windowMs) / 360_000) / 10
         if (biggest >= 0) {
           const bytes = biggestBytes
-          const strs = novel!.strs
-          const key = strs[biggest * STRINGS + KEY]!
-          const facts = destinations.facts(strs[biggest * STRINGS + ADDRESS]!, strs[biggest * STRINGS + HOST] || undefined)
+          const { strs } = novel!
+          const key = keyOf(strs, biggest)
+          const facts = destinations.facts(addressOf(strs, biggest), hostOf(strs, biggest))
           return {
             severity: 'high',
             score: ratioScore(bytes, cfg.uploadBytes),
@@ -491,11 +499,10 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
         }
         if (surprised < cfg.surprise) return null
         // In the order they were first used (then by name), whatever order their flows came in.
-        const strs = novel!.strs
-        const keyOf = (i: number): string => strs[i * STRINGS + KEY]!
-        const addressOf = (i: number): string => strs[i * STRINGS + ADDRESS]!
-        picked.sort((a, b) => nums[a * stride + FIRST]! - nums[b * stride + FIRST]! || (keyOf(a) < keyOf(b) ? -1 : keyOf(a) > keyOf(b) ? 1 : 0))
-        const keys = picked.map(keyOf)
+        const { strs } = novel!
+        const judged = picked.map((i) => ({ first: nums[i * stride + FIRST]!, key: keyOf(strs, i), address: addressOf(strs, i) }))
+        judged.sort((a, b) => a.first - b.first || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+        const keys = judged.map((d) => d.key)
         // A firmware change is in the evidence, not a reason to lower the severity: a rollout's
         // destinations are shared by the model's peers, and firmware that turned a device is not.
         const firmwareChanged = device.firmwareChangedAt > (w + 1) * windowMs - 2 * learningMs
@@ -517,16 +524,16 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
             firmwareChangedRecently: firmwareChanged,
             destinations: keys.slice(0, 10),
             // The first address each was seen at, and who owns it.
-            addresses: picked.slice(0, 10).map(addressOf),
-            owners: picked.slice(0, 10).map((i) => destinations.facts(addressOf(i), undefined).owner ?? ''),
+            addresses: judged.slice(0, 10).map((d) => d.address),
+            owners: judged.slice(0, 10).map((d) => destinations.facts(d.address, undefined).owner ?? ''),
           },
           destinations: keys,
         }
       },
-      snapshot: (s): Snapshot => copy(s, s.novel === null ? null : novelSnapshot(s.novel, stride)),
+      snapshot: (s): Snapshot => copy(s, s.novel === null ? null : novelSnapshot(s.novel, stride, keyOf)),
       restore: (data): State => {
         const s = data as Snapshot
-        return copy(s, s.novel === null ? null : novelFromSnapshot(s.novel, stride))
+        return copy(s, s.novel === null ? null : novelFromSnapshot(s.novel, stride, derivedKey))
       },
     }
   },
@@ -592,21 +599,26 @@ const roomForOne = (novel: Novel | null, most: number, stride: number): Novel =>
     return novel
   }
   const nums = new Array<number>((count + 1) * stride)
-  const strs = new Array<string>((count + 1) * STRINGS)
+  const strs: Novel['strs'] = new Array<string>((count + 1) * STRINGS)
   for (let j = 0; j < count * stride; j++) nums[j] = novel!.nums[j]!
   for (let j = 0; j < count * STRINGS; j++) strs[j] = novel!.strs[j]!
   return { nums, strs }
 }
 
+/** New destination `i`'s first address, and its host name ('' for none), as the flow gave them. */
+const addressOf = (strs: Novel['strs'], i: number): string => addressText(strs[i * STRINGS + ADDRESS]!)
+const hostText = (strs: Novel['strs'], i: number): string => strs[i * STRINGS + HOST] as string
+const hostOf = (strs: Novel['strs'], i: number): string | undefined => hostText(strs, i) || undefined
+
 /** New destinations as checkpoints write them, an array per field. */
-const novelSnapshot = ({ nums, strs }: Novel, stride: number): NovelSnapshot => {
+const novelSnapshot = ({ nums, strs }: Novel, stride: number, keyOf: (strs: Novel['strs'], i: number) => string): NovelSnapshot => {
   const count = strs.length / STRINGS
   const field = (f: number): number[] => Array.from({ length: count }, (_, i) => nums[i * stride + f]!)
-  const text = (f: number): string[] => Array.from({ length: count }, (_, i) => strs[i * STRINGS + f]!)
+  const text = (of: (strs: Novel['strs'], i: number) => string): string[] => Array.from({ length: count }, (_, i) => of(strs, i))
   return {
-    keys: text(KEY),
-    addresses: text(ADDRESS),
-    hosts: text(HOST),
+    keys: text(keyOf),
+    addresses: text(addressOf),
+    hosts: text(hostText),
     hashes: field(HASH),
     window: field(FIRST),
     bytes: field(BYTES),
@@ -621,12 +633,14 @@ const novelSnapshot = ({ nums, strs }: Novel, stride: number): NovelSnapshot => 
 /**
  * New destinations from a checkpoint. Older checkpoints lack some fields (made as before: hashes
  * from the keys, no addresses, a trail of the latest window alone, a tail of its bytes alone); a
- * tail of another lookahead (another lateness) is cut or padded with zeros to this one's.
+ * tail of another lookahead (another lateness) is cut or padded with zeros to this one's. A key
+ * is kept only where its address and host name do not give it (`derivedKey`): in checkpoints of
+ * before addresses, or of another owner table.
  */
-const novelFromSnapshot = (n: NovelSnapshot, stride: number): Novel => {
+const novelFromSnapshot = (n: NovelSnapshot, stride: number, derivedKey: (address: string, host: string) => string): Novel => {
   const count = n.keys.length
   const nums = new Array<number>(count * stride)
-  const strs = new Array<string>(count * STRINGS)
+  const strs: Novel['strs'] = new Array<string>(count * STRINGS)
   const lastBytes = (n as unknown as { lastBytes?: number[] }).lastBytes
   for (let i = 0; i < count; i++) {
     const o = i * stride
@@ -639,9 +653,12 @@ const novelFromSnapshot = (n: NovelSnapshot, stride: number): Novel => {
     nums[o + TALLIED] = n.tallied?.[i] ?? 0
     const tail = n.tail?.[i] ?? [lastBytes?.[i] ?? 0]
     for (let k = 0; k < stride - TAIL; k++) nums[o + TAIL + k] = tail[k] ?? 0
-    strs[i * STRINGS + KEY] = n.keys[i]!
-    strs[i * STRINGS + ADDRESS] = n.addresses?.[i] ?? ''
-    strs[i * STRINGS + HOST] = n.hosts?.[i] ?? ''
+    const key = n.keys[i]!
+    const address = n.addresses?.[i] ?? ''
+    const host = n.hosts?.[i] ?? ''
+    strs[i * STRINGS + KEY] = address !== '' && derivedKey(address, host) === key ? null : key
+    strs[i * STRINGS + ADDRESS] = compactAddress(address)
+    strs[i * STRINGS + HOST] = host
   }
   return { nums, strs }
 }

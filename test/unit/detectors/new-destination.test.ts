@@ -364,6 +364,19 @@ describe('new-destination checkpoints', () => {
     })
   })
 
+  it('holds no key its address and host name give, and keeps one they do not (a checkpoint written with another owner table)', () => {
+    const { detector, device, state } = withNovel()
+    const strs = (s: unknown): unknown[] => (s as { novel: { strs: unknown[] } }).novel.strs
+    // Key, address (a dotted quad as a number), host: three per destination.
+    expect(strs(state).filter((_, i) => i % 3 === 0)).toEqual([null, null, null])
+    expect(strs(state).filter((_, i) => i % 3 === 1).every((a) => typeof a === 'number')).toBe(true)
+    const snapshot = JSON.parse(JSON.stringify(detector.snapshot(state)))
+    const other = { ...snapshot, novel: { ...snapshot.novel, keys: ['AS64500', 'c2.example', '192.0.2.0/24'] } }
+    const restored = detector.restore(JSON.parse(JSON.stringify(other)), device)
+    expect(strs(restored).filter((_, i) => i % 3 === 0)).toEqual(['AS64500', null, null])
+    expect(JSON.parse(JSON.stringify(detector.snapshot(restored)))).toEqual(other)
+  })
+
   it('keeps the latest maxNovel new destinations, the one first seen longest ago making room', () => {
     const { detector, state } = withNovel({ maxNovel: 2 })
     const { novel } = JSON.parse(JSON.stringify(detector.snapshot(state)))
