@@ -139,12 +139,13 @@ export const modelShift = defineDetector<ModelShiftConfig, State>({
         const own: State = state === INERT ? { adopted: null } : state
         const n = (own.adopted ??= { hosts: [], hashes: [], first: [], last: [], trail: [], active: [] })
         if (n.hosts.length >= cfg.maxAdopted) return own === state ? undefined : own
-        n.hosts.push(named ? e.dstHost!.toLowerCase() : destinations.key(e.dstIp, undefined))
-        n.hashes.push(hash)
-        n.first.push(w)
-        n.last.push(w)
-        n.trail.push(1)
-        n.active.push(1)
+        // By concat: arrays of exactly their length (push leaves room for 16 more: 176 bytes an array for one host).
+        n.hosts = n.hosts.concat([named ? e.dstHost!.toLowerCase() : destinations.key(e.dstIp, undefined)])
+        n.hashes = n.hashes.concat([hash])
+        n.first = n.first.concat([w])
+        n.last = n.last.concat([w])
+        n.trail = n.trail.concat([1])
+        n.active = n.active.concat([1])
         hosts.adopt(device.model, hash, w, e.ts)
         return own === state ? undefined : own
       },

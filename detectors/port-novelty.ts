@@ -321,6 +321,7 @@ export const portNovelty = defineDetector<PortNoveltyConfig, State>({
         }
         if (used.ports.length < MAX_PORTS) {
           i = used.ports.length
+          lengthen(used)
         } else {
           // Full: the port used longest ago makes room when it is out of the horizon, or for a risky port.
           i = 0
@@ -475,6 +476,26 @@ const reachOf = (count: { add(model: string, key: number, ts: number): void }) =
   entry[0] = 1
   count.add(model, to, ts)
 }
+
+/**
+ * Every field of `used` one entry longer, for a new port (its slot is written next). By concat:
+ * an array of exactly its length, where push or a write past the end leaves room for 16 more
+ * (each of a device's eleven arrays 176 bytes for its first port).
+ */
+const lengthen = (used: Used): void => {
+  used.ports = used.ports.concat([0])
+  used.firstWindow = used.firstWindow.concat([0])
+  used.lastWindow = used.lastWindow.concat([0])
+  used.trail = used.trail.concat([0])
+  used.older = used.older.concat([0])
+  used.flows = used.flows.concat([0])
+  used.tail = used.tail.concat([NO_TAIL])
+  used.sample = used.sample.concat([''])
+  used.sampleTs = used.sampleTs.concat([0])
+  used.to = used.to!.concat([0])
+  used.shape = used.shape!.concat([0])
+}
+const NO_TAIL: number[] = []
 
 /** A device read mail from the destination `hash`: remembered (the latest MAX_MAIL), on a state of its own. */
 const readsMail = (current: State, hash: number): State | undefined => {
