@@ -133,13 +133,14 @@ export const tailAfter = (tail: readonly number[], last: number, w: number, at =
  * spambot's 128 mail servers would otherwise hold 128 strings of their own.
  */
 export class RecentDistinct {
-  readonly keys: (number | string)[] = []
+  // Each array exactly as long as the keys held (concat and slice; push leaves room for up to half as much again).
+  keys: (number | string)[] = []
   /** The latest window each key was seen in. */
-  readonly seen: number[] = []
+  seen: number[] = []
   /** Each key's trail of windows before its latest (see `trailShift`), for the window being evaluated while later ones are observed. */
-  readonly trail: number[] = []
+  trail: number[] = []
   /** Each key's latest window before its trail, or -1. */
-  readonly older: number[] = []
+  older: number[] = []
 
   constructor(readonly capacity: number) {}
 
@@ -162,10 +163,10 @@ export class RecentDistinct {
       }
     }
     if (keys.length < this.capacity) {
-      keys.push(key)
-      seen.push(window)
-      trail.push(1)
-      older.push(-1)
+      this.keys = keys.concat([key])
+      this.seen = seen.concat([window])
+      this.trail = trail.concat([1])
+      this.older = older.concat([-1])
       return true
     }
     let oldest = 0
@@ -196,18 +197,16 @@ export class RecentDistinct {
 
   static from(data: { capacity: number; keys: string[]; seen: number[]; trail?: number[]; older?: number[]; before?: number[] }): RecentDistinct {
     const set = new RecentDistinct(data.capacity)
-    for (const key of data.keys) set.keys.push(compactAddress(key))
-    set.seen.push(...data.seen)
+    set.keys = data.keys.map(compactAddress)
+    set.seen = data.seen.slice()
     if (data.trail !== undefined && data.older !== undefined) {
-      set.trail.push(...data.trail)
-      set.older.push(...data.older)
+      set.trail = data.trail.slice()
+      set.older = data.older.slice()
     } else {
       // A checkpoint from before trails kept the window before the latest.
-      data.seen.forEach((w, i) => {
-        const b = data.before?.[i] ?? -1
-        set.trail.push(b >= 0 ? trailMark(1, w - b) : 1)
-        set.older.push(b >= 0 && w - b >= TRAIL_SPAN ? b : -1)
-      })
+      const before = (i: number): number => data.before?.[i] ?? -1
+      set.trail = data.seen.map((w, i) => (before(i) >= 0 ? trailMark(1, w - before(i)) : 1))
+      set.older = data.seen.map((w, i) => (before(i) >= 0 && w - before(i) >= TRAIL_SPAN ? before(i) : -1))
     }
     return set
   }
