@@ -377,6 +377,19 @@ describe('new-destination checkpoints', () => {
     expect(JSON.parse(JSON.stringify(detector.snapshot(restored)))).toEqual(other)
   })
 
+  it('keeps the latest maxKnown destinations it learned, in the order learned, the one learned longest ago making room', () => {
+    const cfg = newDestination.configSchema.parse({ maxKnown: 8 })
+    const detector = newDestination.create(cfg, { windowMs: MINUTE, lookaheadWindows: 1, fleet: soloFleet(MINUTE).access('new-destination'), destinations: new Destinations(null) })
+    const device = { id: 'dev-1', model: 'test-model', firmware: '', firmwareChangedAt: -Infinity, firstSeen: at(0) }
+    const state = detector.init(device)
+    // Eleven destinations while learning (a /24 each: no owner table), the fifth met again at the end.
+    const prefixes = Array.from({ length: 11 }, (_, i) => `198.51.${i}`)
+    prefixes.forEach((p, i) => detector.observeEgress!(state, egress({ deviceId: 'dev-1', ts: at(1 + i), dstIp: `${p}.7` }), device))
+    detector.observeEgress!(state, egress({ deviceId: 'dev-1', ts: at(20), dstIp: '198.51.4.9' }), device)
+    const { known } = JSON.parse(JSON.stringify(detector.snapshot(state)))
+    expect(known).toEqual(prefixes.slice(3).map((p) => hashString(`${p}.0/24`)))
+  })
+
   it('keeps the latest maxNovel new destinations, the one first seen longest ago making room', () => {
     const { detector, state } = withNovel({ maxNovel: 2 })
     const { novel } = JSON.parse(JSON.stringify(detector.snapshot(state)))
