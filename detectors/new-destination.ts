@@ -273,7 +273,7 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
     /** New destination `i`'s key. */
     const keyOf = (strs: Novel['strs'], i: number): string => (strs[i * STRINGS + KEY] as string | null) ?? derivedKey(addressOf(strs, i), hostText(strs, i))
     return {
-      // `known` starts as one shared empty array: `remember` copies small arrays instead of writing them.
+      // `known` starts as one shared empty array: `remember` copies it one longer instead of writing it, until it is full.
       init: () => ({ known: NONE, novel: null, shape: 0, exposure: 0, activeWindows: 0, lastActive: -1, activeHours: 0, lastHour: -1, lateSince: -1, lateLearned: 0, rateWindow: -1 }),
       observeEgress(state, e, device) {
         const w = windowOf(e.ts, windowMs)
