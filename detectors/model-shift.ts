@@ -53,15 +53,35 @@ export type ModelShiftConfig = z.infer<typeof modelShiftConfig>
 /** Host names as flows carry them found known, per model, with the read epoch they were known at (flows repeat hosts: a lookup instead of a hash). */
 const SEEN_MAX = 4096
 
-/** Hosts new to its model this device used: allocated on the first. */
+/**
+ * Hosts new to its model this device used, allocated on the first: per host its name in `hosts`
+ * and `STRIDE` numbers in `nums` (`HASH` to `ACTIVE`). Two arrays of exactly their length: six
+ * arrays grown by push took ~1 kB a device for its first host.
+ */
 interface Adopted {
   hosts: string[]
-  /** `hashString` of each host (the flows' are compared by it). */
-  hashes: number[]
+  nums: number[]
+}
+
+/**
+ * A host's numbers: `hashString` of its name (the flows' are compared by it), its first window, the
+ * latest window of use (which may lie in the lookahead) and the windows of use before it
+ * (`trailShift`), and the windows of use.
+ */
+const HASH = 0
+const FIRST = 1
+const LAST = 2
+const TRAIL = 3
+const ACTIVE = 4
+const STRIDE = 5
+
+/** Adopted hosts as checkpoints write them: an array per field (older ones lack hashes and trails). */
+interface AdoptedSnapshot {
+  hosts: string[]
+  hashes?: number[]
   first: number[]
-  /** The latest window of use (which may lie in the lookahead), and the windows of use before it (`trailShift`). */
   last: number[]
-  trail: number[]
+  trail?: number[]
   active: number[]
 }
 
@@ -105,17 +125,18 @@ export const modelShift = defineDetector<ModelShiftConfig, State>({
         const named = e.dstHost !== undefined && e.dstHost.length > 0
         const hash = named ? hashString(e.dstHost.toLowerCase()) : destinations.hash(e.dstIp, undefined)
         const a = state.adopted
-        const i = a === null ? -1 : a.hashes.indexOf(hash)
-        if (i >= 0) {
-          const last = a!.last[i]!
+        const o = a === null ? -1 : offsetOf(a.nums, hash)
+        if (o >= 0) {
+          const nums = a!.nums
+          const last = nums[o + LAST]!
           if (w > last) {
-            a!.trail[i] = trailShift(a!.trail[i]!, w - last)
-            a!.last[i] = w
-            a!.active[i]!++
+            nums[o + TRAIL] = trailShift(nums[o + TRAIL]!, w - last)
+            nums[o + LAST] = w
+            nums[o + ACTIVE]!++
           } else {
-            const marked = trailMark(a!.trail[i]!, last - w)
-            if (marked !== a!.trail[i]) a!.active[i]!++
-            a!.trail[i] = marked
+            const marked = trailMark(nums[o + TRAIL]!, last - w)
+            if (marked !== nums[o + TRAIL]) nums[o + ACTIVE]!++
+            nums[o + TRAIL] = marked
           }
           return
         }
@@ -137,15 +158,11 @@ export const modelShift = defineDetector<ModelShiftConfig, State>({
           return
         }
         const own: State = state === INERT ? { adopted: null } : state
-        const n = (own.adopted ??= { hosts: [], hashes: [], first: [], last: [], trail: [], active: [] })
+        const n = (own.adopted ??= { hosts: [], nums: [] })
         if (n.hosts.length >= cfg.maxAdopted) return own === state ? undefined : own
-        // By concat: arrays of exactly their length (push leaves room for 16 more: 176 bytes an array for one host).
+        // By concat: arrays of exactly their length (push leaves room for 16 more).
         n.hosts = n.hosts.concat([named ? e.dstHost!.toLowerCase() : destinations.key(e.dstIp, undefined)])
-        n.hashes = n.hashes.concat([hash])
-        n.first = n.first.concat([w])
-        n.last = n.last.concat([w])
-        n.trail = n.trail.concat([1])
-        n.active = n.active.concat([1])
+        n.nums = n.nums.concat([hash, w, w, 1, 1])
         hosts.adopt(device.model, hash, w, e.ts)
         return own === state ? undefined : own
       },
@@ -155,12 +172,14 @@ export const modelShift = defineDetector<ModelShiftConfig, State>({
         const at = w * windowMs
         const model = hosts.read(device.model, at)
         if (!model.present) return null
+        const { nums } = a
         for (let i = 0; i < a.hosts.length; i++) {
-          const first = a.first[i]!
+          const o = i * STRIDE
+          const first = nums[o + FIRST]!
           if (w - first < settleWindows || w - first >= settleWindows + cfg.reportWindows) continue
-          const activeByW = a.active[i]! - trailAfter(a.trail[i]!, a.last[i]!, w)
+          const activeByW = nums[o + ACTIVE]! - trailAfter(nums[o + TRAIL]!, nums[o + LAST]!, w)
           const host = a.hosts[i]!
-          const entry = model.novel(a.hashes[i]!)
+          const entry = model.novel(nums[o + HASH]!)
           // The fleet's count includes this device once the epoch of its first use is in the level read.
           const self = first < (hosts.readEpoch + 1) * fleet.windowsPerEpoch ? 1 : 0
           const peers = entry === undefined ? 0 : Math.max(0, entry.devices - self)
@@ -188,14 +207,36 @@ export const modelShift = defineDetector<ModelShiftConfig, State>({
         return null
       },
       // A device that adopted nothing is null in the changelog (older checkpoints wrote `{ adopted: null }`).
-      snapshot: (s) => (s.adopted === null ? null : { adopted: copy(s.adopted) }),
+      snapshot: (s) => (s.adopted === null ? null : { adopted: adoptedSnapshot(s.adopted) }),
       restore: (data) => {
-        const d = data as State | null
-        return d === null || d.adopted === null ? INERT : { adopted: copy(d.adopted) }
+        const d = data as { adopted: AdoptedSnapshot | null } | null
+        return d === null || d.adopted === null ? INERT : { adopted: adoptedFromSnapshot(d.adopted) }
       },
     }
   },
 })
 
-// Checkpoints from before trails: the latest window alone.
-const copy = (a: Adopted): Adopted => ({ hosts: a.hosts.slice(), hashes: a.hashes?.slice() ?? a.hosts.map(hashString), first: a.first.slice(), last: a.last.slice(), trail: a.trail?.slice() ?? a.last.map(() => 1), active: a.active.slice() })
+/** The offset in `nums` of host `hash`'s numbers, or -1. */
+const offsetOf = (nums: readonly number[], hash: number): number => {
+  for (let o = 0; o < nums.length; o += STRIDE) if (nums[o + HASH] === hash) return o
+  return -1
+}
+
+const adoptedSnapshot = ({ hosts, nums }: Adopted): AdoptedSnapshot => {
+  const field = (f: number): number[] => hosts.map((_, i) => nums[i * STRIDE + f]!)
+  return { hosts: hosts.slice(), hashes: field(HASH), first: field(FIRST), last: field(LAST), trail: field(TRAIL), active: field(ACTIVE) }
+}
+
+// Checkpoints from before hashes were kept: the names' hashes; from before trails: the latest window alone.
+const adoptedFromSnapshot = (a: AdoptedSnapshot): Adopted => {
+  const nums = new Array<number>(a.hosts.length * STRIDE)
+  a.hosts.forEach((host, i) => {
+    const o = i * STRIDE
+    nums[o + HASH] = a.hashes?.[i] ?? hashString(host)
+    nums[o + FIRST] = a.first[i]!
+    nums[o + LAST] = a.last[i]!
+    nums[o + TRAIL] = a.trail?.[i] ?? 1
+    nums[o + ACTIVE] = a.active[i]!
+  })
+  return { hosts: a.hosts.slice(), nums }
+}

@@ -3,6 +3,9 @@ import { modelShift } from '../../../detectors/model-shift.ts'
 import type { DeviceEvent } from '../../../src/types.ts'
 import { at, egress } from '../../helpers/events.ts'
 import { detectorFindings } from '../../helpers/run.ts'
+import { Destinations } from '../../../src/engine/destinations.ts'
+import { soloFleet } from '../../../src/engine/fleet.ts'
+import { hashString } from '../../../src/engine/window.ts'
 
 const DEVICES = Array.from({ length: 8 }, (_, i) => `cam-${i}`)
 
@@ -72,5 +75,16 @@ describe('model-shift', () => {
     expect(detectorFindings(modelShift, fleet(3, 'ads.example', null))).toEqual([]) // 3 of 8: under half the model
     const learned = fleet(6, 'api.vendor.example', null).filter((e) => e.type === 'egress' && e.dstHost === 'api.vendor.example')
     expect(detectorFindings(modelShift, learned)).toEqual([])
+  })
+
+  it('writes its hosts a field per array and restores them to the same checkpoint; an older one without hashes or trails as they were made', () => {
+    const detector = modelShift.create(modelShift.configSchema.parse({}), { windowMs: 60_000, lookaheadWindows: 1, fleet: soloFleet(60_000).access('model-shift'), destinations: new Destinations(null) })
+    const device = { id: 'cam-0', model: 'cam', firmware: '1.0', firmwareChangedAt: -Infinity, firstSeen: at(0) }
+    const current = { adopted: { hosts: ['fw.vendor.example', 'relay.example'], hashes: [7, 9], first: [100, 104], last: [103, 104], trail: [0b101, 1], active: [3, 1] } }
+    expect(JSON.parse(JSON.stringify(detector.snapshot(detector.restore(structuredClone(current), device))))).toEqual(current)
+    const older = { adopted: { hosts: ['fw.vendor.example'], first: [100], last: [103], active: [3] } }
+    expect(JSON.parse(JSON.stringify(detector.snapshot(detector.restore(older, device))))).toEqual({
+      adopted: { hosts: ['fw.vendor.example'], hashes: [hashString('fw.vendor.example')], first: [100], last: [103], trail: [1], active: [3] },
+    })
   })
 })
