@@ -23,7 +23,7 @@
 import { z } from 'zod'
 import { defineDetector } from '../src/engine/detector.ts'
 import { isLocalAddress } from '../src/engine/net.ts'
-import { hashString, trailAfter, trailMark, trailShift, windowOf } from '../src/engine/window.ts'
+import { hashString, rowOffset, trailAfter, trailMark, trailShift, windowOf } from '../src/engine/window.ts'
 import type { Finding } from '../src/types.ts'
 
 export const modelShiftConfig = z.strictObject({
@@ -67,6 +67,7 @@ interface Adopted {
  * A host's numbers: `hashString` of its name (the flows' are compared by it), its first window, the
  * latest window of use (which may lie in the lookahead) and the windows of use before it
  * (`trailShift`), and the windows of use.
+ * The hash comes first: `rowOffset` finds a host's numbers by it.
  */
 const HASH = 0
 const FIRST = 1
@@ -125,7 +126,7 @@ export const modelShift = defineDetector<ModelShiftConfig, State>({
         const named = e.dstHost !== undefined && e.dstHost.length > 0
         const hash = named ? hashString(e.dstHost.toLowerCase()) : destinations.hash(e.dstIp, undefined)
         const a = state.adopted
-        const o = a === null ? -1 : offsetOf(a.nums, hash)
+        const o = a === null ? -1 : rowOffset(a.nums, hash, STRIDE)
         if (o >= 0) {
           const nums = a!.nums
           const last = nums[o + LAST]!
@@ -215,12 +216,6 @@ export const modelShift = defineDetector<ModelShiftConfig, State>({
     }
   },
 })
-
-/** The offset in `nums` of host `hash`'s numbers, or -1. */
-const offsetOf = (nums: readonly number[], hash: number): number => {
-  for (let o = 0; o < nums.length; o += STRIDE) if (nums[o + HASH] === hash) return o
-  return -1
-}
 
 const adoptedSnapshot = ({ hosts, nums }: Adopted): AdoptedSnapshot => {
   const field = (f: number): number[] => hosts.map((_, i) => nums[i * STRIDE + f]!)

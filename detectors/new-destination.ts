@@ -27,7 +27,7 @@
 import { z } from 'zod'
 import { defineDetector } from '../src/engine/detector.ts'
 import type { Finding } from '../src/types.ts'
-import { hashString, tailAfter, tailShift, trailAfter, trailMark, trailShift, windowOf } from '../src/engine/window.ts'
+import { hashString, rowOffset, tailAfter, tailShift, trailAfter, trailMark, trailShift, windowOf } from '../src/engine/window.ts'
 import { ratioScore } from '../src/engine/score.ts'
 import { gammaObserve, surprise } from '../src/engine/rate.ts'
 import type { GammaRate } from '../src/engine/rate.ts'
@@ -108,6 +108,7 @@ interface Novel {
  * enough to count, a one-off), then the bytes of the latest windows, the lookahead's (`tailShift`).
  * The trail and the tail (see src/engine/window.ts) keep the rules at window w from counting what
  * the lookahead already observed past w.
+ * The hash comes first: `rowOffset` finds a destination's numbers by it.
  */
 const HASH = 0
 const FIRST = 1
@@ -293,7 +294,7 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
         // The destination's key is hashed in place: the key string is built only for a new one.
         const hash = destinations.hash(e.dstIp, e.dstHost)
         const novel = state.novel
-        const o = novel === null ? -1 : offsetOf(novel.nums, hash, stride)
+        const o = novel === null ? -1 : rowOffset(novel.nums, hash, stride)
         if (o >= 0) {
           const nums = novel!.nums
           // First seen in the earliest window it had traffic in, whatever order the flows came in.
@@ -576,12 +577,6 @@ const firingCount = (belief: GammaRate, threshold: number, units: number, most: 
 
 /** A surprise past its threshold as a score in [0.5, 1]: 0.5 at the threshold, 1 at three times it. */
 const surpriseScore = (s: number, threshold: number): number => Math.min(1, 0.5 + (s - threshold) / (4 * threshold))
-
-/** The offset in `nums` of new destination `hash`'s numbers, or -1. */
-const offsetOf = (nums: readonly number[], hash: number, stride: number): number => {
-  for (let o = 0; o < nums.length; o += stride) if (nums[o + HASH] === hash) return o
-  return -1
-}
 
 /**
  * New destinations with room for one more at their end: copied one longer (push would leave up to

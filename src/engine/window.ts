@@ -110,6 +110,15 @@ export const trailLatest = (trail: number, last: number, older: number, end: num
 }
 
 /**
+ * The offset of the row whose first number is `key` in `rows`, rows of `stride` numbers each (a
+ * detector's per-key numbers in one array), or -1.
+ */
+export const rowOffset = (rows: readonly number[], key: number, stride: number): number => {
+  for (let o = 0; o < rows.length; o += stride) if (rows[o] === key) return o
+  return -1
+}
+
+/**
  * Amounts per window over a key's lookahead: `tail[k]` holds window `last - k`'s (k ≤ lookahead),
  * so that the amount after the evaluated window can be taken off the key's running total. A tail
  * may be the `length` numbers from `at` of a larger array (a row of several keys' numbers).

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
 import { Rows } from '../../../src/engine/rows.ts'
-import { MAX_LOOKAHEAD, RecentDistinct, SketchRing, WindowRing, hashNumber, hashString, tailAfter, tailShift, trailAfter, trailDropped, trailLatest, trailMark, trailShift } from '../../../src/engine/window.ts'
+import { MAX_LOOKAHEAD, RecentDistinct, SketchRing, WindowRing, hashNumber, hashString, rowOffset, tailAfter, tailShift, trailAfter, trailDropped, trailLatest, trailMark, trailShift } from '../../../src/engine/window.ts'
 
 describe('WindowRing', () => {
   it('sums the windows of a horizon ending at a given window', () => {
@@ -49,6 +49,14 @@ describe('WindowRing', () => {
     const copy = WindowRing.from(JSON.parse(JSON.stringify(ring.toJSON())))
     expect(copy.sum(9, 5)).toBe(5)
     expect(copy.head).toBe(9)
+  })
+})
+
+describe('rowOffset', () => {
+  it('finds a row by its first number only, rows of a stride each', () => {
+    // Rows of three: [7, 9, 9], [9, 7, 7], [4, 0, 0].
+    const rows = [7, 9, 9, 9, 7, 7, 4, 0, 0]
+    expect([rowOffset(rows, 7, 3), rowOffset(rows, 9, 3), rowOffset(rows, 4, 3), rowOffset(rows, 0, 3), rowOffset([], 7, 3)]).toEqual([0, 3, 6, -1, -1])
   })
 })
 
