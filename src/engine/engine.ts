@@ -1,6 +1,7 @@
 // Event-time engine: per-device state, window closing by watermark, detector dispatch, eviction.
 import type { DeviceEvent, EgressEvent, Finding, TelemetryEvent } from '../types.ts'
 import type { Detector } from './detector.ts'
+import { Device, deviceRows } from './device.ts'
 import type { DeviceRecord } from './device.ts'
 import { windowOf } from './window.ts'
 import type { PeerGroups } from './peers.ts'
@@ -133,7 +134,9 @@ const finiteOrNull = (n: number): number | null => (Number.isFinite(n) ? n : nul
 export class Engine implements BudgetMember {
   readonly counters: EngineCounters = { events: 0, late: 0, evictedTtl: 0, evictedNew: 0, evictedLearned: 0, windowsEvaluated: 0 }
   /** Every tracked device, in approximate least-recently-seen order (`pending` marks open windows). */
-  private readonly devices = new Map<string, DeviceRecord>()
+  private readonly devices = new Map<string, Device>()
+  /** Its devices' numbers (see Device). */
+  private readonly rows = deviceRows()
   private readonly egress: number[] = []
   private readonly telemetry: number[] = []
   /** The shard's clock: its newest event time, or where the fleet moved it (`advanceTo`). */
@@ -146,7 +149,7 @@ export class Engine implements BudgetMember {
   private readonly epochMs: number
   private readonly windowsPerEpoch: number
   /** With `trackChanges`: devices whose state changed, and ids of devices evicted, since `takeChanges`. */
-  private readonly changed = new Set<DeviceRecord>()
+  private readonly changed = new Set<Device>()
   private readonly evicted: string[] = []
   private readonly budget: DeviceBudget
   private readonly probationMs: number
@@ -157,7 +160,7 @@ export class Engine implements BudgetMember {
    * are the first to go over the cap. Entries of devices admitted or gone are skipped, and dropped
    * at each sweep.
    */
-  private newDevices: DeviceRecord[] = []
+  private newDevices: Device[] = []
   /** Each of newDevices' creation number in the device budget (the order over every shard). */
   private newCreated: number[] = []
   private newHead = 0
@@ -193,12 +196,12 @@ export class Engine implements BudgetMember {
   }
 
   /** Whether a device is still on probation: seen over less than `probationMs` of event time. */
-  private onProbation(d: DeviceRecord): boolean {
+  private onProbation(d: Device): boolean {
     return d.maxTs - d.firstSeen < this.probationMs || d.maxTs === -Infinity
   }
 
   /** Whether a device of the probation queue may still be evicted as new: tracked (not evicted since) and on probation. */
-  private stillNew(d: DeviceRecord): boolean {
+  private stillNew(d: Device): boolean {
     return this.devices.get(d.id) === d && this.onProbation(d)
   }
 
@@ -384,7 +387,7 @@ export class Engine implements BudgetMember {
    * pass in bulk and with no alert slots has nothing to evaluate: only its next window moves (not a
    * change for the changelog; `restore` moves it the same way).
    */
-  private closeBefore(device: DeviceRecord, until: number): void {
+  private closeBefore(device: Device, until: number): void {
     if (this.passesQuietly(device)) device.nextWindow = until
     else this.closeWindows(device, until)
     if (device.lastDataWindow < until) device.pending = false
@@ -410,7 +413,7 @@ export class Engine implements BudgetMember {
   }
 
   /** Whether a device's windows pass in bulk (quiet long enough) with nothing to evaluate (no alert slots): only its next window moves. */
-  private passesQuietly(device: DeviceRecord): boolean {
+  private passesQuietly(device: Device): boolean {
     return device.alerts === null && device.nextWindow > device.lastDataWindow + this.options.quietWindows
   }
 
@@ -452,7 +455,7 @@ export class Engine implements BudgetMember {
     }
   }
 
-  private deviceSnapshot(d: DeviceRecord): DeviceSnapshot {
+  private deviceSnapshot(d: Device): DeviceSnapshot {
     return {
       id: d.id,
       model: d.model,
@@ -518,23 +521,25 @@ export class Engine implements BudgetMember {
   private restoreDevices(devices: readonly DeviceSnapshot[]): void {
     for (const d of [...devices].sort((a, b) => a.touchedAt - b.touchedAt)) {
       const f = featuresOf(d.features)
-      const device: DeviceRecord = {
-        id: d.id,
-        model: d.model,
-        firmware: d.firmware,
-        firmwareChangedAt: d.firmwareChangedAt ?? -Infinity,
-        firstSeen: d.firstSeen,
-        states: new Array<unknown>(this.detectors.length),
-        maxTs: d.maxTs,
-        nextWindow: d.nextWindow,
-        lastDataWindow: d.lastDataWindow,
-        touchedAt: d.touchedAt,
-        pending: d.pending,
-        // Slots JSON wrote as null for detectors without one are undefined again.
-        alerts: d.alerts === null ? null : (d.alerts as unknown[]).map((slot) => slot ?? undefined),
-        featureHour: f[0], countsNow: f[1], bytesNow: f[2], countsBefore: f[3], bytesBefore: f[4], shared: f[5], sharedEpoch: f[6], sharedBefore: f[7],
-        names: copyNames(d.names),
-      }
+      const device = new Device(this.rows, d.id, d.model, d.firmware, this.detectors.length)
+      device.firmwareChangedAt = d.firmwareChangedAt ?? -Infinity
+      device.firstSeen = d.firstSeen
+      device.maxTs = d.maxTs
+      device.nextWindow = d.nextWindow
+      device.lastDataWindow = d.lastDataWindow
+      device.touchedAt = d.touchedAt
+      device.pending = d.pending
+      // Slots JSON wrote as null for detectors without one are undefined again.
+      device.alerts = d.alerts === null ? null : (d.alerts as unknown[]).map((slot) => slot ?? undefined)
+      device.featureHour = f[0]
+      device.countsNow = f[1]
+      device.bytesNow = f[2]
+      device.countsBefore = f[3]
+      device.bytesBefore = f[4]
+      device.shared = f[5]
+      device.sharedEpoch = f[6]
+      device.sharedBefore = f[7]
+      device.names = copyNames(d.names)
       for (let i = 0; i < this.detectors.length; i++) device.states[i] = this.detectors[i]!.detector.restore(d.states[i], device)
       this.devices.set(d.id, device)
     }
@@ -551,7 +556,7 @@ export class Engine implements BudgetMember {
     for (const device of this.devices.values()) if (device.pending) this.closeAll(device)
   }
 
-  private observeEgress(device: DeviceRecord, event: EgressEvent): void {
+  private observeEgress(device: Device, event: EgressEvent): void {
     this.options.peers?.observe(device, device.model, event)
     const { egress, detectors } = this
     for (let i = 0; i < egress.length; i++) {
@@ -561,7 +566,7 @@ export class Engine implements BudgetMember {
     }
   }
 
-  private observeTelemetry(device: DeviceRecord, event: TelemetryEvent): void {
+  private observeTelemetry(device: Device, event: TelemetryEvent): void {
     const { telemetry, detectors } = this
     for (let i = 0; i < telemetry.length; i++) {
       const d = telemetry[i]!
@@ -570,7 +575,7 @@ export class Engine implements BudgetMember {
     }
   }
 
-  private deviceFor(event: DeviceEvent): DeviceRecord {
+  private deviceFor(event: DeviceEvent): Device {
     let device = this.devices.get(event.deviceId)
     if (device !== undefined && device.maxTs + this.options.deviceTtlMs <= event.ts) {
       // Silent past its TTL: forgotten, whether or not a sweep came by since (the sweep's timing
@@ -602,7 +607,7 @@ export class Engine implements BudgetMember {
    * it: re-inserting on every event would cost two map writes per event for an order that only
    * the sweep and eviction read.
    */
-  private touch(device: DeviceRecord): void {
+  private touch(device: Device): void {
     const { devices } = this
     if (this.counters.events - device.touchedAt < devices.size >>> 1) return
     device.touchedAt = this.counters.events
@@ -610,39 +615,20 @@ export class Engine implements BudgetMember {
     devices.set(device.id, device)
   }
 
-  private createDevice(event: DeviceEvent): DeviceRecord {
+  private createDevice(event: DeviceEvent): Device {
     const known = this.options.inventory?.lookup(event.deviceId, event.type === 'telemetry' ? undefined : event.srcIp)
     const window = windowOf(event.ts, this.options.windowMs)
-    const device: DeviceRecord = {
-      id: event.deviceId,
-      model: event.model ?? known?.model ?? 'unknown',
-      firmware: event.firmware ?? known?.firmware ?? '',
-      firmwareChangedAt: -Infinity,
-      firstSeen: event.ts,
-      states: new Array<unknown>(this.detectors.length), // exactly sized: push would leave slack
-      maxTs: -Infinity,
-      nextWindow: window,
-      lastDataWindow: window,
-      touchedAt: this.counters.events,
-      pending: false,
-      alerts: null,
-      // Written out, not spread: a spread builds the record out of line, a hundred bytes more a device.
-      featureHour: -1,
-      countsNow: 0,
-      bytesNow: 0,
-      countsBefore: 0,
-      bytesBefore: 0,
-      shared: -1,
-      sharedEpoch: 0,
-      sharedBefore: -1,
-      names: null,
-    }
+    const device = new Device(this.rows, event.deviceId, event.model ?? known?.model ?? 'unknown', event.firmware ?? known?.firmware ?? '', this.detectors.length)
+    device.firstSeen = event.ts
+    device.nextWindow = window
+    device.lastDataWindow = window
+    device.touchedAt = this.counters.events
     for (let i = 0; i < this.detectors.length; i++) device.states[i] = this.detectors[i]!.detector.init(device)
     return device
   }
 
   /** Evaluates windows [nextWindow, until); after `quietWindows` without data the rest pass in bulk. */
-  private closeWindows(device: DeviceRecord, until: number): void {
+  private closeWindows(device: Device, until: number): void {
     if (this.options.trackChanges) this.changed.add(device)
     const { detectors, sink } = this
     const quietAfter = device.lastDataWindow + this.options.quietWindows
@@ -660,7 +646,7 @@ export class Engine implements BudgetMember {
     device.nextWindow = until
   }
 
-  private closeAll(device: DeviceRecord): void {
+  private closeAll(device: Device): void {
     if (this.options.trackChanges) this.changed.add(device)
     const last = Math.max(windowOf(device.maxTs, this.options.windowMs), device.lastDataWindow)
     if (last >= device.nextWindow) this.closeWindows(device, last + 1)
@@ -688,7 +674,7 @@ export class Engine implements BudgetMember {
     }
     if (this.newDevices.length > 0) {
       // Only devices still here and on probation stay candidates: the queue holds no more than those.
-      const devices: DeviceRecord[] = []
+      const devices: Device[] = []
       const created: number[] = []
       for (let i = this.newHead; i < this.newDevices.length; i++) {
         const d = this.newDevices[i]!
@@ -702,7 +688,7 @@ export class Engine implements BudgetMember {
     }
   }
 
-  private evict(device: DeviceRecord): void {
+  private evict(device: Device): void {
     if (device.pending) this.closeAll(device)
     this.options.peers?.forget(device, device.model, this.clock)
     if (this.options.trackChanges) {
@@ -714,6 +700,7 @@ export class Engine implements BudgetMember {
     this.budget.removed(this)
     const { detectors } = this
     for (let i = 0; i < detectors.length; i++) detectors[i]!.detector.forget?.(device.states[i])
+    device.release()
   }
 }
 
