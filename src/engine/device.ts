@@ -6,8 +6,6 @@ import { Rows } from './rows.ts'
 
 /** One object per device (the DeviceInfo detectors read is the record itself: no second object). */
 export interface DeviceRecord extends DeviceInfo, DeviceFeatures {
-  /** One state per active detector, by detector index. */
-  readonly states: unknown[]
   /** Largest event time seen (ms). */
   maxTs: number
   /** First window not yet evaluated. */
@@ -44,28 +42,42 @@ const SHARED_BEFORE = 5
 const PENDING = 6
 const WORDS = 7
 
-/** The rows an engine keeps its devices' numbers in. */
-export const deviceRows = (): Rows => new Rows(DOUBLES, WORDS)
+/**
+ * Where an engine keeps its devices' numbers and detector states: a row of numbers a device, and a
+ * column of states a detector, by the device's row (no array and no boxed number per device).
+ */
+export class DeviceTable extends Rows {
+  /** By detector index, then by row. */
+  readonly states: unknown[][]
+
+  constructor(detectors: number) {
+    super(DOUBLES, WORDS)
+    // Each column starts with the elements kind of any value (it held an object once), so that one
+    // load site reads every column the same way, whether its detector's states are objects or rows.
+    this.states = Array.from({ length: detectors }, () => {
+      const column: unknown[] = [this]
+      column.pop()
+      return column
+    })
+  }
+}
 
 /**
- * The engine's record of a device: its names and objects as fields, its numbers in a row of the
- * engine's `Rows` (no boxed number per device: an event time is past a small integer's range).
- * Each number starts as a new device's; `release` gives the row back when the engine drops it.
+ * The engine's record of a device: its names and objects as fields, its numbers and detector states
+ * in its engine's `DeviceTable`. Each number starts as a new device's, each state undefined;
+ * `release` gives the row back when the engine drops the device.
  */
 export class Device implements DeviceRecord {
-  readonly states: unknown[]
   alerts: unknown[] | null = null
   names: DeviceNames | null = null
   private readonly row: number
 
   constructor(
-    private readonly rows: Rows,
+    private readonly rows: DeviceTable,
     readonly id: string,
     public model: string,
     public firmware: string,
-    detectors: number,
   ) {
-    this.states = new Array<unknown>(detectors) // exactly sized: push would leave slack
     this.row = rows.alloc()
     const f = this.rows.f
     const d = this.row * DOUBLES
@@ -78,8 +90,18 @@ export class Device implements DeviceRecord {
     i[w + SHARED_BEFORE] = -1
   }
 
-  /** Gives the row back: the record must not be read again. */
+  /** Its state of detector `i`. */
+  state(i: number): unknown {
+    return this.rows.states[i]![this.row]
+  }
+
+  setState(i: number, state: unknown): void {
+    this.rows.states[i]![this.row] = state
+  }
+
+  /** Gives the row back, its states to the collector: the record must not be read again. */
   release(): void {
+    for (const column of this.rows.states) column[this.row] = undefined
     this.rows.release(this.row)
   }
 

@@ -1,7 +1,7 @@
 // Event-time engine: per-device state, window closing by watermark, detector dispatch, eviction.
 import type { DeviceEvent, EgressEvent, Finding, TelemetryEvent } from '../types.ts'
 import type { Detector } from './detector.ts'
-import { Device, deviceRows } from './device.ts'
+import { Device, DeviceTable } from './device.ts'
 import type { DeviceRecord } from './device.ts'
 import { windowOf } from './window.ts'
 import type { PeerGroups } from './peers.ts'
@@ -135,8 +135,8 @@ export class Engine implements BudgetMember {
   readonly counters: EngineCounters = { events: 0, late: 0, evictedTtl: 0, evictedNew: 0, evictedLearned: 0, windowsEvaluated: 0 }
   /** Every tracked device, in approximate least-recently-seen order (`pending` marks open windows). */
   private readonly devices = new Map<string, Device>()
-  /** Its devices' numbers (see Device). */
-  private readonly rows = deviceRows()
+  /** Its devices' numbers and detector states (see Device). */
+  private readonly table: DeviceTable
   private readonly egress: number[] = []
   private readonly telemetry: number[] = []
   /** The shard's clock: its newest event time, or where the fleet moved it (`advanceTo`). */
@@ -170,6 +170,7 @@ export class Engine implements BudgetMember {
     private readonly options: EngineOptions,
     private readonly sink: WindowSink,
   ) {
+    this.table = new DeviceTable(detectors.length)
     this.budget = options.budget ?? new DeviceBudget(options.maxDevices)
     this.budget.join(this)
     this.fleet = options.fleet ?? soloFleet(options.windowMs)
@@ -467,7 +468,7 @@ export class Engine implements BudgetMember {
       lastDataWindow: d.lastDataWindow,
       touchedAt: d.touchedAt,
       pending: d.pending,
-      states: this.detectors.map((a, i) => a.detector.snapshot(d.states[i])),
+      states: this.detectors.map((a, i) => a.detector.snapshot(d.state(i))),
       alerts: d.alerts === null ? null : JSON.parse(JSON.stringify(d.alerts)),
       features: [d.featureHour, d.countsNow, d.bytesNow, d.countsBefore, d.bytesBefore, d.shared, d.sharedEpoch, d.sharedBefore],
       names: copyNames(d.names),
@@ -521,7 +522,7 @@ export class Engine implements BudgetMember {
   private restoreDevices(devices: readonly DeviceSnapshot[]): void {
     for (const d of [...devices].sort((a, b) => a.touchedAt - b.touchedAt)) {
       const f = featuresOf(d.features)
-      const device = new Device(this.rows, d.id, d.model, d.firmware, this.detectors.length)
+      const device = new Device(this.table, d.id, d.model, d.firmware)
       device.firmwareChangedAt = d.firmwareChangedAt ?? -Infinity
       device.firstSeen = d.firstSeen
       device.maxTs = d.maxTs
@@ -540,7 +541,7 @@ export class Engine implements BudgetMember {
       device.sharedEpoch = f[6]
       device.sharedBefore = f[7]
       device.names = copyNames(d.names)
-      for (let i = 0; i < this.detectors.length; i++) device.states[i] = this.detectors[i]!.detector.restore(d.states[i], device)
+      for (let i = 0; i < this.detectors.length; i++) device.setState(i, this.detectors[i]!.detector.restore(d.states[i], device))
       this.devices.set(d.id, device)
     }
   }
@@ -561,8 +562,8 @@ export class Engine implements BudgetMember {
     const { egress, detectors } = this
     for (let i = 0; i < egress.length; i++) {
       const d = egress[i]!
-      const next = detectors[d]!.detector.observeEgress!(device.states[d], event, device)
-      if (next !== undefined) device.states[d] = next
+      const next = detectors[d]!.detector.observeEgress!(device.state(d), event, device)
+      if (next !== undefined) device.setState(d, next)
     }
   }
 
@@ -570,8 +571,8 @@ export class Engine implements BudgetMember {
     const { telemetry, detectors } = this
     for (let i = 0; i < telemetry.length; i++) {
       const d = telemetry[i]!
-      const next = detectors[d]!.detector.observeTelemetry!(device.states[d], event, device)
-      if (next !== undefined) device.states[d] = next
+      const next = detectors[d]!.detector.observeTelemetry!(device.state(d), event, device)
+      if (next !== undefined) device.setState(d, next)
     }
   }
 
@@ -618,12 +619,12 @@ export class Engine implements BudgetMember {
   private createDevice(event: DeviceEvent): Device {
     const known = this.options.inventory?.lookup(event.deviceId, event.type === 'telemetry' ? undefined : event.srcIp)
     const window = windowOf(event.ts, this.options.windowMs)
-    const device = new Device(this.rows, event.deviceId, event.model ?? known?.model ?? 'unknown', event.firmware ?? known?.firmware ?? '', this.detectors.length)
+    const device = new Device(this.table, event.deviceId, event.model ?? known?.model ?? 'unknown', event.firmware ?? known?.firmware ?? '')
     device.firstSeen = event.ts
     device.nextWindow = window
     device.lastDataWindow = window
     device.touchedAt = this.counters.events
-    for (let i = 0; i < this.detectors.length; i++) device.states[i] = this.detectors[i]!.detector.init(device)
+    for (let i = 0; i < this.detectors.length; i++) device.setState(i, this.detectors[i]!.detector.init(device))
     return device
   }
 
@@ -639,7 +640,7 @@ export class Engine implements BudgetMember {
         break
       }
       for (let i = 0; i < detectors.length; i++) {
-        sink.onWindow(device, i, w, detectors[i]!.detector.evaluate(device.states[i], w, device))
+        sink.onWindow(device, i, w, detectors[i]!.detector.evaluate(device.state(i), w, device))
       }
       this.counters.windowsEvaluated++
     }
@@ -699,7 +700,7 @@ export class Engine implements BudgetMember {
     this.devices.delete(device.id)
     this.budget.removed(this)
     const { detectors } = this
-    for (let i = 0; i < detectors.length; i++) detectors[i]!.detector.forget?.(device.states[i])
+    for (let i = 0; i < detectors.length; i++) detectors[i]!.detector.forget?.(device.state(i))
     device.release()
   }
 }

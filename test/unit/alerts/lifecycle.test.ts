@@ -13,7 +13,7 @@ const W0 = T0 / MIN
 
 const device = (id = 'fridge-1'): DeviceRecord => ({
   id, model: 'frostbyte-fridge', firmware: '1.0', firmwareChangedAt: -Infinity, firstSeen: T0,
-  states: [], maxTs: T0, nextWindow: W0, lastDataWindow: W0, touchedAt: 0, pending: false, alerts: null, names: null, ...initialFeatures(),
+  maxTs: T0, nextWindow: W0, lastDataWindow: W0, touchedAt: 0, pending: false, alerts: null, names: null, ...initialFeatures(),
 })
 
 const finding = (score = 0.7, severity: Finding['severity'] = 'high', destinations = ['203.0.113.9']): Finding => ({

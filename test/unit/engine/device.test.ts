@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { Device, deviceRows } from '../../../src/engine/device.ts'
+import { Device, DeviceTable } from '../../../src/engine/device.ts'
 
 const fresh = (d: Device) => ({
   maxTs: d.maxTs, firstSeen: d.firstSeen, firmwareChangedAt: d.firmwareChangedAt, touchedAt: d.touchedAt, nextWindow: d.nextWindow,
@@ -33,18 +33,18 @@ const fill = (d: Device, k: number): void => {
 
 describe('Device: a device record with its numbers in its engine\'s rows', () => {
   it('starts as a new device: no event time, firmware never changed, no hour or share yet', () => {
-    const d = new Device(deviceRows(), 'cam-1', 'peep-cam', '1.0', 3)
+    const d = new Device(new DeviceTable(3), 'cam-1', 'peep-cam', '1.0')
     expect(fresh(d)).toEqual(NEW)
-    expect([d.id, d.model, d.firmware, d.states.length, d.alerts, d.names]).toEqual(['cam-1', 'peep-cam', '1.0', 3, null, null])
+    expect([d.id, d.model, d.firmware, d.state(0), d.state(2), d.alerts, d.names]).toEqual(['cam-1', 'peep-cam', '1.0', undefined, undefined, null, null])
   })
 
   it('keeps every number exactly, event times and byte counts past 2^31 included, apart from the other devices of its rows', () => {
-    const rows = deviceRows()
+    const rows = new DeviceTable(1)
     // More devices than the rows' first capacity: the arrays are replaced as they grow, and each keeps its numbers.
-    const devices = Array.from({ length: 600 }, (_, k) => new Device(rows, `d${k}`, 'm', '', 1))
+    const devices = Array.from({ length: 600 }, (_, k) => new Device(rows, `d${k}`, 'm', ''))
     devices.forEach((d, k) => fill(d, k))
     devices.forEach((d, k) => {
-      const want = new Device(deviceRows(), 'x', 'm', '', 1)
+      const want = new Device(new DeviceTable(1), 'x', 'm', '')
       fill(want, k)
       expect(fresh(d)).toEqual(fresh(want))
     })
@@ -52,18 +52,32 @@ describe('Device: a device record with its numbers in its engine\'s rows', () =>
     expect(fresh(devices[0]!).countsNow).toBe(0x3fff * 0x10000 + 0xffff)
   })
 
-  it('gives its row back: the next device takes it and starts as new, the others keep theirs', () => {
-    const rows = deviceRows()
-    const a = new Device(rows, 'a', 'm', '', 1)
-    const b = new Device(rows, 'b', 'm', '', 1)
+  it('keeps a state per detector and device', () => {
+    const table = new DeviceTable(2)
+    const a = new Device(table, 'a', 'm', '')
+    const b = new Device(table, 'b', 'm', '')
+    a.setState(0, 'a0')
+    a.setState(1, 'a1')
+    b.setState(1, 'b1')
+    expect([a.state(0), a.state(1), b.state(0), b.state(1)]).toEqual(['a0', 'a1', undefined, 'b1'])
+  })
+
+  it('gives its row back: the next device takes it and starts as new, with no state, the others keep theirs', () => {
+    const rows = new DeviceTable(1)
+    const a = new Device(rows, 'a', 'm', '')
+    const b = new Device(rows, 'b', 'm', '')
     fill(a, 1)
     fill(b, 2)
+    a.setState(0, { a: 1 })
+    b.setState(0, 'b')
     a.release()
+    expect(rows.states[0]).toEqual([undefined, 'b'])
     expect(rows.size).toBe(1)
-    const c = new Device(rows, 'c', 'm', '', 1)
+    const c = new Device(rows, 'c', 'm', '')
     expect(rows.size).toBe(2)
     expect(fresh(c)).toEqual(NEW)
-    const want = new Device(deviceRows(), 'x', 'm', '', 1)
+    expect([c.state(0), b.state(0)]).toEqual([undefined, 'b'])
+    const want = new Device(new DeviceTable(1), 'x', 'm', '')
     fill(want, 2)
     expect(fresh(b)).toEqual(fresh(want))
   })
