@@ -1,4 +1,4 @@
-// The engine's per-device record: what detectors see of the device, detector states, window bookkeeping and the alert slots.
+// The engine's devices: each one's record (what detectors see of it, window bookkeeping, alert slots), their numbers and detector states in rows, found by id, least recently seen first.
 import type { DeviceInfo } from './detector.ts'
 import type { DeviceNames } from './names.ts'
 import type { DeviceFeatures } from './peers.ts'
@@ -40,25 +40,151 @@ const SHARED = 3
 const SHARED_EPOCH = 4
 const SHARED_BEFORE = 5
 const PENDING = 6
-const WORDS = 7
+/** The rows of the devices seen before and after it (the table's order), or -1. */
+const OLDER = 7
+const NEWER = 8
+const WORDS = 9
+
+/** A string's hash from a seed (FNV-1a over its UTF-16 units, then murmur3's finaliser mixes the low bits a mask keeps). */
+const hashId = (id: string, seed: number): number => {
+  let h = seed
+  for (let k = 0; k < id.length; k++) h = Math.imul(h ^ id.charCodeAt(k), 0x01000193)
+  h ^= h >>> 16
+  h = Math.imul(h, 0x85ebca6b)
+  h ^= h >>> 13
+  h = Math.imul(h, 0xc2b2ae35)
+  return h ^ (h >>> 16)
+}
 
 /**
- * Where an engine keeps its devices' numbers and detector states: a row of numbers a device, and a
- * column of states a detector, by the device's row (no array and no boxed number per device).
+ * An engine's devices: found by id, in the order they were last seen (least recently first: what
+ * eviction and the sweeps read), their numbers in a row each and their detector states in a column
+ * each, by row. No object, array or boxed number a device beyond its record: an open-addressing
+ * table of row numbers (linear probing, seeded hashes) finds a device, and the order is a list
+ * through the rows.
  */
 export class DeviceTable extends Rows {
   /** By detector index, then by row. */
   readonly states: unknown[][]
+  /** Each row's device. */
+  private readonly byRow: (Device | undefined)[]
+  /** Row + 1 of a device (0: free), at its id's hash or past it. */
+  private slots = new Int32Array(64)
+  private held = 0
+  private oldestRow = -1
+  private newestRow = -1
+  /** A random seed each table: ids cannot be chosen to collide in every process. */
+  private readonly seed = (Math.random() * 0x100000000) | 0
 
   constructor(detectors: number) {
     super(DOUBLES, WORDS)
     // Each column starts with the elements kind of any value (it held an object once), so that one
     // load site reads every column the same way, whether its detector's states are objects or rows.
-    this.states = Array.from({ length: detectors }, () => {
-      const column: unknown[] = [this]
-      column.pop()
-      return column
-    })
+    const column = (): unknown[] => {
+      const c: unknown[] = [this]
+      c.pop()
+      return c
+    }
+    this.states = Array.from({ length: detectors }, column)
+    this.byRow = column() as (Device | undefined)[]
+  }
+
+  /** Devices in the table. */
+  get count(): number {
+    return this.held
+  }
+
+  get(id: string): Device | undefined {
+    const { slots, byRow } = this
+    const mask = slots.length - 1
+    for (let h = hashId(id, this.seed) & mask; ; h = (h + 1) & mask) {
+      const s = slots[h]!
+      if (s === 0) return undefined
+      const d = byRow[s - 1]!
+      if (d.id === id) return d
+    }
+  }
+
+  /** Adds a device (made on this table, its id not in it) as the most recently seen. */
+  add(d: Device): void {
+    if ((this.held + 1) * 4 > this.slots.length * 3) this.resize(this.slots.length * 2)
+    this.place(d)
+    this.byRow[d.row] = d
+    this.link(d.row)
+    this.held++
+  }
+
+  /** Takes a device out (its row stays its own until `Device.release`). */
+  remove(d: Device): void {
+    const { slots, byRow } = this
+    const mask = slots.length - 1
+    let hole = hashId(d.id, this.seed) & mask
+    while (slots[hole] !== d.row + 1) {
+      if (slots[hole] === 0) throw new Error(`device ${d.id} is not in the table`)
+      hole = (hole + 1) & mask
+    }
+    // Backward shift: each later entry of the run that may sit in the hole (its home is not
+    // between the hole and it) moves in, and leaves its own place as the next hole.
+    for (let j = (hole + 1) & mask; slots[j] !== 0; j = (j + 1) & mask) {
+      const home = hashId(byRow[slots[j]! - 1]!.id, this.seed) & mask
+      if (((j - home) & mask) >= ((j - hole) & mask)) {
+        slots[hole] = slots[j]!
+        hole = j
+      }
+    }
+    slots[hole] = 0
+    this.unlink(d.row)
+    byRow[d.row] = undefined
+    this.held--
+  }
+
+  /** Makes a device the most recently seen. */
+  touch(d: Device): void {
+    if (this.newestRow === d.row) return
+    this.unlink(d.row)
+    this.link(d.row)
+  }
+
+  /** Every device, least recently seen first; `visit` may remove the device it is given (no other). */
+  *values(): Generator<Device, void, undefined> {
+    for (let row = this.oldestRow; row >= 0; ) {
+      const newer = this.i[row * WORDS + NEWER]!
+      yield this.byRow[row]!
+      row = newer
+    }
+  }
+
+  private place(d: Device): void {
+    const { slots } = this
+    const mask = slots.length - 1
+    let h = hashId(d.id, this.seed) & mask
+    while (slots[h] !== 0) h = (h + 1) & mask
+    slots[h] = d.row + 1
+  }
+
+  private resize(capacity: number): void {
+    this.slots = new Int32Array(capacity)
+    for (let row = this.oldestRow; row >= 0; row = this.i[row * WORDS + NEWER]!) this.place(this.byRow[row]!)
+  }
+
+  /** Appends a row at the newest end of the order. */
+  private link(row: number): void {
+    const { i } = this
+    i[row * WORDS + OLDER] = this.newestRow
+    i[row * WORDS + NEWER] = -1
+    if (this.newestRow >= 0) i[this.newestRow * WORDS + NEWER] = row
+    else this.oldestRow = row
+    this.newestRow = row
+  }
+
+  private unlink(row: number): void {
+    const { i } = this
+    const older = i[row * WORDS + OLDER]!
+    const newer = i[row * WORDS + NEWER]!
+    if (older >= 0) i[older * WORDS + NEWER] = newer
+    else this.oldestRow = newer
+    if (newer >= 0) i[newer * WORDS + OLDER] = older
+    else this.newestRow = older
   }
 }
 
@@ -70,7 +196,8 @@ export class DeviceTable extends Rows {
 export class Device implements DeviceRecord {
   alerts: unknown[] | null = null
   names: DeviceNames | null = null
-  private readonly row: number
+  /** Its row in the table (the table's to read). */
+  readonly row: number
 
   constructor(
     private readonly rows: DeviceTable,

@@ -134,9 +134,8 @@ const finiteOrNull = (n: number): number | null => (Number.isFinite(n) ? n : nul
 export class Engine implements BudgetMember {
   readonly counters: EngineCounters = { events: 0, late: 0, evictedTtl: 0, evictedNew: 0, evictedLearned: 0, windowsEvaluated: 0 }
   /** Every tracked device, in approximate least-recently-seen order (`pending` marks open windows). */
-  private readonly devices = new Map<string, Device>()
-  /** Its devices' numbers and detector states (see Device). */
-  private readonly table: DeviceTable
+  /** Its devices, least recently seen first (see DeviceTable). */
+  private readonly devices: DeviceTable
   private readonly egress: number[] = []
   private readonly telemetry: number[] = []
   /** The shard's clock: its newest event time, or where the fleet moved it (`advanceTo`). */
@@ -170,7 +169,7 @@ export class Engine implements BudgetMember {
     private readonly options: EngineOptions,
     private readonly sink: WindowSink,
   ) {
-    this.table = new DeviceTable(detectors.length)
+    this.devices = new DeviceTable(detectors.length)
     this.budget = options.budget ?? new DeviceBudget(options.maxDevices)
     this.budget.join(this)
     this.fleet = options.fleet ?? soloFleet(options.windowMs)
@@ -188,12 +187,12 @@ export class Engine implements BudgetMember {
   }
 
   get deviceCount(): number {
-    return this.devices.size
+    return this.devices.count
   }
 
   /** Leaves the device budget with every device it holds (the engine is being dropped). */
   release(): void {
-    this.budget.leave(this, this.devices.size)
+    this.budget.leave(this, this.devices.count)
   }
 
   /** Whether a device is still on probation: seen over less than `probationMs` of event time. */
@@ -271,7 +270,7 @@ export class Engine implements BudgetMember {
 
   /** How far the clock may be moved without an event (`advanceTo`): anywhere while the shard tracks no device, else as far as the fleet view reaches. */
   maxAdvance(): number {
-    if (this.devices.size === 0) return Infinity
+    if (this.devices.count === 0) return Infinity
     return (this.fleet.view.complete + LAG_EPOCHS + 1) * this.epochMs - 1
   }
 
@@ -478,8 +477,8 @@ export class Engine implements BudgetMember {
   /** Loads a snapshot into this engine, which must be new and run the same detectors. */
   restore(snap: EngineSnapshot): void {
     const ids = this.detectors.map((a) => a.id)
-    if (this.devices.size > 0 || snap.detectors.join() !== ids.join()) {
-      throw new Error(`cannot restore detectors [${snap.detectors.join(', ')}] into an engine of [${ids.join(', ')}] that holds ${this.devices.size} devices`)
+    if (this.devices.count > 0 || snap.detectors.join() !== ids.join()) {
+      throw new Error(`cannot restore detectors [${snap.detectors.join(', ')}] into an engine of [${ids.join(', ')}] that holds ${this.devices.count} devices`)
     }
     this.counters.events = snap.events
     this.clock = snap.fleetMaxTs ?? -Infinity
@@ -509,7 +508,7 @@ export class Engine implements BudgetMember {
     } finally {
       // Counted, not trimmed (the next new device makes room if they overfill the budget), and
       // counted however far a failed restore got: its caller releases what it holds.
-      this.budget.held(this, this.devices.size)
+      this.budget.held(this, this.devices.count)
     }
     // Devices on probation are candidates again, oldest first.
     const fresh = this.probationMs > 0 ? [...this.devices.values()].filter((d) => this.onProbation(d)) : []
@@ -522,7 +521,7 @@ export class Engine implements BudgetMember {
   private restoreDevices(devices: readonly DeviceSnapshot[]): void {
     for (const d of [...devices].sort((a, b) => a.touchedAt - b.touchedAt)) {
       const f = featuresOf(d.features)
-      const device = new Device(this.table, d.id, d.model, d.firmware)
+      const device = new Device(this.devices, d.id, d.model, d.firmware)
       device.firmwareChangedAt = d.firmwareChangedAt ?? -Infinity
       device.firstSeen = d.firstSeen
       device.maxTs = d.maxTs
@@ -542,7 +541,7 @@ export class Engine implements BudgetMember {
       device.sharedBefore = f[7]
       device.names = copyNames(d.names)
       for (let i = 0; i < this.detectors.length; i++) device.setState(i, this.detectors[i]!.detector.restore(d.states[i], device))
-      this.devices.set(d.id, device)
+      this.devices.add(device)
     }
   }
 
@@ -587,7 +586,7 @@ export class Engine implements BudgetMember {
     }
     if (device === undefined) {
       device = this.createDevice(event)
-      this.devices.set(event.deviceId, device)
+      this.devices.add(device)
       this.fleet.devices.active(device.model, event.ts)
       const created = this.budget.added(this, device)
       if (this.probationMs > 0) {
@@ -604,22 +603,21 @@ export class Engine implements BudgetMember {
   }
 
   /**
-   * Moves a device to the recent end of the LRU map, but only once it has drifted past half of
-   * it: re-inserting on every event would cost two map writes per event for an order that only
-   * the sweep and eviction read.
+   * Moves a device to the recent end of the order, but only once it has drifted past half of it:
+   * the order only the sweep and eviction read is coarse by design (it was a map's insertion
+   * order, a delete and a set a move), and checkpoints and alerts follow it.
    */
   private touch(device: Device): void {
     const { devices } = this
-    if (this.counters.events - device.touchedAt < devices.size >>> 1) return
+    if (this.counters.events - device.touchedAt < devices.count >>> 1) return
     device.touchedAt = this.counters.events
-    devices.delete(device.id)
-    devices.set(device.id, device)
+    devices.touch(device)
   }
 
   private createDevice(event: DeviceEvent): Device {
     const known = this.options.inventory?.lookup(event.deviceId, event.type === 'telemetry' ? undefined : event.srcIp)
     const window = windowOf(event.ts, this.options.windowMs)
-    const device = new Device(this.table, event.deviceId, event.model ?? known?.model ?? 'unknown', event.firmware ?? known?.firmware ?? '')
+    const device = new Device(this.devices, event.deviceId, event.model ?? known?.model ?? 'unknown', event.firmware ?? known?.firmware ?? '')
     device.firstSeen = event.ts
     device.nextWindow = window
     device.lastDataWindow = window
@@ -697,7 +695,7 @@ export class Engine implements BudgetMember {
       this.evicted.push(device.id)
     }
     this.sink.onEvict(device)
-    this.devices.delete(device.id)
+    this.devices.remove(device)
     this.budget.removed(this)
     const { detectors } = this
     for (let i = 0; i < detectors.length; i++) detectors[i]!.detector.forget?.(device.state(i))

@@ -1,3 +1,4 @@
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { Device, DeviceTable } from '../../../src/engine/device.ts'
 
@@ -80,5 +81,60 @@ describe('Device: a device record with its numbers in its engine\'s rows', () =>
     const want = new Device(new DeviceTable(1), 'x', 'm', '')
     fill(want, 2)
     expect(fresh(b)).toEqual(fresh(want))
+  })
+})
+
+describe('DeviceTable: devices by id, least recently seen first', () => {
+  type Op = { op: 'add' | 'remove' | 'touch' | 'get'; k: number }
+  const ops = fc.array(
+    fc.record({ op: fc.constantFrom<Op['op']>('add', 'add', 'remove', 'touch', 'get'), k: fc.nat(400) }),
+    { maxLength: 1200 },
+  )
+
+  it('finds, orders and counts devices as a map re-inserted on each touch does, through growth and removals', () => {
+    fc.assert(
+      fc.property(ops, (steps) => {
+        const table = new DeviceTable(1)
+        const model = new Map<string, Device>()
+        for (const { op, k } of steps) {
+          const id = `dev-${k}`
+          const known = model.get(id)
+          if (op === 'add' && known === undefined) {
+            const d = new Device(table, id, 'm', '')
+            table.add(d)
+            model.set(id, d)
+          } else if (op === 'remove' && known !== undefined) {
+            table.remove(known)
+            known.release()
+            model.delete(id)
+          } else if (op === 'touch' && known !== undefined) {
+            table.touch(known)
+            model.delete(id)
+            model.set(id, known)
+          }
+          expect(table.get(id)).toBe(model.get(id))
+        }
+        expect(table.count).toBe(model.size)
+        expect([...table.values()]).toEqual([...model.values()])
+        for (let k = 0; k <= 400; k++) expect(table.get(`dev-${k}`)).toBe(model.get(`dev-${k}`))
+      }),
+    )
+  })
+
+  it('lets a walk over the devices remove the one it is at', () => {
+    const table = new DeviceTable(1)
+    for (let k = 0; k < 100; k++) table.add(new Device(table, `d${k}`, 'm', ''))
+    const seen: string[] = []
+    for (const d of table.values()) {
+      seen.push(d.id)
+      if (Number(d.id.slice(1)) % 3 !== 0) {
+        table.remove(d)
+        d.release()
+      }
+    }
+    expect(seen).toHaveLength(100)
+    expect([...table.values()].map((d) => d.id)).toEqual(Array.from({ length: 34 }, (_, k) => `d${3 * k}`))
+    expect(table.get('d1')).toBeUndefined()
+    expect(table.get('d99')!.id).toBe('d99')
   })
 })
