@@ -61,7 +61,7 @@ const hashId = (id: string, seed: number): number => {
  * eviction and the sweeps read), their numbers in a row each and their detector states in a column
  * each, by row. No object, array or boxed number a device beyond its record: an open-addressing
  * table of row numbers (linear probing, seeded hashes) finds a device, and the order is a list
- * through the rows.
+ * through the rows. Like the rows, the table keeps the room its largest count took.
  */
 export class DeviceTable extends Rows {
   /** By detector index, then by row. */

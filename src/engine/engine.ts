@@ -250,8 +250,10 @@ export class Engine implements BudgetMember {
   evictOldestDevice(spare: unknown): boolean {
     for (const d of this.devices.values()) {
       if (d === spare) continue
+      // Judged before it goes: an evicted device's numbers are not its own any more.
+      const probation = this.onProbation(d)
       this.evict(d)
-      if (this.onProbation(d)) this.counters.evictedNew++
+      if (probation) this.counters.evictedNew++
       else this.counters.evictedLearned++
       return true
     }
@@ -497,8 +499,8 @@ export class Engine implements BudgetMember {
       if (snap.view && sameFacets) this.fleet.view.load(snap.view)
       else if (Number.isFinite(this.openEpoch)) this.fleet.publish({ shard: this.fleet.shard.index, closedThrough: this.openEpoch - 1, clock: this.clock, epochs: [] })
     }
-    // The map's order is the LRU order, which is the order of touchedAt: a checkpoint assembled from
-    // changes (in any order) restores the same map.
+    // The table's order is the order of touchedAt: a checkpoint assembled from changes (in any
+    // order) restores the same order.
     try {
       this.restoreDevices(snap.devices)
       for (const d of this.devices.values()) {
@@ -656,7 +658,7 @@ export class Engine implements BudgetMember {
    * Runs when the fleet watermark enters a new window (once a minute of event time): evicts the
    * devices past their TTL and closes the windows of those that went quiet (their own events can
    * no longer close them). It walks every device, a few milliseconds for 100k of them, because the
-   * map's order is only roughly least-recently-seen and stopping early would leave quiet devices
+   * table's order is only roughly least-recently-seen and stopping early would leave quiet devices
    * behind a busy one open.
    */
   private sweep(): void {
