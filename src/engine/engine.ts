@@ -133,8 +133,7 @@ const finiteOrNull = (n: number): number | null => (Number.isFinite(n) ? n : nul
 
 export class Engine implements BudgetMember {
   readonly counters: EngineCounters = { events: 0, late: 0, evictedTtl: 0, evictedNew: 0, evictedLearned: 0, windowsEvaluated: 0 }
-  /** Every tracked device, in approximate least-recently-seen order (`pending` marks open windows). */
-  /** Its devices, least recently seen first (see DeviceTable). */
+  /** Every tracked device, in approximate least-recently-seen order (`pending` marks open windows; see DeviceTable). */
   private readonly devices: DeviceTable
   private readonly egress: number[] = []
   private readonly telemetry: number[] = []
@@ -522,6 +521,7 @@ export class Engine implements BudgetMember {
 
   private restoreDevices(devices: readonly DeviceSnapshot[]): void {
     for (const d of [...devices].sort((a, b) => a.touchedAt - b.touchedAt)) {
+      if (this.devices.get(d.id) !== undefined) throw new Error(`the checkpoint holds device ${JSON.stringify(d.id)} twice`)
       const f = featuresOf(d.features)
       const device = new Device(this.devices, d.id, d.model, d.firmware)
       device.firmwareChangedAt = d.firmwareChangedAt ?? -Infinity

@@ -169,4 +169,14 @@ describe('pipeline checkpoints', () => {
     b.ingest(events[0]!, NOW)
     expect(() => b.restore(a.snapshot())).toThrow(/cannot restore/)
   })
+
+  it('refuses a checkpoint that holds a device twice, naming it', () => {
+    const config = parseConfig({}, DETECTORS)
+    const a = createPipeline(config, DETECTORS, () => {})
+    for (const e of loadFixture('real/iot23-honeypot-4.ndjson').slice(0, 10)) a.ingest(e, NOW)
+    const snap = a.snapshot()
+    expect(snap.devices).toHaveLength(1)
+    const b = createPipeline(config, DETECTORS, () => {})
+    expect(() => b.restore({ ...snap, devices: [snap.devices[0]!, snap.devices[0]!] })).toThrow('the checkpoint holds device "iot23-honeypot-4/192.168.1.132" twice')
+  })
 })
