@@ -3,6 +3,7 @@ import type { DeviceInfo } from './detector.ts'
 import type { DeviceNames } from './names.ts'
 import type { DeviceFeatures } from './peers.ts'
 import { Rows } from './rows.ts'
+import { hashString } from './window.ts'
 
 /** One object per device (the DeviceInfo detectors read is the record itself: no second object). */
 export interface DeviceRecord extends DeviceInfo, DeviceFeatures {
@@ -45,17 +46,6 @@ const OLDER = 7
 const NEWER = 8
 const WORDS = 9
 
-/** A string's hash from a seed (FNV-1a over its UTF-16 units, then murmur3's finaliser mixes the low bits a mask keeps). */
-const hashId = (id: string, seed: number): number => {
-  let h = seed
-  for (let k = 0; k < id.length; k++) h = Math.imul(h ^ id.charCodeAt(k), 0x01000193)
-  h ^= h >>> 16
-  h = Math.imul(h, 0x85ebca6b)
-  h ^= h >>> 13
-  h = Math.imul(h, 0xc2b2ae35)
-  return h ^ (h >>> 16)
-}
-
 /**
  * An engine's devices: found by id, in the order they were last seen (least recently first: what
  * eviction and the sweeps read), their numbers in a row each and their detector states in a column
@@ -97,7 +87,7 @@ export class DeviceTable extends Rows {
   get(id: string): Device | undefined {
     const { slots, byRow } = this
     const mask = slots.length - 1
-    for (let h = hashId(id, this.seed) & mask; ; h = (h + 1) & mask) {
+    for (let h = hashString(id, this.seed) & mask; ; h = (h + 1) & mask) {
       const s = slots[h]!
       if (s === 0) return undefined
       const d = byRow[s - 1]!
@@ -118,7 +108,7 @@ export class DeviceTable extends Rows {
   remove(d: Device): void {
     const { slots, byRow } = this
     const mask = slots.length - 1
-    let hole = hashId(d.id, this.seed) & mask
+    let hole = hashString(d.id, this.seed) & mask
     while (slots[hole] !== d.row + 1) {
       if (slots[hole] === 0) throw new Error(`device ${d.id} is not in the table`)
       hole = (hole + 1) & mask
@@ -126,7 +116,7 @@ export class DeviceTable extends Rows {
     // Backward shift: each later entry of the run that may sit in the hole (its home is not
     // between the hole and it) moves in, and leaves its own place as the next hole.
     for (let j = (hole + 1) & mask; slots[j] !== 0; j = (j + 1) & mask) {
-      const home = hashId(byRow[slots[j]! - 1]!.id, this.seed) & mask
+      const home = hashString(byRow[slots[j]! - 1]!.id, this.seed) & mask
       if (((j - home) & mask) >= ((j - hole) & mask)) {
         slots[hole] = slots[j]!
         hole = j
@@ -157,7 +147,7 @@ export class DeviceTable extends Rows {
   private place(d: Device): void {
     const { slots } = this
     const mask = slots.length - 1
-    let h = hashId(d.id, this.seed) & mask
+    let h = hashString(d.id, this.seed) & mask
     while (slots[h] !== 0) h = (h + 1) & mask
     slots[h] = d.row + 1
   }
