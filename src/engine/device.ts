@@ -3,7 +3,7 @@ import type { DeviceInfo } from './detector.ts'
 import type { DeviceNames } from './names.ts'
 import type { DeviceFeatures } from './peers.ts'
 import { Rows } from './rows.ts'
-import { hashString } from './window.ts'
+import { hashSeeded } from './window.ts'
 
 /** One object per device (the DeviceInfo detectors read is the record itself: no second object). */
 export interface DeviceRecord extends DeviceInfo, DeviceFeatures {
@@ -87,7 +87,7 @@ export class DeviceTable extends Rows {
   get(id: string): Device | undefined {
     const { slots, byRow } = this
     const mask = slots.length - 1
-    for (let h = hashString(id, this.seed) & mask; ; h = (h + 1) & mask) {
+    for (let h = hashSeeded(id, this.seed) & mask; ; h = (h + 1) & mask) {
       const s = slots[h]!
       if (s === 0) return undefined
       const d = byRow[s - 1]!
@@ -108,7 +108,7 @@ export class DeviceTable extends Rows {
   remove(d: Device): void {
     const { slots, byRow } = this
     const mask = slots.length - 1
-    let hole = hashString(d.id, this.seed) & mask
+    let hole = hashSeeded(d.id, this.seed) & mask
     while (slots[hole] !== d.row + 1) {
       if (slots[hole] === 0) throw new Error(`device ${d.id} is not in the table`)
       hole = (hole + 1) & mask
@@ -116,7 +116,7 @@ export class DeviceTable extends Rows {
     // Backward shift: each later entry of the run that may sit in the hole (its home is not
     // between the hole and it) moves in, and leaves its own place as the next hole.
     for (let j = (hole + 1) & mask; slots[j] !== 0; j = (j + 1) & mask) {
-      const home = hashString(byRow[slots[j]! - 1]!.id, this.seed) & mask
+      const home = hashSeeded(byRow[slots[j]! - 1]!.id, this.seed) & mask
       if (((j - home) & mask) >= ((j - hole) & mask)) {
         slots[hole] = slots[j]!
         hole = j
@@ -147,7 +147,7 @@ export class DeviceTable extends Rows {
   private place(d: Device): void {
     const { slots } = this
     const mask = slots.length - 1
-    let h = hashString(d.id, this.seed) & mask
+    let h = hashSeeded(d.id, this.seed) & mask
     while (slots[h] !== 0) h = (h + 1) & mask
     slots[h] = d.row + 1
   }

@@ -262,10 +262,12 @@ export const fnvFinish = (h: number): number => {
 
 /**
  * FNV-1a over a string's UTF-16 code units, finished with murmur3's mixer so that similar keys
- * (addresses differing in one digit) spread over the whole range: cheap and deterministic (from
- * FNV's offset basis, or from a `seed` where keys must not collide by choice: the engine's table).
+ * (addresses differing in one digit) spread over the whole range: cheap and deterministic.
  */
-export const hashString = (s: string, seed: number = FNV_OFFSET): number => {
+export const hashString = (s: string): number => hashSeeded(s, FNV_OFFSET)
+
+/** `hashString` from another start than FNV's offset basis: where keys must not collide by choice (the engine's device table, a random seed each). */
+export const hashSeeded = (s: string, seed: number): number => {
   let h = seed
   for (let i = 0; i < s.length; i++) h = fnvStep(h, s.charCodeAt(i))
   return fnvFinish(h)
