@@ -32,6 +32,7 @@ import { ratioScore } from '../src/engine/score.ts'
 import { gammaObserve, surprise } from '../src/engine/rate.ts'
 import type { GammaRate } from '../src/engine/rate.ts'
 import { addressText, compactAddress, isLocalAddress } from '../src/engine/net.ts'
+import { Rows } from '../src/engine/rows.ts'
 
 /**
  * What a flow uploads: what it sent less what it received, when it sent at least twice as much;
@@ -153,42 +154,82 @@ interface NovelSnapshot {
   tallied: number[]
 }
 
-type State = StateOf<Novel>
-/** The state as checkpoints write it. */
-type Snapshot = StateOf<NovelSnapshot>
+/**
+ * A device's state is its row in the detector's `Rows` (no object per device): its belief's
+ * shape and exposure and three window numbers as doubles; counts, its latest hour and the
+ * destinations it knows while they are few as words (`KNOWN_INLINE` hashes and a word of their
+ * signs: a hash is unsigned, one marked `BEHIND_NAME` signed, and checkpoints write each as it
+ * was). The rest, which a device needs later or never, is in its `More` (by row).
+ */
+type State = number
 
-interface StateOf<N> {
-  /** Hashes of the destinations the device used (numbers: a fast, compact set of a few dozen). */
-  known: number[]
+/**
+ * The doubles: the device's new destinations and the hours they were met in (its Gamma belief,
+ * from the second half of learning, then hourly, forgetting; see src/engine/rate.ts); the latest
+ * window with traffic while learning (-1 before); the window the second half of learning began in
+ * (half the minutes and half the windows), or -1; -1 while learning, then the window its rate was
+ * last updated.
+ */
+const SHAPE = 0
+const EXPOSURE = 1
+const LAST_ACTIVE = 2
+const LATE_SINCE = 3
+const RATE_WINDOW = 4
+const DOUBLES = 5
+/**
+ * The words: windows with traffic while learning; hours with traffic since the rate was last
+ * updated (its exposure), and the latest of them (-1 before); destinations learned in the second
+ * half; how many known destinations are inline (-1: they are in `More.known`), their signs (bit k
+ * set: the k-th is negative), and the inline hashes.
+ */
+const ACTIVE_WINDOWS = 0
+const ACTIVE_HOURS = 1
+const LAST_HOUR = 2
+const LATE_LEARNED = 3
+const KNOWN_COUNT = 4
+const KNOWN_SIGNS = 5
+const KNOWN = 6
+/** Known destinations held in the row: a thermostat's few and their addresses' marks; more go to `More.known`. */
+const KNOWN_INLINE = 8
+const WORDS = KNOWN + KNOWN_INLINE
+
+/** What a device needs once it knows many destinations, meets new ones or uploads: an object by row, absent until then. */
+interface More {
+  /** The destinations it knows past the inline ones, all of them, in the order learned (up to maxKnown). */
+  known: number[] | null
   /** Allocated on the first destination seen after learning. */
-  novel: N | null
-  /** New destinations the device met (from the second half of learning, then hourly, forgetting; see src/engine/rate.ts). */
-  shape: number
-  /** Hours they were met in. */
-  exposure: number
-  /** Windows with traffic while learning, and the latest of them. */
-  activeWindows: number
-  lastActive: number
-  /** Hours with traffic since the device's rate was last updated, and the latest of them: its exposure. */
-  activeHours: number
-  lastHour: number
-  /** Window the second half of learning began in (half the minutes and half the windows), or -1. */
-  lateSince: number
-  /** Destinations learned in the second half. */
-  lateLearned: number
-  /** -1 while learning; then the window the device's rate was last updated. */
-  rateWindow: number
+  novel: Novel | null
   /**
    * Destinations it sent `uploadBytes` to within a horizon (the latest MAX_UPLOADS): where it
-   * uploads stays known when a busy device's `known` forgets it (a gateway's nightly photo backup
-   * among hundreds of sites a day); absent in older checkpoints.
+   * uploads stays known when a busy device's known destinations forget it (a gateway's nightly
+   * photo backup among hundreds of sites a day).
    */
-  uploads?: number[] | null
+  uploads: number[] | null
   /**
    * Bulk uploads under way to destinations it knows (learned, or new ones past the horizon): for
    * each, `[hash, first window, bytes]`, the latest MAX_BULK; one reaching `uploadBytes` within a
-   * horizon joins `uploads`. Absent in older checkpoints.
+   * horizon joins `uploads`.
    */
+  bulk: number[] | null
+}
+
+/** The state as checkpoints write it (the form of the object a device had before the rows). */
+interface Snapshot {
+  /** Hashes of the destinations the device used, in the order learned. */
+  known: number[]
+  novel: NovelSnapshot | null
+  shape: number
+  exposure: number
+  activeWindows: number
+  lastActive: number
+  activeHours: number
+  lastHour: number
+  lateSince: number
+  lateLearned: number
+  rateWindow: number
+  /** Absent in older checkpoints, and where none. */
+  uploads?: number[] | null
+  /** Absent in older checkpoints, and where none. */
   bulk?: number[] | null
 }
 
@@ -248,24 +289,86 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
       canShare ? fleet.sees(first + cfg.peerDelayWindows, w) : first <= w - cfg.peerDelayWindows
     /** The device's belief, its own counts with its model's rate as the prior (one object, reused). */
     const belief: GammaRate = { shape: 0, exposure: 0 }
-    /** Learning lasts the learning minutes since the device's first event and its first active windows. */
-    const learns = (state: State, age: number): boolean => age < learningMs || state.activeWindows < cfg.learningWindows
-    /** A flow in window `w` to destination `hash` the device knows, or learns now: followed when it is bulk and the destination not yet one it uploads to. */
-    const followBulk = (state: State, hash: number, w: number, bytesOut: number, bytesIn: number | undefined): void => {
-      const sent = netSent(bytesOut, bytesIn)
-      if (sent * BULK_SHARE >= cfg.uploadBytes && !(state.uploads?.includes(hash) ?? false)) bulkUpload(state, hash, w, sent, cfg.windows, cfg.uploadBytes)
+    /** The devices' rows, and what some of them need more, by row. */
+    const rows = new Rows(DOUBLES, WORDS)
+    const more: (More | undefined)[] = []
+    /** A device's own belief, to update (one object, reused). */
+    const own: GammaRate = { shape: 0, exposure: 0 }
+    const moreOf = (row: State): More => (more[row] ??= { known: null, novel: null, uploads: null, bulk: null })
+    /** A new row: nothing learned, no window yet. */
+    const fresh = (): State => {
+      const row = rows.alloc()
+      while (more.length <= row) more.push(undefined)
+      const f = rows.f
+      const d = row * DOUBLES
+      f[d + LAST_ACTIVE] = -1
+      f[d + LATE_SINCE] = -1
+      f[d + RATE_WINDOW] = -1
+      rows.i[row * WORDS + LAST_HOUR] = -1
+      return row
     }
-    const remember = (state: State, model: string, hash: number, ts: number, shared = true): void => {
-      const known = state.known
-      if (known.length < cfg.maxKnown) {
-        // A fresh array of exactly the right length (concat): push would leave up to half as much
-        // again empty, and shift then push at the bound (a spambot learning MX hosts, a fifth of the
-        // bundled fleet's devices) kept ~400 slots for 256.
-        state.known = known.concat([hash])
+    /** Learning lasts the learning minutes since the device's first event and its first active windows. */
+    const learns = (row: State, age: number): boolean => age < learningMs || rows.i[row * WORDS + ACTIVE_WINDOWS]! < cfg.learningWindows
+    /** Whether the device uploaded to `hash` lately. */
+    const uploadsTo = (row: State, hash: number): boolean => more[row]?.uploads?.includes(hash) ?? false
+    /** A flow in window `w` to destination `hash` the device knows, or learns now: followed when it is bulk and the destination not yet one it uploads to. */
+    const followBulk = (row: State, hash: number, w: number, bytesOut: number, bytesIn: number | undefined): void => {
+      const sent = netSent(bytesOut, bytesIn)
+      if (sent * BULK_SHARE >= cfg.uploadBytes && !uploadsTo(row, hash)) bulkUpload(moreOf(row), hash, w, sent, cfg.windows, cfg.uploadBytes)
+    }
+    /** Whether the device knows destination `hash` (its row's inline ones compared by bits and sign, as `includes` compares numbers). */
+    const knows = (row: State, hash: number): boolean => {
+      const i = rows.i
+      const o = row * WORDS
+      const count = i[o + KNOWN_COUNT]!
+      if (count < 0) return more[row]!.known!.includes(hash)
+      const bits = hash | 0
+      const sign = hash < 0 ? 1 : 0
+      for (let k = 0; k < count; k++) if (i[o + KNOWN + k] === bits && ((i[o + KNOWN_SIGNS]! >>> k) & 1) === sign) return true
+      return false
+    }
+    /** The device's known destinations, in the order learned, each as it was hashed. */
+    const knownOf = (row: State): number[] => {
+      const i = rows.i
+      const o = row * WORDS
+      const count = i[o + KNOWN_COUNT]!
+      if (count < 0) return more[row]!.known!
+      const signs = i[o + KNOWN_SIGNS]!
+      return Array.from({ length: count }, (_, k) => ((signs >>> k) & 1) === 1 ? i[o + KNOWN + k]! : i[o + KNOWN + k]! >>> 0)
+    }
+    const remember = (row: State, model: string, hash: number, ts: number, shared = true): void => {
+      const i = rows.i
+      const o = row * WORDS
+      const count = i[o + KNOWN_COUNT]!
+      if (count >= 0 && (count < KNOWN_INLINE || cfg.maxKnown === KNOWN_INLINE)) {
+        let at = count
+        if (count === KNOWN_INLINE) {
+          // Full at maxKnown: the oldest makes room.
+          for (let k = 1; k < KNOWN_INLINE; k++) i[o + KNOWN + k - 1] = i[o + KNOWN + k]!
+          i[o + KNOWN_SIGNS] = i[o + KNOWN_SIGNS]! >>> 1
+          at = KNOWN_INLINE - 1
+        } else i[o + KNOWN_COUNT] = count + 1
+        i[o + KNOWN + at] = hash | 0
+        if (hash < 0) i[o + KNOWN_SIGNS] = i[o + KNOWN_SIGNS]! | (1 << at)
+        else i[o + KNOWN_SIGNS] = i[o + KNOWN_SIGNS]! & ~(1 << at)
       } else {
-        // Full: the oldest makes room, moved by hand (copyWithin takes V8's generic path).
-        for (let i = 1; i < known.length; i++) known[i - 1] = known[i]!
-        known[known.length - 1] = hash
+        const m = moreOf(row)
+        if (count >= 0) {
+          // Past the inline ones: all of them to an array of their own.
+          m.known = knownOf(row)
+          i[o + KNOWN_COUNT] = -1
+        }
+        const known = m.known!
+        if (known.length < cfg.maxKnown) {
+          // A fresh array of exactly the right length (concat): push would leave up to half as much
+          // again empty, and shift then push at the bound (a spambot learning MX hosts, a fifth of the
+          // bundled fleet's devices) kept ~400 slots for 256.
+          m.known = known.concat([hash])
+        } else {
+          // Full: the oldest makes room, moved by hand (copyWithin takes V8's generic path).
+          for (let k = 1; k < known.length; k++) known[k - 1] = known[k]!
+          known[known.length - 1] = hash
+        }
       }
       if (shared) peers.add(model, hash, ts)
     }
@@ -274,59 +377,62 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
     /** New destination `i`'s key. */
     const keyOf = (strs: Novel['strs'], i: number): string => (strs[i * STRINGS + KEY] as string | null) ?? derivedKey(addressOf(strs, i), hostText(strs, i))
     return {
-      // `known` starts as one shared empty array: `remember` copies it one longer instead of writing it, until it is full.
-      init: () => ({ known: NONE, novel: null, shape: 0, exposure: 0, activeWindows: 0, lastActive: -1, activeHours: 0, lastHour: -1, lateSince: -1, lateLearned: 0, rateWindow: -1 }),
-      observeEgress(state, e, device) {
+      init: fresh,
+      observeEgress(row, e, device) {
         const w = windowOf(e.ts, windowMs)
         const age = e.ts - device.firstSeen
-        const learning = state.rateWindow < 0 && learns(state, age)
+        const f = rows.f
+        const d = row * DOUBLES
+        const i = rows.i
+        const o = row * WORDS
+        const learning = f[d + RATE_WINDOW]! < 0 && learns(row, age)
         const hour = Math.floor(w / hourWindows)
-        if (hour > state.lastHour) {
-          state.lastHour = hour
-          state.activeHours++
+        if (hour > i[o + LAST_HOUR]!) {
+          i[o + LAST_HOUR] = hour
+          i[o + ACTIVE_HOURS]!++
         }
-        if (learning && w > state.lastActive) {
-          state.lastActive = w
-          state.activeWindows++
-          if (state.lateSince < 0 && age >= learningMs / 2 && state.activeWindows > cfg.learningWindows / 2) state.lateSince = w
+        if (learning && w > f[d + LAST_ACTIVE]!) {
+          f[d + LAST_ACTIVE] = w
+          i[o + ACTIVE_WINDOWS]!++
+          if (f[d + LATE_SINCE]! < 0 && age >= learningMs / 2 && i[o + ACTIVE_WINDOWS]! > cfg.learningWindows / 2) f[d + LATE_SINCE] = w
         }
         if (isLocalAddress(e.dstIp)) return
         // The destination's key is hashed in place: the key string is built only for a new one.
         const hash = destinations.hash(e.dstIp, e.dstHost)
-        const novel = state.novel
-        const o = novel === null ? -1 : rowOffset(novel.nums, hash, stride)
-        if (o >= 0) {
+        const novel = more[row]?.novel ?? null
+        const at = novel === null ? -1 : rowOffset(novel.nums, hash, stride)
+        if (at >= 0) {
           const nums = novel!.nums
           // First seen in the earliest window it had traffic in, whatever order the flows came in.
-          if (w < nums[o + FIRST]!) nums[o + FIRST] = w
-          if (w - nums[o + FIRST]! < cfg.windows) {
+          if (w < nums[at + FIRST]!) nums[at + FIRST] = w
+          if (w - nums[at + FIRST]! < cfg.windows) {
             const sent = netSent(e.bytesOut, e.bytesIn)
-            nums[o + BYTES]! += sent
-            const last = nums[o + LAST]!
+            nums[at + BYTES]! += sent
+            const last = nums[at + LAST]!
             if (w > last) {
-              nums[o + TRAIL] = trailShift(nums[o + TRAIL]!, w - last)
-              tailShift(nums, w - last, o + TAIL, tailLength)
-              nums[o + LAST] = w
-              nums[o + ACTIVE]!++
+              nums[at + TRAIL] = trailShift(nums[at + TRAIL]!, w - last)
+              tailShift(nums, w - last, at + TAIL, tailLength)
+              nums[at + LAST] = w
+              nums[at + ACTIVE]!++
             } else {
-              const marked = trailMark(nums[o + TRAIL]!, last - w)
-              if (marked !== nums[o + TRAIL]) nums[o + ACTIVE]!++
-              nums[o + TRAIL] = marked
+              const marked = trailMark(nums[at + TRAIL]!, last - w)
+              if (marked !== nums[at + TRAIL]) nums[at + ACTIVE]!++
+              nums[at + TRAIL] = marked
             }
             const k = last > w ? last - w : 0
-            if (k < tailLength) nums[o + TAIL + k]! += sent
+            if (k < tailLength) nums[at + TAIL + k]! += sent
           }
           return
         }
         const named = e.dstHost !== undefined && e.dstHost.length > 0
-        if (state.known.includes(hash)) {
+        if (knows(row, hash)) {
           // A bulk upload to where it already goes (a nightly backup learned while learning) makes it where it uploads.
-          followBulk(state, hash, w, e.bytesOut, e.bytesIn)
+          followBulk(row, hash, w, e.bytesOut, e.bytesIn)
           return
         }
         // Where it uploaded lately (the latest MAX_UPLOADS) is no new destination, however many others it met since.
-        if (state.uploads?.includes(hash)) {
-          remember(state, device.model, hash, e.ts, false)
+        if (uploadsTo(row, hash)) {
+          remember(row, device.model, hash, e.ts, false)
           return
         }
         // An address's identity (owner or prefix) is known used unnamed (`hash`) or behind a name
@@ -334,23 +440,24 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
         // or the collector does not name it. A named flow is the endpoint it knew only when the
         // device used its address's identity unnamed (a DNS answer, a collector that learned the
         // name): any other name in that cloud is judged by its name.
-        if (!named && state.known.includes(hash ^ BEHIND_NAME)) return
+        if (!named && knows(row, hash ^ BEHIND_NAME)) return
         const byAddress = named ? destinations.hash(e.dstIp, undefined) : hash
-        const addressKnown = named && state.known.includes(byAddress)
-        remember(state, device.model, hash, e.ts)
-        if (named && !addressKnown && !state.known.includes(byAddress ^ BEHIND_NAME)) {
-          remember(state, device.model, byAddress ^ BEHIND_NAME, e.ts, false)
+        const addressKnown = named && knows(row, byAddress)
+        remember(row, device.model, hash, e.ts)
+        if (named && !addressKnown && !knows(row, byAddress ^ BEHIND_NAME)) {
+          remember(row, device.model, byAddress ^ BEHIND_NAME, e.ts, false)
           // For the model's peers, the address's identity is in use: a peer reaching it unnamed shares it.
           peers.add(device.model, byAddress, e.ts)
         }
         if (addressKnown) return
         if (learning) {
-          if (state.lateSince >= 0) state.lateLearned++
+          if (f[d + LATE_SINCE]! >= 0) i[o + LATE_LEARNED]!++
           // Its first flow counts towards a bulk upload too (the rest come to a known destination).
-          followBulk(state, hash, w, e.bytesOut, e.bytesIn)
+          followBulk(row, hash, w, e.bytesOut, e.bytesIn)
           return
         }
-        const { nums, strs } = (state.novel = roomForOne(state.novel, cfg.maxNovel, stride))
+        const m = moreOf(row)
+        const { nums, strs } = (m.novel = roomForOne(m.novel, cfg.maxNovel, stride))
         const added = nums.length - stride
         const sent = netSent(e.bytesOut, e.bytesIn)
         nums[added + HASH] = hash
@@ -367,18 +474,23 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
         strs[so + ADDRESS] = compactAddress(e.dstIp)
         strs[so + HOST] = e.dstHost ?? ''
       },
-      evaluate(state, w, device): Finding | null {
-        if (state.rateWindow < 0) {
+      evaluate(row, w, device): Finding | null {
+        const f = rows.f
+        const d = row * DOUBLES
+        if (f[d + RATE_WINDOW]! < 0) {
           const end = (w + 1) * windowMs
-          if (learns(state, end - device.firstSeen)) return null
+          if (learns(row, end - device.firstSeen)) return null
           // Per hour of the second half, which is at least a quarter of the learning minutes long.
-          const lateMs = state.lateSince < 0 ? 0 : Math.max(end - state.lateSince * windowMs, learningMs / 4, windowMs)
-          state.shape = lateMs > 0 ? state.lateLearned : 0
-          state.exposure = lateMs / 3_600_000
-          state.rateWindow = w
+          const lateSince = f[d + LATE_SINCE]!
+          const lateMs = lateSince < 0 ? 0 : Math.max(end - lateSince * windowMs, learningMs / 4, windowMs)
+          f[d + SHAPE] = lateMs > 0 ? rows.i[row * WORDS + LATE_LEARNED]! : 0
+          f[d + EXPOSURE] = lateMs / 3_600_000
+          f[d + RATE_WINDOW] = w
         }
+        const rateWindow = f[d + RATE_WINDOW]!
+        const novel = more[row]?.novel ?? null
         // No new destination to judge and no hourly update due: nothing to read or to learn.
-        if ((state.novel === null || state.novel.strs.length === 0) && w - state.rateWindow < hourWindows) return null
+        if ((novel === null || novel.strs.length === 0) && w - rateWindow < hourWindows) return null
         const at = w * windowMs
         // The model's devices' rates as a Gamma prior, by the moments of their hourly counts (a
         // Poisson mixed over a Gamma has variance mean + mean² / shape): devices alike weigh as
@@ -389,8 +501,10 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
         const spread = moments === null ? 0 : moments.variance - moments.mean
         const evidence = Math.min(cfg.priorHours, moments === null ? 0 : moments.weight * horizonHours)
         const priorHours = Math.max(1, spread > 0 ? Math.min(evidence, (moments!.mean / spread) * horizonHours) : evidence)
-        belief.shape = state.shape + modelRate * priorHours
-        belief.exposure = state.exposure + priorHours
+        own.shape = f[d + SHAPE]!
+        own.exposure = f[d + EXPOSURE]!
+        belief.shape = own.shape + modelRate * priorHours
+        belief.exposure = own.exposure + priorHours
         let counted = 0
         /** New destinations since the last update not counted (yet): one-offs, or waiting for peers. */
         let uncounted = 0
@@ -398,12 +512,11 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
         let oneOffs = 0
         /** Counted ones the device's rate learned as churn while they waited. */
         let vouched = 0
-        const updates = w - state.rateWindow >= hourWindows
+        const updates = w - rateWindow >= hourWindows
         let biggest = -1
         let biggestBytes = 0
         /** Indexes in `novel` of the destinations counted. */
         const picked: number[] = []
-        const novel = state.novel
         const count = novel === null ? 0 : novel.strs.length / STRINGS
         const nums = novel === null ? NONE : novel.nums
         const canShare = count > 0 && fleet.devices(device.model, at) > cfg.peerDevices
@@ -417,7 +530,7 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
           // Up to the end of w: what the lookahead observed past it is taken off.
           const bytes = nums[o + BYTES]! - tailAfter(nums, nums[o + LAST]!, w, o + TAIL, tailLength)
           if (bytes >= cfg.uploadBytes) {
-            uploadedTo(state, nums[o + HASH]!)
+            uploadedTo(moreOf(row), nums[o + HASH]!)
             if (bytes > biggestBytes) {
               shared = sharedBy(device.model, nums[o + HASH]!, at)
               if (shared === 0) {
@@ -455,8 +568,8 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
           // Exposure is the hours the device had traffic in since the last update (an offline day
           // is no evidence of a quiet device), and it forgets per such hour. They met what the
           // horizon counted and the rest.
-          const elapsed = (w - state.rateWindow) / hourWindows
-          const exposed = Math.min(elapsed, state.activeHours)
+          const elapsed = (w - rateWindow) / hourWindows
+          const exposed = Math.min(elapsed, rows.i[row * WORDS + ACTIVE_HOURS]!)
           const inHorizon = counted * Math.min(1, elapsed / horizonHours)
           const met = inHorizon + uncounted
           if (exposed > 0) {
@@ -466,18 +579,20 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
               // that changed for good is learned again, an hour at a time), and its model nothing:
               // a bot does not make its model normal.
               const fires = firingCount(belief, cfg.surprise, horizonHours, counted)
-              gammaObserve(state, Math.min(met, (fires * exposed) / horizonHours), exposed, forget)
+              gammaObserve(own, Math.min(met, (fires * exposed) / horizonHours), exposed, forget)
               // Those judged now do not vouch for themselves later.
               for (const i of picked) if (nums[i * stride + TALLIED] === 0) nums[i * stride + TALLIED] = 1
             } else {
-              gammaObserve(state, met, exposed, forget)
+              gammaObserve(own, met, exposed, forget)
               // Its model learns the hour, within a cap, but only what is settled: one destination
               // that may yet count does not make its model busy.
               modelHours.observe(device.model, Math.round(Math.min((inHorizon + oneOffs) / exposed, MODEL_HOUR_CAP) * horizonHours), at)
             }
           }
-          state.activeHours = 0
-          state.rateWindow = w
+          f[d + SHAPE] = own.shape
+          f[d + EXPOSURE] = own.exposure
+          rows.i[row * WORDS + ACTIVE_HOURS] = 0
+          f[d + RATE_WINDOW] = w
         }
         const hours = Math.round((cfg.windows * windowMs) / 360_000) / 10
         if (biggest >= 0) {
@@ -517,7 +632,7 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
             // -log10 of the chance of this many or more, for the device's rate.
             surprise: round2(surprised),
             // What the device met an hour, but for the destinations judged.
-            deviceRatePerHour: Number((state.exposure > 0 ? Math.max(0, state.shape - vouched) / state.exposure : 0).toPrecision(2)),
+            deviceRatePerHour: Number((own.exposure > 0 ? Math.max(0, own.shape - vouched) / own.exposure : 0).toPrecision(2)),
             modelRatePerHour: Number(modelRate.toPrecision(2)),
             modelWeightHours: Math.round(priorHours * 10) / 10,
             firmwareChangedRecently: firmwareChanged,
@@ -529,10 +644,68 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
           destinations: keys,
         }
       },
-      snapshot: (s): Snapshot => copy(s, s.novel === null ? null : novelSnapshot(s.novel, stride, keyOf)),
-      restore: (data): State => {
+      snapshot(row): Snapshot {
+        const f = rows.f
+        const d = row * DOUBLES
+        const i = rows.i
+        const o = row * WORDS
+        const m = more[row]
+        return {
+          known: knownOf(row).slice(),
+          novel: m?.novel == null ? null : novelSnapshot(m.novel, stride, keyOf),
+          shape: f[d + SHAPE]!,
+          exposure: f[d + EXPOSURE]!,
+          activeWindows: i[o + ACTIVE_WINDOWS]!,
+          lastActive: f[d + LAST_ACTIVE]!,
+          activeHours: i[o + ACTIVE_HOURS]!,
+          lastHour: i[o + LAST_HOUR]!,
+          lateSince: f[d + LATE_SINCE]!,
+          lateLearned: i[o + LATE_LEARNED]!,
+          rateWindow: f[d + RATE_WINDOW]!,
+          // (Absent until needed: most devices never upload.)
+          uploads: m?.uploads?.slice(),
+          bulk: m?.bulk?.slice(),
+        }
+      },
+      // From a checkpoint: as older ones wrote it too.
+      restore(data): State {
         const s = data as Snapshot
-        return copy(s, s.novel === null ? null : novelFromSnapshot(s.novel, stride, derivedKey))
+        const row = fresh()
+        const f = rows.f
+        const d = row * DOUBLES
+        const i = rows.i
+        const o = row * WORDS
+        // Checkpoints from before the belief: the old hourly rate as an hour of exposure.
+        const rate = (s as unknown as { rate?: number }).rate
+        f[d + SHAPE] = s.shape ?? rate ?? 0
+        f[d + EXPOSURE] = s.exposure ?? (rate === undefined ? 0 : 1)
+        f[d + LAST_ACTIVE] = s.lastActive
+        f[d + LATE_SINCE] = s.lateSince ?? -1
+        f[d + RATE_WINDOW] = s.rateWindow
+        i[o + ACTIVE_WINDOWS] = s.activeWindows
+        i[o + ACTIVE_HOURS] = s.activeHours ?? 0
+        i[o + LAST_HOUR] = s.lastHour ?? -1
+        i[o + LATE_LEARNED] = s.lateLearned ?? 0
+        if (s.known.length <= KNOWN_INLINE) {
+          i[o + KNOWN_COUNT] = s.known.length
+          let signs = 0
+          for (let k = 0; k < s.known.length; k++) {
+            i[o + KNOWN + k] = s.known[k]! | 0
+            if (s.known[k]! < 0) signs |= 1 << k
+          }
+          i[o + KNOWN_SIGNS] = signs
+        } else {
+          i[o + KNOWN_COUNT] = -1
+          moreOf(row).known = s.known.slice()
+        }
+        if (s.novel !== null) moreOf(row).novel = novelFromSnapshot(s.novel, stride, derivedKey)
+        if (s.uploads != null) moreOf(row).uploads = s.uploads.slice()
+        if (s.bulk != null) moreOf(row).bulk = s.bulk.slice()
+        return row
+      },
+      forget(row) {
+        more[row] = undefined
+        rows.release(row)
       },
     }
   },
@@ -541,8 +714,8 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
 const round2 = (n: number): number => Math.round(n * 100) / 100
 
 /** A flow uploading `sent` bytes in window `w` to known destination `hash`: added to its bulk upload of the horizon, which past `uploadBytes` makes it where the device uploads. */
-const bulkUpload = (state: State, hash: number, w: number, sent: number, horizon: number, uploadBytes: number): void => {
-  const bulk = (state.bulk ??= [])
+const bulkUpload = (m: More, hash: number, w: number, sent: number, horizon: number, uploadBytes: number): void => {
+  const bulk = (m.bulk ??= [])
   let k = -1
   for (let j = 0; j < bulk.length; j += 3) if (bulk[j] === hash) k = j
   if (k >= 0 && w - bulk[k + 1]! >= horizon) {
@@ -556,14 +729,14 @@ const bulkUpload = (state: State, hash: number, w: number, sent: number, horizon
   }
   bulk[k + 2]! += sent
   if (bulk[k + 2]! >= uploadBytes) {
-    uploadedTo(state, hash)
+    uploadedTo(m, hash)
     bulk.splice(k, 3)
   }
 }
 
 /** The device sent a horizon's upload to destination `hash`: remembered (the latest MAX_UPLOADS). */
-const uploadedTo = (state: State, hash: number): void => {
-  const uploads = (state.uploads ??= [])
+const uploadedTo = (m: More, hash: number): void => {
+  const uploads = (m.uploads ??= [])
   if (uploads.includes(hash)) return
   if (uploads.length >= MAX_UPLOADS) uploads.shift()
   uploads.push(hash)
@@ -655,18 +828,3 @@ const novelFromSnapshot = (n: NovelSnapshot, stride: number, derivedKey: (addres
   }
   return { nums, strs }
 }
-
-/** A state's fields but its new destinations, copied (from a checkpoint: as older ones wrote them too). */
-const copy = <N>(s: StateOf<unknown>, novel: N | null): StateOf<N> => ({
-  ...s,
-  activeHours: s.activeHours ?? 0,
-  lastHour: s.lastHour ?? -1,
-  // Checkpoints from before the belief: the old hourly rate as an hour of exposure.
-  shape: s.shape ?? (s as unknown as { rate?: number }).rate ?? 0,
-  exposure: s.exposure ?? ((s as unknown as { rate?: number }).rate === undefined ? 0 : 1),
-  known: s.known.slice(),
-  // (Absent until needed: most devices never upload; a slot each would cost every device.)
-  uploads: s.uploads?.slice(),
-  bulk: s.bulk?.slice(),
-  novel,
-})

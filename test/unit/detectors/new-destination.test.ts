@@ -364,16 +364,12 @@ describe('new-destination checkpoints', () => {
     })
   })
 
-  it('holds no key its address and host name give, and keeps one they do not (a checkpoint written with another owner table)', () => {
+  it('writes the keys its addresses and host names give, and keeps one they do not (a checkpoint written with another owner table)', () => {
     const { detector, device, state } = withNovel()
-    const strs = (s: unknown): unknown[] => (s as { novel: { strs: unknown[] } }).novel.strs
-    // Key, address (a dotted quad as a number), host: three per destination.
-    expect(strs(state).filter((_, i) => i % 3 === 0)).toEqual([null, null, null])
-    expect(strs(state).filter((_, i) => i % 3 === 1).every((a) => typeof a === 'number')).toBe(true)
     const snapshot = JSON.parse(JSON.stringify(detector.snapshot(state)))
+    expect(snapshot.novel.keys).toEqual(['203.0.113.0/24', 'c2.example', '192.0.2.0/24'])
     const other = { ...snapshot, novel: { ...snapshot.novel, keys: ['AS64500', 'c2.example', '192.0.2.0/24'] } }
     const restored = detector.restore(JSON.parse(JSON.stringify(other)), device)
-    expect(strs(restored).filter((_, i) => i % 3 === 0)).toEqual(['AS64500', null, null])
     expect(JSON.parse(JSON.stringify(detector.snapshot(restored)))).toEqual(other)
   })
 
@@ -388,6 +384,56 @@ describe('new-destination checkpoints', () => {
     detector.observeEgress!(state, egress({ deviceId: 'dev-1', ts: at(20), dstIp: '198.51.4.9' }), device)
     const { known } = JSON.parse(JSON.stringify(detector.snapshot(state)))
     expect(known).toEqual(prefixes.slice(3).map((p) => hashString(`${p}.0/24`)))
+  })
+
+  /** A detector learning (the default two hours) and its device. */
+  const learner = () => {
+    const detector = newDestination.create(newDestination.configSchema.parse({}), { windowMs: MINUTE, lookaheadWindows: 1, fleet: soloFleet(MINUTE).access('new-destination'), destinations: new Destinations(null) })
+    const device = { id: 'dev-1', model: 'test-model', firmware: '', firmwareChangedAt: -Infinity, firstSeen: at(0) }
+    return { detector, device }
+  }
+  /** The mark of an address's identity used behind a name (BEHIND_NAME in the detector). */
+  const behindName = (hash: number): number => hash ^ 0x5bd1e995
+
+  it('keeps every destination it learned, in the order learned, each as it was hashed, however many more than a row holds', () => {
+    const { detector, device } = learner()
+    const state = detector.init(device)
+    // Eleven prefixes unnamed, then three names (each adds its name and its address's mark).
+    const prefixes = Array.from({ length: 11 }, (_, i) => `198.51.${i}`)
+    prefixes.forEach((p, i) => detector.observeEgress!(state, egress({ deviceId: 'dev-1', ts: at(1 + i), dstIp: `${p}.7` }), device))
+    const names = ['a.example', 'b.example', 'c.example']
+    names.forEach((n, i) => detector.observeEgress!(state, egress({ deviceId: 'dev-1', ts: at(20 + i), dstIp: `203.0.${i}.9`, dstHost: n }), device))
+    const expected = [
+      ...prefixes.map((p) => hashString(`${p}.0/24`)),
+      ...names.flatMap((n, i) => [hashString(n), behindName(hashString(`203.0.${i}.0/24`))]),
+    ]
+    // Both kinds of 32-bit numbers are among them: unsigned past 2^31, and signed below zero.
+    expect([expected.some((h) => h >= 2 ** 31), expected.some((h) => h < 0)]).toEqual([true, true])
+    const { known } = JSON.parse(JSON.stringify(detector.snapshot(state)))
+    expect(known).toEqual(expected)
+  })
+
+  it('restores known destinations as they were written, few or many, signed or unsigned', () => {
+    const { detector, device } = learner()
+    const written = JSON.parse(JSON.stringify(detector.snapshot(detector.init(device))))
+    for (const known of [[3_000_000_000, -5, 7], Array.from({ length: 12 }, (_, i) => (i % 2 === 0 ? 4_000_000_000 + i : -1_000_000 - i))]) {
+      const restored = detector.restore({ ...written, known }, device)
+      expect(JSON.parse(JSON.stringify(detector.snapshot(restored))).known).toEqual(known)
+    }
+  })
+
+  it('knows an address a restored checkpoint knew behind a name when it comes back unnamed', () => {
+    const { detector, device } = learner()
+    // A /24 whose mark is negative (a signed number in the checkpoint).
+    const prefix = Array.from({ length: 256 }, (_, i) => `198.18.${i}`).find((p) => behindName(hashString(`${p}.0/24`)) < 0)!
+    const written = JSON.parse(JSON.stringify(detector.snapshot(detector.init(device))))
+    // Learned (its rate window set): a flow to an unknown destination now is a new one.
+    const learned = { ...written, rateWindow: 200, known: [hashString('c2.example'), behindName(hashString(`${prefix}.0/24`))] }
+    const state = detector.restore(learned, device)
+    detector.observeEgress!(state, egress({ deviceId: 'dev-1', ts: at(300), dstIp: `${prefix}.9` }), device)
+    expect(JSON.parse(JSON.stringify(detector.snapshot(state))).novel).toBeNull()
+    detector.observeEgress!(state, egress({ deviceId: 'dev-1', ts: at(301), dstIp: '192.0.2.9' }), device)
+    expect(JSON.parse(JSON.stringify(detector.snapshot(state))).novel.keys).toEqual(['192.0.2.0/24'])
   })
 
   it('keeps the latest maxNovel new destinations, the one first seen longest ago making room', () => {
