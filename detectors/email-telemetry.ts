@@ -71,6 +71,7 @@ export const emailTelemetry = defineDetector<EmailTelemetryConfig, State>({
     const prior = fleet.histogram('mail')
     const minutes = Math.round((cfg.windows * windowMs) / 60_000)
     return {
+      rowState: true,
       init: () => INERT,
       observeTelemetry(state, e) {
         for (const name of cfg.metrics) {

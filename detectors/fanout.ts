@@ -109,6 +109,7 @@ export const fanout = defineDetector<FanoutConfig, State>({
       return surprise(count, belief, 1)
     }
     return {
+      rowState: true,
       init: fresh,
       observeEgress(row, e) {
         if (isMulticast(e.dstIp)) return

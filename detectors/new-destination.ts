@@ -377,6 +377,7 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
     /** New destination `i`'s key. */
     const keyOf = (strs: Novel['strs'], i: number): string => (strs[i * STRINGS + KEY] as string | null) ?? derivedKey(addressOf(strs, i), hostText(strs, i))
     return {
+      rowState: true,
       init: fresh,
       observeEgress(row, e, device) {
         const w = windowOf(e.ts, windowMs)

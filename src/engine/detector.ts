@@ -46,6 +46,11 @@ export const lookaheadWindows = (allowedLatenessMs: number, windowMs: number): n
  * no logging: the same events of a device, with the same fleet, give the same findings.
  */
 export interface Detector<S = unknown> {
+  /**
+   * Its state is always a 32-bit integer (a row of its own `Rows`, or a sentinel): the engine keeps
+   * it in a word of the device's row instead of a slot that holds any value (4 bytes a device, not 8).
+   */
+  readonly rowState?: boolean
   init(device: DeviceInfo): S
   /**
    * Observes one event. May return a new state object, which replaces the device's: a detector

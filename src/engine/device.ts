@@ -46,6 +46,19 @@ const OLDER = 7
 const NEWER = 8
 const WORDS = 9
 
+/** A model and firmware, shared by the devices that report the pair. */
+interface Profile {
+  readonly model: string
+  readonly firmware: string
+}
+/** A device's fields that most devices never set. */
+interface Extra {
+  alerts: unknown[] | null
+  names: DeviceNames | null
+}
+/** Pairs a table shares at most before it starts its pool afresh (a stream of made-up firmware strings cannot grow it). */
+const MAX_PROFILES = 4096
+
 /**
  * An engine's devices: found by id, in the order they were last seen (least recently first: what
  * eviction and the sweeps read), their numbers in a row each and their detector states in a column
@@ -54,8 +67,13 @@ const WORDS = 9
  * through the rows. Like the rows, the table keeps the room its largest count took.
  */
 export class DeviceTable extends Rows {
-  /** By detector index, then by row. */
+  /** By detector index, then by row (empty for a detector whose states are words). */
   readonly states: unknown[][]
+  /** By detector index: the word of its states in `stateWords`, or -1 (its states in `states`). */
+  readonly stateWord: readonly number[]
+  /** The states of the detectors whose states are 32-bit integers, `stateStride` words a row. */
+  stateWords: Int32Array
+  readonly stateStride: number
   /** Each row's device. */
   private readonly byRow: (Device | undefined)[]
   /** Row + 1 of a device (0: free), at its id's hash or past it. */
@@ -65,9 +83,17 @@ export class DeviceTable extends Rows {
   private newestRow = -1
   /** A random seed each table: ids cannot be chosen to collide in every process. */
   private readonly seed = (Math.random() * 0x100000000) | 0
+  /** Model and firmware pairs by model, then firmware. */
+  private profiles = new Map<string, Map<string, Profile>>()
+  private profileCount = 0
 
-  constructor(detectors: number) {
+  /** `detectors`: each detector's id, and whether its states are 32-bit integers (`Detector.rowState`). */
+  constructor(private readonly detectors: readonly { readonly id: string; readonly rowState: boolean }[]) {
     super(DOUBLES, WORDS)
+    let words = 0
+    this.stateWord = detectors.map((d) => (d.rowState ? words++ : -1))
+    this.stateStride = words
+    this.stateWords = new Int32Array(64 * words)
     // Each column starts with the elements kind of any value (it held an object once), so that one
     // load site reads every column the same way, whether its detector's states are objects or rows.
     const column = (): unknown[] => {
@@ -75,8 +101,44 @@ export class DeviceTable extends Rows {
       c.pop()
       return c
     }
-    this.states = Array.from({ length: detectors }, column)
+    this.states = detectors.map(column)
     this.byRow = column() as (Device | undefined)[]
+  }
+
+  /** A row of zeros, with room for its states' words. */
+  override alloc(): number {
+    const row = super.alloc()
+    const stride = this.stateStride
+    const need = (row + 1) * stride
+    if (need > this.stateWords.length) {
+      // Grown as the rows grow (a quarter more at a time).
+      const words = new Int32Array(Math.ceil(need * 1.25) + 16 * stride)
+      words.set(this.stateWords)
+      this.stateWords = words
+    } else this.stateWords.fill(0, row * stride, need)
+    return row
+  }
+
+  /** Detector `i`'s state that is not a 32-bit integer, though it said its states are. */
+  notAWord(i: number, state: unknown): Error {
+    return new Error(`detector ${this.detectors[i]!.id} says its states are rows (32-bit integers) but gave ${typeof state === 'number' ? state : typeof state}`)
+  }
+
+  /** The one object of a model and firmware pair (for a device's record). */
+  profile(model: string, firmware: string): Profile {
+    let byFirmware = this.profiles.get(model)
+    let p = byFirmware?.get(firmware)
+    if (p !== undefined) return p
+    if (this.profileCount >= MAX_PROFILES) {
+      this.profiles = new Map()
+      this.profileCount = 0
+      byFirmware = undefined
+    }
+    if (byFirmware === undefined) this.profiles.set(model, (byFirmware = new Map()))
+    p = { model, firmware }
+    byFirmware.set(firmware, p)
+    this.profileCount++
+    return p
   }
 
   /** Devices in the table. */
@@ -184,17 +246,20 @@ export class DeviceTable extends Rows {
  * `release` gives the row back when the engine drops the device.
  */
 export class Device implements DeviceRecord {
-  alerts: unknown[] | null = null
-  names: DeviceNames | null = null
+  /** Its model and firmware: one object for the devices of each pair (`DeviceTable.profile`). */
+  private profile: Profile
+  /** Its alert slots and names, once it has either (most devices never have). */
+  private extra: Extra | null = null
   /** Its row in the table (the table's to read). */
   readonly row: number
 
   constructor(
     private readonly rows: DeviceTable,
     readonly id: string,
-    public model: string,
-    public firmware: string,
+    model: string,
+    firmware: string,
   ) {
+    this.profile = rows.profile(model, firmware)
     this.row = rows.alloc()
     const f = this.rows.f
     const d = this.row * DOUBLES
@@ -207,19 +272,53 @@ export class Device implements DeviceRecord {
     i[w + SHARED_BEFORE] = -1
   }
 
+  get model(): string {
+    return this.profile.model
+  }
+  set model(v: string) {
+    this.profile = this.rows.profile(v, this.profile.firmware)
+  }
+  get firmware(): string {
+    return this.profile.firmware
+  }
+  set firmware(v: string) {
+    this.profile = this.rows.profile(this.profile.model, v)
+  }
+  get alerts(): unknown[] | null {
+    return this.extra === null ? null : this.extra.alerts
+  }
+  set alerts(v: unknown[] | null) {
+    if (this.extra !== null) this.extra.alerts = v
+    else if (v !== null) this.extra = { alerts: v, names: null }
+  }
+  get names(): DeviceNames | null {
+    return this.extra === null ? null : this.extra.names
+  }
+  set names(v: DeviceNames | null) {
+    if (this.extra !== null) this.extra.names = v
+    else if (v !== null) this.extra = { alerts: null, names: v }
+  }
+
   /** Its state of detector `i`. */
   state(i: number): unknown {
-    return this.rows.states[i]![this.row]
+    const t = this.rows
+    const k = t.stateWord[i]!
+    return k < 0 ? t.states[i]![this.row] : t.stateWords[this.row * t.stateStride + k]
   }
 
   setState(i: number, state: unknown): void {
-    this.rows.states[i]![this.row] = state
+    const t = this.rows
+    const k = t.stateWord[i]!
+    if (k < 0) t.states[i]![this.row] = state
+    else if (typeof state === 'number' && (state | 0) === state) t.stateWords[this.row * t.stateStride + k] = state
+    else throw t.notAWord(i, state)
   }
 
   /** Gives the row back, its states to the collector: the record must not be read again. */
   release(): void {
-    for (const column of this.rows.states) column[this.row] = undefined
-    this.rows.release(this.row)
+    const t = this.rows
+    for (let k = 0; k < t.states.length; k++) if (t.stateWord[k]! < 0) t.states[k]![this.row] = undefined
+    t.release(this.row)
   }
 
   get maxTs(): number {

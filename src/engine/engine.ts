@@ -168,7 +168,7 @@ export class Engine implements BudgetMember {
     private readonly options: EngineOptions,
     private readonly sink: WindowSink,
   ) {
-    this.devices = new DeviceTable(detectors.length)
+    this.devices = new DeviceTable(detectors.map((a) => ({ id: a.id, rowState: a.detector.rowState === true })))
     this.budget = options.budget ?? new DeviceBudget(options.maxDevices)
     this.budget.join(this)
     this.fleet = options.fleet ?? soloFleet(options.windowMs)

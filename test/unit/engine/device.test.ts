@@ -2,6 +2,10 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { Device, DeviceTable } from '../../../src/engine/device.ts'
 
+/** A table for `n` detectors, those at `words` keeping their states in words. */
+const tableOf = (n: number, words: readonly number[] = []): DeviceTable =>
+  new DeviceTable(Array.from({ length: n }, (_, i) => ({ id: `detector-${i}`, rowState: words.includes(i) })))
+
 const fresh = (d: Device) => ({
   maxTs: d.maxTs, firstSeen: d.firstSeen, firmwareChangedAt: d.firmwareChangedAt, touchedAt: d.touchedAt, nextWindow: d.nextWindow,
   lastDataWindow: d.lastDataWindow, pending: d.pending, featureHour: d.featureHour, countsNow: d.countsNow, bytesNow: d.bytesNow,
@@ -34,18 +38,18 @@ const fill = (d: Device, k: number): void => {
 
 describe('Device: a device record with its numbers in its engine\'s rows', () => {
   it('starts as a new device: no event time, firmware never changed, no hour or share yet', () => {
-    const d = new Device(new DeviceTable(3), 'cam-1', 'peep-cam', '1.0')
+    const d = new Device(tableOf(3), 'cam-1', 'peep-cam', '1.0')
     expect(fresh(d)).toEqual(NEW)
     expect([d.id, d.model, d.firmware, d.state(0), d.state(2), d.alerts, d.names]).toEqual(['cam-1', 'peep-cam', '1.0', undefined, undefined, null, null])
   })
 
   it('keeps every number exactly, event times and byte counts past 2^31 included, apart from the other devices of its rows', () => {
-    const rows = new DeviceTable(1)
+    const rows = tableOf(1)
     // More devices than the rows' first capacity: the arrays are replaced as they grow, and each keeps its numbers.
     const devices = Array.from({ length: 600 }, (_, k) => new Device(rows, `d${k}`, 'm', ''))
     devices.forEach((d, k) => fill(d, k))
     devices.forEach((d, k) => {
-      const want = new Device(new DeviceTable(1), 'x', 'm', '')
+      const want = new Device(tableOf(1), 'x', 'm', '')
       fill(want, k)
       expect(fresh(d)).toEqual(fresh(want))
     })
@@ -54,7 +58,7 @@ describe('Device: a device record with its numbers in its engine\'s rows', () =>
   })
 
   it('keeps a state per detector and device', () => {
-    const table = new DeviceTable(2)
+    const table = tableOf(2)
     const a = new Device(table, 'a', 'm', '')
     const b = new Device(table, 'b', 'm', '')
     a.setState(0, 'a0')
@@ -64,7 +68,7 @@ describe('Device: a device record with its numbers in its engine\'s rows', () =>
   })
 
   it('gives its row back: the next device takes it and starts as new, with no state, the others keep theirs', () => {
-    const rows = new DeviceTable(1)
+    const rows = tableOf(1)
     const a = new Device(rows, 'a', 'm', '')
     const b = new Device(rows, 'b', 'm', '')
     fill(a, 1)
@@ -78,9 +82,54 @@ describe('Device: a device record with its numbers in its engine\'s rows', () =>
     expect(rows.size).toBe(2)
     expect(fresh(c)).toEqual(NEW)
     expect([c.state(0), b.state(0)]).toEqual([undefined, 'b'])
-    const want = new Device(new DeviceTable(1), 'x', 'm', '')
+    const want = new Device(tableOf(1), 'x', 'm', '')
     fill(want, 2)
     expect(fresh(b)).toEqual(fresh(want))
+  })
+})
+
+describe('Device: states, profile and extras', () => {
+  it('keeps the states of detectors that said they are 32-bit integers in words, through growth and reuse of rows', () => {
+    const table = tableOf(3, [1])
+    const devices = Array.from({ length: 600 }, (_, k) => new Device(table, `d${k}`, 'm', ''))
+    devices.forEach((d, k) => {
+      d.setState(0, `o${k}`)
+      d.setState(1, k % 2 === 0 ? 2 ** 31 - 1 - k : -(2 ** 31) + k)
+    })
+    expect(devices.map((d) => [d.state(0), d.state(1)]).filter(([o, w], k) => o !== `o${k}` || w !== (k % 2 === 0 ? 2 ** 31 - 1 - k : -(2 ** 31) + k))).toEqual([])
+    // Its column holds nothing: the words do.
+    expect([table.states[1]!.length, table.states[0]!.length]).toEqual([0, 600])
+    devices[3]!.release()
+    const next = new Device(table, 'next', 'm', '')
+    expect([next.row, next.state(1), next.state(0)]).toEqual([3, 0, undefined])
+  })
+
+  it('refuses a state that is not a 32-bit integer from a detector that said its states are, naming it', () => {
+    const d = new Device(tableOf(2, [1]), 'a', 'm', '')
+    expect(() => d.setState(1, { row: 1 })).toThrow('detector detector-1 says its states are rows (32-bit integers) but gave object')
+    expect(() => d.setState(1, 2 ** 31)).toThrow('but gave 2147483648')
+    expect(() => d.setState(1, 1.5)).toThrow('but gave 1.5')
+  })
+
+  it('changes one device\'s model or firmware without the others of the same pair', () => {
+    const table = tableOf(1)
+    const a = new Device(table, 'a', 'peep-cam', '1.0')
+    const b = new Device(table, 'b', 'peep-cam', '1.0')
+    a.firmware = '2.0'
+    b.model = 'lumen-tv'
+    expect([a.model, a.firmware, b.model, b.firmware]).toEqual(['peep-cam', '2.0', 'lumen-tv', '1.0'])
+  })
+
+  it('keeps alert slots and names apart', () => {
+    const d = new Device(tableOf(1), 'a', 'm', '')
+    const names = { addresses: ['192.0.2.1'], names: ['c2.example'], until: [5] }
+    d.alerts = ['slot']
+    d.names = names
+    d.alerts = null
+    expect([d.alerts, d.names]).toEqual([null, names])
+    d.names = null
+    d.alerts = ['again']
+    expect([d.alerts, d.names]).toEqual([['again'], null])
   })
 })
 
@@ -94,7 +143,7 @@ describe('DeviceTable: devices by id, least recently seen first', () => {
   it('finds, orders and counts devices as a map re-inserted on each touch does, through growth and removals', () => {
     fc.assert(
       fc.property(ops, (steps) => {
-        const table = new DeviceTable(1)
+        const table = tableOf(1)
         const model = new Map<string, Device>()
         for (const { op, k } of steps) {
           const id = `dev-${k}`
@@ -122,7 +171,7 @@ describe('DeviceTable: devices by id, least recently seen first', () => {
   })
 
   it('lets a walk over the devices remove the one it is at', () => {
-    const table = new DeviceTable(1)
+    const table = tableOf(1)
     for (let k = 0; k < 100; k++) table.add(new Device(table, `d${k}`, 'm', ''))
     const seen: string[] = []
     for (const d of table.values()) {
