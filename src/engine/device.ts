@@ -93,7 +93,7 @@ export class DeviceTable extends Rows {
     let words = 0
     this.stateWord = detectors.map((d) => (d.rowState ? words++ : -1))
     this.stateStride = words
-    this.stateWords = new Int32Array(64 * words)
+    this.stateWords = new Int32Array(this.capacity * words)
     // Each column starts with the elements kind of any value (it held an object once), so that one
     // load site reads every column the same way, whether its detector's states are objects or rows.
     const column = (): unknown[] => {
@@ -105,18 +105,17 @@ export class DeviceTable extends Rows {
     this.byRow = column() as (Device | undefined)[]
   }
 
-  /** A row of zeros, with room for its states' words. */
+  /** A row of zeros, its states' words too. */
   override alloc(): number {
     const row = super.alloc()
-    const stride = this.stateStride
-    const need = (row + 1) * stride
-    if (need > this.stateWords.length) {
-      // Grown as the rows grow (a quarter more at a time).
-      const words = new Int32Array(Math.ceil(need * 1.25) + 16 * stride)
-      words.set(this.stateWords)
-      this.stateWords = words
-    } else this.stateWords.fill(0, row * stride, need)
+    this.stateWords.fill(0, row * this.stateStride, (row + 1) * this.stateStride)
     return row
+  }
+
+  protected override grown(capacity: number): void {
+    const words = new Int32Array(capacity * this.stateStride)
+    words.set(this.stateWords)
+    this.stateWords = words
   }
 
   /** Detector `i`'s state that is not a 32-bit integer, though it said its states are. */

@@ -10,7 +10,7 @@
 export class Rows {
   f: Float64Array
   i: Int32Array
-  private capacity: number
+  protected capacity: number
   private used = 0
   /** Rows released, reused first. */
   private readonly freed: number[] = []
@@ -47,14 +47,21 @@ export class Rows {
     this.freed.push(row)
   }
 
-  /** A quarter more room at a time: the slack a large fleet pays for stays small, the copies amortised. */
+  /**
+   * An eighth more room at a time: a large fleet's rows carry 6 % unused on average (12.5 % at
+   * most, just after a growth), and each byte is copied about eight times over the rows' growth.
+   */
   private grow(): void {
-    this.capacity = Math.ceil(this.capacity * 1.25) + 16
+    this.capacity = Math.ceil(this.capacity * 1.125) + 16
     const f = new Float64Array(this.capacity * this.doubles)
     f.set(this.f)
     const i = new Int32Array(this.capacity * this.words)
     i.set(this.i)
     this.f = f
     this.i = i
+    this.grown(this.capacity)
   }
+
+  /** The rows now hold `capacity` rows: for a subclass that keeps more arrays by row. */
+  protected grown(_capacity: number): void {}
 }
