@@ -62,9 +62,10 @@ const MAX_PROFILES = 4096
 /**
  * An engine's devices: found by id, in the order they were last seen (least recently first: what
  * eviction and the sweeps read), their numbers in a row each and their detector states in a column
- * each, by row. No object, array or boxed number a device beyond its record: an open-addressing
- * table of row numbers (linear probing, seeded hashes) finds a device, and the order is a list
- * through the rows. Like the rows, the table keeps the room its largest count took.
+ * each, by row (a word of the row for a detector whose states are 32-bit integers). No object,
+ * array or boxed number a device beyond its record: an open-addressing table of row numbers
+ * (linear probing, seeded hashes) finds a device, and the order is a list through the rows. Like
+ * the rows, the table keeps the room its largest count took.
  */
 export class DeviceTable extends Rows {
   /** By detector index, then by row (empty for a detector whose states are words). */
@@ -240,9 +241,11 @@ export class DeviceTable extends Rows {
 }
 
 /**
- * The engine's record of a device: its names and objects as fields, its numbers and detector states
- * in its engine's `DeviceTable`. Each number starts as a new device's, each state undefined;
- * `release` gives the row back when the engine drops the device.
+ * The engine's record of a device: its id, its model and firmware pair (shared), its alert slots
+ * and names (one object once it has either) as fields, its numbers and detector states in its
+ * engine's `DeviceTable`. Each number starts as a new device's, each state undefined (0 for a
+ * state in a word) until the engine sets it; `release` gives the row back when the engine drops
+ * the device.
  */
 export class Device implements DeviceRecord {
   /** Its model and firmware: one object for the devices of each pair (`DeviceTable.profile`). */
