@@ -197,7 +197,10 @@ const WORDS = KNOWN + KNOWN_INLINE
 interface More {
   /** The destinations it knows past the inline ones, all of them, in the order learned (up to maxKnown). */
   known: number[] | null
-  /** Allocated on the first destination seen after learning. */
+  /**
+   * Allocated on the first destination seen after learning; those first used before the horizon
+   * are dropped at the hourly update (null once none is left).
+   */
   novel: Novel | null
   /**
    * Destinations it sent `uploadBytes` to within a horizon (the latest MAX_UPLOADS): where it
@@ -259,7 +262,7 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
     'Destinations outside what the device learned, discounted when model peers use them, judged by ' +
     'their surprise under the device\'s own rate of new destinations (its model\'s as the prior). ' +
     'Raise surprise to page less; lower peerDevices for small fleets.',
-  version: 6,
+  version: 7,
   tags: ['maturity_stable', 'network', 'command_and_control', 'mitre_T1071'],
   peerFeature: 'bytesOutPerHour',
   configSchema: newDestinationConfig,
@@ -489,7 +492,7 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
           f[d + RATE_WINDOW] = w
         }
         const rateWindow = f[d + RATE_WINDOW]!
-        const novel = more[row]?.novel ?? null
+        let novel = more[row]?.novel ?? null
         // No new destination to judge and no hourly update due: nothing to read or to learn.
         if ((novel === null || novel.strs.length === 0) && w - rateWindow < hourWindows) return null
         const at = w * windowMs
@@ -514,6 +517,9 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
         /** Counted ones the device's rate learned as churn while they waited. */
         let vouched = 0
         const updates = w - rateWindow >= hourWindows
+        // Hourly, the new destinations first used before the horizon go: they never count again
+        // (a first window only moves earlier), and the destinations the device knows hold them.
+        if (updates && novel !== null) novel = more[row]!.novel = withinHorizon(novel, w - cfg.windows, stride)
         let biggest = -1
         let biggestBytes = 0
         /** Indexes in `novel` of the destinations counted. */
@@ -770,6 +776,25 @@ const roomForOne = (novel: Novel | null, most: number, stride: number): Novel =>
   for (let j = 0; j < count * stride; j++) nums[j] = novel!.nums[j]!
   for (let j = 0; j < count * STRINGS; j++) strs[j] = novel!.strs[j]!
   return { nums, strs }
+}
+
+/** New destinations without those first used by window `before` (null for none left): the same arrays when none was. */
+const withinHorizon = (novel: Novel, before: number, stride: number): Novel | null => {
+  const { nums, strs } = novel
+  const count = strs.length / STRINGS
+  let kept = 0
+  for (let i = 0; i < count; i++) if (nums[i * stride + FIRST]! > before) kept++
+  if (kept === count) return novel
+  if (kept === 0) return null
+  const keptNums = new Array<number>(kept * stride)
+  const keptStrs: Novel['strs'] = new Array<string>(kept * STRINGS)
+  for (let i = 0, k = 0; i < count; i++) {
+    if (nums[i * stride + FIRST]! <= before) continue
+    for (let j = 0; j < stride; j++) keptNums[k * stride + j] = nums[i * stride + j]!
+    for (let j = 0; j < STRINGS; j++) keptStrs[k * STRINGS + j] = strs[i * STRINGS + j]!
+    k++
+  }
+  return { nums: keptNums, strs: keptStrs }
 }
 
 /** New destination `i`'s first address, and its host name ('' for none), as the flow gave them. */

@@ -324,7 +324,7 @@ describe('new-destination checkpoints', () => {
       egress({ deviceId: 'dev-1', ts: at(11.6), dstIp: '192.0.2.7', bytesOut: 900, bytesIn: 0 }),
     ]
     for (const e of flows) detector.observeEgress!(state, e, device)
-    return { detector, device, state }
+    return { detector, device, state, fleet }
   }
 
   it('writes its new destinations a field per array, each tail as long as the lookahead, and restores them to the same checkpoint', () => {
@@ -434,6 +434,31 @@ describe('new-destination checkpoints', () => {
     expect(JSON.parse(JSON.stringify(detector.snapshot(state))).novel).toBeNull()
     detector.observeEgress!(state, egress({ deviceId: 'dev-1', ts: at(301), dstIp: '192.0.2.9' }), device)
     expect(JSON.parse(JSON.stringify(detector.snapshot(state))).novel.keys).toEqual(['192.0.2.0/24'])
+  })
+
+  it('drops new destinations first used before the horizon at its hourly update, and still knows them', () => {
+    const { detector, device, state, fleet } = withNovel()
+    const novelOf = () => JSON.parse(JSON.stringify(detector.snapshot(state))).novel
+    /** The window of minute `m`. */
+    const w = (m: number): number => Math.floor(at(m) / MINUTE)
+    /** Judges minute `m`'s window, the fleet's levels complete through it (one shard, as the engine closes them). */
+    const judge = (m: number): void => {
+      const through = Math.floor(at(m + 1) / fleet.view.settings.epochMs)
+      fleet.publish({ shard: 0, closedThrough: through, clock: at(m + 1), epochs: fleet.shard.take(through) })
+      detector.evaluate(state, w(m), device)
+    }
+    // Its rate's first update (learning is off): from minute 12's window on, hourly.
+    judge(12)
+    // Minute 71: no update due, the three (first used in minutes 10 and 11) are kept.
+    judge(71)
+    expect(novelOf().keys).toEqual(['203.0.113.0/24', 'c2.example', '192.0.2.0/24'])
+    // Minute 72, an update: the horizon of 60 windows starts past them.
+    judge(72)
+    expect(novelOf()).toBeNull()
+    // Met again, they are known; a destination never met is new.
+    detector.observeEgress!(state, egress({ deviceId: 'dev-1', ts: at(73.1), dstIp: '203.0.113.7', bytesOut: 500, bytesIn: 100 }), device)
+    detector.observeEgress!(state, egress({ deviceId: 'dev-1', ts: at(73.2), dstIp: '198.18.5.9', bytesOut: 500, bytesIn: 100 }), device)
+    expect(novelOf().keys).toEqual(['198.18.5.0/24'])
   })
 
   it('keeps the latest maxNovel new destinations, the one first seen longest ago making room', () => {
