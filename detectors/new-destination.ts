@@ -199,9 +199,14 @@ interface More {
   known: number[] | null
   /**
    * Allocated on the first destination seen after learning; those first used before the horizon
-   * are dropped at the hourly update (null once none is left).
+   * are dropped at the hourly update (null once none is left), their hashes to `stale`.
    */
   novel: Novel | null
+  /**
+   * The hashes of the new destinations dropped past the horizon, the latest `maxNovel`: still
+   * known, whatever the known destinations forgot since (as they were while they stayed new ones).
+   */
+  stale: number[] | null
   /**
    * Destinations it sent `uploadBytes` to within a horizon (the latest MAX_UPLOADS): where it
    * uploads stays known when a busy device's known destinations forget it (a gateway's nightly
@@ -234,6 +239,8 @@ interface Snapshot {
   uploads?: number[] | null
   /** Absent in older checkpoints, and where none. */
   bulk?: number[] | null
+  /** Absent in older checkpoints (their past-horizon new destinations are still in `novel`), and where none. */
+  stale?: number[] | null
 }
 
 /** Upload destinations a device remembers apart from the others. */
@@ -297,7 +304,7 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
     const more: (More | undefined)[] = []
     /** A device's own belief, to update (one object, reused). */
     const own: GammaRate = { shape: 0, exposure: 0 }
-    const moreOf = (row: State): More => (more[row] ??= { known: null, novel: null, uploads: null, bulk: null })
+    const moreOf = (row: State): More => (more[row] ??= { known: null, novel: null, stale: null, uploads: null, bulk: null })
     /** A new row: nothing learned, no window yet. */
     const fresh = (): State => {
       const row = rows.alloc()
@@ -403,7 +410,8 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
         if (isLocalAddress(e.dstIp)) return
         // The destination's key is hashed in place: the key string is built only for a new one.
         const hash = destinations.hash(e.dstIp, e.dstHost)
-        const novel = more[row]?.novel ?? null
+        const m = more[row]
+        const novel = m === undefined ? null : m.novel
         const at = novel === null ? -1 : rowOffset(novel.nums, hash, stride)
         if (at >= 0) {
           const nums = novel!.nums
@@ -428,6 +436,8 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
           }
           return
         }
+        // A new destination dropped past the horizon is known, as it was while it stayed a new one.
+        if (m !== undefined && m.stale !== null && m.stale.includes(hash)) return
         const named = e.dstHost !== undefined && e.dstHost.length > 0
         if (knows(row, hash)) {
           // A bulk upload to where it already goes (a nightly backup learned while learning) makes it where it uploads.
@@ -460,8 +470,8 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
           followBulk(row, hash, w, e.bytesOut, e.bytesIn)
           return
         }
-        const m = moreOf(row)
-        const { nums, strs } = (m.novel = roomForOne(m.novel, cfg.maxNovel, stride))
+        const mine = moreOf(row)
+        const { nums, strs } = (mine.novel = roomForOne(mine.novel, cfg.maxNovel, stride))
         const added = nums.length - stride
         const sent = netSent(e.bytesOut, e.bytesIn)
         nums[added + HASH] = hash
@@ -518,8 +528,8 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
         let vouched = 0
         const updates = w - rateWindow >= hourWindows
         // Hourly, the new destinations first used before the horizon go: they never count again
-        // (a first window only moves earlier), and the destinations the device knows hold them.
-        if (updates && novel !== null) novel = more[row]!.novel = withinHorizon(novel, w - cfg.windows, stride)
+        // (a first window only moves earlier); their hashes stay known.
+        if (updates && novel !== null) novel = withinHorizon(more[row]!, w - cfg.windows, stride, cfg.maxNovel)
         let biggest = -1
         let biggestBytes = 0
         /** Indexes in `novel` of the destinations counted. */
@@ -672,6 +682,7 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
           // (Absent until needed: most devices never upload.)
           uploads: m?.uploads?.slice(),
           bulk: m?.bulk?.slice(),
+          stale: m?.stale?.slice(),
         }
       },
       // From a checkpoint: as older ones wrote it too.
@@ -708,6 +719,7 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
         if (s.novel !== null) moreOf(row).novel = novelFromSnapshot(s.novel, stride, derivedKey)
         if (s.uploads != null) moreOf(row).uploads = s.uploads.slice()
         if (s.bulk != null) moreOf(row).bulk = s.bulk.slice()
+        if (s.stale != null) moreOf(row).stale = s.stale.slice()
         return row
       },
       forget(row) {
@@ -778,23 +790,32 @@ const roomForOne = (novel: Novel | null, most: number, stride: number): Novel =>
   return { nums, strs }
 }
 
-/** New destinations without those first used by window `before` (null for none left): the same arrays when none was. */
-const withinHorizon = (novel: Novel, before: number, stride: number): Novel | null => {
-  const { nums, strs } = novel
+/**
+ * A device's new destinations without those first used by window `before` (null for none left),
+ * their hashes added to its stale ones (the latest `most`); the same arrays when none was.
+ */
+const withinHorizon = (m: More, before: number, stride: number, most: number): Novel | null => {
+  const { nums, strs } = m.novel!
   const count = strs.length / STRINGS
   let kept = 0
   for (let i = 0; i < count; i++) if (nums[i * stride + FIRST]! > before) kept++
-  if (kept === count) return novel
-  if (kept === 0) return null
+  if (kept === count) return m.novel
+  const stale = m.stale ?? []
   const keptNums = new Array<number>(kept * stride)
   const keptStrs: Novel['strs'] = new Array<string>(kept * STRINGS)
   for (let i = 0, k = 0; i < count; i++) {
-    if (nums[i * stride + FIRST]! <= before) continue
+    if (nums[i * stride + FIRST]! <= before) {
+      stale.push(nums[i * stride + HASH]!)
+      continue
+    }
     for (let j = 0; j < stride; j++) keptNums[k * stride + j] = nums[i * stride + j]!
     for (let j = 0; j < STRINGS; j++) keptStrs[k * STRINGS + j] = strs[i * STRINGS + j]!
     k++
   }
-  return { nums: keptNums, strs: keptStrs }
+  // Exactly as long as its content (push leaves room to grow).
+  m.stale = stale.slice(Math.max(0, stale.length - most))
+  m.novel = kept === 0 ? null : { nums: keptNums, strs: keptStrs }
+  return m.novel
 }
 
 /** New destination `i`'s first address, and its host name ('' for none), as the flow gave them. */

@@ -307,6 +307,26 @@ describe('new-destination with names and owners together', () => {
   })
 })
 
+describe('new-destination past its horizon', () => {
+  it('keeps knowing new destinations past their horizon after its known destinations forget them among many names of a cloud it knows', () => {
+    const events: EgressEvent[] = []
+    // Learning: a vendor's API and a CDN's address unnamed, then a heartbeat to both all day.
+    for (let m = 0; m < 480; m++) events.push(egress({ ts: at(m), dstIp: '52.10.0.1', dstHost: 'api.acme.example' }))
+    for (let m = 135; m < 480; m++) events.push(egress({ ts: at(m + 0.5), dstIp: '93.184.216.10' }))
+    // Ten command servers from minute 130, every two minutes all day.
+    const c2 = Array.from({ length: 10 }, (_, i) => `198.51.${i}.7`)
+    for (let m = 130; m < 480; m += 2) c2.forEach((ip, i) => events.push(egress({ ts: at(m + 0.1 + i / 100), dstIp: ip })))
+    // 255 sites served from the CDN it knows (named flows to a known address: each name is learned,
+    // none new): more than maxKnown (256) less what it knew, so the command servers are forgotten there.
+    for (let n = 0, m = 140; n < 255; n++, m += 0.2) events.push(egress({ ts: at(m + 0.05), dstIp: `93.184.216.${n % 250}`, dstHost: `www.site${n}.com` }))
+    const findings = detectorFindings(newDestination, [...events].sort((a, b) => a.ts - b.ts))
+    // One alert's windows, none after: the command servers stay known once past the horizon.
+    const minutes = findings.map((f) => f.minute)
+    expect(minutes.every((m, i) => i === 0 || m === minutes[i - 1]! + 1)).toBe(true)
+    expect([minutes[0], minutes.at(-1)]).toEqual([150, 194])
+  })
+})
+
 describe('new-destination checkpoints', () => {
   /** A device that learned nothing (learning off), its state after flows to three new destinations, and the detector. */
   const withNovel = (overrides: Record<string, unknown> = {}) => {
@@ -455,6 +475,10 @@ describe('new-destination checkpoints', () => {
     // Minute 72, an update: the horizon of 60 windows starts past them.
     judge(72)
     expect(novelOf()).toBeNull()
+    // Their hashes stay, in the checkpoint too.
+    const written = JSON.parse(JSON.stringify(detector.snapshot(state)))
+    expect(written.stale).toEqual([hashString('203.0.113.0/24'), hashString('c2.example'), hashString('192.0.2.0/24')])
+    expect(JSON.parse(JSON.stringify(detector.snapshot(detector.restore(written, device))))).toEqual(written)
     // Met again, they are known; a destination never met is new.
     detector.observeEgress!(state, egress({ deviceId: 'dev-1', ts: at(73.1), dstIp: '203.0.113.7', bytesOut: 500, bytesIn: 100 }), device)
     detector.observeEgress!(state, egress({ deviceId: 'dev-1', ts: at(73.2), dstIp: '198.18.5.9', bytesOut: 500, bytesIn: 100 }), device)
