@@ -203,8 +203,9 @@ interface More {
    */
   novel: Novel | null
   /**
-   * The hashes of the new destinations dropped past the horizon, the latest `maxNovel`: still
-   * known, whatever the known destinations forgot since (as they were while they stayed new ones).
+   * The hashes of the new destinations dropped past the horizon, oldest first: still known,
+   * whatever the known destinations forgot since, as long as they are among the latest `maxNovel`
+   * new destinations it met, with those in `novel` (as they were while they stayed new ones).
    */
   stale: number[] | null
   /**
@@ -471,6 +472,11 @@ export const newDestination = defineDetector<NewDestinationConfig, State>({
           return
         }
         const mine = moreOf(row)
+        // Its new destinations and the stale ones together are the latest maxNovel it met: the
+        // oldest stale one makes room first.
+        if (mine.stale !== null && (mine.novel === null ? 0 : mine.novel.strs.length / STRINGS) + mine.stale.length >= cfg.maxNovel) {
+          mine.stale = mine.stale.length > 1 ? mine.stale.slice(1) : null
+        }
         const { nums, strs } = (mine.novel = roomForOne(mine.novel, cfg.maxNovel, stride))
         const added = nums.length - stride
         const sent = netSent(e.bytesOut, e.bytesIn)
@@ -792,7 +798,7 @@ const roomForOne = (novel: Novel | null, most: number, stride: number): Novel =>
 
 /**
  * A device's new destinations without those first used by window `before` (null for none left),
- * their hashes added to its stale ones (the latest `most`); the same arrays when none was.
+ * their hashes added to its stale ones (the latest `most` with those kept); the same arrays when none was.
  */
 const withinHorizon = (m: More, before: number, stride: number, most: number): Novel | null => {
   const { nums, strs } = m.novel!
@@ -812,8 +818,9 @@ const withinHorizon = (m: More, before: number, stride: number, most: number): N
     for (let j = 0; j < STRINGS; j++) keptStrs[k * STRINGS + j] = strs[i * STRINGS + j]!
     k++
   }
-  // Exactly as long as its content (push leaves room to grow).
-  m.stale = stale.slice(Math.max(0, stale.length - most))
+  // With the new ones kept, the latest `most` met; exactly as long as its content (push leaves room to grow).
+  m.stale = stale.slice(Math.max(0, stale.length - (most - kept)))
+  if (m.stale.length === 0) m.stale = null
   m.novel = kept === 0 ? null : { nums: keptNums, strs: keptStrs }
   return m.novel
 }

@@ -325,6 +325,26 @@ describe('new-destination past its horizon', () => {
     expect(minutes.every((m, i) => i === 0 || m === minutes[i - 1]! + 1)).toBe(true)
     expect([minutes[0], minutes.at(-1)]).toEqual([150, 194])
   })
+
+  it('knows a destination past its horizon only while it is among the latest maxNovel new ones, and learns it again when met after', () => {
+    // Learning: a heartbeat to 125 minutes. X is met once at 130, then eight more new destinations
+    // (past maxKnown of 8: X is forgotten there) while X is among the latest two new ones (maxNovel).
+    const events: EgressEvent[] = []
+    for (let m = 0; m < 125; m++) events.push(egress({ ts: at(m), dstIp: '52.10.0.1', dstHost: 'api.acme.example' }))
+    const x = '198.51.100.7'
+    events.push(egress({ ts: at(130), dstIp: x }))
+    for (let k = 1; k <= 8; k++) events.push(egress({ ts: at(184 + k), dstIp: `203.0.${k}.9` }))
+    // Met again at 200 (no longer among the latest two): learned again, as any forgotten destination.
+    events.push(egress({ ts: at(200), dstIp: x }))
+    events.push(egress({ ts: at(246), dstIp: '203.0.8.9' }))
+    // So its 25 MB upload at 255 goes to a destination it knows: no upload finding.
+    const upload = egress({ ts: at(255), dstIp: x, bytesOut: 25_000_000 })
+    const cfg = { maxKnown: 8, maxNovel: 2, windows: 10 }
+    expect(detectorFindings(newDestination, [...events, upload], cfg).filter((f) => f.finding.evidence.rule === 'upload')).toEqual([])
+    // Not met at 200: it was forgotten, and the upload goes to a new destination.
+    const without = events.filter((e) => !(e.dstIp === x && e.ts === at(200)))
+    expect(detectorFindings(newDestination, [...without, upload], cfg).map((f) => [f.minute, f.finding.evidence.rule])).toContainEqual([255, 'upload'])
+  })
 })
 
 describe('new-destination checkpoints', () => {
