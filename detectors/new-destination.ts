@@ -260,7 +260,7 @@ const MODEL_HOUR_CAP = 10
 /** Marks the identity of an address the device used behind a name (see observeEgress). */
 const BEHIND_NAME = 0x5bd1e995
 
-/** No numbers: the destinations a device knows before its first, shared by every new device, never written. */
+/** No numbers: a device without new destinations, read as their empty numbers, never written. */
 const NONE = Object.freeze([]) as unknown as number[]
 
 export const newDestination = defineDetector<NewDestinationConfig, State>({
