@@ -96,7 +96,7 @@ export interface DeviceSnapshot {
   readonly names?: { addresses: string[]; names: string[]; until: number[] } | null
 }
 
-/** What a checkpoint holds besides the devices: the engine's clocks, its open fleet contributions and (a fleet of one shard) its view. */
+/** What a checkpoint holds besides the devices: the engine's clocks, its open fleet contributions and (a fleet of one shard outside `run`) its view. */
 export type ShardSnapshot = Omit<EngineSnapshot, 'devices'>
 
 /** What changed since the last `takeChanges`: the devices to write again and those to forget. */
@@ -123,7 +123,7 @@ export interface EngineSnapshot {
    * checkpoints from before it): a checkpoint of other facets restores without its fleet state.
    */
   readonly facets?: readonly string[]
-  /** A fleet of this shard alone: its view (a shared view is rebuilt from every shard's publications instead). */
+  /** A fleet of this shard alone outside `run`: its view (a shared view, and any view in `run`, is rebuilt from the shards' publications in the models topic instead). */
   readonly view?: FleetViewJSON | null
   /** In least-recently-seen order. */
   readonly devices: readonly DeviceSnapshot[]
@@ -452,7 +452,7 @@ export class Engine implements BudgetMember {
       openEpoch: finiteOrNull(this.openEpoch),
       fleet: this.fleet.shard.toJSON(),
       facets: this.fleet.view.specs.map((f) => f.name),
-      view: this.fleet.solo ? this.fleet.view.toJSON() : null,
+      view: this.fleet.viewInCheckpoint ? this.fleet.view.toJSON() : null,
     }
   }
 
@@ -494,8 +494,9 @@ export class Engine implements BudgetMember {
     const sameFacets = snap.facets !== undefined && snap.facets.length === names.length && snap.facets.every((n, i) => n === names[i])
     this.fleet.shard.load(sameFacets ? snap.fleet ?? [] : [])
     if (this.fleet.solo) {
-      // A fleet of this shard alone carries its view; one from an older checkpoint starts empty, complete to the shard's closed epoch.
-      if (snap.view && sameFacets) this.fleet.view.load(snap.view)
+      // A fleet of this shard alone carries its view (run's comes from the models topic, as for many
+      // shards); one from an older checkpoint starts empty, complete to the shard's closed epoch.
+      if (this.fleet.viewInCheckpoint && snap.view && sameFacets) this.fleet.view.load(snap.view)
       else if (Number.isFinite(this.openEpoch)) this.fleet.publish({ shard: this.fleet.shard.index, closedThrough: this.openEpoch - 1, clock: this.clock, epochs: [] })
     }
     // The table's order is the order of touchedAt: a checkpoint assembled from changes (in any

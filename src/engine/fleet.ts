@@ -1009,12 +1009,20 @@ export interface ShardFleet {
   access(prefix: string): FleetAccess
   /** A fleet of this shard alone: its engine moves its own clock as far as an event needs (nothing else completes its view). */
   readonly solo: boolean
+  /**
+   * Whether the shard's checkpoint carries the view (a fleet of this shard alone with nowhere else
+   * to keep it: replay, tools, tests). Never in `run`: the models topic keeps the view in records of
+   * a model each, whatever the partition count, and a view in the shard's record (every model, ~2 kB
+   * a device on the bundled fleet) outgrew the broker's 1 MB message limit at one partition.
+   */
+  readonly viewInCheckpoint: boolean
 }
 
-export const shardFleet = (view: FleetView, index: number, publish: (p: Publication) => void): ShardFleet => {
+export const shardFleet = (view: FleetView, index: number, publish: (p: Publication) => void, o: { readonly viewInCheckpoint?: boolean } = {}): ShardFleet => {
   const shard = new FleetShard(view, index)
   const devices = new FleetDevices(shard)
-  return { view, shard, devices, publish, access: (prefix) => fleetAccess(shard, prefix, devices), solo: view.settings.shards === 1 }
+  const solo = view.settings.shards === 1
+  return { view, shard, devices, publish, access: (prefix) => fleetAccess(shard, prefix, devices), solo, viewInCheckpoint: solo && (o.viewInCheckpoint ?? true) }
 }
 
 /** The default epoch: 10 minutes. */

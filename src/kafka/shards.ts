@@ -339,7 +339,7 @@ export class ShardSet {
         view.publish(p)
         box.add(p)
       }
-      const fleet = shardFleet(view, fleetIndex, publish)
+      const fleet = shardFleet(view, fleetIndex, publish, { viewInCheckpoint: false })
       return createPipeline(config, detectors, (a) => {
         const value = JSON.stringify(a)
         pending.alerts.push({ key: a.deviceId, value })

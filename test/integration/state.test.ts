@@ -65,10 +65,12 @@ afterAll(async () => {
 })
 
 describe('state and exactly-once delivery', () => {
-  it('killed with SIGKILL mid-stream and started again, run sends each alert of replay exactly once, and correlate adds replay\'s campaigns', async () => {
-    const { t, env, groupId } = await setupTopics(admin, brokers, 3)
+  // One partition: the shard's fleet view comes back from the models topic. It rode in the shard's
+  // changelog record before, and the fleet's (~700 kB) outgrew the broker's 1 MB message limit.
+  it('over one partition, killed with SIGKILL mid-stream and started again, run sends each alert of replay exactly once, and correlate adds replay\'s campaigns', async () => {
+    const { t, env, groupId } = await setupTopics(admin, brokers, 1)
     const total = await produceFleet(env, t.events)
-    const expected = await replayLines('--partitions', '3', FLEET)
+    const expected = await replayLines('--partitions', '1', FLEET)
 
     const first = startRun(env)
     // Killed once it has committed a fifth of the fleet, not all of it: batches are in flight.
@@ -88,7 +90,7 @@ describe('state and exactly-once delivery', () => {
     expect(await second.exited).toBe(0)
     // It carried on from the state the first one committed, not from scratch.
     expect(restored(second.out.stderr)).toBeGreaterThan(0)
-    await expectReplayCampaigns(env, t.alerts, '3')
+    await expectReplayCampaigns(env, t.alerts, '1')
   })
 
   it('two members over six partitions, one stopped mid-stream: together they send each alert of replay exactly once, and correlate adds replay\'s campaigns', async () => {

@@ -212,6 +212,34 @@ describe('Engine', () => {
     expect(one.ingest(egress({ ts: at(25) }))).toBe(true)
   })
 
+  it('keeps a lone shard\'s fleet view in its checkpoint, except in run, whose view the models topic holds: there a checkpoint restores without touching the view', () => {
+    const view = (): FleetView => new FleetView({ epochMs: 10 * MIN, windowsPerEpoch: 10, shards: 1, maxModels: 10 })
+    const feed = (engine: Engine): void => {
+      for (const m of [0.5, 12, 25.5, 31]) engine.ingest(egress({ ts: at(m) }))
+    }
+    const alone = new FleetView({ epochMs: 10 * MIN, windowsPerEpoch: 10, shards: 1, maxModels: 10 })
+    const replayed = new Engine([{ id: 'c', detector: counter }], { ...options, fleet: shardFleet(alone, 0, (p) => alone.publish(p)) }, recorder().sink)
+    feed(replayed)
+    const withView = replayed.snapshot()
+    expect(withView.view).toEqual(alone.toJSON())
+
+    const member = view()
+    const run = new Engine([{ id: 'c', detector: counter }], { ...options, fleet: shardFleet(member, 0, (p) => member.publish(p), { viewInCheckpoint: false }) }, recorder().sink)
+    feed(run)
+    const checkpoint = JSON.parse(JSON.stringify(run.snapshot())) as ReturnType<Engine['snapshot']>
+    expect(checkpoint.view).toBeNull()
+    expect(checkpoint.devices).toEqual(JSON.parse(JSON.stringify(withView.devices)))
+
+    // The member's view as the models topic gave it; a checkpoint with a view in it (written before) leaves it as it is.
+    const loaded = view()
+    loaded.load(member.toJSON())
+    const before = JSON.stringify(loaded.toJSON())
+    const next = new Engine([{ id: 'c', detector: counter }], { ...options, fleet: shardFleet(loaded, 0, (p) => loaded.publish(p), { viewInCheckpoint: false }) }, recorder().sink)
+    next.restore({ ...checkpoint, view: { ...withView.view!, complete: (withView.view!.complete ?? 0) + 5, closed: [99] } })
+    expect(JSON.stringify(loaded.toJSON())).toBe(before)
+    expect(next.closedThrough).toBe(run.closedThrough)
+  })
+
   it('restores a checkpoint written before the fleet view (no open epoch, no view) and carries on', () => {
     const { log, sink } = recorder()
     const first = new Engine([{ id: 'c', detector: counter }], options, sink)
