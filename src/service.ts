@@ -249,7 +249,7 @@ export const startService = async (
   }
 
   // Made at each commit: the models feed is made further down.
-  const commitContext = () => ({ kafka, groupId, topics, messageLimits, refreshLimits, shards: set, counters, metrics, warn, feed })
+  const commitContext = () => ({ kafka, groupId, topics, messageLimits, refreshLimits, shards: set, counters, metrics, warn, feed, fail })
   const commitShard = (shard: Shard): Promise<void> => commitShardOutput(shard, commitContext())
 
   const runner = new BatchRunner({

@@ -2,8 +2,9 @@
 import type { Kafka } from 'kafkajs'
 import { SKIP_REASONS } from '../decode/result.ts'
 import type { ServiceMetrics } from '../metrics.ts'
-import { shardWriter } from '../sinks/kafka.ts'
-import type { OutRecord } from '../sinks/kafka.ts'
+import { oversized, shardWriter } from '../sinks/kafka.ts'
+import type { OutRecord, TopicRecords } from '../sinks/kafka.ts'
+import { AppError } from '../errors.ts'
 import { changelogRecords, shardKey } from './changelog.ts'
 import type { InputPositions } from './changelog.ts'
 import { takePending } from './pending.ts'
@@ -28,6 +29,8 @@ export interface CommitContext {
   readonly counters: { events: number; deadLetters: number; alerts: number; batches: number }
   readonly metrics: ServiceMetrics
   readonly warn: (message: string) => void
+  /** Stops the service with this error (exit 1): what no retry can mend. */
+  readonly fail: (err: AppError) => void
 }
 
 /**
@@ -54,6 +57,7 @@ export const commitShardOutput = async (shard: Shard, ctx: CommitContext): Promi
   const lists = (dead: readonly OutRecord[]) => [
     { topic: topics.alerts, records: pending.alerts }, { topic: topics.dlq, records: dead }, { topic: topics.state, records: state }, { topic: topics.models, records: models },
   ]
+  await requireFit(key, lists(pending.dead), ctx)
   try {
     await shard.writer.commit(lists(pending.dead), consumed, messageLimits)
   } catch (err) {
@@ -128,9 +132,47 @@ export const publishShardProgress = async (shard: Shard, ctx: CommitContext): Pr
   if (!shard.outbox.canPublishAhead) return commitShardOutput(shard, ctx)
   const models = shard.outbox.take(shard.pipeline.time(), shard.waitingAt === null ? null : ctx.feed.committed.epochOf(shard.waitingAt) - LAG_EPOCHS, ctx.feed, false)
   if (models.length === 0) return
+  await requireFit(shardKey(shard.id), [{ topic: ctx.topics.models, records: models }], ctx)
   await shard.writer.publish([{ topic: ctx.topics.models, records: models }], ctx.messageLimits)
   ctx.metrics.transactions.inc({ result: 'committed' })
   ctx.metrics.modelsRecords.inc(models.length)
+}
+
+/** What a record of the state or models topic holds, by its key (topic names hold no "/"). */
+const holds = (topic: string, key: string | null, ctx: CommitContext): string => {
+  const k = key ?? ''
+  if (topic === ctx.topics.state) {
+    return k.indexOf('/', k.indexOf('/') + 1) === -1
+      ? "the shard record: its clocks, input offsets and its open epochs' fleet contributions, which grow with the models and destinations the shard sees (more partitions, fewer each)"
+      : "a device's state"
+  }
+  if (topic === ctx.topics.models) {
+    if (k.startsWith('c/')) return "a shard's contribution to one epoch of the fleet view, which grows with the models and destinations the shard sees (more partitions, fewer each)"
+    if (k.startsWith('s/')) return "a model's level in a snapshot of the fleet view"
+    return 'a fleet view record'
+  }
+  return topic === ctx.topics.alerts ? 'an alert' : 'a record'
+}
+
+/**
+ * Stops the service at a commit that holds a record over its topic's max.message.bytes, which the
+ * broker would refuse at every try, naming the record, what it holds and how to make room (the
+ * limits are read again first: one raised meanwhile lets the commit go).
+ */
+const requireFit = async (key: string, lists: readonly TopicRecords[], ctx: CommitContext): Promise<void> => {
+  if (oversized(lists, ctx.messageLimits) === null) return
+  await ctx.refreshLimits()
+  const over = oversized(lists, ctx.messageLimits)
+  if (over === null) return
+  let room = 1 << 20
+  while (room < 2 * over.bytes) room *= 2
+  const err = new AppError(
+    'EGD_KAFKA',
+    `${key}: record "${over.key}" for topic "${over.topic}" is ${over.bytes} bytes, more than its max.message.bytes (${over.limit}) takes; it is ${holds(over.topic, over.key, ctx)}. ` +
+      `Raise the topic's limit (kafka-configs.sh --bootstrap-server <brokers> --alter --entity-type topics --entity-name ${over.topic} --add-config max.message.bytes=${room})`,
+  )
+  ctx.fail(err)
+  throw err
 }
 
 /** Whether the broker refused a record or a batch for its size. */

@@ -37,6 +37,34 @@ const byteLength = (s: string | null): number => {
 /** Room left in a record batch besides its records: the batch header and slack for our own estimate. */
 const BATCH_OVERHEAD = 1024
 
+/** A record that no request can carry: alone in its record batch it is over its topic's limit. */
+export interface Oversized {
+  readonly topic: string
+  readonly key: string | null
+  /** Its size as a send counts it, with a record batch's overhead. */
+  readonly bytes: number
+  readonly limit: number
+}
+
+/**
+ * The first record of `lists` over its topic's limit (`limits`: max.message.bytes by topic; a topic
+ * without one is not checked), or null: the broker would refuse it however often it is sent.
+ */
+export const oversized = (lists: readonly TopicRecords[], limits: ReadonlyMap<string, number>): Oversized | null => {
+  for (const { topic, records } of lists) {
+    const limit = limits.get(topic)
+    if (limit === undefined) continue
+    // A UTF-8 character is at most 3 bytes per UTF-16 unit: a record that fits at that is not measured.
+    const room = limit - BATCH_OVERHEAD - 64
+    for (const r of records) {
+      if (3 * ((r.value?.length ?? 0) + (r.key?.length ?? 0)) <= room) continue
+      const bytes = recordBytes(r) + BATCH_OVERHEAD
+      if (bytes > limit) return { topic, key: r.key, bytes, limit }
+    }
+  }
+  return null
+}
+
 /**
  * Sends every record of `lists`, in order within each topic, in as few `sendBatch` requests as
  * MAX_BATCH_BYTES allows (several topics share a request), all acknowledged by every in-sync replica.

@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { Kafka, logLevel } from 'kafkajs'
+import kafkajs, { Kafka, logLevel } from 'kafkajs'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { readTopic } from '../helpers/kafka.ts'
 import { cli, expectTopicLines, replayLines, sample, setupTopics, startRun, topicLines, waitCommitted } from '../helpers/service.ts'
@@ -173,6 +173,22 @@ describe('egress-sentinel run', () => {
     }
     expect(failure.code).toBe(1)
     expect(failure.stderr).toContain(`input topics "${setup.t.events}" (2 partitions) and "${telemetry}" (3 partitions) must have as many partitions`)
+  })
+
+  it('exits 1 at the first commit that holds a record over its topic\'s max.message.bytes, naming the record, what it holds and the command that raises the limit', async () => {
+    const { t, env } = await setupTopics(admin, brokers, 1)
+    // A state topic that takes records of 2,048 bytes at most (its whole configuration: it stays compacted).
+    await admin.alterConfigs({
+      validateOnly: false,
+      resources: [{ type: kafkajs.ConfigResourceTypes.TOPIC, name: t.state, configEntries: [{ name: 'cleanup.policy', value: 'compact' }, { name: 'max.message.bytes', value: '2048' }] }],
+    })
+    await cli(env, 'produce', '-q', '--topic', t.events, DEMO)
+    const run = startRun(env)
+    expect(await run.exited).toBe(1)
+    expect(run.out.stderr).toMatch(new RegExp(`${t.events}/0: record "${t.events}/0[^"]*" for topic "${t.state}" is \\d+ bytes, more than its max\\.message\\.bytes \\(2048\\) takes; it is (the shard record|a device's state)`))
+    expect(run.out.stderr).toContain(`--alter --entity-type topics --entity-name ${t.state} --add-config max.message.bytes=`)
+    // Nothing of it was committed: no alert is out.
+    expect(await topicLines(kafka, t.alerts)).toEqual([])
   })
 
   it('exits 2 naming a bad setting', async () => {
