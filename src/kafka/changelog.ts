@@ -70,9 +70,10 @@ export interface ReadOptions {
   readonly others?: readonly string[]
 }
 
+/** A shard's keys as read so far: the latest value of each, parsed once the end is reached (a changelog not yet compacted holds many values a key). */
 interface Collected {
-  shard: ShardRecord | null
-  readonly devices: Map<string, DeviceSnapshot>
+  shard: string | null
+  readonly devices: Map<string, string>
   readonly orphans: Set<string>
 }
 
@@ -108,11 +109,11 @@ export const readChangelog = async (opts: ReadOptions): Promise<Map<string, Stor
         return
       }
       if (slash === -1) {
-        shard.shard = value === null ? null : (JSON.parse(value) as ShardRecord)
+        shard.shard = value
       } else if (value === null) {
         shard.devices.delete(key.slice(slash + 1))
       } else {
-        shard.devices.set(key.slice(slash + 1), JSON.parse(value) as DeviceSnapshot)
+        shard.devices.set(key.slice(slash + 1), value)
       }
     },
   })
@@ -122,8 +123,11 @@ export const readChangelog = async (opts: ReadOptions): Promise<Map<string, Stor
       out.set(key, c.orphans.size === 0 ? null : { inputs: new Map(), orphans: [...c.orphans], snapshot: null })
       continue
     }
-    const inputs = new Map<string, readonly [string, number]>(Object.entries(c.shard.inputs ?? { [key.slice(0, key.lastIndexOf('/'))]: [c.shard.nextOffset, 0] }))
-    out.set(key, { inputs, orphans: [...c.orphans], snapshot: { ...c.shard.shard, devices: [...c.devices.values()] } })
+    const record = JSON.parse(c.shard) as ShardRecord
+    const inputs = new Map<string, readonly [string, number]>(Object.entries(record.inputs ?? { [key.slice(0, key.lastIndexOf('/'))]: [record.nextOffset, 0] }))
+    const devices: DeviceSnapshot[] = []
+    for (const value of c.devices.values()) devices.push(JSON.parse(value) as DeviceSnapshot)
+    out.set(key, { inputs, orphans: [...c.orphans], snapshot: { ...record.shard, devices } })
   }
   return out
 }
