@@ -8,7 +8,7 @@ import type { ShardId } from './kafka/changelog.ts'
 import { createKafka, explainConnect, requireStateTopic, requireTopics, topicMessageLimits } from './kafka/client.ts'
 import { ConsumerHealth } from './kafka/health.ts'
 import { LagReporter } from './kafka/lag.ts'
-import { commitShardOutput, publishShardProgress } from './kafka/commit.ts'
+import { UnfitRecord, commitShardOutput, publishShardProgress } from './kafka/commit.ts'
 import { ShardSet, serial } from './kafka/shards.ts'
 import type { Shard } from './kafka/shards.ts'
 import { BatchRunner } from './kafka/batches.ts'
@@ -409,6 +409,7 @@ export const startService = async (
     failed,
     async stop() {
       if (stopping) return
+      let unfit: UnfitRecord | null = null
       stopping = true
       stopWaiting.abort()
       clearInterval(lagTimer)
@@ -421,7 +422,10 @@ export const startService = async (
         await source.stop()
         // What waited for the commit interval is committed before leaving; if a new owner has
         // fenced a shard meanwhile, its commit fails and the new owner reads that input again.
-        await Promise.all([...set.shards.values()].map((s) => serial(s, () => commitShard(s)).catch((err: Error) => warn(`${shardKey(s.id)}: not committed at stop (${err.message}); its new owner reads it again`))))
+        await Promise.all([...set.shards.values()].map((s) => serial(s, () => commitShard(s)).catch((err: Error) => {
+          if (err instanceof UnfitRecord) unfit ??= err
+          else warn(`${shardKey(s.id)}: not committed at stop (${err.message}); its new owner reads it again`)
+        })))
       } finally {
         // Shards still opening close themselves once they are no longer wanted.
         const pending = [...set.opening.values()]
@@ -434,6 +438,8 @@ export const startService = async (
         // Deliveries still in flight get a grace; what is left is delivered by the next owner.
         await webhooks?.stop(WEBHOOK_GRACE_MS)
       }
+      // A record no retry can send, met by the last commit: the stop fails with it (exit 1).
+      if (unfit !== null) throw unfit
     },
   }
 }

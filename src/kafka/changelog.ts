@@ -60,6 +60,15 @@ export const changelogRecords = (shard: ShardId, changes: EngineChanges, positio
   return records
 }
 
+/** A state record's value, or an error that names its key. */
+const parseValue = <T>(topic: string, key: string, value: string): T => {
+  try {
+    return JSON.parse(value) as T
+  } catch (err) {
+    throw new Error(`state topic "${topic}": the record of key "${key}" is not JSON (${(err as Error).message})`, { cause: err })
+  }
+}
+
 export interface ReadOptions {
   readonly kafka: Kafka
   readonly stateTopic: string
@@ -123,10 +132,14 @@ export const readChangelog = async (opts: ReadOptions): Promise<Map<string, Stor
       out.set(key, c.orphans.size === 0 ? null : { inputs: new Map(), orphans: [...c.orphans], snapshot: null })
       continue
     }
-    const record = JSON.parse(c.shard) as ShardRecord
+    const record = parseValue<ShardRecord>(opts.stateTopic, key, c.shard)
     const inputs = new Map<string, readonly [string, number]>(Object.entries(record.inputs ?? { [key.slice(0, key.lastIndexOf('/'))]: [record.nextOffset, 0] }))
+    // Parsed and let go one by one: the strings and the states are not all held at once.
     const devices: DeviceSnapshot[] = []
-    for (const value of c.devices.values()) devices.push(JSON.parse(value) as DeviceSnapshot)
+    for (const [id, value] of c.devices) {
+      devices.push(parseValue<DeviceSnapshot>(opts.stateTopic, `${key}/${id}`, value))
+      c.devices.delete(id)
+    }
     out.set(key, { inputs, orphans: [...c.orphans], snapshot: { ...record.shard, devices } })
   }
   return out

@@ -57,7 +57,7 @@ export const commitShardOutput = async (shard: Shard, ctx: CommitContext): Promi
   const lists = (dead: readonly OutRecord[]) => [
     { topic: topics.alerts, records: pending.alerts }, { topic: topics.dlq, records: dead }, { topic: topics.state, records: state }, { topic: topics.models, records: models },
   ]
-  await requireFit(key, lists(pending.dead), ctx)
+  await requireFit(key, [{ topic: topics.state, records: state }, { topic: topics.models, records: models }], ctx)
   try {
     await shard.writer.commit(lists(pending.dead), consumed, messageLimits)
   } catch (err) {
@@ -146,18 +146,19 @@ const holds = (topic: string, key: string | null, ctx: CommitContext): string =>
       ? "the shard record: its clocks, input offsets and its open epochs' fleet contributions, which grow with the models and destinations the shard sees (more partitions, fewer each)"
       : "a device's state"
   }
-  if (topic === ctx.topics.models) {
-    if (k.startsWith('c/')) return "a shard's contribution to one epoch of the fleet view, which grows with the models and destinations the shard sees (more partitions, fewer each)"
-    if (k.startsWith('s/')) return "a model's level in a snapshot of the fleet view"
-    return 'a fleet view record'
-  }
-  return topic === ctx.topics.alerts ? 'an alert' : 'a record'
+  if (k.startsWith('c/')) return "a shard's contribution to one epoch of the fleet view, which grows with the models and destinations the shard sees (more partitions, fewer each)"
+  if (k.startsWith('s/')) return "a model's level in a snapshot of the fleet view"
+  return 'a fleet view record'
 }
 
+/** A state or models record over its topic's max.message.bytes: no retry can send it. */
+export class UnfitRecord extends AppError {}
+
 /**
- * Stops the service at a commit that holds a record over its topic's max.message.bytes, which the
- * broker would refuse at every try, naming the record, what it holds and how to make room (the
- * limits are read again first: one raised meanwhile lets the commit go).
+ * Stops the service at a commit that holds a state or models record over its topic's
+ * max.message.bytes, which the broker would refuse at every try, naming the record, what it holds
+ * and how to make room (the limits are read again first: one raised meanwhile lets the commit go).
+ * Alerts are bounded, and dead letters are cut to their topic's limit, with a retry of their own.
  */
 const requireFit = async (key: string, lists: readonly TopicRecords[], ctx: CommitContext): Promise<void> => {
   if (oversized(lists, ctx.messageLimits) === null) return
@@ -166,7 +167,7 @@ const requireFit = async (key: string, lists: readonly TopicRecords[], ctx: Comm
   if (over === null) return
   let room = 1 << 20
   while (room < 2 * over.bytes) room *= 2
-  const err = new AppError(
+  const err = new UnfitRecord(
     'EGD_KAFKA',
     `${key}: record "${over.key}" for topic "${over.topic}" is ${over.bytes} bytes, more than its max.message.bytes (${over.limit}) takes; it is ${holds(over.topic, over.key, ctx)}. ` +
       `Raise the topic's limit (kafka-configs.sh --bootstrap-server <brokers> --alter --entity-type topics --entity-name ${over.topic} --add-config max.message.bytes=${room})`,

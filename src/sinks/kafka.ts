@@ -33,28 +33,33 @@ const byteLength = (s: string | null): number => (s === null ? 0 : Buffer.byteLe
 /** Room left in a record batch besides its records: the batch header and slack for our own estimate. */
 const BATCH_OVERHEAD = 1024
 
+/** A record batch of one record besides its key and value: the batch header (61 bytes) and the record's framing (at most ~30), with room to spare. */
+const ONE_RECORD_BATCH_OVERHEAD = 128
+
 /** A record that no request can carry: alone in its record batch it is over its topic's limit. */
 export interface Oversized {
   readonly topic: string
   readonly key: string | null
-  /** Its size as a send counts it, with a record batch's overhead. */
+  /** Its record batch's size, alone in it (key, value and ONE_RECORD_BATCH_OVERHEAD). */
   readonly bytes: number
   readonly limit: number
 }
 
 /**
  * The first record of `lists` over its topic's limit (`limits`: max.message.bytes by topic; a topic
- * without one is not checked), or null: the broker would refuse it however often it is sent.
+ * without one is not checked), or null: the broker would refuse it however often it is sent. The
+ * size is the broker's count (with a little room), not the sends' rounder one: a record it takes is
+ * never found here.
  */
 export const oversized = (lists: readonly TopicRecords[], limits: ReadonlyMap<string, number>): Oversized | null => {
   for (const { topic, records } of lists) {
     const limit = limits.get(topic)
     if (limit === undefined) continue
     // A UTF-8 character is at most 3 bytes per UTF-16 unit: a record that fits at that is not measured.
-    const room = limit - BATCH_OVERHEAD - 64
+    const room = limit - ONE_RECORD_BATCH_OVERHEAD
     for (const r of records) {
       if (3 * ((r.value?.length ?? 0) + (r.key?.length ?? 0)) <= room) continue
-      const bytes = recordBytes(r) + BATCH_OVERHEAD
+      const bytes = byteLength(r.value) + byteLength(r.key) + ONE_RECORD_BATCH_OVERHEAD
       if (bytes > limit) return { topic, key: r.key, bytes, limit }
     }
   }
