@@ -48,8 +48,8 @@ export interface Oversized {
 /**
  * The first record of `lists` over its topic's limit (`limits`: max.message.bytes by topic; a topic
  * without one is not checked), or null: the broker would refuse it however often it is sent. The
- * size is the broker's count (with a little room), not the sends' rounder one: a record it takes is
- * never found here.
+ * size is close to the broker's count (its batch header and the record's framing, with ~45 bytes of
+ * room), not the sends' rounder one.
  */
 export const oversized = (lists: readonly TopicRecords[], limits: ReadonlyMap<string, number>): Oversized | null => {
   for (const { topic, records } of lists) {
