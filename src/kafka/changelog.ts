@@ -35,8 +35,13 @@ export interface StoredShard {
   readonly snapshot: EngineSnapshot | null
   /** Each input topic's next offset and the lines of that record already in the state. */
   readonly inputs: ReadonlyMap<string, readonly [string, number]>
-  /** Keys of an older layout to delete: a shard of another input topic on the same partition (before shards were co-partitioned). */
+  /**
+   * Keys to delete: a shard of another input topic on the same partition (an older layout, before
+   * shards were co-partitioned), and the shard's records that could not be read.
+   */
   readonly orphans: readonly string[]
+  /** The shard's records that are not JSON, with why: a device's is left out (it starts afresh), a shard record's leaves the whole state out. */
+  readonly unreadable: readonly string[]
 }
 
 /** Where a shard's inputs are committed up to: topic, next offset, lines of that record done. */
@@ -60,12 +65,13 @@ export const changelogRecords = (shard: ShardId, changes: EngineChanges, positio
   return records
 }
 
-/** A state record's value, or an error that names its key. */
-const parseValue = <T>(topic: string, key: string, value: string): T => {
+/** A state record's value, or null with the key and why in `unreadable`. */
+const parseValue = <T>(key: string, value: string, unreadable: string[]): T | null => {
   try {
     return JSON.parse(value) as T
   } catch (err) {
-    throw new Error(`state topic "${topic}": the record of key "${key}" is not JSON (${(err as Error).message})`, { cause: err })
+    unreadable.push(`${key}: ${(err as Error).message}`)
+    return null
   }
 }
 
@@ -129,18 +135,27 @@ export const readChangelog = async (opts: ReadOptions): Promise<Map<string, Stor
   const out = new Map<string, StoredShard | null>()
   for (const [key, c] of byKey) {
     if (c.shard === null) {
-      out.set(key, c.orphans.size === 0 ? null : { inputs: new Map(), orphans: [...c.orphans], snapshot: null })
+      out.set(key, c.orphans.size === 0 ? null : { inputs: new Map(), orphans: [...c.orphans], snapshot: null, unreadable: [] })
       continue
     }
-    const record = parseValue<ShardRecord>(opts.stateTopic, key, c.shard)
+    const unreadable: string[] = []
+    const record = parseValue<ShardRecord>(key, c.shard, unreadable)
+    if (record === null) {
+      // Without its offsets its devices cannot be placed: the shard starts afresh where the group committed, its records deleted.
+      out.set(key, { inputs: new Map(), orphans: [...c.orphans, key, ...[...c.devices.keys()].map((id) => `${key}/${id}`)], snapshot: null, unreadable })
+      continue
+    }
     const inputs = new Map<string, readonly [string, number]>(Object.entries(record.inputs ?? { [key.slice(0, key.lastIndexOf('/'))]: [record.nextOffset, 0] }))
     // Parsed and let go one by one: the strings and the states are not all held at once.
     const devices: DeviceSnapshot[] = []
+    const orphans = [...c.orphans]
     for (const [id, value] of c.devices) {
-      devices.push(parseValue<DeviceSnapshot>(opts.stateTopic, `${key}/${id}`, value))
+      const device = parseValue<DeviceSnapshot>(`${key}/${id}`, value, unreadable)
+      if (device === null) orphans.push(`${key}/${id}`)
+      else devices.push(device)
       c.devices.delete(id)
     }
-    out.set(key, { inputs, orphans: [...c.orphans], snapshot: { ...record.shard, devices } })
+    out.set(key, { inputs, orphans, snapshot: { ...record.shard, devices }, unreadable })
   }
   return out
 }

@@ -352,6 +352,12 @@ export class ShardSet {
     const forget: string[] = [...(stored?.orphans ?? [])]
     let positions = stored?.inputs ?? new Map<string, readonly [string, number]>()
     const snapshot = stored?.snapshot ?? null
+    const unreadable = stored?.unreadable ?? []
+    if (unreadable.length > 0) {
+      const what = snapshot === null ? 'its shard record among them: that shard starts afresh from where it was committed' : 'those devices start afresh'
+      const n = unreadable.length
+      this.o.warn(`the state of ${key} holds ${n} record${n === 1 ? ' that is' : 's that are'} not JSON (${unreadable[0]}${n > 1 ? ', …' : ''}); ${what}, and ${n === 1 ? 'it is' : 'they are'} deleted`)
+    }
     if (snapshot !== null) {
       let problem: string | null = null
       if (snapshot.detectors.join() !== pipeline.detectorIds.join()) {

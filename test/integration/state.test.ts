@@ -93,6 +93,41 @@ describe('state and exactly-once delivery', () => {
     await expectReplayCampaigns(env, t.alerts, '1')
   })
 
+  it('restores around a state record that is not JSON: a device\'s starts afresh, a shard record\'s starts the shard afresh, each said once, and the service is ready', async () => {
+    const { t, env, groupId } = await setupTopics(admin, brokers, 1)
+    await cli(env, 'produce', '-q', '--topic', t.events, DEMO)
+    const total = (await admin.fetchTopicOffsets(t.events)).reduce((n, p) => n + Number(p.high), 0)
+    const first = startRun(env)
+    await waitCommitted(admin, groupId, t.events, (n) => n === total)
+    first.child.kill('SIGTERM')
+    expect(await first.exited).toBe(0)
+    const producer = kafka.producer()
+    await producer.connect()
+    const garble = async (key: string): Promise<void> => void (await producer.send({ topic: t.state, messages: [{ key, value: '{"id": not json', partition: 0 }] }))
+    try {
+      await garble(`${t.events}/0/peep-cam-7e5dfe`)
+      const second = startRun(env)
+      await waitReady(second)
+      second.child.kill('SIGTERM')
+      expect(await second.exited, second.out.stderr.slice(-2000)).toBe(0)
+      expect(second.out.stderr).toContain(`the state of ${t.events}/0 holds 1 record that is not JSON (${t.events}/0/peep-cam-7e5dfe: `)
+      expect(second.out.stderr).toContain('those devices start afresh, and it is deleted')
+      expect(restored(second.out.stderr)).toBeGreaterThan(0)
+      expect(second.out.stderr.split('not JSON').length - 1).toBe(1)
+
+      await garble(`${t.events}/0`)
+      const third = startRun(env)
+      await waitReady(third)
+      third.child.kill('SIGTERM')
+      expect(await third.exited, third.out.stderr.slice(-2000)).toBe(0)
+      expect(third.out.stderr).toMatch(new RegExp(`the state of ${t.events}/0 holds \\d+ records? (that is|that are) not JSON \\(${t.events}/0: `))
+      expect(third.out.stderr).toContain('its shard record among them: that shard starts afresh from where it was committed')
+      expect(restored(third.out.stderr)).toBe(0)
+    } finally {
+      await producer.disconnect()
+    }
+  })
+
   it('two members over six partitions, one stopped mid-stream: together they send each alert of replay exactly once, and correlate adds replay\'s campaigns', async () => {
     const { t, env, groupId } = await setupTopics(admin, brokers, 6)
     // The stream comes in two halves; the member leaves between them, so the other one goes on with its partitions.
