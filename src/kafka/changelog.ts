@@ -16,6 +16,9 @@ export interface ShardId {
 
 export const shardKey = (s: ShardId): string => `${s.topic}/${s.partition}`
 
+/** Where a state key's device id starts, less one (the slash after `<topic>/<partition>`), or -1 for a shard record's key. */
+export const deviceSlash = (key: string): number => key.indexOf('/', key.indexOf('/') + 1)
+
 /** The shard record's value: the engine's own state and the input offsets it has consumed up to. */
 interface ShardRecord {
   readonly v: 1
@@ -112,7 +115,7 @@ export const readChangelog = async (opts: ReadOptions): Promise<Map<string, Stor
     onMessage: (m) => {
       const key = m.key?.toString()
       if (key === undefined) return
-      const slash = key.indexOf('/', key.indexOf('/') + 1)
+      const slash = deviceSlash(key)
       const prefix = slash === -1 ? key : key.slice(0, slash)
       const shard = byKey.get(prefix)
       const value = m.value === null || m.value.length === 0 ? null : m.value.toString('utf8')

@@ -5,7 +5,7 @@ import type { ServiceMetrics } from '../metrics.ts'
 import { oversized, shardWriter } from '../sinks/kafka.ts'
 import type { OutRecord, TopicRecords } from '../sinks/kafka.ts'
 import { AppError } from '../errors.ts'
-import { changelogRecords, shardKey } from './changelog.ts'
+import { changelogRecords, deviceSlash, shardKey } from './changelog.ts'
 import type { InputPositions } from './changelog.ts'
 import { takePending } from './pending.ts'
 import type { Shard, ShardSet } from './shards.ts'
@@ -142,7 +142,7 @@ export const publishShardProgress = async (shard: Shard, ctx: CommitContext): Pr
 const holds = (topic: string, key: string | null, ctx: CommitContext): string => {
   const k = key ?? ''
   if (topic === ctx.topics.state) {
-    return k.indexOf('/', k.indexOf('/') + 1) === -1
+    return deviceSlash(k) === -1
       ? "the shard record: its clocks, input offsets and its open epochs' fleet contributions, which grow with the models and destinations the shard sees (more partitions, fewer each)"
       : "a device's state"
   }
